@@ -1,0 +1,18 @@
+//! Plumbline: a GitOps reconciliation engine whose decisions are made by
+//! sandboxed WebAssembly policies.
+//!
+//! The crate is laid out as the pipeline it runs. Each stage is a module with a
+//! narrow, data-in/data-out interface:
+//!
+//! | stage | module | does IO |
+//! |---|---|---|
+//! | fetch the desired state from Git | [`source`] | yes (Git, cache directory) |
+//! | turn files into objects | [`render`] | no |
+//! | run WebAssembly policies | [`policy`] | no (sandboxed guests) |
+//!
+//! [`object`] holds the IO-free types every stage shares.
+
+pub mod object;
+pub mod policy;
+pub mod render;
+pub mod source;

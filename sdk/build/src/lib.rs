@@ -1,0 +1,1 @@
+//! Builds policy projects (Rust and other languages) into WebAssembly components
