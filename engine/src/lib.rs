@@ -9,9 +9,11 @@
 //! | fetch the desired state from Git | [`source`] | yes (Git, cache directory) |
 //! | turn files into objects | [`render`] | no |
 //! | run WebAssembly policies | [`policy`] | no (sandboxed guests) |
+//! | judge readiness of live objects | [`health`] | no |
 //!
 //! [`object`] holds the IO-free types every stage shares.
 
+pub mod health;
 pub mod object;
 pub mod policy;
 pub mod render;
