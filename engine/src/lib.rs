@@ -9,12 +9,14 @@
 //! | fetch the desired state from Git | [`source`] | yes (Git, cache directory) |
 //! | turn files into objects | [`render`] | no |
 //! | run WebAssembly policies | [`policy`] | no (sandboxed guests) |
+//! | compare desired with live, find drift, order | [`plan`] | no |
 //! | judge readiness of live objects | [`health`] | no |
 //!
 //! [`object`] holds the IO-free types every stage shares.
 
 pub mod health;
 pub mod object;
+pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod source;

@@ -1,0 +1,336 @@
+//! Managed fields: which fields a field manager owns, and their values.
+//!
+//! Server-side apply records, per field manager, the set of fields it owns in
+//! `metadata.managedFields[].fieldsV1`, a tree whose keys are:
+//!
+//! - `f:<name>`: a field of a map;
+//! - `k:<json>`: the item of a list whose merge keys have these values, e.g.
+//!   `k:{"name":"web"}` in `containers`;
+//! - `v:<json>`: an item of a set of scalars, by value;
+//! - `i:<n>`: an item of a list by index;
+//! - `.`: the map or item itself (its existence), not its fields.
+//!
+//! A node without children other than `.` is a *leaf*: the manager owns the
+//! whole value there. This module turns a fieldsV1 tree into leaf paths and
+//! reads the values at those paths from an object. Pure; no IO.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// One step of a path through an object, as fieldsV1 names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Segment {
+    /// A field of a map (`f:`).
+    Field(String),
+    /// The list item whose fields have these values (`k:`), as the JSON
+    /// object text fieldsV1 uses, e.g. `{"name":"web"}`.
+    Key(String),
+    /// The set item with this value (`v:`), as JSON text.
+    Value(String),
+    /// The list item at this index (`i:`).
+    Index(usize),
+}
+
+/// A path from the root of an object to one owned field.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FieldPath(pub Vec<Segment>);
+
+impl fmt::Display for FieldPath {
+    /// Dotted form with list selectors, e.g.
+    /// `spec.template.spec.containers[name=web].image`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Field(name) if name.contains(['.', '[', ']']) => {
+                    write!(f, "[{name:?}]")?;
+                }
+                Segment::Field(name) if i == 0 => write!(f, "{name}")?,
+                Segment::Field(name) => write!(f, ".{name}")?,
+                Segment::Key(json) => {
+                    let pairs: Vec<String> = key_pairs(json)
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    write!(f, "[{}]", pairs.join(","))?;
+                }
+                Segment::Value(v) => write!(f, "[={v}]")?,
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Segment {
+    /// The fieldsV1 key of this segment, e.g. `f:spec` or `k:{"name":"web"}`.
+    pub fn fields_v1_key(&self) -> String {
+        match self {
+            Segment::Field(name) => format!("f:{name}"),
+            Segment::Key(json) => format!("k:{json}"),
+            Segment::Value(json) => format!("v:{json}"),
+            Segment::Index(n) => format!("i:{n}"),
+        }
+    }
+}
+
+/// Serialised as the list of its fieldsV1 keys, which is unambiguous (the
+/// dotted display form is not: label keys contain dots).
+impl Serialize for FieldPath {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Segment::fields_v1_key))
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldPath {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let keys = Vec::<String>::deserialize(deserializer)?;
+        keys.iter()
+            .map(|key| {
+                parse_segment(key)
+                    .ok_or_else(|| de::Error::custom(format!("not a fieldsV1 key: {key:?}")))
+            })
+            .collect::<Result<_, _>>()
+            .map(FieldPath)
+    }
+}
+
+/// The leaf paths of a fieldsV1 tree: every field the manager owns as a
+/// whole. Unknown key prefixes are skipped (a newer server may add some).
+pub fn leaves(fields: &Value) -> Vec<FieldPath> {
+    let mut out = Vec::new();
+    collect_leaves(fields, &mut Vec::new(), &mut out);
+    out
+}
+
+fn collect_leaves(node: &Value, prefix: &mut Vec<Segment>, out: &mut Vec<FieldPath>) {
+    let children: Vec<(&String, &Value)> = node
+        .as_object()
+        .map(|m| m.iter().filter(|(k, _)| k.as_str() != ".").collect())
+        .unwrap_or_default();
+    if children.is_empty() {
+        if !prefix.is_empty() {
+            out.push(FieldPath(prefix.clone()));
+        }
+        return;
+    }
+    for (key, child) in children {
+        if let Some(segment) = parse_segment(key) {
+            prefix.push(segment);
+            collect_leaves(child, prefix, out);
+            prefix.pop();
+        }
+    }
+}
+
+fn parse_segment(key: &str) -> Option<Segment> {
+    let (prefix, rest) = key.split_at_checked(2)?;
+    match prefix {
+        "f:" => Some(Segment::Field(rest.to_owned())),
+        "v:" => Some(Segment::Value(rest.to_owned())),
+        "i:" => rest.parse().ok().map(Segment::Index),
+        "k:" => Some(Segment::Key(rest.to_owned())),
+        _ => None,
+    }
+}
+
+/// The `(field, value)` pairs of a `k:` selector; empty if it is not a JSON
+/// object.
+fn key_pairs(json: &str) -> Vec<(String, String)> {
+    serde_json::from_str::<Map<String, Value>>(json)
+        .map(|keys| {
+            keys.iter()
+                .map(|(k, v)| (k.clone(), scalar_text(v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A scalar as it appears in a `k:` selector: strings bare, others as JSON.
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The value at a path in an object, if it is there.
+pub fn lookup<'a>(object: &'a Value, path: &FieldPath) -> Option<&'a Value> {
+    path.0
+        .iter()
+        .try_fold(object, |node, segment| match segment {
+            Segment::Field(name) => node.get(name),
+            Segment::Index(n) => node.get(*n),
+            Segment::Value(text) => {
+                let wanted: Value = serde_json::from_str(text).ok()?;
+                node.as_array()?.iter().find(|item| **item == wanted)
+            }
+            Segment::Key(json) => {
+                let pairs = key_pairs(json);
+                node.as_array()?.iter().find(|item| {
+                    pairs
+                        .iter()
+                        .all(|(k, v)| item.get(k).map(scalar_text).as_deref() == Some(v))
+                })
+            }
+        })
+}
+
+/// The fieldsV1 tree of one manager's `Apply` entry in an object's
+/// `metadata.managedFields` (merged when the manager has several entries,
+/// e.g. one per subresource).
+pub fn applied_by(object: &Value, manager: &str) -> Option<Value> {
+    let entries = object.pointer("/metadata/managedFields")?.as_array()?;
+    let mut merged: Option<Value> = None;
+    for entry in entries {
+        let is_ours = entry.get("manager").and_then(Value::as_str) == Some(manager)
+            && entry.get("operation").and_then(Value::as_str) == Some("Apply")
+            && entry.get("subresource").is_none();
+        if let (true, Some(fields)) = (is_ours, entry.get("fieldsV1")) {
+            match &mut merged {
+                Some(tree) => merge_trees(tree, fields),
+                None => merged = Some(fields.clone()),
+            }
+        }
+    }
+    merged
+}
+
+fn merge_trees(into: &mut Value, from: &Value) {
+    if let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) {
+        for (key, child) in from {
+            match into.get_mut(key) {
+                Some(existing) => merge_trees(existing, child),
+                None => {
+                    into.insert(key.clone(), child.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The managers owning each leaf path, over every entry of an object's
+/// `metadata.managedFields`. Several managers share a field when they applied
+/// the same value.
+pub fn owners(object: &Value) -> BTreeMap<FieldPath, BTreeSet<String>> {
+    let mut owners: BTreeMap<FieldPath, BTreeSet<String>> = BTreeMap::new();
+    let entries = object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
+    for entry in entries.into_iter().flatten() {
+        let manager = entry.get("manager").and_then(Value::as_str).unwrap_or("");
+        if let Some(fields) = entry.get("fieldsV1") {
+            for path in leaves(fields) {
+                owners.entry(path).or_default().insert(manager.to_owned());
+            }
+        }
+    }
+    owners
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"},
+                "managedFields": [
+                    {"manager": "plumbline", "operation": "Apply", "apiVersion": "apps/v1",
+                     "fieldsType": "FieldsV1", "fieldsV1": {
+                        "f:metadata": {"f:labels": {"f:app": {}}},
+                        "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
+                            "k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}},
+                    {"manager": "kubectl-edit", "operation": "Update", "apiVersion": "apps/v1",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+                ]},
+            "spec": {"replicas": 5, "template": {"spec": {"containers": [
+                {"name": "sidecar", "image": "envoy:1"},
+                {"name": "web", "image": "nginx:1.27"}]}}}
+        })
+    }
+
+    #[test]
+    fn leaves_render_as_readable_paths() {
+        let fields = applied_by(&deployment(), "plumbline").unwrap();
+        let paths: Vec<String> = leaves(&fields).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            paths,
+            [
+                "metadata.labels.app",
+                "spec.replicas",
+                "spec.template.spec.containers[name=web].image",
+                "spec.template.spec.containers[name=web].name",
+            ]
+        );
+    }
+
+    #[test]
+    fn lookup_follows_merge_keys_not_positions() {
+        let d = deployment();
+        let fields = applied_by(&d, "plumbline").unwrap();
+        let image = leaves(&fields)
+            .into_iter()
+            .find(|p| p.to_string().ends_with("image"))
+            .unwrap();
+        assert_eq!(lookup(&d, &image), Some(&json!("nginx:1.27")));
+    }
+
+    #[test]
+    fn lookup_of_sets_and_indices() {
+        let obj = json!({"finalizers": ["a", "b"], "args": ["x", "y"]});
+        let set_item = FieldPath(vec![
+            Segment::Field("finalizers".into()),
+            Segment::Value("\"b\"".into()),
+        ]);
+        let index = FieldPath(vec![Segment::Field("args".into()), Segment::Index(1)]);
+        assert_eq!(lookup(&obj, &set_item), Some(&json!("b")));
+        assert_eq!(lookup(&obj, &index), Some(&json!("y")));
+        assert_eq!(set_item.to_string(), "finalizers[=\"b\"]");
+    }
+
+    #[test]
+    fn every_manager_listing_a_field_owns_it() {
+        let owners = owners(&deployment());
+        let replicas = FieldPath(vec![
+            Segment::Field("spec".into()),
+            Segment::Field("replicas".into()),
+        ]);
+        let managers: Vec<&str> = owners[&replicas].iter().map(String::as_str).collect();
+        assert_eq!(managers, ["kubectl-edit", "plumbline"]);
+    }
+
+    #[test]
+    fn paths_round_trip_through_serde() {
+        let fields = applied_by(&deployment(), "plumbline").unwrap();
+        let paths = leaves(&fields);
+        let text = serde_json::to_string(&paths).unwrap();
+        assert!(text.contains(r#""k:{\"name\":\"web\"}""#), "{text}");
+        let back: Vec<FieldPath> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, paths);
+        assert!(serde_json::from_str::<FieldPath>(r#"["x:what"]"#).is_err());
+    }
+
+    #[test]
+    fn fields_with_dots_are_quoted() {
+        let path = FieldPath(vec![
+            Segment::Field("metadata".into()),
+            Segment::Field("labels".into()),
+            Segment::Field("app.kubernetes.io/name".into()),
+        ]);
+        assert_eq!(
+            path.to_string(),
+            "metadata.labels[\"app.kubernetes.io/name\"]"
+        );
+    }
+
+    #[test]
+    fn update_entries_are_not_applied_fields() {
+        assert!(applied_by(&deployment(), "kubectl-edit").is_none());
+        assert!(applied_by(&json!({"metadata": {}}), "plumbline").is_none());
+    }
+}

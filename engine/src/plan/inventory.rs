@@ -1,0 +1,222 @@
+//! The inventory: what a sync owns, and what it applied.
+//!
+//! For every object a sync applied, the inventory keeps the hash of the
+//! desired manifest it applied (to tell a change in Git from drift) and a
+//! digest of every field Plumbline owns *as the API server returned it after
+//! the apply* (to detect drift without re-implementing Kubernetes defaulting:
+//! `cpu: 1000m` comes back as `cpu: "1"`, and `"1"` is what is recorded).
+//!
+//! Prune only ever deletes inventory members. Pure data; where it is stored
+//! is the apply layer's business.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::fields::{self, FieldPath};
+use crate::object::ObjectKey;
+
+/// Everything one sync owns, keyed by object identity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// One entry per object the sync applied and has not pruned.
+    #[serde(with = "entries_as_list")]
+    pub entries: BTreeMap<ObjectKey, Entry>,
+}
+
+/// What Plumbline applied to one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The `apiVersion` it was applied with (needed to prune it).
+    pub api_version: String,
+    /// [`desired_hash`] of the manifest that was applied.
+    pub desired_hash: String,
+    /// Every field Plumbline owned after the apply, with a digest of the
+    /// value the API server returned for it.
+    pub owned: Vec<OwnedField>,
+    /// Fields whose drift a remediator decided to ignore; cleared when the
+    /// desired manifest changes.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ignored: BTreeSet<FieldPath>,
+}
+
+/// One field Plumbline owns, and a digest of its applied value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedField {
+    /// Where the field is.
+    pub path: FieldPath,
+    /// [`value_digest`] of the value after the apply.
+    pub digest: String,
+}
+
+impl Entry {
+    /// Record an apply: `returned` is the object as the API server returned
+    /// it, with `metadata.managedFields`; `manager` is Plumbline's field
+    /// manager name.
+    pub fn record(desired: &Value, returned: &Value, manager: &str) -> Self {
+        let owned = fields::applied_by(returned, manager)
+            .map(|tree| fields::leaves(&tree))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|path| OwnedField {
+                digest: value_digest(fields::lookup(returned, &path)),
+                path,
+            })
+            .collect();
+        Entry {
+            api_version: returned
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            desired_hash: desired_hash(desired),
+            owned,
+            ignored: BTreeSet::new(),
+        }
+    }
+}
+
+/// The hash of a desired manifest: sha256 of its canonical JSON (keys
+/// sorted, whatever order the file had).
+pub fn desired_hash(desired: &Value) -> String {
+    let mut text = String::new();
+    canonical_json(desired, &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// A short digest of a field's value; a missing field has its own digest.
+pub fn value_digest(value: Option<&Value>) -> String {
+    let mut text = String::from("<absent>");
+    if let Some(value) = value {
+        text.clear();
+        canonical_json(value, &mut text);
+    }
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
+}
+
+/// JSON text with object keys in sorted order, independent of how the
+/// `Value` stores them.
+fn canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical_json(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// `ObjectKey` is a struct, so the map is stored as a list of
+/// `{key, entry}` pairs in JSON/YAML.
+mod entries_as_list {
+    use super::{Entry, ObjectKey};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize)]
+    struct Pair<E> {
+        key: ObjectKey,
+        #[serde(flatten)]
+        entry: E,
+    }
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<ObjectKey, Entry>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter().map(|(key, entry)| Pair {
+            key: key.clone(),
+            entry,
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<ObjectKey, Entry>, D::Error> {
+        let pairs = Vec::<Pair<Entry>>::deserialize(deserializer)?;
+        Ok(pairs.into_iter().map(|p| (p.key, p.entry)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn returned() -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "managedFields": [
+                {"manager": "plumbline", "operation": "Apply", "fieldsV1":
+                    {"f:data": {"f:a": {}}}}]},
+            "data": {"a": "1", "b": "2"}})
+    }
+
+    #[test]
+    fn record_keeps_only_owned_fields() {
+        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+        let entry = Entry::record(&desired, &returned(), "plumbline");
+        assert_eq!(entry.api_version, "v1");
+        assert_eq!(entry.owned.len(), 1);
+        assert_eq!(entry.owned[0].path.to_string(), "data.a");
+        assert_eq!(entry.owned[0].digest, value_digest(Some(&json!("1"))));
+        assert_eq!(entry.desired_hash, desired_hash(&desired));
+    }
+
+    #[test]
+    fn desired_hash_ignores_key_order() {
+        let a: Value =
+            serde_json::from_str(r#"{"kind":"ConfigMap","data":{"x":"1","y":"2"}}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"data":{"y":"2","x":"1"},"kind":"ConfigMap"}"#).unwrap();
+        assert_eq!(desired_hash(&a), desired_hash(&b));
+        assert_ne!(
+            desired_hash(&a),
+            desired_hash(&json!({"kind": "ConfigMap"}))
+        );
+    }
+
+    #[test]
+    fn digests_tell_values_and_absence_apart() {
+        assert_ne!(
+            value_digest(Some(&json!("1"))),
+            value_digest(Some(&json!(1)))
+        );
+        assert_ne!(value_digest(None), value_digest(Some(&Value::Null)));
+    }
+
+    #[test]
+    fn inventory_round_trips_through_json() {
+        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let mut inventory = Inventory::default();
+        inventory.entries.insert(
+            ObjectKey::of(&desired).unwrap(),
+            Entry::record(&desired, &returned(), "plumbline"),
+        );
+        let text = serde_json::to_string(&inventory).unwrap();
+        let back: Inventory = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, inventory);
+    }
+}

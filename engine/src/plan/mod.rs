@@ -1,0 +1,366 @@
+//! Plan: desired objects vs live objects -> what a sync will do.
+//!
+//! Sans-IO. The planner *receives* the desired set (after transformers and
+//! validators), the live objects (as the API server returned them, with
+//! `metadata.managedFields`) and the sync's [`Inventory`], and returns a
+//! [`Plan`]: one [`PlannedObject`] per object, in apply order, each with an
+//! [`Action`]. Fetching live state and executing the plan are the apply
+//! stage's job.
+//!
+//! How an object's action is decided:
+//!
+//! | in Git | in cluster | in inventory | action |
+//! |---|---|---|---|
+//! | yes | no | no, or with another manifest | [`Action::Create`] |
+//! | yes | no | yes, same manifest | [`Action::Drifted`] (deleted) |
+//! | yes | yes | no | [`Action::Update`] (adopt) |
+//! | yes | yes | yes, other manifest | [`Action::Update`] (Git changed) |
+//! | yes | yes | yes, same manifest | [`Action::Unchanged`] or [`Action::Drifted`] |
+//! | no | yes | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off) |
+//!
+//! Drift follows the design's rule: a field Plumbline owns whose live value
+//! differs from the value the API server returned after the last apply, or
+//! that another field manager took over. Defaulted and normalised fields are
+//! never compared with the manifest, so `cpu: 1000m` is never drift. Fields a
+//! remediator chose to ignore stay ignored until the manifest changes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::object::ObjectKey;
+
+pub mod fields;
+pub mod inventory;
+pub mod order;
+
+pub use fields::FieldPath;
+pub use inventory::{Entry, Inventory};
+pub use order::Stage;
+
+/// Settings of one planning run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Plumbline's server-side apply field manager name.
+    pub field_manager: String,
+    /// Whether inventory members that left Git are deleted.
+    pub prune: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            field_manager: "plumbline".to_owned(),
+            prune: true,
+        }
+    }
+}
+
+/// Live objects by identity.
+pub type Live = BTreeMap<ObjectKey, Value>;
+
+/// What a sync will do, object by object, in apply order (prunes last, in
+/// reverse apply order).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// One entry per desired, drifted or pruned object.
+    pub objects: Vec<PlannedObject>,
+}
+
+/// What happens to one object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedObject {
+    /// Identity of the object.
+    pub key: ObjectKey,
+    /// `apiVersion` to apply (or prune) it with.
+    pub api_version: String,
+    /// The stage it is applied in.
+    pub stage: Stage,
+    /// What happens to it.
+    pub action: Action,
+    /// The desired manifest; `None` for prunes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Value>,
+}
+
+/// The action for one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Action {
+    /// The object does not exist: create it.
+    Create,
+    /// The object exists and must be applied.
+    Update {
+        /// Why.
+        reason: UpdateReason,
+    },
+    /// Nothing to do.
+    Unchanged,
+    /// The live object drifted from what Plumbline applied; a remediator
+    /// decides what happens.
+    Drifted(Drift),
+    /// The object left Git: delete it.
+    Prune,
+    /// The object left Git but prune is off: leave it and report it.
+    Orphan,
+}
+
+/// Why an existing object is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UpdateReason {
+    /// The manifest in Git changed since the last apply.
+    GitChanged,
+    /// The object exists but this sync has not applied it yet (first sync,
+    /// or a lost inventory): apply to take ownership.
+    Adopt,
+}
+
+/// How a live object drifted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// The object was deleted from the cluster.
+    pub deleted: bool,
+    /// The fields that changed (empty when deleted).
+    pub changes: Vec<FieldChange>,
+}
+
+/// One drifted field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    /// Where the field is.
+    pub path: FieldPath,
+    /// The value in the desired manifest, if it sets the field.
+    pub desired: Option<Value>,
+    /// The value in the cluster, if the field is there.
+    pub live: Option<Value>,
+    /// Other field managers that now own the field, if Plumbline lost it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taken_over_by: Vec<String>,
+}
+
+impl Plan {
+    /// The number of objects with each action, for summaries.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for object in &self.objects {
+            match object.action {
+                Action::Create => s.create += 1,
+                Action::Update { .. } => s.update += 1,
+                Action::Unchanged => s.unchanged += 1,
+                Action::Drifted(_) => s.drifted += 1,
+                Action::Prune => s.prune += 1,
+                Action::Orphan => s.orphan += 1,
+            }
+        }
+        s
+    }
+
+    /// Refuse a prune that deletes more than `max_share` (0.0–1.0) of the
+    /// inventory, or all of it, unless `allow` is set.
+    pub fn check_prune_guard(
+        &self,
+        inventory: &Inventory,
+        max_share: f64,
+        allow: bool,
+    ) -> Result<(), PruneRefused> {
+        let prunes = self.summary().prune;
+        let total = inventory.entries.len();
+        if allow || prunes == 0 {
+            return Ok(());
+        }
+        // Counts are far below 2^52, so the conversion is exact.
+        #[allow(clippy::cast_precision_loss)]
+        let share = prunes as f64 / total as f64;
+        if prunes == total || share > max_share {
+            return Err(PruneRefused {
+                prunes,
+                inventory: total,
+                max_share,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A prune refused by the mass-deletion guard.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "refusing to prune {prunes} of {inventory} objects this sync owns (more than {:.0} %, or all of them); \
+     if this is intended, allow mass pruning for this sync",
+    max_share * 100.0
+)]
+pub struct PruneRefused {
+    /// Objects the plan would delete.
+    pub prunes: usize,
+    /// Objects in the inventory.
+    pub inventory: usize,
+    /// The configured maximum share.
+    pub max_share: f64,
+}
+
+/// Counts of planned actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Objects to create.
+    pub create: usize,
+    /// Objects to update.
+    pub update: usize,
+    /// Objects in sync.
+    pub unchanged: usize,
+    /// Objects that drifted.
+    pub drifted: usize,
+    /// Objects to delete.
+    pub prune: usize,
+    /// Objects left behind because prune is off.
+    pub orphan: usize,
+}
+
+impl Summary {
+    /// Whether the cluster already matches Git.
+    pub fn in_sync(&self) -> bool {
+        self.create + self.update + self.drifted + self.prune == 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to create, {} to update, {} unchanged, {} drifted, {} to prune",
+            self.create, self.update, self.unchanged, self.drifted, self.prune
+        )?;
+        if self.orphan > 0 {
+            write!(f, ", {} orphaned (prune is off)", self.orphan)?;
+        }
+        Ok(())
+    }
+}
+
+/// Plan a sync. `desired` must already carry namespaces for namespaced
+/// objects (objects without `metadata.namespace` are treated as
+/// cluster-scoped) and must not contain objects without identity (render
+/// rejects those).
+pub fn plan(desired: &[Value], live: &Live, inventory: &Inventory, options: &Options) -> Plan {
+    let mut objects: Vec<PlannedObject> = desired
+        .iter()
+        .filter_map(|object| {
+            let key = ObjectKey::of(object)?;
+            let action = desired_action(
+                &key,
+                object,
+                live.get(&key),
+                inventory.entries.get(&key),
+                options,
+            );
+            Some(PlannedObject {
+                stage: order::stage(&key, key.namespace.is_some()),
+                api_version: object["apiVersion"].as_str().unwrap_or_default().to_owned(),
+                key,
+                action,
+                desired: Some(object.clone()),
+            })
+        })
+        .collect();
+    objects.sort_by(|a, b| apply_order(a).cmp(&apply_order(b)));
+
+    let desired_keys: std::collections::BTreeSet<&ObjectKey> =
+        objects.iter().map(|o| &o.key).collect();
+    let mut prunes: Vec<PlannedObject> = inventory
+        .entries
+        .iter()
+        .filter(|(key, _)| !desired_keys.contains(key) && live.contains_key(*key))
+        .map(|(key, entry)| PlannedObject {
+            key: key.clone(),
+            api_version: entry.api_version.clone(),
+            stage: order::stage(key, key.namespace.is_some()),
+            action: if options.prune {
+                Action::Prune
+            } else {
+                Action::Orphan
+            },
+            desired: None,
+        })
+        .collect();
+    prunes.sort_by(|a, b| apply_order(b).cmp(&apply_order(a)));
+    objects.extend(prunes);
+    Plan { objects }
+}
+
+fn apply_order(object: &PlannedObject) -> (Stage, usize, &ObjectKey) {
+    (
+        object.stage,
+        order::kind_rank(&object.key.kind),
+        &object.key,
+    )
+}
+
+fn desired_action(
+    key: &ObjectKey,
+    desired: &Value,
+    live: Option<&Value>,
+    entry: Option<&Entry>,
+    options: &Options,
+) -> Action {
+    let same_manifest = entry.is_some_and(|e| e.desired_hash == inventory::desired_hash(desired));
+    match (live, entry) {
+        (None, _) if same_manifest => Action::Drifted(Drift {
+            deleted: true,
+            changes: Vec::new(),
+        }),
+        (None, _) => Action::Create,
+        (Some(_), None) => Action::Update {
+            reason: UpdateReason::Adopt,
+        },
+        (Some(_), Some(_)) if !same_manifest => Action::Update {
+            reason: UpdateReason::GitChanged,
+        },
+        (Some(live), Some(entry)) => {
+            let changes = drifted_fields(desired, live, entry, &options.field_manager);
+            if changes.is_empty() {
+                Action::Unchanged
+            } else {
+                tracing::debug!(object = %key, fields = changes.len(), "drift detected");
+                Action::Drifted(Drift {
+                    deleted: false,
+                    changes,
+                })
+            }
+        }
+    }
+}
+
+/// The owned fields of `live` that differ from the inventory record or that
+/// another manager took over, minus ignored ones.
+fn drifted_fields(desired: &Value, live: &Value, entry: &Entry, manager: &str) -> Vec<FieldChange> {
+    let owners = fields::owners(live);
+    entry
+        .owned
+        .iter()
+        .filter(|owned| !entry.ignored.contains(&owned.path))
+        .filter_map(|owned| {
+            let live_value = fields::lookup(live, &owned.path);
+            let changed = inventory::value_digest(live_value) != owned.digest;
+            let field_owners = owners.get(&owned.path);
+            let still_ours = field_owners.is_some_and(|m| m.contains(manager));
+            let taken_over_by: Vec<String> = match (still_ours, field_owners) {
+                (false, Some(managers)) => managers.iter().cloned().collect(),
+                _ => Vec::new(),
+            };
+            (changed || !taken_over_by.is_empty()).then(|| FieldChange {
+                path: owned.path.clone(),
+                desired: fields::lookup(desired, &owned.path).cloned(),
+                live: live_value.cloned(),
+                taken_over_by,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,295 @@
+//! Planner scenarios, with live objects shaped as an API server returns them
+//! after a server-side apply (managedFields, defaulted and normalised fields).
+
+use serde_json::{json, Value};
+
+use super::*;
+
+fn namespace() -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+}
+
+fn config_map() -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "settings", "namespace": "shop"}, "data": {"mode": "fast"}})
+}
+
+fn deployment(replicas: i64, cpu: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "web", "namespace": "shop"},
+           "spec": {"replicas": replicas, "template": {"spec": {"containers": [
+               {"name": "web", "image": "nginx:1.27",
+                "resources": {"requests": {"cpu": cpu}}}]}}}})
+}
+
+const DEPLOYMENT_FIELDS: &str = r#"{"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
+    "k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {},
+        "f:resources": {"f:requests": {"f:cpu": {}}}}}}}}}"#;
+
+/// The Deployment as the API server returns it after Plumbline applied
+/// `deployment(2, "1000m")`: quantity normalised, defaults added (and not
+/// owned by Plumbline).
+fn applied_deployment() -> Value {
+    let fields: Value = serde_json::from_str(DEPLOYMENT_FIELDS).unwrap();
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "web", "namespace": "shop", "managedFields": [
+               {"manager": "plumbline", "operation": "Apply", "apiVersion": "apps/v1",
+                "fieldsType": "FieldsV1", "fieldsV1": fields}]},
+           "spec": {"replicas": 2, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+                    "template": {"spec": {"containers": [
+               {"name": "web", "image": "nginx:1.27", "imagePullPolicy": "IfNotPresent",
+                "terminationMessagePath": "/dev/termination-log",
+                "resources": {"requests": {"cpu": "1"}}}]}}}})
+}
+
+fn key(object: &Value) -> ObjectKey {
+    ObjectKey::of(object).unwrap()
+}
+
+/// Inventory and live state right after a sync of `desired` where the
+/// server returned `returned`.
+fn synced(desired: &Value, returned: &Value) -> (Inventory, Live) {
+    let mut inventory = Inventory::default();
+    inventory
+        .entries
+        .insert(key(desired), Entry::record(desired, returned, "plumbline"));
+    let live = Live::from([(key(desired), returned.clone())]);
+    (inventory, live)
+}
+
+fn actions(plan: &Plan) -> Vec<(String, Action)> {
+    plan.objects
+        .iter()
+        .map(|o| (o.key.to_string(), o.action.clone()))
+        .collect()
+}
+
+#[test]
+fn first_sync_creates_everything_definitions_first() {
+    let desired = [deployment(2, "1000m"), config_map(), namespace()];
+    let plan = plan(
+        &desired,
+        &Live::new(),
+        &Inventory::default(),
+        &Options::default(),
+    );
+    let order: Vec<String> = plan.objects.iter().map(|o| o.key.to_string()).collect();
+    assert_eq!(
+        order,
+        [
+            "Namespace shop",
+            "ConfigMap shop/settings",
+            "Deployment.apps shop/web"
+        ]
+    );
+    assert!(plan.objects.iter().all(|o| o.action == Action::Create));
+    assert_eq!(plan.objects[0].stage, Stage::Definitions);
+    assert_eq!(plan.summary().create, 3);
+    assert!(!plan.summary().in_sync());
+}
+
+#[test]
+fn normalised_and_defaulted_fields_are_not_drift() {
+    let desired = deployment(2, "1000m");
+    let (inventory, live) = synced(&desired, &applied_deployment());
+    let plan = plan(&[desired], &live, &inventory, &Options::default());
+    assert_eq!(
+        actions(&plan),
+        [("Deployment.apps shop/web".into(), Action::Unchanged)]
+    );
+    assert!(plan.summary().in_sync());
+}
+
+#[test]
+fn a_field_taken_over_by_another_manager_is_drift() {
+    let desired = deployment(2, "1000m");
+    let (inventory, mut live) = synced(&desired, &applied_deployment());
+    // `kubectl scale` (an Update by another manager) takes spec.replicas.
+    let edited = live.get_mut(&key(&desired)).unwrap();
+    edited["spec"]["replicas"] = json!(5);
+    let fields: Value =
+        serde_json::from_str(&DEPLOYMENT_FIELDS.replace(r#""f:replicas": {}, "#, "")).unwrap();
+    edited["metadata"]["managedFields"] = json!([
+        {"manager": "plumbline", "operation": "Apply", "fieldsV1": fields},
+        {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]);
+
+    let plan = plan(&[desired], &live, &inventory, &Options::default());
+    let Action::Drifted(drift) = &plan.objects[0].action else {
+        panic!("expected drift, got {:?}", plan.objects[0].action)
+    };
+    assert!(!drift.deleted);
+    assert_eq!(drift.changes.len(), 1);
+    let change = &drift.changes[0];
+    assert_eq!(change.path.to_string(), "spec.replicas");
+    assert_eq!(change.desired, Some(json!(2)));
+    assert_eq!(change.live, Some(json!(5)));
+    assert_eq!(change.taken_over_by, ["kubectl"]);
+}
+
+#[test]
+fn a_changed_value_is_drift_even_if_ownership_stayed() {
+    let desired = deployment(2, "1000m");
+    let (inventory, mut live) = synced(&desired, &applied_deployment());
+    live.get_mut(&key(&desired)).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("nginx:evil");
+    let plan = plan(&[desired], &live, &inventory, &Options::default());
+    let Action::Drifted(drift) = &plan.objects[0].action else {
+        panic!("expected drift")
+    };
+    assert_eq!(
+        drift.changes[0].path.to_string(),
+        "spec.template.spec.containers[name=web].image"
+    );
+    assert!(drift.changes[0].taken_over_by.is_empty());
+}
+
+#[test]
+fn ignored_fields_stay_ignored_until_git_changes() {
+    let desired = deployment(2, "1000m");
+    let (mut inventory, mut live) = synced(&desired, &applied_deployment());
+    live.get_mut(&key(&desired)).unwrap()["spec"]["replicas"] = json!(7);
+    let entry = inventory.entries.get_mut(&key(&desired)).unwrap();
+    let replicas = entry
+        .owned
+        .iter()
+        .find(|f| f.path.to_string() == "spec.replicas")
+        .unwrap();
+    entry.ignored.insert(replicas.path.clone());
+
+    let unchanged = plan(&[desired], &live, &inventory, &Options::default());
+    assert_eq!(unchanged.objects[0].action, Action::Unchanged);
+
+    let changed_in_git = plan(
+        &[deployment(3, "1000m")],
+        &live,
+        &inventory,
+        &Options::default(),
+    );
+    assert_eq!(
+        changed_in_git.objects[0].action,
+        Action::Update {
+            reason: UpdateReason::GitChanged
+        }
+    );
+}
+
+#[test]
+fn a_change_in_git_is_an_update_not_drift() {
+    let (inventory, live) = synced(&deployment(2, "1000m"), &applied_deployment());
+    let plan = plan(
+        &[deployment(4, "1000m")],
+        &live,
+        &inventory,
+        &Options::default(),
+    );
+    assert_eq!(
+        plan.objects[0].action,
+        Action::Update {
+            reason: UpdateReason::GitChanged
+        }
+    );
+}
+
+#[test]
+fn a_deleted_object_is_drift_and_an_unknown_existing_one_is_adopted() {
+    let desired = deployment(2, "1000m");
+    let (inventory, _) = synced(&desired, &applied_deployment());
+    let deleted = plan(
+        std::slice::from_ref(&desired),
+        &Live::new(),
+        &inventory,
+        &Options::default(),
+    );
+    assert_eq!(
+        deleted.objects[0].action,
+        Action::Drifted(Drift {
+            deleted: true,
+            changes: vec![]
+        })
+    );
+
+    let live = Live::from([(key(&desired), applied_deployment())]);
+    let adopted = plan(
+        &[desired],
+        &live,
+        &Inventory::default(),
+        &Options::default(),
+    );
+    assert_eq!(
+        adopted.objects[0].action,
+        Action::Update {
+            reason: UpdateReason::Adopt
+        }
+    );
+}
+
+#[test]
+fn objects_that_left_git_are_pruned_in_reverse_order() {
+    let mut inventory = Inventory::default();
+    let mut live = Live::new();
+    for object in [namespace(), config_map(), deployment(2, "1")] {
+        inventory
+            .entries
+            .insert(key(&object), Entry::record(&object, &object, "plumbline"));
+        live.insert(key(&object), object);
+    }
+    let gone = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "gone", "namespace": "shop"}});
+    inventory
+        .entries
+        .insert(key(&gone), Entry::record(&gone, &gone, "plumbline"));
+
+    let plan = plan(&[namespace()], &live, &inventory, &Options::default());
+    let pruned: Vec<String> = plan
+        .objects
+        .iter()
+        .filter(|o| o.action == Action::Prune)
+        .map(|o| o.key.to_string())
+        .collect();
+    // The Secret is already gone from the cluster: nothing to delete.
+    assert_eq!(
+        pruned,
+        ["Deployment.apps shop/web", "ConfigMap shop/settings"]
+    );
+    assert_eq!(plan.objects[1].api_version, "apps/v1");
+
+    let no_prune = Options {
+        prune: false,
+        ..Options::default()
+    };
+    let orphans = super::plan(&[namespace()], &live, &inventory, &no_prune).summary();
+    assert_eq!((orphans.prune, orphans.orphan), (0, 2));
+}
+
+#[test]
+fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
+    let mut inventory = Inventory::default();
+    let mut live = Live::new();
+    let cms: Vec<Value> = (0..4)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("c{i}"), "namespace": "shop"}})
+        })
+        .collect();
+    for cm in &cms {
+        inventory
+            .entries
+            .insert(key(cm), Entry::record(cm, cm, "plumbline"));
+        live.insert(key(cm), cm.clone());
+    }
+    let half = plan(&cms[..2], &live, &inventory, &Options::default());
+    assert_eq!(half.check_prune_guard(&inventory, 0.5, false), Ok(()));
+
+    let most = plan(&cms[..1], &live, &inventory, &Options::default());
+    let refused = most.check_prune_guard(&inventory, 0.5, false).unwrap_err();
+    assert_eq!((refused.prunes, refused.inventory), (3, 4));
+    assert!(
+        refused
+            .to_string()
+            .contains("refusing to prune 3 of 4 objects"),
+        "{refused}"
+    );
+    assert_eq!(most.check_prune_guard(&inventory, 0.5, true), Ok(()));
+
+    let all = plan(&[], &live, &inventory, &Options::default());
+    assert!(all.check_prune_guard(&inventory, 1.0, false).is_err());
+}
