@@ -11,9 +11,11 @@
 //! | run WebAssembly policies | [`policy`] | no (sandboxed guests) |
 //! | compare desired with live, find drift, order | [`plan`] | no |
 //! | judge readiness of live objects | [`health`] | no |
+//! | execute a plan: server-side apply, prune, read live state | [`apply`] | yes (Kubernetes API) |
 //!
 //! [`object`] holds the IO-free types every stage shares.
 
+pub mod apply;
 pub mod health;
 pub mod object;
 pub mod plan;

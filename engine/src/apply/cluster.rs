@@ -1,0 +1,254 @@
+//! The connection to one API server, and the reads and writes apply makes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::Value;
+
+use super::discovery::{Resolved, Resolver};
+use super::{Error, Options, Result};
+use crate::health::{self, Health};
+use crate::object::ObjectKey;
+use crate::plan::Live;
+
+/// One API server, with Plumbline's write options and a discovery cache.
+pub struct Cluster {
+    client: kube::Client,
+    resolver: Resolver,
+    options: Options,
+}
+
+/// The outcome of applying one object.
+#[derive(Debug)]
+pub struct Applied {
+    /// The object.
+    pub key: ObjectKey,
+    /// The object as the API server returned it, or why it failed.
+    pub result: Result<Value>,
+}
+
+impl Cluster {
+    /// Connect with a kubeconfig file and context, or, when both are `None`,
+    /// the way `kubectl` does: `$KUBECONFIG` / `~/.kube/config`, else the
+    /// in-cluster service account.
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+        options: Options,
+    ) -> Result<Self> {
+        let config_options = KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..KubeConfigOptions::default()
+        };
+        let config = match kubeconfig {
+            Some(path) => {
+                let file = Kubeconfig::read_from(path)
+                    .map_err(|e| Error::Connect(format!("{}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(file, &config_options)
+                    .await
+                    .map_err(|e| Error::Connect(e.to_string()))?
+            }
+            None if context.is_some() => kube::Config::from_kubeconfig(&config_options)
+                .await
+                .map_err(|e| Error::Connect(e.to_string()))?,
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| Error::Connect(e.to_string()))?,
+        };
+        let client = kube::Client::try_from(config).map_err(|e| Error::Connect(e.to_string()))?;
+        Ok(Self::new(client, options))
+    }
+
+    /// Use an existing client.
+    pub fn new(client: kube::Client, options: Options) -> Self {
+        Cluster {
+            client,
+            resolver: Resolver::default(),
+            options,
+        }
+    }
+
+    /// The write options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Resolve a kind to its API resource and scope.
+    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<Resolved> {
+        self.resolver.resolve(&self.client, api_version, kind).await
+    }
+
+    /// Forget resolved kinds, after CRDs were created or deleted.
+    pub fn refresh_discovery(&self) {
+        self.resolver.invalidate();
+    }
+
+    async fn api_for(&self, api_version: &str, key: &ObjectKey) -> Result<Api<DynamicObject>> {
+        let resolved = self.resolve(api_version, &key.kind).await?;
+        Ok(match (&key.namespace, resolved.namespaced) {
+            (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &resolved.resource),
+            _ => Api::all_with(self.client.clone(), &resolved.resource),
+        })
+    }
+
+    /// Server-side apply one object; returns it as the API server stored it
+    /// (or would, in dry-run).
+    pub async fn apply_one(&self, object: &Value) -> Result<Value> {
+        let key = ObjectKey::of(object).ok_or_else(|| Error::Rejected {
+            object: unnamed(),
+            code: 422,
+            reason: "Invalid".into(),
+            message: "object has no apiVersion, kind or metadata.name".into(),
+        })?;
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let api = self.api_for(api_version, &key).await?;
+        let mut params = PatchParams::apply(&self.options.field_manager);
+        params.force = self.options.force_conflicts;
+        params.dry_run = self.options.dry_run;
+        let returned = api
+            .patch(&key.name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|e| Error::from_kube(&key, e))?;
+        serde_json::to_value(returned).map_err(|e| Error::Rejected {
+            object: key,
+            code: 500,
+            reason: "BadResponse".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Server-side apply many objects, at most `concurrency` at a time.
+    /// Results come back in input order.
+    pub async fn apply(&self, objects: &[Value]) -> Vec<Applied> {
+        stream::iter(objects)
+            .map(|object| async move {
+                Applied {
+                    key: ObjectKey::of(object).unwrap_or_else(unnamed),
+                    result: self.apply_one(object).await,
+                }
+            })
+            .buffered(self.options.concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// Delete an object with background propagation. An object that is
+    /// already gone is not an error.
+    pub async fn delete(&self, key: &ObjectKey, api_version: &str) -> Result<()> {
+        let api = self.api_for(api_version, key).await?;
+        let params = DeleteParams {
+            dry_run: self.options.dry_run,
+            ..DeleteParams::background()
+        };
+        match api.delete(&key.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(Error::from_kube(key, e)),
+        }
+    }
+
+    /// Read one object; `None` if it does not exist.
+    pub async fn get(&self, key: &ObjectKey, api_version: &str) -> Result<Option<Value>> {
+        let api = self.api_for(api_version, key).await?;
+        let object = api
+            .get_opt(&key.name)
+            .await
+            .map_err(|e| Error::from_kube(key, e))?;
+        Ok(object.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+    }
+
+    /// Wait until an object is ready by the rules of [`health::assess`]
+    /// (a CRD established, a namespace active), polling.
+    pub async fn wait_ready(&self, key: &ObjectKey, api_version: &str) -> Result<()> {
+        let deadline = Instant::now() + self.options.establish_timeout;
+        let mut last = Health::InProgress("not found".into());
+        while Instant::now() < deadline {
+            if let Some(object) = self.get(key, api_version).await? {
+                last = health::assess(&object);
+                if last.is_current() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::NotEstablished {
+            object: key.clone(),
+            timeout: self.options.establish_timeout,
+            health: last,
+        })
+    }
+
+    /// Read the live objects for `wanted` (identity and `apiVersion`): one
+    /// labelled list per kind, then a GET for each object the lists did not
+    /// return (objects not labelled yet, e.g. before adoption). Kinds the
+    /// server does not know (a CRD not yet applied) have no live objects.
+    pub async fn live(&self, wanted: &[(ObjectKey, String)], sync: &str) -> Result<Live> {
+        let mut kinds: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+        for (key, api_version) in wanted {
+            kinds.insert((api_version.as_str(), key.kind.as_str()), ());
+        }
+        let selector = format!("{}={sync}", super::SYNC_LABEL);
+        let mut live = Live::new();
+        for (api_version, kind) in kinds.keys() {
+            let resolved = match self.resolve(api_version, kind).await {
+                Ok(resolved) => resolved,
+                Err(Error::UnknownKind { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resolved.resource);
+            let list_key = ObjectKey {
+                group: resolved.resource.group.clone(),
+                kind: (*kind).to_owned(),
+                namespace: None,
+                name: String::new(),
+            };
+            let listed = api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| Error::from_kube(&list_key, e))?;
+            for item in listed.items {
+                let value = serde_json::to_value(item).unwrap_or(Value::Null);
+                if let Some(key) = ObjectKey::of(&value) {
+                    live.insert(key, value);
+                }
+            }
+        }
+        let missing: Vec<&(ObjectKey, String)> = wanted
+            .iter()
+            .filter(|(key, _)| !live.contains_key(key))
+            .collect();
+        let fetched: Vec<(ObjectKey, Value)> = stream::iter(missing)
+            .map(|(key, api_version)| async move {
+                match self.get(key, api_version).await {
+                    Ok(found) => Ok(found.map(|object| (key.clone(), object))),
+                    Err(Error::UnknownKind { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .try_filter_map(|found| async move { Ok(found) })
+            .try_collect()
+            .await?;
+        live.extend(fetched);
+        Ok(live)
+    }
+}
+
+/// The key used for an object that has none (it is rejected anyway).
+fn unnamed() -> ObjectKey {
+    ObjectKey {
+        group: String::new(),
+        kind: String::new(),
+        namespace: None,
+        name: "<unnamed>".into(),
+    }
+}

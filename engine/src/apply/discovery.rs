@@ -1,0 +1,85 @@
+//! Discovery: from `apiVersion` + `kind` to the API resource that serves it.
+//!
+//! Kinds are resolved one group-version at a time (one request to
+//! `/api/v1` or `/apis/{group}/{version}`) and cached. A miss is asked again
+//! the next time, so a kind whose CRD was just established resolves without a
+//! restart; [`Resolver::invalidate`] drops everything after CRDs change.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kube::api::{ApiResource, GroupVersionKind};
+use kube::discovery::Scope;
+
+use super::{Error, Result};
+
+/// A resolved kind.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The API resource (plural name, group, version) for requests.
+    pub resource: ApiResource,
+    /// Whether objects of this kind live in namespaces.
+    pub namespaced: bool,
+}
+
+/// A cache of resolved kinds for one API server.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    cache: Mutex<HashMap<(String, String), Resolved>>,
+}
+
+impl Resolver {
+    /// Resolve `kind` in `api_version`, asking the API server on a miss.
+    pub async fn resolve(
+        &self,
+        client: &kube::Client,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Resolved> {
+        let cache_key = (api_version.to_owned(), kind.to_owned());
+        if let Some(hit) = self.lock().get(&cache_key) {
+            return Ok(hit.clone());
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let unknown = || Error::UnknownKind {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        };
+        let (resource, capabilities) =
+            kube::discovery::pinned_kind(client, &gvk)
+                .await
+                .map_err(|error| match error {
+                    kube::Error::Api(status) if status.code == 404 => unknown(),
+                    kube::Error::Discovery(_) => unknown(),
+                    source => Error::Request {
+                        object: crate::object::ObjectKey {
+                            group: group.to_owned(),
+                            kind: kind.to_owned(),
+                            namespace: None,
+                            name: String::new(),
+                        },
+                        source,
+                    },
+                })?;
+        let resolved = Resolved {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        };
+        self.lock().insert(cache_key, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Forget every resolved kind (after CRDs were created or deleted).
+    pub fn invalidate(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Resolved>> {
+        // A panic while holding the lock cannot leave the map half-written
+        // (single inserts and clears), so a poisoned lock is still usable.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

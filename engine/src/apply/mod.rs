@@ -1,0 +1,181 @@
+//! Apply: execute a plan against a Kubernetes API server.
+//!
+//! A thin executor, in the manner of Flux's SSA manager: server-side apply
+//! with Plumbline's field manager, deletes for prune, reads of the live state
+//! the planner needs, and the discovery that maps kinds to API resources. It
+//! decides nothing; [`crate::plan`] decided already. Every call talks to the
+//! API server through `kube::Client` (IO).
+//!
+//! - [`Cluster`] connects (kubeconfig, context, or in-cluster) and resolves
+//!   kinds through a [`discovery::Resolver`] cache that is refreshed when a
+//!   kind is unknown (a CRD of this very sync may just have been applied).
+//! - [`Cluster::apply`] server-side applies objects with bounded parallelism;
+//!   conflicts with other field managers fail with the manager's name unless
+//!   forced. [`Options::dry_run`] turns every write into a server-side
+//!   dry-run.
+//! - [`Cluster::live`] reads the live objects of a desired set and inventory.
+//! - [`inventory_store`] keeps a sync's [`crate::plan::Inventory`] in
+//!   ConfigMaps.
+
+use std::time::Duration;
+
+use crate::object::ObjectKey;
+
+mod cluster;
+pub mod discovery;
+pub mod inventory_store;
+
+pub use cluster::{Applied, Cluster};
+
+/// The label that marks every object a sync applied, with the sync's name.
+pub const SYNC_LABEL: &str = "plumbline.dev/sync";
+
+/// How writes are made.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Server-side apply field manager.
+    pub field_manager: String,
+    /// Take ownership of fields another manager owns instead of failing.
+    pub force_conflicts: bool,
+    /// Server-side dry-run: the API server validates and defaults, nothing
+    /// is stored.
+    pub dry_run: bool,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// How long to wait for CRDs to be established and namespaces to be
+    /// active before the objects that need them are applied.
+    pub establish_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            field_manager: "plumbline".to_owned(),
+            force_conflicts: false,
+            dry_run: false,
+            concurrency: 16,
+            establish_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Errors of the apply stage. Each names the object involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Connecting to the API server failed (kubeconfig, context, in-cluster
+    /// configuration).
+    #[error("cannot connect to the Kubernetes API: {0}")]
+    Connect(String),
+    /// No API resource serves this kind: its CRD is missing or not
+    /// established. Retryable.
+    #[error("{api_version} {kind}: no such kind in the cluster (is its CustomResourceDefinition installed?)")]
+    UnknownKind {
+        /// The `apiVersion` asked for.
+        api_version: String,
+        /// The kind asked for.
+        kind: String,
+    },
+    /// Another field manager owns fields this apply sets. Not retryable
+    /// without `force_conflicts`.
+    #[error("{object}: conflict with another field manager: {message}")]
+    Conflict {
+        /// The object.
+        object: ObjectKey,
+        /// The API server's message, naming the manager and fields.
+        message: String,
+    },
+    /// The API server refused the object (invalid, forbidden, ...).
+    #[error("{object}: rejected by the API server ({code} {reason}): {message}")]
+    Rejected {
+        /// The object.
+        object: ObjectKey,
+        /// HTTP status code.
+        code: u16,
+        /// The API server's reason, e.g. `Invalid`.
+        reason: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// The request failed before the API server answered (network, timeout,
+    /// server error). Retryable.
+    #[error("{object}: request failed: {source}")]
+    Request {
+        /// The object.
+        object: ObjectKey,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A CRD or namespace did not become ready in time.
+    #[error("{object} did not become ready within {timeout:?}: {health}")]
+    NotEstablished {
+        /// The object waited for.
+        object: ObjectKey,
+        /// How long was waited.
+        timeout: Duration,
+        /// Its last health.
+        health: crate::health::Health,
+    },
+    /// The stored inventory could not be read or written.
+    #[error("inventory of sync {sync:?}: {message}")]
+    Inventory {
+        /// The sync.
+        sync: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whether retrying later may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownKind { .. } | Error::Request { .. } | Error::NotEstablished { .. }
+        )
+    }
+
+    /// A short machine-readable reason, for metrics and conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Connect(_) => "ConnectFailed",
+            Error::UnknownKind { .. } => "UnknownKind",
+            Error::Conflict { .. } => "FieldManagerConflict",
+            Error::Rejected { .. } => "Rejected",
+            Error::Request { .. } => "RequestFailed",
+            Error::NotEstablished { .. } => "NotEstablished",
+            Error::Inventory { .. } => "InventoryFailed",
+        }
+    }
+
+    /// Classify a client error for an object.
+    pub(crate) fn from_kube(object: &ObjectKey, error: kube::Error) -> Self {
+        match error {
+            kube::Error::Api(status)
+                if status.code == 409
+                    && status.reason == "Conflict"
+                    && status.message.contains("conflict") =>
+            {
+                Error::Conflict {
+                    object: object.clone(),
+                    message: status.message,
+                }
+            }
+            kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 429 => {
+                Error::Rejected {
+                    object: object.clone(),
+                    code: status.code,
+                    reason: status.reason,
+                    message: status.message,
+                }
+            }
+            source => Error::Request {
+                object: object.clone(),
+                source,
+            },
+        }
+    }
+}
+
+/// The result type of the apply stage.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
