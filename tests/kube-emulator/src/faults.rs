@@ -82,15 +82,16 @@ impl Faults {
     }
 
     /// Simulates an API server restart: every open connection (including watches) is cut, the
-    /// stored state is kept, and the watch cache starts over at the current resourceVersion,
-    /// so a watch resumed from an older version gets 410 Gone and must re-list.
+    /// stored state is kept, and the watch cache starts over (as [`Faults::compact`]), so a
+    /// watch resumed from any version handed out before the restart gets 410 Gone and must
+    /// re-list.
     pub fn restart(&self) {
         self.compact();
         self.restart.send_modify(|n| *n += 1);
     }
 
-    /// Expires the watch window: every resourceVersion before the current one is compacted,
-    /// so watches and list continuations from them get 410 Gone.
+    /// Expires the watch window: every resourceVersion handed out so far is compacted, so new
+    /// watches and list continuations from them get 410 Gone (open watches keep running).
     pub fn compact(&self) {
         self.store.lock().unwrap_or_else(PoisonError::into_inner).compact();
     }

@@ -250,8 +250,11 @@ impl Store {
         self.rv
     }
 
-    /// Forgets all retained watch events: watches and continue tokens from before now get 410.
+    /// Expires every resourceVersion handed out so far: the counter moves on by one (no object
+    /// changes), retained events are dropped, and watches or continue tokens from any earlier
+    /// version get 410 Gone. A list made afterwards returns a version that can be watched.
     pub fn compact(&mut self) {
+        self.rv += 1;
         self.log.clear();
         self.compacted = self.rv;
     }

@@ -27,6 +27,7 @@ fn present(obj: &Value, pointer: &str) -> bool {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) => !s.is_empty(),
         Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(m)) => !m.is_empty(),
         Some(_) => true,
     }
 }
