@@ -1,0 +1,232 @@
+//! The apply stage against the in-process Kubernetes API emulation, over
+//! HTTP through the real `kube::Client`: server-side apply, conflicts, live
+//! reads, CRDs appearing at runtime, the inventory store — and the planner
+//! fed with what a server really returns.
+
+use kube_emulator::Emulator;
+use plumbline::apply::{self, inventory_store, Cluster, Options, SYNC_LABEL};
+use plumbline::object::ObjectKey;
+use plumbline::plan::{self, Action, Entry, Inventory};
+use serde_json::{json, Value};
+
+fn deployment(replicas: i64) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {SYNC_LABEL: "shop"}},
+        "spec": {"replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
+                    "resources": {"requests": {"cpu": "1000m", "memory": "1024Mi"}}}]}}}})
+}
+
+fn namespace() -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace",
+           "metadata": {"name": "shop", "labels": {SYNC_LABEL: "shop"}}})
+}
+
+async fn cluster(emulator: &Emulator, options: Options) -> Cluster {
+    Cluster::new(emulator.client().expect("client"), options)
+}
+
+/// Apply `desired` and return the inventory recording it.
+async fn sync(cluster: &Cluster, desired: &[Value]) -> Inventory {
+    let mut inventory = Inventory::default();
+    for applied in cluster.apply(desired).await {
+        let returned = applied.result.expect("apply succeeds");
+        let object = desired
+            .iter()
+            .find(|d| ObjectKey::of(d).as_ref() == Some(&applied.key))
+            .unwrap();
+        inventory
+            .entries
+            .insert(applied.key, Entry::record(object, &returned, "plumbline"));
+    }
+    inventory
+}
+
+fn wanted(desired: &[Value]) -> Vec<(ObjectKey, String)> {
+    desired
+        .iter()
+        .map(|d| {
+            (
+                ObjectKey::of(d).unwrap(),
+                d["apiVersion"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn normalised_quantities_and_defaults_never_show_as_drift() {
+    let emulator = Emulator::start().await.unwrap();
+    let cluster = cluster(&emulator, Options::default()).await;
+    let desired = [namespace(), deployment(2)];
+    let inventory = sync(&cluster, &desired).await;
+
+    let live = cluster.live(&wanted(&desired), "shop").await.unwrap();
+    let stored = &live[&ObjectKey::of(&deployment(2)).unwrap()];
+    // The server normalised the quantity and added defaults ...
+    assert_eq!(
+        stored.pointer("/spec/template/spec/containers/0/resources/requests/cpu"),
+        Some(&json!("1"))
+    );
+    assert!(stored.pointer("/spec/revisionHistoryLimit").is_some());
+    // ... and none of that is drift.
+    let planned = plan::plan(&desired, &live, &inventory, &plan::Options::default());
+    assert!(planned.summary().in_sync(), "{:#?}", planned.objects);
+}
+
+#[tokio::test]
+async fn a_no_change_plan_reads_but_never_writes() {
+    let emulator = Emulator::start().await.unwrap();
+    let cluster = cluster(&emulator, Options::default()).await;
+    let desired = [namespace(), deployment(2)];
+    let inventory = sync(&cluster, &desired).await;
+    emulator.reset_requests();
+
+    let live = cluster.live(&wanted(&desired), "shop").await.unwrap();
+    let planned = plan::plan(&desired, &live, &inventory, &plan::Options::default());
+    assert!(planned.summary().in_sync());
+    let requests = emulator.requests();
+    assert_eq!(requests.writes(), 0, "{requests:?}");
+    assert!(requests.reads() > 0);
+}
+
+#[tokio::test]
+async fn another_managers_edit_is_drift_and_a_conflict_unless_forced() {
+    let emulator = Emulator::start().await.unwrap();
+    let cluster = cluster(&emulator, Options::default()).await;
+    let desired = [namespace(), deployment(2)];
+    let inventory = sync(&cluster, &desired).await;
+
+    // Someone scales the Deployment with their own field manager.
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        emulator.client().unwrap(),
+        "shop",
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "apps",
+            "v1",
+            "Deployment",
+        )),
+    );
+    api.patch(
+        "web",
+        &kube::api::PatchParams::apply("kubectl").force(),
+        &kube::api::Patch::Apply(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 5}})),
+    )
+    .await
+    .unwrap();
+
+    let live = cluster.live(&wanted(&desired), "shop").await.unwrap();
+    let planned = plan::plan(&desired, &live, &inventory, &plan::Options::default());
+    let web = planned
+        .objects
+        .iter()
+        .find(|o| o.key.name == "web")
+        .unwrap();
+    let Action::Drifted(drift) = &web.action else {
+        panic!("expected drift, got {:?}", web.action)
+    };
+    assert_eq!(drift.changes.len(), 1, "{drift:?}");
+    assert_eq!(drift.changes[0].path.to_string(), "spec.replicas");
+    assert_eq!(drift.changes[0].live, Some(json!(5)));
+    assert_eq!(drift.changes[0].taken_over_by, ["kubectl"]);
+
+    // Re-applying without force is a conflict that names the other manager.
+    let error = cluster.apply_one(&deployment(2)).await.unwrap_err();
+    assert!(matches!(error, apply::Error::Conflict { .. }), "{error}");
+    assert!(error.to_string().contains("kubectl"), "{error}");
+
+    // Forced, Plumbline takes the field back.
+    let forced = Cluster::new(
+        emulator.client().unwrap(),
+        Options {
+            force_conflicts: true,
+            ..Options::default()
+        },
+    );
+    let returned = forced.apply_one(&deployment(2)).await.unwrap();
+    assert_eq!(returned.pointer("/spec/replicas"), Some(&json!(2)));
+}
+
+#[tokio::test]
+async fn custom_kinds_resolve_once_their_crd_is_established() {
+    let emulator = Emulator::start().await.unwrap();
+    let cluster = cluster(&emulator, Options::default()).await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 3}});
+
+    let before = cluster.apply_one(&widget).await.unwrap_err();
+    assert!(
+        matches!(before, apply::Error::UnknownKind { .. }),
+        "{before}"
+    );
+    assert!(before.is_retryable());
+
+    cluster.apply_one(&crd).await.unwrap();
+    cluster
+        .wait_ready(&ObjectKey::of(&crd).unwrap(), "apiextensions.k8s.io/v1")
+        .await
+        .unwrap();
+    cluster.refresh_discovery();
+    let stored = cluster.apply_one(&widget).await.unwrap();
+    assert_eq!(stored.pointer("/spec/size"), Some(&json!(3)));
+    assert!(
+        cluster
+            .resolve("example.com/v1", "Widget")
+            .await
+            .unwrap()
+            .namespaced
+    );
+}
+
+#[tokio::test]
+async fn dry_run_stores_nothing_and_delete_of_a_missing_object_is_fine() {
+    let emulator = Emulator::start().await.unwrap();
+    let dry = cluster(
+        &emulator,
+        Options {
+            dry_run: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let real = cluster(&emulator, Options::default()).await;
+    let key = ObjectKey::of(&namespace()).unwrap();
+    let objects_before = emulator.object_count();
+
+    let returned = dry.apply_one(&namespace()).await.unwrap();
+    assert_eq!(returned.pointer("/metadata/name"), Some(&json!("shop")));
+    assert_eq!(emulator.object_count(), objects_before);
+    assert!(real.get(&key, "v1").await.unwrap().is_none());
+
+    real.delete(&key, "v1").await.unwrap();
+    real.apply_one(&namespace()).await.unwrap();
+    assert!(real.get(&key, "v1").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_inventory_survives_a_round_trip_through_config_maps() {
+    let emulator = Emulator::start().await.unwrap();
+    let cluster = cluster(&emulator, Options::default()).await;
+    let inventory = sync(&cluster, &[namespace(), deployment(2)]).await;
+
+    inventory_store::save(&cluster, "plumbline-system", "shop", &inventory)
+        .await
+        .unwrap();
+    let loaded = inventory_store::load(&cluster, "plumbline-system", "shop")
+        .await
+        .unwrap();
+    assert_eq!(loaded, inventory);
+    let other = inventory_store::load(&cluster, "plumbline-system", "other")
+        .await
+        .unwrap();
+    assert!(other.entries.is_empty());
+}
