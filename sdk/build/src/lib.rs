@@ -1,1 +1,192 @@
-//! Builds policy projects (Rust and other languages) into WebAssembly components
+//! Builds policy projects into WebAssembly components.
+//!
+//! [`build`] takes a project directory, decides its [`Language`], finds a
+//! toolchain, compiles the project to a core wasm module and turns that into
+//! a component with `wit-component`, written as `<name>.component.wasm`.
+//! Only Rust is supported so far; other languages are recognised and refused
+//! with [`Error::UnsupportedLanguage`].
+//!
+//! Rust projects are built for `wasm32-unknown-unknown` in a persistent
+//! *guest target directory* (see [`default_target_dir`]), so that a rebuild
+//! after a small change only recompiles the policy crate; the componentize
+//! step is skipped when the core module did not change. See
+//! [`toolchain`] for the two ways the standard library for wasm is
+//! obtained.
+//!
+//! This runs other programs (cargo, rustc, rustup) and writes files; it is
+//! meant for build scripts, the `plumbline policy build` command and tests.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub mod cargo;
+pub mod componentize;
+pub mod inspect;
+pub mod language;
+pub mod toolchain;
+
+pub use inspect::Interfaces;
+pub use language::Language;
+pub use toolchain::{Route, RustToolchain};
+
+/// How to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The guest target directory; `None` for [`default_target_dir`].
+    pub target_dir: Option<PathBuf>,
+    /// Where to write `<name>.component.wasm`; `None` for next to the core
+    /// module in the target directory.
+    pub out_dir: Option<PathBuf>,
+    /// Let the compiler print progress and diagnostics to standard error.
+    /// When `false` (for build scripts) they are kept and returned in
+    /// [`Error::Cargo`] on failure.
+    pub show_output: bool,
+}
+
+/// A built policy component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The policy's name: the package name of a Rust project.
+    pub name: String,
+    /// The language it was written in.
+    pub language: Language,
+    /// The route that built it.
+    pub route: Route,
+    /// The component.
+    pub component_path: PathBuf,
+    /// The core module the component was made from.
+    pub core_module_path: PathBuf,
+    /// Size of the component in bytes.
+    pub size: u64,
+    /// SHA-256 of the component, lowercase hex.
+    pub sha256: String,
+    /// Whether the component was (re)written by this build, as opposed to
+    /// reused because the core module had not changed.
+    pub componentized: bool,
+    /// What the component imports and exports.
+    pub interfaces: Interfaces,
+}
+
+/// Why a policy could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The project's language could not be decided.
+    #[error(transparent)]
+    Language(#[from] language::Error),
+    /// The project is in a language that cannot be built yet.
+    #[error(
+        "{} is a {language} policy project; building {language} policies is not supported yet \
+         (only Rust is)",
+        dir.display()
+    )]
+    UnsupportedLanguage {
+        /// The project directory.
+        dir: PathBuf,
+        /// Its language.
+        language: Language,
+    },
+    /// No toolchain can build the project; says what to install.
+    #[error(transparent)]
+    Toolchain(#[from] toolchain::Error),
+    /// The compiler failed.
+    #[error(transparent)]
+    Cargo(#[from] cargo::Error),
+    /// The core module could not be made into a component.
+    #[error(transparent)]
+    Componentize(#[from] componentize::Error),
+    /// The component that was written could not be read back.
+    #[error("cannot read the component {}", path.display())]
+    ReadComponent {
+        /// The component's path.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The component that was written could not be inspected.
+    #[error("cannot inspect the component {}", path.display())]
+    Inspect {
+        /// The component's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: inspect::Error,
+    },
+}
+
+/// Result of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The guest target directory used when [`BuildOptions::target_dir`] is not
+/// set: `$PLUMBLINE_GUEST_TARGET_DIR`, else `$CARGO_TARGET_DIR/wasm-guests`,
+/// else `$XDG_CACHE_HOME/plumbline/guests` (`~/.cache/plumbline/guests`),
+/// else `target/wasm-guests` under the current directory.
+pub fn default_target_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("PLUMBLINE_GUEST_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("wasm-guests");
+    }
+    let cache = var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache")));
+    match cache {
+        Some(cache) => cache.join("plumbline").join("guests"),
+        None => PathBuf::from("target").join("wasm-guests"),
+    }
+}
+
+/// Build the policy project in `project_dir` into a component.
+pub fn build(project_dir: &Path, options: &BuildOptions) -> Result<Built> {
+    let language = language::detect(project_dir)?;
+    if !language.is_supported() {
+        return Err(Error::UnsupportedLanguage {
+            dir: project_dir.to_owned(),
+            language,
+        });
+    }
+    let toolchain = toolchain::detect(project_dir)?;
+    let target_dir = options
+        .target_dir
+        .clone()
+        .unwrap_or_else(default_target_dir);
+    let manifest = project_dir.join("Cargo.toml");
+    let artifact = cargo::build(&toolchain, &manifest, &target_dir, options.show_output)?;
+
+    let out_dir = match &options.out_dir {
+        Some(dir) => dir.clone(),
+        None => artifact
+            .module
+            .parent()
+            .map_or_else(|| target_dir.clone(), Path::to_owned),
+    };
+    std::fs::create_dir_all(&out_dir).map_err(|source| componentize::Error::Write {
+        path: out_dir.clone(),
+        source,
+    })?;
+    let component_path = out_dir.join(format!("{}.component.wasm", artifact.package));
+    let componentized = componentize::componentize(&artifact.module, &component_path)?;
+
+    let bytes = std::fs::read(&component_path).map_err(|source| Error::ReadComponent {
+        path: component_path.clone(),
+        source,
+    })?;
+    let interfaces = inspect::interfaces(&bytes).map_err(|source| Error::Inspect {
+        path: component_path.clone(),
+        source,
+    })?;
+    Ok(Built {
+        name: artifact.package,
+        language,
+        route: toolchain.route,
+        component_path,
+        core_module_path: artifact.module,
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        componentized,
+        interfaces,
+    })
+}

@@ -1,0 +1,83 @@
+//! The contract's data types (generated from `wit/policy.wit`) and
+//! convenience constructors for them. No IO.
+
+use crate::bindings::base::plumbline::policy::types;
+use crate::object::{Object, ParseError};
+
+pub use types::{
+    Context, Drift, FieldChange, ObjectRef, PolicyInfo, Remediation, Severity, SourceInfo,
+    Violation,
+};
+
+impl PolicyInfo {
+    /// A policy without settings.
+    pub fn new(name: &str, version: &str, description: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            description: description.to_owned(),
+            settings_schema: None,
+        }
+    }
+
+    /// Declares the JSON Schema of the policy's settings.
+    pub fn with_settings_schema(mut self, schema: serde_json::Value) -> Self {
+        self.settings_schema = Some(schema.to_string());
+        self
+    }
+}
+
+impl Context {
+    /// The operator's settings, parsed. They were accepted by
+    /// [`Metadata::check_settings`](crate::Metadata::check_settings) when the
+    /// policy was loaded; text that is not JSON (which the host never sends)
+    /// reads as `null`.
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::from_str(&self.settings_json).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Violation {
+    /// A violation of a rule about the desired set as a whole, not about one
+    /// object.
+    pub fn about_set(message: impl Into<String>, severity: Severity) -> Self {
+        Self {
+            target: None,
+            path: String::new(),
+            message: message.into(),
+            severity,
+        }
+    }
+}
+
+impl Drift {
+    /// The object as Plumbline wants it.
+    pub fn desired_object(&self) -> Result<Object, ParseError> {
+        Object::parse(&self.desired)
+    }
+
+    /// The object as it is in the cluster (an empty object if it was
+    /// deleted; see [`Drift::is_deleted`]).
+    pub fn live_object(&self) -> Result<Object, ParseError> {
+        Object::parse(&self.live)
+    }
+
+    /// Whether the object is gone from the cluster.
+    pub fn is_deleted(&self) -> bool {
+        matches!(
+            serde_json::from_str::<serde_json::Value>(&self.live),
+            Ok(serde_json::Value::Object(map)) if map.is_empty()
+        )
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    /// `apiVersion/kind namespace/name`, e.g. `apps/v1/Deployment web/api`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{} ", self.api_version, self.kind)?;
+        match &self.namespace {
+            Some(namespace) => write!(f, "{namespace}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
