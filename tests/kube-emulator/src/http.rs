@@ -186,6 +186,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> std::result::Res
     let ctx = Ctx { shared: &shared, query: &query, content_type: &content_type, agent: &agent };
     Ok(match dispatch(ctx, &method, route, &accept, &body) {
         Ok(Reply::Json(code, v)) => json_response(code, &v),
+        Ok(Reply::Object(code, v)) => json_response(code, &v),
         Ok(Reply::Watch(rx)) => {
             let s = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(Frame::data(b)), rx)) });
             let mut r = Response::new(BodyExt::boxed(StreamBody::new(s)));
@@ -198,6 +199,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> std::result::Res
 
 enum Reply {
     Json(u16, Value),
+    Object(u16, Arc<Value>),
     Watch(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
@@ -300,15 +302,15 @@ fn dispatch(ctx: Ctx<'_>, method: &Method, route: Route, accept: &str, body: &[u
             let list = shared.store().list(&rt, ns, &ctx.selector()?, limit, ctx.q("continue"))?;
             Ok(Reply::Json(200, list))
         }
-        (&Method::GET, Some(name)) => Ok(Reply::Json(200, shared.store().get(&rt, need_ns()?, name)?)),
+        (&Method::GET, Some(name)) => Ok(Reply::Object(200, shared.store().get(&rt, need_ns()?, name)?)),
         (&Method::POST, None) => {
             let ns = need_ns()?;
             let obj = shared.store().create(&rt, Some(ns), parse_body(body, false)?, &ctx.write_opts(false))?;
-            Ok(Reply::Json(201, obj))
+            Ok(Reply::Object(201, obj))
         }
         (&Method::PUT, Some(name)) => {
             let obj = shared.store().update(&rt, need_ns()?, name, parse_body(body, false)?, scope, &ctx.write_opts(false))?;
-            Ok(Reply::Json(200, obj))
+            Ok(Reply::Object(200, obj))
         }
         (&Method::PATCH, Some(name)) => {
             let ct = ctx.content_type.split(';').next().unwrap_or("").trim();
@@ -329,9 +331,9 @@ fn dispatch(ctx: Ctx<'_>, method: &Method, route: Route, accept: &str, body: &[u
             let ns = need_ns()?;
             let patch = parse_body(body, apply)?;
             let mut store = shared.store();
-            let existed = store.get(&rt, ns, name).is_ok();
+            let existed = store.contains(&rt, ns, name);
             let obj = store.patch(&rt, ns, name, kind, patch, scope, &ctx.write_opts(apply))?;
-            Ok(Reply::Json(if apply && !existed { 201 } else { 200 }, obj))
+            Ok(Reply::Object(if apply && !existed { 201 } else { 200 }, obj))
         }
         (&Method::DELETE, name) => {
             let body = parse_body(body, false)?;
@@ -360,8 +362,8 @@ fn dispatch(ctx: Ctx<'_>, method: &Method, route: Route, accept: &str, body: &[u
                     let ns = need_ns()?;
                     let mut store = shared.store();
                     let obj = store.delete(&rt, ns, name, &opts)?;
-                    let still_there = !dry_run && store.get(&rt, ns, name).is_ok();
-                    Ok(Reply::Json(if still_there { 202 } else { 200 }, obj))
+                    let still_there = !dry_run && store.contains(&rt, ns, name);
+                    Ok(Reply::Object(if still_there { 202 } else { 200 }, obj))
                 }
                 None => Ok(Reply::Json(200, shared.store().delete_collection(&rt, ns, &ctx.selector()?, &opts)?)),
             }

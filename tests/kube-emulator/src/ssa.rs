@@ -292,21 +292,22 @@ pub struct Apply<'a> {
 
 /// Applies `config` to `live` (a skeleton with metadata for a create) and returns the merged
 /// object with updated `managedFields`, or the conflicts.
-pub fn apply(live: &Value, config: &Value, a: Apply<'_>) -> Result<Value, Vec<Conflict>> {
-    let config_set = object_set(a.kind, config, a.scope);
+pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec<Conflict>> {
+    let config_set = object_set(a.kind, &config, a.scope);
+    let config_leaves = config_set.leaves();
     let mut entries = entries(live);
     let mut conflicts = Vec::new();
-    let mut conflicting: Vec<(usize, Path)> = Vec::new();
+    let mut conflicting: Vec<(usize, &Path)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if e.same_slot(a.manager, "Apply", a.scope) || e.subresource.as_deref() != a.scope.subresource() {
             continue;
         }
-        for p in config_set.leaves() {
-            if p.last().is_some_and(|l| l == ".") || !e.set.contains(&p) {
+        for p in &config_leaves {
+            if p.last().is_some_and(|l| l == ".") || !e.set.contains(p) {
                 continue;
             }
-            if fieldset::get(live, &p) != fieldset::get(config, &p) {
-                conflicts.push(Conflict { manager: e.describe(), field: fieldset::display(&p) });
+            if fieldset::get(live, p) != fieldset::get(&config, p) {
+                conflicts.push(Conflict { manager: e.describe(), field: fieldset::display(p) });
                 conflicting.push((i, p));
             }
         }
@@ -317,35 +318,38 @@ pub fn apply(live: &Value, config: &Value, a: Apply<'_>) -> Result<Value, Vec<Co
     for (i, p) in &conflicting {
         entries[*i].set.remove(p);
     }
-    let mut merged = live.clone();
-    let mut config_body = config.clone();
-    if let Some(Value::Object(meta)) = config_body.get_mut("metadata") {
+    if let Some(Value::Object(meta)) = config.get_mut("metadata") {
         meta.remove("managedFields");
         meta.remove("resourceVersion");
     }
-    if let (Scope::Main { status_subresource: true }, Some(m)) = (a.scope, config_body.as_object_mut()) {
-        m.remove("status");
+    if let Some(m) = config.as_object_mut() {
+        match a.scope {
+            Scope::Main { status_subresource: true } => {
+                m.remove("status");
+            }
+            Scope::Status => m.retain(|k, _| k == "status"),
+            Scope::Main { status_subresource: false } => {}
+        }
     }
-    if let (Scope::Status, Some(m)) = (a.scope, config_body.as_object_mut()) {
-        m.retain(|k, _| k == "status");
-    }
-    merge(a.kind, &mut merged, &config_body, &mut Vec::new());
+    let mut merged = live.clone();
+    merge(a.kind, &mut merged, &config, &mut Vec::new());
 
     let previous = entries.iter().position(|e| e.same_slot(a.manager, "Apply", a.scope));
-    let old_set = previous.map(|i| entries[i].set.clone()).unwrap_or_default();
-    let mut others = Set::default();
-    for (i, e) in entries.iter().enumerate() {
-        if Some(i) != previous {
-            others.union_with(&e.set);
+    if let Some(prev) = previous {
+        let mut others = Set::default();
+        for (i, e) in entries.iter().enumerate() {
+            if i != prev {
+                others.union_with(&e.set);
+            }
         }
-    }
-    for p in old_set.leaves() {
-        if config_set.contains(&p) {
-            continue;
-        }
-        let target = if p.last().is_some_and(|l| l == ".") { &p[..p.len() - 1] } else { &p[..] };
-        if !others.touches(target) && !config_set.touches(target) {
-            fieldset::remove(&mut merged, &p);
+        for p in entries[prev].set.leaves() {
+            if config_set.contains(&p) {
+                continue;
+            }
+            let target = if p.last().is_some_and(|l| l == ".") { &p[..p.len() - 1] } else { &p[..] };
+            if !others.touches(target) && !config_set.touches(target) {
+                fieldset::remove(&mut merged, &p);
+            }
         }
     }
     let entry = Entry {
@@ -432,7 +436,7 @@ mod tests {
     }
 
     fn apply_as(live: &Value, cfg: &Value, manager: &str, force: bool) -> Result<Value, Vec<Conflict>> {
-        apply(live, cfg, Apply { kind: "Deployment", manager, force, api_version: "apps/v1", scope: MAIN, now: "t" })
+        apply(live, cfg.clone(), Apply { kind: "Deployment", manager, force, api_version: "apps/v1", scope: MAIN, now: "t" })
     }
 
     #[test]

@@ -185,14 +185,12 @@ fn owner_uids(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Everything but metadata and status: what bumps `metadata.generation`.
-fn spec_part(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
-    }
-    v
+/// Whether anything but metadata and status differs: what bumps `metadata.generation`.
+fn spec_differs(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return a != b };
+    let relevant = |k: &String| k != "metadata" && k != "status";
+    a.iter().filter(|(k, _)| relevant(k)).any(|(k, v)| b.get(k) != Some(v))
+        || b.keys().filter(|k| relevant(k)).any(|k| !a.contains_key(k))
 }
 
 fn subject<'a>(t: &'a ResourceType, name: &'a str) -> Subject<'a> {
@@ -203,7 +201,7 @@ fn subject<'a>(t: &'a ResourceType, name: &'a str) -> Subject<'a> {
 pub struct Store {
     /// Served resource types (built-in and CRD-defined).
     pub registry: Registry,
-    objects: BTreeMap<Key, Value>,
+    objects: BTreeMap<Key, Arc<Value>>,
     uids: HashMap<String, Key>,
     rv: u64,
     log: VecDeque<Arc<Event>>,
@@ -283,12 +281,19 @@ impl Store {
     }
 
     /// Presents a stored object as `t`'s version (only apiVersion differs between versions).
-    fn present(t: &ResourceType, obj: &Value) -> Value {
-        let mut v = obj.clone();
-        if t.custom {
-            v["apiVersion"] = json!(t.api_version());
+    fn present(t: &ResourceType, obj: &Arc<Value>) -> Arc<Value> {
+        let av = t.api_version();
+        if t.custom && obj.get("apiVersion").and_then(Value::as_str) != Some(av.as_str()) {
+            let mut v = (**obj).clone();
+            v["apiVersion"] = json!(av);
+            return Arc::new(v);
         }
-        v
+        obj.clone()
+    }
+
+    /// Whether an object exists.
+    pub fn contains(&self, t: &ResourceType, ns: &str, name: &str) -> bool {
+        self.objects.contains_key(&Self::key(t, ns, name))
     }
 
     fn namespace_ready(&self, t: &ResourceType, ns: &str) -> Result<()> {
@@ -308,7 +313,7 @@ impl Store {
     }
 
     /// `GET` one object.
-    pub fn get(&self, t: &ResourceType, ns: &str, name: &str) -> Result<Value> {
+    pub fn get(&self, t: &ResourceType, ns: &str, name: &str) -> Result<Arc<Value>> {
         self.objects.get(&Self::key(t, ns, name)).map(|o| Self::present(t, o)).ok_or_else(|| ApiError::not_found(subject(t, name)))
     }
 
@@ -365,7 +370,7 @@ impl Store {
                 remaining += 1;
                 continue;
             }
-            let mut item = Self::present(t, obj);
+            let mut item = Self::present(t, obj).as_ref().clone();
             if !t.custom {
                 if let Some(m) = item.as_object_mut() {
                     m.remove("apiVersion");
@@ -400,7 +405,7 @@ impl Store {
                         resource: sk.clone(),
                         namespace: ons.clone(),
                         kind: EventType::Added,
-                        object: Arc::new(o.clone()),
+                        object: o.clone(),
                     })
                 })
                 .collect(),
@@ -408,13 +413,13 @@ impl Store {
         WatchStart::Events(initial, self.events.subscribe(), self.rv)
     }
 
-    fn emit(&mut self, t: &ResourceType, ns: &str, kind: EventType, object: Value) {
+    fn emit(&mut self, t: &ResourceType, ns: &str, kind: EventType, object: Arc<Value>) {
         let e = Arc::new(Event {
             rv: self.rv,
             resource: t.storage_key(),
             namespace: if t.namespaced { ns.to_string() } else { String::new() },
             kind,
-            object: Arc::new(object),
+            object,
         });
         self.log.push_back(e.clone());
         while self.log.len() > self.window {
@@ -426,7 +431,7 @@ impl Store {
     }
 
     /// `POST`: creates an object in `ns` (None for cluster-scoped).
-    pub fn create(&mut self, t: &ResourceType, ns: Option<&str>, mut body: Value, opts: &WriteOpts) -> Result<Value> {
+    pub fn create(&mut self, t: &ResourceType, ns: Option<&str>, mut body: Value, opts: &WriteOpts) -> Result<Arc<Value>> {
         let ns = ns.unwrap_or("");
         check_type(t, &body)?;
         let meta = meta_mut(&mut body);
@@ -443,7 +448,7 @@ impl Store {
     }
 
     /// Stores a new object: namespace checks, uid, timestamps, defaults, validation, managedFields.
-    fn insert_new(&mut self, t: &ResourceType, ns: &str, mut body: Value, opts: &WriteOpts, applied: Option<()>) -> Result<Value> {
+    fn insert_new(&mut self, t: &ResourceType, ns: &str, mut body: Value, opts: &WriteOpts, applied: Option<()>) -> Result<Arc<Value>> {
         let name = meta_str(&body, "name").unwrap_or("").to_string();
         let body_ns = meta_str(&body, "namespace").unwrap_or("").to_string();
         if t.namespaced && !body_ns.is_empty() && body_ns != ns {
@@ -487,7 +492,7 @@ impl Store {
             ssa::record_update(&t.kind, None, &mut body, &opts.manager, &t.api_version(), main_scope(t), &now());
         }
         if opts.dry_run {
-            return Ok(body);
+            return Ok(Arc::new(body));
         }
         self.rv += 1;
         meta_mut(&mut body).insert("resourceVersion".into(), json!(self.rv.to_string()));
@@ -496,6 +501,7 @@ impl Store {
             self.gc_pending = true;
         }
         self.after_write(t, &body);
+        let body = Arc::new(body);
         self.objects.insert(Self::key(t, ns, &name), body.clone());
         self.emit(t, ns, EventType::Added, body.clone());
         self.collect_garbage();
@@ -516,8 +522,8 @@ impl Store {
     }
 
     /// `PUT` (main resource or `status`).
-    pub fn update(&mut self, t: &ResourceType, ns: &str, name: &str, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Value> {
-        let old = self.objects.get(&Self::key(t, ns, name)).cloned().ok_or_else(|| ApiError::not_found(subject(t, name)))?;
+    pub fn update(&mut self, t: &ResourceType, ns: &str, name: &str, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
+        let old = self.objects.get(&Self::key(t, ns, name)).map(|o| (**o).clone()).ok_or_else(|| ApiError::not_found(subject(t, name)))?;
         check_type(t, &body)?;
         if meta_str(&body, "name").is_some_and(|n| n != name) {
             return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", meta_str(&body, "name").unwrap_or(""))));
@@ -532,8 +538,8 @@ impl Store {
 
     /// `PATCH` with any patch type; apply creates missing objects.
     #[allow(clippy::too_many_arguments)]
-    pub fn patch(&mut self, t: &ResourceType, ns: &str, name: &str, kind: PatchType, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Value> {
-        let existing = self.objects.get(&Self::key(t, ns, name)).cloned();
+    pub fn patch(&mut self, t: &ResourceType, ns: &str, name: &str, kind: PatchType, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
+        let existing = self.objects.get(&Self::key(t, ns, name)).map(|o| (**o).clone());
         if kind == PatchType::Apply {
             return self.apply(t, ns, name, existing, body, scope, opts);
         }
@@ -554,7 +560,7 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn apply(&mut self, t: &ResourceType, ns: &str, name: &str, existing: Option<Value>, config: Value, scope: Scope, opts: &WriteOpts) -> Result<Value> {
+    fn apply(&mut self, t: &ResourceType, ns: &str, name: &str, existing: Option<Value>, config: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
         if opts.manager.is_empty() {
             return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", vec![("fieldManager".into(), "Required value: is required for apply patch".into())]));
         }
@@ -582,11 +588,11 @@ impl Store {
                 if t.namespaced {
                     skeleton["metadata"]["namespace"] = json!(ns);
                 }
-                let merged = ssa::apply(&skeleton, &config, a).map_err(conflict)?;
+                let merged = ssa::apply(&skeleton, config, a).map_err(conflict)?;
                 self.insert_new(t, ns, merged, opts, Some(()))
             }
             Some(old) => {
-                let merged = ssa::apply(&old, &config, a).map_err(conflict)?;
+                let merged = ssa::apply(&old, config, a).map_err(conflict)?;
                 self.write_existing(t, ns, name, old, merged, scope, opts, true)
             }
         }
@@ -594,7 +600,7 @@ impl Store {
 
     /// The shared tail of update, patch and apply on an existing object.
     #[allow(clippy::too_many_arguments)]
-    fn write_existing(&mut self, t: &ResourceType, ns: &str, name: &str, old: Value, mut new: Value, scope: Scope, opts: &WriteOpts, applied: bool) -> Result<Value> {
+    fn write_existing(&mut self, t: &ResourceType, ns: &str, name: &str, old: Value, mut new: Value, scope: Scope, opts: &WriteOpts, applied: bool) -> Result<Arc<Value>> {
         if scope == Scope::Status {
             let mut merged = old.clone();
             merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
@@ -620,7 +626,8 @@ impl Store {
             }
             new["apiVersion"] = json!(t.api_version());
             new["kind"] = json!(t.kind);
-            let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+            let empty = Map::new();
+            let old_meta = old.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
             let meta = meta_mut(&mut new);
             for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
                 match old_meta.get(k) {
@@ -644,15 +651,15 @@ impl Store {
         if !applied {
             ssa::record_update(&t.kind, Some(&old), &mut new, &opts.manager, &t.api_version(), scope, &now());
         }
-        if (t.generation || t.custom) && spec_part(&old) != spec_part(&new) {
+        if (t.generation || t.custom) && spec_differs(&old, &new) {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         if new == old {
-            return Ok(Self::present(t, &old));
+            return Ok(Self::present(t, &Arc::new(old)));
         }
         if opts.dry_run {
-            return Ok(Self::present(t, &new));
+            return Ok(Self::present(t, &Arc::new(new)));
         }
         self.rv += 1;
         meta_mut(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
@@ -660,6 +667,7 @@ impl Store {
             self.gc_pending = true;
         }
         self.after_write(t, &new);
+        let new = Arc::new(new);
         self.objects.insert(Self::key(t, ns, name), new.clone());
         self.emit(t, ns, EventType::Modified, new.clone());
         self.collect_garbage();
@@ -668,9 +676,9 @@ impl Store {
     }
 
     /// `DELETE` one object.
-    pub fn delete(&mut self, t: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> Result<Value> {
+    pub fn delete(&mut self, t: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> Result<Arc<Value>> {
         let key = Self::key(t, ns, name);
-        let old = self.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(subject(t, name)))?;
+        let old = self.objects.get(&key).map(|o| (**o).clone()).ok_or_else(|| ApiError::not_found(subject(t, name)))?;
         if opts.uid.as_deref().is_some_and(|u| Some(u) != meta_str(&old, "uid"))
             || opts.resource_version.as_deref().is_some_and(|r| Some(r) != meta_str(&old, "resourceVersion"))
         {
@@ -691,9 +699,9 @@ impl Store {
         let namespace_finalizing = t.kind == "Namespace" && !t.custom;
         if fins.is_empty() && !namespace_finalizing {
             if opts.dry_run {
-                return Ok(Self::present(t, &obj));
+                return Ok(Self::present(t, &Arc::new(obj)));
             }
-            let removed = self.remove(&key).unwrap_or(obj);
+            let removed = self.remove(&key).unwrap_or_else(|| Arc::new(obj));
             self.collect_garbage();
             return Ok(Self::present(t, &removed));
         }
@@ -713,10 +721,11 @@ impl Store {
             set_finalizers(&mut obj, &fins);
         }
         if opts.dry_run || obj == old {
-            return Ok(Self::present(t, &obj));
+            return Ok(Self::present(t, &Arc::new(obj)));
         }
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let obj = Arc::new(obj);
         self.objects.insert(key.clone(), obj.clone());
         self.emit(t, ns, EventType::Modified, obj.clone());
         self.gc_pending = true;
@@ -735,14 +744,14 @@ impl Store {
             .collect();
         let mut items = Vec::new();
         for (ons, n) in names {
-            items.push(self.delete(t, &ons, &n, opts)?);
+            items.push(self.delete(t, &ons, &n, opts)?.as_ref().clone());
         }
         Ok(json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}))
     }
 
     /// Removes an object for good, emitting DELETED. Returns the removed object.
-    fn remove(&mut self, key: &Key) -> Option<Value> {
-        let mut obj = self.objects.remove(key)?;
+    fn remove(&mut self, key: &Key) -> Option<Arc<Value>> {
+        let mut obj = Arc::unwrap_or_clone(self.objects.remove(key)?);
         if let Some(uid) = meta_str(&obj, "uid") {
             self.uids.remove(uid);
         }
@@ -755,10 +764,13 @@ impl Store {
                 let plural = obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
                 self.registry.remove_custom(group, plural);
             }
+            let obj = Arc::new(obj);
             self.emit(t, &key.1, EventType::Deleted, obj.clone());
+            self.gc_pending = true;
+            return Some(obj);
         }
         self.gc_pending = true;
-        Some(obj)
+        Some(Arc::new(obj))
     }
 
     /// The type an object is stored as, from its storage key.
@@ -838,10 +850,11 @@ impl Store {
                     }
                 }
                 if fins != before {
-                    let mut updated = obj.clone();
+                    let mut updated = (*obj).clone();
                     set_finalizers(&mut updated, &fins);
                     self.rv += 1;
                     meta_mut(&mut updated).insert("resourceVersion".into(), json!(self.rv.to_string()));
+                    let updated = Arc::new(updated);
                     self.objects.insert(key.clone(), updated.clone());
                     self.emit(&t, &key.1, EventType::Modified, updated);
                     self.gc_pending = true;
@@ -874,7 +887,7 @@ impl Store {
 
     fn orphan_dependents(&mut self, uid: &str) {
         for (t, key) in self.dependents(uid) {
-            let Some(mut obj) = self.objects.get(&key).cloned() else { continue };
+            let Some(mut obj) = self.objects.get(&key).map(|o| (**o).clone()) else { continue };
             if let Some(Value::Array(refs)) = obj.pointer_mut("/metadata/ownerReferences") {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
                 if refs.is_empty() {
@@ -883,6 +896,7 @@ impl Store {
             }
             self.rv += 1;
             meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
+            let obj = Arc::new(obj);
             self.objects.insert(key.clone(), obj.clone());
             self.emit(&t, &key.1, EventType::Modified, obj);
         }
