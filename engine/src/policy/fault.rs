@@ -1,0 +1,104 @@
+//! Faults: an evaluation that failed because of the policy's *behaviour*
+//! (trap, limit exceeded, malformed output), as opposed to a verdict the
+//! policy returned. No IO.
+//!
+//! [`classify`] turns the error of a wasmtime call into a [`FaultKind`],
+//! using the store's record of a refused memory growth and
+//! `downcast::<Trap>()` for everything else.
+
+use std::fmt;
+
+use wasmtime::Trap;
+
+use super::limits::{Limit, Limits};
+
+/// The part of the contract an evaluation exercised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// `metadata` (`info` and `check-settings`, called at load time).
+    Metadata,
+    /// `validator.validate`.
+    Validator,
+    /// `transformer.transform`.
+    Transformer,
+    /// `remediator.remediate`.
+    Remediator,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Metadata => "metadata",
+            Role::Validator => "validator",
+            Role::Transformer => "transformer",
+            Role::Remediator => "remediator",
+        })
+    }
+}
+
+/// One evaluation of one policy failed; the engine keeps running and the
+/// next evaluation starts from a fresh instance.
+#[derive(Debug, thiserror::Error)]
+#[error("policy `{policy}` ({role}) faulted: {kind}")]
+pub struct Fault {
+    /// The configured name of the policy.
+    pub policy: String,
+    /// The role that was being evaluated.
+    pub role: Role,
+    /// What went wrong.
+    #[source]
+    pub kind: FaultKind,
+}
+
+/// What went wrong in a faulted evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultKind {
+    /// A limit was exceeded; `value` is the limit in force.
+    #[error("exceeded the {limit} of {value}")]
+    LimitExceeded {
+        /// Which limit.
+        limit: Limit,
+        /// The limit's value, as a person reads it.
+        value: String,
+    },
+    /// The guest trapped (`unreachable`, out-of-bounds access, a panic in the
+    /// guest language, ...).
+    #[error("trapped: {trap}")]
+    Trap {
+        /// The trap code.
+        trap: Trap,
+        /// wasmtime's full report, with the guest backtrace when available.
+        detail: String,
+    },
+    /// The guest returned something the contract does not allow (e.g. a
+    /// transformer output that is not a JSON object).
+    #[error("returned bad output: {0}")]
+    BadOutput(String),
+    /// The call failed for another reason (instantiation, a host function
+    /// error, a type mismatch found at call time).
+    #[error("failed: {0}")]
+    Other(String),
+}
+
+/// Classify the error of a call into the guest.
+///
+/// `memory_refused` is set when the store's limiter refused a memory growth
+/// during the call; it takes precedence, because the trap it causes carries
+/// no trap code of its own.
+pub(crate) fn classify(error: wasmtime::Error, memory_refused: bool, limits: &Limits) -> FaultKind {
+    let exceeded = |limit| FaultKind::LimitExceeded {
+        limit,
+        value: limits.describe(limit),
+    };
+    if memory_refused {
+        return exceeded(Limit::Memory);
+    }
+    let detail = format!("{error:?}");
+    match error.downcast::<Trap>() {
+        Ok(Trap::Interrupt) => exceeded(Limit::Timeout),
+        Ok(Trap::OutOfFuel) => exceeded(Limit::Fuel),
+        Ok(Trap::StackOverflow) => exceeded(Limit::Stack),
+        Ok(trap) => FaultKind::Trap { trap, detail },
+        Err(_) => FaultKind::Other(detail),
+    }
+}

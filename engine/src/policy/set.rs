@@ -1,0 +1,148 @@
+//! The policies of one sync unit, in configured order, applied as the
+//! pipeline stages use them. No IO.
+//!
+//! - `transform`: each transformer in order, each seeing the previous output.
+//! - `validate`: every validator, in parallel; violations tagged by policy.
+//! - `remediate`: remediators in order; the first decision wins.
+//!
+//! A fault of a fail-closed policy (the default) fails the whole call. A
+//! fault of a fail-open policy is returned as a warning in the [`Outcome`]
+//! and the policy is skipped. Verdicts (violations, a transformer's
+//! rejection, decisions) are never warnings: they are what the policy said.
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::fault::Fault;
+use super::loaded::{to_json, Evaluation, LoadedPolicy};
+use super::state::PolicyLog;
+use super::verdict::{Decision, Drift, EvalContext, Violation};
+use super::{Error, HostInner, Result};
+use std::sync::Arc;
+
+/// The log of one policy evaluation within a set call.
+#[derive(Debug, Clone)]
+pub struct NamedLog {
+    /// The configured policy name.
+    pub policy: String,
+    /// What it logged.
+    pub log: PolicyLog,
+}
+
+/// The result of a set call: the value, the faults of fail-open policies that
+/// were skipped, and every policy's log.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// The result.
+    pub value: T,
+    /// Faults of fail-open policies (skipped, not fatal).
+    pub warnings: Vec<Fault>,
+    /// Logs of the evaluations, in configured order.
+    pub logs: Vec<NamedLog>,
+}
+
+impl<T> Outcome<T> {
+    fn new(value: T) -> Self {
+        Self {
+            value,
+            warnings: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
+
+    /// Record one evaluation's result; `Ok(Some(value))` on success,
+    /// `Ok(None)` for a skipped fail-open fault, `Err` otherwise.
+    fn absorb<R>(
+        &mut self,
+        policy: &LoadedPolicy,
+        result: Result<Evaluation<R>>,
+    ) -> Result<Option<R>> {
+        match result {
+            Ok(eval) => {
+                self.logs.push(NamedLog {
+                    policy: policy.name().to_owned(),
+                    log: eval.log,
+                });
+                Ok(Some(eval.value))
+            }
+            Err(Error::Fault(fault)) if policy.fail_open() => {
+                tracing::warn!(policy = policy.name(), error = %fault, "fail-open policy faulted; skipped");
+                self.warnings.push(fault);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// An ordered set of loaded policies.
+#[derive(Clone, Debug)]
+pub struct PolicySet {
+    host: Arc<HostInner>,
+    policies: Vec<LoadedPolicy>,
+}
+
+impl PolicySet {
+    pub(crate) fn new(host: Arc<HostInner>, policies: Vec<LoadedPolicy>) -> Self {
+        Self { host, policies }
+    }
+
+    /// The policies, in configured order.
+    pub fn policies(&self) -> &[LoadedPolicy] {
+        &self.policies
+    }
+
+    /// Run every transformer in order over `objects`.
+    pub fn transform(&self, objects: Vec<Value>, ctx: &EvalContext) -> Result<Outcome<Vec<Value>>> {
+        let mut outcome = Outcome::new(objects);
+        for policy in self.policies.iter().filter(|p| p.roles().transformer) {
+            let result = policy.transform(&outcome.value, ctx);
+            if let Some(objects) = outcome.absorb(policy, result)? {
+                outcome.value = objects;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Run every validator over `objects`, in parallel, and collect all
+    /// violations in configured policy order.
+    pub fn validate(
+        &self,
+        objects: &[Value],
+        ctx: &EvalContext,
+    ) -> Result<Outcome<Vec<Violation>>> {
+        let json = to_json(objects);
+        let validators: Vec<&LoadedPolicy> = self
+            .policies
+            .iter()
+            .filter(|p| p.roles().validator)
+            .collect();
+        let results: Vec<_> = self.host.pool.install(|| {
+            validators
+                .par_iter()
+                .map(|policy| policy.validate_json(&json, ctx))
+                .collect()
+        });
+        let mut outcome = Outcome::new(Vec::new());
+        for (policy, result) in validators.into_iter().zip(results) {
+            if let Some(violations) = outcome.absorb(policy, result)? {
+                outcome.value.extend(violations);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Ask the remediators in order; the first decision wins. `None` when no
+    /// remediator decided (none configured, or all faulted fail-open).
+    pub fn remediate(&self, drift: &Drift, ctx: &EvalContext) -> Result<Outcome<Option<Decision>>> {
+        let mut outcome = Outcome::new(None);
+        for policy in self.policies.iter().filter(|p| p.roles().remediator) {
+            let result = policy.remediate(drift, ctx);
+            if let Some(decision) = outcome.absorb(policy, result)? {
+                outcome.value = Some(decision);
+                break;
+            }
+        }
+        Ok(outcome)
+    }
+}
