@@ -167,3 +167,40 @@ impl Transformer for CommonMetadata {
 }
 
 plumbline_sdk::export_policy!(CommonMetadata, transformer);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plumbline_sdk::SourceInfo;
+
+    fn context(settings: Value) -> Context {
+        Context {
+            source: SourceInfo {
+                url: "test://".into(),
+                revision: "0".repeat(40),
+                path: String::new(),
+            },
+            target: "unit".into(),
+            settings_json: settings.to_string(),
+        }
+    }
+
+    #[test]
+    fn objects_without_metadata_get_it_without_trapping() {
+        let objects = vec![
+            Object::parse(r#"{"kind":"Deployment","spec":{"template":{}}}"#).expect("object"),
+            Object::parse(r#"{"metadata":5}"#).expect("object"),
+        ];
+        let settings = json!({"labels": {"team": "a"}, "includeTemplates": true});
+        let out = CommonMetadata::transform(objects, &context(settings)).expect("transformed");
+        assert_eq!(
+            out[0].clone().into_value(),
+            json!({"kind": "Deployment", "metadata": {"labels": {"team": "a"}},
+                   "spec": {"template": {"metadata": {"labels": {"team": "a"}}}}})
+        );
+        assert_eq!(
+            out[1].clone().into_value(),
+            json!({"metadata": {"labels": {"team": "a"}}})
+        );
+    }
+}

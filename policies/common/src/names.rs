@@ -1,7 +1,17 @@
-//! Checks of Kubernetes names written in settings: label and annotation
-//! keys (qualified names), label values and namespace names (RFC 1123
-//! labels). Each returns `Err(reason)` with a sentence fragment that
-//! follows the setting's name. No IO.
+//! Kubernetes names: checks of names written in settings (label and
+//! annotation keys, label values, namespace names), each returning
+//! `Err(reason)` with a sentence fragment that follows the setting's name;
+//! and [`describe`], how messages name an object. No IO.
+
+/// How a message names an object: `Deployment shop/web`, `ClusterRole
+/// admin` without a namespace, `ConfigMap <unnamed>` without a name.
+pub fn describe(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    let name = if name.is_empty() { "<unnamed>" } else { name };
+    match namespace.filter(|ns| !ns.is_empty()) {
+        Some(namespace) => format!("{kind} {namespace}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
 
 /// A label or annotation key: an optional DNS subdomain prefix and `/`,
 /// then a name of at most 63 characters (alphanumerics, `-`, `_`, `.`,
@@ -79,6 +89,16 @@ fn is_dns_subdomain(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describes_objects_with_and_without_namespace_and_name() {
+        assert_eq!(
+            describe("Deployment", Some("shop"), "web"),
+            "Deployment shop/web"
+        );
+        assert_eq!(describe("ClusterRole", None, "admin"), "ClusterRole admin");
+        assert_eq!(describe("ConfigMap", Some(""), ""), "ConfigMap <unnamed>");
+    }
 
     #[test]
     fn checks_keys_values_and_namespaces() {

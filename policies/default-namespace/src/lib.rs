@@ -25,13 +25,14 @@ struct Config {
 impl Config {
     fn parse(value: &Value) -> settings::Result<Self> {
         let s = Settings::new(value, &["namespace", "clusterScopedKinds"])?;
-        let namespace = match s.require("namespace")? {
-            Value::String(namespace) => namespace,
-            _ => return Err(s.invalid("namespace", "must be a string")),
-        };
+        let namespace = s
+            .string("namespace")?
+            .ok_or_else(|| settings::Error::Missing {
+                at: s.name("namespace"),
+            })?;
         check_namespace(namespace).map_err(|reason| s.invalid("namespace", reason))?;
         Ok(Self {
-            namespace: namespace.clone(),
+            namespace: namespace.to_owned(),
             cluster_scoped_kinds: s
                 .string_list("clusterScopedKinds")?
                 .unwrap_or_default()
@@ -95,3 +96,43 @@ impl Transformer for DefaultNamespace {
 }
 
 plumbline_sdk::export_policy!(DefaultNamespace, transformer);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plumbline_sdk::SourceInfo;
+
+    fn context(settings: Value) -> Context {
+        Context {
+            source: SourceInfo {
+                url: "test://".into(),
+                revision: "0".repeat(40),
+                path: String::new(),
+            },
+            target: "unit".into(),
+            settings_json: settings.to_string(),
+        }
+    }
+
+    #[test]
+    fn objects_without_metadata_get_it_without_trapping() {
+        let objects = vec![
+            Object::parse(r#"{"kind":"ConfigMap"}"#).expect("object"),
+            Object::parse(r#"{"kind":"Secret","metadata":[]}"#).expect("object"),
+            Object::parse(r#"{"kind":"Namespace"}"#).expect("object"),
+            Object::parse(r#"{}"#).expect("object"),
+        ];
+        let out = DefaultNamespace::transform(objects, &context(json!({"namespace": "shop"})))
+            .expect("transformed");
+        let values: Vec<Value> = out.into_iter().map(Object::into_value).collect();
+        assert_eq!(
+            values,
+            vec![
+                json!({"kind": "ConfigMap", "metadata": {"namespace": "shop"}}),
+                json!({"kind": "Secret", "metadata": {"namespace": "shop"}}),
+                json!({"kind": "Namespace"}),
+                json!({"metadata": {"namespace": "shop"}}),
+            ]
+        );
+    }
+}

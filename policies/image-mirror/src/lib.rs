@@ -127,3 +127,40 @@ impl Transformer for ImageMirror {
 }
 
 plumbline_sdk::export_policy!(ImageMirror, transformer);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plumbline_sdk::SourceInfo;
+
+    fn context(settings: Value) -> Context {
+        Context {
+            source: SourceInfo {
+                url: "test://".into(),
+                revision: "0".repeat(40),
+                path: String::new(),
+            },
+            target: "unit".into(),
+            settings_json: settings.to_string(),
+        }
+    }
+
+    #[test]
+    fn objects_without_metadata_are_rewritten_without_trapping() {
+        let objects = vec![
+            Object::parse(r#"{"kind":"Pod","spec":{"containers":[{"image":"nginx:1"}]}}"#)
+                .expect("object"),
+            Object::parse(r#"{}"#).expect("object"),
+        ];
+        let settings = json!({"mirrors": {"docker.io": "m.example.com/hub"}});
+        let out = ImageMirror::transform(objects, &context(settings)).expect("transformed");
+        let values: Vec<Value> = out.into_iter().map(Object::into_value).collect();
+        assert_eq!(
+            values,
+            vec![
+                json!({"kind": "Pod", "spec": {"containers": [{"image": "m.example.com/hub/library/nginx:1"}]}}),
+                json!({}),
+            ]
+        );
+    }
+}

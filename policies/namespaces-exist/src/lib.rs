@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use plumbline_policies_common::names::check_namespace;
+use plumbline_policies_common::names::{self, check_namespace};
 use plumbline_policies_common::scope::Scopes;
 use plumbline_policies_common::settings::{self, Settings};
 use plumbline_sdk::serde_json::{json, Value};
@@ -64,10 +64,7 @@ impl Config {
 
 /// `Deployment shop/web`, `Deployment web`.
 fn describe(object: &Object) -> String {
-    match object.namespace() {
-        Some(namespace) => format!("{} {namespace}/{}", object.kind(), object.name()),
-        None => format!("{} {}", object.kind(), object.name()),
-    }
+    names::describe(object.kind(), object.namespace(), object.name())
 }
 
 impl Metadata for NamespacesExist {

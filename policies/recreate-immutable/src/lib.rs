@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 
+use plumbline_policies_common::names;
 use plumbline_policies_common::path::is_at_or_below;
 use plumbline_policies_common::settings::{self, Settings};
 use plumbline_sdk::serde_json::{json, Value};
@@ -182,16 +183,17 @@ impl Remediator for RecreateImmutable {
             return Remediation::Reapply;
         }
         let target = &drift.target;
+        let object = names::describe(&target.kind, target.namespace.as_deref(), &target.name);
         if config.report_kinds.contains(&target.kind) {
             return Remediation::Report(format!(
-                "{target}: immutable fields drifted ({}); recreating {} objects is disabled by \
+                "{object}: immutable fields drifted ({}); recreating {} objects is disabled by \
                  reportKinds",
                 drifted.join(", "),
                 target.kind
             ));
         }
         plumbline_sdk::info!(
-            "{target}: immutable fields drifted ({}); recreating it",
+            "{object}: immutable fields drifted ({}); recreating it",
             drifted.join(", ")
         );
         Remediation::Recreate

@@ -5,6 +5,7 @@
 //! values (Secret values must not reach logs). Every other drift is
 //! `reapply`.
 
+use plumbline_policies_common::names;
 use plumbline_policies_common::settings::{self, Settings};
 use plumbline_sdk::serde_json::{json, Value};
 use plumbline_sdk::{Context, Drift, Metadata, PolicyInfo, Remediation, Remediator};
@@ -40,10 +41,7 @@ impl Config {
 /// The report for one drift.
 fn message(drift: &Drift) -> String {
     let target = &drift.target;
-    let object = match &target.namespace {
-        Some(namespace) => format!("{} {namespace}/{}", target.kind, target.name),
-        None => format!("{} {}", target.kind, target.name),
-    };
+    let object = names::describe(&target.kind, target.namespace.as_deref(), &target.name);
     let what = if drift.is_deleted() {
         "the object was deleted".to_owned()
     } else if drift.changes.is_empty() {

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use plumbline_policies_common::names;
 use plumbline_policies_common::settings::{self, Settings};
 use plumbline_sdk::serde_json::{json, Value};
 use plumbline_sdk::{Context, Metadata, Object, PolicyInfo, Severity, Validator, Violation};
@@ -81,12 +82,9 @@ fn items(value: Option<&Value>) -> impl Iterator<Item = &Value> {
     value.and_then(Value::as_array).into_iter().flatten()
 }
 
-/// `Ingress shop/web`, or `Ingress web` without a namespace.
+/// `Ingress shop/web`, `Ingress web` without a namespace.
 fn describe(ingress: &Object) -> String {
-    match ingress.namespace() {
-        Some(namespace) => format!("Ingress {namespace}/{}", ingress.name()),
-        None => format!("Ingress {}", ingress.name()),
-    }
+    names::describe("Ingress", ingress.namespace(), ingress.name())
 }
 
 impl Metadata for UniqueIngressHosts {
