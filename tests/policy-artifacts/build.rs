@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Directories whose subdirectories with a `Cargo.toml` are policies.
+/// Guest workspaces whose `cdylib` members are policies.
 const POLICY_ROOTS: &[&str] = &["tests/guests", "policies"];
 
 fn main() {
@@ -26,6 +26,8 @@ fn run() -> Result<(), String> {
         .and_then(Path::parent)
         .ok_or("policy-artifacts must live at tests/policy-artifacts")?
         .to_owned();
+    // Cargo reports canonical paths; compare like with like.
+    let repo = repo.canonicalize().unwrap_or(repo);
     let out_dir = PathBuf::from(env("OUT_DIR")?);
 
     for watched in ["wit", "sdk/rust/src", "sdk/rust/Cargo.toml"] {
@@ -41,46 +43,50 @@ fn run() -> Result<(), String> {
         println!("cargo:rerun-if-env-changed={var}");
     }
 
-    let projects = find_projects(&repo)?;
     let options = plumbline_policy_build::BuildOptions {
         target_dir: Some(plumbline_policy_build::default_target_dir()),
         out_dir: None,
         show_output: false,
     };
     let mut built = Vec::new();
-    for project in &projects {
-        let component = plumbline_policy_build::build(project, &options)
-            .map_err(|e| format!("building {}: {}", project.display(), error_chain(&e)))?;
-        let source = project.strip_prefix(&repo).unwrap_or(project).to_owned();
-        built.push((source, component));
+    for root in POLICY_ROOTS {
+        let root = repo.join(root);
+        println!("cargo:rerun-if-changed={}", root.display());
+        if !root.join("Cargo.toml").is_file() {
+            continue;
+        }
+        let components = plumbline_policy_build::build_all(&root, &options)
+            .map_err(|e| format!("building {}: {}", root.display(), error_chain(&e)))?;
+        check_all_built(&root, &components)?;
+        built.extend(components);
     }
-    let code = generate(&built);
+    built.sort_by(|a, b| a.project_dir.cmp(&b.project_dir));
+    let code = generate(&built, &repo);
     std::fs::write(out_dir.join("artifacts.rs"), code)
         .map_err(|e| format!("writing artifacts.rs: {e}"))
 }
 
-/// Every policy project under [`POLICY_ROOTS`] (a directory whose
-/// `Cargo.toml` declares a `cdylib`; helper libraries are skipped), sorted;
-/// watches each root.
-fn find_projects(repo: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut projects = Vec::new();
-    for root in POLICY_ROOTS {
-        let root = repo.join(root);
-        println!("cargo:rerun-if-changed={}", root.display());
-        let Ok(entries) = std::fs::read_dir(&root) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry
-                .map_err(|e| format!("listing {}: {e}", root.display()))?
-                .path();
-            if is_cdylib_project(&path.join("Cargo.toml")) {
-                projects.push(path);
-            }
+/// Fails if a policy crate under `root` (a subdirectory whose manifest
+/// declares a `cdylib`) produced no component: it is missing from the
+/// workspace's `members`, and its tests would silently not run.
+fn check_all_built(root: &Path, built: &[plumbline_policy_build::Built]) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(root).map_err(|e| format!("listing {}: {e}", root.display()))?;
+    for entry in entries {
+        let dir = entry
+            .map_err(|e| format!("listing {}: {e}", root.display()))?
+            .path();
+        let dir = dir.canonicalize().unwrap_or(dir);
+        if is_cdylib_project(&dir.join("Cargo.toml")) && !built.iter().any(|b| b.project_dir == dir)
+        {
+            return Err(format!(
+                "{} is a policy crate but {} did not build it: add it to the workspace members",
+                dir.display(),
+                root.join("Cargo.toml").display()
+            ));
         }
     }
-    projects.sort();
-    Ok(projects)
+    Ok(())
 }
 
 /// Whether `manifest` exists and declares `crate-type = [.. "cdylib" ..]`
@@ -95,11 +101,15 @@ fn is_cdylib_project(manifest: &Path) -> bool {
 }
 
 /// The Rust source of `artifacts.rs`.
-fn generate(built: &[(PathBuf, plumbline_policy_build::Built)]) -> String {
+fn generate(built: &[plumbline_policy_build::Built], repo: &Path) -> String {
     let mut code = String::new();
     let mut table = String::new();
     let mut calls = String::new();
-    for (source, component) in built {
+    for component in built {
+        let source = component
+            .project_dir
+            .strip_prefix(repo)
+            .unwrap_or(&component.project_dir);
         let constant = component.name.to_uppercase().replace('-', "_");
         let ident = component.name.replace('-', "_");
         let path = component.component_path.display().to_string();

@@ -27,6 +27,8 @@ const PROFILE_CONFIG: &[&str] = &[
 pub struct Artifact {
     /// The package name, e.g. `require-labels`.
     pub package: String,
+    /// The package's directory (where its `Cargo.toml` is).
+    pub package_dir: PathBuf,
     /// The core wasm module.
     pub module: PathBuf,
     /// Whether cargo reused the module without compiling.
@@ -56,7 +58,7 @@ pub enum Error {
         /// directly).
         stderr: String,
     },
-    /// Cargo succeeded but built no wasm library for this project.
+    /// Cargo succeeded but built no wasm library in the project.
     #[error(
         "{} built no wasm module: a policy crate needs `[lib] crate-type = [\"cdylib\"]`",
         manifest.display()
@@ -70,15 +72,18 @@ pub enum Error {
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Build the project whose manifest is `manifest` into `target_dir`.
-/// `show_output` lets cargo print its progress and diagnostics to this
-/// process's standard error; otherwise they are returned in the error.
+/// Build the project whose manifest is `manifest` into `target_dir`, and
+/// return the wasm modules of the `cdylib` crates in its directory: one for
+/// a policy crate, one per policy for a virtual workspace (whose members
+/// cargo builds together). `show_output` lets cargo print its progress and
+/// diagnostics to this process's standard error; otherwise they are
+/// returned in the error.
 pub fn build(
     toolchain: &RustToolchain,
     manifest: &Path,
     target_dir: &Path,
     show_output: bool,
-) -> Result<Artifact> {
+) -> Result<Vec<Artifact>> {
     let mut command = cargo_command(toolchain, manifest, target_dir);
     command.stdout(Stdio::piped());
     command.stderr(if show_output {
@@ -97,11 +102,14 @@ pub fn build(
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         });
     }
-    find_artifact(&String::from_utf8_lossy(&output.stdout), manifest).ok_or_else(|| {
-        Error::NoCdylib {
+    let project_dir = manifest.parent().unwrap_or(Path::new("."));
+    let artifacts = find_artifacts(&String::from_utf8_lossy(&output.stdout), project_dir);
+    if artifacts.is_empty() {
+        return Err(Error::NoCdylib {
             manifest: manifest.to_owned(),
-        }
-    })
+        });
+    }
+    Ok(artifacts)
 }
 
 /// The full cargo command line for one project.
@@ -135,10 +143,11 @@ fn cargo_command(toolchain: &RustToolchain, manifest: &Path, target_dir: &Path) 
     command
 }
 
-/// The `cdylib` artifact of the package at `manifest`, from cargo's JSON
-/// messages (one per line; non-JSON lines are skipped).
-fn find_artifact(messages: &str, manifest: &Path) -> Option<Artifact> {
-    let manifest = std::fs::canonicalize(manifest).unwrap_or_else(|_| manifest.to_owned());
+/// The `cdylib` artifacts of packages inside `project_dir`, from cargo's
+/// JSON messages (one per line; non-JSON lines are skipped), in the order
+/// cargo reported them.
+fn find_artifacts(messages: &str, project_dir: &Path) -> Vec<Artifact> {
+    let project_dir = std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_owned());
     messages
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -146,26 +155,29 @@ fn find_artifact(messages: &str, manifest: &Path) -> Option<Artifact> {
         .filter(|message| {
             message["manifest_path"]
                 .as_str()
-                .is_some_and(|path| Path::new(path) == manifest)
+                .is_some_and(|path| Path::new(path).starts_with(&project_dir))
         })
         .filter(|message| {
             message["target"]["kind"]
                 .as_array()
                 .is_some_and(|kinds| kinds.iter().any(|k| k == "cdylib"))
         })
-        .find_map(|message| {
+        .filter_map(|message| {
             let module = message["filenames"]
                 .as_array()?
                 .iter()
                 .filter_map(|f| f.as_str())
                 .find(|f| f.ends_with(".wasm"))?;
             let package = package_name(&message)?;
+            let package_dir = Path::new(message["manifest_path"].as_str()?).parent()?;
             Some(Artifact {
                 package,
+                package_dir: package_dir.to_owned(),
                 module: PathBuf::from(module),
                 fresh: message["fresh"].as_bool().unwrap_or(false),
             })
         })
+        .collect()
 }
 
 /// The package name of a compiler-artifact message. `package_id` is either
@@ -191,28 +203,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_cdylib_of_the_project_among_cargo_messages() {
+    fn finds_the_cdylibs_inside_the_project_among_cargo_messages() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let manifest = dir.path().join("Cargo.toml");
-        std::fs::write(&manifest, "").expect("manifest");
-        let manifest_json = serde_json::to_string(&manifest).expect("path as JSON");
+        let project = dir.path().canonicalize().expect("canonical");
+        let manifest = |member: &str| {
+            serde_json::to_string(&project.join(member).join("Cargo.toml")).expect("JSON")
+        };
         let messages = format!(
             r#"{{"reason":"compiler-artifact","package_id":"registry+https://x#serde_json@1.0.0","manifest_path":"/r/serde_json/Cargo.toml","target":{{"kind":["lib"]}},"filenames":["/t/libserde_json.rlib"],"fresh":true}}
 not json at all
-{{"reason":"compiler-artifact","package_id":"path+file:///p#my-policy@0.1.0","manifest_path":{manifest_json},"target":{{"kind":["cdylib"]}},"filenames":["/t/wasm32-unknown-unknown/plumbline-policy/my_policy.wasm"],"fresh":false}}
-{{"reason":"build-finished","success":true}}"#
+{{"reason":"compiler-artifact","package_id":"path+file:///p#my-policy@0.1.0","manifest_path":{},"target":{{"kind":["cdylib"]}},"filenames":["/t/wasm32-unknown-unknown/plumbline-policy/my_policy.wasm"],"fresh":false}}
+{{"reason":"compiler-artifact","package_id":"path+file:///p#helpers@0.1.0","manifest_path":{},"target":{{"kind":["lib"]}},"filenames":["/t/libhelpers.rlib"],"fresh":false}}
+{{"reason":"compiler-artifact","package_id":"path+file:///elsewhere#other@0.1.0","manifest_path":"/elsewhere/Cargo.toml","target":{{"kind":["cdylib"]}},"filenames":["/t/other.wasm"],"fresh":false}}
+{{"reason":"compiler-artifact","package_id":"path+file:///p#second@0.1.0","manifest_path":{},"target":{{"kind":["cdylib"]}},"filenames":["/t/second.wasm"],"fresh":true}}
+{{"reason":"build-finished","success":true}}"#,
+            manifest("my-policy"),
+            manifest("helpers"),
+            manifest("second"),
         );
-        let artifact = find_artifact(&messages, &manifest).expect("found");
-        assert_eq!(artifact.package, "my-policy");
+        let artifacts = find_artifacts(&messages, &project);
+        let found: Vec<(&str, &Path, bool)> = artifacts
+            .iter()
+            .map(|a| (a.package.as_str(), a.module.as_path(), a.fresh))
+            .collect();
         assert_eq!(
-            artifact.module,
-            Path::new("/t/wasm32-unknown-unknown/plumbline-policy/my_policy.wasm")
+            found,
+            [
+                (
+                    "my-policy",
+                    Path::new("/t/wasm32-unknown-unknown/plumbline-policy/my_policy.wasm"),
+                    false
+                ),
+                ("second", Path::new("/t/second.wasm"), true),
+            ]
         );
-        assert!(!artifact.fresh);
-        assert_eq!(
-            find_artifact(&messages, Path::new("/other/Cargo.toml")),
-            None
-        );
+        let only_one = find_artifacts(&messages, &project.join("second"));
+        assert_eq!(only_one.len(), 1);
+        assert!(find_artifacts(&messages, Path::new("/nowhere")).is_empty());
     }
 
     #[test]

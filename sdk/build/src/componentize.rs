@@ -92,8 +92,9 @@ fn stamp_path(component: &Path) -> PathBuf {
 /// Write through a temporary file and rename, so that a reader never sees a
 /// half-written component.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    // Unique per process: two builds of the same policy may finish at once.
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
+    temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);
     std::fs::write(&temporary, bytes).map_err(|source| Error::Write {
         path: temporary.clone(),

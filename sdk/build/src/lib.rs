@@ -3,6 +3,7 @@
 //! [`build`] takes a project directory, decides its [`Language`], finds a
 //! toolchain, compiles the project to a core wasm module and turns that into
 //! a component with `wit-component`, written as `<name>.component.wasm`.
+//! [`build_all`] does the same for every policy of a workspace at once.
 //! Only Rust is supported so far; other languages are recognised and refused
 //! with [`Error::UnsupportedLanguage`].
 //!
@@ -49,6 +50,8 @@ pub struct BuildOptions {
 pub struct Built {
     /// The policy's name: the package name of a Rust project.
     pub name: String,
+    /// The directory of its source project.
+    pub project_dir: PathBuf,
     /// The language it was written in.
     pub language: Language,
     /// The route that built it.
@@ -95,6 +98,20 @@ pub enum Error {
     /// The core module could not be made into a component.
     #[error(transparent)]
     Componentize(#[from] componentize::Error),
+    /// [`build`] was pointed at a directory with several policies (a
+    /// workspace); use [`build_all`] or the policy's own directory.
+    #[error(
+        "{} holds {} policies ({}), expected one: build a policy's own directory, or all of them",
+        dir.display(),
+        found.len(),
+        found.join(", ")
+    )]
+    NotOnePolicy {
+        /// The directory.
+        dir: PathBuf,
+        /// The policies found there.
+        found: Vec<String>,
+    },
     /// The component that was written could not be read back.
     #[error("cannot read the component {}", path.display())]
     ReadComponent {
@@ -139,29 +156,58 @@ pub fn default_target_dir() -> PathBuf {
     }
 }
 
-/// Build the policy project in `project_dir` into a component.
+/// Build the policy project in `project_dir` into a component. The
+/// directory must hold exactly one policy; see [`build_all`] for a
+/// workspace of several.
 pub fn build(project_dir: &Path, options: &BuildOptions) -> Result<Built> {
-    let language = language::detect(project_dir)?;
+    let mut built = build_all(project_dir, options)?;
+    if built.len() != 1 {
+        return Err(Error::NotOnePolicy {
+            dir: project_dir.to_owned(),
+            found: built.into_iter().map(|b| b.name).collect(),
+        });
+    }
+    Ok(built.remove(0))
+}
+
+/// Build every policy in `dir` into components: the policy crate itself,
+/// or every `cdylib` member of a Cargo workspace (built by one cargo
+/// invocation, so independent policies compile in parallel). Helper
+/// libraries in the workspace are built but yield no component.
+pub fn build_all(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
+    let language = language::detect(dir)?;
     if !language.is_supported() {
         return Err(Error::UnsupportedLanguage {
-            dir: project_dir.to_owned(),
+            dir: dir.to_owned(),
             language,
         });
     }
-    let toolchain = toolchain::detect(project_dir)?;
+    let toolchain = toolchain::detect(dir)?;
     let target_dir = options
         .target_dir
         .clone()
         .unwrap_or_else(default_target_dir);
-    let manifest = project_dir.join("Cargo.toml");
-    let artifact = cargo::build(&toolchain, &manifest, &target_dir, options.show_output)?;
+    let manifest = dir.join("Cargo.toml");
+    let artifacts = cargo::build(&toolchain, &manifest, &target_dir, options.show_output)?;
+    artifacts
+        .into_iter()
+        .map(|artifact| finish(artifact, language, toolchain.route, options))
+        .collect()
+}
 
+/// Componentize one cargo artifact and describe the result.
+fn finish(
+    artifact: cargo::Artifact,
+    language: Language,
+    route: Route,
+    options: &BuildOptions,
+) -> Result<Built> {
     let out_dir = match &options.out_dir {
         Some(dir) => dir.clone(),
         None => artifact
             .module
             .parent()
-            .map_or_else(|| target_dir.clone(), Path::to_owned),
+            .map_or_else(|| PathBuf::from("."), Path::to_owned),
     };
     std::fs::create_dir_all(&out_dir).map_err(|source| componentize::Error::Write {
         path: out_dir.clone(),
@@ -180,8 +226,9 @@ pub fn build(project_dir: &Path, options: &BuildOptions) -> Result<Built> {
     })?;
     Ok(Built {
         name: artifact.package,
+        project_dir: artifact.package_dir,
         language,
-        route: toolchain.route,
+        route,
         component_path,
         core_module_path: artifact.module,
         size: bytes.len() as u64,
