@@ -101,8 +101,16 @@ impl Cluster {
     }
 
     /// Server-side apply one object; returns it as the API server stored it
-    /// (or would, in dry-run).
+    /// (or would, in dry-run). Conflicts are forced when
+    /// [`Options::force_conflicts`] is set.
     pub async fn apply_one(&self, object: &Value) -> Result<Value> {
+        self.apply_one_with(object, self.options.force_conflicts)
+            .await
+    }
+
+    /// Server-side apply one object, forcing conflicts if `force` (self-heal
+    /// takes back fields another manager took over).
+    pub async fn apply_one_with(&self, object: &Value, force: bool) -> Result<Value> {
         let key = ObjectKey::of(object).ok_or_else(|| Error::Rejected {
             object: unnamed(),
             code: 422,
@@ -112,7 +120,7 @@ impl Cluster {
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let api = self.api_for(api_version, &key).await?;
         let mut params = PatchParams::apply(&self.options.field_manager);
-        params.force = self.options.force_conflicts;
+        params.force = force;
         params.dry_run = self.options.dry_run;
         let returned = api
             .patch(&key.name, &params, &Patch::Apply(object))
@@ -129,11 +137,16 @@ impl Cluster {
     /// Server-side apply many objects, at most `concurrency` at a time.
     /// Results come back in input order.
     pub async fn apply(&self, objects: &[Value]) -> Vec<Applied> {
+        self.apply_with(objects, self.options.force_conflicts).await
+    }
+
+    /// [`Cluster::apply`], forcing conflicts if `force`.
+    pub async fn apply_with(&self, objects: &[Value], force: bool) -> Vec<Applied> {
         stream::iter(objects)
             .map(|object| async move {
                 Applied {
                     key: ObjectKey::of(object).unwrap_or_else(unnamed),
-                    result: self.apply_one(object).await,
+                    result: self.apply_one_with(object, force).await,
                 }
             })
             .buffered(self.options.concurrency.max(1))
@@ -180,10 +193,26 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(Error::NotEstablished {
+        Err(Error::Timeout {
             object: key.clone(),
             timeout: self.options.establish_timeout,
             health: last,
+        })
+    }
+
+    /// Wait until an object is gone (finalizers done), polling.
+    pub async fn wait_deleted(&self, key: &ObjectKey, api_version: &str) -> Result<()> {
+        let deadline = Instant::now() + self.options.establish_timeout;
+        while Instant::now() < deadline {
+            if self.options.dry_run || self.get(key, api_version).await?.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::Timeout {
+            object: key.clone(),
+            timeout: self.options.establish_timeout,
+            health: Health::Terminating,
         })
     }
 

@@ -106,9 +106,10 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// A CRD or namespace did not become ready in time.
-    #[error("{object} did not become ready within {timeout:?}: {health}")]
-    NotEstablished {
+    /// An object did not reach the awaited state in time (a CRD established,
+    /// a namespace active, a deleted object gone). Retryable.
+    #[error("{object}: still {health} after {timeout:?}")]
+    Timeout {
         /// The object waited for.
         object: ObjectKey,
         /// How long was waited.
@@ -131,7 +132,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::UnknownKind { .. } | Error::Request { .. } | Error::NotEstablished { .. }
+            Error::UnknownKind { .. } | Error::Request { .. } | Error::Timeout { .. }
         )
     }
 
@@ -143,7 +144,7 @@ impl Error {
             Error::Conflict { .. } => "FieldManagerConflict",
             Error::Rejected { .. } => "Rejected",
             Error::Request { .. } => "RequestFailed",
-            Error::NotEstablished { .. } => "NotEstablished",
+            Error::Timeout { .. } => "Timeout",
             Error::Inventory { .. } => "InventoryFailed",
         }
     }

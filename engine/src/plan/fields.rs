@@ -38,6 +38,13 @@ pub enum Segment {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FieldPath(pub Vec<Segment>);
 
+impl FieldPath {
+    /// The empty path: the object as a whole.
+    pub fn root() -> Self {
+        FieldPath(Vec::new())
+    }
+}
+
 impl fmt::Display for FieldPath {
     /// Dotted form with list selectors, e.g.
     /// `spec.template.spec.containers[name=web].image`.

@@ -37,10 +37,14 @@ pub struct Entry {
     /// Every field Plumbline owned after the apply, with a digest of the
     /// value the API server returned for it.
     pub owned: Vec<OwnedField>,
-    /// Fields whose drift a remediator decided to ignore; cleared when the
+    /// Fields whose drift a remediator decided to ignore ([`FieldPath::root`]
+    /// for the whole object, when its deletion is ignored); cleared when the
     /// desired manifest changes.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub ignored: BTreeSet<FieldPath>,
+    /// A remediator deferred its decision until this time (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred_until: Option<u64>,
 }
 
 /// One field Plumbline owns, and a digest of its applied value.
@@ -75,6 +79,7 @@ impl Entry {
             desired_hash: desired_hash(desired),
             owned,
             ignored: BTreeSet::new(),
+            deferred_until: None,
         }
     }
 }

@@ -12,7 +12,7 @@
 //! | in Git | in cluster | in inventory | action |
 //! |---|---|---|---|
 //! | yes | no | no, or with another manifest | [`Action::Create`] |
-//! | yes | no | yes, same manifest | [`Action::Drifted`] (deleted) |
+//! | yes | no | yes, same manifest | [`Action::Drifted`] (deleted), or [`Action::Unchanged`] if a remediator ignored the deletion |
 //! | yes | yes | no | [`Action::Update`] (adopt) |
 //! | yes | yes | yes, other manifest | [`Action::Update`] (Git changed) |
 //! | yes | yes | yes, same manifest | [`Action::Unchanged`] or [`Action::Drifted`] |
@@ -309,6 +309,9 @@ fn desired_action(
 ) -> Action {
     let same_manifest = entry.is_some_and(|e| e.desired_hash == inventory::desired_hash(desired));
     match (live, entry) {
+        (None, Some(entry)) if same_manifest && entry.ignored.contains(&FieldPath::root()) => {
+            Action::Unchanged
+        }
         (None, _) if same_manifest => Action::Drifted(Drift {
             deleted: true,
             changes: Vec::new(),

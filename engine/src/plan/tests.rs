@@ -208,6 +208,17 @@ fn a_deleted_object_is_drift_and_an_unknown_existing_one_is_adopted() {
         })
     );
 
+    let mut ignoring = inventory.clone();
+    let entry = ignoring.entries.get_mut(&key(&desired)).unwrap();
+    entry.ignored.insert(FieldPath::root());
+    let ignored = plan(
+        &[desired.clone()],
+        &Live::new(),
+        &ignoring,
+        &Options::default(),
+    );
+    assert_eq!(ignored.objects[0].action, Action::Unchanged);
+
     let live = Live::from([(key(&desired), applied_deployment())]);
     let adopted = plan(
         &[desired],
