@@ -1,7 +1,9 @@
-//! Build one policy project and print what was built and how long it took.
+//! Build a policy project (or every policy of a guest workspace) and print
+//! what was built and how long it took.
 //!
 //! ```text
 //! cargo run -p plumbline-policy-build --example build_policy -- tests/guests/all-roles
+//! cargo run -p plumbline-policy-build --example build_policy -- policies
 //! ```
 //!
 //! The guest target directory is `plumbline_policy_build::default_target_dir()`
@@ -20,16 +22,19 @@ fn main() {
         ..Default::default()
     };
     let started = Instant::now();
-    match plumbline_policy_build::build(&project, &options) {
-        Ok(built) => {
-            println!("name:          {}", built.name);
-            println!("route:         {:?}", built.route);
-            println!("component:     {}", built.component_path.display());
-            println!("size:          {} bytes", built.size);
-            println!("sha256:        {}", built.sha256);
-            println!("componentized: {}", built.componentized);
-            println!("imports:       {}", built.interfaces.imports.join(", "));
-            println!("exports:       {}", built.interfaces.exports.join(", "));
+    match plumbline_policy_build::build_all(&project, &options) {
+        Ok(all) => {
+            for built in all {
+                println!("name:          {}", built.name);
+                println!("route:         {:?}", built.route);
+                println!("component:     {}", built.component_path.display());
+                println!("size:          {} bytes", built.size);
+                println!("sha256:        {}", built.sha256);
+                println!("componentized: {}", built.componentized);
+                println!("imports:       {}", built.interfaces.imports.join(", "));
+                println!("exports:       {}", built.interfaces.exports.join(", "));
+                println!();
+            }
             println!("elapsed:       {:.2?}", started.elapsed());
         }
         Err(error) => {

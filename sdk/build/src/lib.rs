@@ -140,7 +140,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// else `$XDG_CACHE_HOME/plumbline/guests` (`~/.cache/plumbline/guests`),
 /// else `target/wasm-guests` under the current directory.
 pub fn default_target_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    target_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`default_target_dir`] with the environment given as a lookup function.
+fn target_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
     if let Some(dir) = var("PLUMBLINE_GUEST_TARGET_DIR") {
         return PathBuf::from(dir);
     }
@@ -236,4 +241,57 @@ fn finish(
         componentized,
         interfaces,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_projects_in_languages_it_cannot_build_yet() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("package.json"), "{}").expect("marker");
+        let err = build(dir.path(), &BuildOptions::default()).expect_err("JavaScript");
+        assert!(
+            matches!(
+                err,
+                Error::UnsupportedLanguage {
+                    language: Language::JavaScript,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("JavaScript"), "{err}");
+    }
+
+    #[test]
+    fn the_guest_target_dir_follows_the_documented_order() {
+        let with = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            target_dir_from(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into()))
+        };
+        let all = [
+            ("PLUMBLINE_GUEST_TARGET_DIR", "/g"),
+            ("CARGO_TARGET_DIR", "/t"),
+            ("XDG_CACHE_HOME", "/c"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(with(&all), Path::new("/g"));
+        assert_eq!(with(&all[1..]), Path::new("/t/wasm-guests"));
+        assert_eq!(with(&all[2..]), Path::new("/c/plumbline/guests"));
+        assert_eq!(with(&all[3..]), Path::new("/h/.cache/plumbline/guests"));
+        assert_eq!(with(&[]), Path::new("target/wasm-guests"));
+        // Empty values count as unset.
+        assert_eq!(
+            with(&[
+                ("PLUMBLINE_GUEST_TARGET_DIR", ""),
+                ("CARGO_TARGET_DIR", "/t")
+            ]),
+            Path::new("/t/wasm-guests")
+        );
+    }
 }
