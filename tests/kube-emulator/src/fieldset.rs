@@ -35,11 +35,48 @@ impl Set {
     }
 
     /// Adds a member path.
-    pub fn insert(&mut self, path: &[String]) {
+    pub fn insert<S: AsRef<str>>(&mut self, path: &[S]) {
         let mut node = self;
         for e in path {
-            node = node.0.entry(e.clone()).or_default();
+            let e = e.as_ref();
+            if !node.0.contains_key(e) {
+                node.0.insert(e.to_string(), Set::default());
+            }
+            node = node.0.get_mut(e).unwrap_or_else(|| unreachable!("just inserted"));
         }
+    }
+
+    /// Calls `f` with every member path, without allocating per path.
+    pub fn visit<'a>(&'a self, f: &mut dyn FnMut(&[&'a str])) {
+        fn rec<'a>(node: &'a Set, path: &mut Vec<&'a str>, f: &mut dyn FnMut(&[&'a str])) {
+            for (k, child) in &node.0 {
+                path.push(k);
+                if child.0.is_empty() {
+                    f(path);
+                } else {
+                    rec(child, path, f);
+                }
+                path.pop();
+            }
+        }
+        rec(self, &mut Vec::new(), f);
+    }
+
+    /// Calls `f` with every path that is a member of both sets.
+    pub fn visit_common<'a>(&'a self, other: &Set, f: &mut dyn FnMut(&[&'a str])) {
+        fn rec<'a>(a: &'a Set, b: &Set, path: &mut Vec<&'a str>, f: &mut dyn FnMut(&[&'a str])) {
+            for (k, ac) in &a.0 {
+                let Some(bc) = b.0.get(k) else { continue };
+                path.push(k);
+                match (ac.0.is_empty(), bc.0.is_empty()) {
+                    (true, true) => f(path),
+                    (false, false) => rec(ac, bc, path, f),
+                    _ => {}
+                }
+                path.pop();
+            }
+        }
+        rec(self, other, &mut Vec::new(), f);
     }
 
     /// Every member path (paths to leaves).
@@ -61,32 +98,32 @@ impl Set {
         }
     }
 
-    fn node(&self, path: &[String]) -> Option<&Set> {
+    fn node<S: AsRef<str>>(&self, path: &[S]) -> Option<&Set> {
         let mut node = self;
         for e in path {
-            node = node.0.get(e)?;
+            node = node.0.get(e.as_ref())?;
         }
         Some(node)
     }
 
     /// True when `path` is a member.
-    pub fn contains(&self, path: &[String]) -> bool {
+    pub fn contains<S: AsRef<str>>(&self, path: &[S]) -> bool {
         self.node(path).is_some_and(|n| n.0.is_empty())
     }
 
     /// True when `path` or anything below it is a member.
-    pub fn touches(&self, path: &[String]) -> bool {
+    pub fn touches<S: AsRef<str>>(&self, path: &[S]) -> bool {
         self.node(path).is_some()
     }
 
     /// Removes a member path, pruning inner nodes left without members.
-    pub fn remove(&mut self, path: &[String]) {
-        fn rec(node: &mut Set, path: &[String]) -> bool {
+    pub fn remove<S: AsRef<str>>(&mut self, path: &[S]) {
+        fn rec<S: AsRef<str>>(node: &mut Set, path: &[S]) -> bool {
             let Some((first, rest)) = path.split_first() else { return false };
-            let Some(child) = node.0.get_mut(first) else { return false };
+            let Some(child) = node.0.get_mut(first.as_ref()) else { return false };
             let drop = if rest.is_empty() { child.0.is_empty() } else { rec(child, rest) && child.0.is_empty() };
             if drop {
-                node.0.remove(first);
+                node.0.remove(first.as_ref());
             }
             drop
         }
@@ -95,9 +132,7 @@ impl Set {
 
     /// Adds every member of `other`.
     pub fn union_with(&mut self, other: &Set) {
-        for p in other.leaves() {
-            self.insert(&p);
-        }
+        other.visit(&mut |p| self.insert(p));
     }
 }
 
@@ -170,9 +205,10 @@ fn find_item(items: &[Value], elem: &str) -> Option<usize> {
 }
 
 /// The value at `path` in `obj` (`.` is the enclosing value itself).
-pub fn get<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
+pub fn get<'a, S: AsRef<str>>(obj: &'a Value, path: &[S]) -> Option<&'a Value> {
     let mut cur = obj;
     for e in path {
+        let e = e.as_ref();
         cur = if let Some(f) = e.strip_prefix("f:") {
             cur.get(f)?
         } else if e == "." {
@@ -187,13 +223,14 @@ pub fn get<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
 
 /// Removes the value at `path` from `obj` (a trailing `.` removes the enclosing item), then
 /// prunes maps and lists left empty by the removal. Returns whether anything was removed.
-pub fn remove(obj: &mut Value, path: &[String]) -> bool {
+pub fn remove<S: AsRef<str>>(obj: &mut Value, path: &[S]) -> bool {
     let path = match path.last() {
-        Some(l) if l == "." => &path[..path.len() - 1],
+        Some(l) if l.as_ref() == "." => &path[..path.len() - 1],
         _ => path,
     };
-    fn rec(cur: &mut Value, path: &[String]) -> bool {
+    fn rec<S: AsRef<str>>(cur: &mut Value, path: &[S]) -> bool {
         let Some((first, rest)) = path.split_first() else { return false };
+        let first = first.as_ref();
         if let Some(f) = first.strip_prefix("f:") {
             let Some(m) = cur.as_object_mut() else { return false };
             if rest.is_empty() {
@@ -231,9 +268,10 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// Renders a path the way the real server names fields in conflicts: `.spec.containers[name="x"].image`.
-pub fn display(path: &[String]) -> String {
+pub fn display<S: AsRef<str>>(path: &[S]) -> String {
     let mut out = String::new();
     for e in path {
+        let e = e.as_ref();
         if let Some(f) = e.strip_prefix("f:") {
             out.push('.');
             out.push_str(f);

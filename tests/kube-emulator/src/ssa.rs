@@ -294,27 +294,24 @@ pub struct Apply<'a> {
 /// object with updated `managedFields`, or the conflicts.
 pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec<Conflict>> {
     let config_set = object_set(a.kind, &config, a.scope);
-    let config_leaves = config_set.leaves();
     let mut entries = entries(live);
     let mut conflicts = Vec::new();
-    let mut conflicting: Vec<(usize, &Path)> = Vec::new();
+    let mut conflicting: Vec<(usize, Path)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if e.same_slot(a.manager, "Apply", a.scope) || e.subresource.as_deref() != a.scope.subresource() {
             continue;
         }
-        for p in &config_leaves {
-            if p.last().is_some_and(|l| l == ".") || !e.set.contains(p) {
-                continue;
-            }
-            if fieldset::get(live, p) != fieldset::get(&config, p) {
+        config_set.visit_common(&e.set, &mut |p| {
+            if p.last() != Some(&".") && fieldset::get(live, p) != fieldset::get(&config, p) {
                 conflicts.push(Conflict { manager: e.describe(), field: fieldset::display(p) });
-                conflicting.push((i, p));
+                conflicting.push((i, p.iter().map(|s| s.to_string()).collect()));
             }
-        }
+        });
     }
     if !conflicts.is_empty() && !a.force {
         return Err(conflicts);
     }
+    let entries_changed = !conflicting.is_empty();
     for (i, p) in &conflicting {
         entries[*i].set.remove(p);
     }
@@ -342,28 +339,36 @@ pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec
                 others.union_with(&e.set);
             }
         }
-        for p in entries[prev].set.leaves() {
-            if config_set.contains(&p) {
-                continue;
+        entries[prev].set.visit(&mut |p| {
+            if config_set.contains(p) {
+                return;
             }
-            let target = if p.last().is_some_and(|l| l == ".") { &p[..p.len() - 1] } else { &p[..] };
+            let target = if p.last() == Some(&".") { &p[..p.len() - 1] } else { p };
             if !others.touches(target) && !config_set.touches(target) {
-                fieldset::remove(&mut merged, &p);
+                fieldset::remove(&mut merged, p);
             }
-        }
+        });
     }
-    let entry = Entry {
-        manager: a.manager.to_string(),
-        operation: "Apply".into(),
-        api_version: a.api_version.to_string(),
-        time: a.now.to_string(),
-        subresource: a.scope.subresource().map(str::to_string),
-        set: config_set,
-    };
     match previous {
-        Some(i) if entries[i].set == entry.set && entries[i].api_version == entry.api_version => {}
-        Some(i) => entries[i] = entry,
-        None => entries.push(entry),
+        Some(i) if !entries_changed && entries[i].set == config_set && entries[i].api_version == a.api_version => {
+            // Ownership unchanged: the live managedFields (already in `merged`) stay as they are.
+            return Ok(merged);
+        }
+        Some(i) if entries[i].set == config_set && entries[i].api_version == a.api_version => {}
+        Some(i) => {
+            let e = &mut entries[i];
+            e.set = config_set;
+            e.api_version = a.api_version.to_string();
+            e.time = a.now.to_string();
+        }
+        None => entries.push(Entry {
+            manager: a.manager.to_string(),
+            operation: "Apply".into(),
+            api_version: a.api_version.to_string(),
+            time: a.now.to_string(),
+            subresource: a.scope.subresource().map(str::to_string),
+            set: config_set,
+        }),
     }
     set_entries(&mut merged, &entries);
     Ok(merged)
@@ -389,18 +394,21 @@ pub fn record_update(kind: &str, old: Option<&Value>, new: &mut Value, manager: 
     let old_set = object_set(kind, old_obj, scope);
     let new_set = object_set(kind, new, scope);
     let mut changed = Set::default();
-    for p in new_set.leaves() {
-        if fieldset::get(old_obj, &p) != fieldset::get(new, &p) {
-            changed.insert(&p);
+    new_set.visit(&mut |p| {
+        if fieldset::get(old_obj, p) != fieldset::get(new, p) {
+            changed.insert(p);
         }
-    }
-    let removed: Vec<Path> = old_set.leaves().into_iter().filter(|p| !new_set.contains(p)).collect();
+    });
+    let mut removed: Vec<Path> = Vec::new();
+    old_set.visit(&mut |p| {
+        if !new_set.contains(p) {
+            removed.push(p.iter().map(|s| s.to_string()).collect());
+        }
+    });
+    let changed_paths = changed.leaves();
     let mut entries = old.map(entries).unwrap_or_default();
     for e in entries.iter_mut() {
-        for p in changed.leaves() {
-            e.set.remove(&p);
-        }
-        for p in &removed {
+        for p in changed_paths.iter().chain(&removed) {
             e.set.remove(p);
         }
     }

@@ -523,7 +523,7 @@ impl Store {
 
     /// `PUT` (main resource or `status`).
     pub fn update(&mut self, t: &ResourceType, ns: &str, name: &str, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
-        let old = self.objects.get(&Self::key(t, ns, name)).map(|o| (**o).clone()).ok_or_else(|| ApiError::not_found(subject(t, name)))?;
+        let old = self.objects.get(&Self::key(t, ns, name)).cloned().ok_or_else(|| ApiError::not_found(subject(t, name)))?;
         check_type(t, &body)?;
         if meta_str(&body, "name").is_some_and(|n| n != name) {
             return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", meta_str(&body, "name").unwrap_or(""))));
@@ -539,12 +539,12 @@ impl Store {
     /// `PATCH` with any patch type; apply creates missing objects.
     #[allow(clippy::too_many_arguments)]
     pub fn patch(&mut self, t: &ResourceType, ns: &str, name: &str, kind: PatchType, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
-        let existing = self.objects.get(&Self::key(t, ns, name)).map(|o| (**o).clone());
+        let existing = self.objects.get(&Self::key(t, ns, name)).cloned();
         if kind == PatchType::Apply {
             return self.apply(t, ns, name, existing, body, scope, opts);
         }
         let old = existing.ok_or_else(|| ApiError::not_found(subject(t, name)))?;
-        let mut new = old.clone();
+        let mut new = (*old).clone();
         match kind {
             PatchType::Merge => patch::merge_patch(&mut new, &body),
             PatchType::Strategic => patch::strategic_merge_patch(&t.kind, &mut new, &body),
@@ -560,7 +560,7 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn apply(&mut self, t: &ResourceType, ns: &str, name: &str, existing: Option<Value>, config: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
+    fn apply(&mut self, t: &ResourceType, ns: &str, name: &str, existing: Option<Arc<Value>>, config: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
         if opts.manager.is_empty() {
             return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", vec![("fieldManager".into(), "Required value: is required for apply patch".into())]));
         }
@@ -600,9 +600,9 @@ impl Store {
 
     /// The shared tail of update, patch and apply on an existing object.
     #[allow(clippy::too_many_arguments)]
-    fn write_existing(&mut self, t: &ResourceType, ns: &str, name: &str, old: Value, mut new: Value, scope: Scope, opts: &WriteOpts, applied: bool) -> Result<Arc<Value>> {
+    fn write_existing(&mut self, t: &ResourceType, ns: &str, name: &str, old: Arc<Value>, mut new: Value, scope: Scope, opts: &WriteOpts, applied: bool) -> Result<Arc<Value>> {
         if scope == Scope::Status {
-            let mut merged = old.clone();
+            let mut merged = (*old).clone();
             merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
             if merged["status"].is_null() {
                 if let Some(m) = merged.as_object_mut() {
@@ -655,8 +655,8 @@ impl Store {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
-        if new == old {
-            return Ok(Self::present(t, &Arc::new(old)));
+        if new == *old {
+            return Ok(Self::present(t, &old));
         }
         if opts.dry_run {
             return Ok(Self::present(t, &Arc::new(new)));
