@@ -55,9 +55,15 @@ impl Config {
                 "must name at least one label (or give settings.valuePattern)",
             ));
         }
-        let kinds = s
-            .string_list("kinds")?
-            .map(|kinds| kinds.into_iter().map(str::to_owned).collect());
+        let kinds = match s.string_list("kinds")? {
+            Some(kinds) if kinds.is_empty() => {
+                return Err(s.invalid(
+                    "kinds",
+                    "must name at least one kind (leave it out to check every kind)",
+                ))
+            }
+            kinds => kinds.map(|kinds| kinds.into_iter().map(str::to_owned).collect()),
+        };
         Ok(Self {
             labels,
             patterns,
