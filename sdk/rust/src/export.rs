@@ -169,3 +169,125 @@ pub mod __private {
         P::remediate(&drift, &ctx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::__private;
+    use crate::types::{Context, Drift, ObjectRef, PolicyInfo, Remediation, SourceInfo};
+    use crate::{Metadata, Object, Remediator, Severity, Transformer, Validator, Violation};
+
+    /// Reports every object by name; adds a label; remediates by settings.
+    struct Echo;
+
+    impl Metadata for Echo {
+        fn info() -> PolicyInfo {
+            PolicyInfo::new("echo", "0.1.0", "test")
+        }
+        fn check_settings(settings: &serde_json::Value) -> Result<(), String> {
+            match settings.get("ok") {
+                Some(serde_json::Value::Bool(false)) => Err("ok is false".into()),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    impl Validator for Echo {
+        fn validate(objects: &[Object], _ctx: &Context) -> Vec<Violation> {
+            objects
+                .iter()
+                .map(|o| o.violation("", o.name(), Severity::Info))
+                .collect()
+        }
+    }
+
+    impl Transformer for Echo {
+        fn transform(mut objects: Vec<Object>, _ctx: &Context) -> Result<Vec<Object>, String> {
+            objects.iter_mut().for_each(|o| o.set_label("seen", "yes"));
+            Ok(objects)
+        }
+    }
+
+    impl Remediator for Echo {
+        fn remediate(_drift: &Drift, ctx: &Context) -> Remediation {
+            Remediation::Report(ctx.settings()["say"].as_str().unwrap_or("").to_owned())
+        }
+    }
+
+    fn context(settings: &str) -> Context {
+        Context {
+            source: SourceInfo {
+                url: "file:///repo".into(),
+                revision: "0".repeat(40),
+                path: "apps".into(),
+            },
+            target: "test".into(),
+            settings_json: settings.into(),
+        }
+    }
+
+    #[test]
+    fn settings_that_are_not_json_are_refused_before_the_policy_sees_them() {
+        let err = __private::check_settings::<Echo>("{oops").expect_err("not JSON");
+        assert!(err.starts_with("settings are not valid JSON: "), "{err}");
+        assert_eq!(
+            __private::check_settings::<Echo>(r#"{"ok": false}"#),
+            Err("ok is false".to_owned())
+        );
+        assert_eq!(__private::check_settings::<Echo>("{}"), Ok(()));
+    }
+
+    #[test]
+    fn unreadable_objects_become_violations_and_the_rest_are_validated() {
+        let objects = vec![
+            r#"{"kind":"ConfigMap","metadata":{"name":"a"}}"#.to_owned(),
+            "42".to_owned(),
+        ];
+        let violations = __private::validate::<Echo>(objects, context("{}"));
+        assert_eq!(violations.len(), 2);
+        assert_eq!(violations[0].message, "a");
+        assert!(violations[1].target.is_none());
+        assert!(matches!(violations[1].severity, Severity::Error));
+        assert_eq!(
+            violations[1].message,
+            "object #1 of the batch cannot be read: expected a JSON object, found a number"
+        );
+    }
+
+    #[test]
+    fn transform_round_trips_objects_and_fails_on_unreadable_ones() {
+        let out = __private::transform::<Echo>(
+            vec![r#"{"kind":"ConfigMap","metadata":{"name":"a"}}"#.to_owned()],
+            context("{}"),
+        )
+        .expect("transformed");
+        let object = Object::parse(&out[0]).expect("JSON object");
+        assert_eq!(object.label("seen"), Some("yes"));
+        let err = __private::transform::<Echo>(vec!["{".to_owned()], context("{}"))
+            .expect_err("truncated");
+        assert!(
+            err.starts_with("object #0 of the batch cannot be read: not valid JSON"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn remediate_sees_the_settings_of_the_call() {
+        let drift = Drift {
+            target: ObjectRef {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: Some("ns".into()),
+                name: "a".into(),
+            },
+            desired: "{}".into(),
+            live: "{}".into(),
+            changes: Vec::new(),
+        };
+        let decision = __private::remediate::<Echo>(drift, context(r#"{"say":"hello"}"#));
+        assert!(
+            matches!(decision, Remediation::Report(ref m) if m == "hello"),
+            "{decision:?}"
+        );
+        assert_eq!(__private::info::<Echo>().name, "echo");
+    }
+}

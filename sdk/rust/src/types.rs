@@ -81,3 +81,58 @@ impl std::fmt::Display for ObjectRef {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drift(live: &str) -> Drift {
+        Drift {
+            target: ObjectRef {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: "shop".into(),
+            },
+            desired: r#"{"kind":"Namespace","metadata":{"name":"shop"}}"#.into(),
+            live: live.into(),
+            changes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_drift_with_an_empty_live_object_is_a_deletion() {
+        assert!(drift("{}").is_deleted());
+        assert!(!drift(r#"{"kind":"Namespace"}"#).is_deleted());
+        let desired = drift("{}").desired_object().expect("desired parses");
+        assert_eq!(desired.name(), "shop");
+    }
+
+    #[test]
+    fn object_refs_display_with_and_without_namespace() {
+        let mut target = drift("{}").target;
+        assert_eq!(target.to_string(), "v1/Namespace shop");
+        target.namespace = Some("ns".into());
+        assert_eq!(target.to_string(), "v1/Namespace ns/shop");
+    }
+
+    #[test]
+    fn settings_read_as_json_and_schemas_are_serialised() {
+        let ctx = Context {
+            source: SourceInfo {
+                url: String::new(),
+                revision: String::new(),
+                path: String::new(),
+            },
+            target: String::new(),
+            settings_json: r#"{"labels":["team"]}"#.into(),
+        };
+        assert_eq!(ctx.settings()["labels"][0], "team");
+        let info = PolicyInfo::new("p", "1.0.0", "d")
+            .with_settings_schema(serde_json::json!({"type": "object"}));
+        assert_eq!(
+            info.settings_schema.as_deref(),
+            Some(r#"{"type":"object"}"#)
+        );
+    }
+}

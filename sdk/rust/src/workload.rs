@@ -93,7 +93,7 @@ impl<'a> Container<'a> {
 
 /// Where the pod spec of a workload kind lives, as a dotted path, or `None`
 /// for kinds that run no pods.
-pub fn pod_spec_path(kind: &str) -> Option<&'static str> {
+pub(crate) fn pod_spec_path(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some("spec"),
         "PodTemplate" => Some("template.spec"),
@@ -109,10 +109,11 @@ pub fn pod_spec_path(kind: &str) -> Option<&'static str> {
 }
 
 impl Object {
-    /// Path of this object's pod spec (see [`pod_spec_path`]): `spec` for a
-    /// Pod, `spec.template.spec` for Deployments, StatefulSets, DaemonSets,
-    /// ReplicaSets, ReplicationControllers and Jobs,
-    /// `spec.jobTemplate.spec.template.spec` for CronJobs.
+    /// Path of this object's pod spec, by kind: `spec` for a Pod,
+    /// `template.spec` for a PodTemplate, `spec.template.spec` for
+    /// Deployments, StatefulSets, DaemonSets, ReplicaSets,
+    /// ReplicationControllers and Jobs, `spec.jobTemplate.spec.template.spec`
+    /// for CronJobs; `None` for kinds that run no pods.
     pub fn pod_spec_path(&self) -> Option<&'static str> {
         pod_spec_path(self.kind())
     }
