@@ -213,12 +213,8 @@ impl LoadedPolicy {
         let mut loaded = Loaded {
             host,
             name: policy,
-            info: PolicyInfo {
-                name: String::new(),
-                version: String::new(),
-                description: String::new(),
-                settings_schema: None,
-            },
+            // Filled in from `metadata.info` below.
+            info: PolicyInfo::default(),
             limits,
             settings_json,
             fail_open: spec.fail_open,

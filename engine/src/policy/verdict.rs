@@ -107,7 +107,7 @@ pub struct Drift {
 }
 
 /// What a policy says about itself (`metadata.info`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyInfo {
     /// The policy's own short name.
     pub name: String,
