@@ -1,1 +1,272 @@
-//! (being written)
+//! Turn manifest files into objects.
+//!
+//! In: a [`Tree`] (path → bytes, from [`crate::source`]) and
+//! [`RenderOptions`]. Out: [`Rendered`], the objects in file order, each with
+//! its [`Origin`] (file, document, line); or [`Errors`], every problem of the
+//! render at once. Pure: no IO.
+//!
+//! - Without a kustomization at the root, every `*.yaml`, `*.yml` and
+//!   `*.json` file is read (recursively, in path order); files and
+//!   directories starting with `.` and files matched by a `.plumblineignore`
+//!   at the root (gitignore syntax) are skipped. A subdirectory holding a
+//!   kustomization is built as one (see below) instead of read file by file.
+//! - With `kustomization.yaml`, `kustomization.yml` or `Kustomization` at the
+//!   root, the kustomization is built ([`kustomize`] lists the supported
+//!   fields; any other field is an error).
+//! - Multi-document YAML and JSON are read with size, depth and alias limits
+//!   ([`yaml`]); `kind: List` and other `*List` kinds are flattened.
+//! - Every object needs `apiVersion`, `kind` and `metadata.name`, and no two
+//!   objects may share group, kind, namespace and name.
+
+mod ignore;
+pub mod kustomize;
+mod manifests;
+mod yaml;
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::object::ObjectKey;
+pub use crate::source::Tree;
+
+/// Options of a render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Directory of the tree to render, `/`-separated (`""`, the default, is
+    /// the root). Kustomizations may reach other directories of the tree
+    /// (`../base`), never outside it.
+    pub path: String,
+    /// Largest manifest file that is parsed, in bytes (checked before
+    /// parsing). Default 8 MiB.
+    pub max_file_size: u64,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            max_file_size: 8 << 20,
+        }
+    }
+}
+
+/// Where an object came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// File path relative to the tree root.
+    pub file: String,
+    /// 1-based index of the document in the file.
+    pub document: usize,
+    /// 1-based line where the document starts (for items of a `List`, the
+    /// line of the list).
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: document {} (line {})",
+            self.file, self.document, self.line
+        )
+    }
+}
+
+/// One rendered object and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The object, as JSON.
+    pub object: Value,
+    /// Its origin. For kustomizations: the resource file it was read from.
+    pub origin: Origin,
+}
+
+/// The result of a render.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rendered {
+    /// The objects, in file order (kustomizations: in `resources` order).
+    pub objects: Vec<Manifest>,
+}
+
+/// One problem found while rendering. Every variant names the file and,
+/// where there is one, the document and line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A file is larger than [`RenderOptions::max_file_size`].
+    #[error("{file}: {size} bytes, more than the limit of {limit}")]
+    FileTooLarge {
+        /// The file.
+        file: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A manifest file is not UTF-8 text.
+    #[error("{file}: not UTF-8 text")]
+    NotUtf8 {
+        /// The file.
+        file: String,
+    },
+    /// Invalid YAML or JSON, or input beyond the parser's limits (nesting,
+    /// alias expansion).
+    #[error("{file}: document {document}, line {line} column {column}: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// 1-based document index.
+        document: usize,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A document is not a mapping (e.g. a bare string or list).
+    #[error("{origin}: expected an object, found {found}")]
+    NotAnObject {
+        /// The document.
+        origin: Origin,
+        /// What was found.
+        found: &'static str,
+    },
+    /// An object lacks `apiVersion`, `kind` or `metadata.name`.
+    #[error("{origin}: object has no {field}")]
+    MissingField {
+        /// The document.
+        origin: Origin,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// Two objects have the same identity.
+    #[error("duplicate object {key}: {first} and {second}")]
+    Duplicate {
+        /// The shared identity.
+        key: ObjectKey,
+        /// Where it appeared first.
+        first: Origin,
+        /// Where it appeared again.
+        second: Origin,
+    },
+    /// A kustomization could not be built.
+    #[error(transparent)]
+    Kustomize(#[from] kustomize::Error),
+}
+
+impl Error {
+    /// A short machine-readable reason, for metrics and status conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::FileTooLarge { .. } => "FileTooLarge",
+            Error::NotUtf8 { .. } => "NotUTF8",
+            Error::Syntax { .. } => "InvalidSyntax",
+            Error::NotAnObject { .. } => "NotAnObject",
+            Error::MissingField { .. } => "MissingField",
+            Error::Duplicate { .. } => "DuplicateObject",
+            Error::Kustomize(e) => e.reason(),
+        }
+    }
+}
+
+/// All errors of one render, in the order they were found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Errors(pub Vec<Error>);
+
+impl fmt::Display for Errors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} render error(s):", self.0.len())?;
+        for e in &self.0 {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Errors {}
+
+/// Result of this module: rendered objects, or every error found.
+pub type Result<T, E = Errors> = std::result::Result<T, E>;
+
+/// Render `tree` into objects; see the module documentation for the rules.
+pub fn render(tree: &Tree, options: &RenderOptions) -> Result<Rendered> {
+    let mut errors = Vec::new();
+    let root = options.path.trim_matches('/');
+    let objects = if kustomize::kustomization_file(tree, root).is_some() {
+        kustomize::build(tree, root, options, &mut errors)
+    } else {
+        plain(tree, root, options, &mut errors)
+    };
+    check_duplicates(&objects, &mut errors);
+    if errors.is_empty() {
+        Ok(Rendered { objects })
+    } else {
+        Err(Errors(errors))
+    }
+}
+
+/// Whether `path` names a manifest file by its extension.
+pub(crate) fn is_manifest(path: &str) -> bool {
+    [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ext| path.ends_with(ext))
+}
+
+/// Render the directory `root` of a tree that has no kustomization there.
+fn plain(
+    tree: &Tree,
+    root: &str,
+    options: &RenderOptions,
+    errors: &mut Vec<Error>,
+) -> Vec<Manifest> {
+    let ignore = ignore::Ignore::from_tree(tree, root);
+    let prefix = if root.is_empty() {
+        String::new()
+    } else {
+        format!("{root}/")
+    };
+    let mut objects = Vec::new();
+    let mut built: Vec<String> = Vec::new();
+    for (path, bytes) in tree.iter() {
+        let Some(relative) = path.strip_prefix(&prefix) else {
+            continue;
+        };
+        if relative.split('/').any(|part| part.starts_with('.')) || ignore.is_ignored(relative) {
+            continue;
+        }
+        // The top-most directory with a kustomization owns the file.
+        let parts: Vec<&str> = relative.split('/').collect();
+        let owner = (1..parts.len())
+            .map(|n| format!("{prefix}{}", parts[..n].join("/")))
+            .find(|dir| kustomize::kustomization_file(tree, dir).is_some());
+        if let Some(dir) = owner {
+            if !built.contains(&dir) {
+                objects.extend(kustomize::build(tree, &dir, options, errors));
+                built.push(dir);
+            }
+            continue;
+        }
+        if is_manifest(path) {
+            objects.extend(manifests::from_file(path, bytes, options, errors));
+        }
+    }
+    objects
+}
+
+fn check_duplicates(objects: &[Manifest], errors: &mut Vec<Error>) {
+    let mut seen: std::collections::HashMap<ObjectKey, &Origin> = Default::default();
+    for m in objects {
+        if let Some(key) = ObjectKey::of(&m.object) {
+            if let Some(first) = seen.get(&key) {
+                errors.push(Error::Duplicate {
+                    key,
+                    first: (*first).clone(),
+                    second: m.origin.clone(),
+                });
+            } else {
+                seen.insert(key, &m.origin);
+            }
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! kustomization-lite: build a directory with a `kustomization.yaml` the way
+//! `kubectl kustomize` does, for a subset of its fields. No IO.
+//!
+//! Supported fields: `resources` (files, directories with their own
+//! kustomization, nested to any depth), `namespace`, `labels`,
+//! `commonLabels`, `commonAnnotations`, `namePrefix`, `nameSuffix`, `images`
+//! and JSON-6902 `patches` (with `target`, inline `patch` or `path`), plus
+//! `apiVersion` and `kind`. Any other field is an [`Error::Unsupported`], never
+//! silently ignored.
+//!
+//! Per kustomization, resources are accumulated in `resources` order, then
+//! transformed in kustomize's order: patches, namespace, name prefix/suffix
+//! (with references to renamed objects updated), labels, annotations,
+//! images.
+
+mod patch;
+mod transform;
+
+use serde_json::Value;
+
+use super::{manifests, yaml, Manifest, RenderOptions, Tree};
+
+/// File names of a kustomization, in the order kustomize looks for them.
+const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Fields this implementation understands.
+const SUPPORTED: [&str; 11] = [
+    "apiVersion",
+    "kind",
+    "resources",
+    "namespace",
+    "labels",
+    "commonLabels",
+    "commonAnnotations",
+    "namePrefix",
+    "nameSuffix",
+    "images",
+    "patches",
+];
+
+/// A problem with a kustomization; every variant names the kustomization file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A field outside the supported subset.
+    #[error("{file}: line {line}: field `{field}` is not supported (supported: {})", SUPPORTED.join(", "))]
+    Unsupported {
+        /// The kustomization file.
+        file: String,
+        /// The field, e.g. `configMapGenerator` or `patches (strategic-merge)`.
+        field: String,
+        /// Its line.
+        line: usize,
+    },
+    /// A field has the wrong shape.
+    #[error("{file}: {message}")]
+    Invalid {
+        /// The kustomization file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A resource, patch file or directory does not exist in the tree.
+    #[error("{file}: {what} {path:?} not found")]
+    NotFound {
+        /// The kustomization file.
+        file: String,
+        /// `resource` or `patch`.
+        what: &'static str,
+        /// The path as written.
+        path: String,
+    },
+    /// A path leaves the source path (or is a remote URL).
+    #[error("{file}: {path:?} is outside the source path")]
+    Outside {
+        /// The kustomization file.
+        file: String,
+        /// The path as written.
+        path: String,
+    },
+    /// A directory resource has no kustomization.
+    #[error("{file}: resource directory {dir:?} has no kustomization.yaml")]
+    NoKustomization {
+        /// The kustomization file.
+        file: String,
+        /// The directory.
+        dir: String,
+    },
+    /// Kustomizations include each other in a cycle.
+    #[error("{file}: resource {dir:?} is included in a cycle")]
+    Cycle {
+        /// The kustomization file.
+        file: String,
+        /// The directory that closes the cycle.
+        dir: String,
+    },
+    /// A JSON-6902 patch could not be applied.
+    #[error("{file}: patch {index} on {object}: {message}")]
+    Patch {
+        /// The kustomization file.
+        file: String,
+        /// 1-based index in `patches`.
+        index: usize,
+        /// The object patched (`Kind name`).
+        object: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A short machine-readable reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Unsupported { .. } => "KustomizeUnsupported",
+            Error::Invalid { .. } => "KustomizeInvalid",
+            Error::NotFound { .. } => "KustomizeNotFound",
+            Error::Outside { .. } => "KustomizeOutside",
+            Error::NoKustomization { .. } => "KustomizeNoKustomization",
+            Error::Cycle { .. } => "KustomizeCycle",
+            Error::Patch { .. } => "KustomizePatchFailed",
+        }
+    }
+}
+
+/// The kustomization file of directory `dir` (`""` is the root), if any.
+pub(crate) fn kustomization_file(tree: &Tree, dir: &str) -> Option<String> {
+    FILE_NAMES
+        .iter()
+        .map(|name| join(dir, name))
+        .find(|path| tree.get(path).is_some())
+}
+
+/// Build the kustomization in `dir`. Problems go to `errors`.
+pub(crate) fn build(
+    tree: &Tree,
+    dir: &str,
+    options: &RenderOptions,
+    errors: &mut Vec<super::Error>,
+) -> Vec<Manifest> {
+    let mut stack = Vec::new();
+    Builder {
+        tree,
+        options,
+        errors,
+    }
+    .build(dir, &mut stack)
+}
+
+struct Builder<'a> {
+    tree: &'a Tree,
+    options: &'a RenderOptions,
+    errors: &'a mut Vec<super::Error>,
+}
+
+impl Builder<'_> {
+    fn error(&mut self, e: Error) {
+        self.errors.push(super::Error::Kustomize(e));
+    }
+
+    fn build(&mut self, dir: &str, stack: &mut Vec<String>) -> Vec<Manifest> {
+        let Some(file) = kustomization_file(self.tree, dir) else {
+            return Vec::new();
+        };
+        let bytes = self.tree.get(&file).unwrap_or_default();
+        let docs = yaml::parse(&file, bytes, self.options, self.errors);
+        let Some(k) = docs.into_iter().next().map(|d| d.value) else {
+            return Vec::new();
+        };
+        let Some(fields) = k.as_object() else {
+            self.error(Error::Invalid {
+                file,
+                message: "a kustomization must be a mapping".into(),
+            });
+            return Vec::new();
+        };
+        let text = String::from_utf8_lossy(bytes);
+        let mut ok = true;
+        for key in fields.keys() {
+            if !SUPPORTED.contains(&key.as_str()) {
+                self.error(Error::Unsupported {
+                    file: file.clone(),
+                    field: key.clone(),
+                    line: line_of_key(&text, key),
+                });
+                ok = false;
+            }
+        }
+        if let Some(kind) = k.get("kind").and_then(Value::as_str) {
+            if kind != "Kustomization" {
+                self.error(Error::Invalid {
+                    file: file.clone(),
+                    message: format!("kind {kind:?} is not supported (only Kustomization)"),
+                });
+                ok = false;
+            }
+        }
+        if !ok {
+            return Vec::new();
+        }
+
+        stack.push(dir.to_owned());
+        let mut objects = Vec::new();
+        for resource in strings(&k, "resources", &file, self.errors) {
+            objects.extend(self.resource(dir, &file, &resource, stack));
+        }
+        stack.pop();
+
+        let context = transform::Context {
+            file: &file,
+            dir,
+            tree: self.tree,
+            options: self.options,
+        };
+        let mut errors = Vec::new();
+        patch::apply(&k, &context, &mut objects, &mut errors);
+        transform::apply(&k, &context, &mut objects, &mut errors);
+        for e in errors {
+            self.error(e);
+        }
+        objects
+    }
+
+    fn resource(
+        &mut self,
+        dir: &str,
+        file: &str,
+        resource: &str,
+        stack: &mut Vec<String>,
+    ) -> Vec<Manifest> {
+        let Some(path) = resolve(dir, resource) else {
+            self.error(Error::Outside {
+                file: file.to_owned(),
+                path: resource.to_owned(),
+            });
+            return Vec::new();
+        };
+        if let Some(bytes) = self.tree.get(&path) {
+            return manifests::from_file(&path, bytes, self.options, self.errors);
+        }
+        if !self.tree.is_dir(&path) && !path.is_empty() {
+            self.error(Error::NotFound {
+                file: file.to_owned(),
+                what: "resource",
+                path: resource.to_owned(),
+            });
+            return Vec::new();
+        }
+        if stack.contains(&path) {
+            self.error(Error::Cycle {
+                file: file.to_owned(),
+                dir: resource.to_owned(),
+            });
+            return Vec::new();
+        }
+        if kustomization_file(self.tree, &path).is_none() {
+            self.error(Error::NoKustomization {
+                file: file.to_owned(),
+                dir: resource.to_owned(),
+            });
+            return Vec::new();
+        }
+        self.build(&path, stack)
+    }
+}
+
+/// `dir/name`, or `name` at the root.
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Resolve `relative` against `dir` inside the tree; `None` if it leaves the
+/// tree or is a URL.
+pub(crate) fn resolve(dir: &str, relative: &str) -> Option<String> {
+    if relative.contains("://") || relative.starts_with('/') || relative.starts_with("git@") {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The list of strings under `key`; a wrong shape is reported.
+fn strings(k: &Value, key: &str, file: &str, errors: &mut Vec<super::Error>) -> Vec<String> {
+    match k.get(key) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(_) => {
+            errors.push(super::Error::Kustomize(Error::Invalid {
+                file: file.to_owned(),
+                message: format!("`{key}` must be a list of strings"),
+            }));
+            Vec::new()
+        }
+    }
+}
+
+/// The 1-based line where top-level `key:` appears (1 if not found).
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .or_else(|| {
+                    l.strip_prefix('"')
+                        .and_then(|l| l.strip_prefix(key))
+                        .and_then(|l| l.strip_prefix('"'))
+                })
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// The 1-based line of the first `key:` at any indentation in the
+/// kustomization of `cx` (1 if not found).
+fn line_of_key_anywhere(cx: &transform::Context<'_>, key: &str) -> usize {
+    let text = String::from_utf8_lossy(cx.tree.get(cx.file).unwrap_or_default());
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches("- ");
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_stays_inside_the_tree() {
+        assert_eq!(resolve("a/b", "../c/d.yaml").as_deref(), Some("a/c/d.yaml"));
+        assert_eq!(resolve("", "./x").as_deref(), Some("x"));
+        assert_eq!(resolve("a", "../.."), None);
+        assert_eq!(resolve("", "https://github.com/x/y"), None);
+    }
+
+    #[test]
+    fn key_lines() {
+        assert_eq!(
+            line_of_key("a: 1\nconfigMapGenerator:\n- x\n", "configMapGenerator"),
+            2
+        );
+    }
+}

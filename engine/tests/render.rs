@@ -1,0 +1,784 @@
+//! Render tests: the shared real-world corpus (plain entries, kustomize
+//! entries inside and outside the supported subset, compared with the
+//! verbatim `kubectl kustomize` output), a live `kubectl kustomize` run on a
+//! generated fixture, error reporting and hostile YAML.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use plumbline::object::ObjectKey;
+use plumbline::render::{self, Error, RenderOptions, Tree};
+use plumbline::source::{self, Limits};
+use serde_json::{json, Value};
+
+fn corpus() -> PathBuf {
+    // The corpus lives in shared/ beside the repository (as in CI).
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for candidate in [
+        here.join("../../shared/corpus"),
+        PathBuf::from("/work/shared/corpus"),
+    ] {
+        if candidate.join("MANIFEST.md").is_file() {
+            return candidate;
+        }
+    }
+    panic!("shared/corpus not found next to the repository");
+}
+
+/// One row of the corpus table.
+#[derive(Debug)]
+struct Entry {
+    entry: String,
+    count: usize,
+    kustomize: String,
+    notes: String,
+}
+
+fn entries() -> Vec<Entry> {
+    let text = std::fs::read_to_string(corpus().join("MANIFEST.md")).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        out.push(Entry {
+            entry: cells[1].trim_matches('`').to_owned(),
+            count: cells[6].parse().unwrap(),
+            kustomize: cells[7].to_owned(),
+            notes: cells[8].to_owned(),
+        });
+    }
+    assert!(out.len() >= 40, "corpus table not parsed");
+    out
+}
+
+/// The tree of an entry's app folder (read through cap-std), and the
+/// entry's directory inside it.
+fn load(entry: &str) -> (Tree, String) {
+    let (app, path) = entry.split_once('/').unwrap_or((entry, ""));
+    let limits = Limits {
+        max_file_size: 16 << 20,
+        ..Limits::default()
+    };
+    (
+        source::read_local_dir(&corpus().join(app), &limits).unwrap(),
+        path.to_owned(),
+    )
+}
+
+fn options(path: &str) -> RenderOptions {
+    RenderOptions {
+        path: path.to_owned(),
+        ..RenderOptions::default()
+    }
+}
+
+/// Canonical JSON texts of objects, sorted: compares as a multiset.
+fn canonical(objects: impl IntoIterator<Item = Value>) -> Vec<String> {
+    let mut v: Vec<String> = objects.into_iter().map(|o| o.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn parse_yaml_stream(bytes: &[u8]) -> Vec<Value> {
+    let tree: Tree = [("expected.yaml", bytes.to_vec())].into_iter().collect();
+    render::render(&tree, &RenderOptions::default())
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|m| m.object)
+        .collect()
+}
+
+fn keys(objects: &[Value]) -> Vec<String> {
+    objects
+        .iter()
+        .map(|o| ObjectKey::of(o).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn corpus_kustomizations_in_the_subset_match_kubectl_kustomize() {
+    let mut compared = 0;
+    for e in entries().iter().filter(|e| e.kustomize == "yes, in subset") {
+        let (tree, path) = load(&e.entry);
+        let rendered = render::render(&tree, &options(&path))
+            .unwrap_or_else(|err| panic!("{}: {err}", e.entry));
+        let ours: Vec<Value> = rendered.objects.into_iter().map(|m| m.object).collect();
+        let expected_file = corpus().join(&e.entry).join(".expected.kustomize.yaml");
+        let expected = parse_yaml_stream(&std::fs::read(expected_file).unwrap());
+        assert_eq!(ours.len(), e.count, "{}: object count", e.entry);
+        assert_eq!(
+            canonical(ours.clone()),
+            canonical(expected.clone()),
+            "{}",
+            e.entry
+        );
+        if keys(&ours) != keys(&expected) {
+            // kubectl sorts by kind ("legacy" order); we keep resource order.
+            eprintln!("{}: same objects, different order", e.entry);
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 18);
+}
+
+#[test]
+fn corpus_kustomizations_outside_the_subset_name_the_unsupported_field() {
+    let mut checked = 0;
+    for e in entries()
+        .iter()
+        .filter(|e| e.kustomize.starts_with("yes, outside subset"))
+    {
+        let (tree, path) = load(&e.entry);
+        let errors = render::render(&tree, &options(&path)).unwrap_err();
+        let unsupported: Vec<String> = e
+            .kustomize
+            .trim_start_matches("yes, outside subset: ")
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        for field in &unsupported {
+            assert!(
+                errors.0.iter().any(|err| matches!(
+                    err,
+                    Error::Kustomize(render::kustomize::Error::Unsupported { field: f, .. }) if f == field
+                )),
+                "{}: expected an error naming {field}, got {errors}",
+                e.entry
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
+
+#[test]
+fn corpus_plain_entries_render_with_duplicates_reported() {
+    let mut checked = 0;
+    for e in entries()
+        .iter()
+        .filter(|e| e.kustomize.starts_with("no (plain"))
+    {
+        let (mut tree, path) = load(&e.entry);
+        if e.kustomize.contains("top-level files only") {
+            let prefix = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}/")
+            };
+            tree = tree
+                .iter()
+                .filter(|(p, _)| {
+                    p.strip_prefix(&prefix)
+                        .is_some_and(|rest| !rest.contains('/'))
+                })
+                .map(|(p, b)| (p.to_owned(), b.to_vec()))
+                .collect();
+        }
+        let duplicates: usize = e
+            .notes
+            .split("; ")
+            .find_map(|n| n.split_once(" duplicate object identities"))
+            .map_or(0, |(n, _)| n.trim().parse().unwrap());
+        match render::render(&tree, &options(&path)) {
+            Ok(rendered) => {
+                assert_eq!(duplicates, 0, "{}: duplicates not reported", e.entry);
+                assert_eq!(rendered.objects.len(), e.count, "{}", e.entry);
+                for m in &rendered.objects {
+                    assert!(m.origin.line >= 1 && m.origin.document >= 1);
+                    assert!(tree.get(&m.origin.file).is_some(), "{:?}", m.origin);
+                }
+            }
+            Err(errors) => {
+                let mut keys = std::collections::BTreeSet::new();
+                for err in &errors.0 {
+                    let Error::Duplicate { key, first, second } = err else {
+                        panic!("{}: unexpected {err}", e.entry);
+                    };
+                    let text = err.to_string();
+                    assert!(
+                        text.contains(&first.file) && text.contains(&second.file),
+                        "{text}"
+                    );
+                    keys.insert(key.clone());
+                }
+                assert_eq!(keys.len(), duplicates, "{}: {errors}", e.entry);
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 21);
+}
+
+/// Write `files` under a new temp dir.
+fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+const BASE_KUSTOMIZATION: &str = "\
+resources:
+- app.yaml
+- rbac.yaml
+- list.yaml
+- extra.json
+commonLabels:
+  app.kubernetes.io/part-of: shop
+images:
+- name: nginx
+  newTag: 1.27.1
+- name: ghcr.io/acme/worker
+  newName: registry.example/worker
+  digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+";
+
+const APP: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    tier: front
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      serviceAccountName: web
+      initContainers:
+      - name: init
+        image: ghcr.io/acme/worker:v1
+      containers:
+      - name: web
+        image: nginx:1.25
+        args: [--serve]
+        envFrom:
+        - configMapRef:
+            name: settings
+        env:
+        - name: TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: token
+              key: value
+      volumes:
+      - name: cfg
+        configMap:
+          name: settings
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: web
+  selector:
+    matchLabels:
+      app: db
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+      - name: db
+        image: postgres:16
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: web
+  minReplicas: 1
+  maxReplicas: 3
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: report
+spec:
+  schedule: \"*/5 * * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: report
+            image: nginx
+";
+
+const RBAC: &str = "\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: web
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+rules:
+- apiGroups: [\"\"]
+  resources: [configmaps]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: web-reads
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: reader
+subjects:
+- kind: ServiceAccount
+  name: web
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: viewer
+rules: []
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+";
+
+const LIST: &str = "\
+apiVersion: v1
+kind: ConfigMapList
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: settings
+  data:
+    mode: fast
+- apiVersion: v1
+  kind: Secret
+  metadata:
+    name: token
+  stringData:
+    value: abc
+";
+
+const EXTRA_JSON: &str = r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+ "metadata": {"name": "web"},
+ "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+          "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "lb"}}}]}]}}"#;
+
+const OVERLAY_KUSTOMIZATION: &str = "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- ../base
+- cache.yaml
+namespace: shop-prod
+namePrefix: prod-
+nameSuffix: -v2
+labels:
+- pairs:
+    env: prod
+- pairs:
+    team: checkout
+  includeTemplates: true
+- pairs:
+    release: r1
+  includeSelectors: true
+commonAnnotations:
+  owner: checkout@example.com
+patches:
+- target:
+    kind: Deployment
+    name: \"(web|cache)\"
+  patch: |-
+    - op: replace
+      path: /spec/replicas
+      value: 5
+    - op: add
+      path: /spec/template/spec/containers/0/args/-
+      value: --verbose
+- path: patch-svc.yaml
+  target:
+    version: v1
+    kind: Service
+    labelSelector: app.kubernetes.io/part-of=shop
+";
+
+const CACHE: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cache
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: cache
+  template:
+    metadata:
+      labels:
+        app: cache
+    spec:
+      containers:
+      - name: redis
+        image: redis:7
+        args: [--save]
+";
+
+const PATCH_SVC: &str = "\
+- op: add
+  path: /metadata/annotations/patched
+  value: \"yes\"
+";
+
+#[test]
+fn supported_kustomize_fields_match_live_kubectl_kustomize() {
+    let dir = fixture(&[
+        ("base/kustomization.yaml", BASE_KUSTOMIZATION),
+        ("base/app.yaml", APP),
+        ("base/rbac.yaml", RBAC),
+        ("base/list.yaml", LIST),
+        ("base/extra.json", EXTRA_JSON),
+        ("overlay/kustomization.yaml", OVERLAY_KUSTOMIZATION),
+        ("overlay/cache.yaml", CACHE),
+        ("overlay/patch-svc.yaml", PATCH_SVC),
+    ]);
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir.path().join("overlay"))
+        .output()
+        .expect("kubectl must be installed (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = parse_yaml_stream(&out.stdout);
+
+    let tree = source::read_local_dir(dir.path(), &Limits::default()).unwrap();
+    let rendered = render::render(&tree, &options("overlay")).unwrap_or_else(|e| panic!("{e}"));
+    let ours: Vec<Value> = rendered.objects.iter().map(|m| m.object.clone()).collect();
+    let (ours_c, expected_c) = (canonical(ours.clone()), canonical(expected.clone()));
+    if ours_c != expected_c {
+        for (a, b) in ours_c.iter().zip(&expected_c) {
+            if a != b {
+                panic!("first difference:\n ours:    {a}\n kubectl: {b}");
+            }
+        }
+        panic!(
+            "different object counts: {} vs {}",
+            ours_c.len(),
+            expected_c.len()
+        );
+    }
+    assert_eq!(ours.len(), 14);
+
+    // Provenance survives the transformations.
+    let web = rendered
+        .objects
+        .iter()
+        .find(|m| m.object["metadata"]["name"] == "prod-web-v2" && m.object["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(
+        (
+            web.origin.file.as_str(),
+            web.origin.document,
+            web.origin.line
+        ),
+        ("base/app.yaml", 1, 1)
+    );
+    let secret = rendered
+        .objects
+        .iter()
+        .find(|m| m.object["kind"] == "Secret")
+        .unwrap();
+    assert_eq!(secret.origin.file, "base/list.yaml");
+}
+
+fn render_files(files: &[(&str, &str)]) -> Result<render::Rendered, render::Errors> {
+    let tree: Tree = files
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+        .collect();
+    render::render(&tree, &RenderOptions::default())
+}
+
+#[test]
+fn all_errors_are_reported_together_with_file_document_and_line() {
+    let errors = render_files(&[
+        (
+            "a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n---\nkind: [unclosed\n",
+        ),
+        (
+            "b.yaml",
+            "# header\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+        ),
+        (
+            "c.json",
+            "{\"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"x\"}}",
+        ),
+        ("d.yaml", "- just\n- a list\n"),
+        ("e.yaml", "apiVersion: v1\nmetadata:\n  name: nokind\n"),
+    ])
+    .unwrap_err();
+    let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(text.len(), 5, "{text:#?}");
+    // libyaml reports an unclosed flow sequence where the input ends.
+    assert!(
+        text[0].starts_with("a.yaml: document 2, line 7 column 1: did not find expected"),
+        "{}",
+        text[0]
+    );
+    assert_eq!(
+        text[1],
+        "b.yaml: document 1 (line 3): object has no metadata.name"
+    );
+    assert_eq!(
+        text[2],
+        "c.json: document 1 (line 1): object has no apiVersion"
+    );
+    assert_eq!(
+        text[3],
+        "d.yaml: document 1 (line 1): expected an object, found a list"
+    );
+    assert_eq!(text[4], "e.yaml: document 1 (line 1): object has no kind");
+    assert!(errors.to_string().starts_with("5 render error(s):"));
+}
+
+#[test]
+fn duplicates_name_both_files() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\n  namespace: ns\n";
+    let errors =
+        render_files(&[("a.yaml", cm), ("dir/b.yaml", &format!("---\n{cm}"))]).unwrap_err();
+    assert_eq!(
+        errors.0[0].to_string(),
+        "duplicate object ConfigMap ns/same: a.yaml: document 1 (line 1) and dir/b.yaml: document 1 (line 2)"
+    );
+    // Same name in another namespace or group is not a duplicate.
+    let other = cm.replace("namespace: ns", "namespace: other");
+    assert!(render_files(&[("a.yaml", cm), ("b.yaml", &other)]).is_ok());
+}
+
+#[test]
+fn lists_are_flattened_and_non_manifests_and_ignored_files_skipped() {
+    let rendered = render_files(&[
+        (".plumblineignore", "drafts/\n*.skip.yaml\n"),
+        ("drafts/x.yaml", "not: [valid"),
+        ("a.skip.yaml", "broken: ["),
+        ("README.md", "# not a manifest"),
+        ("logo.png", "\u{89}PNG"),
+        (".hidden/x.yaml", "broken: ["),
+        (
+            "list.yaml",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: b}\n",
+        ),
+        ("empty.yaml", "# nothing\n---\n---\n"),
+    ])
+    .unwrap();
+    let names: Vec<&str> = rendered
+        .objects
+        .iter()
+        .map(|m| m.object["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+}
+
+#[test]
+fn binary_manifest_files_are_an_error_naming_the_file() {
+    let tree: Tree = [("bin.yaml", vec![0xff, 0xfe, 0x00])].into_iter().collect();
+    let errors = render::render(&tree, &RenderOptions::default()).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "1 render error(s):\n  bin.yaml: not UTF-8 text"
+    );
+}
+
+#[test]
+fn unsupported_kustomize_fields_are_errors_with_their_line() {
+    let errors = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources:\n- cm.yaml\nreplicas:\n- name: x\n  count: 2\nconfigMapGenerator:\n- name: y\n",
+        ),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+    ])
+    .unwrap_err();
+    let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text[0]
+            .starts_with("kustomization.yaml: line 6: field `configMapGenerator` is not supported"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].starts_with("kustomization.yaml: line 3: field `replicas` is not supported"),
+        "{}",
+        text[1]
+    );
+
+    let smp = render_files(&[
+        ("kustomization.yaml", "resources: [cm.yaml]\npatches:\n- patch: |\n    metadata:\n      labels: {a: b}\n  target: {kind: ConfigMap}\n"),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+    ])
+    .unwrap_err();
+    assert!(
+        smp.to_string()
+            .contains("field `patches (strategic-merge)` is not supported"),
+        "{smp}"
+    );
+}
+
+#[test]
+fn kustomize_resource_problems_are_clear() {
+    let errors = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources:\n- missing.yaml\n- ../outside\n- loop\n- nokust\n",
+        ),
+        ("loop/kustomization.yaml", "resources:\n- ..\n"),
+        ("nokust/x.yaml", "a: 1\n"),
+    ])
+    .unwrap_err();
+    let text = errors.to_string();
+    for needle in [
+        "kustomization.yaml: resource \"missing.yaml\" not found",
+        "kustomization.yaml: \"../outside\" is outside the source path",
+        "loop/kustomization.yaml: resource \"..\" is included in a cycle",
+        "kustomization.yaml: resource directory \"nokust\" has no kustomization.yaml",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in {text}");
+    }
+}
+
+#[test]
+fn a_100_mb_document_fails_fast_before_parsing() {
+    let huge = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  x: \"{}\"\n",
+        "a".repeat(100 << 20)
+    );
+    let errors = render_files(&[("big.yaml", &huge)]).unwrap_err();
+    assert!(
+        matches!(errors.0[..], [Error::FileTooLarge { ref file, limit, .. }] if file == "big.yaml" && limit == 8 << 20)
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let depth = 100_000;
+    let flow = format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let block: String = (0..300).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+    let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let errors = render_files(&[
+        ("flow.yaml", &flow),
+        ("block.yaml", &block),
+        ("deep.json", &json),
+    ])
+    .unwrap_err();
+    let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("flow.yaml") && t.contains("recursion limit exceeded")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("block.yaml") && t.contains("recursion limit exceeded")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("deep.json") && t.contains("recursion limit exceeded")),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn alias_bombs_are_refused() {
+    // "Billion laughs": 9 levels of 9 aliases, ~387 million strings.
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        bomb.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+    }
+    // A wide variant: one 20 KB anchored string referenced 2000 times.
+    let wide = format!(
+        "big: &big \"{}\"\nrefs: [{}]\n",
+        "x".repeat(20_000),
+        vec!["*big"; 2000].join(",")
+    );
+    let errors = render_files(&[("bomb.yaml", &bomb), ("wide.yaml", &wide)]).unwrap_err();
+    assert_eq!(errors.0.len(), 2, "{errors}");
+    for e in &errors.0 {
+        let text = e.to_string();
+        assert!(
+            text.contains("expands to more than") || text.contains("repetition limit exceeded"),
+            "{text}"
+        );
+    }
+    // Modest, legitimate anchors still work.
+    let ok =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: &n anchored\n  labels: {copy: *n}\n";
+    let rendered = render_files(&[("ok.yaml", ok)]).unwrap();
+    assert_eq!(
+        rendered.objects[0].object["metadata"]["labels"],
+        json!({"copy": "anchored"})
+    );
+}
+
+#[test]
+fn render_path_selects_a_directory() {
+    let rendered = render::render(
+        &[
+            (
+                "apps/a.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+            ),
+            ("other/b.yaml", "broken: ["),
+        ]
+        .into_iter()
+        .collect::<Tree>(),
+        &options("apps"),
+    )
+    .unwrap();
+    assert_eq!(rendered.objects.len(), 1);
+    assert_eq!(rendered.objects[0].origin.file, "apps/a.yaml");
+    let _ = BTreeMap::<(), ()>::new();
+}
