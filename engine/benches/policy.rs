@@ -6,7 +6,8 @@
 //! new host reading the on-disk cache), instantiation time, the cost of one
 //! `validate` call on a 2 KB object (store per call, as the host does it,
 //! and on a warm reused instance), and parallel throughput of both
-//! strategies on every core.
+//! strategies on every core. Two components: a WAT fixture that does not
+//! look at its input, and the Rust `test-all-roles` guest, which parses it.
 
 #[path = "../tests/policy_host/fixtures.rs"]
 mod fixtures;
@@ -41,7 +42,7 @@ fn time<R>(iterations: usize, mut f: impl FnMut() -> R) -> Duration {
 /// A Deployment of about 2 KB of JSON.
 fn object_2k() -> Value {
     let mut env = Vec::new();
-    for i in 0..24 {
+    for i in 0..32 {
         env.push(
             json!({"name": format!("SETTING_{i:02}"), "value": format!("value-{i:02}-abcdefghij")}),
         );
@@ -217,5 +218,10 @@ fn bench(label: &str, bytes: Vec<u8>) {
 }
 
 fn main() {
-    bench("WAT validator fixture", fixtures::good_validator());
+    bench(
+        "WAT validator fixture (does not parse its input)",
+        fixtures::good_validator(),
+    );
+    let rust = std::fs::read(policy_artifacts::TEST_ALL_ROLES).unwrap();
+    bench("Rust test-all-roles guest (parses every object)", rust);
 }

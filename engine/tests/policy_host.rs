@@ -379,6 +379,24 @@ fn wasi_components_get_no_files_and_captured_stdout() {
 }
 
 #[test]
+fn wasi_sleep_advances_virtual_time_without_blocking_the_host() {
+    let host = host();
+    // A real 5 s sleep would overrun this deadline and fault.
+    let limits = LimitOverrides {
+        timeout: Some(Duration::from_millis(1000)),
+        ..Default::default()
+    };
+    let policy = host
+        .load(spec("sleeper", fixtures::wasi_sleeper()).limits(limits))
+        .unwrap();
+    for _ in 0..2 {
+        // Each evaluation starts from monotonic time 0 and sees exactly 5 s pass.
+        let eval = policy.validate(&objects(1), &ctx()).unwrap();
+        assert_eq!(eval.value.len(), 5);
+    }
+}
+
+#[test]
 fn log_output_past_the_bound_is_dropped_and_counted() {
     let host = host();
     let limits = LimitOverrides {

@@ -130,6 +130,12 @@ world metadata-only {
     export plumbline:policy/metadata@0.1.0;
 }
 
+world wasi-sleeper {
+    import wasi:clocks/monotonic-clock@0.2.0;
+    export plumbline:policy/metadata@0.1.0;
+    export plumbline:policy/validator@0.1.0;
+}
+
 world wasi-fs-validator {
     import wasi:filesystem/preopens@0.2.0;
     import wasi:cli/stdout@0.2.0;
@@ -141,12 +147,24 @@ world wasi-fs-validator {
 const WASI_WIT: &str = r#"
 package wasi:io@0.2.0;
 interface error { resource error; }
+interface poll { resource pollable { block: func(); } }
 interface streams {
     use error.{error};
     variant stream-error { last-operation-failed(error), closed }
     resource output-stream {
         blocking-write-and-flush: func(contents: list<u8>) -> result<_, stream-error>;
     }
+}
+"#;
+
+const WASI_CLOCKS_WIT: &str = r#"
+package wasi:clocks@0.2.0;
+interface monotonic-clock {
+    use wasi:io/poll@0.2.0.{pollable};
+    type instant = u64;
+    type duration = u64;
+    now: func() -> instant;
+    subscribe-duration: func(when: duration) -> pollable;
 }
 "#;
 
@@ -173,6 +191,9 @@ pub fn component(world: &str, core_wat: &str) -> Vec<u8> {
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/policy.wit");
     resolve.push_file(&wit).expect("wit/policy.wit parses");
     resolve.push_str("wasi-io.wit", WASI_WIT).unwrap();
+    resolve
+        .push_str("wasi-clocks.wit", WASI_CLOCKS_WIT)
+        .unwrap();
     resolve.push_str("wasi-fs.wit", WASI_FS_WIT).unwrap();
     resolve.push_str("wasi-cli.wit", WASI_CLI_WIT).unwrap();
     let pkg = resolve.push_str("fixtures.wit", FIXTURE_WIT).unwrap();
@@ -350,6 +371,27 @@ pub fn wasi_filesystem() -> Vec<u8> {
                        (i32.store offset=48 (i32.load (i32.const 1024)) (i32.const 352))
                        (i32.store offset=52 (i32.load (i32.const 1024)) (i32.const 27))))
                    (local.get $out)"#
+            )
+        ),
+    )
+}
+
+/// Imports WASI clocks: sleeps 5 s (subscribe-duration + block), then reports
+/// one violation per second the monotonic clock says passed.
+pub fn wasi_sleeper() -> Vec<u8> {
+    component(
+        "wasi-sleeper",
+        &format!(
+            r#"(module
+                 (import "wasi:clocks/monotonic-clock@0.2.0" "subscribe-duration"
+                   (func $subscribe (param i64) (result i32)))
+                 (import "wasi:clocks/monotonic-clock@0.2.0" "now" (func $now (result i64)))
+                 (import "wasi:io/poll@0.2.0" "[method]pollable.block" (func $block (param i32)))
+                 {PRELUDE}
+                 {})"#,
+            validate(
+                r#"(call $block (call $subscribe (i64.const 5000000000)))
+                   (call $violations (i32.wrap_i64 (i64.div_u (call $now) (i64.const 1000000000))))"#
             )
         ),
     )
