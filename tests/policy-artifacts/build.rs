@@ -51,7 +51,7 @@ fn run() -> Result<(), String> {
     let mut built = Vec::new();
     for root in POLICY_ROOTS {
         let root = repo.join(root);
-        println!("cargo:rerun-if-changed={}", root.display());
+        watch_workspace(&root)?;
         if !root.join("Cargo.toml").is_file() {
             continue;
         }
@@ -64,6 +64,25 @@ fn run() -> Result<(), String> {
     let code = generate(&built, &repo);
     std::fs::write(out_dir.join("artifacts.rs"), code)
         .map_err(|e| format!("writing artifacts.rs: {e}"))
+}
+
+/// Rebuild when anything in a guest workspace changes, except in a
+/// `target` directory that a developer's own cargo run left there.
+fn watch_workspace(root: &Path) -> Result<(), String> {
+    // Not the directory itself: cargo would scan it recursively, `target`
+    // included. A new member is added to the watched `Cargo.toml`.
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("listing {}: {e}", root.display()))?
+            .path();
+        if path.file_name().is_some_and(|name| name != "target") {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Fails if a policy crate under `root` (a subdirectory whose manifest
