@@ -17,15 +17,21 @@ pub fn log(level: Level, message: &str) {
 }
 
 /// Installs, once, a panic hook that logs the panic message (with its
-/// location) at error level, so that the host's error for the trap that
-/// follows comes with a reason.
+/// location) at error level, on one line, so that the host's error for the
+/// trap that follows comes with a reason.
 pub(crate) fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            log(Level::Error, &format!("policy {info}"));
+            log(Level::Error, &panic_line(&info.to_string()));
         }));
     });
+}
+
+/// `panicked at src/lib.rs:3:5:\nmessage` as one log line:
+/// `policy panicked at src/lib.rs:3:5: message`.
+fn panic_line(panic: &str) -> String {
+    format!("policy {}", panic.replace('\n', " "))
 }
 
 /// Log at [`Level::Trace`], formatting like `format!`.
@@ -56,4 +62,15 @@ macro_rules! warn {
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)+) => { $crate::log::log($crate::log::Level::Error, &::std::format!($($arg)+)) };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn panic_messages_are_logged_on_one_line() {
+        assert_eq!(
+            super::panic_line("panicked at src/lib.rs:3:5:\nbad input\nsecond line"),
+            "policy panicked at src/lib.rs:3:5: bad input second line"
+        );
+    }
 }
