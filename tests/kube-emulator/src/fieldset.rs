@@ -29,6 +29,12 @@ impl Set {
         Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<Map<_, _>>())
     }
 
+    /// True when `v` is this set's `fieldsV1` encoding (compared without decoding `v`).
+    pub fn eq_json(&self, v: &Value) -> bool {
+        let Value::Object(m) = v else { return false };
+        m.len() == self.0.len() && self.0.iter().all(|(k, child)| m.get(k).is_some_and(|cv| child.eq_json(cv)))
+    }
+
     /// True when the set has no members.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -300,6 +306,8 @@ mod tests {
         let j = json!({"f:spec": {"f:replicas": {}, "f:containers": {"k:{\"name\":\"a\"}": {".": {}, "f:image": {}}}}});
         let mut s = Set::from_json(&j);
         assert_eq!(s.to_json(), j);
+        assert!(s.eq_json(&j));
+        assert!(!s.eq_json(&json!({"f:spec": {"f:replicas": {}}})));
         assert!(s.contains(&p(&["f:spec", "f:replicas"])));
         assert!(!s.contains(&p(&["f:spec"])));
         assert!(s.touches(&p(&["f:spec"])));

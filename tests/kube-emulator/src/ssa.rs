@@ -273,6 +273,36 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
     format!("Apply failed with {n} conflict{}: {body}", if n == 1 { "" } else { "s" })
 }
 
+/// Removes what an applied configuration must not merge: managedFields, resourceVersion, and
+/// the part of the object outside the addressed scope.
+fn strip_for_merge(config: &mut Value, scope: Scope) {
+    if let Some(Value::Object(meta)) = config.get_mut("metadata") {
+        meta.remove("managedFields");
+        meta.remove("resourceVersion");
+    }
+    if let Some(m) = config.as_object_mut() {
+        match scope {
+            Scope::Main { status_subresource: true } => {
+                m.remove("status");
+            }
+            Scope::Status => m.retain(|k, _| k == "status"),
+            Scope::Main { status_subresource: false } => {}
+        }
+    }
+}
+
+/// True when the only managedFields entry is this manager's Apply entry, with the same API
+/// version and exactly `set`.
+fn sole_owner_unchanged(live: &Value, set: &Set, a: Apply<'_>) -> bool {
+    let Some([e]) = live.pointer("/metadata/managedFields").and_then(Value::as_array).map(Vec::as_slice) else { return false };
+    let s = |k: &str| e.get(k).and_then(Value::as_str);
+    s("manager") == Some(a.manager)
+        && s("operation") == Some("Apply")
+        && s("apiVersion") == Some(a.api_version)
+        && s("subresource") == a.scope.subresource()
+        && e.get("fieldsV1").is_some_and(|f| set.eq_json(f))
+}
+
 /// The parameters of one apply.
 #[derive(Debug, Clone, Copy)]
 pub struct Apply<'a> {
@@ -294,6 +324,14 @@ pub struct Apply<'a> {
 /// object with updated `managedFields`, or the conflicts.
 pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec<Conflict>> {
     let config_set = object_set(a.kind, &config, a.scope);
+    if sole_owner_unchanged(live, &config_set, a) {
+        // Fast path for the common re-apply: this manager is the only one and applies the same
+        // fields, so there is nothing to conflict with, remove, or re-record.
+        strip_for_merge(&mut config, a.scope);
+        let mut merged = live.clone();
+        merge(a.kind, &mut merged, &config, &mut Vec::new());
+        return Ok(merged);
+    }
     let mut entries = entries(live);
     let mut conflicts = Vec::new();
     let mut conflicting: Vec<(usize, Path)> = Vec::new();
@@ -315,19 +353,7 @@ pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec
     for (i, p) in &conflicting {
         entries[*i].set.remove(p);
     }
-    if let Some(Value::Object(meta)) = config.get_mut("metadata") {
-        meta.remove("managedFields");
-        meta.remove("resourceVersion");
-    }
-    if let Some(m) = config.as_object_mut() {
-        match a.scope {
-            Scope::Main { status_subresource: true } => {
-                m.remove("status");
-            }
-            Scope::Status => m.retain(|k, _| k == "status"),
-            Scope::Main { status_subresource: false } => {}
-        }
-    }
+    strip_for_merge(&mut config, a.scope);
     let mut merged = live.clone();
     merge(a.kind, &mut merged, &config, &mut Vec::new());
 
