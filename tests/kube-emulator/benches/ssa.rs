@@ -51,7 +51,9 @@ async fn run(api: Arc<Api<Deployment>>, changing: bool, round: usize) -> (f64, O
                 let i = n % OBJECTS;
                 let generation = if changing { round * REQUESTS + n } else { 0 };
                 let body = deployment(i, generation);
-                api.patch(&format!("web-{i}"), &params, &Patch::Apply(&body)).await.expect("apply succeeds");
+                api.patch(&format!("web-{i}"), &params, &Patch::Apply(&body))
+                    .await
+                    .expect("apply succeeds");
                 n += CONCURRENCY;
             }
         }));
@@ -60,12 +62,18 @@ async fn run(api: Arc<Api<Deployment>>, changing: bool, round: usize) -> (f64, O
         t.await.expect("task completes");
     }
     let wall = REQUESTS as f64 / started.elapsed().as_secs_f64();
-    let per_cpu = cpu_start.zip(cpu_seconds()).map(|(a, b)| REQUESTS as f64 / (b - a));
+    let per_cpu = cpu_start
+        .zip(cpu_seconds())
+        .map(|(a, b)| REQUESTS as f64 / (b - a));
     (wall, per_cpu)
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let emulator = Emulator::start().await.expect("emulator starts");
         let api = Arc::new(Api::<Deployment>::namespaced(emulator.client().expect("client"), "default"));

@@ -50,34 +50,223 @@ impl ResourceType {
 }
 
 /// `(group, version, kind, plural, namespaced, status, generation, short names)`
-type Builtin = (&'static str, &'static str, &'static str, &'static str, bool, bool, bool, &'static [&'static str]);
+type Builtin = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    bool,
+    bool,
+    &'static [&'static str],
+);
 
 const BUILTINS: &[Builtin] = &[
-    ("", "v1", "Namespace", "namespaces", false, true, false, &["ns"]),
-    ("", "v1", "ConfigMap", "configmaps", true, false, false, &["cm"]),
+    (
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        false,
+        true,
+        false,
+        &["ns"],
+    ),
+    (
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        true,
+        false,
+        false,
+        &["cm"],
+    ),
     ("", "v1", "Secret", "secrets", true, false, false, &[]),
     ("", "v1", "Service", "services", true, true, false, &["svc"]),
-    ("", "v1", "ServiceAccount", "serviceaccounts", true, false, false, &["sa"]),
-    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, true, false, &["pvc"]),
+    (
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        true,
+        false,
+        false,
+        &["sa"],
+    ),
+    (
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        true,
+        true,
+        false,
+        &["pvc"],
+    ),
     ("", "v1", "Pod", "pods", true, true, false, &["po"]),
     ("", "v1", "Event", "events", true, false, false, &["ev"]),
-    ("apps", "v1", "Deployment", "deployments", true, true, true, &["deploy"]),
-    ("apps", "v1", "StatefulSet", "statefulsets", true, true, true, &["sts"]),
-    ("apps", "v1", "DaemonSet", "daemonsets", true, true, true, &["ds"]),
-    ("apps", "v1", "ReplicaSet", "replicasets", true, true, true, &["rs"]),
+    (
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        true,
+        true,
+        true,
+        &["deploy"],
+    ),
+    (
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        true,
+        true,
+        true,
+        &["sts"],
+    ),
+    (
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        true,
+        true,
+        true,
+        &["ds"],
+    ),
+    (
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        true,
+        true,
+        true,
+        &["rs"],
+    ),
     ("batch", "v1", "Job", "jobs", true, true, true, &[]),
-    ("batch", "v1", "CronJob", "cronjobs", true, true, true, &["cj"]),
-    ("networking.k8s.io", "v1", "Ingress", "ingresses", true, true, true, &["ing"]),
-    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, false, true, &["netpol"]),
-    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, true, true, &["hpa"]),
-    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, true, true, &["pdb"]),
-    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true, false, false, &[]),
-    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, false, false, &[]),
-    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, false, false, &[]),
-    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, false, false, &[]),
-    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, true, true, &["crd", "crds"]),
-    ("coordination.k8s.io", "v1", "Lease", "leases", true, false, false, &[]),
-    ("events.k8s.io", "v1", "Event", "events", true, false, false, &["ev"]),
+    (
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        true,
+        true,
+        true,
+        &["cj"],
+    ),
+    (
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        true,
+        true,
+        true,
+        &["ing"],
+    ),
+    (
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+        false,
+        true,
+        &["netpol"],
+    ),
+    (
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        true,
+        true,
+        &["hpa"],
+    ),
+    (
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+        true,
+        true,
+        &["pdb"],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        true,
+        false,
+        false,
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+        false,
+        false,
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+        false,
+        false,
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+        false,
+        false,
+        &[],
+    ),
+    (
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+        true,
+        true,
+        &["crd", "crds"],
+    ),
+    (
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        true,
+        false,
+        false,
+        &[],
+    ),
+    (
+        "events.k8s.io",
+        "v1",
+        "Event",
+        "events",
+        true,
+        false,
+        false,
+        &["ev"],
+    ),
 ];
 
 /// All served resource types, keyed by `(group, version, plural)`.
@@ -88,7 +277,9 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        let mut r = Self { types: BTreeMap::new() };
+        let mut r = Self {
+            types: BTreeMap::new(),
+        };
         for &(group, version, kind, plural, namespaced, status, generation, short) in BUILTINS {
             r.insert(ResourceType {
                 group: group.into(),
@@ -107,32 +298,52 @@ impl Default for Registry {
     }
 }
 
-const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 impl Registry {
     /// Adds (or replaces) a resource type.
     pub fn insert(&mut self, t: ResourceType) {
-        self.types.insert((t.group.clone(), t.version.clone(), t.plural.clone()), Arc::new(t));
+        self.types.insert(
+            (t.group.clone(), t.version.clone(), t.plural.clone()),
+            Arc::new(t),
+        );
     }
 
     /// Removes every version of the custom resource `plural.group`.
     pub fn remove_custom(&mut self, group: &str, plural: &str) {
-        self.types.retain(|(g, _, p), t| !(t.custom && g == group && p == plural));
+        self.types
+            .retain(|(g, _, p), t| !(t.custom && g == group && p == plural));
     }
 
     /// Looks a resource type up by group, version and plural.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        self.types.get(&(group.to_string(), version.to_string(), plural.to_string())).cloned()
+        self.types
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
     }
 
     /// Looks a resource type up by `apiVersion` and kind.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
-        self.types.values().find(|t| t.api_version() == api_version && t.kind == kind).cloned()
+        self.types
+            .values()
+            .find(|t| t.api_version() == api_version && t.kind == kind)
+            .cloned()
     }
 
     /// Whether any resource is served under `group/version`.
     pub fn serves(&self, group: &str, version: &str) -> bool {
-        self.types.keys().any(|(g, v, _)| g == group && v == version)
+        self.types
+            .keys()
+            .any(|(g, v, _)| g == group && v == version)
     }
 
     /// Groups (excluding core) with their versions, most preferred first.
@@ -155,7 +366,10 @@ impl Registry {
 
     fn resources(&self, group: &str, version: &str) -> impl Iterator<Item = &Arc<ResourceType>> {
         let (group, version) = (group.to_string(), version.to_string());
-        self.types.iter().filter(move |((g, v, _), _)| *g == group && *v == version).map(|(_, t)| t)
+        self.types
+            .iter()
+            .filter(move |((g, v, _), _)| *g == group && *v == version)
+            .map(|(_, t)| t)
     }
 
     /// `GET /api` (legacy `APIVersions`).
@@ -173,8 +387,10 @@ impl Registry {
             .groups()
             .into_iter()
             .map(|(g, vs)| {
-                let versions: Vec<Value> =
-                    vs.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
+                let versions: Vec<Value> = vs
+                    .iter()
+                    .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                    .collect();
                 let preferred = versions[0].clone();
                 json!({"name": g, "versions": versions, "preferredVersion": preferred})
             })
@@ -185,10 +401,14 @@ impl Registry {
     /// `GET /apis/{group}` (legacy `APIGroup`), if the group is served.
     pub fn group(&self, group: &str) -> Option<Value> {
         let vs = self.groups().remove(group)?;
-        let versions: Vec<Value> =
-            vs.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+        let versions: Vec<Value> = vs
+            .iter()
+            .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+            .collect();
         let preferred = versions[0].clone();
-        Some(json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions, "preferredVersion": preferred}))
+        Some(
+            json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions, "preferredVersion": preferred}),
+        )
     }
 
     /// `GET /api/v1` or `/apis/{group}/{version}` (`APIResourceList`), if served.
@@ -216,8 +436,14 @@ impl Registry {
                 }));
             }
         }
-        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        Some(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        )
     }
 
     fn aggregated_group(&self, group: &str, versions: &[String]) -> Value {
@@ -253,7 +479,10 @@ impl Registry {
         let items: Vec<Value> = if core {
             vec![self.aggregated_group("", &["v1".to_string()])]
         } else {
-            self.groups().iter().map(|(g, vs)| self.aggregated_group(g, vs)).collect()
+            self.groups()
+                .iter()
+                .map(|(g, vs)| self.aggregated_group(g, vs))
+                .collect()
         };
         json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
     }
@@ -262,7 +491,9 @@ impl Registry {
 /// Kubernetes version priority: GA > beta > alpha, higher numbers first.
 fn version_priority(v: &str) -> (u8, u32, u32) {
     let rest = v.strip_prefix('v').unwrap_or(v);
-    let major_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let major_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let major = rest[..major_end].parse().unwrap_or(0);
     let tail = &rest[major_end..];
     if tail.is_empty() {

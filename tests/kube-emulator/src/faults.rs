@@ -47,14 +47,20 @@ pub struct Faults {
 
 impl std::fmt::Debug for Faults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Faults").field("state", &self.state).finish_non_exhaustive()
+        f.debug_struct("Faults")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
 impl Faults {
     pub(crate) fn new(store: Arc<Mutex<Store>>) -> Self {
         let (restart, _) = watch::channel(0);
-        Self { state: Arc::default(), restart: Arc::new(restart), store }
+        Self {
+            state: Arc::default(),
+            restart: Arc::new(restart),
+            store,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -68,12 +74,20 @@ impl Faults {
 
     /// Answers the next `times` requests (of any verb) with `fault`.
     pub fn inject(&self, fault: Fault, times: u32) {
-        self.state().rules.push(Rule { fault, verb: None, remaining: times });
+        self.state().rules.push(Rule {
+            fault,
+            verb: None,
+            remaining: times,
+        });
     }
 
     /// Answers the next `times` requests of `verb` with `fault`.
     pub fn inject_on(&self, verb: Verb, fault: Fault, times: u32) {
-        self.state().rules.push(Rule { fault, verb: Some(verb), remaining: times });
+        self.state().rules.push(Rule {
+            fault,
+            verb: Some(verb),
+            remaining: times,
+        });
     }
 
     /// Removes all pending faults and the added latency.
@@ -93,7 +107,10 @@ impl Faults {
     /// Expires the watch window: every resourceVersion handed out so far is compacted, so new
     /// watches and list continuations from them get 410 Gone (open watches keep running).
     pub fn compact(&self) {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner).compact();
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .compact();
     }
 
     pub(crate) fn restarts(&self) -> watch::Receiver<u64> {
@@ -104,7 +121,10 @@ impl Faults {
     pub(crate) fn take(&self, verb: Verb) -> (Duration, Option<Fault>) {
         let mut s = self.state();
         let latency = s.latency;
-        let pos = s.rules.iter().position(|r| r.remaining > 0 && r.verb.is_none_or(|v| v == verb));
+        let pos = s
+            .rules
+            .iter()
+            .position(|r| r.remaining > 0 && r.verb.is_none_or(|v| v == verb));
         let fault = pos.map(|i| {
             s.rules[i].remaining -= 1;
             s.rules[i].fault

@@ -19,20 +19,32 @@ impl Set {
     /// Decodes a `fieldsV1` JSON object (unknown shapes decode as empty).
     pub fn from_json(v: &Value) -> Self {
         match v {
-            Value::Object(m) => Set(m.iter().map(|(k, v)| (k.clone(), Set::from_json(v))).collect()),
+            Value::Object(m) => Set(m
+                .iter()
+                .map(|(k, v)| (k.clone(), Set::from_json(v)))
+                .collect()),
             _ => Set::default(),
         }
     }
 
     /// Encodes as a `fieldsV1` JSON object.
     pub fn to_json(&self) -> Value {
-        Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<Map<_, _>>())
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect::<Map<_, _>>(),
+        )
     }
 
     /// True when `v` is this set's `fieldsV1` encoding (compared without decoding `v`).
     pub fn eq_json(&self, v: &Value) -> bool {
         let Value::Object(m) = v else { return false };
-        m.len() == self.0.len() && self.0.iter().all(|(k, child)| m.get(k).is_some_and(|cv| child.eq_json(cv)))
+        m.len() == self.0.len()
+            && self
+                .0
+                .iter()
+                .all(|(k, child)| m.get(k).is_some_and(|cv| child.eq_json(cv)))
     }
 
     /// True when the set has no members.
@@ -48,7 +60,10 @@ impl Set {
             if !node.0.contains_key(e) {
                 node.0.insert(e.to_string(), Set::default());
             }
-            node = node.0.get_mut(e).unwrap_or_else(|| unreachable!("just inserted"));
+            node = node
+                .0
+                .get_mut(e)
+                .unwrap_or_else(|| unreachable!("just inserted"));
         }
     }
 
@@ -125,9 +140,17 @@ impl Set {
     /// Removes a member path, pruning inner nodes left without members.
     pub fn remove<S: AsRef<str>>(&mut self, path: &[S]) {
         fn rec<S: AsRef<str>>(node: &mut Set, path: &[S]) -> bool {
-            let Some((first, rest)) = path.split_first() else { return false };
-            let Some(child) = node.0.get_mut(first.as_ref()) else { return false };
-            let drop = if rest.is_empty() { child.0.is_empty() } else { rec(child, rest) && child.0.is_empty() };
+            let Some((first, rest)) = path.split_first() else {
+                return false;
+            };
+            let Some(child) = node.0.get_mut(first.as_ref()) else {
+                return false;
+            };
+            let drop = if rest.is_empty() {
+                child.0.is_empty()
+            } else {
+                rec(child, rest) && child.0.is_empty()
+            };
             if drop {
                 node.0.remove(first.as_ref());
             }
@@ -159,14 +182,22 @@ pub fn list_type(kind: &str, fields: &[&str]) -> ListType {
     let n = fields.len();
     let last = fields[n - 1];
     let parent = if n >= 2 { fields[n - 2] } else { "" };
-    let container = matches!(parent, "containers" | "initContainers" | "ephemeralContainers");
+    let container = matches!(
+        parent,
+        "containers" | "initContainers" | "ephemeralContainers"
+    );
     match last {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "imagePullSecrets" | "resourceClaims" => {
-            ListType::Map(&["name"])
-        }
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims" => ListType::Map(&["name"]),
         "env" if container => ListType::Map(&["name"]),
         "ports" if container => ListType::Map(&["containerPort", "protocol"]),
-        "ports" if kind == "Service" && fields == ["spec", "ports"] => ListType::Map(&["port", "protocol"]),
+        "ports" if kind == "Service" && fields == ["spec", "ports"] => {
+            ListType::Map(&["port", "protocol"])
+        }
         "volumeMounts" if container => ListType::Map(&["mountPath"]),
         "volumeDevices" if container => ListType::Map(&["devicePath"]),
         "hostAliases" => ListType::Map(&["ip"]),
@@ -174,7 +205,9 @@ pub fn list_type(kind: &str, fields: &[&str]) -> ListType {
         "conditions" if fields.first() == Some(&"status") => ListType::Map(&["type"]),
         "ownerReferences" if fields == ["metadata", "ownerReferences"] => ListType::Map(&["uid"]),
         "finalizers" if fields == ["metadata", "finalizers"] => ListType::Set,
-        "versions" if kind == "CustomResourceDefinition" && fields == ["spec", "versions"] => ListType::Map(&["name"]),
+        "versions" if kind == "CustomResourceDefinition" && fields == ["spec", "versions"] => {
+            ListType::Map(&["name"])
+        }
         _ => ListType::Atomic,
     }
 }
@@ -188,7 +221,11 @@ fn key_default(key: &str) -> Option<Value> {
 pub fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
     let mut m = Map::new();
     for k in keys {
-        let v = item.get(*k).filter(|v| !v.is_null()).cloned().or_else(|| key_default(k))?;
+        let v = item
+            .get(*k)
+            .filter(|v| !v.is_null())
+            .cloned()
+            .or_else(|| key_default(k))?;
         m.insert((*k).to_string(), v);
     }
     Some(format!("k:{}", Value::Object(m)))
@@ -206,7 +243,14 @@ fn find_item(items: &[Value], elem: &str) -> Option<usize> {
     }
     let want: Map<String, Value> = serde_json::from_str(elem.strip_prefix("k:")?).ok()?;
     items.iter().position(|i| {
-        want.iter().all(|(k, v)| i.get(k).filter(|x| !x.is_null()).cloned().or_else(|| key_default(k)).as_ref() == Some(v))
+        want.iter().all(|(k, v)| {
+            i.get(k)
+                .filter(|x| !x.is_null())
+                .cloned()
+                .or_else(|| key_default(k))
+                .as_ref()
+                == Some(v)
+        })
     })
 }
 
@@ -235,22 +279,32 @@ pub fn remove<S: AsRef<str>>(obj: &mut Value, path: &[S]) -> bool {
         _ => path,
     };
     fn rec<S: AsRef<str>>(cur: &mut Value, path: &[S]) -> bool {
-        let Some((first, rest)) = path.split_first() else { return false };
+        let Some((first, rest)) = path.split_first() else {
+            return false;
+        };
         let first = first.as_ref();
         if let Some(f) = first.strip_prefix("f:") {
-            let Some(m) = cur.as_object_mut() else { return false };
+            let Some(m) = cur.as_object_mut() else {
+                return false;
+            };
             if rest.is_empty() {
                 return m.remove(f).is_some();
             }
-            let Some(child) = m.get_mut(f) else { return false };
+            let Some(child) = m.get_mut(f) else {
+                return false;
+            };
             let removed = rec(child, rest);
             if removed && is_empty(child) {
                 m.remove(f);
             }
             removed
         } else {
-            let Some(items) = cur.as_array_mut() else { return false };
-            let Some(i) = find_item(items, first) else { return false };
+            let Some(items) = cur.as_array_mut() else {
+                return false;
+            };
+            let Some(i) = find_item(items, first) else {
+                return false;
+            };
             if rest.is_empty() {
                 items.remove(i);
                 return true;
@@ -313,7 +367,12 @@ mod tests {
         assert!(s.touches(&p(&["f:spec"])));
         s.remove(&p(&["f:spec", "f:replicas"]));
         s.remove(&p(&["f:spec", "f:containers", "k:{\"name\":\"a\"}", "."]));
-        s.remove(&p(&["f:spec", "f:containers", "k:{\"name\":\"a\"}", "f:image"]));
+        s.remove(&p(&[
+            "f:spec",
+            "f:containers",
+            "k:{\"name\":\"a\"}",
+            "f:image",
+        ]));
         assert!(s.is_empty());
     }
 
@@ -322,10 +381,24 @@ mod tests {
         let mut o = json!({"spec": {"ports": [{"port": 80, "protocol": "TCP"}, {"port": 443}]}});
         let k = item_key(&json!({"port": 443}), &["port", "protocol"]).unwrap();
         assert_eq!(k, "k:{\"port\":443,\"protocol\":\"TCP\"}");
-        let path = vec!["f:spec".into(), "f:ports".into(), k.clone(), "f:port".into()];
+        let path = vec![
+            "f:spec".into(),
+            "f:ports".into(),
+            k.clone(),
+            "f:port".into(),
+        ];
         assert_eq!(get(&o, &path), Some(&json!(443)));
-        assert_eq!(display(&path), ".spec.ports[port=443,protocol=\"TCP\"].port");
-        assert!(remove(&mut o, &["f:spec".into(), "f:ports".into(), k, ".".into()]));
-        assert_eq!(o, json!({"spec": {"ports": [{"port": 80, "protocol": "TCP"}]}}));
+        assert_eq!(
+            display(&path),
+            ".spec.ports[port=443,protocol=\"TCP\"].port"
+        );
+        assert!(remove(
+            &mut o,
+            &["f:spec".into(), "f:ports".into(), k, ".".into()]
+        ));
+        assert_eq!(
+            o,
+            json!({"spec": {"ports": [{"port": 80, "protocol": "TCP"}]}})
+        );
     }
 }

@@ -79,7 +79,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { watch_window: 10_000, bookmark_interval: Duration::from_secs(1) }
+        Self {
+            watch_window: 10_000,
+            bookmark_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -93,7 +96,9 @@ pub struct Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +111,9 @@ impl Emulator {
 
     /// Starts an emulator with the given options.
     pub async fn start_with(options: Options) -> Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(Error::Bind)?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(Error::Bind)?;
         let addr = listener.local_addr().map_err(Error::Bind)?;
         let store = Arc::new(Mutex::new(store::Store::new(options.watch_window)));
         let shared = Arc::new(http::Shared {
@@ -118,7 +125,11 @@ impl Emulator {
         });
         let (tx, rx) = oneshot::channel();
         tokio::spawn(http::serve(listener, shared.clone(), rx));
-        Ok(Self { addr, shared, shutdown: Some(tx) })
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+        })
     }
 
     /// The server's base URL, `http://127.0.0.1:PORT`.
@@ -141,14 +152,23 @@ impl Emulator {
     /// A kubeconfig with one cluster, user and context (`emulator`) for the emulator, e.g. to
     /// write to a file for a CLI under test.
     pub fn kubeconfig(&self) -> kube::config::Kubeconfig {
-        use kube::config::{AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+        use kube::config::{
+            AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext,
+        };
         Kubeconfig {
             clusters: vec![NamedCluster {
                 name: "emulator".into(),
-                cluster: Some(Cluster { server: Some(self.url()), ..Default::default() }),
+                cluster: Some(Cluster {
+                    server: Some(self.url()),
+                    ..Default::default()
+                }),
                 other: Default::default(),
             }],
-            auth_infos: vec![NamedAuthInfo { name: "emulator".into(), auth_info: Some(AuthInfo::default()), other: Default::default() }],
+            auth_infos: vec![NamedAuthInfo {
+                name: "emulator".into(),
+                auth_info: Some(AuthInfo::default()),
+                other: Default::default(),
+            }],
             contexts: vec![NamedContext {
                 name: "emulator".into(),
                 context: Some(Context {
@@ -183,12 +203,20 @@ impl Emulator {
 
     /// The current (latest) resourceVersion.
     pub fn resource_version(&self) -> u64 {
-        self.shared.store.lock().unwrap_or_else(PoisonError::into_inner).resource_version()
+        self.shared
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .resource_version()
     }
 
     /// How many objects are stored (including the four built-in namespaces).
     pub fn object_count(&self) -> usize {
-        self.shared.store.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.shared
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 

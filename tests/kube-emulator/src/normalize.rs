@@ -23,7 +23,9 @@ fn parse_quantity(s: &str) -> Option<(i128, Format)> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let num_end = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
+    let num_end = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
     let (num, suffix) = body.split_at(num_end);
     if num.is_empty() || num == "." || num.matches('.').count() > 1 {
         return None;
@@ -52,7 +54,11 @@ fn parse_quantity(s: &str) -> Option<(i128, Format)> {
         "Ti" => (0, 4, Format::BinarySi),
         "Pi" => (0, 5, Format::BinarySi),
         "Ei" => (0, 6, Format::BinarySi),
-        e if e.starts_with(['e', 'E']) => (e[1..].parse::<i32>().ok().filter(|x| x.abs() <= 18)?, 0, Format::DecimalExponent),
+        e if e.starts_with(['e', 'E']) => (
+            e[1..].parse::<i32>().ok().filter(|x| x.abs() <= 18)?,
+            0,
+            Format::DecimalExponent,
+        ),
         _ => return None,
     };
     let mut v = mantissa.checked_mul(1024i128.checked_pow(pow1024)?)?;
@@ -76,11 +82,24 @@ fn format_quantity(nano: i128, format: Format) -> String {
     if format == Format::BinarySi && abs >= 1024 * NANO && abs % NANO == 0 {
         let bytes = abs / NANO;
         let suffixes = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-        let k = (0..suffixes.len()).rev().find(|k| bytes % 1024i128.pow(*k as u32) == 0).unwrap_or(0);
+        let k = (0..suffixes.len())
+            .rev()
+            .find(|k| bytes % 1024i128.pow(*k as u32) == 0)
+            .unwrap_or(0);
         return format!("{sign}{}{}", bytes / 1024i128.pow(k as u32), suffixes[k]);
     }
-    let exps: [(i32, &str); 10] =
-        [(18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k"), (0, ""), (-3, "m"), (-6, "u"), (-9, "n")];
+    let exps: [(i32, &str); 10] = [
+        (18, "E"),
+        (15, "P"),
+        (12, "T"),
+        (9, "G"),
+        (6, "M"),
+        (3, "k"),
+        (0, ""),
+        (-3, "m"),
+        (-6, "u"),
+        (-9, "n"),
+    ];
     for (e, suffix) in exps {
         let unit = 10i128.pow((e + 9) as u32);
         if abs % unit == 0 {
@@ -119,7 +138,9 @@ fn canonicalize_map(map: Option<&mut Value>) {
 fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some("/spec"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => Some("/spec/template/spec"),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            Some("/spec/template/spec")
+        }
         "CronJob" => Some("/spec/jobTemplate/spec/template/spec"),
         _ => None,
     }
@@ -166,7 +187,8 @@ fn default(obj: &mut Value, key: &str, value: Value) {
 /// Returns the object at `key`, creating an empty one if absent.
 fn child<'a>(obj: &'a mut Value, key: &str) -> &'a mut Value {
     default(obj, key, json!({}));
-    obj.get_mut(key).unwrap_or_else(|| unreachable!("just inserted"))
+    obj.get_mut(key)
+        .unwrap_or_else(|| unreachable!("just inserted"))
 }
 
 fn pull_policy(image: &str) -> &'static str {
@@ -206,7 +228,11 @@ fn default_pod_spec(spec: &mut Value, restart_policy: bool) {
     for list in ["containers", "initContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {
             for c in cs {
-                let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+                let image = c
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 default(c, "imagePullPolicy", json!(pull_policy(&image)));
                 default(c, "terminationMessagePath", json!("/dev/termination-log"));
                 default(c, "terminationMessagePolicy", json!("File"));
@@ -239,7 +265,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -269,7 +299,11 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, old: Option<&Value>, alloc: &
     if let Some(spec) = spec_ptr.and_then(|p| obj.pointer_mut(p)) {
         default_pod_spec(spec, !jobish);
     }
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     match kind {
         "Deployment" => {
             let spec = child(obj, "spec");
@@ -289,7 +323,11 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, old: Option<&Value>, alloc: &
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "podManagementPolicy", json!("OrderedReady"));
-            default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+            default(
+                spec,
+                "persistentVolumeClaimRetentionPolicy",
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            );
             let strategy = child(spec, "updateStrategy");
             default(strategy, "type", json!("RollingUpdate"));
             if strategy.get("type") == Some(&json!("RollingUpdate")) {
@@ -341,7 +379,9 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, old: Option<&Value>, alloc: &
         }
         "Secret" => {
             default(obj, "type", json!("Opaque"));
-            if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+            if let Some(Value::Object(sd)) =
+                obj.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
                 let data = child(obj, "data");
                 if let Value::Object(d) = data {
                     for (k, v) in sd {
@@ -357,13 +397,25 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, old: Option<&Value>, alloc: &
         "NetworkPolicy" => {
             let spec = child(obj, "spec");
             let has_egress = spec.get("egress").is_some();
-            default(spec, "policyTypes", if has_egress { json!(["Ingress", "Egress"]) } else { json!(["Ingress"]) });
+            default(
+                spec,
+                "policyTypes",
+                if has_egress {
+                    json!(["Ingress", "Egress"])
+                } else {
+                    json!(["Ingress"])
+                },
+            );
         }
         "CustomResourceDefinition" => {
             let spec = child(obj, "spec");
             default(spec, "conversion", json!({"strategy": "None"}));
             let names = child(spec, "names");
-            let kind_name = names.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+            let kind_name = names
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             default(names, "singular", json!(kind_name.to_lowercase()));
             default(names, "listKind", json!(format!("{kind_name}List")));
         }
@@ -372,10 +424,17 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, old: Option<&Value>, alloc: &
 }
 
 fn default_service(obj: &mut Value, old: Option<&Value>, alloc: &mut dyn Allocator) {
-    let old_spec = old.and_then(|o| o.get("spec")).cloned().unwrap_or(Value::Null);
+    let old_spec = old
+        .and_then(|o| o.get("spec"))
+        .cloned()
+        .unwrap_or(Value::Null);
     let spec = child(obj, "spec");
     default(spec, "type", json!("ClusterIP"));
-    let svc_type = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let svc_type = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     default(spec, "sessionAffinity", json!("None"));
     if svc_type != "ExternalName" {
         for k in ["clusterIP", "clusterIPs"] {
@@ -383,7 +442,11 @@ fn default_service(obj: &mut Value, old: Option<&Value>, alloc: &mut dyn Allocat
                 default(spec, k, v.clone());
             }
         }
-        if spec.get("clusterIP").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             let ip = alloc.cluster_ip();
             spec["clusterIP"] = json!(ip);
         }
@@ -397,7 +460,11 @@ fn default_service(obj: &mut Value, old: Option<&Value>, alloc: &mut dyn Allocat
     if node_ports {
         default(spec, "externalTrafficPolicy", json!("Cluster"));
     }
-    let old_ports: Vec<Value> = old_spec.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let old_ports: Vec<Value> = old_spec
+        .get("ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for p in ports {
             default(p, "protocol", json!("TCP"));
@@ -405,7 +472,10 @@ fn default_service(obj: &mut Value, old: Option<&Value>, alloc: &mut dyn Allocat
                 default(p, "targetPort", port);
             }
             if node_ports {
-                let same = old_ports.iter().find(|o| o.get("port") == p.get("port") && o.get("protocol").unwrap_or(&json!("TCP")) == &p["protocol"]);
+                let same = old_ports.iter().find(|o| {
+                    o.get("port") == p.get("port")
+                        && o.get("protocol").unwrap_or(&json!("TCP")) == &p["protocol"]
+                });
                 match same.and_then(|o| o.get("nodePort")) {
                     Some(np) => default(p, "nodePort", np.clone()),
                     None => default(p, "nodePort", json!(alloc.node_port())),
@@ -414,7 +484,8 @@ fn default_service(obj: &mut Value, old: Option<&Value>, alloc: &mut dyn Allocat
         }
     }
     if let Value::Object(m) = obj {
-        m.entry("status").or_insert_with(|| json!({"loadBalancer": {}}));
+        m.entry("status")
+            .or_insert_with(|| json!({"loadBalancer": {}}));
     }
 }
 

@@ -61,7 +61,9 @@ fn smp<'a>(kind: &str, target: &mut Value, patch: &'a Value, fields: &mut Vec<&'
             (Some(items), Value::Array(pitems), ListType::Map(keys)) => {
                 for pi in pitems {
                     let key = fieldset::item_key(pi, keys);
-                    let pos = items.iter().position(|i| key.is_some() && fieldset::item_key(i, keys) == key);
+                    let pos = items
+                        .iter()
+                        .position(|i| key.is_some() && fieldset::item_key(i, keys) == key);
                     let delete = pi.get("$patch").and_then(Value::as_str) == Some("delete");
                     match (pos, delete) {
                         (Some(i), true) => {
@@ -107,11 +109,17 @@ fn split_pointer(path: &str) -> Result<Vec<String>, ApiError> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = path.strip_prefix('/').ok_or_else(|| ApiError::bad_request(format!("invalid JSON pointer {path:?}")))?;
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| ApiError::bad_request(format!("invalid JSON pointer {path:?}")))?;
     Ok(rest.split('/').map(unescape).collect())
 }
 
-fn parent_mut<'a>(doc: &'a mut Value, tokens: &[String], path: &str) -> Result<&'a mut Value, ApiError> {
+fn parent_mut<'a>(
+    doc: &'a mut Value,
+    tokens: &[String],
+    path: &str,
+) -> Result<&'a mut Value, ApiError> {
     let mut cur = doc;
     for t in tokens {
         cur = match cur {
@@ -135,13 +143,21 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), ApiError> {
             m.insert(last.clone(), value);
         }
         Value::Array(a) => {
-            let i = if last == "-" { a.len() } else { last.parse().map_err(|_| bad_index(path))? };
+            let i = if last == "-" {
+                a.len()
+            } else {
+                last.parse().map_err(|_| bad_index(path))?
+            };
             if i > a.len() {
                 return Err(bad_index(path));
             }
             a.insert(i, value);
         }
-        _ => return Err(ApiError::bad_patch(format!("jsonpatch add: {path:?} has no container"))),
+        _ => {
+            return Err(ApiError::bad_patch(format!(
+                "jsonpatch add: {path:?} has no container"
+            )))
+        }
     }
     Ok(())
 }
@@ -152,8 +168,14 @@ fn bad_index(path: &str) -> ApiError {
 
 fn remove_at(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
     let tokens = split_pointer(path)?;
-    let (last, parents) = tokens.split_last().ok_or_else(|| ApiError::bad_patch("jsonpatch remove: empty path"))?;
-    let missing = || ApiError::bad_patch(format!("jsonpatch remove operation does not apply: doc is missing path: {path:?}"));
+    let (last, parents) = tokens
+        .split_last()
+        .ok_or_else(|| ApiError::bad_patch("jsonpatch remove: empty path"))?;
+    let missing = || {
+        ApiError::bad_patch(format!(
+            "jsonpatch remove operation does not apply: doc is missing path: {path:?}"
+        ))
+    };
     match parent_mut(doc, parents, path)? {
         Value::Object(m) => m.remove(last).ok_or_else(missing),
         Value::Array(a) => {
@@ -169,12 +191,25 @@ fn remove_at(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
 
 /// Applies an RFC 6902 JSON patch (`add`, `remove`, `replace`, `move`, `copy`, `test`).
 pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
-    let ops = ops.as_array().ok_or_else(|| ApiError::bad_request("json patch must be an array of operations"))?;
+    let ops = ops
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("json patch must be an array of operations"))?;
     for op in ops {
         let name = op.get("op").and_then(Value::as_str).unwrap_or("");
-        let path = op.get("path").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("json patch operation without path"))?;
-        let value = || op.get("value").cloned().ok_or_else(|| ApiError::bad_request(format!("json patch {name} without value")));
-        let from = || op.get("from").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request(format!("json patch {name} without from")));
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request("json patch operation without path"))?;
+        let value = || {
+            op.get("value")
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request(format!("json patch {name} without value")))
+        };
+        let from = || {
+            op.get("from")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request(format!("json patch {name} without from")))
+        };
         match name {
             "add" => add(doc, path, value()?)?,
             "remove" => {
@@ -189,7 +224,10 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
                 add(doc, path, v)?;
             }
             "copy" => {
-                let v = doc.pointer(from()?).cloned().ok_or_else(|| ApiError::bad_patch("jsonpatch copy: from path missing"))?;
+                let v = doc
+                    .pointer(from()?)
+                    .cloned()
+                    .ok_or_else(|| ApiError::bad_patch("jsonpatch copy: from path missing"))?;
                 add(doc, path, v)?;
             }
             "test" => {
@@ -197,7 +235,11 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
                     return Err(ApiError::bad_patch(format!("testing value {path} failed")));
                 }
             }
-            other => return Err(ApiError::bad_request(format!("unexpected json patch operation {other:?}"))),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unexpected json patch operation {other:?}"
+                )))
+            }
         }
     }
     Ok(())
@@ -213,7 +255,10 @@ mod tests {
         let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}}}});
         let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "9"}, {"name": "b", "$patch": "delete"}]}}}});
         strategic_merge_patch("Deployment", &mut d, &p);
-        assert_eq!(d["spec"]["template"]["spec"]["containers"], json!([{"name": "a", "image": "9"}]));
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a", "image": "9"}])
+        );
     }
 
     #[test]

@@ -38,7 +38,10 @@ fn split_top(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn set_of(key: &str, rest: &str, raw: &str) -> Result<(String, BTreeSet<String>), ApiError> {
@@ -46,8 +49,16 @@ fn set_of(key: &str, rest: &str, raw: &str) -> Result<(String, BTreeSet<String>)
         .trim()
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: {raw}: expected a (value, ...) set")))?;
-    let values = inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: {raw}: expected a (value, ...) set"
+            ))
+        })?;
+    let values = inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
     Ok((key.to_string(), values))
 }
 
@@ -69,7 +80,9 @@ impl LabelSelector {
                 let (k, set) = set_of(k.trim(), rest, part)?;
                 Requirement::In(k, set)
             } else if part.contains(|c: char| c.is_whitespace() || c == '(') {
-                return Err(ApiError::bad_request(format!("unable to parse requirement: {part}")));
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: {part}"
+                )));
             } else {
                 Requirement::Exists(part.to_string())
             };
@@ -108,11 +121,15 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{part}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                )));
             };
             let field = field.trim();
             if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(ApiError::bad_request(format!("field label not supported: {field}")));
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
             }
             reqs.push((field.to_string(), eq, value.trim().to_string()));
         }
@@ -122,7 +139,11 @@ impl FieldSelector {
     /// True when every requirement holds for `obj`.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(field, eq, value)| {
-            let ptr = if field == "metadata.name" { "/metadata/name" } else { "/metadata/namespace" };
+            let ptr = if field == "metadata.name" {
+                "/metadata/name"
+            } else {
+                "/metadata/namespace"
+            };
             let actual = obj.pointer(ptr).and_then(Value::as_str).unwrap_or("");
             (actual == value) == *eq
         })
@@ -153,16 +174,39 @@ mod tests {
     #[test]
     fn all_operators() {
         let o = json!({"metadata": {"name": "a", "namespace": "n", "labels": {"app": "web", "tier": "fe"}}});
-        let yes = ["app=web", "app==web", "app!=db", "app in (web, db)", "tier notin (be)", "app", "!missing", "app=web,tier"];
+        let yes = [
+            "app=web",
+            "app==web",
+            "app!=db",
+            "app in (web, db)",
+            "tier notin (be)",
+            "app",
+            "!missing",
+            "app=web,tier",
+        ];
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches(&o), "{s}");
         }
-        let no = ["app=db", "app!=web", "app in (db)", "tier notin (fe,be)", "missing", "!app"];
+        let no = [
+            "app=db",
+            "app!=web",
+            "app in (db)",
+            "tier notin (fe,be)",
+            "missing",
+            "!app",
+        ];
         for s in no {
             assert!(!LabelSelector::parse(s).unwrap().matches(&o), "{s}");
         }
-        assert!(FieldSelector::parse("metadata.name=a,metadata.namespace!=x").unwrap().matches(&o));
+        assert!(
+            FieldSelector::parse("metadata.name=a,metadata.namespace!=x")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(!FieldSelector::parse("metadata.name=b").unwrap().matches(&o));
-        assert_eq!(FieldSelector::parse("spec.nodeName=x").unwrap_err().code, 400);
+        assert_eq!(
+            FieldSelector::parse("spec.nodeName=x").unwrap_err().code,
+            400
+        );
     }
 }

@@ -47,7 +47,9 @@ pub struct Entry {
 
 impl Entry {
     fn same_slot(&self, manager: &str, operation: &str, scope: Scope) -> bool {
-        self.manager == manager && self.operation == operation && self.subresource.as_deref() == scope.subresource()
+        self.manager == manager
+            && self.operation == operation
+            && self.subresource.as_deref() == scope.subresource()
     }
 
     /// How the real server names this manager in conflict messages.
@@ -62,14 +64,22 @@ impl Entry {
 
 /// Decodes `metadata.managedFields`.
 pub fn entries(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else { return Vec::new() };
+    let Some(list) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
     list.iter()
         .map(|e| Entry {
             manager: str_field(e, "manager"),
             operation: str_field(e, "operation"),
             api_version: str_field(e, "apiVersion"),
             time: str_field(e, "time"),
-            subresource: e.get("subresource").and_then(Value::as_str).map(str::to_string),
+            subresource: e
+                .get("subresource")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             set: Set::from_json(e.get("fieldsV1").unwrap_or(&Value::Null)),
         })
         .collect()
@@ -217,7 +227,10 @@ fn merge<'a>(kind: &str, live: &mut Value, config: &'a Value, fields: &mut Vec<&
             ListType::Map(keys) => {
                 for ci in c {
                     let key = fieldset::item_key(ci, keys);
-                    match l.iter_mut().find(|li| key.is_some() && fieldset::item_key(li, keys) == key) {
+                    match l
+                        .iter_mut()
+                        .find(|li| key.is_some() && fieldset::item_key(li, keys) == key)
+                    {
                         Some(li) => merge(kind, li, ci, fields),
                         None => l.push(ci.clone()),
                     }
@@ -249,7 +262,10 @@ pub struct Conflict {
 pub fn conflict_message(conflicts: &[Conflict]) -> String {
     let n = conflicts.len();
     let body = if n == 1 {
-        format!("conflict with {}: {}", conflicts[0].manager, conflicts[0].field)
+        format!(
+            "conflict with {}: {}",
+            conflicts[0].manager, conflicts[0].field
+        )
     } else {
         let mut managers: Vec<&str> = Vec::new();
         for c in conflicts {
@@ -270,7 +286,10 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
         }
         b
     };
-    format!("Apply failed with {n} conflict{}: {body}", if n == 1 { "" } else { "s" })
+    format!(
+        "Apply failed with {n} conflict{}: {body}",
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// Removes what an applied configuration must not merge: managedFields, resourceVersion, and
@@ -282,11 +301,15 @@ fn strip_for_merge(config: &mut Value, scope: Scope) {
     }
     if let Some(m) = config.as_object_mut() {
         match scope {
-            Scope::Main { status_subresource: true } => {
+            Scope::Main {
+                status_subresource: true,
+            } => {
                 m.remove("status");
             }
             Scope::Status => m.retain(|k, _| k == "status"),
-            Scope::Main { status_subresource: false } => {}
+            Scope::Main {
+                status_subresource: false,
+            } => {}
         }
     }
 }
@@ -294,7 +317,13 @@ fn strip_for_merge(config: &mut Value, scope: Scope) {
 /// True when the only managedFields entry is this manager's Apply entry, with the same API
 /// version and exactly `set`.
 fn sole_owner_unchanged(live: &Value, set: &Set, a: Apply<'_>) -> bool {
-    let Some([e]) = live.pointer("/metadata/managedFields").and_then(Value::as_array).map(Vec::as_slice) else { return false };
+    let Some([e]) = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    else {
+        return false;
+    };
     let s = |k: &str| e.get(k).and_then(Value::as_str);
     s("manager") == Some(a.manager)
         && s("operation") == Some("Apply")
@@ -336,12 +365,17 @@ pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec
     let mut conflicts = Vec::new();
     let mut conflicting: Vec<(usize, Path)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        if e.same_slot(a.manager, "Apply", a.scope) || e.subresource.as_deref() != a.scope.subresource() {
+        if e.same_slot(a.manager, "Apply", a.scope)
+            || e.subresource.as_deref() != a.scope.subresource()
+        {
             continue;
         }
         config_set.visit_common(&e.set, &mut |p| {
             if p.last() != Some(&".") && fieldset::get(live, p) != fieldset::get(&config, p) {
-                conflicts.push(Conflict { manager: e.describe(), field: fieldset::display(p) });
+                conflicts.push(Conflict {
+                    manager: e.describe(),
+                    field: fieldset::display(p),
+                });
                 conflicting.push((i, p.iter().map(|s| s.to_string()).collect()));
             }
         });
@@ -357,7 +391,9 @@ pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec
     let mut merged = live.clone();
     merge(a.kind, &mut merged, &config, &mut Vec::new());
 
-    let previous = entries.iter().position(|e| e.same_slot(a.manager, "Apply", a.scope));
+    let previous = entries
+        .iter()
+        .position(|e| e.same_slot(a.manager, "Apply", a.scope));
     if let Some(prev) = previous {
         let mut others = Set::default();
         for (i, e) in entries.iter().enumerate() {
@@ -369,14 +405,22 @@ pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec
             if config_set.contains(p) {
                 return;
             }
-            let target = if p.last() == Some(&".") { &p[..p.len() - 1] } else { p };
+            let target = if p.last() == Some(&".") {
+                &p[..p.len() - 1]
+            } else {
+                p
+            };
             if !others.touches(target) && !config_set.touches(target) {
                 fieldset::remove(&mut merged, p);
             }
         });
     }
     match previous {
-        Some(i) if !entries_changed && entries[i].set == config_set && entries[i].api_version == a.api_version => {
+        Some(i)
+            if !entries_changed
+                && entries[i].set == config_set
+                && entries[i].api_version == a.api_version =>
+        {
             // Ownership unchanged: the live managedFields (already in `merged`) stay as they are.
             return Ok(merged);
         }
@@ -404,12 +448,25 @@ pub fn apply(live: &Value, mut config: Value, a: Apply<'_>) -> Result<Value, Vec
 /// takes every field it changed or added, other managers lose those fields, and removed fields
 /// leave every set. If `new` carries managedFields different from `old`'s, they are kept as
 /// given (the real server lets clients rewrite them); `[{}]` clears them.
-pub fn record_update(kind: &str, old: Option<&Value>, new: &mut Value, manager: &str, api_version: &str, scope: Scope, now: &str) {
+pub fn record_update(
+    kind: &str,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    api_version: &str,
+    scope: Scope,
+    now: &str,
+) {
     let requested = new.pointer("/metadata/managedFields").cloned();
-    let current = old.and_then(|o| o.pointer("/metadata/managedFields")).cloned();
+    let current = old
+        .and_then(|o| o.pointer("/metadata/managedFields"))
+        .cloned();
     if let Some(req) = &requested {
         if Some(req) != current.as_ref() {
-            if req.as_array().is_some_and(|a| a.iter().all(|e| e.as_object().is_some_and(Map::is_empty))) {
+            if req
+                .as_array()
+                .is_some_and(|a| a.iter().all(|e| e.as_object().is_some_and(Map::is_empty)))
+            {
                 set_entries(new, &[]);
             }
             return;
@@ -439,7 +496,10 @@ pub fn record_update(kind: &str, old: Option<&Value>, new: &mut Value, manager: 
         }
     }
     if !changed.is_empty() {
-        match entries.iter_mut().find(|e| e.same_slot(manager, "Update", scope)) {
+        match entries
+            .iter_mut()
+            .find(|e| e.same_slot(manager, "Update", scope))
+        {
             Some(e) => {
                 e.set.union_with(&changed);
                 e.time = now.to_string();
@@ -462,15 +522,33 @@ pub fn record_update(kind: &str, old: Option<&Value>, new: &mut Value, manager: 
 mod tests {
     use super::*;
 
-    const MAIN: Scope = Scope::Main { status_subresource: true };
+    const MAIN: Scope = Scope::Main {
+        status_subresource: true,
+    };
 
     fn dep(replicas: i64, image: &str) -> Value {
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "b"}},
                "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "c", "image": image, "ports": [{"containerPort": 80}]}]}}}})
     }
 
-    fn apply_as(live: &Value, cfg: &Value, manager: &str, force: bool) -> Result<Value, Vec<Conflict>> {
-        apply(live, cfg.clone(), Apply { kind: "Deployment", manager, force, api_version: "apps/v1", scope: MAIN, now: "t" })
+    fn apply_as(
+        live: &Value,
+        cfg: &Value,
+        manager: &str,
+        force: bool,
+    ) -> Result<Value, Vec<Conflict>> {
+        apply(
+            live,
+            cfg.clone(),
+            Apply {
+                kind: "Deployment",
+                manager,
+                force,
+                api_version: "apps/v1",
+                scope: MAIN,
+                now: "t",
+            },
+        )
     }
 
     #[test]
@@ -486,26 +564,58 @@ mod tests {
 
     #[test]
     fn conflict_then_force_moves_ownership() {
-        let live = apply_as(&json!({"metadata": {"name": "d"}}), &dep(1, "x"), "a", false).unwrap();
+        let live = apply_as(
+            &json!({"metadata": {"name": "d"}}),
+            &dep(1, "x"),
+            "a",
+            false,
+        )
+        .unwrap();
         let mut edited = live.clone();
         edited["spec"]["replicas"] = json!(5);
-        record_update("Deployment", Some(&live), &mut edited, "kubectl-edit", "apps/v1", MAIN, "t");
+        record_update(
+            "Deployment",
+            Some(&live),
+            &mut edited,
+            "kubectl-edit",
+            "apps/v1",
+            MAIN,
+            "t",
+        );
         let err = apply_as(&edited, &dep(1, "x"), "a", false).unwrap_err();
         assert_eq!(conflict_message(&err), "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas");
         let forced = apply_as(&edited, &dep(1, "x"), "a", true).unwrap();
         assert_eq!(forced["spec"]["replicas"], json!(1));
-        assert_eq!(forced["metadata"]["managedFields"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            forced["metadata"]["managedFields"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn dropped_fields_are_removed_unless_owned_elsewhere() {
-        let live = apply_as(&json!({"metadata": {"name": "d"}}), &dep(1, "x"), "a", false).unwrap();
+        let live = apply_as(
+            &json!({"metadata": {"name": "d"}}),
+            &dep(1, "x"),
+            "a",
+            false,
+        )
+        .unwrap();
         let mut cfg = dep(1, "x");
         cfg["metadata"]["labels"] = json!({});
-        cfg["spec"]["template"]["spec"]["containers"][0].as_object_mut().unwrap().remove("ports");
+        cfg["spec"]["template"]["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("ports");
         let out = apply_as(&live, &cfg, "a", false).unwrap();
         assert_eq!(out["metadata"].get("labels"), None);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0].get("ports"), None);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0].get("ports"),
+            None
+        );
         let shared = apply_as(&live, &dep(1, "x"), "b", false).unwrap();
         let out = apply_as(&shared, &cfg, "a", false).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"a": "b"}));

@@ -52,24 +52,40 @@ impl Subject<'_> {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 404 for a missing object.
     pub fn not_found(s: Subject<'_>) -> Self {
-        Self { details: Some(s.details()), ..Self::new(404, "NotFound", format!("{} not found", s.qualified())) }
+        Self {
+            details: Some(s.details()),
+            ..Self::new(404, "NotFound", format!("{} not found", s.qualified()))
+        }
     }
 
     /// 404 for a path that names no resource.
     pub fn no_route(path: &str) -> Self {
-        Self::new(404, "NotFound", format!("the server could not find the requested resource ({path})"))
+        Self::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
     }
 
     /// 409 on create of an existing object.
     pub fn already_exists(s: Subject<'_>) -> Self {
         Self {
             details: Some(s.details()),
-            ..Self::new(409, "AlreadyExists", format!("{} already exists", s.qualified()))
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{} already exists", s.qualified()),
+            )
         }
     }
 
@@ -95,12 +111,19 @@ impl ApiError {
             .into_iter()
             .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": f}))
             .collect();
-        Self { details: Some(details), ..Self::new(409, "Conflict", message) }
+        Self {
+            details: Some(details),
+            ..Self::new(409, "Conflict", message)
+        }
     }
 
     /// 422 for an invalid object; `causes` are `(field, detail)` with a "Required value"-style detail.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<(String, String)>) -> Self {
-        let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         let msgs: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
         let message = if msgs.len() == 1 {
             format!("{qualified} \"{name}\" is invalid: {}", msgs[0])
@@ -110,7 +133,11 @@ impl ApiError {
         let causes: Vec<Value> = causes
             .into_iter()
             .map(|(f, m)| {
-                let reason = if m.starts_with("Required value") { "FieldValueRequired" } else { "FieldValueInvalid" };
+                let reason = if m.starts_with("Required value") {
+                    "FieldValueRequired"
+                } else {
+                    "FieldValueInvalid"
+                };
                 json!({"reason": reason, "message": m, "field": f})
             })
             .collect();
@@ -118,7 +145,10 @@ impl ApiError {
         if !group.is_empty() {
             details["group"] = json!(group);
         }
-        Self { details: Some(details), ..Self::new(422, "Invalid", message) }
+        Self {
+            details: Some(details),
+            ..Self::new(422, "Invalid", message)
+        }
     }
 
     /// 400 for a malformed request.
@@ -143,7 +173,11 @@ impl ApiError {
 
     /// 410 for a `resourceVersion` older than the retained watch window.
     pub fn gone(requested: u64, oldest: u64) -> Self {
-        Self::new(410, "Expired", format!("too old resource version: {requested} ({oldest})"))
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
     }
 
     /// 415 for a patch content type that is not supported.
@@ -153,7 +187,11 @@ impl ApiError {
 
     /// 429 injected by a fault.
     pub fn too_many_requests() -> Self {
-        Self::new(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later")
+        Self::new(
+            429,
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later",
+        )
     }
 
     /// 500 injected by a fault.

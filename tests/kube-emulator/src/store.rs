@@ -136,7 +136,10 @@ impl Allocator for Alloc<'_> {
 
 /// The current time, RFC 3339 with second precision like the real server.
 pub fn now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant).
     let z = days + 719_468;
@@ -148,24 +151,38 @@ pub fn now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str)
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
 }
 
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
-    obj["metadata"].as_object_mut().unwrap_or_else(|| unreachable!("metadata is an object"))
+    obj["metadata"]
+        .as_object_mut()
+        .unwrap_or_else(|| unreachable!("metadata is an object"))
 }
 
 fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -181,20 +198,33 @@ fn set_finalizers(obj: &mut Value, f: &[String]) {
 fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|r| r.get("uid").and_then(Value::as_str)).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Whether anything but metadata and status differs: what bumps `metadata.generation`.
 fn spec_differs(a: &Value, b: &Value) -> bool {
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return a != b };
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a != b;
+    };
     let relevant = |k: &String| k != "metadata" && k != "status";
-    a.iter().filter(|(k, _)| relevant(k)).any(|(k, v)| b.get(k) != Some(v))
+    a.iter()
+        .filter(|(k, _)| relevant(k))
+        .any(|(k, v)| b.get(k) != Some(v))
         || b.keys().filter(|k| relevant(k)).any(|k| !a.contains_key(k))
 }
 
 fn subject<'a>(t: &'a ResourceType, name: &'a str) -> Subject<'a> {
-    Subject { group: &t.group, plural: &t.plural, name }
+    Subject {
+        group: &t.group,
+        plural: &t.plural,
+        name,
+    }
 }
 
 /// The object store. See the module docs.
@@ -234,11 +264,22 @@ impl Store {
             counter: 0,
             gc_pending: false,
         };
-        let ns = s.registry.get("", "v1", "namespaces").unwrap_or_else(|| unreachable!("built-in"));
+        let ns = s
+            .registry
+            .get("", "v1", "namespaces")
+            .unwrap_or_else(|| unreachable!("built-in"));
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             // Creating the built-in namespaces cannot fail on an empty store.
-            let _ = s.create(&ns, None, body, &WriteOpts { manager: "kube-apiserver".into(), ..Default::default() });
+            let _ = s.create(
+                &ns,
+                None,
+                body,
+                &WriteOpts {
+                    manager: "kube-apiserver".into(),
+                    ..Default::default()
+                },
+            );
         }
         s
     }
@@ -277,7 +318,15 @@ impl Store {
     }
 
     fn key(t: &ResourceType, ns: &str, name: &str) -> Key {
-        (t.storage_key(), if t.namespaced { ns.to_string() } else { String::new() }, name.to_string())
+        (
+            t.storage_key(),
+            if t.namespaced {
+                ns.to_string()
+            } else {
+                String::new()
+            },
+            name.to_string(),
+        )
     }
 
     /// Presents a stored object as `t`'s version (only apiVersion differs between versions).
@@ -314,11 +363,21 @@ impl Store {
 
     /// `GET` one object.
     pub fn get(&self, t: &ResourceType, ns: &str, name: &str) -> Result<Arc<Value>> {
-        self.objects.get(&Self::key(t, ns, name)).map(|o| Self::present(t, o)).ok_or_else(|| ApiError::not_found(subject(t, name)))
+        self.objects
+            .get(&Self::key(t, ns, name))
+            .map(|o| Self::present(t, o))
+            .ok_or_else(|| ApiError::not_found(subject(t, name)))
     }
 
     /// `GET` a collection, filtered and paged. `ns` None lists across namespaces.
-    pub fn list(&self, t: &ResourceType, ns: Option<&str>, sel: &Selector, limit: Option<usize>, cont: Option<&str>) -> Result<Value> {
+    pub fn list(
+        &self,
+        t: &ResourceType,
+        ns: Option<&str>,
+        sel: &Selector,
+        limit: Option<usize>,
+        cont: Option<&str>,
+    ) -> Result<Value> {
         let (snapshot_rv, start) = match cont {
             Some(token) => {
                 let (rv, start) = decode_continue(token)?;
@@ -347,7 +406,10 @@ impl Store {
             if *k != sk {
                 break;
             }
-            if start.as_ref().is_some_and(|(sns, sname)| (ons, oname) <= (sns, sname)) {
+            if start
+                .as_ref()
+                .is_some_and(|(sns, sname)| (ons, oname) <= (sns, sname))
+            {
                 continue;
             }
             if let (Some(n), true) = (ns, t.namespaced) {
@@ -384,24 +446,44 @@ impl Store {
             metadata["continue"] = json!(c);
             metadata["remainingItemCount"] = json!(remaining);
         }
-        Ok(json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "metadata": metadata, "items": items}))
+        Ok(
+            json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "metadata": metadata, "items": items}),
+        )
     }
 
     /// Starts a watch: replays retained events after `rv` (or synthesises ADDED events for the
     /// current state when `rv` is None) and subscribes to new ones, atomically.
-    pub fn watch(&self, t: &ResourceType, ns: Option<&str>, sel: &Selector, rv: Option<u64>) -> WatchStart {
+    pub fn watch(
+        &self,
+        t: &ResourceType,
+        ns: Option<&str>,
+        sel: &Selector,
+        rv: Option<u64>,
+    ) -> WatchStart {
         let sk = t.storage_key();
-        let matches = |e: &Event| e.resource == sk && ns.is_none_or(|n| !t.namespaced || e.namespace == n);
+        let matches =
+            |e: &Event| e.resource == sk && ns.is_none_or(|n| !t.namespaced || e.namespace == n);
         let initial = match rv {
-            Some(n) if n < self.compacted => return WatchStart::Gone(ApiError::gone(n, self.compacted)),
-            Some(n) => self.log.iter().filter(|e| e.rv > n && matches(e)).cloned().collect(),
+            Some(n) if n < self.compacted => {
+                return WatchStart::Gone(ApiError::gone(n, self.compacted))
+            }
+            Some(n) => self
+                .log
+                .iter()
+                .filter(|e| e.rv > n && matches(e))
+                .cloned()
+                .collect(),
             None => self
                 .objects
                 .iter()
-                .filter(|((k, ons, _), o)| *k == sk && ns.is_none_or(|n| !t.namespaced || ons == n) && sel.matches(o))
+                .filter(|((k, ons, _), o)| {
+                    *k == sk && ns.is_none_or(|n| !t.namespaced || ons == n) && sel.matches(o)
+                })
                 .map(|((_, ons, _), o)| {
                     Arc::new(Event {
-                        rv: meta_str(o, "resourceVersion").and_then(|r| r.parse().ok()).unwrap_or(0),
+                        rv: meta_str(o, "resourceVersion")
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(0),
                         resource: sk.clone(),
                         namespace: ons.clone(),
                         kind: EventType::Added,
@@ -417,7 +499,11 @@ impl Store {
         let e = Arc::new(Event {
             rv: self.rv,
             resource: t.storage_key(),
-            namespace: if t.namespaced { ns.to_string() } else { String::new() },
+            namespace: if t.namespaced {
+                ns.to_string()
+            } else {
+                String::new()
+            },
             kind,
             object,
         });
@@ -431,24 +517,55 @@ impl Store {
     }
 
     /// `POST`: creates an object in `ns` (None for cluster-scoped).
-    pub fn create(&mut self, t: &ResourceType, ns: Option<&str>, mut body: Value, opts: &WriteOpts) -> Result<Arc<Value>> {
+    pub fn create(
+        &mut self,
+        t: &ResourceType,
+        ns: Option<&str>,
+        mut body: Value,
+        opts: &WriteOpts,
+    ) -> Result<Arc<Value>> {
         let ns = ns.unwrap_or("");
         check_type(t, &body)?;
         let meta = meta_mut(&mut body);
-        for k in ["uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"] {
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+            "selfLink",
+        ] {
             meta.remove(k);
         }
-        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-            if let Some(prefix) = meta.get("generateName").and_then(Value::as_str).map(str::to_string) {
+        if meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            if let Some(prefix) = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            {
                 let suffix = self.uid().replace('-', "");
-                meta_mut(&mut body).insert("name".into(), json!(format!("{prefix}{}", &suffix[..5])));
+                meta_mut(&mut body)
+                    .insert("name".into(), json!(format!("{prefix}{}", &suffix[..5])));
             }
         }
         self.insert_new(t, ns, body, opts, None)
     }
 
     /// Stores a new object: namespace checks, uid, timestamps, defaults, validation, managedFields.
-    fn insert_new(&mut self, t: &ResourceType, ns: &str, mut body: Value, opts: &WriteOpts, applied: Option<()>) -> Result<Arc<Value>> {
+    fn insert_new(
+        &mut self,
+        t: &ResourceType,
+        ns: &str,
+        mut body: Value,
+        opts: &WriteOpts,
+        applied: Option<()>,
+    ) -> Result<Arc<Value>> {
         let name = meta_str(&body, "name").unwrap_or("").to_string();
         let body_ns = meta_str(&body, "namespace").unwrap_or("").to_string();
         if t.namespaced && !body_ns.is_empty() && body_ns != ns {
@@ -489,7 +606,15 @@ impl Store {
             crd_status(&mut body, None);
         }
         if applied.is_none() {
-            ssa::record_update(&t.kind, None, &mut body, &opts.manager, &t.api_version(), main_scope(t), &now());
+            ssa::record_update(
+                &t.kind,
+                None,
+                &mut body,
+                &opts.manager,
+                &t.api_version(),
+                main_scope(t),
+                &now(),
+            );
         }
         if opts.dry_run {
             return Ok(Arc::new(body));
@@ -508,8 +633,16 @@ impl Store {
         Ok(Self::present(t, &body))
     }
 
-    fn default_and_validate(&mut self, t: &ResourceType, body: &mut Value, old: Option<&Value>) -> Result<()> {
-        let mut alloc = Alloc { ip: &mut self.ip, port: &mut self.port };
+    fn default_and_validate(
+        &mut self,
+        t: &ResourceType,
+        body: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<()> {
+        let mut alloc = Alloc {
+            ip: &mut self.ip,
+            port: &mut self.port,
+        };
         normalize::apply_defaults(&t.kind, body, old, &mut alloc);
         validate::validate(t, body)
     }
@@ -522,11 +655,26 @@ impl Store {
     }
 
     /// `PUT` (main resource or `status`).
-    pub fn update(&mut self, t: &ResourceType, ns: &str, name: &str, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
-        let old = self.objects.get(&Self::key(t, ns, name)).cloned().ok_or_else(|| ApiError::not_found(subject(t, name)))?;
+    pub fn update(
+        &mut self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        body: Value,
+        scope: Scope,
+        opts: &WriteOpts,
+    ) -> Result<Arc<Value>> {
+        let old = self
+            .objects
+            .get(&Self::key(t, ns, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(subject(t, name)))?;
         check_type(t, &body)?;
         if meta_str(&body, "name").is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", meta_str(&body, "name").unwrap_or(""))));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(&body, "name").unwrap_or("")
+            )));
         }
         if let Some(rv) = meta_str(&body, "resourceVersion").filter(|r| !r.is_empty()) {
             if Some(rv) != meta_str(&old, "resourceVersion") {
@@ -538,7 +686,16 @@ impl Store {
 
     /// `PATCH` with any patch type; apply creates missing objects.
     #[allow(clippy::too_many_arguments)]
-    pub fn patch(&mut self, t: &ResourceType, ns: &str, name: &str, kind: PatchType, body: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
+    pub fn patch(
+        &mut self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        kind: PatchType,
+        body: Value,
+        scope: Scope,
+        opts: &WriteOpts,
+    ) -> Result<Arc<Value>> {
         let existing = self.objects.get(&Self::key(t, ns, name)).cloned();
         if kind == PatchType::Apply {
             return self.apply(t, ns, name, existing, body, scope, opts);
@@ -560,23 +717,54 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn apply(&mut self, t: &ResourceType, ns: &str, name: &str, existing: Option<Arc<Value>>, config: Value, scope: Scope, opts: &WriteOpts) -> Result<Arc<Value>> {
+    fn apply(
+        &mut self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        existing: Option<Arc<Value>>,
+        config: Value,
+        scope: Scope,
+        opts: &WriteOpts,
+    ) -> Result<Arc<Value>> {
         if opts.manager.is_empty() {
-            return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", vec![("fieldManager".into(), "Required value: is required for apply patch".into())]));
+            return Err(ApiError::invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                vec![(
+                    "fieldManager".into(),
+                    "Required value: is required for apply patch".into(),
+                )],
+            ));
         }
         check_type(t, &config)?;
         if config.get("apiVersion").is_none() || config.get("kind").is_none() {
-            return Err(ApiError::bad_request("apply patches must specify apiVersion and kind"));
+            return Err(ApiError::bad_request(
+                "apply patches must specify apiVersion and kind",
+            ));
         }
         if meta_str(&config, "name").is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+            return Err(ApiError::bad_request(
+                "the name of the object does not match the name on the URL",
+            ));
         }
         let mut config = config;
         normalize::canonicalize_quantities(&t.kind, &mut config);
         let now = now();
-        let a = ssa::Apply { kind: &t.kind, manager: &opts.manager, force: opts.force, api_version: &t.api_version(), scope, now: &now };
+        let a = ssa::Apply {
+            kind: &t.kind,
+            manager: &opts.manager,
+            force: opts.force,
+            api_version: &t.api_version(),
+            scope,
+            now: &now,
+        };
         let conflict = |c: Vec<ssa::Conflict>| {
-            let causes = c.iter().map(|c| (c.manager.clone(), c.field.clone())).collect();
+            let causes = c
+                .iter()
+                .map(|c| (c.manager.clone(), c.field.clone()))
+                .collect();
             ApiError::apply_conflict(subject(t, name), ssa::conflict_message(&c), causes)
         };
         match existing {
@@ -600,7 +788,17 @@ impl Store {
 
     /// The shared tail of update, patch and apply on an existing object.
     #[allow(clippy::too_many_arguments)]
-    fn write_existing(&mut self, t: &ResourceType, ns: &str, name: &str, old: Arc<Value>, mut new: Value, scope: Scope, opts: &WriteOpts, applied: bool) -> Result<Arc<Value>> {
+    fn write_existing(
+        &mut self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        old: Arc<Value>,
+        mut new: Value,
+        scope: Scope,
+        opts: &WriteOpts,
+        applied: bool,
+    ) -> Result<Arc<Value>> {
         if scope == Scope::Status {
             let mut merged = (*old).clone();
             merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
@@ -610,7 +808,10 @@ impl Store {
                 }
             }
             if applied {
-                merged["metadata"]["managedFields"] = new.pointer("/metadata/managedFields").cloned().unwrap_or(json!([]));
+                merged["metadata"]["managedFields"] = new
+                    .pointer("/metadata/managedFields")
+                    .cloned()
+                    .unwrap_or(json!([]));
             }
             new = merged;
         } else {
@@ -627,9 +828,20 @@ impl Store {
             new["apiVersion"] = json!(t.api_version());
             new["kind"] = json!(t.kind);
             let empty = Map::new();
-            let old_meta = old.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+            let old_meta = old
+                .get("metadata")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
             let meta = meta_mut(&mut new);
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ] {
                 match old_meta.get(k) {
                     Some(v) => meta.insert(k.into(), v.clone()),
                     None => meta.remove(k),
@@ -649,10 +861,21 @@ impl Store {
             meta_mut(&mut new).insert("resourceVersion".into(), json!(rv));
         }
         if !applied {
-            ssa::record_update(&t.kind, Some(&old), &mut new, &opts.manager, &t.api_version(), scope, &now());
+            ssa::record_update(
+                &t.kind,
+                Some(&old),
+                &mut new,
+                &opts.manager,
+                &t.api_version(),
+                scope,
+                &now(),
+            );
         }
         if (t.generation || t.custom) && spec_differs(&old, &new) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         if new == *old {
@@ -663,7 +886,9 @@ impl Store {
         }
         self.rv += 1;
         meta_mut(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
-        if new.pointer("/metadata/deletionTimestamp").is_some() || !owner_uids(&new).iter().all(|u| self.uids.contains_key(u)) {
+        if new.pointer("/metadata/deletionTimestamp").is_some()
+            || !owner_uids(&new).iter().all(|u| self.uids.contains_key(u))
+        {
             self.gc_pending = true;
         }
         self.after_write(t, &new);
@@ -676,11 +901,27 @@ impl Store {
     }
 
     /// `DELETE` one object.
-    pub fn delete(&mut self, t: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> Result<Arc<Value>> {
+    pub fn delete(
+        &mut self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> Result<Arc<Value>> {
         let key = Self::key(t, ns, name);
-        let old = self.objects.get(&key).map(|o| (**o).clone()).ok_or_else(|| ApiError::not_found(subject(t, name)))?;
-        if opts.uid.as_deref().is_some_and(|u| Some(u) != meta_str(&old, "uid"))
-            || opts.resource_version.as_deref().is_some_and(|r| Some(r) != meta_str(&old, "resourceVersion"))
+        let old = self
+            .objects
+            .get(&key)
+            .map(|o| (**o).clone())
+            .ok_or_else(|| ApiError::not_found(subject(t, name)))?;
+        if opts
+            .uid
+            .as_deref()
+            .is_some_and(|u| Some(u) != meta_str(&old, "uid"))
+            || opts
+                .resource_version
+                .as_deref()
+                .is_some_and(|r| Some(r) != meta_str(&old, "resourceVersion"))
         {
             return Err(ApiError::stale(subject(t, name)));
         }
@@ -734,19 +975,29 @@ impl Store {
     }
 
     /// `DELETE` a collection: deletes every matching object in `ns`.
-    pub fn delete_collection(&mut self, t: &ResourceType, ns: Option<&str>, sel: &Selector, opts: &DeleteOpts) -> Result<Value> {
+    pub fn delete_collection(
+        &mut self,
+        t: &ResourceType,
+        ns: Option<&str>,
+        sel: &Selector,
+        opts: &DeleteOpts,
+    ) -> Result<Value> {
         let sk = t.storage_key();
         let names: Vec<(String, String)> = self
             .objects
             .iter()
-            .filter(|((k, ons, _), o)| *k == sk && ns.is_none_or(|n| !t.namespaced || ons == n) && sel.matches(o))
+            .filter(|((k, ons, _), o)| {
+                *k == sk && ns.is_none_or(|n| !t.namespaced || ons == n) && sel.matches(o)
+            })
             .map(|((_, ons, n), _)| (ons.clone(), n.clone()))
             .collect();
         let mut items = Vec::new();
         for (ons, n) in names {
             items.push(self.delete(t, &ons, &n, opts)?.as_ref().clone());
         }
-        Ok(json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}))
+        Ok(
+            json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}),
+        )
     }
 
     /// Removes an object for good, emitting DELETED. Returns the removed object.
@@ -760,8 +1011,14 @@ impl Store {
         let t = self.type_of(&obj);
         if let Some(t) = &t {
             if t.kind == "CustomResourceDefinition" && !t.custom {
-                let group = obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-                let plural = obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
+                let group = obj
+                    .pointer("/spec/group")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let plural = obj
+                    .pointer("/spec/names/plural")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 self.registry.remove_custom(group, plural);
             }
             let obj = Arc::new(obj);
@@ -786,7 +1043,16 @@ impl Store {
     fn registry_any_version(&self, group: &str, kind: &str) -> Option<Arc<ResourceType>> {
         ["v1", "v1beta1", "v1alpha1", "v2", "v2beta1"]
             .iter()
-            .find_map(|v| self.registry.by_kind(&if group.is_empty() { v.to_string() } else { format!("{group}/{v}") }, kind))
+            .find_map(|v| {
+                self.registry.by_kind(
+                    &if group.is_empty() {
+                        v.to_string()
+                    } else {
+                        format!("{group}/{v}")
+                    },
+                    kind,
+                )
+            })
     }
 
     /// Runs the garbage collector, namespace and CRD finalisation to a fixpoint.
@@ -795,11 +1061,18 @@ impl Store {
             self.gc_pending = false;
             let keys: Vec<Key> = self.objects.keys().cloned().collect();
             for key in keys {
-                let Some(obj) = self.objects.get(&key).cloned() else { continue };
-                let Some(t) = self.type_of(&obj) else { continue };
+                let Some(obj) = self.objects.get(&key).cloned() else {
+                    continue;
+                };
+                let Some(t) = self.type_of(&obj) else {
+                    continue;
+                };
                 let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
                 let owners = owner_uids(&obj);
-                if !deleting && !owners.is_empty() && owners.iter().all(|u| !self.uids.contains_key(u)) {
+                if !deleting
+                    && !owners.is_empty()
+                    && owners.iter().all(|u| !self.uids.contains_key(u))
+                {
                     self.delete_quietly(&t, &key);
                     continue;
                 }
@@ -822,11 +1095,23 @@ impl Store {
                         fins.retain(|f| f != FOREGROUND);
                     }
                 }
-                if t.kind == "CustomResourceDefinition" && !t.custom && fins.iter().any(|f| f == CRD_CLEANUP) {
-                    let group = obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
-                    let plural = obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("").to_string();
+                if t.kind == "CustomResourceDefinition"
+                    && !t.custom
+                    && fins.iter().any(|f| f == CRD_CLEANUP)
+                {
+                    let group = obj
+                        .pointer("/spec/group")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let plural = obj
+                        .pointer("/spec/names/plural")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
                     let sk = format!("{group}/{plural}");
-                    let crs: Vec<Key> = self.objects.keys().filter(|k| k.0 == sk).cloned().collect();
+                    let crs: Vec<Key> =
+                        self.objects.keys().filter(|k| k.0 == sk).cloned().collect();
                     for k in &crs {
                         if let Some(ct) = self.objects.get(k).and_then(|o| self.type_of(o)) {
                             self.delete_quietly(&ct, k);
@@ -838,7 +1123,12 @@ impl Store {
                 }
                 if t.kind == "Namespace" && !t.custom {
                     let ns = key.2.clone();
-                    let contents: Vec<Key> = self.objects.keys().filter(|k| k.1 == ns && !k.1.is_empty()).cloned().collect();
+                    let contents: Vec<Key> = self
+                        .objects
+                        .keys()
+                        .filter(|k| k.1 == ns && !k.1.is_empty())
+                        .cloned()
+                        .collect();
                     for k in &contents {
                         if let Some(ct) = self.objects.get(k).and_then(|o| self.type_of(o)) {
                             self.delete_quietly(&ct, k);
@@ -853,13 +1143,14 @@ impl Store {
                     let mut updated = (*obj).clone();
                     set_finalizers(&mut updated, &fins);
                     self.rv += 1;
-                    meta_mut(&mut updated).insert("resourceVersion".into(), json!(self.rv.to_string()));
+                    meta_mut(&mut updated)
+                        .insert("resourceVersion".into(), json!(self.rv.to_string()));
                     let updated = Arc::new(updated);
                     self.objects.insert(key.clone(), updated.clone());
                     self.emit(&t, &key.1, EventType::Modified, updated);
                     self.gc_pending = true;
                 }
-                if fins.is_empty() && !(t.kind == "Namespace" && !t.custom) {
+                if fins.is_empty() && (t.custom || t.kind != "Namespace") {
                     self.remove(&key);
                 }
             }
@@ -868,11 +1159,18 @@ impl Store {
 
     /// Background deletion from the garbage collector (no-op if already terminating).
     fn delete_quietly(&mut self, t: &ResourceType, key: &Key) {
-        let Some(obj) = self.objects.get(key) else { return };
+        let Some(obj) = self.objects.get(key) else {
+            return;
+        };
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             return;
         }
-        let opts = DeleteOpts { propagation: Propagation::Background, uid: None, resource_version: None, dry_run: false };
+        let opts = DeleteOpts {
+            propagation: Propagation::Background,
+            uid: None,
+            resource_version: None,
+            dry_run: false,
+        };
         let (ns, name) = (key.1.clone(), key.2.clone());
         let _ = self.delete(t, &ns, &name, &opts);
     }
@@ -887,7 +1185,9 @@ impl Store {
 
     fn orphan_dependents(&mut self, uid: &str) {
         for (t, key) in self.dependents(uid) {
-            let Some(mut obj) = self.objects.get(&key).map(|o| (**o).clone()) else { continue };
+            let Some(mut obj) = self.objects.get(&key).map(|o| (**o).clone()) else {
+                continue;
+            };
             if let Some(Value::Array(refs)) = obj.pointer_mut("/metadata/ownerReferences") {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
                 if refs.is_empty() {
@@ -908,19 +1208,29 @@ const FOREGROUND: &str = "foregroundDeletion";
 const CRD_CLEANUP: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 fn main_scope(t: &ResourceType) -> Scope {
-    Scope::Main { status_subresource: t.status }
+    Scope::Main {
+        status_subresource: t.status,
+    }
 }
 
 /// Rejects a body whose apiVersion/kind do not match the URL (when given).
 fn check_type(t: &ResourceType, body: &Value) -> Result<()> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
-    let kind_ok = body.get("kind").and_then(Value::as_str).is_none_or(|k| k == t.kind);
-    let av_ok = body.get("apiVersion").and_then(Value::as_str).is_none_or(|a| {
-        let group = a.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-        group == t.group
-    });
+    let kind_ok = body
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_none_or(|k| k == t.kind);
+    let av_ok = body
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_none_or(|a| {
+            let group = a.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+            group == t.group
+        });
     if kind_ok && av_ok {
         Ok(())
     } else {
@@ -939,7 +1249,10 @@ fn crd_status(obj: &mut Value, old: Option<&Value>) {
     let since = |ty: &str| {
         old.and_then(|s| s.get("conditions"))
             .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(ty)))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+            })
             .and_then(|c| c.get("lastTransitionTime").cloned())
             .unwrap_or(json!(now))
     };
@@ -951,7 +1264,11 @@ fn crd_status(obj: &mut Value, old: Option<&Value>) {
         .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
         .filter_map(|v| v.get("name").cloned())
         .collect();
-    let mut stored: Vec<Value> = old.and_then(|s| s.get("storedVersions")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut stored: Vec<Value> = old
+        .and_then(|s| s.get("storedVersions"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for s in storage {
         if !stored.contains(&s) {
             stored.push(s);
@@ -969,25 +1286,52 @@ fn crd_status(obj: &mut Value, old: Option<&Value>) {
 
 /// Serves every served version of a CRD (replacing what was registered before).
 fn register_crd(registry: &mut Registry, crd: &Value) {
-    let s = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
-    let (group, plural, kind) = (s("/spec/group"), s("/spec/names/plural"), s("/spec/names/kind"));
+    let s = |p: &str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (group, plural, kind) = (
+        s("/spec/group"),
+        s("/spec/names/plural"),
+        s("/spec/names/kind"),
+    );
     registry.remove_custom(&group, &plural);
     if crd.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
-    let singular = crd.pointer("/spec/names/singular").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| kind.to_lowercase());
+    let singular = crd
+        .pointer("/spec/names/singular")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| kind.to_lowercase());
     let short_names: Vec<String> = crd
         .pointer("/spec/names/shortNames")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    for v in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten() {
+    for v in crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
         registry.insert(ResourceType {
             group: group.clone(),
-            version: v.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+            version: v
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             kind: kind.clone(),
             plural: plural.clone(),
             singular: singular.clone(),
@@ -1005,10 +1349,13 @@ fn hex(s: &str) -> String {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect();
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
     String::from_utf8(bytes?).ok()
 }
 

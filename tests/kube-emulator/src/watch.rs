@@ -51,12 +51,17 @@ fn bookmark(p: &WatchParams, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    line("BOOKMARK", &json!({"kind": p.resource.kind, "apiVersion": p.resource.api_version(), "metadata": meta}))
+    line(
+        "BOOKMARK",
+        &json!({"kind": p.resource.kind, "apiVersion": p.resource.api_version(), "metadata": meta}),
+    )
 }
 
 fn matches(p: &WatchParams, e: &Event) -> bool {
     e.resource == p.resource.storage_key()
-        && p.namespace.as_deref().is_none_or(|n| !p.resource.namespaced || e.namespace == n)
+        && p.namespace
+            .as_deref()
+            .is_none_or(|n| !p.resource.namespaced || e.namespace == n)
         && p.selector.matches(&e.object)
 }
 
@@ -71,7 +76,11 @@ fn event_line(p: &WatchParams, e: &Event) -> Bytes {
 }
 
 /// Starts streaming; returns the receiving end of the body channel.
-pub fn spawn(start: WatchStart, p: WatchParams, mut restarts: watch::Receiver<u64>) -> mpsc::Receiver<Bytes> {
+pub fn spawn(
+    start: WatchStart,
+    p: WatchParams,
+    mut restarts: watch::Receiver<u64>,
+) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         let (initial, mut live, mut progress) = match start {

@@ -30,29 +30,69 @@ async fn builtin_kinds_are_discoverable_both_ways() {
         ("batch", "v1", "Job", Scope::Namespaced),
         ("batch", "v1", "CronJob", Scope::Namespaced),
         ("networking.k8s.io", "v1", "Ingress", Scope::Namespaced),
-        ("networking.k8s.io", "v1", "NetworkPolicy", Scope::Namespaced),
-        ("autoscaling", "v2", "HorizontalPodAutoscaler", Scope::Namespaced),
+        (
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            Scope::Namespaced,
+        ),
+        (
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            Scope::Namespaced,
+        ),
         ("policy", "v1", "PodDisruptionBudget", Scope::Namespaced),
         ("rbac.authorization.k8s.io", "v1", "Role", Scope::Namespaced),
-        ("rbac.authorization.k8s.io", "v1", "RoleBinding", Scope::Namespaced),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRole", Scope::Cluster),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", Scope::Cluster),
-        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", Scope::Cluster),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            Scope::Namespaced,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            Scope::Cluster,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            Scope::Cluster,
+        ),
+        (
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            Scope::Cluster,
+        ),
         ("coordination.k8s.io", "v1", "Lease", Scope::Namespaced),
         ("events.k8s.io", "v1", "Event", Scope::Namespaced),
     ];
     let legacy = Discovery::new(client.clone()).run().await.unwrap();
-    let aggregated = Discovery::new(client.clone()).run_aggregated().await.unwrap();
+    let aggregated = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
     for d in [&legacy, &aggregated] {
         for (g, v, k, scope) in &wanted {
-            let (ar, caps) = d.resolve_gvk(&GroupVersionKind::gvk(g, v, k)).unwrap_or_else(|| panic!("{g}/{v} {k} discoverable"));
+            let (ar, caps) = d
+                .resolve_gvk(&GroupVersionKind::gvk(g, v, k))
+                .unwrap_or_else(|| panic!("{g}/{v} {k} discoverable"));
             assert_eq!(&caps.scope, scope, "{k}");
             assert_eq!(ar.kind, *k);
         }
     }
-    let (deploy, caps) = legacy.resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")).unwrap();
+    let (deploy, caps) = legacy
+        .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+        .unwrap();
     assert_eq!(deploy.plural, "deployments");
-    assert!(caps.subresources.iter().any(|(sub, _)| sub.plural == "status"));
+    assert!(caps
+        .subresources
+        .iter()
+        .any(|(sub, _)| sub.plural == "status"));
     assert!(e.requests().discovery >= 4);
 }
 
@@ -74,16 +114,33 @@ async fn crd_kinds_appear_when_established_and_disappear_on_delete() {
     let (_e, client) = start().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let widget = GroupVersionKind::gvk("example.com", "v1", "Widget");
-    assert!(Discovery::new(client.clone()).run().await.unwrap().resolve_gvk(&widget).is_none());
+    assert!(Discovery::new(client.clone())
+        .run()
+        .await
+        .unwrap()
+        .resolve_gvk(&widget)
+        .is_none());
 
-    let created = crds.create(&PostParams::default(), &crd(true)).await.unwrap();
+    let created = crds
+        .create(&PostParams::default(), &crd(true))
+        .await
+        .unwrap();
     let conditions = created.status.unwrap().conditions.unwrap();
-    assert!(conditions.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+    assert!(conditions
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True"));
 
-    let discovery = Discovery::new(client.clone()).run_aggregated().await.unwrap();
-    let (ar, caps) = discovery.resolve_gvk(&widget).expect("Widget served once established");
+    let discovery = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (ar, caps) = discovery
+        .resolve_gvk(&widget)
+        .expect("Widget served once established");
     assert_eq!(caps.scope, Scope::Namespaced);
-    assert!(discovery.resolve_gvk(&GroupVersionKind::gvk("example.com", "v2", "Widget")).is_some());
+    assert!(discovery
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v2", "Widget"))
+        .is_some());
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
     let w = apply(&widgets, "plumbline", json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}))
         .await
@@ -94,15 +151,41 @@ async fn crd_kinds_appear_when_established_and_disappear_on_delete() {
     // Serving a version can be switched off by updating the CRD.
     let mut c = crds.get("widgets.example.com").await.unwrap();
     c.spec = crd(false).spec;
-    crds.replace("widgets.example.com", &PostParams::default(), &c).await.unwrap();
-    assert!(Discovery::new(client.clone()).run().await.unwrap().resolve_gvk(&GroupVersionKind::gvk("example.com", "v2", "Widget")).is_none());
+    crds.replace("widgets.example.com", &PostParams::default(), &c)
+        .await
+        .unwrap();
+    assert!(Discovery::new(client.clone())
+        .run()
+        .await
+        .unwrap()
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v2", "Widget"))
+        .is_none());
 
-    crds.delete("widgets.example.com", &DeleteParams::default()).await.unwrap();
-    assert_eq!(code(crds.get("widgets.example.com").await.unwrap_err()), 404);
-    assert!(Discovery::new(client.clone()).run().await.unwrap().resolve_gvk(&widget).is_none());
-    assert_eq!(code(widgets.get("w1").await.unwrap_err()), 404, "custom resources go with their CRD");
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(crds.get("widgets.example.com").await.unwrap_err()),
+        404
+    );
+    assert!(Discovery::new(client.clone())
+        .run()
+        .await
+        .unwrap()
+        .resolve_gvk(&widget)
+        .is_none());
+    assert_eq!(
+        code(widgets.get("w1").await.unwrap_err()),
+        404,
+        "custom resources go with their CRD"
+    );
 
     // A typed built-in still works after all that.
     let deps: Api<Deployment> = Api::default_namespaced(client);
-    assert!(deps.list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(deps
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }

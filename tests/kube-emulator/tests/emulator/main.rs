@@ -36,7 +36,12 @@ pub fn code(err: kube::Error) -> u16 {
 }
 
 /// Server-side applies a JSON object as `manager` through a dynamic API.
-pub async fn apply(api: &Api<DynamicObject>, manager: &str, v: Value) -> kube::Result<DynamicObject> {
+pub async fn apply(
+    api: &Api<DynamicObject>,
+    manager: &str,
+    v: Value,
+) -> kube::Result<DynamicObject> {
     let name = v["metadata"]["name"].as_str().expect("name").to_string();
-    api.patch(&name, &PatchParams::apply(manager), &Patch::Apply(&v)).await
+    api.patch(&name, &PatchParams::apply(manager), &Patch::Apply(&v))
+        .await
 }

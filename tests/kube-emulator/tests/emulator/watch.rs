@@ -13,7 +13,9 @@ use serde_json::json;
 use crate::{obj, start};
 
 fn cm(name: &str, v: &str) -> ConfigMap {
-    obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"v": v}}))
+    obj(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"v": v}}),
+    )
 }
 
 /// Waits (bounded) for the next event matching `pred` on a stream.
@@ -38,12 +40,27 @@ where
 async fn watch_from_a_version_sees_changes_and_bookmarks() {
     let (_e, client) = start().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
-    let first = cms.create(&PostParams::default(), &cm("before", "0")).await.unwrap();
+    let first = cms
+        .create(&PostParams::default(), &cm("before", "0"))
+        .await
+        .unwrap();
     let rv = first.resource_version().unwrap();
-    cms.create(&PostParams::default(), &cm("a", "1")).await.unwrap();
+    cms.create(&PostParams::default(), &cm("a", "1"))
+        .await
+        .unwrap();
 
-    let mut stream = cms.watch(&WatchParams::default().timeout(30), &rv).await.unwrap().boxed();
-    cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}}))).await.unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(30), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .unwrap();
     cms.delete("a", &DeleteParams::default()).await.unwrap();
 
     let mut kinds = Vec::new();
@@ -56,9 +73,20 @@ async fn watch_from_a_version_sees_changes_and_bookmarks() {
             WatchEvent::Error(e) => panic!("unexpected error {e:?}"),
         }
     }
-    assert_eq!(kinds, [("ADDED", "a".to_string()), ("MODIFIED", "a".to_string()), ("DELETED", "a".to_string())]);
-    let bookmark = next_matching(&mut stream, |e| matches!(e, Ok(WatchEvent::Bookmark(_)))).await.unwrap();
-    let WatchEvent::Bookmark(b) = bookmark else { unreachable!() };
+    assert_eq!(
+        kinds,
+        [
+            ("ADDED", "a".to_string()),
+            ("MODIFIED", "a".to_string()),
+            ("DELETED", "a".to_string())
+        ]
+    );
+    let bookmark = next_matching(&mut stream, |e| matches!(e, Ok(WatchEvent::Bookmark(_))))
+        .await
+        .unwrap();
+    let WatchEvent::Bookmark(b) = bookmark else {
+        unreachable!()
+    };
     let bookmark_rv: u64 = b.metadata.resource_version.parse().unwrap();
     assert!(bookmark_rv > rv.parse::<u64>().unwrap());
 }
@@ -67,10 +95,19 @@ async fn watch_from_a_version_sees_changes_and_bookmarks() {
 async fn compaction_makes_old_versions_gone() {
     let (e, client) = start().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
-    let first = cms.create(&PostParams::default(), &cm("a", "1")).await.unwrap();
-    cms.create(&PostParams::default(), &cm("b", "1")).await.unwrap();
+    let first = cms
+        .create(&PostParams::default(), &cm("a", "1"))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("b", "1"))
+        .await
+        .unwrap();
     e.faults().compact();
-    let mut stream = cms.watch(&WatchParams::default(), &first.resource_version().unwrap()).await.unwrap().boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default(), &first.resource_version().unwrap())
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await.unwrap() {
         Some(WatchEvent::Error(status)) => {
             assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
@@ -79,10 +116,23 @@ async fn compaction_makes_old_versions_gone() {
     }
     // A fresh list gives a version that can be watched again.
     let list = cms.list(&Default::default()).await.unwrap();
-    let mut stream = cms.watch(&WatchParams::default(), &list.metadata.resource_version.unwrap()).await.unwrap().boxed();
-    cms.create(&PostParams::default(), &cm("c", "1")).await.unwrap();
-    let ev = next_matching(&mut stream, |e| matches!(e, Ok(WatchEvent::Added(_)))).await.unwrap();
-    let WatchEvent::Added(o) = ev else { unreachable!() };
+    let mut stream = cms
+        .watch(
+            &WatchParams::default(),
+            &list.metadata.resource_version.unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    cms.create(&PostParams::default(), &cm("c", "1"))
+        .await
+        .unwrap();
+    let ev = next_matching(&mut stream, |e| matches!(e, Ok(WatchEvent::Added(_))))
+        .await
+        .unwrap();
+    let WatchEvent::Added(o) = ev else {
+        unreachable!()
+    };
     assert_eq!(o.name_any(), "c");
 }
 
@@ -90,7 +140,9 @@ async fn compaction_makes_old_versions_gone() {
 async fn runtime_watcher_survives_an_api_restart() {
     let (e, client) = start().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
-    cms.create(&PostParams::default(), &cm("a-one", "1")).await.unwrap();
+    cms.create(&PostParams::default(), &cm("a-one", "1"))
+        .await
+        .unwrap();
     let mut events = watcher(cms.clone(), watcher::Config::default()).boxed();
     let mut names: Vec<String> = Vec::new();
     let name_of = |ev: &Result<watcher::Event<ConfigMap>, watcher::Error>| match ev {
@@ -100,9 +152,13 @@ async fn runtime_watcher_survives_an_api_restart() {
     let _ = next_matching(&mut events, |ev| name_of(ev).is_some_and(|n| n == "a-one")).await;
     let before = e.requests();
 
-    cms.create(&PostParams::default(), &cm("b-two", "2")).await.unwrap();
+    cms.create(&PostParams::default(), &cm("b-two", "2"))
+        .await
+        .unwrap();
     e.faults().restart();
-    cms.create(&PostParams::default(), &cm("c-three", "3")).await.unwrap();
+    cms.create(&PostParams::default(), &cm("c-three", "3"))
+        .await
+        .unwrap();
     let _ = next_matching(&mut events, |ev| {
         let n = name_of(ev);
         names.extend(n.clone());
@@ -111,6 +167,12 @@ async fn runtime_watcher_survives_an_api_restart() {
     .await;
     let after = e.requests();
     assert!(after.watch > before.watch, "the watcher reconnected");
-    assert!(after.list > before.list, "the resumed watch got 410 and the watcher re-listed");
-    assert!(names.iter().any(|n| n == "b-two"), "nothing was lost: {names:?}");
+    assert!(
+        after.list > before.list,
+        "the resumed watch got 410 and the watcher re-listed"
+    );
+    assert!(
+        names.iter().any(|n| n == "b-two"),
+        "nothing was lost: {names:?}"
+    );
 }
