@@ -189,3 +189,26 @@ async fn crd_kinds_appear_when_established_and_disappear_on_delete() {
         .items
         .is_empty());
 }
+
+#[tokio::test]
+async fn kubeconfig_builds_a_working_client() {
+    let (e, _) = start().await;
+    let config = kube::Config::from_custom_kubeconfig(e.kubeconfig(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    let names: Vec<String> = namespaces
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
+}

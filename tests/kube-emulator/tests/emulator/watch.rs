@@ -176,3 +176,39 @@ async fn runtime_watcher_survives_an_api_restart() {
         "nothing was lost: {names:?}"
     );
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_then_changes() {
+    let (e, client) = start().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client);
+    cms.create(&PostParams::default(), &cm("existing", "1"))
+        .await
+        .unwrap();
+    let config = watcher::Config::default().streaming_lists();
+    let mut events = watcher(cms.clone(), config).boxed();
+    let init = next_matching(&mut events, |ev| {
+        matches!(ev, Ok(watcher::Event::InitApply(_)))
+    })
+    .await
+    .unwrap();
+    let watcher::Event::InitApply(o) = init else {
+        unreachable!()
+    };
+    assert_eq!(o.name_any(), "existing");
+    let _ = next_matching(&mut events, |ev| matches!(ev, Ok(watcher::Event::InitDone))).await;
+    cms.create(&PostParams::default(), &cm("later", "1"))
+        .await
+        .unwrap();
+    let ev = next_matching(&mut events, |ev| matches!(ev, Ok(watcher::Event::Apply(_))))
+        .await
+        .unwrap();
+    let watcher::Event::Apply(o) = ev else {
+        unreachable!()
+    };
+    assert_eq!(o.name_any(), "later");
+    assert_eq!(
+        e.requests().list,
+        0,
+        "the initial state came through the watch (sendInitialEvents)"
+    );
+}
