@@ -3,7 +3,6 @@
 //! verbatim `kubectl kustomize` output), a live `kubectl kustomize` run on a
 //! generated fixture, error reporting and hostile YAML.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -780,5 +779,4 @@ fn render_path_selects_a_directory() {
     .unwrap();
     assert_eq!(rendered.objects.len(), 1);
     assert_eq!(rendered.objects[0].origin.file, "apps/a.yaml");
-    let _ = BTreeMap::<(), ()>::new();
 }

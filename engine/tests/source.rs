@@ -607,7 +607,7 @@ fn local_directories_are_read_through_cap_std() {
 }
 
 #[test]
-fn fetch_progress_parameter_accepts_depth_options() {
+fn depth_two_keeps_two_commits_of_history() {
     // Depth 2 keeps two commits of history in the cache.
     let (repo, first) = sample_repo();
     let second = repo.commit("second");

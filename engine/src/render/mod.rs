@@ -1,20 +1,21 @@
 //! Turn manifest files into objects.
 //!
 //! In: a [`Tree`] (path → bytes, from [`crate::source`]) and
-//! [`RenderOptions`]. Out: [`Rendered`], the objects in file order, each with
-//! its [`Origin`] (file, document, line); or [`Errors`], every problem of the
-//! render at once. Pure: no IO.
+//! [`RenderOptions`] (which directory of the tree to render, size limit).
+//! Out: [`Rendered`], the objects in file order, each with its [`Origin`]
+//! (file, document, line); or [`Errors`], every problem of the render at
+//! once. Pure: no IO.
 //!
-//! - Without a kustomization at the root, every `*.yaml`, `*.yml` and
-//!   `*.json` file is read (recursively, in path order); files and
-//!   directories starting with `.` and files matched by a `.plumblineignore`
-//!   at the root (gitignore syntax) are skipped. A subdirectory holding a
-//!   kustomization is built as one (see below) instead of read file by file.
-//! - With `kustomization.yaml`, `kustomization.yml` or `Kustomization` at the
-//!   root, the kustomization is built ([`kustomize`] lists the supported
+//! - Without a kustomization in the rendered directory, every `*.yaml`,
+//!   `*.yml` and `*.json` file under it is read (recursively, in path order);
+//!   files and directories starting with `.` and files matched by a
+//!   `.plumblineignore` there (gitignore syntax) are skipped. A subdirectory
+//!   holding a kustomization is built as one instead of read file by file.
+//! - With `kustomization.yaml`, `kustomization.yml` or `Kustomization`
+//!   there, the kustomization is built ([`kustomize`] lists the supported
 //!   fields; any other field is an error).
 //! - Multi-document YAML and JSON are read with size, depth and alias limits
-//!   ([`yaml`]); `kind: List` and other `*List` kinds are flattened.
+//!   (see `yaml.rs`); `kind: List` and other `*List` kinds are flattened.
 //! - Every object needs `apiVersion`, `kind` and `metadata.name`, and no two
 //!   objects may share group, kind, namespace and name.
 
