@@ -13,6 +13,8 @@
 //! | judge readiness of live objects | [`health`] | no |
 //! | execute a plan: server-side apply, prune, read live state | [`apply`] | yes (Kubernetes API) |
 //!
+//! [`reconcile`] runs the whole pipeline once for a sync, described by a
+//! [`spec::SyncConfig`] (`plumbline.yaml` or the controller's resource).
 //! [`object`] holds the IO-free types every stage shares.
 
 pub mod apply;
@@ -20,5 +22,7 @@ pub mod health;
 pub mod object;
 pub mod plan;
 pub mod policy;
+pub mod reconcile;
 pub mod render;
 pub mod source;
+pub mod spec;

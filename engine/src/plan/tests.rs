@@ -212,7 +212,7 @@ fn a_deleted_object_is_drift_and_an_unknown_existing_one_is_adopted() {
     let entry = ignoring.entries.get_mut(&key(&desired)).unwrap();
     entry.ignored.insert(FieldPath::root());
     let ignored = plan(
-        &[desired.clone()],
+        std::slice::from_ref(&desired),
         &Live::new(),
         &ignoring,
         &Options::default(),

@@ -1,0 +1,285 @@
+//! The desired state of a sync: fetch, render, default namespaces,
+//! transform, label, validate.
+//!
+//! Shared by every command that needs desired objects (`render`, `validate`,
+//! `plan`, `sync`) and by the controller, so all of them see exactly the same
+//! objects. Fetching is blocking Git IO; policies run on the policy host's
+//! threads; the rest is pure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use serde_json::Value;
+
+use super::scope::Scopes;
+use super::Error;
+use crate::apply::SYNC_LABEL;
+use crate::object::ObjectKey;
+use crate::policy::{EvalContext, NamedLog, PolicySet, SourceInfo, Violation};
+use crate::render::{self, Origin, RenderOptions};
+use crate::source::{self, FetchOptions, Tree};
+use crate::spec::SyncConfig;
+
+/// A sync configuration together with the directory its relative paths
+/// (local sources, policy modules) are resolved from.
+#[derive(Debug, Clone)]
+pub struct SyncUnit {
+    /// The configuration.
+    pub config: SyncConfig,
+    /// Directory of the configuration file.
+    pub base_dir: PathBuf,
+    /// Name of the configuration file, for error messages.
+    pub file: String,
+}
+
+impl SyncUnit {
+    /// The sync's name.
+    pub fn name(&self) -> &str {
+        &self.config.metadata.name
+    }
+
+    /// Resolve a path from the configuration against its directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The local directory the source names, if it is one and no Git
+    /// reference was given (then the working tree is read as it is).
+    fn local_dir(&self) -> Option<PathBuf> {
+        let spec = &self.config.spec.source;
+        let is_url = spec.url.contains("://") || spec.url.contains('@');
+        if spec.reference.is_some() || is_url {
+            return None;
+        }
+        let dir = self.resolve(Path::new(&spec.url)).join(&spec.path);
+        dir.is_dir().then_some(dir)
+    }
+}
+
+/// Where the desired state came from and what it is.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The commit, for Git sources; `None` for a local directory.
+    pub revision: Option<String>,
+    /// The objects to apply, after transformers, with the sync label.
+    pub objects: Vec<Value>,
+    /// The file each object came from.
+    pub origins: BTreeMap<ObjectKey, Origin>,
+    /// Every violation the validators found (any severity).
+    pub violations: Vec<Violation>,
+    /// Faults of fail-open policies, which did not block.
+    pub warnings: Vec<String>,
+    /// What the policies logged.
+    pub logs: Vec<NamedLog>,
+}
+
+impl Desired {
+    /// Error-severity violations, which block a sync.
+    pub fn blocking_violations(&self) -> usize {
+        self.violations
+            .iter()
+            .filter(|v| v.severity == crate::policy::Severity::Error)
+            .count()
+    }
+}
+
+/// How far [`load`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Render and transform only (for `plumbline render`).
+    Transformed,
+    /// Also run the validators.
+    Validated,
+}
+
+/// Fetch and render the sync's source, then run its policies.
+///
+/// `cache_dir` keeps bare Git repositories between runs.
+pub fn load(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cache_dir: &Path,
+    depth: Depth,
+    interrupt: &AtomicBool,
+) -> Result<Desired, Error> {
+    let (revision, tree) = fetch(unit, cache_dir, interrupt)?;
+    let rendered = render::render(&tree, &RenderOptions::default()).map_err(Error::Render)?;
+    let mut origins = BTreeMap::new();
+    let mut objects = Vec::with_capacity(rendered.objects.len());
+    for manifest in rendered.objects {
+        if let Some(key) = ObjectKey::of(&manifest.object) {
+            origins.insert(key, manifest.origin);
+        }
+        objects.push(manifest.object);
+    }
+
+    let spec = &unit.config.spec;
+    default_namespace(
+        &mut objects,
+        spec.target_namespace.as_deref().unwrap_or("default"),
+    );
+    let ctx = EvalContext {
+        source: SourceInfo {
+            url: spec.source.url.clone(),
+            revision: revision.clone().unwrap_or_default(),
+            path: spec.source.path.clone(),
+        },
+        target: unit.name().to_owned(),
+    };
+    let transformed = policies.transform(objects, &ctx).map_err(Error::Policy)?;
+    let mut warnings: Vec<String> = transformed
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut logs = transformed.logs;
+    let mut objects = check_transformed(transformed.value)?;
+    for object in &mut objects {
+        set_label(object, SYNC_LABEL, unit.name());
+    }
+
+    let mut violations = Vec::new();
+    if depth == Depth::Validated {
+        let validated = policies.validate(&objects, &ctx).map_err(Error::Policy)?;
+        warnings.extend(validated.warnings.iter().map(ToString::to_string));
+        logs.extend(validated.logs);
+        violations = validated.value;
+    }
+    Ok(Desired {
+        revision,
+        objects,
+        origins,
+        violations,
+        warnings,
+        logs,
+    })
+}
+
+fn fetch(
+    unit: &SyncUnit,
+    cache_dir: &Path,
+    interrupt: &AtomicBool,
+) -> Result<(Option<String>, Tree), Error> {
+    let options = FetchOptions::default();
+    if let Some(dir) = unit.local_dir() {
+        let tree = source::read_local_dir(&dir, &options.limits).map_err(Error::Fetch)?;
+        return Ok((None, tree));
+    }
+    let mut source = unit.config.source(&unit.file).map_err(Error::Spec)?;
+    // A relative local path is relative to the configuration file.
+    let is_url = source.url.contains("://") || source.url.contains('@');
+    if !is_url {
+        source.url = unit.resolve(Path::new(&source.url)).display().to_string();
+    }
+    let fetched = source::fetch(
+        &source,
+        cache_dir,
+        &options,
+        gix::progress::Discard,
+        interrupt,
+    )
+    .map_err(Error::Fetch)?;
+    Ok((Some(fetched.commit.to_string()), fetched.files))
+}
+
+/// Give namespaced objects without a namespace the sync's target namespace.
+fn default_namespace(objects: &mut [Value], namespace: &str) {
+    let scopes = Scopes::from_desired(objects);
+    for object in objects.iter_mut() {
+        let Some(key) = ObjectKey::of(object) else {
+            continue;
+        };
+        if key.namespace.is_none() && scopes.is_namespaced(&key.group, &key.kind) {
+            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata.insert("namespace".into(), Value::String(namespace.to_owned()));
+            }
+        }
+    }
+}
+
+/// Transformers may add, change and drop objects, but what they return must
+/// still be a valid desired set: objects with identity, no duplicates.
+fn check_transformed(objects: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for object in &objects {
+        let key = ObjectKey::of(object).ok_or_else(|| {
+            Error::InvalidTransform(format!(
+                "an object without apiVersion, kind or metadata.name: {}",
+                truncate(&object.to_string(), 200)
+            ))
+        })?;
+        if !seen.insert(key.clone()) {
+            return Err(Error::InvalidTransform(format!("{key} appears twice")));
+        }
+    }
+    Ok(objects)
+}
+
+fn set_label(object: &mut Value, key: &str, value: &str) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn namespaces_are_defaulted_only_for_namespaced_kinds() {
+        let mut objects = vec![
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d", "namespace": "other"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}),
+        ];
+        default_namespace(&mut objects, "shop");
+        assert_eq!(objects[0]["metadata"]["namespace"], "shop");
+        assert_eq!(objects[1]["metadata"]["namespace"], "other");
+        assert!(objects[2]["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn transformer_output_must_keep_identity_and_uniqueness() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert!(check_transformed(vec![cm.clone()]).is_ok());
+        let twice = check_transformed(vec![cm.clone(), cm]).unwrap_err();
+        assert!(
+            twice.to_string().contains("ConfigMap c appears twice"),
+            "{twice}"
+        );
+        let nameless = check_transformed(vec![json!({"kind": "ConfigMap"})]).unwrap_err();
+        assert!(
+            nameless.to_string().contains("without apiVersion"),
+            "{nameless}"
+        );
+    }
+
+    #[test]
+    fn the_sync_label_is_added_to_existing_labels() {
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}});
+        set_label(&mut cm, SYNC_LABEL, "shop");
+        assert_eq!(
+            cm["metadata"]["labels"],
+            json!({"a": "b", SYNC_LABEL: "shop"})
+        );
+    }
+}

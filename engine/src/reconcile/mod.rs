@@ -1,0 +1,533 @@
+//! Reconcile: make the cluster match Git, once.
+//!
+//! The one-shot entry point the CLI (`plumbline sync`, `plumbline plan`) and
+//! the controller both use: [`reconcile`] takes a [`SyncUnit`] and returns a
+//! [`Report`]. It runs the whole pipeline:
+//!
+//! 1. [`desired::load`]: fetch, render, transform, validate. Any failure
+//!    here ends the reconcile with nothing written and nothing pruned;
+//!    error-severity violations end it as [`Status::Blocked`].
+//! 2. Read the inventory and the live objects, and [`plan`](crate::plan)
+//!    them.
+//! 3. [`remediate`]: each drifted object gets a decision from the
+//!    remediator policies (or the sync's default).
+//! 4. Apply in stages (definitions, then cluster-scoped, then namespaced
+//!    objects), waiting for CRDs and namespaces to be established.
+//! 5. Prune, in reverse order, only when everything before succeeded and
+//!    the mass-deletion guard allows it.
+//! 6. Record the inventory (only if it changed) and assess health.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::apply::{inventory_store, Cluster};
+use crate::health;
+use crate::object::ObjectKey;
+use crate::plan::{self, Action, Entry, FieldPath, Inventory, Stage};
+use crate::policy::{EvalContext, PolicySet, Remediation, SourceInfo};
+
+pub mod desired;
+pub mod policies;
+pub mod remediate;
+mod report;
+pub mod scope;
+
+pub use desired::{Desired, SyncUnit};
+pub use report::{ObjectReport, Outcome, Report, Status};
+
+/// Why a reconcile could not get to planning.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The sync configuration is unusable.
+    #[error(transparent)]
+    Spec(crate::spec::Error),
+    /// Fetching the source failed; the last good revision is kept.
+    #[error("fetch failed: {0}")]
+    Fetch(#[source] crate::source::Error),
+    /// Rendering failed; every render error is listed.
+    #[error("{0}")]
+    Render(#[source] crate::render::Errors),
+    /// A policy could not be loaded or faulted (fail-closed).
+    #[error("{0}")]
+    Policy(#[source] crate::policy::Error),
+    /// A policy project could not be built into a component.
+    #[error("building policy {}: {source}", project.display())]
+    PolicyBuild {
+        /// The policy project directory.
+        project: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: plumbline_policy_build::Error,
+    },
+    /// Transformers returned an unusable desired set.
+    #[error("transformers returned an invalid desired set: {0}")]
+    InvalidTransform(String),
+}
+
+impl Error {
+    /// A short machine-readable reason, for metrics and conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Spec(_) => "InvalidSpec",
+            Error::Fetch(_) => "FetchFailed",
+            Error::Render(_) => "RenderFailed",
+            Error::Policy(_) => "PolicyFailed",
+            Error::PolicyBuild { .. } => "PolicyBuildFailed",
+            Error::InvalidTransform(_) => "InvalidTransform",
+        }
+    }
+}
+
+/// Reconcile one sync against `cluster`. Writes are server-side dry-runs
+/// when the cluster's options say so.
+pub async fn reconcile(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cluster: &Cluster,
+    cache_dir: &Path,
+) -> Report {
+    let mut report = Report::new(unit.name(), cluster.options().dry_run);
+    let loaded = {
+        let (unit, policies, cache_dir) = (unit.clone(), policies.clone(), cache_dir.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let interrupt = AtomicBool::new(false);
+            desired::load(
+                &unit,
+                &policies,
+                &cache_dir,
+                desired::Depth::Validated,
+                &interrupt,
+            )
+        })
+        .await
+    };
+    let desired = match loaded {
+        Ok(Ok(desired)) => desired,
+        Ok(Err(error)) => return report.fail(error),
+        Err(panicked) => return report.fail(panicked),
+    };
+    report.revision.clone_from(&desired.revision);
+    report.warnings.extend(desired.warnings.iter().cloned());
+    report.violations.clone_from(&desired.violations);
+    if desired.blocking_violations() > 0 {
+        report.status = Status::Blocked;
+        report.errors.push(format!(
+            "{} error-severity violation(s) block the sync; nothing was applied",
+            desired.blocking_violations()
+        ));
+        return report;
+    }
+
+    let spec = &unit.config.spec;
+    let inventory =
+        match inventory_store::load(cluster, &spec.inventory_namespace, unit.name()).await {
+            Ok(inventory) => inventory,
+            Err(error) => return report.fail(error),
+        };
+    let mut wanted: Vec<(ObjectKey, String)> = desired
+        .objects
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o["apiVersion"].as_str()?.to_owned())))
+        .collect();
+    wanted.extend(
+        inventory
+            .entries
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.api_version.clone())),
+    );
+    let live = match cluster.live(&wanted, unit.name()).await {
+        Ok(live) => live,
+        Err(error) => return report.fail(error),
+    };
+    let plan_options = plan::Options {
+        field_manager: cluster.options().field_manager.clone(),
+        prune: spec.prune,
+    };
+    let planned = plan::plan(&desired.objects, &live, &inventory, &plan_options);
+    report.summary = planned.summary();
+
+    let ctx = EvalContext {
+        source: SourceInfo {
+            url: spec.source.url.clone(),
+            revision: desired.revision.clone().unwrap_or_default(),
+            path: spec.source.path.clone(),
+        },
+        target: unit.name().to_owned(),
+    };
+    let mut run = Run {
+        cluster,
+        report,
+        inventory: inventory.clone(),
+        reclaim: inventory
+            .entries
+            .iter()
+            .filter(|(_, entry)| !entry.ignored.is_empty())
+            .map(|(key, _)| key.clone())
+            .collect(),
+    };
+    let decisions = match decide(&planned, &live, &inventory, policies, &ctx, spec.self_heal).await
+    {
+        Ok((decisions, warnings)) => {
+            run.report.warnings.extend(warnings);
+            decisions
+        }
+        Err(error) => return run.report.fail(error),
+    };
+    for stage in [Stage::Definitions, Stage::ClusterScoped, Stage::Namespaced] {
+        let objects: Vec<&plan::PlannedObject> = planned
+            .objects
+            .iter()
+            .filter(|o| o.stage == stage && o.desired.is_some())
+            .collect();
+        run.stage(&objects, &decisions, &live).await;
+    }
+
+    let guard = planned.check_prune_guard(
+        &inventory,
+        spec.prune_guard.max_share,
+        spec.prune_guard.allow_mass_prune,
+    );
+    let prunes: Vec<&plan::PlannedObject> = planned
+        .objects
+        .iter()
+        .filter(|o| matches!(o.action, Action::Prune | Action::Orphan))
+        .collect();
+    match guard {
+        _ if !run.report.errors.is_empty() => {
+            run.skip(&prunes, "not pruned: the sync had errors");
+        }
+        Err(refused) => {
+            run.skip(&prunes, "not pruned: the mass-deletion guard refused");
+            run.report.errors.push(refused.to_string());
+        }
+        Ok(()) => run.prune(&prunes).await,
+    }
+    // Entries of objects gone from both Git and the cluster are dropped.
+    run.inventory.entries.retain(|key, _| {
+        live.contains_key(key)
+            || desired
+                .objects
+                .iter()
+                .any(|o| ObjectKey::of(o).as_ref() == Some(key))
+    });
+    if run.inventory != inventory && !cluster.options().dry_run {
+        if let Err(error) = inventory_store::save(
+            cluster,
+            &spec.inventory_namespace,
+            unit.name(),
+            &run.inventory,
+        )
+        .await
+        {
+            run.report.errors.push(error.to_string());
+        }
+    }
+    if !run.report.errors.is_empty() {
+        run.report.status = Status::Failed;
+    }
+    run.report
+}
+
+/// Remediation decisions for every drifted object.
+async fn decide(
+    planned: &plan::Plan,
+    live: &plan::Live,
+    inventory: &Inventory,
+    policies: &PolicySet,
+    ctx: &EvalContext,
+    self_heal: bool,
+) -> Result<(BTreeMap<ObjectKey, remediate::Resolution>, Vec<String>), Error> {
+    let drifted: Vec<(ObjectKey, remediate::Drifted)> = planned
+        .objects
+        .iter()
+        .filter_map(|o| match (&o.action, &o.desired) {
+            (Action::Drifted(drift), Some(desired)) => Some((
+                o.key.clone(),
+                remediate::Drifted {
+                    desired: desired.clone(),
+                    live: live.get(&o.key).cloned(),
+                    drift: drift.clone(),
+                    entry: inventory.entries.get(&o.key).cloned(),
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    if drifted.is_empty() {
+        return Ok((BTreeMap::new(), Vec::new()));
+    }
+    let (policies, ctx) = (policies.clone(), Arc::new(ctx.clone()));
+    let decided = tokio::task::spawn_blocking(move || {
+        let mut warnings = Vec::new();
+        let mut decisions = BTreeMap::new();
+        for (key, object) in &drifted {
+            let resolution = remediate::resolve(&policies, &ctx, object, self_heal, &mut warnings)?;
+            decisions.insert(key.clone(), resolution);
+        }
+        Ok((decisions, warnings))
+    })
+    .await;
+    decided.unwrap_or_else(|panicked| Err(Error::InvalidTransform(panicked.to_string())))
+}
+
+/// The state of one reconcile while it writes.
+struct Run<'a> {
+    cluster: &'a Cluster,
+    report: Report,
+    inventory: Inventory,
+    /// Objects with ignored drift: when Git changes them, Plumbline takes
+    /// their fields back.
+    reclaim: std::collections::BTreeSet<ObjectKey>,
+}
+
+impl Run<'_> {
+    /// Apply one stage: creates, updates and drift decisions.
+    async fn stage(
+        &mut self,
+        objects: &[&plan::PlannedObject],
+        decisions: &BTreeMap<ObjectKey, remediate::Resolution>,
+        live: &plan::Live,
+    ) {
+        // Applied without forcing, so conflicts with other managers fail ...
+        let mut to_apply: Vec<(&plan::PlannedObject, Outcome)> = Vec::new();
+        // ... except where Plumbline takes back fields: self-heal, and Git
+        // changing an object whose drift was ignored until Git changed.
+        let mut to_force: Vec<(&plan::PlannedObject, Outcome)> = Vec::new();
+        let mut to_recreate = Vec::new();
+        for object in objects.iter().copied() {
+            match &object.action {
+                Action::Create => to_apply.push((object, Outcome::Created)),
+                Action::Update { .. } if self.reclaim.contains(&object.key) => {
+                    to_force.push((object, Outcome::Updated));
+                }
+                Action::Update { .. } => to_apply.push((object, Outcome::Updated)),
+                Action::Unchanged => {
+                    let health = live.get(&object.key).map(health::assess);
+                    self.push(object, Outcome::Unchanged, None, health);
+                }
+                Action::Drifted(drift) => {
+                    let Some(resolution) = decisions.get(&object.key) else {
+                        continue;
+                    };
+                    match &resolution.remediation {
+                        Remediation::Reapply => to_force.push((object, Outcome::Reapplied)),
+                        Remediation::Recreate => to_recreate.push(object),
+                        Remediation::Ignore => self.ignore(object, drift, resolution),
+                        Remediation::Report(message) => {
+                            let mut line =
+                                line(object, Outcome::Reported, Some(message.clone()), None);
+                            line.drifted = drifted_paths(object);
+                            line.decision.clone_from(&resolution.decision);
+                            self.report.objects.push(line);
+                        }
+                        Remediation::Defer(after) => {
+                            self.defer(object, resolution, after.as_secs())
+                        }
+                    }
+                }
+                Action::Prune | Action::Orphan => {}
+            }
+        }
+        if self.report.status == Status::Failed {
+            let all: Vec<&plan::PlannedObject> = to_apply
+                .iter()
+                .chain(&to_force)
+                .map(|(o, _)| *o)
+                .chain(to_recreate.iter().copied())
+                .collect();
+            self.skip(&all, "not applied: an earlier stage failed");
+            return;
+        }
+        self.apply_batch(&to_apply, false, decisions).await;
+        self.apply_batch(&to_force, true, decisions).await;
+        for object in to_recreate {
+            let result = self.recreate(object).await;
+            self.record(object, Outcome::Recreated, result, decisions);
+        }
+        if objects.iter().any(|o| o.stage == Stage::Definitions) && !self.cluster.options().dry_run
+        {
+            self.await_definitions(objects).await;
+        }
+    }
+
+    /// Apply objects in parallel and record the results.
+    async fn apply_batch(
+        &mut self,
+        batch: &[(&plan::PlannedObject, Outcome)],
+        force: bool,
+        decisions: &BTreeMap<ObjectKey, remediate::Resolution>,
+    ) {
+        let desired: Vec<Value> = batch
+            .iter()
+            .filter_map(|(o, _)| o.desired.clone())
+            .collect();
+        let applied = self
+            .cluster
+            .apply_with(&desired, force || self.cluster.options().force_conflicts)
+            .await;
+        for ((object, outcome), result) in batch.iter().zip(applied) {
+            self.record(object, outcome.clone(), result.result, decisions);
+        }
+    }
+
+    /// Wait for the CRDs and namespaces of a stage, then refresh discovery.
+    async fn await_definitions(&mut self, objects: &[&plan::PlannedObject]) {
+        for object in objects {
+            if let Err(error) = self
+                .cluster
+                .wait_ready(&object.key, &object.api_version)
+                .await
+            {
+                self.report.errors.push(error.to_string());
+                self.report.status = Status::Failed;
+            }
+        }
+        self.cluster.refresh_discovery();
+    }
+
+    async fn recreate(&self, object: &plan::PlannedObject) -> crate::apply::Result<Value> {
+        self.cluster
+            .delete(&object.key, &object.api_version)
+            .await?;
+        self.cluster
+            .wait_deleted(&object.key, &object.api_version)
+            .await?;
+        let desired = object.desired.clone().unwrap_or(Value::Null);
+        self.cluster.apply_one_with(&desired, true).await
+    }
+
+    fn record(
+        &mut self,
+        object: &plan::PlannedObject,
+        outcome: Outcome,
+        result: crate::apply::Result<Value>,
+        decisions: &BTreeMap<ObjectKey, remediate::Resolution>,
+    ) {
+        let decision = decisions.get(&object.key).and_then(|r| r.decision.clone());
+        match result {
+            Ok(returned) => {
+                if let Some(desired) = &object.desired {
+                    let entry =
+                        Entry::record(desired, &returned, &self.cluster.options().field_manager);
+                    self.inventory.entries.insert(object.key.clone(), entry);
+                }
+                let mut line = line(object, outcome, None, Some(health::assess(&returned)));
+                line.decision = decision;
+                line.drifted = drifted_paths(object);
+                self.report.objects.push(line);
+            }
+            Err(error) => {
+                self.report.errors.push(error.to_string());
+                self.report.status = Status::Failed;
+                let mut line = line(object, Outcome::Failed, Some(error.to_string()), None);
+                line.decision = decision;
+                line.drifted = drifted_paths(object);
+                self.report.objects.push(line);
+            }
+        }
+    }
+
+    fn ignore(
+        &mut self,
+        object: &plan::PlannedObject,
+        drift: &plan::Drift,
+        resolution: &remediate::Resolution,
+    ) {
+        if let Some(entry) = self.inventory.entries.get_mut(&object.key) {
+            if drift.deleted {
+                entry.ignored.insert(FieldPath::root());
+            }
+            entry
+                .ignored
+                .extend(drift.changes.iter().map(|c| c.path.clone()));
+        }
+        let mut line = line(object, Outcome::Ignored, None, None);
+        line.drifted = drifted_paths(object);
+        line.decision.clone_from(&resolution.decision);
+        self.report.objects.push(line);
+    }
+
+    fn defer(
+        &mut self,
+        object: &plan::PlannedObject,
+        resolution: &remediate::Resolution,
+        seconds: u64,
+    ) {
+        if resolution.decision.is_some() {
+            if let Some(entry) = self.inventory.entries.get_mut(&object.key) {
+                entry.deferred_until = Some(remediate::now() + seconds);
+            }
+        }
+        let message = format!("decision deferred for {seconds}s");
+        let mut line = line(object, Outcome::Deferred, Some(message), None);
+        line.decision.clone_from(&resolution.decision);
+        self.report.objects.push(line);
+    }
+
+    async fn prune(&mut self, prunes: &[&plan::PlannedObject]) {
+        for object in prunes {
+            if object.action == Action::Orphan {
+                self.push(object, Outcome::Orphaned, None, None);
+                continue;
+            }
+            match self.cluster.delete(&object.key, &object.api_version).await {
+                Ok(()) => {
+                    if !self.cluster.options().dry_run {
+                        self.inventory.entries.remove(&object.key);
+                    }
+                    self.push(object, Outcome::Pruned, None, None);
+                }
+                Err(error) => {
+                    self.report.errors.push(error.to_string());
+                    self.push(object, Outcome::Failed, Some(error.to_string()), None);
+                }
+            }
+        }
+    }
+
+    fn skip(&mut self, objects: &[&plan::PlannedObject], why: &str) {
+        for object in objects {
+            self.push(object, Outcome::Skipped, Some(why.to_owned()), None);
+        }
+    }
+
+    fn push(
+        &mut self,
+        object: &plan::PlannedObject,
+        outcome: Outcome,
+        message: Option<String>,
+        health: Option<health::Health>,
+    ) {
+        let line = line(object, outcome, message, health);
+        self.report.objects.push(line);
+    }
+}
+
+/// The paths of an object's drifted fields, if it drifted.
+fn drifted_paths(object: &plan::PlannedObject) -> Vec<String> {
+    match &object.action {
+        Action::Drifted(drift) => drift.changes.iter().map(|c| c.path.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A report line for an object.
+fn line(
+    object: &plan::PlannedObject,
+    outcome: Outcome,
+    message: Option<String>,
+    health: Option<health::Health>,
+) -> ObjectReport {
+    ObjectReport {
+        key: object.key.clone(),
+        outcome,
+        drifted: Vec::new(),
+        decision: None,
+        message,
+        health,
+    }
+}

@@ -1,0 +1,78 @@
+//! Loading a sync's policies from its specification.
+//!
+//! A policy's `module` is either a component file (`.wasm`) or a policy
+//! project directory, which is built into a component first with
+//! `plumbline-policy-build` (cached: a rebuild without changes only checks
+//! timestamps). Paths are relative to the sync configuration.
+
+use std::path::{Path, PathBuf};
+
+use plumbline_policy_build::BuildOptions;
+
+use super::{Error, SyncUnit};
+use crate::policy::{ComponentSource, PolicyHost, PolicySet, PolicySpec};
+
+/// Load (and, for project directories, build) every policy of a sync, in
+/// the configured order.
+pub fn load(host: &PolicyHost, unit: &SyncUnit) -> Result<PolicySet, Error> {
+    let mut specs = Vec::with_capacity(unit.config.spec.policies.len());
+    for policy in &unit.config.spec.policies {
+        let path = unit.resolve(&policy.module);
+        let component = component_file(&path)?;
+        let name = policy.name.clone().unwrap_or_else(|| default_name(&path));
+        specs.push(
+            PolicySpec::new(name, ComponentSource::File(component))
+                .settings(policy.settings.clone())
+                .limits(policy.limits)
+                .fail_open(policy.fail_open),
+        );
+    }
+    host.load_set(specs).map_err(Error::Policy)
+}
+
+/// The component for a module path: the file itself, or the build output of
+/// a project directory.
+fn component_file(path: &Path) -> Result<PathBuf, Error> {
+    if path.is_dir() {
+        let built =
+            plumbline_policy_build::build(path, &BuildOptions::default()).map_err(|source| {
+                Error::PolicyBuild {
+                    project: path.to_owned(),
+                    source,
+                }
+            })?;
+        Ok(built.component_path)
+    } else {
+        Ok(path.to_owned())
+    }
+}
+
+/// A policy's name from its path: `policies/required-labels` and
+/// `required-labels.component.wasm` are both `required-labels`.
+fn default_name(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    file.trim_end_matches(".wasm")
+        .trim_end_matches(".component")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_files_and_directories() {
+        assert_eq!(
+            default_name(Path::new("p/required-labels")),
+            "required-labels"
+        );
+        assert_eq!(
+            default_name(Path::new("x/report-only.component.wasm")),
+            "report-only"
+        );
+        assert_eq!(default_name(Path::new("y.wasm")), "y");
+    }
+}

@@ -1,0 +1,106 @@
+//! Deciding what happens to drifted objects.
+//!
+//! Each drifted object goes to the sync's remediator policies (the first
+//! decision wins). When none decides, the sync's default applies: reapply
+//! with self-heal on, report otherwise. A decision deferred earlier is
+//! honoured until its time comes. Runs policies; no cluster IO.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::Error;
+use crate::object::ObjectRef;
+use crate::plan::{self, Entry};
+use crate::policy::{self, Decision, EvalContext, PolicySet, Remediation};
+
+/// What to do with one drifted object, and who decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// The decision.
+    pub remediation: Remediation,
+    /// The deciding policy's decision record; `None` when the sync's default
+    /// (or an earlier deferral) decided.
+    pub decision: Option<Decision>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A drifted object, as the planner found it.
+#[derive(Debug, Clone)]
+pub struct Drifted {
+    /// The desired manifest.
+    pub desired: Value,
+    /// The live object; `None` when it was deleted.
+    pub live: Option<Value>,
+    /// What drifted.
+    pub drift: plan::Drift,
+    /// Its inventory entry.
+    pub entry: Option<Entry>,
+}
+
+/// Decide for one drifted object.
+pub fn resolve(
+    policies: &PolicySet,
+    ctx: &EvalContext,
+    object: &Drifted,
+    self_heal: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Resolution, Error> {
+    let Drifted {
+        desired,
+        live,
+        drift,
+        entry,
+    } = object;
+    if let Some(until) = entry.as_ref().and_then(|e| e.deferred_until) {
+        let now = now();
+        if until > now {
+            return Ok(Resolution {
+                remediation: Remediation::Defer(Duration::from_secs(until - now)),
+                decision: None,
+            });
+        }
+    }
+    let target = ObjectRef::of(desired)
+        .ok_or_else(|| Error::InvalidTransform("a drifted object has no identity".into()))?;
+    let record = policy::Drift {
+        target,
+        desired: desired.clone(),
+        live: live
+            .clone()
+            .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+        changes: drift
+            .changes
+            .iter()
+            .map(|c| policy::FieldChange {
+                path: c.path.to_string(),
+                desired: c.desired.clone(),
+                live: c.live.clone(),
+            })
+            .collect(),
+    };
+    let outcome = policies.remediate(&record, ctx).map_err(Error::Policy)?;
+    warnings.extend(outcome.warnings.iter().map(ToString::to_string));
+    Ok(match outcome.value {
+        Some(decision) => Resolution {
+            remediation: decision.remediation.clone(),
+            decision: Some(decision),
+        },
+        None if self_heal => Resolution {
+            remediation: Remediation::Reapply,
+            decision: None,
+        },
+        None => Resolution {
+            remediation: Remediation::Report(
+                "drift detected; self-heal is off and no remediator decided".into(),
+            ),
+            decision: None,
+        },
+    })
+}

@@ -1,0 +1,174 @@
+//! The outcome of one reconcile, as data: the CLI prints it, the controller
+//! turns it into status conditions and events.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::health::Health;
+use crate::object::ObjectKey;
+use crate::plan::Summary;
+use crate::policy::{Decision, Violation};
+
+/// How a reconcile ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Status {
+    /// The cluster matches Git (possibly after this reconcile's writes);
+    /// drift may have been reported or ignored by decision.
+    Synced,
+    /// Error-severity violations blocked the sync; nothing was written.
+    Blocked,
+    /// Something failed; see the errors. Nothing was pruned.
+    Failed,
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Created.
+    Created,
+    /// Updated because Git changed (or adopted).
+    Updated,
+    /// Already as desired.
+    Unchanged,
+    /// Drifted, and the desired state was applied again.
+    Reapplied,
+    /// Drifted, and the drift is accepted until Git changes.
+    Ignored,
+    /// Drifted, and the drift is only reported.
+    Reported,
+    /// Drifted, and the object was deleted and created again.
+    Recreated,
+    /// Drifted, and the decision is deferred.
+    Deferred,
+    /// Deleted because it left Git.
+    Pruned,
+    /// Left Git, but prune is off.
+    Orphaned,
+    /// Not done: an earlier failure stopped the sync, or a guard refused.
+    Skipped,
+    /// The write failed.
+    Failed,
+}
+
+/// One object's line in the report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReport {
+    /// The object.
+    pub key: ObjectKey,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Paths of drifted fields, if it drifted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drifted: Vec<String>,
+    /// The remediation decision and the policy that made it; `None` when
+    /// the sync's default decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// A message: the reported drift, or the error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Readiness after the reconcile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// The outcome of one reconcile.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The sync.
+    pub sync: String,
+    /// The commit reconciled, for Git sources.
+    pub revision: Option<String>,
+    /// Whether writes were server-side dry-runs.
+    pub dry_run: bool,
+    /// How it ended.
+    pub status: Status,
+    /// What the plan found.
+    pub summary: Summary,
+    /// Object by object.
+    pub objects: Vec<ObjectReport>,
+    /// Every violation the validators found.
+    pub violations: Vec<Violation>,
+    /// Faults of fail-open policies and other non-fatal problems.
+    pub warnings: Vec<String>,
+    /// What failed.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    pub(crate) fn new(sync: &str, dry_run: bool) -> Self {
+        Report {
+            sync: sync.to_owned(),
+            revision: None,
+            dry_run,
+            status: Status::Synced,
+            summary: Summary::default(),
+            objects: Vec::new(),
+            violations: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub(crate) fn fail(mut self, error: impl fmt::Display) -> Self {
+        self.errors.push(error.to_string());
+        self.status = Status::Failed;
+        self
+    }
+
+    /// The objects with the given outcome.
+    pub fn with_outcome(&self, outcome: &Outcome) -> impl Iterator<Item = &ObjectReport> {
+        let outcome = outcome.clone();
+        self.objects.iter().filter(move |o| o.outcome == outcome)
+    }
+
+    /// The number of objects with the given outcome.
+    pub fn count(&self, outcome: &Outcome) -> usize {
+        self.with_outcome(outcome).count()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut counts: Vec<String> = Vec::new();
+        for outcome in [
+            Outcome::Created,
+            Outcome::Updated,
+            Outcome::Unchanged,
+            Outcome::Reapplied,
+            Outcome::Ignored,
+            Outcome::Reported,
+            Outcome::Recreated,
+            Outcome::Deferred,
+            Outcome::Pruned,
+            Outcome::Orphaned,
+            Outcome::Skipped,
+            Outcome::Failed,
+        ] {
+            let n = self.count(&outcome);
+            if n > 0 {
+                let name = serde_json::to_value(&outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                counts.push(format!("{n} {name}"));
+            }
+        }
+        write!(
+            f,
+            "sync {}: {:?}{}: {}",
+            self.sync,
+            self.status,
+            if self.dry_run { " (dry run)" } else { "" },
+            if counts.is_empty() {
+                "no objects".to_owned()
+            } else {
+                counts.join(", ")
+            }
+        )
+    }
+}

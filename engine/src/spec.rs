@@ -1,0 +1,449 @@
+//! The sync specification: what to reconcile, from where, with which
+//! policies.
+//!
+//! One shape serves both ways of running Plumbline: a `plumbline.yaml` file
+//! for the CLI and the `spec` of the controller's `Sync` custom resource, so
+//! a sync tested on a laptop moves into the cluster unchanged.
+//!
+//! ```yaml
+//! apiVersion: plumbline.dev/v1alpha1
+//! kind: Sync
+//! metadata:
+//!   name: shop
+//! spec:
+//!   source:
+//!     url: https://git.example.com/platform/shop.git
+//!     ref: {branch: main}          # or {tag: v1.2.0} or {commit: <40 hex>}
+//!     path: deploy
+//!   targetNamespace: shop          # for namespaced objects that name none
+//!   policies:
+//!     - module: policies/required-labels.wasm
+//!       settings: {labels: [team]}
+//!       limits: {timeoutMs: 500}
+//!   prune: true
+//!   selfHeal: true
+//! ```
+//!
+//! Parsing only; files are read by the caller ([`SyncConfig::from_yaml`]
+//! takes text and a name for error messages).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::policy::LimitOverrides;
+use crate::source::{Credentials, GitRef, Secret, Source};
+
+/// The `apiVersion` of sync configurations.
+pub const API_VERSION: &str = "plumbline.dev/v1alpha1";
+
+/// A whole sync configuration (`plumbline.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Must be [`API_VERSION`].
+    pub api_version: String,
+    /// Must be `Sync`.
+    pub kind: String,
+    /// The sync's name (labels its objects and names its inventory).
+    pub metadata: Metadata,
+    /// What to sync.
+    pub spec: SyncSpec,
+}
+
+/// Name of a sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// A DNS label: lowercase letters, digits and `-`, at most 63 characters.
+    pub name: String,
+}
+
+/// What to sync, from where, with which policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncSpec {
+    /// The Git source.
+    pub source: SourceSpec,
+    /// Namespace given to namespaced objects that name none (default:
+    /// `default`, as with `kubectl apply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+    /// Policies, in order: transformers run in this order, the first
+    /// remediator that decides wins, all validators run.
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+    /// Delete objects that left Git (default true).
+    #[serde(default = "yes")]
+    pub prune: bool,
+    /// Reapply drifted objects when no remediator decides (default false:
+    /// report drift only).
+    #[serde(default)]
+    pub self_heal: bool,
+    /// Take fields owned by other field managers instead of failing.
+    #[serde(default)]
+    pub force_conflicts: bool,
+    /// The mass-deletion guard.
+    #[serde(default)]
+    pub prune_guard: PruneGuard,
+    /// Namespace of the ConfigMaps holding the inventory.
+    #[serde(default = "default_inventory_namespace")]
+    pub inventory_namespace: String,
+}
+
+/// Where the desired state lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Repository URL or local path.
+    pub url: String,
+    /// Branch, tag or commit. Without one, a local directory is read as it
+    /// is on disk (working tree, uncommitted changes included) and a remote
+    /// repository's branch `main` is fetched.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<RefSpec>,
+    /// Directory inside the repository (default: the root).
+    #[serde(default)]
+    pub path: String,
+    /// How to authenticate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsSpec>,
+}
+
+/// A Git reference: exactly one of branch, tag or commit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefSpec {
+    /// A branch name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// A tag name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// A full commit id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+impl RefSpec {
+    /// The reference, or `None` unless exactly one field is set.
+    pub fn git_ref(&self) -> Option<GitRef> {
+        match (&self.branch, &self.tag, &self.commit) {
+            (Some(b), None, None) => Some(GitRef::Branch(b.clone())),
+            (None, Some(t), None) => Some(GitRef::Tag(t.clone())),
+            (None, None, Some(c)) => Some(GitRef::Commit(c.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// Where credentials come from. Secrets are never written in the file
+/// itself: they are read from an environment variable or a file (in the
+/// cluster, a mounted Secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialsSpec {
+    /// HTTP user name for basic authentication (with a password source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Environment variable holding the password or token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// File holding the password or token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// SSH private key file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key_file: Option<PathBuf>,
+    /// `known_hosts` file for strict host key checking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts_file: Option<PathBuf>,
+}
+
+/// One policy of a sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicySpec {
+    /// The name the policy is known by in violations and decisions
+    /// (default: the module's file or directory name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Path of the component (`.wasm`) or of a policy project directory
+    /// (built on load), relative to the configuration file.
+    pub module: PathBuf,
+    /// The policy's settings (default `{}`), checked by the policy at load.
+    #[serde(default = "empty_object")]
+    pub settings: Value,
+    /// Changes to the host's default limits.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    /// When the policy faults (trap, timeout, limit), report a warning and
+    /// go on instead of failing the sync. Default false (fail closed).
+    #[serde(default)]
+    pub fail_open: bool,
+}
+
+/// The mass-deletion guard of prune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PruneGuard {
+    /// Largest share of the inventory one sync may delete (default 0.5).
+    #[serde(default = "half")]
+    pub max_share: f64,
+    /// Allow deleting more than `max_share`, or everything.
+    #[serde(default)]
+    pub allow_mass_prune: bool,
+}
+
+impl Default for PruneGuard {
+    fn default() -> Self {
+        PruneGuard {
+            max_share: half(),
+            allow_mass_prune: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+fn default_inventory_namespace() -> String {
+    "plumbline-system".into()
+}
+
+/// Errors in a sync configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text is not valid YAML for a sync configuration.
+    #[error("{file}{}: {message}", location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Parse {
+        /// The file (or a description of where the text came from).
+        file: String,
+        /// Line and column, 1-based, when known.
+        location: Option<(usize, usize)>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The configuration parsed but makes no sense.
+    #[error("{file}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A credential could not be read from its environment variable or file.
+    #[error("{file}: credentials: {source}")]
+    Credentials {
+        /// The file.
+        file: String,
+        /// The cause (never contains the secret).
+        #[source]
+        source: crate::source::Error,
+    },
+}
+
+impl SyncConfig {
+    /// Parse and check a configuration; `file` names it in errors.
+    pub fn from_yaml(text: &str, file: &str) -> Result<Self, Error> {
+        let config: SyncConfig = serde_yaml::from_str(text).map_err(|e| Error::Parse {
+            file: file.to_owned(),
+            location: e.location().map(|l| (l.line(), l.column())),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| Error::Invalid {
+            file: file.to_owned(),
+            message,
+        };
+        if config.api_version != API_VERSION || config.kind != "Sync" {
+            return Err(invalid(format!(
+                "expected apiVersion {API_VERSION} and kind Sync, found {} {}",
+                config.api_version, config.kind
+            )));
+        }
+        let name = &config.metadata.name;
+        let dns_label = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !dns_label {
+            return Err(invalid(format!(
+                "metadata.name {name:?} must be a DNS label (lowercase letters, digits, '-', at most 63)"
+            )));
+        }
+        if let Some(reference) = &config.spec.source.reference {
+            if reference.git_ref().is_none() {
+                return Err(invalid(
+                    "spec.source.ref must set exactly one of branch, tag or commit".into(),
+                ));
+            }
+        }
+        let share = config.spec.prune_guard.max_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(invalid(format!(
+                "spec.pruneGuard.maxShare must be between 0 and 1, got {share}"
+            )));
+        }
+        Ok(config)
+    }
+
+    /// The Git source, with credentials read from their environment
+    /// variables or files.
+    pub fn source(&self, file: &str) -> Result<Source, Error> {
+        let spec = &self.spec.source;
+        let credentials = match &spec.credentials {
+            None => Credentials::None,
+            Some(c) => resolve_credentials(c).map_err(|source| Error::Credentials {
+                file: file.to_owned(),
+                source,
+            })?,
+        };
+        Ok(Source {
+            url: spec.url.clone(),
+            reference: spec
+                .reference
+                .as_ref()
+                .and_then(RefSpec::git_ref)
+                .unwrap_or_else(|| GitRef::Branch("main".into())),
+            path: spec.path.clone(),
+            credentials,
+        })
+    }
+}
+
+fn resolve_credentials(spec: &CredentialsSpec) -> crate::source::Result<Credentials> {
+    if let Some(key) = &spec.ssh_key_file {
+        return Ok(Credentials::SshKey {
+            private_key: key.clone(),
+            known_hosts: spec.known_hosts_file.clone(),
+        });
+    }
+    let secret = match (&spec.password_env, &spec.password_file) {
+        (Some(var), _) => Some(Secret::from_env(var)?),
+        (None, Some(path)) => Some(Secret::from_file(path)?),
+        (None, None) => None,
+    };
+    Ok(match (secret, &spec.username) {
+        (Some(password), Some(username)) => Credentials::Basic {
+            username: username.clone(),
+            password,
+        },
+        (Some(token), None) => Credentials::Token(token),
+        (None, _) => Credentials::None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+apiVersion: plumbline.dev/v1alpha1
+kind: Sync
+metadata:
+  name: shop
+spec:
+  source:
+    url: https://git.example.com/platform/shop.git
+    ref: {tag: v1.2.0}
+    path: deploy
+  targetNamespace: shop
+  policies:
+    - module: policies/required-labels.wasm
+      settings: {labels: [team]}
+      limits: {timeoutMs: 500, memoryBytes: 67108864}
+      failOpen: true
+  selfHeal: true
+  pruneGuard: {maxShare: 0.25}
+"#;
+
+    #[test]
+    fn a_full_configuration_parses_with_defaults_filled_in() {
+        let config = SyncConfig::from_yaml(FULL, "plumbline.yaml").unwrap();
+        let spec = &config.spec;
+        let reference = spec.source.reference.as_ref().unwrap();
+        assert_eq!(reference.git_ref(), Some(GitRef::Tag("v1.2.0".into())));
+        assert!(spec.prune && spec.self_heal && !spec.force_conflicts);
+        assert_eq!(spec.prune_guard.max_share, 0.25);
+        assert_eq!(spec.inventory_namespace, "plumbline-system");
+        let policy = &spec.policies[0];
+        assert_eq!(
+            policy.limits.timeout,
+            Some(std::time::Duration::from_millis(500))
+        );
+        assert!(policy.fail_open);
+        let source = config.source("plumbline.yaml").unwrap();
+        assert_eq!(source.reference, GitRef::Tag("v1.2.0".into()));
+        assert_eq!(source.credentials, Credentials::None);
+    }
+
+    #[test]
+    fn without_a_reference_remote_sources_fetch_main_and_settings_default_to_empty() {
+        let text = "apiVersion: plumbline.dev/v1alpha1\nkind: Sync\nmetadata: {name: a}\n\
+                    spec:\n  source: {url: ./repo}\n  policies: [{module: p.wasm}]\n";
+        let config = SyncConfig::from_yaml(text, "x.yaml").unwrap();
+        assert_eq!(config.spec.source.reference, None);
+        let source = config.source("x.yaml").unwrap();
+        assert_eq!(source.reference, GitRef::Branch("main".into()));
+        assert_eq!(config.spec.policies[0].settings, serde_json::json!({}));
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_with_a_location() {
+        let text = FULL.replace("selfHeal: true", "selfHeel: true");
+        let error = SyncConfig::from_yaml(&text, "plumbline.yaml").unwrap_err();
+        let message = error.to_string();
+        assert!(message.starts_with("plumbline.yaml:"), "{message}");
+        assert!(message.contains("selfHeel"), "{message}");
+        assert!(matches!(
+            error,
+            Error::Parse {
+                location: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_names_kinds_and_shares_are_refused() {
+        let cases = [
+            (FULL.replace("name: shop", "name: Shop_1"), "DNS label"),
+            (FULL.replace("kind: Sync", "kind: Application"), "kind Sync"),
+            (
+                FULL.replace("maxShare: 0.25", "maxShare: 2"),
+                "between 0 and 1",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = SyncConfig::from_yaml(&text, "p.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_and_never_show() {
+        std::env::set_var("PLUMBLINE_SPEC_TEST_TOKEN", "s3cr3t-token");
+        let text = FULL.replace(
+            "    path: deploy\n",
+            "    path: deploy\n    credentials: {passwordEnv: PLUMBLINE_SPEC_TEST_TOKEN}\n",
+        );
+        let config = SyncConfig::from_yaml(&text, "p.yaml").unwrap();
+        let source = config.source("p.yaml").unwrap();
+        assert!(matches!(&source.credentials, Credentials::Token(_)));
+        assert!(!format!("{source:?}").contains("s3cr3t-token"));
+    }
+}

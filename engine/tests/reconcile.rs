@@ -1,0 +1,303 @@
+//! End to end: a real Git repository, real policies built from source, and
+//! the Kubernetes API emulation over HTTP. Each test is one story a platform
+//! team lives through.
+
+mod reconcile_support;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use plumbline::reconcile::{Outcome, Report, Status};
+use reconcile_support::{all_roles_policy, World};
+use serde_json::json;
+
+const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+const CONFIG: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n";
+const DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        resources:
+          requests: {cpu: 1000m, memory: 1024Mi}
+";
+
+fn seed(world: &World) {
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write("config.yaml", CONFIG)
+        .write("service.yaml", SERVICE)
+        .write("deployment.yaml", DEPLOYMENT)
+        .commit("shop: first version");
+}
+
+fn outcomes(report: &Report) -> Vec<(String, Outcome)> {
+    report
+        .objects
+        .iter()
+        .map(|o| (o.key.to_string(), o.outcome.clone()))
+        .collect()
+}
+
+fn config_maps(world: &World) -> Api<ConfigMap> {
+    Api::namespaced(world.emulator.client().unwrap(), "shop")
+}
+
+/// `kubectl edit`: another field manager changes the ConfigMap.
+async fn edit_config(world: &World, mode: &str) {
+    config_maps(world)
+        .patch(
+            "settings",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"data": {"mode": mode}})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn config_mode(world: &World) -> String {
+    let cm = config_maps(world).get("settings").await.unwrap();
+    cm.data.unwrap()["mode"].clone()
+}
+
+#[tokio::test]
+async fn first_sync_creates_everything_in_order_and_a_second_writes_nothing() {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit("");
+
+    let first = world.reconcile(&unit).await;
+    assert_eq!(first.status, Status::Synced, "{first:#?}");
+    assert_eq!(
+        outcomes(&first),
+        [
+            ("Namespace shop".to_owned(), Outcome::Created),
+            ("ConfigMap shop/settings".to_owned(), Outcome::Created),
+            ("Service shop/web".to_owned(), Outcome::Created),
+            ("Deployment.apps shop/web".to_owned(), Outcome::Created),
+        ]
+    );
+    assert_eq!(first.revision.as_ref().map(String::len), Some(40));
+
+    // The API server normalised `cpu: 1000m` to `1`: that is not drift, and
+    // a reconcile with nothing changed makes no writes at all.
+    world.emulator.reset_requests();
+    let second = world.reconcile(&unit).await;
+    assert_eq!(second.status, Status::Synced, "{second:#?}");
+    assert_eq!(second.count(&Outcome::Unchanged), 4, "{second:#?}");
+    let requests = world.emulator.requests();
+    assert_eq!(requests.writes(), 0, "{requests:?}");
+}
+
+#[tokio::test]
+async fn a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned() {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit("");
+    world.reconcile(&unit).await;
+
+    world
+        .repo
+        .write("config.yaml", &CONFIG.replace("fast", "safe"))
+        .commit("config: safe mode");
+    let changed = world.reconcile(&unit).await;
+    assert_eq!(changed.count(&Outcome::Updated), 1, "{changed:#?}");
+    assert_eq!(changed.count(&Outcome::Unchanged), 3);
+    assert_eq!(config_mode(&world).await, "safe");
+
+    world.repo.remove("service.yaml").commit("drop the service");
+    let pruned = world.reconcile(&unit).await;
+    assert_eq!(pruned.status, Status::Synced, "{pruned:#?}");
+    let gone: Vec<String> = pruned
+        .with_outcome(&Outcome::Pruned)
+        .map(|o| o.key.to_string())
+        .collect();
+    assert_eq!(gone, ["Service shop/web"]);
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(world.emulator.client().unwrap(), "shop");
+    assert!(services.get_opt("web").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn drift_is_reapplied_when_the_remediator_says_so() {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit(&all_roles_policy("reapply"));
+    world.reconcile(&unit).await;
+
+    edit_config(&world, "debug").await;
+    let report = world.reconcile(&unit).await;
+    let line = report
+        .with_outcome(&Outcome::Reapplied)
+        .next()
+        .expect("reapplied");
+    assert_eq!(line.key.to_string(), "ConfigMap shop/settings");
+    assert_eq!(line.drifted, ["data.mode"]);
+    assert_eq!(line.decision.as_ref().unwrap().policy, "test-all-roles");
+    assert_eq!(config_mode(&world).await, "fast");
+
+    let healed = world.reconcile(&unit).await;
+    assert_eq!(healed.count(&Outcome::Unchanged), 4, "{healed:#?}");
+}
+
+#[tokio::test]
+async fn ignored_drift_stays_until_git_changes_the_field() {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit(&all_roles_policy("ignore"));
+    world.reconcile(&unit).await;
+
+    edit_config(&world, "debug").await;
+    let report = world.reconcile(&unit).await;
+    assert_eq!(report.count(&Outcome::Ignored), 1, "{report:#?}");
+    assert_eq!(config_mode(&world).await, "debug");
+    let again = world.reconcile(&unit).await;
+    assert_eq!(again.count(&Outcome::Unchanged), 4, "{again:#?}");
+
+    world
+        .repo
+        .write("config.yaml", &CONFIG.replace("fast", "safe"))
+        .commit("config: safe mode");
+    let updated = world.reconcile(&unit).await;
+    assert_eq!(updated.count(&Outcome::Updated), 1, "{updated:#?}");
+}
+
+#[tokio::test]
+async fn reported_drift_is_left_alone() {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit(&all_roles_policy("report"));
+    world.reconcile(&unit).await;
+
+    edit_config(&world, "debug").await;
+    let report = world.reconcile(&unit).await;
+    let line = report
+        .with_outcome(&Outcome::Reported)
+        .next()
+        .expect("reported");
+    assert_eq!(line.message.as_deref(), Some("forced by settings"));
+    assert_eq!(config_mode(&world).await, "debug");
+}
+
+#[tokio::test]
+async fn without_remediators_drift_is_reported_unless_self_heal_is_on() {
+    let world = World::new().await;
+    seed(&world);
+    world.reconcile(&world.unit("")).await;
+    edit_config(&world, "debug").await;
+
+    let reported = world.reconcile(&world.unit("")).await;
+    assert_eq!(reported.count(&Outcome::Reported), 1, "{reported:#?}");
+    assert_eq!(config_mode(&world).await, "debug");
+
+    let healed = world.reconcile(&world.unit("  selfHeal: true\n")).await;
+    assert_eq!(healed.count(&Outcome::Reapplied), 1, "{healed:#?}");
+    assert_eq!(config_mode(&world).await, "fast");
+}
+
+#[tokio::test]
+async fn a_failing_validator_applies_nothing() {
+    let world = World::new().await;
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write(
+            "config.yaml",
+            &CONFIG.replace(
+                "name: settings",
+                "name: settings\n  labels: {test/deny: nope}",
+            ),
+        )
+        .commit("a denied config");
+    world.emulator.reset_requests();
+    let report = world
+        .reconcile(&world.unit(&all_roles_policy("reapply")))
+        .await;
+    assert_eq!(report.status, Status::Blocked, "{report:#?}");
+    assert_eq!(report.violations.len(), 1);
+    assert_eq!(
+        report.violations[0].message,
+        "denied by label test/deny=nope"
+    );
+    assert_eq!(world.emulator.requests().writes(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_fetch_or_render_prunes_nothing() {
+    let world = World::new().await;
+    seed(&world);
+    world.reconcile(&world.unit("")).await;
+    let objects = world.emulator.object_count();
+
+    let vanished = world.unit_at(&world.repo.url(), "{branch: gone}", "");
+    let fetch_failed = world.reconcile(&vanished).await;
+    assert_eq!(fetch_failed.status, Status::Failed);
+    assert!(
+        fetch_failed.errors[0].contains("gone"),
+        "{:?}",
+        fetch_failed.errors
+    );
+
+    world.repo.remove("service.yaml");
+    world
+        .repo
+        .write("deployment.yaml", "kind: [unclosed\n")
+        .commit("broken");
+    let render_failed = world.reconcile(&world.unit("")).await;
+    assert_eq!(render_failed.status, Status::Failed);
+    assert!(
+        render_failed.errors[0].contains("deployment.yaml"),
+        "{:?}",
+        render_failed.errors
+    );
+
+    assert_eq!(world.emulator.object_count(), objects);
+    assert_eq!(world.emulator.requests().delete, 0);
+}
+
+#[tokio::test]
+async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory() {
+    let world = World::new().await;
+    seed(&world);
+    world.reconcile(&world.unit("")).await;
+
+    world
+        .repo
+        .remove("config.yaml")
+        .remove("service.yaml")
+        .remove("deployment.yaml")
+        .commit("oops");
+    let refused = world.reconcile(&world.unit("")).await;
+    assert_eq!(refused.status, Status::Failed);
+    assert!(
+        refused
+            .errors
+            .iter()
+            .any(|e| e.contains("refusing to prune 3 of 4")),
+        "{:?}",
+        refused.errors
+    );
+    assert_eq!(refused.count(&Outcome::Skipped), 3);
+    assert_eq!(world.emulator.requests().delete, 0);
+
+    let allowed = world
+        .reconcile(&world.unit("  pruneGuard: {allowMassPrune: true}\n"))
+        .await;
+    assert_eq!(allowed.count(&Outcome::Pruned), 3, "{allowed:#?}");
+}

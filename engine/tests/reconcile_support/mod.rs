@@ -1,0 +1,135 @@
+//! Fixtures for reconcile tests: a real Git repository in a temp dir, a
+//! sync configuration pointing at it over `file://`, the API emulation, and
+//! a policy host.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kube_emulator::Emulator;
+use plumbline::apply::{Cluster, Options};
+use plumbline::policy::{HostConfig, PolicyHost, PolicySet};
+use plumbline::reconcile::{self, Report, SyncUnit};
+use plumbline::spec::SyncConfig;
+use tempfile::TempDir;
+
+/// A Git repository with a working tree, driven by the `git` CLI.
+pub struct Repo {
+    pub dir: TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Self {
+        let repo = Repo {
+            dir: TempDir::new().unwrap(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.email", "test@plumbline.dev"]);
+        repo.git(&["config", "user.name", "Plumbline Test"]);
+        repo
+    }
+
+    pub fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?} failed");
+    }
+
+    pub fn write(&self, path: &str, text: &str) -> &Self {
+        let file = self.dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+        self
+    }
+
+    pub fn remove(&self, path: &str) -> &Self {
+        std::fs::remove_file(self.dir.path().join(path)).unwrap();
+        self
+    }
+
+    pub fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+
+    pub fn url(&self) -> String {
+        format!("file://{}", self.dir.path().display())
+    }
+}
+
+/// Everything one reconcile needs.
+pub struct World {
+    pub repo: Repo,
+    pub emulator: Emulator,
+    pub host: PolicyHost,
+    pub scratch: TempDir,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let scratch = TempDir::new().unwrap();
+        let host = PolicyHost::new(HostConfig {
+            cache_dir: Some(scratch.path().join("policy-cache")),
+            ..HostConfig::default()
+        })
+        .unwrap();
+        World {
+            repo: Repo::new(),
+            emulator: Emulator::start().await.unwrap(),
+            host,
+            scratch,
+        }
+    }
+
+    /// A sync of the repository's `main` branch with the given extra spec
+    /// lines (YAML, indented under `spec:`).
+    pub fn unit(&self, extra_spec: &str) -> SyncUnit {
+        self.unit_at(&self.repo.url(), "{branch: main}", extra_spec)
+    }
+
+    pub fn unit_at(&self, url: &str, reference: &str, extra_spec: &str) -> SyncUnit {
+        let text = format!(
+            "apiVersion: plumbline.dev/v1alpha1\nkind: Sync\nmetadata: {{name: shop}}\n\
+             spec:\n  source: {{url: \"{url}\", ref: {reference}}}\n  targetNamespace: shop\n{extra_spec}"
+        );
+        SyncUnit {
+            config: SyncConfig::from_yaml(&text, "plumbline.yaml").unwrap(),
+            base_dir: PathBuf::from("/"),
+            file: "plumbline.yaml".into(),
+        }
+    }
+
+    pub fn policies(&self, unit: &SyncUnit) -> PolicySet {
+        reconcile::policies::load(&self.host, unit).unwrap()
+    }
+
+    pub fn cluster(&self) -> Cluster {
+        Cluster::new(self.emulator.client().unwrap(), Options::default())
+    }
+
+    pub fn git_cache(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    pub async fn reconcile(&self, unit: &SyncUnit) -> Report {
+        let policies = self.policies(unit);
+        reconcile::reconcile(
+            unit,
+            &policies,
+            &self.cluster(),
+            &self.git_cache().join("git"),
+        )
+        .await
+    }
+}
+
+/// A spec fragment using the test policy with all roles, deciding drift as
+/// `remediation` says.
+pub fn all_roles_policy(remediation: &str) -> String {
+    format!(
+        "  policies:\n    - module: {}\n      settings: {{remediation: {remediation}}}\n",
+        policy_artifacts::TEST_ALL_ROLES
+    )
+}
