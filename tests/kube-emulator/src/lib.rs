@@ -55,14 +55,10 @@ pub enum Error {
     Bind(#[source] std::io::Error),
     /// The listener's URL did not parse as a URI (should not happen).
     #[error("invalid emulator URL {0}")]
-    Url(String, #[source] http_uri::InvalidUri),
+    Url(String, #[source] hyper::http::uri::InvalidUri),
     /// `kube` could not build a client from the config.
     #[error("cannot build a kube client for the emulator")]
     Client(#[source] kube::Error),
-}
-
-mod http_uri {
-    pub use hyper::http::uri::InvalidUri;
 }
 
 /// Result with this crate's [`Error`].
