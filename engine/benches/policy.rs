@@ -178,6 +178,7 @@ fn bench(label: &str, bytes: Vec<u8>) {
     let indices = validator::GuestIndices::new(&pre).unwrap();
     let warm_call = || {
         let mut store = Store::new(&engine, Bare);
+        store.set_epoch_deadline(1_000);
         let instance = pre.instantiate(&mut store).unwrap();
         let guest = indices.load(&mut store, &instance).unwrap();
         let (json, wctx) = (json.clone(), wctx.clone());
