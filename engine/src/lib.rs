@@ -18,6 +18,7 @@
 //! [`object`] holds the IO-free types every stage shares.
 
 pub mod apply;
+pub mod cli;
 pub mod health;
 pub mod object;
 pub mod plan;

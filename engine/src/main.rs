@@ -1,5 +1,5 @@
-//! The `plumbline` command-line tool.
+//! The `plumbline` command-line tool; see [`plumbline::cli`].
 
-fn main() {
-    println!("plumbline {}", env!("CARGO_PKG_VERSION"));
+fn main() -> std::process::ExitCode {
+    plumbline::cli::main()
 }

@@ -1,0 +1,106 @@
+//! The `plumbline` command line: argument parsing and output for people
+//! and scripts.
+//!
+//! Thin by design: each command parses its arguments, calls the library
+//! (the same functions the controller uses) and prints the result, as text
+//! for people or as JSON (`-o json`) for scripts. Exit codes are part of the
+//! interface and documented per command.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod logging;
+pub mod policy;
+pub mod sync;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Text for people (coloured when writing to a terminal).
+    Human,
+    /// One JSON document on stdout, for scripts.
+    Json,
+    /// YAML (for `render`: multi-document manifests).
+    Yaml,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// More log output (-v: debug, -vv: trace). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; results still go to stdout.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Logs as JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+/// Plumbline: GitOps with decisions made by sandboxed WebAssembly policies.
+///
+/// A sync is described by a `plumbline.yaml` (apiVersion
+/// plumbline.dev/v1alpha1, kind Sync): a Git source, a path, a target
+/// namespace and the policies that validate, transform and remediate.
+/// `render`, `validate`, `plan` and `sync` run the same pipeline the
+/// in-cluster controller runs, from a laptop.
+#[derive(Debug, Parser)]
+#[command(name = "plumbline", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch, render and transform a source; print the objects.
+    Render(sync::RenderArgs),
+    /// Run the validators; exit 1 on any error-severity violation.
+    Validate(sync::ValidateArgs),
+    /// Show what a sync would do (exit 0 in sync, 1 changes, 2 error).
+    Plan(sync::PlanArgs),
+    /// Reconcile once: apply, remediate drift, prune.
+    Sync(sync::SyncArgs),
+    /// Write, build, test and inspect policies.
+    #[command(subcommand)]
+    Policy(policy::Command),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Parse the command line, run the command, and return its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.global);
+    let result = match cli.command {
+        Command::Render(args) => sync::render(args, &cli.global),
+        Command::Validate(args) => sync::validate(args, &cli.global),
+        Command::Plan(args) => sync::plan(args, &cli.global),
+        Command::Sync(args) => sync::sync(args, &cli.global),
+        Command::Policy(command) => policy::run(command, &cli.global),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "plumbline",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::from(2)
+    })
+}
