@@ -104,7 +104,12 @@ where
             last_good,
         });
     }
+    // The first fetch of a reference is shallow; later ones keep the shallow
+    // boundary and negotiate from the previous commit, so only new objects
+    // travel (re-deepening to 1 would make the server resend the whole tree).
+    let fetched_before = matches!(repo.try_find_reference(spec.fetched.as_str()), Ok(Some(_)));
     let shallow = match options.depth {
+        Some(_) if fetched_before => Shallow::NoChange,
         Some(depth) => Shallow::DepthAtRemote(depth),
         None if matches!(repo.is_shallow(), Ok(true)) => Shallow::undo(),
         None => Shallow::NoChange,
