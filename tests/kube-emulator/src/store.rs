@@ -59,6 +59,9 @@ pub struct Event {
     pub kind: EventType,
     /// The object after the change (before removal for deletions, with the new rv).
     pub object: Arc<Value>,
+    /// For MODIFIED: the object before the change (watches with selectors turn a change into
+    /// ADDED or DELETED when the object starts or stops matching).
+    pub previous: Option<Arc<Value>>,
 }
 
 /// Options common to writes.
@@ -488,6 +491,7 @@ impl Store {
                         namespace: ons.clone(),
                         kind: EventType::Added,
                         object: o.clone(),
+                        previous: None,
                     })
                 })
                 .collect(),
@@ -495,7 +499,14 @@ impl Store {
         WatchStart::Events(initial, self.events.subscribe(), self.rv)
     }
 
-    fn emit(&mut self, t: &ResourceType, ns: &str, kind: EventType, object: Arc<Value>) {
+    fn emit(
+        &mut self,
+        t: &ResourceType,
+        ns: &str,
+        kind: EventType,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let e = Arc::new(Event {
             rv: self.rv,
             resource: t.storage_key(),
@@ -506,6 +517,7 @@ impl Store {
             },
             kind,
             object,
+            previous,
         });
         self.log.push_back(e.clone());
         while self.log.len() > self.window {
@@ -628,7 +640,7 @@ impl Store {
         self.after_write(t, &body);
         let body = Arc::new(body);
         self.objects.insert(Self::key(t, ns, &name), body.clone());
-        self.emit(t, ns, EventType::Added, body.clone());
+        self.emit(t, ns, EventType::Added, body.clone(), None);
         self.collect_garbage();
         Ok(Self::present(t, &body))
     }
@@ -893,8 +905,8 @@ impl Store {
         }
         self.after_write(t, &new);
         let new = Arc::new(new);
-        self.objects.insert(Self::key(t, ns, name), new.clone());
-        self.emit(t, ns, EventType::Modified, new.clone());
+        let previous = self.objects.insert(Self::key(t, ns, name), new.clone());
+        self.emit(t, ns, EventType::Modified, new.clone(), previous);
         self.collect_garbage();
         let current = self.objects.get(&Self::key(t, ns, name)).unwrap_or(&new);
         Ok(Self::present(t, current))
@@ -967,8 +979,8 @@ impl Store {
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let obj = Arc::new(obj);
-        self.objects.insert(key.clone(), obj.clone());
-        self.emit(t, ns, EventType::Modified, obj.clone());
+        let previous = self.objects.insert(key.clone(), obj.clone());
+        self.emit(t, ns, EventType::Modified, obj.clone(), previous);
         self.gc_pending = true;
         self.collect_garbage();
         Ok(Self::present(t, self.objects.get(&key).unwrap_or(&obj)))
@@ -1022,7 +1034,7 @@ impl Store {
                 self.registry.remove_custom(group, plural);
             }
             let obj = Arc::new(obj);
-            self.emit(t, &key.1, EventType::Deleted, obj.clone());
+            self.emit(t, &key.1, EventType::Deleted, obj.clone(), None);
             self.gc_pending = true;
             return Some(obj);
         }
@@ -1146,8 +1158,8 @@ impl Store {
                     meta_mut(&mut updated)
                         .insert("resourceVersion".into(), json!(self.rv.to_string()));
                     let updated = Arc::new(updated);
-                    self.objects.insert(key.clone(), updated.clone());
-                    self.emit(&t, &key.1, EventType::Modified, updated);
+                    let previous = self.objects.insert(key.clone(), updated.clone());
+                    self.emit(&t, &key.1, EventType::Modified, updated, previous);
                     self.gc_pending = true;
                 }
                 if fins.is_empty() && (t.custom || t.kind != "Namespace") {
@@ -1197,8 +1209,8 @@ impl Store {
             self.rv += 1;
             meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
             let obj = Arc::new(obj);
-            self.objects.insert(key.clone(), obj.clone());
-            self.emit(&t, &key.1, EventType::Modified, obj);
+            let previous = self.objects.insert(key.clone(), obj.clone());
+            self.emit(&t, &key.1, EventType::Modified, obj, previous);
         }
     }
 }

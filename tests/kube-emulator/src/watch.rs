@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::discovery::ResourceType;
 use crate::selectors::Selector;
 use crate::status::ApiError;
-use crate::store::{Event, WatchStart};
+use crate::store::{Event, EventType, WatchStart};
 
 /// The parameters of one watch request.
 pub struct WatchParams {
@@ -57,21 +57,35 @@ fn bookmark(p: &WatchParams, rv: u64, initial_end: bool) -> Bytes {
     )
 }
 
-fn matches(p: &WatchParams, e: &Event) -> bool {
-    e.resource == p.resource.storage_key()
+/// The event type this watch sees for `e`, if any: with a selector, a change that makes an
+/// object start (stop) matching is ADDED (DELETED), like the real watch cache.
+fn effective(p: &WatchParams, e: &Event) -> Option<EventType> {
+    let ours = e.resource == p.resource.storage_key()
         && p.namespace
             .as_deref()
-            .is_none_or(|n| !p.resource.namespaced || e.namespace == n)
-        && p.selector.matches(&e.object)
+            .is_none_or(|n| !p.resource.namespaced || e.namespace == n);
+    if !ours {
+        return None;
+    }
+    let now = p.selector.matches(&e.object);
+    match (e.kind, &e.previous) {
+        (EventType::Modified, Some(prev)) => match (p.selector.matches(prev), now) {
+            (true, true) => Some(EventType::Modified),
+            (false, true) => Some(EventType::Added),
+            (true, false) => Some(EventType::Deleted),
+            (false, false) => None,
+        },
+        (kind, _) => now.then_some(kind),
+    }
 }
 
-fn event_line(p: &WatchParams, e: &Event) -> Bytes {
+fn event_line(p: &WatchParams, kind: EventType, e: &Event) -> Bytes {
     if p.resource.custom {
         let mut o = (*e.object).clone();
         o["apiVersion"] = json!(p.resource.api_version());
-        line(e.kind.as_str(), &o)
+        line(kind.as_str(), &o)
     } else {
-        line(e.kind.as_str(), &e.object)
+        line(kind.as_str(), &e.object)
     }
 }
 
@@ -92,8 +106,10 @@ pub fn spawn(
         };
         restarts.mark_unchanged();
         for e in &initial {
-            if matches(&p, e) && tx.send(event_line(&p, e)).await.is_err() {
-                return;
+            if let Some(kind) = effective(&p, e) {
+                if tx.send(event_line(&p, kind, e)).await.is_err() {
+                    return;
+                }
             }
         }
         if p.send_initial_events && tx.send(bookmark(&p, progress, true)).await.is_err() {
@@ -111,10 +127,8 @@ pub fn spawn(
                 ev = live.recv() => match ev {
                     Ok(e) => {
                         progress = progress.max(e.rv);
-                        if !matches(&p, &e) {
-                            continue;
-                        }
-                        event_line(&p, &e)
+                        let Some(kind) = effective(&p, &e) else { continue };
+                        event_line(&p, kind, &e)
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let _ = tx.send(line("ERROR", &ApiError::gone(progress, progress).to_status())).await;

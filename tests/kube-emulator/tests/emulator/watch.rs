@@ -212,3 +212,46 @@ async fn streaming_list_watcher_gets_initial_events_then_changes() {
         "the initial state came through the watch (sendInitialEvents)"
     );
 }
+
+#[tokio::test]
+async fn selector_watches_see_objects_enter_and_leave() {
+    let (_e, client) = start().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client);
+    let list = cms.list(&Default::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = cms
+        .watch(
+            &WatchParams::default().labels("app=x").disable_bookmarks(),
+            &rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let labelled = |app: &str| json!({"metadata": {"labels": {"app": app}}});
+    cms.create(&PostParams::default(), &obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s", "labels": {"app": "x"}}})))
+        .await
+        .unwrap();
+    cms.patch("s", &PatchParams::default(), &Patch::Merge(labelled("y")))
+        .await
+        .unwrap();
+    cms.patch(
+        "s",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"ignored": "while not matching"}})),
+    )
+    .await
+    .unwrap();
+    cms.patch("s", &PatchParams::default(), &Patch::Merge(labelled("x")))
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        kinds.push(match next_matching(&mut stream, |_| true).await.unwrap() {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(kinds, ["ADDED", "DELETED", "ADDED"]);
+}
