@@ -559,3 +559,23 @@ fn forward_log(policy: &str, role: Role, log: &PolicyLog) {
         tracing::warn!(policy, %role, dropped_bytes = log.dropped_bytes, "policy log exceeded its limit; lines dropped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_object;
+
+    #[test]
+    fn transformer_output_must_be_an_identified_object() {
+        assert!(
+            parse_object(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}"#)
+                .is_ok()
+        );
+        assert!(parse_object("[1]")
+            .unwrap_err()
+            .contains("not a JSON object"));
+        assert!(parse_object("{").unwrap_err().contains("not JSON"));
+        assert!(parse_object(r#"{"kind":"ConfigMap"}"#)
+            .unwrap_err()
+            .contains("lacks"));
+    }
+}

@@ -187,3 +187,19 @@ impl WasiView for StoreState {
         self.wasi().view()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_keeps_lines_within_budget_and_counts_the_rest() {
+        let mut log = PolicyLog::new(10);
+        log.push(LogLevel::Info, "12345".into());
+        log.push(LogLevel::Warn, "1234567".into());
+        log.push(LogLevel::Error, "12345".into());
+        let kept: Vec<_> = log.lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(kept, ["12345", "12345"]);
+        assert_eq!(log.dropped_bytes, 7);
+    }
+}
