@@ -11,8 +11,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod logging;
+pub mod output;
+pub mod plan;
 pub mod policy;
+pub mod render;
 pub mod sync;
+pub mod validate;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,11 +65,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Fetch, render and transform a source; print the objects.
-    Render(sync::RenderArgs),
+    Render(render::Args),
     /// Run the validators; exit 1 on any error-severity violation.
-    Validate(sync::ValidateArgs),
+    Validate(validate::Args),
     /// Show what a sync would do (exit 0 in sync, 1 changes, 2 error).
-    Plan(sync::PlanArgs),
+    Plan(plan::Args),
     /// Reconcile once: apply, remediate drift, prune.
     Sync(sync::SyncArgs),
     /// Write, build, test and inspect policies.
@@ -83,9 +87,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.global);
     let result = match cli.command {
-        Command::Render(args) => sync::render(args, &cli.global),
-        Command::Validate(args) => sync::validate(args, &cli.global),
-        Command::Plan(args) => sync::plan(args, &cli.global),
+        Command::Render(args) => render::run(args, &cli.global),
+        Command::Validate(args) => validate::run(args, &cli.global),
+        Command::Plan(args) => plan::run(args, &cli.global),
         Command::Sync(args) => sync::sync(args, &cli.global),
         Command::Policy(command) => policy::run(command, &cli.global),
         Command::Completions { shell } => {

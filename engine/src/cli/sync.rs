@@ -1,41 +1,461 @@
-//! `render`, `validate`, `plan` and `sync`: the pipeline on one sync.
+//! What every pipeline command shares: turning `SOURCE [--ref] [--path]
+//! [--config]` into a [`SyncUnit`], the cache directories, loading policies;
+//! and the `plumbline sync` command itself.
+//!
+//! IO: reads configuration files, builds policy projects, talks to the
+//! cluster (`sync`).
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::Global;
+use anyhow::Context as _;
 
-/// Arguments of `plumbline render`.
-#[derive(Debug, clap::Args)]
-pub struct RenderArgs {}
+use super::output::{self, Paint};
+use super::{Global, OutputFormat};
+use crate::apply::{Cluster, Options};
+use crate::policy::{HostConfig, PolicyHost, PolicySet};
+use crate::reconcile::{self, Outcome, Report, Status, SyncUnit};
+use crate::spec::{RefSpec, SourceSpec, SyncConfig, SyncSpec};
 
-/// Arguments of `plumbline validate`.
-#[derive(Debug, clap::Args)]
-pub struct ValidateArgs {}
+/// The configuration file looked for in a SOURCE directory.
+pub const CONFIG_FILE: &str = "plumbline.yaml";
 
-/// Arguments of `plumbline plan`.
-#[derive(Debug, clap::Args)]
-pub struct PlanArgs {}
+/// Where the desired state comes from (shared by every pipeline command).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// A directory with a plumbline.yaml, a plumbline.yaml file, a directory
+    /// of manifests, or a Git URL (https://, ssh://, git://, file://).
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Read this Git reference instead of the working tree: a branch, a tag
+    /// (`tags/v1.2.0` or `refs/tags/v1.2.0`) or a 40-digit commit.
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Directory inside the source to render (overrides the config's
+    /// `spec.source.path`).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<String>,
+    /// A plumbline.yaml to take policies and settings from when SOURCE is a
+    /// URL or a directory of manifests.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Turn the source arguments into a sync unit.
+pub fn load_unit(args: &SourceArgs) -> anyhow::Result<SyncUnit> {
+    let given = Path::new(&args.source);
+    let is_url = args.source.contains("://") || args.source.contains('@');
+    let config_file = if given.is_file() {
+        Some(given.to_owned())
+    } else if given.is_dir() && given.join(CONFIG_FILE).is_file() {
+        Some(given.join(CONFIG_FILE))
+    } else {
+        None
+    };
+    if config_file.is_some() && args.config.is_some() {
+        anyhow::bail!(
+            "{} is already a sync configuration; --config is for a URL or a directory of manifests",
+            args.source
+        );
+    }
+    let mut unit = match (config_file.or_else(|| args.config.clone()), is_url) {
+        (Some(file), _) => read_config(&file)?,
+        (None, true) => bare_unit("source", &args.source),
+        (None, false) if given.is_dir() => {
+            let dir = absolute(given)?;
+            let name = dns_label(dir.file_name().map(|n| n.to_string_lossy()).as_deref());
+            bare_unit(&name, &dir.display().to_string())
+        }
+        (None, false) => anyhow::bail!(
+            "{}: no such file or directory (SOURCE is a directory, a {CONFIG_FILE} or a Git URL)",
+            args.source
+        ),
+    };
+    // With --config, SOURCE names the manifests; the config the policies.
+    if args.config.is_some() {
+        unit.config.spec.source.url = if is_url {
+            args.source.clone()
+        } else {
+            absolute(given)?.display().to_string()
+        };
+    }
+    if let Some(reference) = &args.reference {
+        unit.config.spec.source.reference = Some(parse_ref(reference));
+    }
+    if let Some(path) = &args.path {
+        unit.config.spec.source.path.clone_from(path);
+    }
+    Ok(unit)
+}
+
+/// A configuration file, checked.
+fn read_config(file: &Path) -> anyhow::Result<SyncUnit> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading sync configuration {}", file.display()))?;
+    let name = file.display().to_string();
+    let config = SyncConfig::from_yaml(&text, &name)?;
+    let base_dir = absolute(file)?
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default();
+    Ok(SyncUnit {
+        config,
+        base_dir,
+        file: name,
+    })
+}
+
+/// A sync of `url` without policies, for sources without a configuration.
+fn bare_unit(name: &str, url: &str) -> SyncUnit {
+    let config = SyncConfig {
+        api_version: crate::spec::API_VERSION.into(),
+        kind: "Sync".into(),
+        metadata: crate::spec::Metadata { name: name.into() },
+        spec: SyncSpec {
+            source: SourceSpec {
+                url: url.into(),
+                reference: None,
+                path: String::new(),
+                credentials: None,
+            },
+            target_namespace: None,
+            policies: Vec::new(),
+            prune: true,
+            self_heal: false,
+            force_conflicts: false,
+            prune_guard: crate::spec::PruneGuard::default(),
+            inventory_namespace: "plumbline-system".into(),
+        },
+    };
+    SyncUnit {
+        config,
+        base_dir: std::env::current_dir().unwrap_or_default(),
+        file: "(command line)".into(),
+    }
+}
+
+/// `--ref`: a commit (40 hex digits), a tag (`tags/` or `refs/tags/`), or
+/// a branch.
+pub fn parse_ref(text: &str) -> RefSpec {
+    let mut spec = RefSpec::default();
+    if text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        spec.commit = Some(text.to_ascii_lowercase());
+    } else if let Some(tag) = text
+        .strip_prefix("refs/tags/")
+        .or_else(|| text.strip_prefix("tags/"))
+    {
+        spec.tag = Some(tag.to_owned());
+    } else {
+        let branch = text.strip_prefix("refs/heads/").unwrap_or(text);
+        spec.branch = Some(branch.to_owned());
+    }
+    spec
+}
+
+/// A directory name made into a sync name (a DNS label).
+fn dns_label(name: Option<&str>) -> String {
+    let label: String = name
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(63)
+        .collect();
+    let label = label.trim_matches('-');
+    if label.is_empty() {
+        "local".into()
+    } else {
+        label.into()
+    }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+/// The cache directories: `$PLUMBLINE_CACHE_DIR`, else
+/// `~/.cache/plumbline`; Git repositories in `git/`, compiled policies in
+/// `policies/`.
+pub fn cache_root() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("PLUMBLINE_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("plumbline")
+}
+
+/// The Git cache directory.
+pub fn git_cache() -> PathBuf {
+    cache_root().join("git")
+}
+
+/// A policy host with its compile cache.
+pub fn policy_host() -> anyhow::Result<PolicyHost> {
+    Ok(PolicyHost::new(HostConfig {
+        cache_dir: Some(cache_root().join("policies")),
+        ..HostConfig::default()
+    })?)
+}
+
+/// Load the sync's policies, plus extra component files or project
+/// directories given on the command line (appended, named after their path).
+pub fn load_policies(
+    host: &PolicyHost,
+    unit: &SyncUnit,
+    extra: &[PathBuf],
+) -> anyhow::Result<PolicySet> {
+    let mut unit = unit.clone();
+    for path in unit
+        .config
+        .spec
+        .policies
+        .iter()
+        .map(|p| unit.resolve(&p.module))
+        .chain(extra.iter().cloned())
+    {
+        if !path.exists() {
+            anyhow::bail!("policy {}: no such file or directory", path.display());
+        }
+    }
+    for path in extra {
+        unit.config.spec.policies.push(crate::spec::PolicySpec {
+            name: None,
+            module: absolute(path)?,
+            settings: serde_json::json!({}),
+            limits: crate::policy::LimitOverrides::default(),
+            fail_open: false,
+        });
+    }
+    Ok(reconcile::policies::load(host, &unit)?)
+}
+
+/// Where to find the cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    /// Connect with these arguments.
+    pub async fn connect(&self, options: Options) -> anyhow::Result<Cluster> {
+        Ok(Cluster::connect(self.kubeconfig.as_deref(), self.context.as_deref(), options).await?)
+    }
+
+    /// A name for the cluster in output.
+    pub fn describe(&self) -> String {
+        let file = self
+            .kubeconfig
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .or_else(|| std::env::var("KUBECONFIG").ok())
+            .unwrap_or_else(|| "~/.kube/config".into());
+        match &self.context {
+            Some(context) => format!("context {context} of {file}"),
+            None => format!("current context of {file}"),
+        }
+    }
+}
+
+/// A tokio runtime for the commands that talk to a cluster.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
 
 /// Arguments of `plumbline sync`.
 #[derive(Debug, clap::Args)]
-pub struct SyncArgs {}
+#[command(after_help = "\
+Examples:
+  plumbline sync examples/quickstart --context kind-dev
+  plumbline sync . --ref v1.4.0 --dry-run          # server-side dry-run, nothing stored
+  plumbline sync https://git.example.com/shop.git --config shop.yaml --no-prune
 
-/// `plumbline render`.
-pub fn render(_args: RenderArgs, _global: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("render: not built yet")
-}
-
-/// `plumbline validate`.
-pub fn validate(_args: ValidateArgs, _global: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("validate: not built yet")
-}
-
-/// `plumbline plan`.
-pub fn plan(_args: PlanArgs, _global: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("plan: not built yet")
+Exit codes: 0 synced (drift may have been reported or ignored by decision),
+1 blocked by error-severity violations (nothing was applied),
+2 failed (bad arguments or configuration, fetch/render/policy errors, the
+cluster unreachable, or a write refused; nothing is pruned after a failure).")]
+pub struct SyncArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Delete objects that left Git (overrides spec.prune).
+    #[arg(long, overrides_with = "no_prune")]
+    prune: bool,
+    /// Leave objects that left Git in the cluster (overrides spec.prune).
+    #[arg(long, overrides_with = "prune")]
+    no_prune: bool,
+    /// Reapply drifted objects no remediator decided about.
+    #[arg(long)]
+    self_heal: bool,
+    /// Make every write a server-side dry-run: the API server validates,
+    /// nothing is stored.
+    #[arg(long)]
+    dry_run: bool,
+    /// Take fields other field managers own instead of failing.
+    #[arg(long)]
+    force_conflicts: bool,
 }
 
 /// `plumbline sync`.
-pub fn sync(_args: SyncArgs, _global: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("sync: not built yet")
+pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let mut unit = load_unit(&args.source)?;
+    let spec = &mut unit.config.spec;
+    if args.prune {
+        spec.prune = true;
+    }
+    if args.no_prune {
+        spec.prune = false;
+    }
+    spec.self_heal |= args.self_heal;
+    spec.force_conflicts |= args.force_conflicts;
+    let options = Options {
+        dry_run: args.dry_run,
+        force_conflicts: spec.force_conflicts,
+        ..Options::default()
+    };
+    let progress = Progress::start(global, &format!("syncing {}", unit.name()));
+    let host = policy_host()?;
+    let policies = load_policies(&host, &unit, &[])?;
+    let runtime = runtime()?;
+    let report = runtime.block_on(async {
+        let cluster = args.cluster.connect(options).await?;
+        anyhow::Ok(reconcile::reconcile(&unit, &policies, &cluster, &git_cache()).await)
+    });
+    progress.stop();
+    let report = report?;
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Yaml => print!("{}", serde_yaml::to_string(&report)?),
+        OutputFormat::Human => print_report(&report),
+    }
+    Ok(ExitCode::from(match report.status {
+        Status::Synced => 0,
+        Status::Blocked => 1,
+        Status::Failed => 2,
+    }))
+}
+
+fn print_report(report: &Report) {
+    let paint = Paint::stdout();
+    if let Some(revision) = &report.revision {
+        println!("revision {revision}");
+    }
+    output::print_violations(&paint, &report.violations, None);
+    for object in &report.objects {
+        let (mark, colour) = match object.outcome {
+            Outcome::Created => ("+", output::GREEN),
+            Outcome::Updated | Outcome::Reapplied | Outcome::Recreated => ("~", output::YELLOW),
+            Outcome::Pruned => ("-", output::RED),
+            Outcome::Failed => ("!", output::RED),
+            Outcome::Unchanged => ("=", output::DIM),
+            _ => ("?", output::CYAN),
+        };
+        let outcome = serde_json::to_value(&object.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut line = format!("{mark} {outcome:<10} {}", object.key);
+        if let Some(health) = &object.health {
+            line.push_str(&format!("  [{health}]"));
+        }
+        if !object.drifted.is_empty() {
+            line.push_str(&format!("  drifted: {}", object.drifted.join(", ")));
+        }
+        if let Some(message) = &object.message {
+            line.push_str(&format!("  ({message})"));
+        }
+        println!("{}", paint.colour(colour, &line));
+    }
+    for warning in &report.warnings {
+        println!(
+            "{}",
+            paint.colour(output::YELLOW, &format!("warning: {warning}"))
+        );
+    }
+    for error in &report.errors {
+        println!("{}", paint.colour(output::RED, &format!("error: {error}")));
+    }
+    let colour = match report.status {
+        Status::Synced => output::GREEN,
+        _ => output::RED,
+    };
+    println!("{}", paint.colour(colour, &report.to_string()));
+}
+
+/// A one-line spinner on standard error while long work runs; silent when
+/// standard error is not a terminal or with `--quiet`.
+pub struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Start showing `what`.
+    pub fn start(global: &Global, what: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = (!global.quiet && std::io::stderr().is_terminal()).then(|| {
+            let (stop, what) = (stop.clone(), what.to_owned());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let frames = ['|', '/', '-', '\\'];
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    eprint!(
+                        "\r{} {what}… {}s ",
+                        frames[n % frames.len()],
+                        started.elapsed().as_secs()
+                    );
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(120));
+                }
+                eprint!("\r\x1b[2K");
+            })
+        });
+        Progress { stop, thread }
+    }
+
+    /// Stop and clear the line.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_commits_tags_or_branches() {
+        let commit = "a".repeat(40);
+        assert_eq!(parse_ref(&commit).commit, Some(commit.clone()));
+        assert_eq!(parse_ref("tags/v1").tag.as_deref(), Some("v1"));
+        assert_eq!(parse_ref("refs/tags/v1").tag.as_deref(), Some("v1"));
+        assert_eq!(parse_ref("refs/heads/bad").branch.as_deref(), Some("bad"));
+        assert_eq!(parse_ref("bad").branch.as_deref(), Some("bad"));
+    }
+
+    #[test]
+    fn directory_names_become_dns_labels() {
+        assert_eq!(dns_label(Some("My_Shop")), "my-shop");
+        assert_eq!(dns_label(Some("__")), "local");
+        assert_eq!(dns_label(None), "local");
+    }
 }

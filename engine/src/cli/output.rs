@@ -1,0 +1,300 @@
+//! Printing for people: colours (only on a terminal), violations grouped by
+//! object with their file and line, YAML line diffs, and masking of Secret
+//! values. No IO beyond writing to standard output.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use serde_json::Value;
+
+use crate::object::ObjectKey;
+use crate::policy::{Severity, Violation};
+use crate::render::Origin;
+
+/// ANSI colour codes.
+pub const RED: &str = "31";
+/// Green.
+pub const GREEN: &str = "32";
+/// Yellow.
+pub const YELLOW: &str = "33";
+/// Cyan.
+pub const CYAN: &str = "36";
+/// Bold.
+pub const BOLD: &str = "1";
+/// Dim.
+pub const DIM: &str = "2";
+
+/// Whether to colour: only when standard output is a terminal and
+/// `NO_COLOR` is unset.
+#[derive(Debug, Clone, Copy)]
+pub struct Paint {
+    enabled: bool,
+}
+
+impl Paint {
+    /// Colours for standard output.
+    pub fn stdout() -> Self {
+        Paint {
+            enabled: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    /// `text` in `colour`.
+    pub fn colour(&self, colour: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{colour}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// Where an object came from, as `file:line` with the file relative to the
+/// repository (`base` is the rendered directory inside it). Origins are
+/// recorded before namespaces are defaulted, so a key is also looked up
+/// without namespace.
+pub fn origin_of(
+    origins: &BTreeMap<ObjectKey, Origin>,
+    base: &str,
+    key: &ObjectKey,
+) -> Option<String> {
+    let bare = ObjectKey {
+        namespace: None,
+        ..key.clone()
+    };
+    origins.get(key).or_else(|| origins.get(&bare)).map(|o| {
+        let base = base.trim_matches('/');
+        if base.is_empty() {
+            format!("{}:{}", o.file, o.line)
+        } else {
+            format!("{base}/{}:{}", o.file, o.line)
+        }
+    })
+}
+
+/// Violations grouped by object, with the object's file and line; the
+/// objects in order of first violation.
+pub fn print_violations(
+    paint: &Paint,
+    violations: &[Violation],
+    origins: Option<(&BTreeMap<ObjectKey, Origin>, &str)>,
+) {
+    let mut groups: Vec<(Option<ObjectKey>, Vec<&Violation>)> = Vec::new();
+    for violation in violations {
+        let key = violation.target.as_ref().map(crate::object::ObjectRef::key);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(violation),
+            None => groups.push((key, vec![violation])),
+        }
+    }
+    for (key, list) in groups {
+        let heading = match &key {
+            Some(key) => {
+                let origin = origins
+                    .and_then(|(o, base)| origin_of(o, base, key))
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default();
+                format!("{key}{origin}")
+            }
+            None => "the whole desired set".to_owned(),
+        };
+        println!("{}", paint.colour(BOLD, &heading));
+        for violation in list {
+            let (word, colour) = severity_word(violation.severity);
+            let path = if violation.path.is_empty() {
+                String::new()
+            } else {
+                format!(" {}:", violation.path)
+            };
+            println!(
+                "  {} [{}]{path} {}",
+                paint.colour(colour, word),
+                violation.policy,
+                violation.message
+            );
+        }
+    }
+}
+
+fn severity_word(severity: Severity) -> (&'static str, &'static str) {
+    match severity {
+        Severity::Error => ("error  ", RED),
+        Severity::Warning => ("warning", YELLOW),
+        Severity::Info => ("info   ", CYAN),
+    }
+}
+
+/// Counts of violations by severity: (errors, warnings, infos).
+pub fn severity_counts(violations: &[Violation]) -> (usize, usize, usize) {
+    let count = |s| violations.iter().filter(|v| v.severity == s).count();
+    (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info),
+    )
+}
+
+/// An object as YAML text.
+pub fn yaml(object: &Value) -> String {
+    serde_yaml::to_string(object).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+}
+
+/// Whether an object is a Secret, whose values must never be printed.
+pub fn is_secret(object: &Value) -> bool {
+    object["kind"] == "Secret" && object["apiVersion"] == "v1"
+}
+
+/// A copy of a Secret with its `data` and `stringData` values replaced;
+/// where `other` (the other side of a diff) has a different value for the
+/// key, the mask says so, so a diff still shows which keys changed.
+pub fn mask_secret(object: &Value, other: Option<&Value>) -> Value {
+    let mut masked = object.clone();
+    for field in ["data", "stringData"] {
+        let Some(map) = masked.get_mut(field).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (key, value) in map.iter_mut() {
+            let same = other
+                .and_then(|o| o.get(field))
+                .and_then(|m| m.get(key))
+                .is_some_and(|v| v == value);
+            let mask = if other.is_none() || same {
+                "(hidden)"
+            } else {
+                "(hidden, differs)"
+            };
+            *value = Value::String(mask.to_owned());
+        }
+    }
+    masked
+}
+
+/// The live object cut down to the fields the desired object sets, so a
+/// diff shows what Git would change and not what the API server added.
+pub fn project(desired: &Value, live: &Value) -> Value {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => Value::Object(
+            d.iter()
+                .filter_map(|(k, dv)| l.get(k).map(|lv| (k.clone(), project(dv, lv))))
+                .collect(),
+        ),
+        (Value::Array(d), Value::Array(l)) => Value::Array(
+            l.iter()
+                .enumerate()
+                .map(|(i, lv)| d.get(i).map_or_else(|| lv.clone(), |dv| project(dv, lv)))
+                .collect(),
+        ),
+        (_, live) => live.clone(),
+    }
+}
+
+/// One line of a diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// In both.
+    Same(&'a str),
+    /// Only in the old text.
+    Removed(&'a str),
+    /// Only in the new text.
+    Added(&'a str),
+}
+
+/// A line diff (longest common subsequence; objects are small).
+pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut lines) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            lines.push(Line::Same(a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            lines.push(Line::Added(b[j]));
+            j += 1;
+        } else {
+            lines.push(Line::Removed(a[i]));
+            i += 1;
+        }
+    }
+    lines
+}
+
+/// Print a diff with two lines of context around changes, indented.
+pub fn print_diff(paint: &Paint, lines: &[Line<'_>], indent: &str) {
+    const CONTEXT: usize = 2;
+    let changed: Vec<usize> = (0..lines.len())
+        .filter(|&i| !matches!(lines[i], Line::Same(_)))
+        .collect();
+    let near = |i: usize| changed.iter().any(|&c| c.abs_diff(i) <= CONTEXT);
+    let mut skipped = false;
+    for (i, line) in lines.iter().enumerate() {
+        if !near(i) {
+            skipped = true;
+            continue;
+        }
+        if skipped {
+            println!("{indent}{}", paint.colour(DIM, "  ..."));
+            skipped = false;
+        }
+        match line {
+            Line::Same(text) => println!("{indent}  {text}"),
+            Line::Removed(text) => println!("{indent}{}", paint.colour(RED, &format!("- {text}"))),
+            Line::Added(text) => println!("{indent}{}", paint.colour(GREEN, &format!("+ {text}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_diff_keeps_common_lines_and_marks_the_rest() {
+        let lines = diff("a\nb\nc\n", "a\nx\nc\n");
+        assert_eq!(
+            lines,
+            [
+                Line::Same("a"),
+                Line::Removed("b"),
+                Line::Added("x"),
+                Line::Same("c")
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_values_are_masked_but_changes_still_show() {
+        let desired =
+            json!({"apiVersion": "v1", "kind": "Secret", "data": {"a": "c2VjcmV0", "b": "eA=="}});
+        let live =
+            json!({"apiVersion": "v1", "kind": "Secret", "data": {"a": "c2VjcmV0", "b": "eQ=="}});
+        let masked = mask_secret(&desired, Some(&live));
+        assert_eq!(
+            masked["data"],
+            json!({"a": "(hidden)", "b": "(hidden, differs)"})
+        );
+        assert!(!masked.to_string().contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn live_objects_are_projected_onto_the_desired_fields() {
+        let desired = json!({"spec": {"replicas": 2, "containers": [{"image": "a"}]}});
+        let live = json!({"spec": {"replicas": 3, "paused": false, "containers": [{"image": "b", "tty": false}]}, "status": {}});
+        assert_eq!(
+            project(&desired, &live),
+            json!({"spec": {"replicas": 3, "containers": [{"image": "b"}]}})
+        );
+    }
+}

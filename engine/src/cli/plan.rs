@@ -1,0 +1,505 @@
+//! `plumbline plan`: what a sync would do, without doing it. Loads the
+//! desired state (fetch, render, transform, validate), reads the live
+//! objects and inventory from a cluster (or takes an empty cluster), plans,
+//! and prints the plan with a per-object diff. IO: source, policy builds,
+//! reads from the cluster (and server-side dry-run writes on request).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use serde_json::{json, Value};
+
+use super::output::{self, Paint};
+use super::sync::{self, ClusterArgs, SourceArgs};
+use super::{Global, OutputFormat};
+use crate::apply::{inventory_store, Options};
+use crate::object::ObjectKey;
+use crate::plan::{self, Action, Inventory, Live, Plan, UpdateReason};
+use crate::policy::{PolicyHost, PolicySet};
+use crate::reconcile::desired::{self, Depth, Desired};
+use crate::reconcile::SyncUnit;
+
+/// Arguments of `plumbline plan`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  plumbline plan examples/quickstart                   # against an empty cluster
+  plumbline plan examples/quickstart --context kind-dev
+  plumbline plan . --ref feature/x --kubeconfig ~/.kube/staging --server-dry-run
+  plumbline plan . -o json | jq .summary
+
+The cluster is used only when --kubeconfig or --context is given or
+$KUBECONFIG is set; otherwise the plan is made against an EMPTY cluster
+(everything is a create) and the output says so.
+
+Exit codes: 0 in sync (nothing to do), 1 changes to make or error-severity
+violations that would block the sync, 2 error (fetch, render, policy,
+cluster, or a server-side dry-run the API server refused).")]
+pub struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Also send the creates and updates to the API server as server-side
+    /// dry-run applies, so it validates them (needs a cluster).
+    #[arg(long)]
+    server_dry_run: bool,
+}
+
+/// What the transformers changed in one object.
+struct Transformation {
+    object: String,
+    changes: Vec<String>,
+}
+
+/// `plumbline plan`.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let unit = sync::load_unit(&args.source)?;
+    let use_cluster = args.cluster.kubeconfig.is_some()
+        || args.cluster.context.is_some()
+        || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty());
+    if args.server_dry_run && !use_cluster {
+        anyhow::bail!("--server-dry-run needs a cluster: give --kubeconfig or --context");
+    }
+    let progress = sync::Progress::start(global, &format!("planning {}", unit.name()));
+    let host = sync::policy_host()?;
+    let policies = sync::load_policies(&host, &unit, &[])?;
+    let interrupt = AtomicBool::new(false);
+    let git_cache = sync::git_cache();
+    let desired = desired::load(&unit, &policies, &git_cache, Depth::Validated, &interrupt)?;
+    let transformations = transformations(&host, &unit, &policies, &desired)?;
+
+    let spec = &unit.config.spec;
+    let options = options_for(spec);
+    let mut rejected = Vec::new();
+    let (live, inventory) = if use_cluster {
+        let runtime = sync::runtime()?;
+        runtime.block_on(async {
+            let write_options = Options {
+                dry_run: true,
+                ..Options::default()
+            };
+            let cluster = args.cluster.connect(write_options).await?;
+            let inventory =
+                inventory_store::load(&cluster, &spec.inventory_namespace, unit.name()).await?;
+            let mut wanted: Vec<(ObjectKey, String)> = desired
+                .objects
+                .iter()
+                .filter_map(|o| Some((ObjectKey::of(o)?, o["apiVersion"].as_str()?.to_owned())))
+                .collect();
+            wanted.extend(
+                inventory
+                    .entries
+                    .iter()
+                    .map(|(key, entry)| (key.clone(), entry.api_version.clone())),
+            );
+            let live = cluster.live(&wanted, unit.name()).await?;
+            if args.server_dry_run {
+                let planned = plan::plan(&desired.objects, &live, &inventory, &options);
+                let writes: Vec<Value> = planned
+                    .objects
+                    .iter()
+                    .filter(|o| matches!(o.action, Action::Create | Action::Update { .. }))
+                    .filter_map(|o| o.desired.clone())
+                    .collect();
+                for applied in cluster.apply(&writes).await {
+                    if let Err(error) = applied.result {
+                        rejected.push(error.to_string());
+                    }
+                }
+            }
+            anyhow::Ok((live, inventory))
+        })?
+    } else {
+        (Live::new(), Inventory::default())
+    };
+    let planned = plan::plan(&desired.objects, &live, &inventory, &options);
+    progress.stop();
+
+    let summary = planned.summary();
+    let blocking = desired.blocking_violations();
+    let cluster = use_cluster.then(|| args.cluster.describe());
+    match global.output {
+        OutputFormat::Human => print_human(&Printed {
+            unit: &unit,
+            policies: &policies,
+            desired: &desired,
+            transformations: &transformations,
+            planned: &planned,
+            live: &live,
+            cluster: cluster.as_deref(),
+            rejected: &rejected,
+        }),
+        format => {
+            let document = json!({
+                "sync": unit.name(),
+                "source": spec.source,
+                "revision": desired.revision,
+                "cluster": cluster,
+                "emptyCluster": !use_cluster,
+                "blocking": blocking,
+                "violations": desired.violations,
+                "warnings": desired.warnings,
+                "transformations": transformations.iter().map(|t| json!({"object": t.object, "changes": t.changes})).collect::<Vec<_>>(),
+                "summary": summary,
+                "inSync": summary.in_sync(),
+                "objects": planned.objects.iter().map(|o| json!({
+                    "object": o.key.to_string(),
+                    "key": o.key,
+                    "apiVersion": o.api_version,
+                    "stage": o.stage,
+                    "action": o.action,
+                    "origin": output::origin_of(&desired.origins, &spec.source.path, &o.key),
+                    "desired": o.desired.as_ref().map(|d| if output::is_secret(d) { output::mask_secret(d, None) } else { d.clone() }),
+                })).collect::<Vec<_>>(),
+                "serverDryRunErrors": rejected,
+            });
+            if format == OutputFormat::Yaml {
+                print!("{}", serde_yaml::to_string(&document)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&document)?);
+            }
+        }
+    }
+    let code = if !rejected.is_empty() {
+        2
+    } else {
+        u8::from(blocking > 0 || !summary.in_sync())
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn options_for(spec: &crate::spec::SyncSpec) -> plan::Options {
+    plan::Options {
+        prune: spec.prune,
+        ..plan::Options::default()
+    }
+}
+
+/// What the transformers changed: the desired state loaded again without
+/// them, compared object by object.
+fn transformations(
+    host: &PolicyHost,
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    desired: &Desired,
+) -> anyhow::Result<Vec<Transformation>> {
+    if !policies.policies().iter().any(|p| p.roles().transformer) {
+        return Ok(Vec::new());
+    }
+    let none = host.load_set(Vec::new())?;
+    let interrupt = AtomicBool::new(false);
+    let rendered = desired::load(
+        unit,
+        &none,
+        &sync::git_cache(),
+        Depth::Transformed,
+        &interrupt,
+    )?;
+    let before: BTreeMap<ObjectKey, &Value> = rendered
+        .objects
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o)))
+        .collect();
+    let mut found = Vec::new();
+    for object in &desired.objects {
+        let Some(key) = ObjectKey::of(object) else {
+            continue;
+        };
+        let mut changes = Vec::new();
+        match before.get(&key) {
+            Some(old) => changed_paths(old, object, "", &mut changes),
+            None => changes.push("+ added by a transformer".to_owned()),
+        }
+        if !changes.is_empty() {
+            found.push(Transformation {
+                object: key.to_string(),
+                changes,
+            });
+        }
+    }
+    let after: Vec<ObjectKey> = desired.objects.iter().filter_map(ObjectKey::of).collect();
+    for key in before.keys().filter(|k| !after.contains(k)) {
+        found.push(Transformation {
+            object: key.to_string(),
+            changes: vec!["- removed by a transformer".to_owned()],
+        });
+    }
+    Ok(found)
+}
+
+/// Paths where `new` differs from `old`, marked `+` (added), `-`
+/// (removed) or `~` (changed).
+fn changed_paths(old: &Value, new: &Value, prefix: &str, out: &mut Vec<String>) {
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in b {
+                match (a.get(key), value) {
+                    (Some(previous), _) => changed_paths(previous, value, &join(key), out),
+                    (None, Value::Object(_)) => {
+                        changed_paths(&json!({}), value, &join(key), out);
+                    }
+                    (None, _) => out.push(format!("+ {}", join(key))),
+                }
+            }
+            for key in a.keys().filter(|k| !b.contains_key(*k)) {
+                out.push(format!("- {}", join(key)));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                changed_paths(x, y, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("~ {prefix}")),
+        _ => {}
+    }
+}
+
+/// Everything the human output shows.
+struct Printed<'a> {
+    unit: &'a SyncUnit,
+    policies: &'a PolicySet,
+    desired: &'a Desired,
+    transformations: &'a [Transformation],
+    planned: &'a Plan,
+    live: &'a Live,
+    cluster: Option<&'a str>,
+    rejected: &'a [String],
+}
+
+fn print_human(p: &Printed<'_>) {
+    let paint = Paint::stdout();
+    let spec = &p.unit.config.spec;
+    println!(
+        "{}",
+        paint.colour(
+            output::BOLD,
+            &format!("Plan for sync {} ({})", p.unit.name(), p.unit.file)
+        )
+    );
+    let path = if spec.source.path.is_empty() {
+        String::new()
+    } else {
+        format!(", path {}", spec.source.path)
+    };
+    let revision = match (&p.desired.revision, &spec.source.reference) {
+        (Some(commit), Some(reference)) => format!(
+            "{} at commit {}",
+            reference
+                .git_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            &commit[..commit.len().min(12)]
+        ),
+        (Some(commit), None) => format!("commit {}", &commit[..commit.len().min(12)]),
+        (None, _) => "working tree".to_owned(),
+    };
+    println!("  source:   {}{path} ({revision})", spec.source.url);
+    match p.cluster {
+        Some(cluster) => println!("  cluster:  {cluster}"),
+        None => println!(
+            "  cluster:  {}",
+            paint.colour(
+                output::YELLOW,
+                "none: planning against an EMPTY cluster (give --kubeconfig or --context, or set KUBECONFIG, to compare with a real one)"
+            )
+        ),
+    }
+    let by_role = |pick: fn(crate::policy::Roles) -> bool| {
+        let names: Vec<&str> = p
+            .policies
+            .policies()
+            .iter()
+            .filter(|l| pick(l.roles()))
+            .map(|l| l.name())
+            .collect();
+        if names.is_empty() {
+            "-".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    println!("  policies: transformers {}", by_role(|r| r.transformer));
+    println!("            validators   {}", by_role(|r| r.validator));
+    println!("            remediators  {}", by_role(|r| r.remediator));
+
+    println!();
+    let (errors, warnings, _) = output::severity_counts(&p.desired.violations);
+    println!(
+        "{}",
+        paint.colour(
+            output::BOLD,
+            &format!("Violations: {errors} error(s), {warnings} warning(s)")
+        )
+    );
+    output::print_violations(
+        &paint,
+        &p.desired.violations,
+        Some((&p.desired.origins, &spec.source.path)),
+    );
+    for warning in &p.desired.warnings {
+        println!(
+            "{}",
+            paint.colour(output::YELLOW, &format!("warning: {warning}"))
+        );
+    }
+
+    if !p.transformations.is_empty() {
+        println!();
+        println!("{}", paint.colour(output::BOLD, "Transformations:"));
+        for t in p.transformations {
+            println!("  {}", t.object);
+            for change in &t.changes {
+                println!("    {}", paint.colour(output::CYAN, change));
+            }
+        }
+    }
+
+    println!();
+    println!("{}", paint.colour(output::BOLD, "Plan:"));
+    for object in &p.planned.objects {
+        print_object(
+            &paint,
+            object,
+            p.live,
+            &p.desired.origins,
+            &spec.source.path,
+        );
+    }
+    for error in p.rejected {
+        println!(
+            "{}",
+            paint.colour(output::RED, &format!("server dry-run: {error}"))
+        );
+    }
+
+    println!();
+    let summary = p.planned.summary();
+    let blocking = p.desired.blocking_violations();
+    let (verdict, colour) = if blocking > 0 {
+        (
+            format!("BLOCKED: {blocking} error-severity violation(s); a sync would apply nothing. {summary}"),
+            output::RED,
+        )
+    } else if summary.in_sync() {
+        (format!("In sync: {summary}."), output::GREEN)
+    } else {
+        (format!("Changes: {summary}."), output::YELLOW)
+    };
+    println!("{}", paint.colour(colour, &verdict));
+}
+
+fn print_object(
+    paint: &Paint,
+    object: &plan::PlannedObject,
+    live: &Live,
+    origins: &BTreeMap<ObjectKey, crate::render::Origin>,
+    base: &str,
+) {
+    let origin = output::origin_of(origins, base, &object.key)
+        .map(|o| format!("  ({o})"))
+        .unwrap_or_default();
+    let (mark, word, colour) = match &object.action {
+        Action::Create => ("+", "create", output::GREEN),
+        Action::Update {
+            reason: UpdateReason::GitChanged,
+        } => ("~", "update", output::YELLOW),
+        Action::Update {
+            reason: UpdateReason::Adopt,
+        } => ("~", "adopt", output::YELLOW),
+        Action::Unchanged => ("=", "unchanged", output::DIM),
+        Action::Drifted(_) => ("!", "drifted", output::RED),
+        Action::Prune => ("-", "prune", output::RED),
+        Action::Orphan => ("?", "orphan", output::CYAN),
+    };
+    println!(
+        "{}{}",
+        paint.colour(colour, &format!("{mark} {word:<9} {}", object.key)),
+        paint.colour(output::DIM, &origin)
+    );
+    let indent = "      ";
+    let live_object = live.get(&object.key);
+    match (&object.action, &object.desired) {
+        (Action::Create, Some(desired)) => {
+            let shown = if output::is_secret(desired) {
+                output::mask_secret(desired, None)
+            } else {
+                desired.clone()
+            };
+            for line in output::yaml(&shown).lines() {
+                println!(
+                    "{indent}{}",
+                    paint.colour(output::GREEN, &format!("+ {line}"))
+                );
+            }
+        }
+        (Action::Update { .. }, Some(desired)) => {
+            let projected = live_object.map(|l| output::project(desired, l));
+            let (desired, projected) = if output::is_secret(desired) {
+                (
+                    output::mask_secret(desired, projected.as_ref()),
+                    projected.as_ref().map(|l| output::mask_secret(l, None)),
+                )
+            } else {
+                (desired.clone(), projected)
+            };
+            let old = projected.map(|l| output::yaml(&l)).unwrap_or_default();
+            let new = output::yaml(&desired);
+            output::print_diff(paint, &output::diff(&old, &new), indent);
+        }
+        (Action::Drifted(drift), desired) => {
+            if drift.deleted {
+                println!("{indent}deleted from the cluster");
+            }
+            let secret = desired.as_ref().is_some_and(output::is_secret);
+            for change in &drift.changes {
+                let show = |v: &Option<Value>| match v {
+                    _ if secret => "(hidden)".to_owned(),
+                    Some(v) => v.to_string(),
+                    None => "(absent)".to_owned(),
+                };
+                let mut line = format!(
+                    "{}: live {} , desired {}",
+                    change.path,
+                    show(&change.live),
+                    show(&change.desired)
+                );
+                if !change.taken_over_by.is_empty() {
+                    line.push_str(&format!(
+                        " (taken over by {})",
+                        change.taken_over_by.join(", ")
+                    ));
+                }
+                println!("{indent}{}", paint.colour(output::RED, &line));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_paths_name_added_removed_and_changed_fields() {
+        let old = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "list": [1, 2]});
+        let new =
+            json!({"metadata": {"name": "a", "labels": {"x": "2", "y": "3"}}, "list": [1, 3]});
+        let mut out = Vec::new();
+        changed_paths(&old, &new, "", &mut out);
+        assert_eq!(
+            out,
+            ["~ metadata.labels.x", "+ metadata.labels.y", "~ list[1]"]
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! `plumbline render`: the objects a sync would apply, after rendering and
+//! transformers, as YAML or JSON. Reads the source and builds policies (IO).
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use super::sync::{self, SourceArgs};
+use super::{Global, OutputFormat};
+use crate::reconcile::desired::{self, Depth};
+
+/// Arguments of `plumbline render`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  plumbline render examples/quickstart                 # plumbline.yaml in the directory
+  plumbline render ./manifests                         # plain manifests, no policies
+  plumbline render https://git.example.com/shop.git --ref v1.2.0 --path deploy
+  plumbline render . --ref main -o json | jq '.[].metadata.name'
+
+Prints multi-document YAML (default) or, with -o json, one JSON list.
+Exit codes: 0 rendered, 2 error (fetch, render or policy).")]
+pub struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+/// `plumbline render`.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let unit = sync::load_unit(&args.source)?;
+    let host = sync::policy_host()?;
+    let policies = sync::load_policies(&host, &unit, &[])?;
+    let interrupt = AtomicBool::new(false);
+    let desired = desired::load(
+        &unit,
+        &policies,
+        &sync::git_cache(),
+        Depth::Transformed,
+        &interrupt,
+    )?;
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&desired.objects)?),
+        OutputFormat::Human | OutputFormat::Yaml => {
+            for object in &desired.objects {
+                print!("---\n{}", serde_yaml::to_string(object)?);
+            }
+        }
+    }
+    for warning in &desired.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
