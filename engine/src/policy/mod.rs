@@ -23,6 +23,7 @@ mod limits;
 mod loaded;
 mod set;
 mod state;
+pub mod suite;
 mod verdict;
 mod wasi;
 

@@ -1,0 +1,181 @@
+//! `plumbline policy new NAME`: scaffold a policy project with a small
+//! working example of one role and a test suite that passes as generated.
+//! Writes files into a new directory.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::print_structured;
+use crate::cli::Global;
+
+/// The SDK next to this engine's sources, found at compile time.
+const DEFAULT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/rust");
+
+/// Languages a project can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust, with the `plumbline-sdk` crate.
+    Rust,
+    /// Python (componentize-py); not scaffolded yet.
+    Python,
+    /// JavaScript (jco / ComponentizeJS); not scaffolded yet.
+    Js,
+    /// C (wit-bindgen c); not scaffolded yet.
+    C,
+}
+
+/// The role of the example.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reports violations.
+    Validator,
+    /// Rewrites objects.
+    Transformer,
+    /// Decides about drift.
+    Remediator,
+}
+
+/// Arguments of `policy new`.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The policy's name (lowercase letters, digits and `-`), also the
+    /// crate name.
+    pub name: String,
+    /// The language.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
+    /// The role of the example.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// The project directory (default: ./NAME); must not exist or be empty.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The Rust SDK (`sdk/rust` of a Plumbline checkout), used as a path
+    /// dependency.
+    #[arg(long, default_value = DEFAULT_SDK)]
+    pub sdk: PathBuf,
+}
+
+/// What `policy new` reports.
+#[derive(Debug, Serialize)]
+struct Report {
+    name: String,
+    role: Role,
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+/// Write the project.
+pub fn run(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    if args.lang != Lang::Rust {
+        bail!(
+            "only Rust projects are scaffolded for now; to write a policy in Python, \
+             JavaScript or C, build a component against wit/policy.wit with that \
+             language's component tooling (see docs/policy-authoring.md) and test it \
+             with `plumbline policy test`"
+        );
+    }
+    check_name(&args.name)?;
+    let sdk = args
+        .sdk
+        .canonicalize()
+        .ok()
+        .filter(|sdk| sdk.join("Cargo.toml").is_file())
+        .with_context(|| {
+            format!(
+                "the Rust SDK is not at {}; pass --sdk PATH/TO/plumbline/sdk/rust",
+                args.sdk.display()
+            )
+        })?;
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    let occupied = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied {
+        bail!("{} already exists and is not empty", dir.display());
+    }
+    let (source, suite) = match args.role {
+        Role::Validator => (
+            include_str!("templates/validator.rs.tmpl"),
+            include_str!("templates/validator.yaml.tmpl"),
+        ),
+        Role::Transformer => (
+            include_str!("templates/transformer.rs.tmpl"),
+            include_str!("templates/transformer.yaml.tmpl"),
+        ),
+        Role::Remediator => (
+            include_str!("templates/remediator.rs.tmpl"),
+            include_str!("templates/remediator.yaml.tmpl"),
+        ),
+    };
+    let role = format!("{:?}", args.role).to_lowercase();
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", &args.name)
+            .replace("{{role}}", &role)
+            .replace("{{sdk}}", &sdk.to_string_lossy())
+    };
+    let files = [
+        (
+            "Cargo.toml",
+            fill(include_str!("templates/Cargo.toml.tmpl")),
+        ),
+        ("README.md", fill(include_str!("templates/README.md.tmpl"))),
+        ("src/lib.rs", fill(source)),
+        ("tests/suite.yaml", fill(suite)),
+    ];
+    let mut written = Vec::with_capacity(files.len());
+    for (path, text) in files {
+        let path = dir.join(path);
+        write(&path, &text)?;
+        written.push(path);
+    }
+    let report = Report {
+        name: args.name,
+        role: args.role,
+        dir,
+        files: written,
+    };
+    if !print_structured(global, &report)? {
+        println!(
+            "created the {role} policy `{}` in {}",
+            report.name,
+            report.dir.display()
+        );
+        for file in &report.files {
+            println!("  {}", file.display());
+        }
+        println!(
+            "next: plumbline policy build {0} && plumbline policy test {0}",
+            report.dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuse names that are not valid crate (and policy) names.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
+    if !valid {
+        bail!(
+            "`{name}` is not a valid policy name: use lowercase letters, digits and `-`, \
+             starting with a letter (e.g. `require-owner`)"
+        );
+    }
+    Ok(())
+}
+
+/// Write a file, creating its directory.
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
