@@ -129,15 +129,15 @@ fn a_broken_expectation_fails_with_a_diff() {
         "{out}"
     );
     assert!(
-        out.contains("-         \"path\": \"metadata.labels.tier\","),
+        out.contains("-       \"path\": \"metadata.labels.tier\","),
         "{out}"
     );
     assert!(
-        out.contains("+         \"path\": \"metadata.labels.team\","),
+        out.contains("+       \"path\": \"metadata.labels.team\","),
         "{out}"
     );
     assert!(
-        out.contains("+         \"message\": \"label `team` has value `Payments Team`"),
+        out.contains("+       \"message\": \"label `team` has value `Payments Team`"),
         "{out}"
     );
     assert!(out.trim_end().ends_with("passed, 1 failed"), "{out}");
