@@ -67,7 +67,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let policies = sync::load_policies(&host, &unit, &[])?;
     let interrupt = AtomicBool::new(false);
     let git_cache = sync::git_cache();
-    let desired = desired::load(&unit, &policies, &git_cache, Depth::Validated, &interrupt)?;
+    let desired = desired::load(&unit, &policies, &git_cache, Depth::Validated, &interrupt)
+        .map_err(sync::flat)?;
     let transformations = transformations(&host, &unit, &policies, &desired)?;
 
     let spec = &unit.config.spec;
@@ -81,8 +82,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 ..Options::default()
             };
             let cluster = args.cluster.connect(write_options).await?;
-            let inventory =
-                inventory_store::load(&cluster, &spec.inventory_namespace, unit.name()).await?;
+            let inventory = inventory_store::load(&cluster, &spec.inventory_namespace, unit.name())
+                .await
+                .map_err(sync::flat)?;
             let mut wanted: Vec<(ObjectKey, String)> = desired
                 .objects
                 .iter()
@@ -94,7 +96,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|(key, entry)| (key.clone(), entry.api_version.clone())),
             );
-            let live = cluster.live(&wanted, unit.name()).await?;
+            let live = cluster
+                .live(&wanted, unit.name())
+                .await
+                .map_err(sync::flat)?;
             if args.server_dry_run {
                 let planned = plan::plan(&desired.objects, &live, &inventory, &options);
                 let writes: Vec<Value> = planned
@@ -188,7 +193,7 @@ fn transformations(
     if !policies.policies().iter().any(|p| p.roles().transformer) {
         return Ok(Vec::new());
     }
-    let none = host.load_set(Vec::new())?;
+    let none = host.load_set(Vec::new()).map_err(sync::flat)?;
     let interrupt = AtomicBool::new(false);
     let rendered = desired::load(
         unit,
@@ -196,7 +201,8 @@ fn transformations(
         &sync::git_cache(),
         Depth::Transformed,
         &interrupt,
-    )?;
+    )
+    .map_err(sync::flat)?;
     let before: BTreeMap<ObjectKey, &Value> = rendered
         .objects
         .iter()

@@ -36,7 +36,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         &sync::git_cache(),
         Depth::Transformed,
         &interrupt,
-    )?;
+    )
+    .map_err(sync::flat)?;
     match global.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&desired.objects)?),
         OutputFormat::Human | OutputFormat::Yaml => {

@@ -199,10 +199,11 @@ pub fn git_cache() -> PathBuf {
 
 /// A policy host with its compile cache.
 pub fn policy_host() -> anyhow::Result<PolicyHost> {
-    Ok(PolicyHost::new(HostConfig {
+    PolicyHost::new(HostConfig {
         cache_dir: Some(cache_root().join("policies")),
         ..HostConfig::default()
-    })?)
+    })
+    .map_err(flat)
 }
 
 /// Load the sync's policies, plus extra component files or project
@@ -234,7 +235,7 @@ pub fn load_policies(
             fail_open: false,
         });
     }
-    Ok(reconcile::policies::load(host, &unit)?)
+    reconcile::policies::load(host, &unit).map_err(flat)
 }
 
 /// Where to find the cluster.
@@ -251,7 +252,9 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     /// Connect with these arguments.
     pub async fn connect(&self, options: Options) -> anyhow::Result<Cluster> {
-        Ok(Cluster::connect(self.kubeconfig.as_deref(), self.context.as_deref(), options).await?)
+        Cluster::connect(self.kubeconfig.as_deref(), self.context.as_deref(), options)
+            .await
+            .map_err(flat)
     }
 
     /// A name for the cluster in output.
@@ -267,6 +270,12 @@ impl ClusterArgs {
             None => format!("current context of {file}"),
         }
     }
+}
+
+/// A library error as one message. The library's errors already include
+/// their causes in their messages, so printing the chain would repeat them.
+pub fn flat(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
 }
 
 /// A tokio runtime for the commands that talk to a cluster.

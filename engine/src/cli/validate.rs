@@ -45,7 +45,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         &sync::git_cache(),
         Depth::Validated,
         &interrupt,
-    )?;
+    )
+    .map_err(sync::flat)?;
     let blocking = desired.blocking_violations();
     let base = unit.config.spec.source.path.as_str();
     let validators = policies

@@ -1,0 +1,395 @@
+//! The `plumbline` binary, run as a subprocess the way people and scripts
+//! run it: on the quickstart, on real Git repositories (local and served by
+//! `git daemon`), against the Kubernetes API emulator over HTTP, and on bad
+//! input, checking output and exit codes.
+
+mod cli_support;
+mod source_support;
+
+use cli_support::{commit_bad_branch, copy_quickstart, plumbline, plumbline_async, repo_root};
+use serde_json::Value;
+use source_support::git;
+
+/// A temp dir with a Git repository made from the quickstart: `main` as
+/// shipped, `bad` adding a `:latest` image.
+fn quickstart_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_quickstart(dir.path());
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "shop: first version"]);
+    commit_bad_branch(dir.path());
+    dir
+}
+
+#[test]
+fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
+    // The README's main job, exactly as shipped: policies are project
+    // directories, built (or found built) on load.
+    let run = plumbline(&repo_root(), &["plan", "examples/quickstart"]).expect(1);
+    let out = &run.stdout;
+    assert!(out.contains("planning against an EMPTY cluster"), "{out}");
+    assert!(
+        out.contains("validators   required-labels, images-pinned, resources-declared"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Violations: 0 error(s), 0 warning(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ metadata.labels.app.kubernetes.io/managed-by"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ create    Deployment.apps shop/web  (deploy/deployment.yaml:1)"),
+        "{out}"
+    );
+    // The kustomization's `images` pinned the tag; the full object shows.
+    assert!(out.contains("+         image: nginx:1.27.3"), "{out}");
+    assert!(
+        out.contains("Changes: 4 to create, 0 to update, 0 unchanged"),
+        "{out}"
+    );
+}
+
+#[test]
+fn render_prints_transformed_objects_as_yaml_or_a_json_list() {
+    let repo = quickstart_repo();
+    let yaml = plumbline(repo.path(), &["render", "."]).expect(0).stdout;
+    assert_eq!(yaml.matches("---\n").count(), 4, "{yaml}");
+    assert!(
+        yaml.contains("app.kubernetes.io/managed-by: plumbline"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("plumbline.dev/sync: quickstart"), "{yaml}");
+
+    let json = plumbline(repo.path(), &["render", ".", "-o", "json"])
+        .expect(0)
+        .stdout;
+    let objects: Vec<Value> = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    // In the order of the kustomization's resources.
+    assert_eq!(names, ["Namespace", "ConfigMap", "Deployment", "Service"]);
+
+    // A directory of plain manifests: no config, no policies.
+    let plain = plumbline(&repo.path().join("deploy"), &["render", "-o", "json", "."]).expect(0);
+    let objects: Vec<Value> = serde_json::from_str(&plain.stdout).unwrap();
+    assert_eq!(objects.len(), 4);
+    assert!(objects[0]["metadata"]["labels"]
+        .get("app.kubernetes.io/managed-by")
+        .is_none());
+}
+
+#[test]
+fn a_bad_image_on_a_branch_is_blocked_by_validate_and_plan() {
+    let repo = quickstart_repo();
+    let dir = repo.path();
+    let main = plumbline(dir, &["validate", ".", "--ref", "main"]).expect(0);
+    assert!(
+        main.stdout
+            .contains("4 object(s) checked by 3 validator(s): 0 error(s)"),
+        "{}",
+        main.stdout
+    );
+
+    let bad = plumbline(dir, &["validate", ".", "--ref", "bad"]).expect(1);
+    let out = &bad.stdout;
+    assert!(
+        out.contains("Deployment.apps shop/worker (deploy/worker.yaml:4)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("error   [images-pinned] spec.template.spec.containers[0].image:"),
+        "{out}"
+    );
+    assert!(out.contains("busybox:latest"), "{out}");
+
+    let json = plumbline(dir, &["validate", ".", "--ref", "bad", "-o", "json"]).expect(1);
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["blocking"], 1);
+    assert_eq!(report["violations"][0]["origin"], "deploy/worker.yaml:4");
+    assert_eq!(report["revision"].as_str().map(str::len), Some(40));
+
+    let plan = plumbline(dir, &["plan", ".", "--ref", "bad"]).expect(1);
+    assert!(
+        plan.stdout
+            .contains("BLOCKED: 1 error-severity violation(s); a sync would apply nothing"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("(branch bad at commit "),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_git_url_served_by_git_daemon_renders_with_policies_from_a_config_file() {
+    let repo = quickstart_repo();
+    let served = tempfile::tempdir().unwrap();
+    git(
+        served.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            repo.path().to_str().unwrap(),
+            "shop.git",
+        ],
+    );
+    let daemon = source_support::GitDaemon::start(served.path());
+    let url = format!("git://127.0.0.1:{}/shop.git", daemon.port);
+    let config = repo.path().join("plumbline.yaml");
+    let config = config.to_str().unwrap();
+
+    let run = plumbline(
+        repo.path(),
+        &[
+            "render", &url, "--ref", "main", "--path", "deploy", "--config", config, "-o", "json",
+        ],
+    )
+    .expect(0);
+    let objects: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(objects.len(), 4);
+    assert_eq!(
+        objects[0]["metadata"]["annotations"]["example.com/owner"],
+        "payments@example.com"
+    );
+
+    let bad = plumbline(
+        repo.path(),
+        &[
+            "validate", &url, "--ref", "bad", "--path", "deploy", "--config", config,
+        ],
+    )
+    .expect(1);
+    assert!(bad.stdout.contains("[images-pinned]"), "{}", bad.stdout);
+}
+
+#[test]
+fn errors_name_what_is_wrong_and_exit_2() {
+    let repo = quickstart_repo();
+    let dir = repo.path();
+
+    let unknown = plumbline(dir, &["plan", ".", "--ref", "no-such-branch"]).expect(2);
+    assert!(
+        unknown.stderr.contains("no-such-branch"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(unknown.stdout.is_empty());
+
+    std::fs::write(
+        dir.join("deploy/service.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n spec: [\n",
+    )
+    .unwrap();
+    let invalid = plumbline(dir, &["render", "."]).expect(2);
+    assert!(
+        invalid.stderr.contains("service.yaml"),
+        "{}",
+        invalid.stderr
+    );
+    assert!(invalid.stderr.contains("line 5"), "{}", invalid.stderr);
+
+    let missing = plumbline(
+        dir,
+        &["validate", "deploy", "--policy", "nowhere/missing.wasm"],
+    )
+    .expect(2);
+    assert!(
+        missing
+            .stderr
+            .contains("nowhere/missing.wasm: no such file or directory"),
+        "{}",
+        missing.stderr
+    );
+
+    let nothing = plumbline(dir, &["plan", "no-such-dir"]).expect(2);
+    assert!(
+        nothing
+            .stderr
+            .contains("no-such-dir: no such file or directory"),
+        "{}",
+        nothing.stderr
+    );
+}
+
+#[test]
+fn a_policy_that_traps_fails_validate_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: boom\n  labels: {test/panic: \"yes\"}\n",
+    )
+    .unwrap();
+    let run = plumbline(
+        dir.path(),
+        &[
+            "validate",
+            ".",
+            "--policy",
+            policy_artifacts::TEST_ALL_ROLES,
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("test-all-roles"), "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("trap") || run.stderr.contains("panic"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The emulator's kubeconfig in a file.
+fn kubeconfig_file(emulator: &kube_emulator::Emulator, dir: &std::path::Path) -> String {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        serde_yaml::to_string(&emulator.kubeconfig()).unwrap(),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs() {
+    let emulator = kube_emulator::Emulator::start().await.unwrap();
+    let repo = quickstart_repo();
+    let dir = repo.path();
+    let kubeconfig = kubeconfig_file(&emulator, dir);
+    let kc = kubeconfig.as_str();
+
+    let before = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    assert!(
+        before.stdout.contains("cluster:  current context of "),
+        "{}",
+        before.stdout
+    );
+    assert!(before.stdout.contains("4 to create"), "{}", before.stdout);
+
+    let synced = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+    assert!(
+        synced
+            .stdout
+            .contains("+ created    Deployment.apps shop/web"),
+        "{}",
+        synced.stdout
+    );
+    assert!(
+        synced.stdout.contains("sync quickstart: Synced: 4 created"),
+        "{}",
+        synced.stdout
+    );
+
+    let again = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+    assert!(
+        again
+            .stdout
+            .contains("In sync: 0 to create, 0 to update, 4 unchanged"),
+        "{}",
+        again.stdout
+    );
+
+    // Git changes a value and adds a Secret: an update with a diff and a
+    // create whose values never show.
+    let configmap = dir.join("deploy/configmap.yaml");
+    let text = std::fs::read_to_string(&configmap)
+        .unwrap()
+        .replace("MODE: fast", "MODE: safe");
+    std::fs::write(&configmap, text).unwrap();
+    std::fs::write(dir.join("deploy/secret.yaml"), "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  labels: {team: payments}\nstringData:\n  password: hunter2-very-secret\n").unwrap();
+    let kustomization = dir.join("deploy/kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization)
+        .unwrap()
+        .replace("  - service.yaml\n", "  - service.yaml\n  - secret.yaml\n");
+    std::fs::write(&kustomization, text).unwrap();
+    let changed = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    let before_dry_run = emulator.resource_version();
+    let dry = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc, "--dry-run"])
+        .await
+        .expect(0);
+    assert!(
+        dry.stdout
+            .contains("Synced (dry run): 1 created, 1 updated"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        emulator.resource_version(),
+        before_dry_run,
+        "a dry run stores nothing"
+    );
+    let out = &changed.stdout;
+    assert!(
+        out.contains("~ update    ConfigMap shop/web-config"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-   MODE: fast") && out.contains("+   MODE: safe"),
+        "{out}"
+    );
+    assert!(out.contains("+ create    Secret shop/db"), "{out}");
+    assert!(out.contains("password: (hidden)"), "{out}");
+    assert!(!out.contains("hunter2"), "{out}");
+    let json = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc, "-o", "json"])
+        .await
+        .expect(1);
+    assert!(!json.stdout.contains("hunter2"), "{}", json.stdout);
+    let plan: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["summary"]["update"], 1);
+    assert_eq!(plan["summary"]["create"], 1);
+    assert_eq!(plan["emptyCluster"], false);
+
+    // Without prune, a removed file is left behind and reported.
+    let text = std::fs::read_to_string(&kustomization)
+        .unwrap()
+        .replace("  - service.yaml\n", "");
+    std::fs::write(&kustomization, text).unwrap();
+    let kept = plumbline_async(
+        dir,
+        &["sync", ".", "--kubeconfig", kc, "--no-prune", "-o", "json"],
+    )
+    .await
+    .expect(0);
+    let report: Value = serde_json::from_str(&kept.stdout).unwrap();
+    assert_eq!(report["status"], "Synced");
+    let orphaned: Vec<&Value> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["outcome"] == "orphaned")
+        .collect();
+    assert_eq!(orphaned.len(), 1, "{report:#}");
+    assert_eq!(orphaned[0]["key"]["kind"], "Service");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_of_a_blocked_branch_applies_nothing_and_exits_1() {
+    let emulator = kube_emulator::Emulator::start().await.unwrap();
+    let repo = quickstart_repo();
+    let kubeconfig = kubeconfig_file(&emulator, repo.path());
+    let objects = emulator.object_count();
+    let run = plumbline_async(
+        repo.path(),
+        &["sync", ".", "--ref", "bad", "--kubeconfig", &kubeconfig],
+    )
+    .await
+    .expect(1);
+    assert!(run.stdout.contains("Blocked"), "{}", run.stdout);
+    assert!(run.stdout.contains("[images-pinned]"), "{}", run.stdout);
+    assert_eq!(emulator.object_count(), objects, "nothing was applied");
+}
