@@ -219,12 +219,12 @@ pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
             lines.push(Line::Same(a[i]));
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            lines.push(Line::Added(b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             lines.push(Line::Removed(a[i]));
             i += 1;
+        } else {
+            lines.push(Line::Added(b[j]));
+            j += 1;
         }
     }
     lines

@@ -505,7 +505,7 @@ mod tests {
         changed_paths(&old, &new, "", &mut out);
         assert_eq!(
             out,
-            ["~ metadata.labels.x", "+ metadata.labels.y", "~ list[1]"]
+            ["~ list[1]", "~ metadata.labels.x", "+ metadata.labels.y"]
         );
     }
 }
