@@ -210,6 +210,15 @@ fn errors_name_what_is_wrong_and_exit_2() {
         missing.stderr
     );
 
+    let no_cluster = plumbline(dir, &["plan", "deploy", "--server-dry-run"]).expect(2);
+    assert!(
+        no_cluster
+            .stderr
+            .contains("--server-dry-run needs a cluster"),
+        "{}",
+        no_cluster.stderr
+    );
+
     let nothing = plumbline(dir, &["plan", "no-such-dir"]).expect(2);
     assert!(
         nothing
@@ -318,6 +327,15 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs() {
     let changed = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
         .await
         .expect(1);
+    // The API server accepts the changes as server-side dry-runs.
+    let checked = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc, "--server-dry-run"])
+        .await
+        .expect(1);
+    assert!(
+        !checked.stdout.contains("server dry-run:"),
+        "{}",
+        checked.stdout
+    );
     let before_dry_run = emulator.resource_version();
     let dry = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc, "--dry-run"])
         .await
