@@ -12,7 +12,6 @@ use serde::Serialize;
 use super::{Global, OutputFormat};
 
 mod build;
-mod diff;
 mod inspect;
 mod new;
 mod test;

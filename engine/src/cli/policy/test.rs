@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 use serde::Serialize;
 
-use super::diff::{json_lines, Line};
 use super::{build_options, print_structured};
+use crate::cli::output::{diff, print_diff, Paint, GREEN, RED};
 use crate::cli::{Global, OutputFormat};
 use crate::policy::suite::{self, Suite, SuiteReport};
 use crate::policy::{HostConfig, PolicyHost};
@@ -112,6 +112,7 @@ pub fn run(args: TestArgs, global: &Global) -> anyhow::Result<ExitCode> {
 
 /// Print one suite: a line per case and a diff under each failure.
 fn print_suite(report: &SuiteReport) {
+    let paint = Paint::stdout();
     println!(
         "suite {} ({})",
         report.suite.display(),
@@ -119,21 +120,22 @@ fn print_suite(report: &SuiteReport) {
     );
     for case in &report.cases {
         let Some(failure) = &case.failure else {
-            println!("  ok      {}", case.name);
+            println!("  {}      {}", paint.colour(GREEN, "ok"), case.name);
             continue;
         };
-        println!("  FAILED  {}", case.name);
+        println!("  {}  {}", paint.colour(RED, "FAILED"), case.name);
         println!("          {}", failure.reason);
         println!("          --- expected  +++ actual");
-        for line in json_lines(&failure.expected, &failure.actual) {
-            match line {
-                Line::Same(text) => println!("            {text}"),
-                Line::Expected(text) => println!("          - {text}"),
-                Line::Actual(text) => println!("          + {text}"),
-            }
-        }
+        let expected = pretty(&failure.expected);
+        let actual = pretty(&failure.actual);
+        print_diff(&paint, &diff(&expected, &actual), "          ");
     }
     println!();
+}
+
+/// A value as pretty JSON.
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
 /// The suite files named by the arguments, in order: files as given,
