@@ -280,3 +280,92 @@ fn inspect_shows_roles_metadata_and_imports() {
     assert!(out.contains("name:        required-labels"), "{out}");
     assert!(out.contains("  plumbline:policy/host@0.1.0"), "{out}");
 }
+
+/// A suite for the `test-all-roles` guest: two cases fault (a panic and an
+/// endless loop), the others pass, covering each kind of expectation.
+const ALL_ROLES_SUITE: &str = r#"
+policy: all-roles.wasm
+cases:
+  - name: a panic fails only its own case
+    validate:
+      objects: [{apiVersion: v1, kind: ConfigMap, metadata: {name: a, labels: {test/panic: "yes"}}}]
+    expect: {violations: []}
+  - name: an endless loop is stopped by the deadline
+    transform:
+      objects: [{apiVersion: v1, kind: ConfigMap, metadata: {name: a, labels: {test/loop: "yes"}}}]
+    expect: {objects: []}
+  - name: a warning and a set-wide error are matched
+    settings: {max-objects: 1}
+    validate:
+      objects:
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: a, labels: {test/warn: "w"}}}
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}
+    expect:
+      violations:
+        - {target: {kind: ConfigMap, name: a, namespace: null}, severity: warning, messageContains: "test/warn=w"}
+        - {target: null, severity: error}
+  - name: the transformer's error is matched by substring
+    transform:
+      objects: [{apiVersion: v1, kind: ConfigMap, metadata: {name: a, annotations: {test/fail-transform: "why"}}}]
+    expect: {error: "asked to fail: why"}
+  - name: dropped and added objects are compared by identity
+    transform:
+      objects:
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: b, annotations: {test/duplicate: ""}}}
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: gone, annotations: {test/drop: ""}}}
+    expect:
+      objects:
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: b-copy, annotations: {test/duplicate: ""}, labels: {plumbline.dev/transformed: "true"}}}
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: b, annotations: {test/duplicate: ""}, labels: {plumbline.dev/transformed: "true"}}}
+  - name: a report is matched by substring
+    remediate:
+      drift:
+        target: {apiVersion: v1, kind: ConfigMap, name: a}
+        desired: {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}
+        live: {apiVersion: v1, kind: ConfigMap, metadata: {name: a, labels: {x: y}}}
+        changes: [{path: metadata.labels.x, live: y}]
+    expect: {remediation: {report: "labels drifted"}}
+  - name: a deferral is matched by its seconds
+    remediate:
+      drift:
+        target: {apiVersion: v1, kind: ConfigMap, name: a}
+        desired: {apiVersion: v1, kind: ConfigMap, metadata: {name: a, annotations: {test/defer: "1"}}}
+        live: {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}
+        changes: [{path: metadata.annotations.test/defer, desired: "1"}]
+    expect: {remediation: {defer: 30}}
+  - name: refused settings are matched by substring
+    settings: {reject: true}
+    checkSettings: {}
+    expect: {settingsError: "reject is true"}
+"#;
+
+#[test]
+fn faults_fail_their_own_case_and_the_others_still_run() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        policy_artifacts::TEST_ALL_ROLES,
+        temp.path().join("all-roles.wasm"),
+    )
+    .expect("copy component");
+    let suite = temp.path().join("suite.yaml");
+    std::fs::write(&suite, ALL_ROLES_SUITE).expect("write suite");
+    let output = plumbline(&["policy", "test", "-o", "json", &suite.to_string_lossy()]);
+    assert_exit(&output, 1);
+    let summary = json(&output);
+    assert_eq!(summary["passed"], 6, "{summary:#}");
+    assert_eq!(summary["failed"], 2, "{summary:#}");
+    let cases = summary["suites"][0]["cases"].as_array().expect("cases");
+    let reason = |i: usize| cases[i]["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason(0).contains("(validator) faulted: trapped"),
+        "{summary:#}"
+    );
+    assert!(
+        reason(1).contains("(transformer) faulted: exceeded the wall-clock timeout"),
+        "{summary:#}"
+    );
+    assert!(
+        cases[2..].iter().all(|c| c.get("failure").is_none()),
+        "{summary:#}"
+    );
+}

@@ -591,7 +591,7 @@ pub fn run(host: &PolicyHost, suite: &Suite, component: &Path) -> Result<SuiteRe
         },
         target: TEST_TARGET.to_owned(),
     };
-    let mut loaded: BTreeMap<String, std::result::Result<LoadedPolicy, String>> = BTreeMap::new();
+    let mut loaded: BTreeMap<String, Load> = BTreeMap::new();
     let mut cases = Vec::with_capacity(suite.cases.len());
     for case in &suite.cases {
         let settings = case.settings.as_ref().unwrap_or(&suite.settings);
@@ -600,9 +600,9 @@ pub fn run(host: &PolicyHost, suite: &Suite, component: &Path) -> Result<SuiteRe
             let spec = PolicySpec::new(name.clone(), ComponentSource::Bytes(bytes.clone()))
                 .settings(settings.clone());
             let policy = match host.load(spec) {
-                Ok(policy) => Ok(policy),
-                Err(super::Error::SettingsRejected { message, .. }) => Err(message),
-                Err(super::Error::Fault(fault)) => Err(format!("faulted: {fault}")),
+                Ok(policy) => Load::Loaded(policy),
+                Err(super::Error::SettingsRejected { message, .. }) => Load::Refused(message),
+                Err(super::Error::Fault(fault)) => Load::Faulted(fault.to_string()),
                 Err(source) => {
                     return Err(Error::Load {
                         suite: suite.path.clone(),
@@ -637,20 +637,42 @@ fn policy_name(component: &Path) -> String {
         .to_owned()
 }
 
+/// How loading the policy with one settings value went.
+enum Load {
+    /// Loaded: the settings were accepted.
+    Loaded(LoadedPolicy),
+    /// `check-settings` refused, with this message.
+    Refused(String),
+    /// `info` or `check-settings` faulted, with this message.
+    Faulted(String),
+}
+
 /// Run one case: `Ok(())` when it passed.
-fn run_case(
-    policy: &std::result::Result<LoadedPolicy, String>,
-    case: &Case,
-    ctx: &EvalContext,
-) -> std::result::Result<(), Failure> {
-    if let Call::CheckSettings = case.call {
-        return check_settings(policy.as_ref().err(), &case.expect);
-    }
-    let policy = policy.as_ref().map_err(|message| Failure {
-        reason: format!("the policy refused the case's settings: {message}"),
-        expected: json!("settings accepted"),
-        actual: json!({ "settingsError": message }),
-    })?;
+fn run_case(load: &Load, case: &Case, ctx: &EvalContext) -> std::result::Result<(), Failure> {
+    let policy = match load {
+        Load::Faulted(message) => {
+            return Err(Failure {
+                reason: message.clone(),
+                expected: expected_json(&case.expect),
+                actual: json!({ "error": message }),
+            })
+        }
+        _ if matches!(case.call, Call::CheckSettings) => {
+            let refused = match load {
+                Load::Refused(message) => Some(message),
+                _ => None,
+            };
+            return check_settings(refused, &case.expect);
+        }
+        Load::Refused(message) => {
+            return Err(Failure {
+                reason: format!("the policy refused the case's settings: {message}"),
+                expected: json!("settings accepted"),
+                actual: json!({ "settingsError": message }),
+            })
+        }
+        Load::Loaded(policy) => policy,
+    };
     let fault = |e: super::Error| Failure {
         reason: e.to_string(),
         expected: expected_json(&case.expect),
