@@ -159,6 +159,12 @@ fn incremental_fetch_sees_a_new_commit_and_force_pushes_are_followed() {
     let fetched = fetch(&source, cache.path()).unwrap();
     assert_eq!(fetched.commit.to_string(), second);
     assert_eq!(text(&fetched, "new.yaml"), "kind: Namespace\n");
+    // Only new objects travelled: the second pack holds the new commit, its
+    // changed trees and the new blob (plus delta bases that complete a thin
+    // pack), not the whole tree again like the first pack.
+    let packs = pack_object_counts(cache.path());
+    assert_eq!(packs.len(), 2, "{packs:?}");
+    assert!(packs[0] <= 5 && packs[1] == 8, "{packs:?}");
 
     // Rewrite history: the branch now points at a commit unrelated to
     // `second`; the fetch follows it.
@@ -506,6 +512,24 @@ fn smart_http_with_basic_auth_and_no_credential_leaks() {
     .unwrap_err();
     assert_eq!(err.reason(), "CredentialsInURL");
     assert!(!format!("{err} {err:?}").contains(PASSWORD));
+}
+
+/// Number of objects in each pack of the (single) cache repository, sorted.
+fn pack_object_counts(cache: &std::path::Path) -> Vec<usize> {
+    let mut counts: Vec<usize> = walk(cache)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .map(|idx| {
+            let out = std::process::Command::new("git")
+                .args(["show-index", "--object-format=sha1"])
+                .stdin(std::fs::File::open(&idx).unwrap())
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().lines().count()
+        })
+        .collect();
+    counts.sort();
+    counts
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -104,12 +104,10 @@ where
             last_good,
         });
     }
-    // The first fetch of a reference is shallow; later ones keep the shallow
-    // boundary and negotiate from the previous commit, so only new objects
-    // travel (re-deepening to 1 would make the server resend the whole tree).
-    let fetched_before = matches!(repo.try_find_reference(spec.fetched.as_str()), Ok(Some(_)));
+    // Every fetch asks for `depth` commits; the server still uses our
+    // previous commit as a base, so later fetches only transfer new objects,
+    // and the cache never grows beyond `depth` commits per reference.
     let shallow = match options.depth {
-        Some(_) if fetched_before => Shallow::NoChange,
         Some(depth) => Shallow::DepthAtRemote(depth),
         None if matches!(repo.is_shallow(), Ok(true)) => Shallow::undo(),
         None => Shallow::NoChange,
