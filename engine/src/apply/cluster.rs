@@ -245,7 +245,16 @@ impl Cluster {
                 .await
                 .map_err(|e| Error::from_kube(&list_key, e))?;
             for item in listed.items {
-                let value = serde_json::to_value(item).unwrap_or(Value::Null);
+                let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
+                // API servers leave `apiVersion` and `kind` out of list items.
+                if let Some(fields) = value.as_object_mut() {
+                    fields
+                        .entry("apiVersion")
+                        .or_insert_with(|| Value::String(resolved.resource.api_version.clone()));
+                    fields
+                        .entry("kind")
+                        .or_insert_with(|| Value::String(resolved.resource.kind.clone()));
+                }
                 if let Some(key) = ObjectKey::of(&value) {
                     live.insert(key, value);
                 }

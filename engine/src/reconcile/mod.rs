@@ -207,13 +207,11 @@ pub async fn reconcile(
         Ok(()) => run.prune(&prunes).await,
     }
     // Entries of objects gone from both Git and the cluster are dropped.
-    run.inventory.entries.retain(|key, _| {
-        live.contains_key(key)
-            || desired
-                .objects
-                .iter()
-                .any(|o| ObjectKey::of(o).as_ref() == Some(key))
-    });
+    let desired_keys: std::collections::BTreeSet<ObjectKey> =
+        desired.objects.iter().filter_map(ObjectKey::of).collect();
+    run.inventory
+        .entries
+        .retain(|key, _| live.contains_key(key) || desired_keys.contains(key));
     if run.inventory != inventory && !cluster.options().dry_run {
         if let Err(error) = inventory_store::save(
             cluster,
