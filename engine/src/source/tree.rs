@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(tree.get("b/y.yaml"), Some(&b"x"[..]));
         assert_eq!(tree.get("z.yaml"), Some(&b"x"[..]));
 
-        for target in ["../../etc/passwd", "/etc/passwd", "../x"] {
+        for target in ["../../etc/passwd", "/etc/passwd", "../../x"] {
             let mut b = Builder::new(&limits);
             b.symlink("a/link".into(), target.into()).unwrap();
             let err = b.finish().unwrap_err();
@@ -226,6 +226,11 @@ mod tests {
                 "{target}: {err}"
             );
         }
+        // `a/../x` is inside the root, but missing.
+        let mut b = Builder::new(&limits);
+        b.symlink("a/link".into(), "../x".into()).unwrap();
+        let err = b.finish().unwrap_err();
+        assert!(matches!(err, Error::SymlinkUnresolved { .. }), "{err}");
     }
 
     #[test]
