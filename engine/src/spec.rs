@@ -69,6 +69,11 @@ pub struct SyncSpec {
     /// `default`, as with `kubectl apply`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_namespace: Option<String>,
+    /// Create `targetNamespace` as part of the sync when the desired set
+    /// does not contain it (like Argo CD's `CreateNamespace=true`). The
+    /// namespace is then owned, and pruned, like any other object.
+    #[serde(default)]
+    pub create_namespace: bool,
     /// Policies, in order: transformers run in this order, the first
     /// remediator that decides wins, all validators run.
     #[serde(default)]

@@ -301,3 +301,39 @@ async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory() {
         .await;
     assert_eq!(allowed.count(&Outcome::Pruned), 3, "{allowed:#?}");
 }
+
+/// Real-world applications (Argo CD, podinfo; kustomizations, a CRD with its
+/// custom resources in one app) sync cleanly, and reconciling them again
+/// finds no drift and makes no writes: what the API server defaulted and
+/// normalised is never mistaken for drift.
+#[tokio::test]
+async fn real_world_apps_sync_and_then_stay_in_sync_without_writes() {
+    for (app, path, objects) in [
+        ("argo-cd__guestbook", "", 2),
+        ("podinfo__kustomize", "", 3),
+        ("argo-cd__crd-creation", "", 5),
+        ("argo-cd__manifests", "namespace-install", 50),
+    ] {
+        let world = World::new().await;
+        world
+            .repo
+            .copy_dir(&reconcile_support::corpus().join(app), "")
+            .commit(app);
+        let mut unit = world.unit("  createNamespace: true\n");
+        unit.config.spec.source.path = path.to_owned();
+        let objects = objects + 1; // the target namespace
+
+        let first = world.reconcile(&unit).await;
+        assert_eq!(first.status, Status::Synced, "{app}: {:?}", first.errors);
+        assert_eq!(first.count(&Outcome::Created), objects, "{app}: {first:#?}");
+
+        world.emulator.reset_requests();
+        let second = world.reconcile(&unit).await;
+        assert_eq!(
+            second.count(&Outcome::Unchanged),
+            objects,
+            "{app}: {second:#?}"
+        );
+        assert_eq!(world.emulator.requests().writes(), 0, "{app}");
+    }
+}

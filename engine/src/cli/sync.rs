@@ -123,6 +123,7 @@ fn bare_unit(name: &str, url: &str) -> SyncUnit {
                 credentials: None,
             },
             target_namespace: None,
+            create_namespace: false,
             policies: Vec::new(),
             prune: true,
             self_heal: false,

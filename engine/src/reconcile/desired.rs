@@ -49,14 +49,15 @@ impl SyncUnit {
     }
 
     /// The local directory the source names, if it is one and no Git
-    /// reference was given (then the working tree is read as it is).
+    /// reference was given (then the working tree is read as it is, without
+    /// its `.git`).
     fn local_dir(&self) -> Option<PathBuf> {
         let spec = &self.config.spec.source;
         let is_url = spec.url.contains("://") || spec.url.contains('@');
         if spec.reference.is_some() || is_url {
             return None;
         }
-        let dir = self.resolve(Path::new(&spec.url)).join(&spec.path);
+        let dir = self.resolve(Path::new(&spec.url));
         dir.is_dir().then_some(dir)
     }
 }
@@ -108,7 +109,11 @@ pub fn load(
     interrupt: &AtomicBool,
 ) -> Result<Desired, Error> {
     let (revision, tree) = fetch(unit, cache_dir, interrupt)?;
-    let rendered = render::render(&tree, &RenderOptions::default()).map_err(Error::Render)?;
+    let options = RenderOptions {
+        path: unit.config.spec.source.path.trim_matches('/').to_owned(),
+        ..RenderOptions::default()
+    };
+    let rendered = render::render(&tree, &options).map_err(Error::Render)?;
     let mut origins = BTreeMap::new();
     let mut objects = Vec::with_capacity(rendered.objects.len());
     for manifest in rendered.objects {
@@ -119,10 +124,11 @@ pub fn load(
     }
 
     let spec = &unit.config.spec;
-    default_namespace(
-        &mut objects,
-        spec.target_namespace.as_deref().unwrap_or("default"),
-    );
+    let namespace = spec.target_namespace.as_deref().unwrap_or("default");
+    default_namespace(&mut objects, namespace);
+    if spec.create_namespace {
+        add_namespace(&mut objects, namespace);
+    }
     let ctx = EvalContext {
         source: SourceInfo {
             url: spec.source.url.clone(),
@@ -171,6 +177,9 @@ fn fetch(
         return Ok((None, tree));
     }
     let mut source = unit.config.source(&unit.file).map_err(Error::Spec)?;
+    // The whole repository is read and rendered at the source path, so a
+    // kustomization can reach `../base` as it can in a checkout.
+    source.path = String::new();
     // A relative local path is relative to the configuration file.
     let is_url = source.url.contains("://") || source.url.contains('@');
     if !is_url {
@@ -199,6 +208,20 @@ fn default_namespace(objects: &mut [Value], namespace: &str) {
                 metadata.insert("namespace".into(), Value::String(namespace.to_owned()));
             }
         }
+    }
+}
+
+/// Add a Namespace object for `namespace` unless the set has one.
+fn add_namespace(objects: &mut Vec<Value>, namespace: &str) {
+    let present = objects
+        .iter()
+        .filter_map(ObjectKey::of)
+        .any(|key| key.group.is_empty() && key.kind == "Namespace" && key.name == namespace);
+    if !present {
+        objects.insert(
+            0,
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        );
     }
 }
 
@@ -255,6 +278,16 @@ mod tests {
         assert_eq!(objects[0]["metadata"]["namespace"], "shop");
         assert_eq!(objects[1]["metadata"]["namespace"], "other");
         assert!(objects[2]["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn the_target_namespace_is_added_once() {
+        let mut objects =
+            vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})];
+        add_namespace(&mut objects, "shop");
+        add_namespace(&mut objects, "shop");
+        assert_eq!(objects.len(), 2);
+        assert_eq!(objects[0]["metadata"]["name"], "shop");
     }
 
     #[test]

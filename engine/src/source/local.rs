@@ -9,7 +9,7 @@ use super::tree::Builder;
 use super::{Error, Limits, Result, Tree};
 
 /// Read every file under `root` into a [`Tree`], under the same [`Limits`]
-/// and symlink rules as a Git source.
+/// and symlink rules as a Git source. `.git` directories are skipped.
 ///
 /// All access goes through a cap-std [`Dir`] opened on `root`, so no path,
 /// `..` or symlink can reach a file outside it; symlinks are resolved like in
@@ -39,7 +39,10 @@ pub fn read_local_dir(root: &Path, limits: &Limits) -> Result<Tree> {
                 format!("{rel}/{name}")
             };
             let kind = entry.file_type().map_err(local_err(&path))?;
-            if kind.is_dir() {
+            if kind.is_dir() && entry.file_name() == ".git" {
+                // A working tree's repository is not part of its content.
+                continue;
+            } else if kind.is_dir() {
                 pending.push(path);
             } else if kind.is_symlink() {
                 let target = dir.read_link_contents(&path).map_err(local_err(&path))?;

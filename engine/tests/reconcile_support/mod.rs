@@ -49,6 +49,28 @@ impl Repo {
         self
     }
 
+    /// Copy a directory tree into the working tree.
+    pub fn copy_dir(&self, from: &Path, to: &str) -> &Self {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let target = if to.is_empty() {
+                name.clone()
+            } else {
+                format!("{to}/{name}")
+            };
+            if entry.file_type().unwrap().is_dir() {
+                self.copy_dir(&entry.path(), &target);
+            } else {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                let file = self.dir.path().join(&target);
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(file, bytes).unwrap();
+            }
+        }
+        self
+    }
+
     pub fn commit(&self, message: &str) {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "-m", message]);
@@ -123,6 +145,11 @@ impl World {
         )
         .await
     }
+}
+
+/// The shared real-world corpus (a copy lives in tests/corpus).
+pub fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus")
 }
 
 /// A spec fragment using the test policy with all roles, deciding drift as
