@@ -19,7 +19,7 @@ use super::{Global, OutputFormat};
 use crate::apply::{Cluster, Options};
 use crate::policy::{HostConfig, PolicyHost, PolicySet};
 use crate::reconcile::{self, Outcome, Report, Status, SyncUnit};
-use crate::spec::{RefSpec, SourceSpec, SyncConfig, SyncSpec};
+use crate::spec::{RefSpec, SyncConfig};
 
 /// The configuration file looked for in a SOURCE directory.
 pub const CONFIG_FILE: &str = "plumbline.yaml";
@@ -64,11 +64,11 @@ pub fn load_unit(args: &SourceArgs) -> anyhow::Result<SyncUnit> {
     }
     let mut unit = match (config_file.or_else(|| args.config.clone()), is_url) {
         (Some(file), _) => read_config(&file)?,
-        (None, true) => bare_unit("source", &args.source),
+        (None, true) => bare_unit("source", &args.source)?,
         (None, false) if given.is_dir() => {
             let dir = absolute(given)?;
             let name = dns_label(dir.file_name().map(|n| n.to_string_lossy()).as_deref());
-            bare_unit(&name, &dir.display().to_string())
+            bare_unit(&name, &dir.display().to_string())?
         }
         (None, false) => anyhow::bail!(
             "{}: no such file or directory (SOURCE is a directory, a {CONFIG_FILE} or a Git URL)",
@@ -109,34 +109,20 @@ fn read_config(file: &Path) -> anyhow::Result<SyncUnit> {
     })
 }
 
-/// A sync of `url` without policies, for sources without a configuration.
-fn bare_unit(name: &str, url: &str) -> SyncUnit {
-    let config = SyncConfig {
-        api_version: crate::spec::API_VERSION.into(),
-        kind: "Sync".into(),
-        metadata: crate::spec::Metadata { name: name.into() },
-        spec: SyncSpec {
-            source: SourceSpec {
-                url: url.into(),
-                reference: None,
-                path: String::new(),
-                credentials: None,
-            },
-            target_namespace: None,
-            create_namespace: false,
-            policies: Vec::new(),
-            prune: true,
-            self_heal: false,
-            force_conflicts: false,
-            prune_guard: crate::spec::PruneGuard::default(),
-            inventory_namespace: "plumbline-system".into(),
-        },
-    };
-    SyncUnit {
-        config,
+/// A sync of `url` without policies, for sources without a configuration;
+/// every setting has its default.
+fn bare_unit(name: &str, url: &str) -> anyhow::Result<SyncUnit> {
+    let file = "(command line)";
+    let url = serde_json::to_string(url)?;
+    let text = format!(
+        "apiVersion: {}\nkind: Sync\nmetadata: {{name: {name}}}\nspec:\n  source: {{url: {url}}}\n",
+        crate::spec::API_VERSION
+    );
+    Ok(SyncUnit {
+        config: SyncConfig::from_yaml(&text, file)?,
         base_dir: std::env::current_dir().unwrap_or_default(),
-        file: "(command line)".into(),
-    }
+        file: file.into(),
+    })
 }
 
 /// `--ref`: a commit (40 hex digits), a tag (`tags/` or `refs/tags/`), or
