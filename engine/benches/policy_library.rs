@@ -4,7 +4,7 @@
 //!
 //! Three components from `policies/` (built by the `policy-artifacts`
 //! dev-dependency) evaluated through the real policy host over 10,000
-//! Deployments of about 1 KB each: `required-labels` and `images-pinned`
+//! Deployments of about 650 bytes of JSON each (two containers): `required-labels` and `images-pinned`
 //! (validators) and `common-metadata` (a transformer). Each is measured two
 //! ways: the whole set in one call (as a sync does it) and in batches of
 //! 100 objects (one fresh instance per batch). One in ten objects breaks
