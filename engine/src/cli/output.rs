@@ -49,27 +49,18 @@ impl Paint {
     }
 }
 
-/// Where an object came from, as `file:line` with the file relative to the
-/// repository (`base` is the rendered directory inside it). Origins are
-/// recorded before namespaces are defaulted, so a key is also looked up
-/// without namespace.
-pub fn origin_of(
-    origins: &BTreeMap<ObjectKey, Origin>,
-    base: &str,
-    key: &ObjectKey,
-) -> Option<String> {
+/// Where an object came from, as `file:line` relative to the repository.
+/// Origins are recorded before namespaces are defaulted, so a key is also
+/// looked up without namespace.
+pub fn origin_of(origins: &BTreeMap<ObjectKey, Origin>, key: &ObjectKey) -> Option<String> {
     let bare = ObjectKey {
         namespace: None,
         ..key.clone()
     };
-    origins.get(key).or_else(|| origins.get(&bare)).map(|o| {
-        let base = base.trim_matches('/');
-        if base.is_empty() {
-            format!("{}:{}", o.file, o.line)
-        } else {
-            format!("{base}/{}:{}", o.file, o.line)
-        }
-    })
+    origins
+        .get(key)
+        .or_else(|| origins.get(&bare))
+        .map(|o| format!("{}:{}", o.file, o.line))
 }
 
 /// Violations grouped by object, with the object's file and line; the
@@ -77,7 +68,7 @@ pub fn origin_of(
 pub fn print_violations(
     paint: &Paint,
     violations: &[Violation],
-    origins: Option<(&BTreeMap<ObjectKey, Origin>, &str)>,
+    origins: Option<&BTreeMap<ObjectKey, Origin>>,
 ) {
     let mut groups: Vec<(Option<ObjectKey>, Vec<&Violation>)> = Vec::new();
     for violation in violations {
@@ -91,7 +82,7 @@ pub fn print_violations(
         let heading = match &key {
             Some(key) => {
                 let origin = origins
-                    .and_then(|(o, base)| origin_of(o, base, key))
+                    .and_then(|o| origin_of(o, key))
                     .map(|o| format!(" ({o})"))
                     .unwrap_or_default();
                 format!("{key}{origin}")

@@ -155,7 +155,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     "apiVersion": o.api_version,
                     "stage": o.stage,
                     "action": o.action,
-                    "origin": output::origin_of(&desired.origins, &spec.source.path, &o.key),
+                    "origin": output::origin_of(&desired.origins, &o.key),
                     "desired": o.desired.as_ref().map(|d| if output::is_secret(d) { output::mask_secret(d, None) } else { d.clone() }),
                 })).collect::<Vec<_>>(),
                 "serverDryRunErrors": rejected,
@@ -347,11 +347,7 @@ fn print_human(p: &Printed<'_>) {
             &format!("Violations: {errors} error(s), {warnings} warning(s)")
         )
     );
-    output::print_violations(
-        &paint,
-        &p.desired.violations,
-        Some((&p.desired.origins, &spec.source.path)),
-    );
+    output::print_violations(&paint, &p.desired.violations, Some(&p.desired.origins));
     for warning in &p.desired.warnings {
         println!(
             "{}",
@@ -373,13 +369,7 @@ fn print_human(p: &Printed<'_>) {
     println!();
     println!("{}", paint.colour(output::BOLD, "Plan:"));
     for object in &p.planned.objects {
-        print_object(
-            &paint,
-            object,
-            p.live,
-            &p.desired.origins,
-            &spec.source.path,
-        );
+        print_object(&paint, object, p.live, &p.desired.origins);
     }
     for error in p.rejected {
         println!(
@@ -409,9 +399,8 @@ fn print_object(
     object: &plan::PlannedObject,
     live: &Live,
     origins: &BTreeMap<ObjectKey, crate::render::Origin>,
-    base: &str,
 ) {
-    let origin = output::origin_of(origins, base, &object.key)
+    let origin = output::origin_of(origins, &object.key)
         .map(|o| format!("  ({o})"))
         .unwrap_or_default();
     let (mark, word, colour) = match &object.action {

@@ -48,7 +48,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     )
     .map_err(sync::flat)?;
     let blocking = desired.blocking_violations();
-    let base = unit.config.spec.source.path.as_str();
     let validators = policies
         .policies()
         .iter()
@@ -57,7 +56,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     match global.output {
         OutputFormat::Human => {
             let paint = Paint::stdout();
-            output::print_violations(&paint, &desired.violations, Some((&desired.origins, base)));
+            output::print_violations(&paint, &desired.violations, Some(&desired.origins));
             for warning in &desired.warnings {
                 println!(
                     "{}",
@@ -84,7 +83,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     let origin = v
                         .target
                         .as_ref()
-                        .and_then(|t| output::origin_of(&desired.origins, base, &t.key()));
+                        .and_then(|t| output::origin_of(&desired.origins, &t.key()));
                     json!({"violation": v, "origin": origin})
                 })
                 .collect();
