@@ -6,6 +6,8 @@
 //! after a one-file commit, and a cold `git clone --depth 1` of the same URL
 //! for comparison. Run with `cargo bench -p plumbline --bench fetch_render`.
 
+mod support;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,27 +16,11 @@ use std::time::{Duration, Instant};
 
 use plumbline::render::{self, RenderOptions};
 use plumbline::source::{self, Credentials, FetchOptions, GitRef, Source};
+use support::git;
 
 const FILES: usize = 1_000;
 const PER_FILE: usize = 10;
 const RUNS: usize = 5;
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
 
 fn manifest_file(file: usize, revision: usize) -> String {
     let mut text = String::new();

@@ -6,8 +6,9 @@
 //! created) and a no-change reconcile, with wall time and the API requests
 //! each made. Run with `cargo bench -p plumbline --bench reconcile`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use kube_emulator::Emulator;
@@ -15,26 +16,10 @@ use plumbline::apply::{Cluster, Options};
 use plumbline::policy::{HostConfig, PolicyHost};
 use plumbline::reconcile::{self, Outcome, Status, SyncUnit};
 use plumbline::spec::SyncConfig;
+use support::git;
 
 const NAMESPACES: usize = 20;
 const PER_FILE: usize = 10;
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
 
 /// Ten objects: alternating Deployments (with normalised quantities) and
 /// ConfigMaps.
