@@ -28,6 +28,10 @@ fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
     // directories, built (or found built) on load.
     let run = plumbline(&repo_root(), &["plan", "examples/quickstart"]).expect(1);
     let out = &run.stdout;
+    assert!(
+        out.contains("source:   examples/quickstart, path deploy (working tree)"),
+        "{out}"
+    );
     assert!(out.contains("planning against an EMPTY cluster"), "{out}");
     assert!(
         out.contains("validators   required-labels, images-pinned, resources-declared"),

@@ -270,6 +270,26 @@ fn changed_paths(old: &Value, new: &Value, prefix: &str, out: &mut Vec<String>) 
     }
 }
 
+/// The source for people: a URL as it is, a local path resolved against the
+/// configuration's directory and shown relative to the working directory.
+fn source_name(unit: &SyncUnit) -> String {
+    let url = &unit.config.spec.source.url;
+    if url.contains("://") || url.contains('@') {
+        return url.clone();
+    }
+    let path: std::path::PathBuf = unit
+        .resolve(std::path::Path::new(url))
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match path.strip_prefix(&cwd) {
+        Ok(relative) if relative.as_os_str().is_empty() => ".".to_owned(),
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
+}
+
 /// Everything the human output shows.
 struct Printed<'a> {
     unit: &'a SyncUnit,
@@ -309,7 +329,7 @@ fn print_human(p: &Printed<'_>) {
         (Some(commit), None) => format!("commit {}", &commit[..commit.len().min(12)]),
         (None, _) => "working tree".to_owned(),
     };
-    println!("  source:   {}{path} ({revision})", spec.source.url);
+    println!("  source:   {}{path} ({revision})", source_name(p.unit));
     match p.cluster {
         Some(cluster) => println!("  cluster:  {cluster}"),
         None => println!(
