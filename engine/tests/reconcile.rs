@@ -337,3 +337,45 @@ async fn real_world_apps_sync_and_then_stay_in_sync_without_writes() {
         assert_eq!(world.emulator.requests().writes(), 0, "{app}");
     }
 }
+
+#[tokio::test]
+async fn recreate_deletes_and_creates_the_drifted_object_again() {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit(&all_roles_policy("recreate"));
+    world.reconcile(&unit).await;
+    let before = config_maps(&world).get("settings").await.unwrap();
+
+    edit_config(&world, "debug").await;
+    let report = world.reconcile(&unit).await;
+    assert_eq!(report.count(&Outcome::Recreated), 1, "{report:#?}");
+    let after = config_maps(&world).get("settings").await.unwrap();
+    assert_ne!(before.metadata.uid, after.metadata.uid);
+    assert_eq!(config_mode(&world).await, "fast");
+}
+
+#[tokio::test]
+async fn a_deferred_decision_is_kept_until_its_time_comes() {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit(&all_roles_policy("defer"));
+    world.reconcile(&unit).await;
+
+    edit_config(&world, "debug").await;
+    let first = world.reconcile(&unit).await;
+    let line = first
+        .with_outcome(&Outcome::Deferred)
+        .next()
+        .expect("deferred");
+    assert_eq!(line.decision.as_ref().unwrap().policy, "test-all-roles");
+    assert_eq!(line.message.as_deref(), Some("decision deferred for 60s"));
+
+    // Within the minute the deferral stands without asking the policy again.
+    let second = world.reconcile(&unit).await;
+    let line = second
+        .with_outcome(&Outcome::Deferred)
+        .next()
+        .expect("still deferred");
+    assert!(line.decision.is_none(), "{line:?}");
+    assert_eq!(config_mode(&world).await, "debug");
+}
