@@ -415,3 +415,59 @@ async fn sync_of_a_blocked_branch_applies_nothing_and_exits_1() {
     assert!(run.stdout.contains("[images-pinned]"), "{}", run.stdout);
     assert_eq!(emulator.object_count(), objects, "nothing was applied");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_shows_in_plan_and_the_remediator_decides_at_sync() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let emulator = kube_emulator::Emulator::start().await.unwrap();
+    let repo = quickstart_repo();
+    let dir = repo.path();
+    let kubeconfig = kubeconfig_file(&emulator, dir);
+    let kc = kubeconfig.as_str();
+    plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+
+    // `kubectl edit`: another field manager changes the ConfigMap.
+    let config_maps: Api<ConfigMap> = Api::namespaced(emulator.client().unwrap(), "shop");
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
+    };
+    let patch = Patch::Merge(serde_json::json!({"data": {"MODE": "slow"}}));
+    config_maps
+        .patch("web-config", &edit, &patch)
+        .await
+        .unwrap();
+
+    let plan = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    let out = &plan.stdout;
+    assert!(
+        out.contains("! drifted   ConfigMap shop/web-config"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"data.MODE: live "slow", desired "fast" (taken over by kubectl-edit)"#),
+        "{out}"
+    );
+    assert!(out.contains("1 drifted"), "{out}");
+
+    // The quickstart's report-only remediator reports ConfigMap drift and
+    // leaves the edit in place.
+    let synced = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+    assert!(
+        synced
+            .stdout
+            .contains("? reported   ConfigMap shop/web-config"),
+        "{}",
+        synced.stdout
+    );
+    let live = config_maps.get("web-config").await.unwrap();
+    assert_eq!(live.data.unwrap()["MODE"], "slow");
+}

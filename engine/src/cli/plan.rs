@@ -483,7 +483,7 @@ fn print_object(
                     None => "(absent)".to_owned(),
                 };
                 let mut line = format!(
-                    "{}: live {} , desired {}",
+                    "{}: live {}, desired {}",
                     change.path,
                     show(&change.live),
                     show(&change.desired)

@@ -94,7 +94,6 @@ pub fn copy_quickstart(to: &Path) {
         ("required-labels", policy_artifacts::REQUIRED_LABELS),
         ("images-pinned", policy_artifacts::IMAGES_PINNED),
         ("resources-declared", policy_artifacts::RESOURCES_DECLARED),
-        ("hpa-replicas", policy_artifacts::HPA_REPLICAS),
         ("report-only", policy_artifacts::REPORT_ONLY),
     ] {
         let module = format!("../../policies/{name}\n");
