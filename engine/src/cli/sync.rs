@@ -448,6 +448,47 @@ mod tests {
         assert_eq!(parse_ref("bad").branch.as_deref(), Some("bad"));
     }
 
+    fn args(source: &str) -> SourceArgs {
+        SourceArgs {
+            source: source.into(),
+            reference: None,
+            path: None,
+            config: None,
+        }
+    }
+
+    #[test]
+    fn a_url_is_a_sync_without_policies_refined_by_ref_and_path() {
+        let mut given = args("https://git.example.com/shop.git");
+        given.reference = Some("tags/v1.2.0".into());
+        given.path = Some("deploy".into());
+        let unit = load_unit(&given).unwrap();
+        let source = &unit.config.spec.source;
+        assert_eq!(source.url, "https://git.example.com/shop.git");
+        assert_eq!(
+            source.reference.as_ref().unwrap().tag.as_deref(),
+            Some("v1.2.0")
+        );
+        assert_eq!(source.path, "deploy");
+        assert!(unit.config.spec.policies.is_empty());
+    }
+
+    #[test]
+    fn a_configuration_and_config_together_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &file,
+            "apiVersion: plumbline.dev/v1alpha1\nkind: Sync\nmetadata: {name: a}\nspec:\n  source: {url: .}\n",
+        )
+        .unwrap();
+        let mut given = args(dir.path().to_str().unwrap());
+        assert_eq!(load_unit(&given).unwrap().name(), "a");
+        given.config = Some(file);
+        let error = load_unit(&given).unwrap_err().to_string();
+        assert!(error.contains("already a sync configuration"), "{error}");
+    }
+
     #[test]
     fn directory_names_become_dns_labels() {
         assert_eq!(dns_label(Some("My_Shop")), "my-shop");
