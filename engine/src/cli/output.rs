@@ -11,6 +11,37 @@ use crate::object::ObjectKey;
 use crate::policy::{Severity, Violation};
 use crate::render::Origin;
 
+/// Write formatted text to standard output. When the reader went away
+/// (`plumbline render | head`), exit quietly with 141, the status of a
+/// process killed by SIGPIPE, instead of panicking as `print!` does.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(args) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        // Any other failure to write results is fatal too, but says why.
+        eprintln!("error: writing to standard output: {error}");
+        std::process::exit(2);
+    }
+}
+
+/// `print!` that exits quietly on a closed pipe; see [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::output::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` that exits quietly on a closed pipe; see [`write_out`].
+macro_rules! outln {
+    () => { $crate::cli::output::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {out, outln};
+
 /// ANSI colour codes.
 pub const RED: &str = "31";
 /// Green.
@@ -89,7 +120,7 @@ pub fn print_violations(
             }
             None => "the whole desired set".to_owned(),
         };
-        println!("{}", paint.colour(BOLD, &heading));
+        outln!("{}", paint.colour(BOLD, &heading));
         for violation in list {
             let (word, colour) = severity_word(violation.severity);
             let path = if violation.path.is_empty() {
@@ -97,7 +128,7 @@ pub fn print_violations(
             } else {
                 format!(" {}:", violation.path)
             };
-            println!(
+            outln!(
                 "  {} [{}]{path} {}",
                 paint.colour(colour, word),
                 violation.policy,
@@ -235,13 +266,13 @@ pub fn print_diff(paint: &Paint, lines: &[Line<'_>], indent: &str) {
             continue;
         }
         if skipped {
-            println!("{indent}{}", paint.colour(DIM, "  ..."));
+            outln!("{indent}{}", paint.colour(DIM, "  ..."));
             skipped = false;
         }
         match line {
-            Line::Same(text) => println!("{indent}  {text}"),
-            Line::Removed(text) => println!("{indent}{}", paint.colour(RED, &format!("- {text}"))),
-            Line::Added(text) => println!("{indent}{}", paint.colour(GREEN, &format!("+ {text}"))),
+            Line::Same(text) => outln!("{indent}  {text}"),
+            Line::Removed(text) => outln!("{indent}{}", paint.colour(RED, &format!("- {text}"))),
+            Line::Added(text) => outln!("{indent}{}", paint.colour(GREEN, &format!("+ {text}"))),
         }
     }
 }

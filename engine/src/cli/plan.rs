@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde_json::{json, Value};
 
-use super::output::{self, Paint};
+use super::output::{self, out, outln, Paint};
 use super::sync::{self, ClusterArgs, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::apply::{inventory_store, Options};
@@ -161,9 +161,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 "serverDryRunErrors": rejected,
             });
             if format == OutputFormat::Yaml {
-                print!("{}", serde_yaml::to_string(&document)?);
+                out!("{}", serde_yaml::to_string(&document)?);
             } else {
-                println!("{}", serde_json::to_string_pretty(&document)?);
+                outln!("{}", serde_json::to_string_pretty(&document)?);
             }
         }
     }
@@ -305,7 +305,7 @@ struct Printed<'a> {
 fn print_human(p: &Printed<'_>) {
     let paint = Paint::stdout();
     let spec = &p.unit.config.spec;
-    println!(
+    outln!(
         "{}",
         paint.colour(
             output::BOLD,
@@ -329,10 +329,10 @@ fn print_human(p: &Printed<'_>) {
         (Some(commit), None) => format!("commit {}", &commit[..commit.len().min(12)]),
         (None, _) => "working tree".to_owned(),
     };
-    println!("  source:   {}{path} ({revision})", source_name(p.unit));
+    outln!("  source:   {}{path} ({revision})", source_name(p.unit));
     match p.cluster {
-        Some(cluster) => println!("  cluster:  {cluster}"),
-        None => println!(
+        Some(cluster) => outln!("  cluster:  {cluster}"),
+        None => outln!(
             "  cluster:  {}",
             paint.colour(
                 output::YELLOW,
@@ -354,13 +354,13 @@ fn print_human(p: &Printed<'_>) {
             names.join(", ")
         }
     };
-    println!("  policies: transformers {}", by_role(|r| r.transformer));
-    println!("            validators   {}", by_role(|r| r.validator));
-    println!("            remediators  {}", by_role(|r| r.remediator));
+    outln!("  policies: transformers {}", by_role(|r| r.transformer));
+    outln!("            validators   {}", by_role(|r| r.validator));
+    outln!("            remediators  {}", by_role(|r| r.remediator));
 
-    println!();
+    outln!();
     let (errors, warnings, _) = output::severity_counts(&p.desired.violations);
-    println!(
+    outln!(
         "{}",
         paint.colour(
             output::BOLD,
@@ -369,36 +369,36 @@ fn print_human(p: &Printed<'_>) {
     );
     output::print_violations(&paint, &p.desired.violations, Some(&p.desired.origins));
     for warning in &p.desired.warnings {
-        println!(
+        outln!(
             "{}",
             paint.colour(output::YELLOW, &format!("warning: {warning}"))
         );
     }
 
     if !p.transformations.is_empty() {
-        println!();
-        println!("{}", paint.colour(output::BOLD, "Transformations:"));
+        outln!();
+        outln!("{}", paint.colour(output::BOLD, "Transformations:"));
         for t in p.transformations {
-            println!("  {}", t.object);
+            outln!("  {}", t.object);
             for change in &t.changes {
-                println!("    {}", paint.colour(output::CYAN, change));
+                outln!("    {}", paint.colour(output::CYAN, change));
             }
         }
     }
 
-    println!();
-    println!("{}", paint.colour(output::BOLD, "Plan:"));
+    outln!();
+    outln!("{}", paint.colour(output::BOLD, "Plan:"));
     for object in &p.planned.objects {
         print_object(&paint, object, p.live, &p.desired.origins);
     }
     for error in p.rejected {
-        println!(
+        outln!(
             "{}",
             paint.colour(output::RED, &format!("server dry-run: {error}"))
         );
     }
 
-    println!();
+    outln!();
     let summary = p.planned.summary();
     let blocking = p.desired.blocking_violations();
     let (verdict, colour) = if blocking > 0 {
@@ -411,7 +411,7 @@ fn print_human(p: &Printed<'_>) {
     } else {
         (format!("Changes: {summary}."), output::YELLOW)
     };
-    println!("{}", paint.colour(colour, &verdict));
+    outln!("{}", paint.colour(colour, &verdict));
 }
 
 fn print_object(
@@ -436,7 +436,7 @@ fn print_object(
         Action::Prune => ("-", "prune", output::RED),
         Action::Orphan => ("?", "orphan", output::CYAN),
     };
-    println!(
+    outln!(
         "{}{}",
         paint.colour(colour, &format!("{mark} {word:<9} {}", object.key)),
         paint.colour(output::DIM, &origin)
@@ -451,7 +451,7 @@ fn print_object(
                 desired.clone()
             };
             for line in output::yaml(&shown).lines() {
-                println!(
+                outln!(
                     "{indent}{}",
                     paint.colour(output::GREEN, &format!("+ {line}"))
                 );
@@ -473,7 +473,7 @@ fn print_object(
         }
         (Action::Drifted(drift), desired) => {
             if drift.deleted {
-                println!("{indent}deleted from the cluster");
+                outln!("{indent}deleted from the cluster");
             }
             let secret = desired.as_ref().is_some_and(output::is_secret);
             for change in &drift.changes {
@@ -494,7 +494,7 @@ fn print_object(
                         change.taken_over_by.join(", ")
                     ));
                 }
-                println!("{indent}{}", paint.colour(output::RED, &line));
+                outln!("{indent}{}", paint.colour(output::RED, &line));
             }
         }
         _ => {}

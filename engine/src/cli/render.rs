@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
+use super::output::{out, outln};
 use super::sync::{self, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::reconcile::desired::{self, Depth};
@@ -39,10 +40,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     )
     .map_err(sync::flat)?;
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&desired.objects)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&desired.objects)?),
         OutputFormat::Human | OutputFormat::Yaml => {
             for object in &desired.objects {
-                print!("---\n{}", serde_yaml::to_string(object)?);
+                out!("---\n{}", serde_yaml::to_string(object)?);
             }
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::output::{self, Paint};
+use super::output::{self, out, outln, Paint};
 use super::{Global, OutputFormat};
 use crate::apply::{Cluster, Options};
 use crate::policy::{HostConfig, PolicyHost, PolicySet};
@@ -335,8 +335,8 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     progress.stop();
     let report = report?;
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Yaml => print!("{}", serde_yaml::to_string(&report)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Yaml => out!("{}", serde_yaml::to_string(&report)?),
         OutputFormat::Human => print_report(&report),
     }
     Ok(ExitCode::from(match report.status {
@@ -349,7 +349,7 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
 fn print_report(report: &Report) {
     let paint = Paint::stdout();
     if let Some(revision) = &report.revision {
-        println!("revision {revision}");
+        outln!("revision {revision}");
     }
     output::print_violations(&paint, &report.violations, None);
     for object in &report.objects {
@@ -375,22 +375,22 @@ fn print_report(report: &Report) {
         if let Some(message) = &object.message {
             line.push_str(&format!("  ({message})"));
         }
-        println!("{}", paint.colour(colour, &line));
+        outln!("{}", paint.colour(colour, &line));
     }
     for warning in &report.warnings {
-        println!(
+        outln!(
             "{}",
             paint.colour(output::YELLOW, &format!("warning: {warning}"))
         );
     }
     for error in &report.errors {
-        println!("{}", paint.colour(output::RED, &format!("error: {error}")));
+        outln!("{}", paint.colour(output::RED, &format!("error: {error}")));
     }
     let colour = match report.status {
         Status::Synced => output::GREEN,
         _ => output::RED,
     };
-    println!("{}", paint.colour(colour, &report.to_string()));
+    outln!("{}", paint.colour(colour, &report.to_string()));
 }
 
 /// A one-line spinner on standard error while long work runs; silent when

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
 
-use super::output::{self, Paint};
+use super::output::{self, out, outln, Paint};
 use super::sync::{self, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::reconcile::desired::{self, Depth};
@@ -58,7 +58,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let paint = Paint::stdout();
             output::print_violations(&paint, &desired.violations, Some(&desired.origins));
             for warning in &desired.warnings {
-                println!(
+                outln!(
                     "{}",
                     paint.colour(output::YELLOW, &format!("warning: {warning}"))
                 );
@@ -73,7 +73,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             } else {
                 output::GREEN
             };
-            println!("{}", paint.colour(colour, &line));
+            outln!("{}", paint.colour(colour, &line));
         }
         format => {
             let violations: Vec<_> = desired
@@ -97,9 +97,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 "warnings": desired.warnings,
             });
             if format == OutputFormat::Yaml {
-                print!("{}", serde_yaml::to_string(&document)?);
+                out!("{}", serde_yaml::to_string(&document)?);
             } else {
-                println!("{}", serde_json::to_string_pretty(&document)?);
+                outln!("{}", serde_json::to_string_pretty(&document)?);
             }
         }
     }
