@@ -1,6 +1,8 @@
 //! Log setup: `tracing` to stderr, human or JSON, level from -v/-q or
 //! `RUST_LOG`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use super::Global;
@@ -16,7 +18,8 @@ pub fn init(global: &Global) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if global.log_json {
         builder.json().init();
     } else {

@@ -94,12 +94,9 @@ pub fn main() -> ExitCode {
         Command::Policy(command) => policy::run(command, &cli.global),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "plumbline",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "plumbline", &mut script);
+            output::write_out(format_args!("{}", String::from_utf8_lossy(&script)));
             Ok(ExitCode::SUCCESS)
         }
     };
