@@ -225,6 +225,8 @@ pub enum RemediationPattern {
     Report(String),
     /// `{defer: seconds}`.
     Defer(u32),
+    /// `abstain`: the remediator returned no decision.
+    Abstain,
 }
 
 /// A remediation as written: a bare word or a one-key mapping.
@@ -245,10 +247,11 @@ impl TryFrom<RawRemediation> for RemediationPattern {
                 "reapply" => Self::Reapply,
                 "ignore" => Self::Ignore,
                 "recreate" => Self::Recreate,
+                "abstain" => Self::Abstain,
                 other => {
                     return Err(format!(
                         "unknown remediation `{other}` (expected reapply, ignore, recreate, \
-                         {{report: text}} or {{defer: seconds}})"
+                         abstain, {{report: text}} or {{defer: seconds}})"
                     ))
                 }
             },
@@ -704,7 +707,7 @@ fn run_case(load: &Load, case: &Case, ctx: &EvalContext) -> std::result::Result<
         },
         (Call::Remediate(drift), Expect::Remediation(pattern)) => {
             let decision = policy.remediate(drift, ctx).map_err(fault)?.value;
-            compare_remediation(pattern, &decision.remediation)
+            compare_remediation(pattern, decision.as_ref().map(|d| &d.remediation))
         }
         // `RawCase::try_from` pairs every call with its kind of expectation.
         _ => Err(Failure {
@@ -921,19 +924,21 @@ fn compare_objects(expected: &[Value], actual: &[Value]) -> std::result::Result<
     })
 }
 
-/// Compare a remediation with the expected one (a report by substring).
+/// Compare a remediation (`None`: the remediator abstained) with the expected
+/// one (a report by substring). Only `abstain` matches `None`.
 fn compare_remediation(
     pattern: &RemediationPattern,
-    actual: &Remediation,
+    actual: Option<&Remediation>,
 ) -> std::result::Result<(), Failure> {
     let passed = match (pattern, actual) {
-        (RemediationPattern::Reapply, Remediation::Reapply)
-        | (RemediationPattern::Ignore, Remediation::Ignore)
-        | (RemediationPattern::Recreate, Remediation::Recreate) => true,
-        (RemediationPattern::Report(part), Remediation::Report(message)) => {
+        (RemediationPattern::Abstain, None)
+        | (RemediationPattern::Reapply, Some(Remediation::Reapply))
+        | (RemediationPattern::Ignore, Some(Remediation::Ignore))
+        | (RemediationPattern::Recreate, Some(Remediation::Recreate)) => true,
+        (RemediationPattern::Report(part), Some(Remediation::Report(message))) => {
             message.contains(part.as_str())
         }
-        (RemediationPattern::Defer(secs), Remediation::Defer(after)) => {
+        (RemediationPattern::Defer(secs), Some(Remediation::Defer(after))) => {
             *after == Duration::from_secs((*secs).into())
         }
         _ => false,
@@ -942,11 +947,12 @@ fn compare_remediation(
         return Ok(());
     }
     let actual = match actual {
-        Remediation::Reapply => json!("reapply"),
-        Remediation::Ignore => json!("ignore"),
-        Remediation::Recreate => json!("recreate"),
-        Remediation::Report(message) => json!({ "report": message }),
-        Remediation::Defer(after) => json!({ "defer": after.as_secs() }),
+        None => json!("abstain"),
+        Some(Remediation::Reapply) => json!("reapply"),
+        Some(Remediation::Ignore) => json!("ignore"),
+        Some(Remediation::Recreate) => json!("recreate"),
+        Some(Remediation::Report(message)) => json!({ "report": message }),
+        Some(Remediation::Defer(after)) => json!({ "defer": after.as_secs() }),
     };
     Err(Failure {
         reason: "another remediation was decided".to_owned(),
@@ -1043,15 +1049,35 @@ mod tests {
         assert!(err.contains("unknown remediation `restart`"), "{err}");
         let report = Remediation::Report("Secret shop/db drifted".to_owned());
         assert_eq!(
-            compare_remediation(&RemediationPattern::Report("drifted".to_owned()), &report),
+            compare_remediation(
+                &RemediationPattern::Report("drifted".to_owned()),
+                Some(&report)
+            ),
             Ok(())
         );
         let failure =
-            compare_remediation(&RemediationPattern::Ignore, &report).expect_err("differs");
+            compare_remediation(&RemediationPattern::Ignore, Some(&report)).expect_err("differs");
         assert_eq!(
             failure.actual,
             json!({"remediation": {"report": "Secret shop/db drifted"}})
         );
+    }
+
+    #[test]
+    fn abstain_matches_only_no_decision() {
+        let parse = serde_yaml::from_str::<RemediationPattern>;
+        assert_eq!(parse("abstain").expect("word"), RemediationPattern::Abstain);
+        assert_eq!(
+            compare_remediation(&RemediationPattern::Abstain, None),
+            Ok(())
+        );
+        let failure = compare_remediation(&RemediationPattern::Reapply, None)
+            .expect_err("a decision is expected");
+        assert_eq!(failure.expected, json!({"remediation": "reapply"}));
+        assert_eq!(failure.actual, json!({"remediation": "abstain"}));
+        let failure = compare_remediation(&RemediationPattern::Abstain, Some(&Remediation::Ignore))
+            .expect_err("no decision is expected");
+        assert_eq!(failure.actual, json!({"remediation": "ignore"}));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `hpa-replicas`: a remediator. When the only drift of a workload scaled
 //! by a HorizontalPodAutoscaler is `spec.replicas`, the live replica count
-//! is the autoscaler's doing: decide `ignore`. Anything else is `reapply`.
+//! is the autoscaler's doing: decide `ignore`. On anything else the policy
+//! abstains (`None`), leaving the decision to the next remediator of the
+//! sync or to the sync's default.
 //!
 //! A remediator sees one drift record (the target, its desired and live
 //! versions and the changed fields), never the HorizontalPodAutoscaler
@@ -8,8 +10,8 @@
 //! named in `annotation` (default `plumbline.dev/hpa-managed`) set to
 //! `"true"` on the desired or the live object, or by an entry in
 //! `workloads` (`{kind, namespace, name}`). Only kinds in `kinds` (default
-//! Deployment and StatefulSet) are considered. A deleted object is always
-//! `reapply`.
+//! Deployment and StatefulSet) are considered. On a deleted object the
+//! policy always abstains.
 
 use plumbline_policies_common::names::check_qualified_name;
 use plumbline_policies_common::settings::{self, Settings};
@@ -93,7 +95,7 @@ impl Metadata for HpaReplicas {
             "hpa-replicas",
             env!("CARGO_PKG_VERSION"),
             "Ignores drift of spec.replicas on workloads marked as scaled by a \
-             HorizontalPodAutoscaler; reapplies every other drift.",
+             HorizontalPodAutoscaler; abstains on every other drift.",
         )
         .with_settings_schema(json!({
             "type": "object",
@@ -120,10 +122,10 @@ impl Metadata for HpaReplicas {
 }
 
 impl Remediator for HpaReplicas {
-    fn remediate(drift: &Drift, ctx: &Context) -> Remediation {
+    fn remediate(drift: &Drift, ctx: &Context) -> Option<Remediation> {
         let config = match Config::parse(&ctx.settings()) {
             Ok(config) => config,
-            Err(e) => return Remediation::Report(format!("hpa-replicas settings: {e}")),
+            Err(e) => return Some(Remediation::Report(format!("hpa-replicas settings: {e}"))),
         };
         let only_replicas =
             !drift.changes.is_empty() && drift.changes.iter().all(|c| c.path == REPLICAS);
@@ -132,13 +134,13 @@ impl Remediator for HpaReplicas {
             || !only_replicas
             || !config.is_autoscaled(drift)
         {
-            return Remediation::Reapply;
+            return None;
         }
         plumbline_sdk::info!(
             "{}: replica drift left to the HorizontalPodAutoscaler",
             drift.target
         );
-        Remediation::Ignore
+        Some(Remediation::Ignore)
     }
 }
 

@@ -2,7 +2,8 @@
 //! immutable fields, so reapplying an object whose immutable field drifted
 //! fails forever; deleting and creating it again works. When a drifted path
 //! is (or lies below) an immutable field of the object's kind, decide
-//! `recreate`; otherwise `reapply`.
+//! `recreate`; otherwise abstain (`None`), leaving the decision to the next
+//! remediator of the sync or to the sync's default.
 //!
 //! Immutable fields known by default:
 //!
@@ -18,8 +19,8 @@
 //!
 //! `fields` adds immutable fields per kind (e.g. for custom resources);
 //! for kinds in `reportKinds` the drift is reported instead of recreated
-//! (recreating a PersistentVolumeClaim, for example, loses its data). A
-//! deleted object is always `reapply`.
+//! (recreating a PersistentVolumeClaim, for example, loses its data). On a
+//! deleted object the policy abstains (creating it is all that is needed).
 
 use std::collections::BTreeMap;
 
@@ -143,7 +144,7 @@ impl Metadata for RecreateImmutable {
             "recreate-immutable",
             env!("CARGO_PKG_VERSION"),
             "Recreates objects whose immutable fields drifted (a reapply would be refused by \
-             the API server); reapplies every other drift.",
+             the API server); abstains on every other drift.",
         )
         .with_settings_schema(json!({
             "type": "object",
@@ -164,13 +165,17 @@ impl Metadata for RecreateImmutable {
 }
 
 impl Remediator for RecreateImmutable {
-    fn remediate(drift: &Drift, ctx: &Context) -> Remediation {
+    fn remediate(drift: &Drift, ctx: &Context) -> Option<Remediation> {
         let config = match Config::parse(&ctx.settings()) {
             Ok(config) => config,
-            Err(e) => return Remediation::Report(format!("recreate-immutable settings: {e}")),
+            Err(e) => {
+                return Some(Remediation::Report(format!(
+                    "recreate-immutable settings: {e}"
+                )))
+            }
         };
         if drift.is_deleted() {
-            return Remediation::Reapply;
+            return None;
         }
         let immutable = config.immutable_fields(drift);
         let drifted: Vec<&str> = drift
@@ -180,23 +185,23 @@ impl Remediator for RecreateImmutable {
             .filter(|path| immutable.iter().any(|field| is_at_or_below(path, field)))
             .collect();
         if drifted.is_empty() {
-            return Remediation::Reapply;
+            return None;
         }
         let target = &drift.target;
         let object = names::describe(&target.kind, target.namespace.as_deref(), &target.name);
         if config.report_kinds.contains(&target.kind) {
-            return Remediation::Report(format!(
+            return Some(Remediation::Report(format!(
                 "{object}: immutable fields drifted ({}); recreating {} objects is disabled by \
                  reportKinds",
                 drifted.join(", "),
                 target.kind
-            ));
+            )));
         }
         plumbline_sdk::info!(
             "{object}: immutable fields drifted ({}); recreating it",
             drifted.join(", ")
         );
-        Remediation::Recreate
+        Some(Remediation::Recreate)
     }
 }
 

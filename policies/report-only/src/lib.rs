@@ -2,8 +2,9 @@
 //! (default `["Secret"]`) is reported and left alone:
 //! `report("Secret shop/db drifted: data.password; Plumbline does not
 //! overwrite it")`. The message names the drifted paths, never their
-//! values (Secret values must not reach logs). Every other drift is
-//! `reapply`.
+//! values (Secret values must not reach logs). On every other drift the
+//! policy abstains (`None`): the next remediator of the sync, or the sync's
+//! default, decides.
 
 use plumbline_policies_common::names;
 use plumbline_policies_common::settings::{self, Settings};
@@ -63,7 +64,7 @@ impl Metadata for ReportOnly {
             "report-only",
             env!("CARGO_PKG_VERSION"),
             "Reports drift of the chosen kinds (Secrets by default) instead of overwriting it; \
-             reapplies every other drift.",
+             abstains on every other drift.",
         )
         .with_settings_schema(json!({
             "type": "object",
@@ -81,15 +82,15 @@ impl Metadata for ReportOnly {
 }
 
 impl Remediator for ReportOnly {
-    fn remediate(drift: &Drift, ctx: &Context) -> Remediation {
+    fn remediate(drift: &Drift, ctx: &Context) -> Option<Remediation> {
         let config = match Config::parse(&ctx.settings()) {
             Ok(config) => config,
-            Err(e) => return Remediation::Report(format!("report-only settings: {e}")),
+            Err(e) => return Some(Remediation::Report(format!("report-only settings: {e}"))),
         };
         if config.kinds.contains(&drift.target.kind) {
-            Remediation::Report(message(drift))
+            Some(Remediation::Report(message(drift)))
         } else {
-            Remediation::Reapply
+            None
         }
     }
 }

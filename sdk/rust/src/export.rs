@@ -85,7 +85,10 @@ macro_rules! __export_role {
     };
     (remediator, $policy:ty, $glue:ident) => {
         impl $crate::bindings::remediator::exports::plumbline::policy::remediator::Guest for $glue {
-            fn remediate(drift: $crate::Drift, ctx: $crate::Context) -> $crate::Remediation {
+            fn remediate(
+                drift: $crate::Drift,
+                ctx: $crate::Context,
+            ) -> ::core::option::Option<$crate::Remediation> {
                 $crate::__private::remediate::<$policy>(drift, ctx)
             }
         }
@@ -164,7 +167,7 @@ pub mod __private {
     }
 
     /// `remediator.remediate`.
-    pub fn remediate<P: Remediator>(drift: Drift, ctx: Context) -> Remediation {
+    pub fn remediate<P: Remediator>(drift: Drift, ctx: Context) -> Option<Remediation> {
         install_panic_hook();
         P::remediate(&drift, &ctx)
     }
@@ -176,7 +179,8 @@ mod tests {
     use crate::types::{Context, Drift, ObjectRef, PolicyInfo, Remediation, SourceInfo};
     use crate::{Metadata, Object, Remediator, Severity, Transformer, Validator, Violation};
 
-    /// Reports every object by name; adds a label; remediates by settings.
+    /// Reports every object by name; adds a label; reports the `say` setting
+    /// on drift, abstains without it.
     struct Echo;
 
     impl Metadata for Echo {
@@ -208,8 +212,9 @@ mod tests {
     }
 
     impl Remediator for Echo {
-        fn remediate(_drift: &Drift, ctx: &Context) -> Remediation {
-            Remediation::Report(ctx.settings()["say"].as_str().unwrap_or("").to_owned())
+        fn remediate(_drift: &Drift, ctx: &Context) -> Option<Remediation> {
+            let say = ctx.settings()["say"].as_str()?.to_owned();
+            Some(Remediation::Report(say))
         }
     }
 
@@ -272,7 +277,23 @@ mod tests {
 
     #[test]
     fn remediate_sees_the_settings_of_the_call() {
-        let drift = Drift {
+        let decision = __private::remediate::<Echo>(drift(), context(r#"{"say":"hello"}"#));
+        assert!(
+            matches!(decision, Some(Remediation::Report(ref m)) if m == "hello"),
+            "{decision:?}"
+        );
+        assert_eq!(__private::info::<Echo>().name, "echo");
+    }
+
+    #[test]
+    fn remediate_can_abstain() {
+        let decision = __private::remediate::<Echo>(drift(), context("{}"));
+        assert!(decision.is_none(), "{decision:?}");
+    }
+
+    /// A drifted ConfigMap with no listed changes.
+    fn drift() -> Drift {
+        Drift {
             target: ObjectRef {
                 api_version: "v1".into(),
                 kind: "ConfigMap".into(),
@@ -282,12 +303,6 @@ mod tests {
             desired: "{}".into(),
             live: "{}".into(),
             changes: Vec::new(),
-        };
-        let decision = __private::remediate::<Echo>(drift, context(r#"{"say":"hello"}"#));
-        assert!(
-            matches!(decision, Remediation::Report(ref m) if m == "hello"),
-            "{decision:?}"
-        );
-        assert_eq!(__private::info::<Echo>().name, "echo");
+        }
     }
 }

@@ -105,7 +105,11 @@ pub trait Transformer: Metadata {
 
 /// The remediator role: decide what happens when the cluster drifted.
 pub trait Remediator: Metadata {
-    /// Decide how to handle one drifted object. [`Drift::desired_object`]
-    /// and [`Drift::live_object`] parse the two versions.
-    fn remediate(drift: &Drift, ctx: &Context) -> Remediation;
+    /// Decide how to handle one drifted object, or return `None` to abstain
+    /// when the drift is outside this policy's concern. A sync asks its
+    /// remediators in order: the first `Some` wins, and when every one
+    /// abstains the sync's default applies (reapply with self-heal, report
+    /// otherwise). [`Drift::desired_object`] and [`Drift::live_object`]
+    /// parse the two versions.
+    fn remediate(drift: &Drift, ctx: &Context) -> Option<Remediation>;
 }

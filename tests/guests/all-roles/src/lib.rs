@@ -19,6 +19,7 @@
 //! | validate, transform | label `test/loop` | loops forever (for deadline tests) |
 //! | validate, transform | label `test/alloc` | allocates until memory runs out |
 //! | remediate | settings `{"remediation": "reapply"\|"ignore"\|"recreate"\|"report"\|"defer"}` | that decision (`report("forced by settings")`, `defer(60)`) |
+//! | remediate | settings `{"remediation": "abstain"}` | abstains (`None`) |
 //! | remediate | object deleted (live `{}`) | `reapply` |
 //! | remediate | first change at `spec.replicas` | `ignore` |
 //! | remediate | first change under `metadata.labels` | `report("labels drifted at <path>")` |
@@ -50,7 +51,7 @@ impl Metadata for AllRoles {
             "properties": {
                 "reject": {"type": "boolean"},
                 "max-objects": {"type": "integer", "minimum": 0},
-                "remediation": {"enum": ["reapply", "ignore", "recreate", "report", "defer"]}
+                "remediation": {"enum": ["reapply", "ignore", "recreate", "report", "defer", "abstain"]}
             }
         }))
     }
@@ -150,7 +151,7 @@ impl Transformer for AllRoles {
 }
 
 impl Remediator for AllRoles {
-    fn remediate(drift: &Drift, ctx: &Context) -> Remediation {
+    fn remediate(drift: &Drift, ctx: &Context) -> Option<Remediation> {
         info!(
             "remediate called for {} with {} changes",
             drift.target,
@@ -159,28 +160,29 @@ impl Remediator for AllRoles {
         let forced = ctx.settings();
         if let Some(decision) = forced.get("remediation").and_then(Value::as_str) {
             match decision {
-                "reapply" => return Remediation::Reapply,
-                "ignore" => return Remediation::Ignore,
-                "recreate" => return Remediation::Recreate,
-                "report" => return Remediation::Report("forced by settings".to_owned()),
-                "defer" => return Remediation::Defer(60),
+                "reapply" => return Some(Remediation::Reapply),
+                "ignore" => return Some(Remediation::Ignore),
+                "recreate" => return Some(Remediation::Recreate),
+                "report" => return Some(Remediation::Report("forced by settings".to_owned())),
+                "defer" => return Some(Remediation::Defer(60)),
+                "abstain" => return None,
                 _ => {}
             }
         }
         if drift.is_deleted() {
-            return Remediation::Reapply;
+            return Some(Remediation::Reapply);
         }
         if drift
             .changes
             .iter()
             .any(|c| c.path == "metadata.annotations.test/defer")
         {
-            return Remediation::Defer(30);
+            return Some(Remediation::Defer(30));
         }
         let Some(first) = drift.changes.first() else {
-            return Remediation::Reapply;
+            return Some(Remediation::Reapply);
         };
-        if first.path == "spec.replicas" {
+        let decision = if first.path == "spec.replicas" {
             Remediation::Ignore
         } else if first.path.starts_with("metadata.labels") {
             Remediation::Report(format!("labels drifted at {}", first.path))
@@ -188,7 +190,8 @@ impl Remediator for AllRoles {
             Remediation::Recreate
         } else {
             Remediation::Reapply
-        }
+        };
+        Some(decision)
     }
 }
 
