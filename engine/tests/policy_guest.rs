@@ -85,7 +85,7 @@ fn rust_guest_validates_transforms_and_remediates() {
             live: Some(json!(5)),
         }],
     };
-    let decision = policy.remediate(&drift, &ctx()).unwrap().value;
+    let decision = policy.remediate(&drift, &ctx()).unwrap().value.unwrap();
     assert_eq!(decision.remediation, Remediation::Ignore);
 
     let deferring = load(
@@ -94,11 +94,19 @@ fn rust_guest_validates_transforms_and_remediates() {
         LimitOverrides::default(),
     )
     .unwrap();
-    let decision = deferring.remediate(&drift, &ctx()).unwrap().value;
+    let decision = deferring.remediate(&drift, &ctx()).unwrap().value.unwrap();
     assert_eq!(
         decision.remediation,
         Remediation::Defer(Duration::from_secs(60))
     );
+
+    let abstaining = load(
+        &host,
+        json!({"remediation": "abstain"}),
+        LimitOverrides::default(),
+    )
+    .unwrap();
+    assert_eq!(abstaining.remediate(&drift, &ctx()).unwrap().value, None);
 }
 
 #[test]

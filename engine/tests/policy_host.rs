@@ -134,18 +134,26 @@ fn transformers_run_in_configured_order_and_validators_all_run() {
 }
 
 #[test]
-fn first_remediator_decision_wins() {
+fn first_remediator_decision_wins_and_abstentions_pass_on() {
     let host = host();
     let reporter = fixtures::all_roles_with(
         "(i32.const 1100)",
-        r#"(i32.store8 (i32.const 1200) (i32.const 2))
-           (i32.store (i32.const 1204) (i32.const 128))
-           (i32.store (i32.const 1208) (i32.const 18))
+        r#"(i32.store8 (i32.const 1200) (i32.const 1))
+           (i32.store8 (i32.const 1204) (i32.const 2))
+           (i32.store (i32.const 1208) (i32.const 128))
+           (i32.store (i32.const 1212) (i32.const 18))
+           (i32.const 1200)"#,
+    );
+    // `none`: abstains, so the next remediator decides.
+    let abstainer = fixtures::all_roles_with(
+        "(i32.const 1100)",
+        r#"(i32.store8 (i32.const 1200) (i32.const 0))
            (i32.const 1200)"#,
     );
     let set = host
         .load_set(vec![
             spec("validator-only", fixtures::good_validator()),
+            spec("abstainer", abstainer.clone()),
             spec("deferrer", fixtures::all_roles()),
             spec("reporter", reporter.clone()),
         ])
@@ -174,6 +182,13 @@ fn first_remediator_decision_wins() {
         .load(spec("v", fixtures::good_validator()))
         .unwrap()]);
     assert!(none.remediate(&drift, &ctx()).unwrap().value.is_none());
+
+    let all_abstain = host.set(vec![host.load(spec("abstainer", abstainer)).unwrap()]);
+    assert!(all_abstain
+        .remediate(&drift, &ctx())
+        .unwrap()
+        .value
+        .is_none());
 }
 
 #[test]

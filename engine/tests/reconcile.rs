@@ -379,3 +379,21 @@ async fn a_deferred_decision_is_kept_until_its_time_comes() {
     assert!(line.decision.is_none(), "{line:?}");
     assert_eq!(config_mode(&world).await, "debug");
 }
+
+#[tokio::test]
+async fn when_every_remediator_abstains_the_sync_default_decides() {
+    let world = World::new().await;
+    seed(&world);
+    let healing = format!("{}  selfHeal: true\n", all_roles_policy("abstain"));
+    let unit = world.unit(&healing);
+    world.reconcile(&unit).await;
+
+    edit_config(&world, "debug").await;
+    let report = world.reconcile(&unit).await;
+    let line = report
+        .with_outcome(&Outcome::Reapplied)
+        .next()
+        .expect("reapplied");
+    assert!(line.decision.is_none(), "the default decided: {line:?}");
+    assert_eq!(config_mode(&world).await, "fast");
+}

@@ -302,7 +302,11 @@ impl LoadedPolicy {
     }
 
     /// Decide what to do about `drift`.
-    pub fn remediate(&self, drift: &Drift, ctx: &EvalContext) -> Result<Evaluation<Decision>> {
+    pub fn remediate(
+        &self,
+        drift: &Drift,
+        ctx: &EvalContext,
+    ) -> Result<Evaluation<Option<Decision>>> {
         self.inner.remediate(drift, ctx)
     }
 
@@ -490,7 +494,7 @@ impl Loaded {
         })
     }
 
-    fn remediate(&self, drift: &Drift, ctx: &EvalContext) -> Result<Evaluation<Decision>> {
+    fn remediate(&self, drift: &Drift, ctx: &EvalContext) -> Result<Evaluation<Option<Decision>>> {
         let role = Role::Remediator;
         let indices = self
             .indices
@@ -505,15 +509,15 @@ impl Loaded {
                 .call_remediate(&mut *store, &wit_drift, &wit_ctx)
         })?;
         let bytes = match &eval.value {
-            super::bindings::plumbline::policy::types::Remediation::Report(m) => m.len(),
+            Some(super::bindings::plumbline::policy::types::Remediation::Report(m)) => m.len(),
             _ => 0,
         };
         self.check_output(role, bytes as u64)?;
         Ok(Evaluation {
-            value: Decision {
+            value: eval.value.map(|remediation| Decision {
                 policy: self.name.clone(),
-                remediation: eval.value.into(),
-            },
+                remediation: remediation.into(),
+            }),
             log: eval.log,
         })
     }

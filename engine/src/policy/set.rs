@@ -3,7 +3,8 @@
 //!
 //! - `transform`: each transformer in order, each seeing the previous output.
 //! - `validate`: every validator, in parallel; violations tagged by policy.
-//! - `remediate`: remediators in order; the first decision wins.
+//! - `remediate`: remediators in order; the first decision wins (a
+//!   remediator may abstain).
 //!
 //! A fault of a fail-closed policy (the default) fails the whole call. A
 //! fault of a fail-open policy is returned as a warning in the [`Outcome`]
@@ -133,12 +134,13 @@ impl PolicySet {
     }
 
     /// Ask the remediators in order; the first decision wins. `None` when no
-    /// remediator decided (none configured, or all faulted fail-open).
+    /// remediator decided (none configured, all abstained, or all faulted
+    /// fail-open).
     pub fn remediate(&self, drift: &Drift, ctx: &EvalContext) -> Result<Outcome<Option<Decision>>> {
         let mut outcome = Outcome::new(None);
         for policy in self.policies.iter().filter(|p| p.roles().remediator) {
             let result = policy.remediate(drift, ctx);
-            if let Some(decision) = outcome.absorb(policy, result)? {
+            if let Some(Some(decision)) = outcome.absorb(policy, result)? {
                 outcome.value = Some(decision);
                 break;
             }

@@ -228,7 +228,9 @@ pub fn good_validator() -> Vec<u8> {
 }
 
 /// All three roles, well behaved: validate as [`good_validator`]; transform
-/// appends a ConfigMap `added-by-policy`; remediate defers by 30 s.
+/// appends a ConfigMap `added-by-policy`; remediate defers by 30 s
+/// (`some(defer(30))`: option tag at 1200, variant tag at 1204, payload at
+/// 1208).
 pub fn all_roles() -> Vec<u8> {
     all_roles_with(
         r#"(local.set $list (call $realloc (i32.const 0) (i32.const 0) (i32.const 4)
@@ -240,8 +242,9 @@ pub fn all_roles() -> Vec<u8> {
            (i32.store (i32.const 1104) (local.get $list))
            (i32.store (i32.const 1108) (i32.add (local.get $n) (i32.const 1)))
            (i32.const 1100)"#,
-        r#"(i32.store8 (i32.const 1200) (i32.const 4))
-           (i32.store (i32.const 1204) (i32.const 30))
+        r#"(i32.store8 (i32.const 1200) (i32.const 1))
+           (i32.store8 (i32.const 1204) (i32.const 4))
+           (i32.store (i32.const 1208) (i32.const 30))
            (i32.const 1200)"#,
     )
 }
