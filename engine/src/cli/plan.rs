@@ -18,7 +18,7 @@ use crate::object::ObjectKey;
 use crate::plan::{self, Action, Inventory, Live, Plan, UpdateReason};
 use crate::policy::{PolicyHost, PolicySet};
 use crate::reconcile::desired::{self, Depth, Desired};
-use crate::reconcile::SyncUnit;
+use crate::reconcile::{self, SyncUnit};
 
 /// Arguments of `plumbline plan`.
 #[derive(Debug, clap::Args)]
@@ -85,17 +85,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let inventory = inventory_store::load(&cluster, &spec.inventory_namespace, unit.name())
                 .await
                 .map_err(sync::flat)?;
-            let mut wanted: Vec<(ObjectKey, String)> = desired
-                .objects
-                .iter()
-                .filter_map(|o| Some((ObjectKey::of(o)?, o["apiVersion"].as_str()?.to_owned())))
-                .collect();
-            wanted.extend(
-                inventory
-                    .entries
-                    .iter()
-                    .map(|(key, entry)| (key.clone(), entry.api_version.clone())),
-            );
+            let wanted = reconcile::live_objects_to_read(&desired.objects, &inventory);
             let live = cluster
                 .live(&wanted, unit.name())
                 .await

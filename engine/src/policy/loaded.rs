@@ -33,6 +33,19 @@ pub enum ComponentSource {
     File(PathBuf),
 }
 
+/// The name a policy gets from its path when none is configured:
+/// `policies/required-labels` and `required-labels.component.wasm` are both
+/// `required-labels`.
+pub fn name_from_path(path: &std::path::Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    file.trim_end_matches(".wasm")
+        .trim_end_matches(".component")
+        .to_owned()
+}
+
 /// How the operator configured one policy.
 #[derive(Debug, Clone)]
 pub struct PolicySpec {

@@ -585,7 +585,7 @@ pub fn run(host: &PolicyHost, suite: &Suite, component: &Path) -> Result<SuiteRe
         path: component.to_owned(),
         source,
     })?;
-    let name = policy_name(component);
+    let name = super::name_from_path(component);
     let ctx = EvalContext {
         source: SourceInfo {
             url: format!("suite://{}", suite.path.display()),
@@ -626,18 +626,6 @@ pub fn run(host: &PolicyHost, suite: &Suite, component: &Path) -> Result<SuiteRe
         component: component.to_owned(),
         cases,
     })
-}
-
-/// A policy name for messages: the component's file name without
-/// `.component.wasm`.
-fn policy_name(component: &Path) -> String {
-    let file = component
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    file.trim_end_matches(".wasm")
-        .trim_end_matches(".component")
-        .to_owned()
 }
 
 /// How loading the policy with one settings value went.

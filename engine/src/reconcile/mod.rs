@@ -128,17 +128,7 @@ pub async fn reconcile(
             Ok(inventory) => inventory,
             Err(error) => return report.fail(error),
         };
-    let mut wanted: Vec<(ObjectKey, String)> = desired
-        .objects
-        .iter()
-        .filter_map(|o| Some((ObjectKey::of(o)?, o["apiVersion"].as_str()?.to_owned())))
-        .collect();
-    wanted.extend(
-        inventory
-            .entries
-            .iter()
-            .map(|(key, entry)| (key.clone(), entry.api_version.clone())),
-    );
+    let wanted = live_objects_to_read(&desired.objects, &inventory);
     let live = match cluster.live(&wanted, unit.name()).await {
         Ok(live) => live,
         Err(error) => return report.fail(error),
@@ -228,6 +218,22 @@ pub async fn reconcile(
         run.report.status = Status::Failed;
     }
     run.report
+}
+
+/// The objects whose live state a plan needs: the desired ones and the
+/// inventory's, each with the `apiVersion` to read it with.
+pub fn live_objects_to_read(desired: &[Value], inventory: &Inventory) -> Vec<(ObjectKey, String)> {
+    let mut wanted: Vec<(ObjectKey, String)> = desired
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o["apiVersion"].as_str()?.to_owned())))
+        .collect();
+    wanted.extend(
+        inventory
+            .entries
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.api_version.clone())),
+    );
+    wanted
 }
 
 /// Remediation decisions for every drifted object.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use plumbline_policy_build::BuildOptions;
 
 use super::{Error, SyncUnit};
-use crate::policy::{ComponentSource, PolicyHost, PolicySet, PolicySpec};
+use crate::policy::{name_from_path, ComponentSource, PolicyHost, PolicySet, PolicySpec};
 
 /// Load (and, for project directories, build) every policy of a sync, in
 /// the configured order.
@@ -19,7 +19,7 @@ pub fn load(host: &PolicyHost, unit: &SyncUnit) -> Result<PolicySet, Error> {
     for policy in &unit.config.spec.policies {
         let path = unit.resolve(&policy.module);
         let component = component_file(&path)?;
-        let name = policy.name.clone().unwrap_or_else(|| default_name(&path));
+        let name = policy.name.clone().unwrap_or_else(|| name_from_path(&path));
         specs.push(
             PolicySpec::new(name, ComponentSource::File(component))
                 .settings(policy.settings.clone())
@@ -47,18 +47,6 @@ fn component_file(path: &Path) -> Result<PathBuf, Error> {
     }
 }
 
-/// A policy's name from its path: `policies/required-labels` and
-/// `required-labels.component.wasm` are both `required-labels`.
-fn default_name(path: &Path) -> String {
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    file.trim_end_matches(".wasm")
-        .trim_end_matches(".component")
-        .to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,13 +54,13 @@ mod tests {
     #[test]
     fn names_come_from_files_and_directories() {
         assert_eq!(
-            default_name(Path::new("p/required-labels")),
+            name_from_path(Path::new("p/required-labels")),
             "required-labels"
         );
         assert_eq!(
-            default_name(Path::new("x/report-only.component.wasm")),
+            name_from_path(Path::new("x/report-only.component.wasm")),
             "report-only"
         );
-        assert_eq!(default_name(Path::new("y.wasm")), "y");
+        assert_eq!(name_from_path(Path::new("y.wasm")), "y");
     }
 }

@@ -89,17 +89,14 @@ pub fn copy_quickstart(to: &Path) {
     copy_dir(&from, to);
     let config = to.join("plumbline.yaml");
     let mut text = std::fs::read_to_string(&config).unwrap();
-    for (name, path) in [
-        ("common-metadata", policy_artifacts::COMMON_METADATA),
-        ("required-labels", policy_artifacts::REQUIRED_LABELS),
-        ("images-pinned", policy_artifacts::IMAGES_PINNED),
-        ("resources-declared", policy_artifacts::RESOURCES_DECLARED),
-        ("report-only", policy_artifacts::REPORT_ONLY),
-    ] {
-        let module = format!("../../policies/{name}\n");
-        assert!(text.contains(&module), "{name} not in the quickstart");
-        text = text.replace(&module, &format!("{path}\n"));
+    for artifact in policy_artifacts::ALL {
+        let module = format!("../../policies/{}\n", artifact.name);
+        text = text.replace(&module, &format!("{}\n", artifact.path));
     }
+    assert!(
+        !text.contains("../../policies/"),
+        "a quickstart policy has no prebuilt component:\n{text}"
+    );
     std::fs::write(config, text).unwrap();
 }
 
