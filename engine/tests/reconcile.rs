@@ -6,7 +6,7 @@ mod reconcile_support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-use plumbline::reconcile::{Outcome, Report, Status};
+use plumbline::reconcile::{Outcome, Report, Status, SyncUnit};
 use reconcile_support::{all_roles_policy, World};
 use serde_json::json;
 
@@ -42,6 +42,15 @@ fn seed(world: &World) {
         .write("service.yaml", SERVICE)
         .write("deployment.yaml", DEPLOYMENT)
         .commit("shop: first version");
+}
+
+/// A world whose repository was seeded and synced once with `spec`.
+async fn synced(spec: &str) -> (World, SyncUnit) {
+    let world = World::new().await;
+    seed(&world);
+    let unit = world.unit(spec);
+    world.reconcile(&unit).await;
+    (world, unit)
 }
 
 fn outcomes(report: &Report) -> Vec<(String, Outcome)> {
@@ -107,10 +116,7 @@ async fn first_sync_creates_everything_in_order_and_a_second_writes_nothing() {
 
 #[tokio::test]
 async fn a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned() {
-    let world = World::new().await;
-    seed(&world);
-    let unit = world.unit("");
-    world.reconcile(&unit).await;
+    let (world, unit) = synced("").await;
 
     world
         .repo
@@ -136,10 +142,7 @@ async fn a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_p
 
 #[tokio::test]
 async fn drift_is_reapplied_when_the_remediator_says_so() {
-    let world = World::new().await;
-    seed(&world);
-    let unit = world.unit(&all_roles_policy("reapply"));
-    world.reconcile(&unit).await;
+    let (world, unit) = synced(&all_roles_policy("reapply")).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
@@ -158,10 +161,7 @@ async fn drift_is_reapplied_when_the_remediator_says_so() {
 
 #[tokio::test]
 async fn ignored_drift_stays_until_git_changes_the_field() {
-    let world = World::new().await;
-    seed(&world);
-    let unit = world.unit(&all_roles_policy("ignore"));
-    world.reconcile(&unit).await;
+    let (world, unit) = synced(&all_roles_policy("ignore")).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
@@ -180,10 +180,7 @@ async fn ignored_drift_stays_until_git_changes_the_field() {
 
 #[tokio::test]
 async fn reported_drift_is_left_alone() {
-    let world = World::new().await;
-    seed(&world);
-    let unit = world.unit(&all_roles_policy("report"));
-    world.reconcile(&unit).await;
+    let (world, unit) = synced(&all_roles_policy("report")).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
@@ -197,9 +194,7 @@ async fn reported_drift_is_left_alone() {
 
 #[tokio::test]
 async fn without_remediators_drift_is_reported_unless_self_heal_is_on() {
-    let world = World::new().await;
-    seed(&world);
-    world.reconcile(&world.unit("")).await;
+    let (world, _) = synced("").await;
     edit_config(&world, "debug").await;
 
     let reported = world.reconcile(&world.unit("")).await;
@@ -240,9 +235,7 @@ async fn a_failing_validator_applies_nothing() {
 
 #[tokio::test]
 async fn a_failed_fetch_or_render_prunes_nothing() {
-    let world = World::new().await;
-    seed(&world);
-    world.reconcile(&world.unit("")).await;
+    let (world, _) = synced("").await;
     let objects = world.emulator.object_count();
 
     let vanished = world.unit_at(&world.repo.url(), "{branch: gone}", "");
@@ -273,9 +266,7 @@ async fn a_failed_fetch_or_render_prunes_nothing() {
 
 #[tokio::test]
 async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory() {
-    let world = World::new().await;
-    seed(&world);
-    world.reconcile(&world.unit("")).await;
+    let (world, _) = synced("").await;
 
     world
         .repo
@@ -340,10 +331,7 @@ async fn real_world_apps_sync_and_then_stay_in_sync_without_writes() {
 
 #[tokio::test]
 async fn recreate_deletes_and_creates_the_drifted_object_again() {
-    let world = World::new().await;
-    seed(&world);
-    let unit = world.unit(&all_roles_policy("recreate"));
-    world.reconcile(&unit).await;
+    let (world, unit) = synced(&all_roles_policy("recreate")).await;
     let before = config_maps(&world).get("settings").await.unwrap();
 
     edit_config(&world, "debug").await;
@@ -356,10 +344,7 @@ async fn recreate_deletes_and_creates_the_drifted_object_again() {
 
 #[tokio::test]
 async fn a_deferred_decision_is_kept_until_its_time_comes() {
-    let world = World::new().await;
-    seed(&world);
-    let unit = world.unit(&all_roles_policy("defer"));
-    world.reconcile(&unit).await;
+    let (world, unit) = synced(&all_roles_policy("defer")).await;
 
     edit_config(&world, "debug").await;
     let first = world.reconcile(&unit).await;
@@ -382,11 +367,8 @@ async fn a_deferred_decision_is_kept_until_its_time_comes() {
 
 #[tokio::test]
 async fn when_every_remediator_abstains_the_sync_default_decides() {
-    let world = World::new().await;
-    seed(&world);
     let healing = format!("{}  selfHeal: true\n", all_roles_policy("abstain"));
-    let unit = world.unit(&healing);
-    world.reconcile(&unit).await;
+    let (world, unit) = synced(&healing).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
