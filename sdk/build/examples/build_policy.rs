@@ -26,7 +26,7 @@ fn main() {
         Ok(all) => {
             for built in all {
                 println!("name:          {}", built.name);
-                println!("route:         {:?}", built.route);
+                println!("toolchain:     {}", built.toolchain);
                 println!("component:     {}", built.component_path.display());
                 println!("size:          {} bytes", built.size);
                 println!("sha256:        {}", built.sha256);

@@ -21,13 +21,6 @@ pub enum Language {
     C,
 }
 
-impl Language {
-    /// Whether [`crate::build`] can build projects in this language.
-    pub fn is_supported(self) -> bool {
-        matches!(self, Language::Rust)
-    }
-}
-
 impl fmt::Display for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -54,8 +54,9 @@ pub struct Built {
     pub project_dir: PathBuf,
     /// The language it was written in.
     pub language: Language,
-    /// The route that built it.
-    pub route: Route,
+    /// The toolchain that built it, for people: `rustc-web -Zbuild-std`,
+    /// `componentize-py 0.25.1`, ...
+    pub toolchain: String,
     /// The component.
     pub component_path: PathBuf,
     /// The core module the component was made from.
@@ -181,12 +182,18 @@ pub fn build(project_dir: &Path, options: &BuildOptions) -> Result<Built> {
 /// libraries in the workspace are built but yield no component.
 pub fn build_all(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
     let language = language::detect(dir)?;
-    if !language.is_supported() {
-        return Err(Error::UnsupportedLanguage {
+    match language {
+        Language::Rust => build_rust(dir, options),
+        Language::Python | Language::JavaScript | Language::C => Err(Error::UnsupportedLanguage {
             dir: dir.to_owned(),
             language,
-        });
+        }),
     }
+}
+
+/// [`build_all`] for a Cargo project or workspace.
+fn build_rust(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
+    let language = Language::Rust;
     let toolchain = toolchain::detect(dir)?;
     let target_dir = options
         .target_dir
@@ -233,7 +240,7 @@ fn finish(
         name: artifact.package,
         project_dir: artifact.package_dir,
         language,
-        route,
+        toolchain: route.to_string(),
         component_path,
         core_module_path: artifact.module,
         size: bytes.len() as u64,

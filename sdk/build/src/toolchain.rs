@@ -33,6 +33,15 @@ pub enum Route {
     BuildStd,
 }
 
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Route::RustupTarget => "rustup wasm32-unknown-unknown target",
+            Route::BuildStd => "-Zbuild-std with the toolchain's std source",
+        })
+    }
+}
+
 /// A toolchain that can build Rust policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RustToolchain {

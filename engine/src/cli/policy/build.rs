@@ -31,7 +31,7 @@ pub struct BuildArgs {
 struct Report {
     name: String,
     language: String,
-    route: String,
+    toolchain: String,
     component: PathBuf,
     size: u64,
     sha256: String,
@@ -52,7 +52,7 @@ pub fn run(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
         roles: roles(&built.interfaces.exports),
         name: built.name,
         language: built.language.to_string(),
-        route: format!("{:?}", built.route),
+        toolchain: built.toolchain,
         component: built.component_path,
         size: built.size,
         sha256: built.sha256,
@@ -70,7 +70,7 @@ pub fn run(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
         println!(
             "build:      {} ({}{})",
             report.language,
-            report.route,
+            report.toolchain,
             if report.componentized {
                 ""
             } else {
