@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 pub mod cargo;
 pub mod componentize;
 pub mod inspect;
+pub mod javascript;
 pub mod language;
 pub mod toolchain;
 
@@ -99,6 +100,9 @@ pub enum Error {
     /// The core module could not be made into a component.
     #[error(transparent)]
     Componentize(#[from] componentize::Error),
+    /// A JavaScript policy could not be built.
+    #[error(transparent)]
+    JavaScript(#[from] javascript::Error),
     /// [`build`] was pointed at a directory with several policies (a
     /// workspace); use [`build_all`] or the policy's own directory.
     #[error(
@@ -184,7 +188,8 @@ pub fn build_all(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
     let language = language::detect(dir)?;
     match language {
         Language::Rust => build_rust(dir, options),
-        Language::Python | Language::JavaScript | Language::C => Err(Error::UnsupportedLanguage {
+        Language::JavaScript => Ok(javascript::build(dir, options)?),
+        Language::Python | Language::C => Err(Error::UnsupportedLanguage {
             dir: dir.to_owned(),
             language,
         }),
@@ -255,21 +260,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_projects_in_languages_it_cannot_build_yet() {
+    fn a_package_json_goes_to_the_javascript_builder() {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("package.json"), "{}").expect("marker");
-        let err = build(dir.path(), &BuildOptions::default()).expect_err("JavaScript");
+        let err = build(dir.path(), &BuildOptions::default()).expect_err("no name");
         assert!(
             matches!(
                 err,
-                Error::UnsupportedLanguage {
-                    language: Language::JavaScript,
-                    ..
-                }
+                Error::JavaScript(javascript::Error::InvalidProject { .. })
             ),
             "{err}"
         );
-        assert!(err.to_string().contains("JavaScript"), "{err}");
+        assert!(err.to_string().contains("`name` is missing"), "{err}");
     }
 
     #[test]
