@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub mod c;
 pub mod cargo;
 pub mod componentize;
 pub mod inspect;
@@ -100,6 +101,9 @@ pub enum Error {
     /// The core module could not be made into a component.
     #[error(transparent)]
     Componentize(#[from] componentize::Error),
+    /// A C policy could not be built.
+    #[error(transparent)]
+    C(#[from] c::Error),
     /// A JavaScript policy could not be built.
     #[error(transparent)]
     JavaScript(#[from] javascript::Error),
@@ -189,7 +193,8 @@ pub fn build_all(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
     match language {
         Language::Rust => build_rust(dir, options),
         Language::JavaScript => Ok(javascript::build(dir, options)?),
-        Language::Python | Language::C => Err(Error::UnsupportedLanguage {
+        Language::C => Ok(c::build(dir, options)?),
+        Language::Python => Err(Error::UnsupportedLanguage {
             dir: dir.to_owned(),
             language,
         }),
