@@ -17,7 +17,9 @@
 //! `validator`, `transformer`, `remediator` and chooses the exports of the
 //! WIT world the component is built against. The component is built with
 //! the synchronous ABI and `--stub-wasi`: it imports nothing but the host's
-//! `log`, so it runs without WASI. The WIT contract and the
+//! `log`, so it runs without WASI (and has no clock). `"plumbline": {"wasi":
+//! true}` keeps the WASI imports of the QuickJS runtime instead; the host
+//! then gives it an empty WASI with a fixed clock. The WIT contract and the
 //! `plumbline-policy` SDK are compiled into this crate and staged next to
 //! a copy of the project's sources (its `.js`, `.mjs` and `.json` files,
 //! outside `node_modules` and hidden directories), so `import ... from
@@ -58,6 +60,11 @@ const WORLD: &str = "plumbline-js";
 pub const SDK_FILES: &[(&str, &str)] = &[
     ("package.json", include_str!("../../js/package.json")),
     ("src/index.js", include_str!("../../js/src/index.js")),
+    (
+        "src/build-config.js",
+        include_str!("../../js/src/build-config.js"),
+    ),
+    ("src/runtime.js", include_str!("../../js/src/runtime.js")),
     ("src/host.js", include_str!("../../js/src/host.js")),
     ("src/object.js", include_str!("../../js/src/object.js")),
     ("src/roles.js", include_str!("../../js/src/roles.js")),
@@ -70,7 +77,10 @@ pub const SDK_FILES: &[(&str, &str)] = &[
 
 /// Bumped when the staging layout or the options given to componentize-qjs
 /// change, so that components built the old way are rebuilt.
-const RECIPE: &str = "plumbline-js 1: --sync --stub-wasi";
+const RECIPE: &str = "plumbline-js 1: --sync, --stub-wasi unless wasi";
+
+/// The SDK's `build-config.js` for a component that keeps its WASI imports.
+const WASI_BUILD_CONFIG: &str = "export const WASI = true;\n";
 
 /// A role a JavaScript policy can export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,6 +121,9 @@ pub struct Project {
     pub main: String,
     /// The roles it exports, sorted, without duplicates.
     pub roles: Vec<Role>,
+    /// Whether the component keeps the WASI imports of the QuickJS runtime
+    /// (`plumbline.wasi`, default `false`).
+    pub wasi: bool,
 }
 
 /// componentize-qjs, found.
@@ -229,8 +242,13 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
         project_dir: project.dir,
         language: Language::JavaScript,
         toolchain: format!(
-            "componentize-qjs {} (QuickJS, --sync --stub-wasi)",
-            tool.version
+            "componentize-qjs {} (QuickJS, --sync{})",
+            tool.version,
+            if project.wasi {
+                ", WASI"
+            } else {
+                " --stub-wasi"
+            }
         ),
         component_path,
         size: bytes.len() as u64,
@@ -300,6 +318,15 @@ pub fn read_project(dir: &Path) -> Result<Project> {
         Some(serde_json::Value::String(main)) => main.trim_start_matches("./").to_owned(),
         Some(other) => return Err(invalid(format!("`main` must be a string, found {other}"))),
     };
+    let wasi = match plumbline.and_then(|p| p.get("wasi")) {
+        None => false,
+        Some(serde_json::Value::Bool(wasi)) => *wasi,
+        Some(other) => {
+            return Err(invalid(format!(
+                "`plumbline.wasi` must be true or false, found {other}"
+            )))
+        }
+    };
     let relative = Path::new(&main);
     if relative.is_absolute()
         || relative
@@ -320,6 +347,7 @@ pub fn read_project(dir: &Path) -> Result<Project> {
         name,
         main,
         roles,
+        wasi,
     })
 }
 
@@ -409,6 +437,7 @@ fn inputs_digest(project: &Project, tool: &Tool, sources: &[PathBuf]) -> Result<
     field(RECIPE.as_bytes());
     field(tool.version.as_bytes());
     field(project.main.as_bytes());
+    field(if project.wasi { b"wasi" } else { b"stub" });
     field(world(&project.roles).as_bytes());
     field(WIT.as_bytes());
     for (file, text) in SDK_FILES {
@@ -449,6 +478,12 @@ fn stage(project: &Project, sources: &[PathBuf], stage: &Path) -> Result<PathBuf
     for (file, text) in SDK_FILES {
         write(&sdk.join(file), text.as_bytes())?;
     }
+    if project.wasi {
+        write(
+            &sdk.join("src/build-config.js"),
+            WASI_BUILD_CONFIG.as_bytes(),
+        )?;
+    }
     Ok(stage.to_owned())
 }
 
@@ -480,7 +515,11 @@ fn componentize(
         .arg("--module-root")
         .arg(&src)
         .arg("--sync")
-        .arg("--stub-wasi")
+        .args(if project.wasi {
+            None
+        } else {
+            Some("--stub-wasi")
+        })
         .arg("--output")
         .arg(&partial)
         .current_dir(&src)
@@ -554,7 +593,7 @@ mod tests {
     fn reads_name_roles_and_entry_module() {
         let (dir, project) = project(
             r#"{"name": "my-policy", "main": "./lib/policy.js",
-                "plumbline": {"roles": ["remediator", "validator", "validator"]}}"#,
+                "plumbline": {"roles": ["remediator", "validator", "validator"], "wasi": true}}"#,
             &["lib/policy.js"],
         );
         let project = project.expect("valid project");
@@ -562,9 +601,12 @@ mod tests {
         assert_eq!(project.main, "lib/policy.js");
         assert_eq!(project.roles, [Role::Validator, Role::Remediator]);
         assert_eq!(project.dir, dir.path());
+        assert!(project.wasi);
 
         let (_dir, project) = project_with_index();
-        assert_eq!(project.expect("valid").main, "index.js");
+        let project = project.expect("valid");
+        assert_eq!(project.main, "index.js");
+        assert!(!project.wasi);
     }
 
     fn project_with_index() -> (tempfile::TempDir, Result<Project>) {
@@ -597,6 +639,10 @@ mod tests {
             (
                 r#"{"name": "p", "main": "missing.js", "plumbline": {"roles": ["validator"]}}"#,
                 "\"missing.js\" does not exist",
+            ),
+            (
+                r#"{"name": "p", "plumbline": {"roles": ["validator"], "wasi": "yes"}}"#,
+                "`plumbline.wasi` must be true or false",
             ),
             ("{not json", "cannot read"),
         ];

@@ -4,6 +4,8 @@
 // (`validator`, `transformer`, `remediator`), each made with the matching
 // `define*` function. See README.md.
 
+import "./runtime.js";
+
 export {
   defineMetadata,
   defineValidator,
