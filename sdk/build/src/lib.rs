@@ -27,6 +27,7 @@ pub mod componentize;
 pub mod inspect;
 pub mod javascript;
 pub mod language;
+pub mod python;
 pub mod toolchain;
 
 pub use inspect::Interfaces;
@@ -104,6 +105,9 @@ pub enum Error {
     /// A C policy could not be built.
     #[error(transparent)]
     C(#[from] c::Error),
+    /// A Python policy could not be built.
+    #[error(transparent)]
+    Python(#[from] python::Error),
     /// A JavaScript policy could not be built.
     #[error(transparent)]
     JavaScript(#[from] javascript::Error),
@@ -192,12 +196,9 @@ pub fn build_all(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
     let language = language::detect(dir)?;
     match language {
         Language::Rust => build_rust(dir, options),
-        Language::JavaScript => Ok(javascript::build(dir, options)?),
         Language::C => Ok(c::build(dir, options)?),
-        Language::Python => Err(Error::UnsupportedLanguage {
-            dir: dir.to_owned(),
-            language,
-        }),
+        Language::Python => Ok(python::build(dir, options)?),
+        Language::JavaScript => Ok(javascript::build(dir, options)?),
     }
 }
 
