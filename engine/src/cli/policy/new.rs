@@ -19,9 +19,9 @@ const DEFAULT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/rust");
 pub enum Lang {
     /// Rust, with the `plumbline-sdk` crate.
     Rust,
-    /// Python (componentize-py); not scaffolded yet.
+    /// Python, with the `plumbline_policy` SDK (componentize-py).
     Python,
-    /// JavaScript (jco / ComponentizeJS); not scaffolded yet.
+    /// JavaScript, with the `plumbline-policy` SDK (componentize-qjs).
     Js,
     /// C (wit-bindgen c); not scaffolded yet.
     C,
@@ -71,15 +71,31 @@ struct Report {
 
 /// Write the project.
 pub fn run(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    if args.lang != Lang::Rust {
+    if !matches!(args.lang, Lang::Rust | Lang::Python | Lang::Js) {
         bail!(
-            "only Rust projects are scaffolded for now; to write a policy in Python, \
-             JavaScript or C, build a component against wit/policy.wit with that \
+            "only Rust, Python and JavaScript projects are scaffolded for now; to write a \
+             policy in C, build a component against wit/policy.wit with that \
              language's component tooling (see docs/policy-authoring.md) and test it \
              with `plumbline policy test`"
         );
     }
     check_name(&args.name)?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    let occupied = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied {
+        bail!("{} already exists and is not empty", dir.display());
+    }
+    if args.lang == Lang::Python {
+        let files = python_files(&args.name, args.role);
+        return finish(args.name, args.role, dir, files, global);
+    }
+    if args.lang == Lang::Js {
+        let files = js_files(&args.name, args.role);
+        return finish(args.name, args.role, dir, files, global);
+    }
     let sdk = args
         .sdk
         .canonicalize()
@@ -91,11 +107,6 @@ pub fn run(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 args.sdk.display()
             )
         })?;
-    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
-    let occupied = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
-    if occupied {
-        bail!("{} already exists and is not empty", dir.display());
-    }
     let (source, suite) = match args.role {
         Role::Validator => (
             include_str!("templates/validator.rs.tmpl"),
@@ -126,6 +137,85 @@ pub fn run(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
         ("src/lib.rs", fill(source)),
         ("tests/suite.yaml", fill(suite)),
     ];
+    finish(args.name, args.role, dir, Vec::from(files), global)
+}
+
+/// The files of a Python project: `pyproject.toml` naming the role,
+/// `app.py`, and the same suite as the Rust scaffold of that role (the
+/// Python examples behave alike).
+fn python_files(name: &str, role: Role) -> Vec<(&'static str, String)> {
+    let (source, suite) = match role {
+        Role::Validator => (
+            include_str!("templates/python/validator.py.tmpl"),
+            include_str!("templates/validator.yaml.tmpl"),
+        ),
+        Role::Transformer => (
+            include_str!("templates/python/transformer.py.tmpl"),
+            include_str!("templates/transformer.yaml.tmpl"),
+        ),
+        Role::Remediator => (
+            include_str!("templates/python/remediator.py.tmpl"),
+            include_str!("templates/remediator.yaml.tmpl"),
+        ),
+    };
+    let role = format!("{role:?}").to_lowercase();
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{role}}", &role)
+    };
+    vec![
+        (
+            "pyproject.toml",
+            fill(include_str!("templates/python/pyproject.toml.tmpl")),
+        ),
+        (
+            "README.md",
+            fill(include_str!("templates/python/README.md.tmpl")),
+        ),
+        ("app.py", fill(source)),
+        ("tests/suite.yaml", fill(suite)),
+    ]
+}
+
+/// The files of a JavaScript project: `package.json` naming the role,
+/// `policy.js`, and the same suite as the Rust scaffold of that role.
+fn js_files(name: &str, role: Role) -> Vec<(&'static str, String)> {
+    let source = match role {
+        Role::Validator => include_str!("templates/js/validator.js.tmpl"),
+        Role::Transformer => include_str!("templates/js/transformer.js.tmpl"),
+        Role::Remediator => include_str!("templates/js/remediator.js.tmpl"),
+    };
+    let suite = match role {
+        Role::Validator => include_str!("templates/validator.yaml.tmpl"),
+        Role::Transformer => include_str!("templates/transformer.yaml.tmpl"),
+        Role::Remediator => include_str!("templates/remediator.yaml.tmpl"),
+    };
+    let role = format!("{role:?}").to_lowercase();
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{role}}", &role)
+    };
+    vec![
+        (
+            "package.json",
+            fill(include_str!("templates/js/package.json.tmpl")),
+        ),
+        ("README.md", fill(include_str!("templates/js/README.md.tmpl"))),
+        ("policy.js", fill(source)),
+        ("tests/suite.yaml", fill(suite)),
+    ]
+}
+
+/// Write the project's files and report them.
+fn finish(
+    name: String,
+    role: Role,
+    dir: PathBuf,
+    files: Vec<(&'static str, String)>,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
     let mut written = Vec::with_capacity(files.len());
     for (path, text) in files {
         let path = dir.join(path);
@@ -133,12 +223,13 @@ pub fn run(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
         written.push(path);
     }
     let report = Report {
-        name: args.name,
-        role: args.role,
+        name,
+        role,
         dir,
         files: written,
     };
     if !print_structured(global, &report)? {
+        let role = format!("{role:?}").to_lowercase();
         println!(
             "created the {role} policy `{}` in {}",
             report.name,

@@ -1,6 +1,7 @@
 //! `plumbline policy test SUITE...`: run policy test suites and print the
 //! results like a test runner. Reads suites and fixtures, may build policy
-//! projects, loads components into a policy host.
+//! projects, loads components into a policy host (through the compile cache
+//! in `$PLUMBLINE_CACHE_DIR/policies`, as `sync` does).
 //!
 //! Exit codes: 0 every case passed, 1 a case failed, 2 a suite could not
 //! be run (unreadable, invalid, the policy does not build or load) or no
@@ -16,7 +17,6 @@ use super::{build_options, print_structured};
 use crate::cli::output::{diff, print_diff, Paint, GREEN, RED};
 use crate::cli::{Global, OutputFormat};
 use crate::policy::suite::{self, Suite, SuiteReport};
-use crate::policy::{HostConfig, PolicyHost};
 
 /// Arguments of `policy test`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +56,9 @@ pub fn run(args: TestArgs, global: &Global) -> anyhow::Result<ExitCode> {
     if args.component.is_some() && files.len() != 1 {
         bail!("--component needs exactly one suite, found {}", files.len());
     }
-    let host = PolicyHost::new(HostConfig::default())?;
+    // The compile cache of `sync`: a large component (a Python or
+    // JavaScript runtime) is compiled once, later runs load it.
+    let host = crate::cli::sync::policy_host()?;
     let options = build_options(args.target_dir, global);
     let human = global.output == OutputFormat::Human;
     let mut summary = Summary {
