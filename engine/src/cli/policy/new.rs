@@ -202,7 +202,10 @@ fn js_files(name: &str, role: Role) -> Vec<(&'static str, String)> {
             "package.json",
             fill(include_str!("templates/js/package.json.tmpl")),
         ),
-        ("README.md", fill(include_str!("templates/js/README.md.tmpl"))),
+        (
+            "README.md",
+            fill(include_str!("templates/js/README.md.tmpl")),
+        ),
         ("policy.js", fill(source)),
         ("tests/suite.yaml", fill(suite)),
     ]
