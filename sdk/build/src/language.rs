@@ -15,7 +15,7 @@ pub enum Language {
     Rust,
     /// A Python project (`pyproject.toml`, `app.py`), for componentize-py.
     Python,
-    /// A JavaScript project (`package.json`), for componentize-js.
+    /// A JavaScript project (`package.json`), for componentize-qjs.
     JavaScript,
     /// A C project (`Makefile`, `CMakeLists.txt`, `*.c`), for wasi-sdk.
     C,
