@@ -54,7 +54,10 @@ pub const INSTALL_HINT: &str = "sudo apt-get install clang-14 lld-14 wasi-libc \
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The project's `Makefile` could not be read.
-    #[error("cannot read {}", path.display())]
+    #[error(
+        "cannot read {} (a C policy project needs a Makefile that sets NAME, WORLD and SOURCES)",
+        path.display()
+    )]
     ReadMakefile {
         /// The Makefile's path.
         path: PathBuf,
@@ -270,19 +273,30 @@ impl Clang {
 pub fn build(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
     let project = Project::read(dir)?;
     let clang = Clang::detect()?;
-    let build_dir = options
+    let target_dir = options
         .target_dir
         .clone()
-        .unwrap_or_else(crate::default_target_dir)
-        .join("c")
-        .join(&project.name);
+        .unwrap_or_else(crate::default_target_dir);
+    // clang runs in the project directory: the build paths must not be
+    // relative to ours.
+    let target_dir = std::path::absolute(&target_dir).map_err(|source| Error::Io {
+        path: target_dir.clone(),
+        source,
+    })?;
+    let build_dir = target_dir.join("c").join(&project.name);
     let bindings_dir = build_dir.join("bindings");
     let bindings = generate_bindings(&project, &bindings_dir)?;
 
     let module = build_dir.join(format!("{}.core.wasm", project.name));
     compile(&clang, &project, &bindings, &module, options.show_output)?;
 
-    let out_dir = options.out_dir.clone().unwrap_or_else(|| build_dir.clone());
+    let out_dir = match &options.out_dir {
+        Some(dir) => std::path::absolute(dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?,
+        None => build_dir.clone(),
+    };
     create_dir(&out_dir)?;
     let component_path = out_dir.join(format!("{}.component.wasm", project.name));
     let module_bytes = read(&module)?;
@@ -423,10 +437,13 @@ fn compile(
     if output.status.success() {
         return Ok(());
     }
-    let missing_piece = ["wasm-ld", "libclang_rt.builtins-wasm32", "wasm32-wasi"]
+    let missing_piece = ["wasm-ld", "libclang_rt.builtins-wasm32"]
         .iter()
         .find(|piece| diagnostics.contains(*piece));
-    if let (Some(piece), true) = (missing_piece, diagnostics.contains("not found")) {
+    let missing = ["not found", "doesn't exist", "No such file", "cannot open"]
+        .iter()
+        .any(|words| diagnostics.contains(words));
+    if let (Some(piece), true) = (missing_piece, missing) {
         return Err(Error::Toolchain {
             what: format!("clang cannot build for wasm32-wasi ({piece} not found)"),
         });
