@@ -10,6 +10,9 @@
 #define MAX_PROGRAM 20000
 #define MAX_REPEAT 1000
 #define MAX_DEPTH 200
+/* Code generation recurses once per nested group and alternative; this
+   keeps it well inside the wasm stack. */
+#define MAX_PATTERN 1024
 
 /* ---- character classes ---- */
 
@@ -444,10 +447,22 @@ static void gen(parser *ps, const node *n) {
         break;
     case N_BOL: emit(ps, I_BOL); break;
     case N_EOL: emit(ps, I_EOL); break;
-    case N_CAT:
-        gen(ps, n->a);
-        gen(ps, n->b);
+    case N_CAT: {
+        /* A long concatenation is a deep left chain: walk it, not recurse. */
+        size_t count = 0;
+        for (const node *c = n; c->type == N_CAT; c = c->a) count++;
+        const node **right = calloc(count, sizeof *right);
+        if (!right) {
+            fail(ps, "out of memory");
+            return;
+        }
+        const node *c = n;
+        for (size_t i = count; i-- > 0; c = c->a) right[i] = c->b;
+        gen(ps, c);
+        for (size_t i = 0; i < count; i++) gen(ps, right[i]);
+        free(right);
         break;
+    }
     case N_ALT: {
         size_t split = emit(ps, I_SPLIT);
         gen(ps, n->a);
@@ -505,6 +520,11 @@ regex *regex_compile(const char *pattern, char *error, size_t error_size) {
     regex *re = calloc(1, sizeof *re);
     if (!re) {
         text_copy(error, error_size, "out of memory");
+        return NULL;
+    }
+    if (strlen(pattern) > MAX_PATTERN) {
+        text_copy(error, error_size, "pattern is longer than 1024 bytes");
+        regex_free(re);
         return NULL;
     }
     parser ps = {pattern, error, error_size, false, 0, re, NULL, 0};

@@ -16,6 +16,10 @@
  * Anything else (flags such as `(?i)`, named groups, `\p{..}`, `\b`,
  * POSIX classes `[[:alpha:]]`) is refused with an error rather than read
  * differently. Characters are Unicode code points of UTF-8 text.
+ *
+ * Bounds: patterns of at most 1024 bytes, groups nested at most 200 deep,
+ * counts at most 1000, and at most 20000 NFA instructions once counted
+ * repetitions are expanded.
  */
 #ifndef PLUMBLINE_REGEX_H
 #define PLUMBLINE_REGEX_H
