@@ -17,7 +17,8 @@ pub enum Language {
     Python,
     /// A JavaScript project (`package.json`), for componentize-qjs.
     JavaScript,
-    /// A C project (`Makefile`, `CMakeLists.txt`, `*.c`), for wasi-sdk.
+    /// A C project (`Makefile`, `CMakeLists.txt`, `*.c`), built with clang and
+    /// wasi-libc (see [`crate::c`]).
     C,
 }
 
