@@ -426,3 +426,26 @@ fn build_errors_name_the_file_and_the_problem() {
         assert!(err.contains(expected), "{name}: {err}");
     }
 }
+
+#[test]
+fn the_sdk_unit_tests_pass_under_node() {
+    let output = Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(repo().join("sdk/js"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run node ({e}): run scripts/setup, which installs Node.js and npm")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
+    let passed = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("# pass "))
+        .and_then(|count| count.trim().parse::<usize>().ok());
+    assert!(passed.is_some_and(|count| count >= 10), "{stdout}");
+}

@@ -22,7 +22,7 @@ function parse(text, what) {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`${what} is not valid JSON: ${messageOf(e)}`);
+    throw new Error(`cannot parse ${what} as JSON: ${messageOf(e)}`);
   }
 }
 
