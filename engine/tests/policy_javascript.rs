@@ -449,3 +449,37 @@ fn the_sdk_unit_tests_pass_under_node() {
         .and_then(|count| count.trim().parse::<usize>().ok());
     assert!(passed.is_some_and(|count| count >= 10), "{stdout}");
 }
+
+#[test]
+fn a_second_host_loads_the_runtime_from_the_compile_cache() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..HostConfig::default()
+    };
+    let spec = || {
+        PolicySpec::new(
+            "required-labels",
+            ComponentSource::File(built()["required-labels"].component_path.clone()),
+        )
+        .settings(json!({"labels": ["team"]}))
+    };
+    let first = PolicyHost::new(config.clone()).expect("host");
+    first.load(spec()).expect("compiles");
+    assert_eq!(first.cache_stats().compiled, 1);
+
+    // A new host, as on the next run of `plumbline`: the QuickJS runtime
+    // is deserialised, not compiled again (the policy_languages bench
+    // prints how long that takes).
+    let second = PolicyHost::new(config).expect("host");
+    let policy = second.load(spec()).expect("loads from the cache");
+    let stats = second.cache_stats();
+    assert_eq!((stats.compiled, stats.disk_hits), (0, 1));
+    let objects = [json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})];
+    let violations = policy
+        .validate(&objects, &EvalContext::default())
+        .expect("validates")
+        .value;
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].path, "metadata.labels.team");
+}
