@@ -7,7 +7,7 @@ traceback through the host log and then traps the call (a fault, as a Rust
 panic is). Imports the generated bindings only when it is called."""
 
 import json
-import traceback
+import sys
 
 from . import log
 from .object import Object
@@ -37,7 +37,7 @@ def export(policy, namespace: dict) -> None:
         except Err:
             raise
         except Exception:
-            log.error("%s %s failed:\n%s" % (instance.name, what, traceback.format_exc().rstrip()))
+            log.error("%s %s failed:\n%s" % (instance.name, what, _traceback()))
             raise
 
     class Metadata:
@@ -92,6 +92,19 @@ def export(policy, namespace: dict) -> None:
                     return None if decision is None else _remediation(wit, decision)
                 return guarded("remediate", run)
         namespace["Remediator"] = RemediatorExport
+
+
+def _traceback() -> str:
+    """The current exception's traceback, without source lines: reading
+    them opens files, which traps in a ``--stub-wasi`` build."""
+    kind, error, tb = sys.exc_info()
+    lines = ["Traceback (most recent call last):"]
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        lines.append('  File "%s", line %d, in %s' % (code.co_filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    lines.append("%s: %s" % (kind.__name__, error))
+    return "\n".join(lines)
 
 
 def _context(ctx) -> Context:
