@@ -4,7 +4,9 @@
 //! `plumbline` binary against the SAME suite files as the Rust standard
 //! policies, and through the policy host library to read their logs. Also
 //! `policy new --lang js` → `policy build` → `policy test` for every role,
-//! the build's input-hash skip, and build errors that name the file.
+//! the build's input-hash skip, build errors that name the file, a second
+//! host loading from the compile cache, and the SDK's own unit tests
+//! (`node --test` in sdk/js).
 //!
 //! componentize-qjs comes from `scripts/setup` (`npm ci` in sdk/js); when it
 //! is missing, these tests fail with that instruction.
