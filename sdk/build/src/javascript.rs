@@ -563,7 +563,11 @@ fn componentize(
         .current_dir(&src)
         .stdin(Stdio::null());
     let (status, output) = if options.show_output {
-        command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        // Progress goes to standard error, so that a caller's standard
+        // output (`policy build -o json`) stays clean.
+        command
+            .stdout(Stdio::from(std::io::stderr()))
+            .stderr(Stdio::inherit());
         let status = command.status().map_err(|source| Error::ToolBroken {
             path: tool.path.clone(),
             source,
