@@ -323,10 +323,10 @@ fn new_build_and_test_work_for_each_role() {
             assert!(dir.join(file).is_file(), "{file}");
         }
 
+        // Not quiet: componentize-qjs's progress must not reach stdout.
         let output = plumbline(&[
             "policy",
             "build",
-            "-q",
             "-o",
             "json",
             "--target-dir",
