@@ -202,13 +202,13 @@ fn new_refuses_other_languages_and_occupied_directories() {
         "new",
         "demo",
         "--lang",
-        "python",
+        "c",
         "--role",
         "validator",
     ]);
     assert_exit(&output, 2);
     assert!(
-        stderr(&output).contains("only Rust projects are scaffolded"),
+        stderr(&output).contains("only Rust, Python and JavaScript projects are scaffolded"),
         "{}",
         stderr(&output)
     );
