@@ -4,8 +4,9 @@
 //! toolchain, compiles the project to a core wasm module and turns that into
 //! a component with `wit-component`, written as `<name>.component.wasm`.
 //! [`build_all`] does the same for every policy of a workspace at once.
-//! Only Rust is supported so far; other languages are recognised and refused
-//! with [`Error::UnsupportedLanguage`].
+//! Rust projects are built here; Python, JavaScript and C projects by
+//! [`python`] (componentize-py), [`javascript`] (componentize-qjs) and [`c`]
+//! (clang and `wit-bindgen c`).
 //!
 //! Rust projects are built for `wasm32-unknown-unknown` in a persistent
 //! *guest target directory* (see [`default_target_dir`]), so that a rebuild
@@ -81,18 +82,6 @@ pub enum Error {
     /// The project's language could not be decided.
     #[error(transparent)]
     Language(#[from] language::Error),
-    /// The project is in a language that cannot be built yet.
-    #[error(
-        "{} is a {language} policy project; building {language} policies is not supported yet \
-         (only Rust is)",
-        dir.display()
-    )]
-    UnsupportedLanguage {
-        /// The project directory.
-        dir: PathBuf,
-        /// Its language.
-        language: Language,
-    },
     /// No toolchain can build the project; says what to install.
     #[error(transparent)]
     Toolchain(#[from] toolchain::Error),
