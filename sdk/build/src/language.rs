@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// A language a policy can be written in.
 ///
-/// Only [`Language::Rust`] can be built so far; the others are recognised so
-/// that the error says what was found rather than "unknown project".
+/// Each is built by its own module of this crate (see [`crate::build_all`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Language {
