@@ -254,7 +254,7 @@ fn measure(language: &Language) -> Result<Row, String> {
         .map_err(|e| format!("load: {e}"))?;
 
     // Cached load: a new host reading the precompiled component.
-    let cached_load = time(10, || {
+    let cached_load = time(20, || {
         let host = PolicyHost::new(cached.clone()).expect("host");
         let policy = host.load(spec()).expect("loads");
         assert_eq!(host.cache_stats().compiled, 0, "served from the cache");
