@@ -4,7 +4,8 @@
 //! gets nothing from files, environment or network and the attempts show in
 //! the policy log or as a fault; `policy new --lang python` → build → test
 //! passes for every role; a second engine loads the large component from
-//! the compile cache instead of compiling it again.
+//! the compile cache instead of compiling it again; the SDK helpers pass
+//! their plain-Python unit tests.
 //!
 //! Needs componentize-py (`scripts/setup` installs it into `.tools/python`);
 //! without it every test fails naming that command.
@@ -372,4 +373,18 @@ fn a_broken_python_policy_fails_to_build_with_the_python_error() {
         message.contains("No module named 'no_such_module'"),
         "{message}"
     );
+}
+
+#[test]
+fn the_sdk_helpers_pass_their_plain_python_unit_tests() {
+    let output = Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "sdk/python/tests", "-v"])
+        .current_dir(repo())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python3 (scripts/setup needs it too)");
+    assert_exit(&output, 0);
+    let report = text(&output.stderr);
+    assert!(report.contains("\nOK"), "{report}");
+    assert!(report.contains("Ran "), "{report}");
 }
