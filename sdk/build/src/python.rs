@@ -208,6 +208,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Build the Python policy project in `dir` (one project, one component).
+/// Python has no core module: [`Built::core_module_path`] is the policy
+/// module (`app.py`).
 pub fn build(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
     let project = read_project(dir)?;
     let tool = find_tool()?;
