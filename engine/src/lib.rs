@@ -19,6 +19,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod controller;
 pub mod health;
 pub mod object;
 pub mod plan;
