@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod controller;
 mod logging;
 pub mod output;
 pub mod plan;
@@ -72,6 +73,8 @@ enum Command {
     Plan(plan::Args),
     /// Reconcile once: apply, remediate drift, prune.
     Sync(sync::SyncArgs),
+    /// Run the in-cluster controller: reconcile SyncUnit resources.
+    Controller(controller::Args),
     /// Write, build, test and inspect policies.
     #[command(subcommand)]
     Policy(policy::Command),
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args, &cli.global),
         Command::Plan(args) => plan::run(args, &cli.global),
         Command::Sync(args) => sync::sync(args, &cli.global),
+        Command::Controller(args) => controller::run(args, &cli.global),
         Command::Policy(command) => policy::run(command, &cli.global),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -252,7 +252,8 @@ pub struct SyncUnitStatus {
     /// How many violations the last attempt found.
     #[serde(default)]
     pub violation_count: u64,
-    /// Drift found by the last reconcile and what was decided about it.
+    /// The last drift found and what was decided about it (kept until a
+    /// reconcile finds drift again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftSummary>,
     /// When the last reconcile finished (RFC 3339).
@@ -303,10 +304,13 @@ pub struct ViolationStatus {
     pub severity: String,
 }
 
-/// Drift found by the last reconcile.
+/// Drift found by one reconcile.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftSummary {
+    /// When the drift was found (RFC 3339).
+    #[serde(default)]
+    pub detected_time: String,
     /// Drifted objects.
     pub detected: u64,
     /// Drifted objects per decision (`reapplied`, `ignored`, `reported`,
