@@ -139,6 +139,18 @@ async fn a_sync_unit_becomes_ready_with_its_status_filled() {
             .any(|(reason, note)| reason == "Applied" && note.contains("ConfigMap shop/settings")),
         "{events:?}"
     );
+    // Metrics have the policy's evaluation time and the Git fetch.
+    let metrics = running.metrics.encode();
+    assert!(
+        metrics.contains(
+            "plumbline_policy_evaluation_duration_seconds_count{policy=\"required-labels\",role=\"validator\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("plumbline_git_fetch_duration_seconds_count 0"),
+        "{metrics}"
+    );
     running.stop().await;
 }
 
