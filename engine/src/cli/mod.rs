@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod controller;
+pub mod install;
 mod logging;
 pub mod output;
 pub mod plan;
@@ -75,6 +76,8 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Run the in-cluster controller: reconcile SyncUnit resources.
     Controller(controller::Args),
+    /// Install the controller in a cluster, or print its manifests.
+    Install(install::Args),
     /// Write, build, test and inspect policies.
     #[command(subcommand)]
     Policy(policy::Command),
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args, &cli.global),
         Command::Sync(args) => sync::sync(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
+        Command::Install(args) => install::run(args, &cli.global),
         Command::Policy(command) => policy::run(command, &cli.global),
         Command::Completions { shell } => {
             use clap::CommandFactory;
