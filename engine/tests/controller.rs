@@ -13,6 +13,9 @@ use std::time::Duration;
 use controller_support::{condition, is_ready, ready, spec_for, Fixture};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
+use plumbline::controller::crd::SyncUnit;
+use plumbline::controller::sync_unit::Resolver;
+use plumbline::controller::webhook::GitPush;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -451,4 +454,149 @@ async fn a_restarted_controller_resumes_without_writing_again() {
     let requests = fixture.world.emulator.requests();
     assert_eq!(requests.writes(), 0, "{requests:?}");
     assert!(requests.reads() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_push_webhook_reconciles_the_syncs_following_the_pushed_ref() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app");
+    let (pushes, webhook) = tokio::sync::mpsc::channel(4);
+    let running = fixture.start_with(|options| options.webhook = Some(webhook));
+    let url = fixture.world.repo.url();
+    fixture
+        .put_sync_unit("team", "shop", spec_for(&url, "app", json!({})))
+        .await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "slow"));
+    fixture.world.repo.commit("slow down");
+    let pushed = head(&fixture);
+    // The interval is an hour: only the push can bring the commit in.
+    pushes
+        .send(GitPush {
+            urls: vec![url.clone()],
+            reference: "refs/heads/main".into(),
+            after: Some(pushed.clone()),
+        })
+        .await
+        .unwrap();
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    fixture
+        .wait_for_object(&config_maps, "settings", "updated from the push", |o| {
+            mode(o) == Some("slow")
+        })
+        .await;
+    fixture
+        .wait_for_unit("team", "shop", "at the pushed revision", |u| {
+            u.status
+                .as_ref()
+                .and_then(|s| s.last_applied_revision.as_deref())
+                == Some(pushed.as_str())
+        })
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_with_another_digest_stalls_the_sync_naming_the_policy() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app");
+    let running = fixture.start();
+    let module = json!({
+        "url": format!("file://{}", policy_artifacts::REQUIRED_LABELS),
+        "sha256": "0".repeat(64),
+    });
+    let spec = spec_for(
+        &fixture.world.repo.url(),
+        "app",
+        json!({"policies": [{"name": "labels", "module": module, "settings": {"labels": ["team"]}}]}),
+    );
+    fixture.put_sync_unit("team", "shop", spec).await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "Stalled", |u| {
+            condition(u, "Stalled").is_some_and(|(status, _)| status == "True")
+        })
+        .await;
+    assert_eq!(
+        ready(&unit).unwrap(),
+        ("False".to_owned(), "ModuleDigestMismatch".to_owned())
+    );
+    let message = &unit.status.unwrap().conditions[0].message;
+    assert!(
+        message.contains("policy labels") && message.contains("the spec pins 0000"),
+        "{message}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    assert!(config_maps.get_opt("settings").await.unwrap().is_none());
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_from_the_secret_into_private_files() {
+    let fixture = Fixture::new().await;
+    fixture.ensure_namespace("team").await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(fixture.client(), "team");
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
+        "stringData": {"username": "bot", "password": "s3cr3t-token"},
+    });
+    secrets
+        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    let unit: SyncUnit = serde_json::from_value(json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
+        "metadata": {"name": "shop", "namespace": "team"},
+        "spec": {"source": {"url": "https://git.example.com/shop.git", "secretRef": {"name": "git"}}},
+    }))
+    .unwrap();
+    let cache = fixture.world.scratch.path().join("resolver");
+    let client = fixture.client();
+    let resolver = Resolver {
+        client: &client,
+        host: &fixture.world.host,
+        cache_dir: &cache,
+        inventory_namespace: "plumbline-system",
+    };
+    let resolved = resolver.resolve(&unit, &[]).await.unwrap();
+    let config = &resolved.unit.config;
+    assert_eq!(config.metadata.name, "team.shop");
+    assert_eq!(config.spec.target_namespace.as_deref(), Some("team"));
+    let credentials = config.spec.source.credentials.clone().unwrap();
+    assert_eq!(credentials.username.as_deref(), Some("bot"));
+    let file = credentials.password_file.unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "s3cr3t-token");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let source = config.source("SyncUnit team/shop").unwrap();
+    assert!(!format!("{source:?}").contains("s3cr3t-token"));
+
+    // A Secret with none of the keys is refused by name.
+    let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
+                       "stringData": {"other": "x"}});
+    secrets.delete("git", &Default::default()).await.unwrap();
+    secrets
+        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&empty))
+        .await
+        .unwrap();
+    let error = resolver.resolve(&unit, &[]).await.unwrap_err().to_string();
+    assert!(
+        error.contains("Secret team/git has none of the keys"),
+        "{error}"
+    );
 }

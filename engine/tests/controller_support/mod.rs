@@ -48,6 +48,11 @@ impl Fixture {
 
     /// Start a controller for every SyncUnit.
     pub fn start(&self) -> Running {
+        self.start_with(|_| {})
+    }
+
+    /// Start a controller with changed options.
+    pub fn start_with(&self, change: impl FnOnce(&mut Options)) -> Running {
         let metrics = Arc::new(Metrics::new());
         let mut options = Options::new(
             self.world.host.clone(),
@@ -56,6 +61,7 @@ impl Fixture {
         );
         options.config = Some(self.world.emulator.config().unwrap());
         options.retry_base = Duration::from_millis(500);
+        change(&mut options);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(Controller::new(self.client(), options).run(async move {
             let _ = stopped.await;
