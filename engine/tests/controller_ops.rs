@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube_emulator::{Emulator, Fault};
 use plumbline::controller::http::{self, State, Webhook};
 use plumbline::controller::leader::{Elector, Options};
@@ -20,7 +21,7 @@ use plumbline::controller::metrics::Metrics;
 use plumbline::controller::shard::Shard;
 use plumbline::controller::webhook::{self, GitPush};
 use plumbline::source::GitRef;
-use reconcile_support::World;
+use reconcile_support::{all_roles_policy, World};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Long enough for anything that must happen; the tests wait for events,
@@ -380,7 +381,7 @@ async fn probes_answer_liveness_and_readiness() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_after_a_real_reconcile() {
+async fn metrics_after_real_reconciles() {
     let world = World::new().await;
     world
         .repo
@@ -393,9 +394,26 @@ async fn metrics_after_a_real_reconcile() {
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n",
         )
         .commit("shop");
-    let unit = world.unit("");
+    let unit = world.unit(&all_roles_policy("reapply"));
     let server = server(None).await;
 
+    let started = std::time::Instant::now();
+    let report = world.reconcile(&unit).await;
+    server.metrics.record_reconcile(&report, started.elapsed());
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    // Someone edits the ConfigMap; the next reconcile reapplies it.
+    Api::<ConfigMap>::namespaced(world.emulator.client().unwrap(), "shop")
+        .patch(
+            "settings",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(serde_json::json!({"data": {"mode": "slow"}})),
+        )
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let report = world.reconcile(&unit).await;
     server.metrics.record_reconcile(&report, started.elapsed());
@@ -404,11 +422,24 @@ async fn metrics_after_a_real_reconcile() {
     let (status, text) = request(server.address, "GET", "/metrics", &[], b"").await;
     assert_eq!(status, 200);
     for line in [
-        "plumbline_reconcile_duration_seconds_count{result=\"synced\"} 1",
-        "plumbline_objects_applied_total 2",
+        "plumbline_reconcile_duration_seconds_count{result=\"synced\"} 2",
+        "plumbline_reconcile_duration_seconds_count{result=\"failed\"} 0",
+        "plumbline_objects_applied_total 3",
         "plumbline_objects_pruned_total 0",
+        "plumbline_drift_events_total{decision=\"reapply\"} 1",
+        "plumbline_drift_events_total{decision=\"ignore\"} 0",
+        "plumbline_git_fetch_duration_seconds_count 2",
         "# EOF",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    for role in ["validator", "transformer", "remediator"] {
+        let series = format!(",role=\"{role}\"}} ");
+        assert!(
+            text.lines().any(|l| l
+                .starts_with("plumbline_policy_evaluation_duration_seconds_count{policy=")
+                && l.contains(&series)),
+            "no {role} timing in\n{text}"
+        );
     }
 }

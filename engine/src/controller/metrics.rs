@@ -202,9 +202,16 @@ impl Metrics {
         }
     }
 
-    /// Record one reconcile: its duration by result, drift decisions, and
-    /// objects applied and pruned.
+    /// Record one reconcile: its duration by result, drift decisions,
+    /// objects applied and pruned, each policy's evaluation time and the
+    /// Git fetch time.
     pub fn record_reconcile(&self, report: &Report, elapsed: Duration) {
+        for timing in &report.policy_timings {
+            self.record_policy(&timing.policy, timing.role, timing.elapsed);
+        }
+        if let Some(fetch) = report.fetch_duration {
+            self.record_git_fetch(fetch);
+        }
         let result = match report.status {
             Status::Synced => "synced",
             Status::Blocked => "blocked",

@@ -242,13 +242,6 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
         .await
         .map_err(|e| Error::Panicked(e.to_string()))?;
     ctx.metrics.record_reconcile(&report, started.elapsed());
-    for timing in &report.policy_timings {
-        ctx.metrics
-            .record_policy(&timing.policy, timing.role, timing.elapsed);
-    }
-    if let Some(fetch) = report.fetch_duration {
-        ctx.metrics.record_git_fetch(fetch);
-    }
     tracing::info!(syncunit = %me, elapsed = ?started.elapsed(), "{report}");
 
     let inventory = inventory_store::load(&cluster, &ctx.inventory_namespace, resolved.unit.name())
