@@ -443,3 +443,85 @@ async fn metrics_after_real_reconciles() {
         );
     }
 }
+
+// --- install ---
+
+fn plumbline(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_committed_deploy_manifests_are_what_install_prints() {
+    let printed = plumbline(&["install", "--print"]);
+    assert!(printed.status.success(), "{printed:?}");
+    let committed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/deploy/plumbline.yaml");
+    let committed = std::fs::read_to_string(&committed).unwrap();
+    assert!(
+        committed == String::from_utf8(printed.stdout).unwrap(),
+        "examples/deploy/plumbline.yaml is stale: regenerate it with \
+         `plumbline install --print > examples/deploy/plumbline.yaml`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_applies_everything_and_the_api_serves_sync_units() {
+    let emulator = Emulator::start().await.unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        serde_yaml::to_string(&emulator.kubeconfig()).unwrap(),
+    )
+    .unwrap();
+    let path = kubeconfig.to_str().unwrap().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        plumbline(&[
+            "install",
+            "--kubeconfig",
+            &path,
+            "--shards",
+            "2",
+            "--webhook",
+        ])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "applied CustomResourceDefinition.apiextensions.k8s.io syncunits.plumbline.dev",
+        "applied Deployment.apps plumbline-system/plumbline-controller-1",
+        "applied Service plumbline-system/plumbline-controller-1",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+
+    let client = emulator.client().unwrap();
+    let units: Api<plumbline::controller::crd::SyncUnit> = Api::all(client.clone());
+    assert!(units
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client, "plumbline-system");
+    let shard1 = deployments.get("plumbline-controller-1").await.unwrap();
+    let shard1 = serde_json::to_value(shard1).unwrap();
+    let args: Vec<String> =
+        serde_json::from_value(shard1["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+    assert!(args.contains(&"--shard=hash:1/2".to_owned()), "{args:?}");
+    assert!(
+        args.contains(&"--webhook-secret-file=/etc/plumbline/webhook/secret".to_owned()),
+        "{args:?}"
+    );
+}

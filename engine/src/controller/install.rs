@@ -19,7 +19,7 @@
 //! | ClusterRole + Binding `plumbline-apply` | write rights for syncs that name no `serviceAccountName`; delete this binding to make every sync impersonate a service account |
 //! | ClusterRole `plumbline-inventory` | for a RoleBinding in the controller's namespace to each service account syncs impersonate (their inventory is written with their identity) |
 //! | Deployment(s) `plumbline-controller[-N]` | one per shard, with probes on `/healthz` and `/readyz` and the metrics port |
-//! | Service `plumbline-controller` | `/metrics` for Prometheus and `POST /hooks/git` for forges |
+//! | Service(s) `plumbline-controller[-N]` | one per shard: `/metrics` for Prometheus and `POST /hooks/git` for forges (it reaches the shard's leader, the only ready pod) |
 
 use kube::CustomResourceExt;
 use serde_json::{json, Value};
@@ -146,15 +146,21 @@ pub fn manifests(options: &Options) -> Vec<Value> {
     for index in 0..count {
         objects.push(deployment(options, index, count));
     }
-    objects.push(json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": NAME, "namespace": ns, "labels": labels()},
-        "spec": {
-            "selector": {"app.kubernetes.io/name": NAME},
-            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
-        },
-    }));
+    // A Service per shard: a forge's webhook must reach the shard that
+    // owns the pushed repository's sync units, so each shard gets its own
+    // address (one webhook per shard).
+    for index in 0..count {
+        let (name, shard) = shard_names(index, count);
+        objects.push(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": labels()},
+            "spec": {
+                "selector": {"app.kubernetes.io/name": NAME, "plumbline.dev/shard": shard_label(&shard)},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        }));
+    }
     objects
 }
 
@@ -253,14 +259,25 @@ fn cluster_role_binding(name: &str, role: &str, namespace: &str) -> Value {
     })
 }
 
-fn deployment(options: &Options, index: u32, count: u32) -> Value {
-    let (name, shard) = if count == 1 {
+/// The Deployment, Lease and Service name of shard `index` of `count`,
+/// and its `--shard` value.
+fn shard_names(index: u32, count: u32) -> (String, String) {
+    if count == 1 {
         (NAME.to_owned(), "all".to_owned())
     } else {
         (format!("{NAME}-{index}"), format!("hash:{index}/{count}"))
-    };
+    }
+}
+
+/// `--shard` as a label value (`hash:0/3` → `hash-0-3`).
+fn shard_label(shard: &str) -> String {
+    shard.replace([':', '/'], "-")
+}
+
+fn deployment(options: &Options, index: u32, count: u32) -> Value {
+    let (name, shard) = shard_names(index, count);
     let mut pod_labels = labels();
-    pod_labels["plumbline.dev/shard"] = json!(shard.replace([':', '/'], "-"));
+    pod_labels["plumbline.dev/shard"] = json!(shard_label(&shard));
     let mut args = vec![
         "controller".to_owned(),
         format!("--shard={shard}"),
@@ -355,6 +372,16 @@ mod tests {
             ]
         );
         assert_eq!(&kinds[kinds.len() - 2..], ["Deployment", "Service"]);
+        let three = manifests(&Options {
+            shards: 3,
+            ..Options::default()
+        });
+        let services: Vec<&Value> = three.iter().filter(|o| o["kind"] == "Service").collect();
+        assert_eq!(services.len(), 3);
+        assert_eq!(
+            services[2]["spec"]["selector"]["plumbline.dev/shard"],
+            "hash-2-3"
+        );
     }
 
     #[test]
