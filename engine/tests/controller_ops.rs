@@ -4,6 +4,8 @@
 //! metrics after a real reconcile).
 
 #[allow(dead_code)]
+mod controller_support;
+#[allow(dead_code)]
 mod reconcile_support;
 
 use std::io::{Read, Write};
@@ -178,6 +180,83 @@ fn label_shards_split_by_value_and_leave_unlabelled_units_to_no_one() {
     }
     assert_eq!(owned, [25, 75]);
     assert!(!a.owns(&unit_meta(1)) && !b.owns(&unit_meta(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_on_two_shards_each_reconcile_only_their_own() {
+    let fixture = controller_support::Fixture::new().await;
+    let repo = &fixture.world.repo;
+    let names: Vec<String> = (0..12).map(|i| format!("unit-{i}")).collect();
+    for name in &names {
+        repo.write(
+            &format!("apps/{name}/config.yaml"),
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  owner: {name}\n"),
+        );
+    }
+    repo.commit("twelve apps");
+    let shards = [
+        Shard::Hash { index: 0, count: 2 },
+        Shard::Hash { index: 1, count: 2 },
+    ];
+    let runners: Vec<_> = shards
+        .iter()
+        .enumerate()
+        .map(|(index, shard)| {
+            fixture.start_with(|options| {
+                options.shard = shard.clone();
+                options.instance = Some(format!("replica-{index}"));
+            })
+        })
+        .collect();
+    for name in &names {
+        let spec = controller_support::spec_for(
+            &repo.url(),
+            &format!("apps/{name}"),
+            serde_json::json!({}),
+        );
+        fixture.put_sync_unit("shop", name, spec).await;
+    }
+    for name in &names {
+        fixture
+            .wait_for_unit("shop", name, "Ready", controller_support::is_ready)
+            .await;
+    }
+
+    // Every SyncUnit's Events come from the one replica whose shard owns it.
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(fixture.client(), "shop");
+    let events = events.list(&Default::default()).await.unwrap().items;
+    let mut owned = [0usize; 2];
+    for name in &names {
+        let meta = ObjectMeta {
+            namespace: Some("shop".into()),
+            name: Some(name.clone()),
+            ..ObjectMeta::default()
+        };
+        let owner = shards.iter().position(|s| s.owns(&meta)).unwrap();
+        owned[owner] += 1;
+        let reporters: Vec<&str> = events
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter_map(|e| e.reporting_instance.as_deref())
+            .collect();
+        assert!(!reporters.is_empty(), "no Events about {name}");
+        let expected = format!("replica-{owner}");
+        assert!(
+            reporters.iter().all(|r| *r == expected),
+            "{name} belongs to {expected}, Events came from {reporters:?}"
+        );
+    }
+    assert!(owned[0] > 0 && owned[1] > 0, "a one-sided split: {owned:?}");
+    for (index, runner) in runners.iter().enumerate() {
+        assert!(
+            runner.reconciles("synced") >= owned[index] as u64,
+            "replica-{index} reconciled fewer units than it owns"
+        );
+    }
+    for runner in runners {
+        runner.stop().await;
+    }
 }
 
 // --- HTTP endpoints ---
