@@ -114,6 +114,17 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         watch::channel(true).1
     };
+    let mut gauge = leading.clone();
+    let leader_metric = Arc::clone(&metrics);
+    tokio::spawn(async move {
+        loop {
+            let leads = *gauge.borrow_and_update();
+            leader_metric.set_leader(leads);
+            if gauge.changed().await.is_err() {
+                break;
+            }
+        }
+    });
     let listener = http::bind(&args.listen).await.map_err(flat)?;
     let state = http::State {
         metrics: Arc::clone(&metrics),
