@@ -600,3 +600,80 @@ async fn credentials_come_from_the_secret_into_private_files() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigterm() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app");
+    let kubeconfig = fixture.world.scratch.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        serde_yaml::to_string(&fixture.world.emulator.kubeconfig()).unwrap(),
+    )
+    .unwrap();
+    // PLUMBLINE_BIN overrides the binary (a target directory shared with
+    // other checkouts may hold another build of it).
+    let binary = std::env::var("PLUMBLINE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_plumbline").to_owned());
+    let child = std::process::Command::new(binary)
+        .arg("controller")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(fixture.world.scratch.path().join("cli-cache"))
+        .args(["--listen", "127.0.0.1:0", "--identity", "test-replica"])
+        .env("POD_NAMESPACE", "plumbline-system")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let spec = spec_for(&fixture.world.repo.url(), "app", json!({}));
+    fixture.put_sync_unit("team", "shop", spec).await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(fixture.client(), "team");
+    let published = events.list(&Default::default()).await.unwrap().items;
+    assert!(
+        published
+            .iter()
+            .any(|e| e.reporting_instance.as_deref() == Some("test-replica")),
+        "{published:?}"
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.as_ref().unwrap().id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut child = child.0.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    });
+    let (status, stderr) = tokio::time::timeout(controller_support::PATIENCE, output)
+        .await
+        .expect("the controller did not exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{stderr}");
+}
+
+/// A child process killed if the test fails before it ends.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

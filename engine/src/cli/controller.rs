@@ -72,6 +72,10 @@ pub struct Args {
     /// SyncUnits reconciled at once.
     #[arg(long, default_value_t = 4)]
     concurrency: u16,
+    /// Seconds to let reconciles in flight finish after SIGTERM (keep it
+    /// below the pod's terminationGracePeriodSeconds).
+    #[arg(long, default_value_t = 25)]
+    shutdown_timeout: u64,
 }
 
 /// Run the controller until it is told to stop.
@@ -107,12 +111,15 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
-    let leading = if args.leader_elect {
+    // Without election this replica always leads; the sender is kept so
+    // the channel stays open.
+    let (leading, _always_leading) = if args.leader_elect {
         let options = leader::Options::new(&args.namespace, &args.lease_name, &identity);
         let (leading, _) = Elector::new(client.clone(), options).spawn(stopped(stop_rx.clone()));
-        leading
+        (leading, None)
     } else {
-        watch::channel(true).1
+        let (sender, leading) = watch::channel(true);
+        (leading, Some(sender))
     };
     let mut gauge = leading.clone();
     let leader_metric = Arc::clone(&metrics);
@@ -155,24 +162,32 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     options.instance = Some(identity);
     options.concurrency = args.concurrency;
 
-    let (lost_tx, lost_rx) = watch::channel(false);
-    let mut lost_watch = leading.clone();
-    tokio::spawn(async move {
-        if lost_watch.wait_for(|leads| !*leads).await.is_ok() {
-            let _ = lost_tx.send(true);
+    // Stop reconciling on shutdown, or when leadership is lost.
+    let (stop, mut lost) = (stop_rx.clone(), leading.clone());
+    let controller = Controller::new(client, options).run(async move {
+        let mut stop = stop;
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {}
+            Ok(_) = lost.wait_for(|leads| !*leads) => {}
         }
     });
-    let (stop, lost) = (stop_rx.clone(), lost_rx.clone());
-    Controller::new(client, options)
-        .run(async move {
-            let (mut stop, mut lost) = (stop, lost);
+    // A graceful shutdown waits for the reconciles in flight, and
+    // kube-runtime first waits for its cache of SyncUnits to fill: with the
+    // API server unreachable that never happens, so give up after a while.
+    let mut deadline = stop_rx.clone();
+    let mut lost = leading.clone();
+    let grace = Duration::from_secs(args.shutdown_timeout);
+    tokio::select! {
+        () = controller => {}
+        () = async {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => {}
-                _ = lost.wait_for(|l| *l) => {}
+                _ = deadline.wait_for(|s| *s) => {}
+                Ok(_) = lost.wait_for(|leads| !*leads) => {}
             }
-        })
-        .await;
-    if *lost_rx.borrow() && !*stop_rx.borrow() {
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!(?grace, "reconciles still running at the shutdown deadline; exiting anyway"),
+    }
+    if !*leading.borrow() && !*stop_rx.borrow() {
         tracing::error!("leadership lost; exiting so that another replica takes over");
         return Ok(ExitCode::from(1));
     }
