@@ -9,12 +9,14 @@
 //! start and after `410 Gone`, and resumes from bookmarks otherwise.
 //!
 //! Events of the initial list are not triggers (every SyncUnit is
-//! reconciled at start anyway). Plumbline's own applies also come back as
+//! reconciled at start anyway), nor are status-only changes. Plumbline's own applies also come back as
 //! events; the reconcile they trigger finds nothing to do and writes
 //! nothing, and kube-runtime merges triggers for a SyncUnit that arrive
 //! while it is queued.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::StreamExt;
@@ -107,6 +109,12 @@ impl DriftWatch {
 
 /// Stream one kind's managed objects until shutdown, sending the owning
 /// SyncUnit of every changed or deleted object.
+///
+/// Status-only changes are not drift (Plumbline does not own status), and
+/// other controllers write status all the time: objects with a
+/// `metadata.generation` trigger only when it, their labels or their
+/// annotations change; objects without one (ConfigMaps, Secrets, ...) on
+/// every change. One hash per watched object is kept for this.
 async fn watch_kind(
     api: Api<DynamicObject>,
     triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
@@ -114,6 +122,7 @@ async fn watch_kind(
 ) {
     let config = watcher::Config::default().labels(SYNC_LABEL);
     let mut events = watcher(api, config).default_backoff().boxed();
+    let mut seen: HashMap<(Option<String>, String), u64> = HashMap::new();
     loop {
         let event = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
@@ -121,7 +130,21 @@ async fn watch_kind(
         };
         let object = match event {
             None => return,
-            Some(Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object))) => object,
+            Some(Ok(watcher::Event::InitApply(object))) => {
+                seen.insert(identity(&object), fingerprint(&object));
+                continue;
+            }
+            Some(Ok(watcher::Event::Apply(object))) => {
+                let print = fingerprint(&object);
+                if seen.insert(identity(&object), print) == Some(print) {
+                    continue;
+                }
+                object
+            }
+            Some(Ok(watcher::Event::Delete(object))) => {
+                seen.remove(&identity(&object));
+                object
+            }
             Some(Ok(_)) => continue,
             Some(Err(error)) => {
                 tracing::debug!(%error, "drift watch interrupted; resuming");
@@ -137,8 +160,67 @@ async fn watch_kind(
     }
 }
 
+fn identity(object: &DynamicObject) -> (Option<String>, String) {
+    (object.namespace(), object.name_any())
+}
+
+/// What a change must alter to be a trigger: generation, labels and
+/// annotations where there is a generation, else the resourceVersion.
+fn fingerprint(object: &DynamicObject) -> u64 {
+    let meta = &object.metadata;
+    let mut hasher = DefaultHasher::new();
+    match meta.generation {
+        Some(generation) => {
+            generation.hash(&mut hasher);
+            meta.labels.hash(&mut hasher);
+            meta.annotations.hash(&mut hasher);
+        }
+        None => meta.resource_version.hash(&mut hasher),
+    }
+    hasher.finish()
+}
+
 /// The SyncUnit a `plumbline.dev/sync` label value names.
 fn owner_of(label: &str) -> Option<ObjectRef<SyncUnit>> {
     let (namespace, name) = parse_sync_name(label)?;
     Some(ObjectRef::new(name).within(namespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn status_only_changes_are_not_triggers() {
+        let deployment = |generation: i64, label: &str, ready: i64, version: &str| {
+            object(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "shop", "generation": generation,
+                             "resourceVersion": version, "labels": {"tier": label}},
+                "status": {"readyReplicas": ready},
+            }))
+        };
+        let base = fingerprint(&deployment(1, "web", 0, "10"));
+        assert_eq!(base, fingerprint(&deployment(1, "web", 2, "11")));
+        assert_ne!(base, fingerprint(&deployment(2, "web", 0, "12")));
+        assert_ne!(base, fingerprint(&deployment(1, "db", 0, "13")));
+        let config_map = |version: &str| {
+            object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "c", "resourceVersion": version}}))
+        };
+        assert_ne!(fingerprint(&config_map("1")), fingerprint(&config_map("2")));
+    }
+
+    #[test]
+    fn labels_name_the_owning_sync_unit() {
+        let owner = owner_of("team-a.shop").unwrap();
+        assert_eq!(owner.name, "shop");
+        assert_eq!(owner.namespace.as_deref(), Some("team-a"));
+        assert!(owner_of("no-dot").is_none());
+    }
 }
