@@ -414,6 +414,18 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
     fixture
         .wait_for_unit("team", "lax", "Ready", is_ready)
         .await;
+
+    // Relaxing the policy reconciles the syncs it selects at once (the
+    // interval is an hour).
+    let relaxed = json!({"spec": {"settings": {"labels": ["team"], "kinds": ["ConfigMap"]}}});
+    policies
+        .patch("owners", &PatchParams::default(), &Patch::Merge(&relaxed))
+        .await
+        .unwrap();
+    fixture
+        .wait_for_unit("team", "strict", "Ready", is_ready)
+        .await;
+    assert!(blocked.get_opt("settings").await.unwrap().is_some());
     running.stop().await;
 }
 
@@ -676,4 +688,57 @@ impl Drop for KillOnDrop {
             let _ = child.wait();
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sync_is_retried_with_backoff_until_it_recovers() {
+    let fixture = Fixture::new().await;
+    let missing = fixture.world.scratch.path().join("later");
+    let url = format!("file://{}", missing.display());
+    let running = fixture.start();
+    fixture
+        .put_sync_unit("team", "shop", spec_for(&url, "app", json!({})))
+        .await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "failing", |u| {
+            ready(u).is_some_and(|(_, reason)| reason == "ReconciliationFailed")
+        })
+        .await;
+    assert_eq!(ready(&unit).unwrap().0, "False");
+    // Retryable: Reconciling, not Stalled.
+    assert_eq!(condition(&unit, "Reconciling").unwrap().0, "True");
+    assert_eq!(condition(&unit, "Stalled").unwrap().0, "False");
+    let events = fixture.events("team", "shop").await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, _)| reason == "ReconciliationFailed"),
+        "{events:?}"
+    );
+
+    // The repository appears; only the retry (the interval is an hour) can
+    // notice.
+    std::fs::create_dir_all(missing.join("app")).unwrap();
+    std::fs::write(
+        missing.join("app/config.yaml"),
+        config_map("settings", "fast"),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.email=t@plumbline.dev", "-c", "user.name=T"])
+            .args(args)
+            .current_dir(&missing)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "at last"]);
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+    assert!(running.reconciles("failed") >= 1);
+    running.stop().await;
 }
