@@ -281,7 +281,7 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
     }
 }
 
-/// What kube-runtime does after [`reconcile`] returned an error: retry
+/// What kube-runtime does after [`reconcile()`] returned an error: retry
 /// with backoff.
 pub fn error_policy(object: Arc<SyncUnit>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(syncunit = %object.name_any(), reason = error.reason(), %error, "reconcile failed");
