@@ -3,7 +3,7 @@
 //! | method and path | answer |
 //! |---|---|
 //! | `GET /healthz` | 200 while the process serves (liveness) |
-//! | `GET /readyz` | 200 once the runner's caches are synced, else 503 (readiness) |
+//! | `GET /readyz` | 200 while [`State::ready`] is true (the CLI: while this replica leads), else 503 (readiness) |
 //! | `GET /metrics` | the [`Metrics`] as OpenMetrics text |
 //! | `POST /hooks/git` | a Git push webhook ([`super::webhook`]): 202 and the push is sent to the runner; 401 for a missing or wrong signature, 400 for a body that is not a push, 404 when no secret is configured |
 //!
@@ -68,7 +68,8 @@ pub struct Webhook {
 pub struct State {
     /// The metrics to expose.
     pub metrics: Arc<Metrics>,
-    /// `true` once the runner is ready (caches synced).
+    /// `true` while this replica should receive traffic; `plumbline
+    /// controller` passes its leadership, so webhooks reach the leader.
     pub ready: watch::Receiver<bool>,
     /// The webhook, when a secret is configured.
     pub webhook: Option<Webhook>,
@@ -144,10 +145,7 @@ async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes
             if ready {
                 text(StatusCode::OK, "ready\n")
             } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not ready: caches not synced yet\n",
-                )
+                text(StatusCode::SERVICE_UNAVAILABLE, "not ready: not leading\n")
             }
         }
         (&Method::GET, "/metrics") => {

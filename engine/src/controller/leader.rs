@@ -129,11 +129,6 @@ impl Elector {
         }
     }
 
-    /// The options this elector was made with.
-    pub fn options(&self) -> &Options {
-        &self.options
-    }
-
     /// One attempt: create, take over or renew the Lease. `Ok(true)` when
     /// this replica holds it afterwards, `Ok(false)` when another replica
     /// holds a valid Lease or won the race to create it.

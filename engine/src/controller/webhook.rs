@@ -40,17 +40,6 @@ pub enum Error {
     Payload(#[source] serde_json::Error),
 }
 
-impl Error {
-    /// Whether the delivery failed authentication (answered 401) rather
-    /// than being malformed (answered 400).
-    pub fn is_unauthenticated(&self) -> bool {
-        matches!(
-            self,
-            Error::MissingSignature | Error::MalformedSignature | Error::BadSignature
-        )
-    }
-}
-
 /// Results of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -241,7 +230,7 @@ mod tests {
     fn other_events_are_ignored_and_bad_bodies_refused() {
         assert_eq!(parse(Some("ping"), b"{}").unwrap(), None);
         let error = parse(Some("push"), b"{\"ref\": 1}").unwrap_err();
-        assert!(!error.is_unauthenticated());
+        assert!(matches!(error, Error::Payload(_)));
         assert!(error.to_string().starts_with("not a push event"), "{error}");
     }
 }
