@@ -604,3 +604,80 @@ async fn install_applies_everything_and_the_api_serves_sync_units() {
         "{args:?}"
     );
 }
+
+// --- the `plumbline controller` process ---
+
+/// A free loopback port (bound, then released for the child to bind).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_http(address: std::net::SocketAddr, path: &str, want: impl Fn(u16, &str) -> bool) {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let reachable = std::net::TcpStream::connect(address).is_ok();
+            if reachable {
+                let (status, body) = request(address, "GET", path, &[], b"").await;
+                if want(status, &body) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{path} never answered as expected"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_process_leads_serves_metrics_and_releases_on_sigterm() {
+    let fixture = controller_support::Fixture::new().await;
+    fixture.ensure_namespace("plumbline-system").await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        serde_yaml::to_string(&fixture.world.emulator.kubeconfig()).unwrap(),
+    )
+    .unwrap();
+    let port = free_port();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(["controller", "--leader-elect", "--identity", "pod-a"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("--listen")
+        .arg(address.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    wait_http(address, "/readyz", |status, _| status == 200).await;
+    wait_http(address, "/metrics", |_, body| {
+        body.contains("plumbline_leader 1")
+    })
+    .await;
+    assert_eq!(request(address, "GET", "/healthz", &[], b"").await.0, 200);
+    let leases: Api<Lease> = Api::namespaced(fixture.client(), "plumbline-system");
+    let held = leases.get("plumbline-controller").await.unwrap();
+    assert_eq!(holder(&held).as_deref(), Some("pod-a"));
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status:?} after SIGTERM");
+    let released = leases.get("plumbline-controller").await.unwrap();
+    assert_eq!(holder(&released), None, "the Lease was not released");
+}

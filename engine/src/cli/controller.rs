@@ -113,13 +113,20 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
 
     // Without election this replica always leads; the sender is kept so
     // the channel stays open.
-    let (leading, _always_leading) = if args.leader_elect {
+    // The elector's task is awaited before exiting: on shutdown it
+    // releases the Lease, so a standby takes over at once.
+    let (leading, _always_leading, elector) = if args.leader_elect {
         let options = leader::Options::new(&args.namespace, &args.lease_name, &identity);
-        let (leading, _) = Elector::new(client.clone(), options).spawn(stopped(stop_rx.clone()));
-        (leading, None)
+        let (leading, task) = Elector::new(client.clone(), options).spawn(stopped(stop_rx.clone()));
+        (leading, None, Some(task))
     } else {
         let (sender, leading) = watch::channel(true);
-        (leading, Some(sender))
+        (leading, Some(sender), None)
+    };
+    let released = |elector: Option<tokio::task::JoinHandle<()>>| async move {
+        if let Some(task) = elector {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
     };
     let mut gauge = leading.clone();
     let leader_metric = Arc::clone(&metrics);
@@ -145,7 +152,10 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     let mut stop_wait = stop_rx.clone();
     tokio::select! {
         _ = waiting.wait_for(|leads| *leads) => {}
-        _ = stop_wait.wait_for(|stop| *stop) => return Ok(ExitCode::SUCCESS),
+        _ = stop_wait.wait_for(|stop| *stop) => {
+            released(elector).await;
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     tracing::info!(%identity, shard = %args.shard, "reconciling SyncUnits");
 
@@ -192,6 +202,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    released(elector).await;
     Ok(ExitCode::SUCCESS)
 }
 
