@@ -15,10 +15,13 @@
 //!
 //! [`reconcile`] runs the whole pipeline once for a sync, described by a
 //! [`spec::SyncConfig`] (`plumbline.yaml` or the controller's resource).
+//! [`controller`] runs it in the cluster for every `SyncUnit` resource, on
+//! spec changes, intervals, Git pushes and drift of managed objects.
 //! [`object`] holds the IO-free types every stage shares.
 
 pub mod apply;
 pub mod cli;
+pub mod controller;
 pub mod health;
 pub mod object;
 pub mod plan;

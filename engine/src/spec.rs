@@ -2,8 +2,9 @@
 //! policies.
 //!
 //! One shape serves both ways of running Plumbline: a `plumbline.yaml` file
-//! for the CLI and the `spec` of the controller's `Sync` custom resource, so
-//! a sync tested on a laptop moves into the cluster unchanged.
+//! for the CLI, and the same field names in the `spec` of the controller's
+//! `SyncUnit` custom resource ([`crate::controller::crd`]), so a sync tested
+//! on a laptop moves into the cluster with the same words.
 //!
 //! ```yaml
 //! apiVersion: plumbline.dev/v1alpha1

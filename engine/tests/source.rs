@@ -659,3 +659,21 @@ fn depth_two_keeps_two_commits_of_history() {
     assert_eq!(shallow.trim(), second);
     assert!(!shallow.contains(&first));
 }
+
+/// Many syncs of one repository (the controller's usual case) fetch into
+/// the same cache at the same time; none may fail on the other's locks.
+#[test]
+fn concurrent_fetches_of_one_repository_share_the_cache() {
+    let (repo, first) = sample_repo();
+    let cache = tempfile::tempdir().unwrap();
+    let source = src(repo.url(), GitRef::Branch("main".into()), "deploy");
+    std::thread::scope(|scope| {
+        let fetches: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| fetch(&source, cache.path())))
+            .collect();
+        for fetched in fetches {
+            let fetched = fetched.join().unwrap().expect("a concurrent fetch failed");
+            assert_eq!(fetched.commit.to_string(), first);
+        }
+    });
+}

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod controller;
+pub mod install;
 mod logging;
 pub mod output;
 pub mod plan;
@@ -72,6 +74,10 @@ enum Command {
     Plan(plan::Args),
     /// Reconcile once: apply, remediate drift, prune.
     Sync(sync::SyncArgs),
+    /// Run the in-cluster controller: reconcile SyncUnit resources.
+    Controller(controller::Args),
+    /// Install the controller in a cluster, or print its manifests.
+    Install(install::Args),
     /// Write, build, test and inspect policies.
     #[command(subcommand)]
     Policy(policy::Command),
@@ -91,6 +97,8 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args, &cli.global),
         Command::Plan(args) => plan::run(args, &cli.global),
         Command::Sync(args) => sync::sync(args, &cli.global),
+        Command::Controller(args) => controller::run(args, &cli.global),
+        Command::Install(args) => install::run(args, &cli.global),
         Command::Policy(command) => policy::run(command, &cli.global),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -37,7 +37,7 @@ pub use engines::EPOCH_TICK;
 pub use fault::{Fault, FaultKind, Role};
 pub use limits::{Limit, LimitOverrides, Limits, MAX_STACK_BYTES};
 pub use loaded::{name_from_path, ComponentSource, Evaluation, LoadedPolicy, PolicySpec, Roles};
-pub use set::{NamedLog, Outcome, PolicySet};
+pub use set::{NamedLog, Outcome, PolicySet, Timing};
 pub use state::{LogLevel, LogLine, PolicyLog};
 pub use verdict::{
     Decision, Drift, EvalContext, FieldChange, PolicyInfo, Remediation, Severity, SourceInfo,

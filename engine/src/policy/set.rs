@@ -20,6 +20,7 @@ use super::state::PolicyLog;
 use super::verdict::{Decision, Drift, EvalContext, Violation};
 use super::{Error, HostInner, Result};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The log of one policy evaluation within a set call.
 #[derive(Debug, Clone)]
@@ -28,6 +29,17 @@ pub struct NamedLog {
     pub policy: String,
     /// What it logged.
     pub log: PolicyLog,
+}
+
+/// How long one policy took in one role (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// The configured policy name.
+    pub policy: String,
+    /// `validator`, `transformer` or `remediator`.
+    pub role: &'static str,
+    /// Wall-clock time of the evaluation, faults included.
+    pub elapsed: Duration,
 }
 
 /// The result of a set call: the value, the faults of fail-open policies that
@@ -40,6 +52,8 @@ pub struct Outcome<T> {
     pub warnings: Vec<Fault>,
     /// Logs of the evaluations, in configured order.
     pub logs: Vec<NamedLog>,
+    /// How long each evaluation took, in configured order.
+    pub timings: Vec<Timing>,
 }
 
 impl<T> Outcome<T> {
@@ -48,7 +62,16 @@ impl<T> Outcome<T> {
             value,
             warnings: Vec::new(),
             logs: Vec::new(),
+            timings: Vec::new(),
         }
+    }
+
+    fn time(&mut self, policy: &LoadedPolicy, role: &'static str, elapsed: Duration) {
+        self.timings.push(Timing {
+            policy: policy.name().to_owned(),
+            role,
+            elapsed,
+        });
     }
 
     /// Record one evaluation's result; `Ok(Some(value))` on success,
@@ -97,7 +120,9 @@ impl PolicySet {
     pub fn transform(&self, objects: Vec<Value>, ctx: &EvalContext) -> Result<Outcome<Vec<Value>>> {
         let mut outcome = Outcome::new(objects);
         for policy in self.policies.iter().filter(|p| p.roles().transformer) {
+            let started = Instant::now();
             let result = policy.transform(&outcome.value, ctx);
+            outcome.time(policy, "transformer", started.elapsed());
             if let Some(objects) = outcome.absorb(policy, result)? {
                 outcome.value = objects;
             }
@@ -121,11 +146,15 @@ impl PolicySet {
         let results: Vec<_> = self.host.pool.install(|| {
             validators
                 .par_iter()
-                .map(|policy| policy.validate_json(&json, ctx))
+                .map(|policy| {
+                    let started = Instant::now();
+                    (policy.validate_json(&json, ctx), started.elapsed())
+                })
                 .collect()
         });
         let mut outcome = Outcome::new(Vec::new());
-        for (policy, result) in validators.into_iter().zip(results) {
+        for (policy, (result, elapsed)) in validators.into_iter().zip(results) {
+            outcome.time(policy, "validator", elapsed);
             if let Some(violations) = outcome.absorb(policy, result)? {
                 outcome.value.extend(violations);
             }
@@ -139,7 +168,9 @@ impl PolicySet {
     pub fn remediate(&self, drift: &Drift, ctx: &EvalContext) -> Result<Outcome<Option<Decision>>> {
         let mut outcome = Outcome::new(None);
         for policy in self.policies.iter().filter(|p| p.roles().remediator) {
+            let started = Instant::now();
             let result = policy.remediate(drift, ctx);
+            outcome.time(policy, "remediator", started.elapsed());
             if let Some(Some(decision)) = outcome.absorb(policy, result)? {
                 outcome.value = Some(decision);
                 break;

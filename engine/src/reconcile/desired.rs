@@ -16,7 +16,7 @@ use super::scope::Scopes;
 use super::Error;
 use crate::apply::SYNC_LABEL;
 use crate::object::ObjectKey;
-use crate::policy::{EvalContext, NamedLog, PolicySet, SourceInfo, Violation};
+use crate::policy::{EvalContext, NamedLog, PolicySet, SourceInfo, Timing, Violation};
 use crate::render::{self, Origin, RenderOptions};
 use crate::source::{self, FetchOptions, Tree};
 use crate::spec::SyncConfig;
@@ -77,6 +77,10 @@ pub struct Desired {
     pub warnings: Vec<String>,
     /// What the policies logged.
     pub logs: Vec<NamedLog>,
+    /// How long each transformer and validator took.
+    pub timings: Vec<Timing>,
+    /// How long the Git fetch took; `None` for a local directory.
+    pub fetch_duration: Option<std::time::Duration>,
 }
 
 impl Desired {
@@ -108,7 +112,9 @@ pub fn load(
     depth: Depth,
     interrupt: &AtomicBool,
 ) -> Result<Desired, Error> {
+    let started = std::time::Instant::now();
     let (revision, tree) = fetch(unit, cache_dir, interrupt)?;
+    let fetch_duration = revision.is_some().then(|| started.elapsed());
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
         ..RenderOptions::default()
@@ -144,6 +150,7 @@ pub fn load(
         .map(ToString::to_string)
         .collect();
     let mut logs = transformed.logs;
+    let mut timings = transformed.timings;
     let mut objects = check_transformed(transformed.value)?;
     for object in &mut objects {
         set_label(object, SYNC_LABEL, unit.name());
@@ -154,6 +161,7 @@ pub fn load(
         let validated = policies.validate(&objects, &ctx).map_err(Error::Policy)?;
         warnings.extend(validated.warnings.iter().map(ToString::to_string));
         logs.extend(validated.logs);
+        timings.extend(validated.timings);
         violations = validated.value;
     }
     Ok(Desired {
@@ -163,6 +171,8 @@ pub fn load(
         violations,
         warnings,
         logs,
+        timings,
+        fetch_duration,
     })
 }
 

@@ -111,6 +111,8 @@ pub async fn reconcile(
         Err(panicked) => return report.fail(panicked),
     };
     report.revision.clone_from(&desired.revision);
+    report.fetch_duration = desired.fetch_duration;
+    report.policy_timings.clone_from(&desired.timings);
     report.warnings.extend(desired.warnings.iter().cloned());
     report.violations.clone_from(&desired.violations);
     if desired.blocking_violations() > 0 {
@@ -163,6 +165,8 @@ pub async fn reconcile(
     {
         Ok((decisions, warnings)) => {
             run.report.warnings.extend(warnings);
+            let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
+            run.report.policy_timings.extend(timings);
             decisions
         }
         Err(error) => return run.report.fail(error),

@@ -22,6 +22,8 @@ pub struct Resolution {
     /// The deciding policy's decision record; `None` when the sync's default
     /// (or an earlier deferral) decided.
     pub decision: Option<Decision>,
+    /// How long each remediator took.
+    pub timings: Vec<policy::Timing>,
 }
 
 /// Seconds since the Unix epoch.
@@ -64,6 +66,7 @@ pub fn resolve(
             return Ok(Resolution {
                 remediation: Remediation::Defer(Duration::from_secs(until - now)),
                 decision: None,
+                timings: Vec::new(),
             });
         }
     }
@@ -87,20 +90,24 @@ pub fn resolve(
     };
     let outcome = policies.remediate(&record, ctx).map_err(Error::Policy)?;
     warnings.extend(outcome.warnings.iter().map(ToString::to_string));
+    let timings = outcome.timings;
     Ok(match outcome.value {
         Some(decision) => Resolution {
             remediation: decision.remediation.clone(),
             decision: Some(decision),
+            timings,
         },
         None if self_heal => Resolution {
             remediation: Remediation::Reapply,
             decision: None,
+            timings,
         },
         None => Resolution {
             remediation: Remediation::Report(
                 "drift detected; self-heal is off and no remediator decided".into(),
             ),
             decision: None,
+            timings,
         },
     })
 }

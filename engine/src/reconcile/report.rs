@@ -97,6 +97,12 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// What failed.
     pub errors: Vec<String>,
+    /// How long each policy evaluation took (for metrics; not printed).
+    #[serde(skip)]
+    pub policy_timings: Vec<crate::policy::Timing>,
+    /// How long the Git fetch took (for metrics; not printed).
+    #[serde(skip)]
+    pub fetch_duration: Option<std::time::Duration>,
 }
 
 impl Report {
@@ -111,6 +117,8 @@ impl Report {
             violations: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
+            policy_timings: Vec::new(),
+            fetch_duration: None,
         }
     }
 

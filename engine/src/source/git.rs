@@ -1,7 +1,9 @@
 //! Fetching from Git remotes into the cache and reading trees at a commit.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use gix::bstr::ByteSlice;
 use gix::remote::fetch::Shallow;
@@ -39,6 +41,11 @@ where
 {
     let url = parse_url(&source.url)?;
     let spec = RefSpec::new(&source.reference)?;
+    // One fetch at a time per cache repository in this process: gix fetches
+    // racing on the same repository's lock files fail (the controller
+    // reconciles many syncs of one repository at once).
+    let lock = cache_lock(&cache_dir.join(cache_key(&source.url)));
+    let _fetching = lock.lock().unwrap_or_else(PoisonError::into_inner);
     let repo = open_cache(cache_dir, &source.url)?;
     let repo = configure(repo, source, options)?;
     let last_good = repo
@@ -250,6 +257,16 @@ impl RefSpec {
             good: format!("refs/plumbline/good/{key}"),
         })
     }
+}
+
+/// The process-wide lock of one cache repository.
+fn cache_lock(dir: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(locks.entry(dir.to_owned()).or_default())
 }
 
 /// The cache directory name of a URL.

@@ -1,0 +1,388 @@
+//! Controller benchmark (harness = false; prints numbers).
+//!
+//! 100 SyncUnits of 100 ConfigMaps each (10,000 objects) from one real Git
+//! repository, reconciled by the real controller ([`Controller::run`])
+//! against the Kubernetes API emulation. The emulation runs in a child
+//! process (this same binary, started with `PLUMBLINE_BENCH_EMULATOR=1`),
+//! so the resident memory printed is the controller's alone.
+//!
+//! Phases, each printed with its wall time:
+//! 1. cold: every SyncUnit created at once; until all are Ready;
+//! 2. no-change rounds: a Git push webhook for the repository triggers all
+//!    100 SyncUnits; ten rounds, RSS after each (is memory flat?);
+//! 3. drift: a ConfigMap edited by another field manager, timed until the
+//!    controller has put it back (drift watch → reconcile → reapply), 20
+//!    times.
+//!
+//! Per-reconcile latencies come from the controller's own
+//! `plumbline_reconcile_duration_seconds` histogram (sum / count).
+//! Run with `cargo bench -p plumbline --bench controller`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::CustomResourceExt;
+use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
+use plumbline::controller::metrics::Metrics;
+use plumbline::controller::reconciler::is_ready;
+use plumbline::controller::runner::{Controller, Options};
+use plumbline::controller::webhook::GitPush;
+use plumbline::policy::{HostConfig, PolicyHost};
+use serde_json::json;
+use support::git;
+use tokio::sync::{mpsc, oneshot};
+
+const UNITS: usize = 100;
+const PER_UNIT: usize = 100;
+const PER_FILE: usize = 10;
+const NAMESPACES: usize = 10;
+const ROUNDS: usize = 10;
+const DRIFTS: usize = 20;
+/// A guard against a hung bench, not a measurement.
+const PATIENCE: Duration = Duration::from_secs(900);
+
+fn repository(dir: &Path) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    for unit in 0..UNITS {
+        let unit_dir = dir.join(format!("units/u{unit:03}"));
+        std::fs::create_dir_all(&unit_dir).unwrap();
+        for file in 0..PER_UNIT / PER_FILE {
+            let mut text = String::new();
+            for i in 0..PER_FILE {
+                let index = file * PER_FILE + i;
+                text.push_str(&format!(
+                    "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: u{unit:03}-c{index:03}\n\
+                     data:\n  mode: fast\n  index: \"{index}\"\n"
+                ));
+            }
+            std::fs::write(unit_dir.join(format!("config-{file:02}.yaml")), text).unwrap();
+        }
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "generated"]);
+}
+
+fn namespace_of(unit: usize) -> String {
+    format!("bench-{}", unit % NAMESPACES)
+}
+
+/// Resident and peak resident memory of this process, in MiB.
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Failed reconciles so far, from the controller's histogram.
+fn failures(metrics: &Metrics) -> u64 {
+    let wanted = "plumbline_reconcile_duration_seconds_count{result=\"failed\"}";
+    metrics
+        .encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(wanted))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `(count, sum)` of synced reconciles from the controller's histogram.
+fn reconciles(metrics: &Metrics) -> (u64, f64) {
+    let text = metrics.encode();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("plumbline_reconcile_duration_seconds_count{result=\"synced\"}") as u64,
+        value("plumbline_reconcile_duration_seconds_sum{result=\"synced\"}"),
+    )
+}
+
+/// The emulation in a child process; its URL is its first line of output.
+fn start_emulator() -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("PLUMBLINE_BENCH_EMULATOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_owned())
+}
+
+/// Child mode: serve until stdin closes (the parent exited or is done).
+fn serve_emulator() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let emulator = kube_emulator::Emulator::start_with(kube_emulator::Options {
+            watch_window: 200_000,
+            ..kube_emulator::Options::default()
+        })
+        .await
+        .unwrap();
+        println!("{}", emulator.url());
+        tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).unwrap_or(0) > 0 {}
+        })
+        .await
+        .unwrap();
+    });
+}
+
+async fn wait_all_ready(units: &Api<SyncUnit>) {
+    let started = Instant::now();
+    loop {
+        let list = units.list(&ListParams::default()).await.unwrap();
+        if list.items.len() == UNITS && list.items.iter().all(is_ready) {
+            return;
+        }
+        assert!(started.elapsed() < PATIENCE, "SyncUnits never all Ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait until `count` synced reconciles have happened since `from`, and no
+/// more arrive for a moment.
+async fn wait_reconciles(metrics: &Metrics, from: u64, count: u64) {
+    let started = Instant::now();
+    while reconciles(metrics).0 < from + count {
+        assert!(started.elapsed() < PATIENCE, "reconciles never happened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Let triggers from the previous phase run out: no new reconcile for 2 s.
+async fn settle(metrics: &Metrics) {
+    let mut last = reconciles(metrics).0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = reconciles(metrics).0;
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+async fn run() {
+    let scratch = tempfile::TempDir::new().unwrap();
+    let repo = scratch.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    repository(&repo);
+    let url = format!("file://{}", repo.display());
+
+    let (mut emulator, address) = start_emulator();
+    let mut config = kube::Config::new(address.parse::<hyper::Uri>().unwrap());
+    config.default_namespace = "default".into();
+    let client = kube::Client::try_from(config.clone()).unwrap();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    for crd in [
+        serde_json::to_value(SyncUnit::crd()).unwrap(),
+        serde_json::to_value(ClusterSyncPolicy::crd()).unwrap(),
+    ] {
+        let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
+        crds.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&crd))
+            .await
+            .unwrap();
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let names = (0..NAMESPACES)
+        .map(|n| format!("bench-{n}"))
+        .chain(["plumbline-system".to_owned()]);
+    for name in names {
+        let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        namespaces
+            .patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&object))
+            .await
+            .unwrap();
+    }
+
+    let (rss, _) = memory();
+    println!(
+        "controller against the Kubernetes API emulation (separate process): {UNITS} SyncUnits x \
+         {PER_UNIT} ConfigMaps = {} objects, concurrency 4",
+        UNITS * PER_UNIT
+    );
+    println!("RSS before the controller starts: {rss:.1} MiB");
+
+    let metrics = Arc::new(Metrics::new());
+    let host = PolicyHost::new(HostConfig {
+        cache_dir: Some(scratch.path().join("policies")),
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let (pushes, pushes_rx) = mpsc::channel(16);
+    let mut options = Options::new(host, scratch.path().join("cache"), Arc::clone(&metrics));
+    options.config = Some(config);
+    options.webhook = Some(pushes_rx);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let controller = tokio::spawn(Controller::new(client.clone(), options).run(async move {
+        let _ = stopped.await;
+    }));
+
+    // 1. cold
+    let started = Instant::now();
+    for unit in 0..UNITS {
+        let namespace = namespace_of(unit);
+        let api: Api<SyncUnit> = Api::namespaced(client.clone(), &namespace);
+        let name = format!("u{unit:03}");
+        let object = json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "source": {"url": url, "ref": {"branch": "main"}, "path": format!("units/{name}")},
+                "interval": "1h",
+                "selfHeal": true,
+            },
+        });
+        api.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&object))
+            .await
+            .unwrap();
+    }
+    let units: Api<SyncUnit> = Api::all(client.clone());
+    wait_all_ready(&units).await;
+    let cold = started.elapsed();
+    let (count, sum) = reconciles(&metrics);
+    let (rss, _) = memory();
+    println!(
+        "cold: all {UNITS} Ready in {:.2} s ({:.0} objects/s); {count} reconciles, mean {:.0} ms each; RSS {rss:.1} MiB",
+        cold.as_secs_f64(),
+        (UNITS * PER_UNIT) as f64 / cold.as_secs_f64(),
+        sum / count.max(1) as f64 * 1000.0,
+    );
+    settle(&metrics).await;
+
+    // 2. no-change rounds, triggered by a push webhook
+    let mut samples = Vec::new();
+    for round in 1..=ROUNDS {
+        let (count0, sum0) = reconciles(&metrics);
+        let started = Instant::now();
+        pushes
+            .send(GitPush {
+                urls: vec![url.clone()],
+                reference: "refs/heads/main".into(),
+                after: None,
+            })
+            .await
+            .unwrap();
+        wait_reconciles(&metrics, count0, UNITS as u64).await;
+        let wall = started.elapsed();
+        let (count1, sum1) = reconciles(&metrics);
+        let (rss, _) = memory();
+        samples.push(rss);
+        println!(
+            "no-change round {round:>2}: {UNITS} SyncUnits in {:.2} s; mean {:.0} ms per reconcile ({} reconciles); RSS {rss:.1} MiB",
+            wall.as_secs_f64(),
+            (sum1 - sum0) / (count1 - count0).max(1) as f64 * 1000.0,
+            count1 - count0,
+        );
+    }
+    settle(&metrics).await;
+
+    // 3. drift to remediation
+    let mut latencies = Vec::new();
+    for sample in 0..DRIFTS {
+        let unit = sample * (UNITS / DRIFTS);
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace_of(unit));
+        let name = format!("u{unit:03}-c000");
+        let started = Instant::now();
+        api.patch(
+            &name,
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"data": {"mode": "drifted"}})),
+        )
+        .await
+        .unwrap();
+        loop {
+            let live = api.get(&name).await.unwrap();
+            if live
+                .data
+                .as_ref()
+                .and_then(|d| d.get("mode"))
+                .map(String::as_str)
+                == Some("fast")
+            {
+                break;
+            }
+            assert!(started.elapsed() < PATIENCE, "{name} was never remediated");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "drift to remediation ({DRIFTS} manual edits, one at a time): p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.9).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0,
+    );
+
+    println!(
+        "failed reconciles over the whole run: {}",
+        failures(&metrics)
+    );
+    let (rss, peak) = memory();
+    let first = samples.first().copied().unwrap_or_default();
+    let last = samples.last().copied().unwrap_or_default();
+    println!(
+        "memory: RSS after round 1 {first:.1} MiB, after round {ROUNDS} {last:.1} MiB ({:+.1} MiB over {} reconciles); now {rss:.1} MiB, peak {peak:.1} MiB",
+        last - first,
+        (ROUNDS - 1) * UNITS,
+    );
+
+    let _ = stop.send(());
+    controller.await.unwrap();
+    drop(emulator.stdin.take());
+    let _ = emulator.wait();
+}
+
+fn main() {
+    if std::env::var_os("PLUMBLINE_BENCH_EMULATOR").is_some() {
+        serve_emulator();
+        return;
+    }
+    // RUST_LOG=plumbline=debug shows what the controller does meanwhile.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
+}

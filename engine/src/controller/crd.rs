@@ -1,0 +1,440 @@
+//! The controller's custom resources, as Rust types: `SyncUnit` (namespaced)
+//! and `ClusterSyncPolicy` (cluster-scoped), group `plumbline.dev`, version
+//! `v1alpha1`. No IO.
+//!
+//! The CustomResourceDefinitions are generated from these types (kube's
+//! `CustomResource` derive with schemars), so the schema in the cluster and
+//! the code can never disagree: `plumbline install --print` prints them.
+//!
+//! A `SyncUnit`'s spec mirrors `plumbline.yaml` ([`crate::spec::SyncSpec`])
+//! so a sync tried with the CLI moves into the cluster with the same field
+//! names; what only makes sense in a cluster is added (interval, suspend,
+//! dependsOn, a credentials Secret, a service account to impersonate, and
+//! policy modules fetched by URL and pinned by sha256).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The API group of every Plumbline resource.
+pub const GROUP: &str = "plumbline.dev";
+/// The API version of the resources defined here.
+pub const VERSION: &str = "v1alpha1";
+
+/// Desired state of one sync: where the manifests are, how to apply them,
+/// and which policies decide about them.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "plumbline.dev",
+    version = "v1alpha1",
+    kind = "SyncUnit",
+    plural = "syncunits",
+    shortname = "su",
+    category = "plumbline",
+    namespaced,
+    status = "SyncUnitStatus",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.lastAppliedRevision"}"#,
+    printcolumn = r#"{"name":"Objects","type":"integer","jsonPath":".status.inventoryCount"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncUnitSpec {
+    /// The Git source.
+    pub source: SourceSpec,
+    /// How often Git is polled and the whole sync reconciled, e.g. `5m`,
+    /// `1h`, `90s` (default `5m`). Drift of managed objects and Git push
+    /// webhooks trigger reconciles in between.
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// Namespace given to namespaced objects that name none (default: the
+    /// SyncUnit's own namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+    /// Create `targetNamespace` as part of the sync when the desired set
+    /// does not contain it.
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// The sync's own policies, in order. ClusterSyncPolicies that select
+    /// this SyncUnit run before them.
+    #[serde(default)]
+    pub policies: Vec<PolicyRef>,
+    /// Delete objects that left Git (default true).
+    #[serde(default = "yes")]
+    pub prune: bool,
+    /// Reapply drifted objects when no remediator decides (default false:
+    /// report drift only).
+    #[serde(default)]
+    pub self_heal: bool,
+    /// Take fields owned by other field managers instead of failing.
+    #[serde(default)]
+    pub force_conflicts: bool,
+    /// The mass-deletion guard of prune.
+    #[serde(default)]
+    pub prune_guard: PruneGuardSpec,
+    /// Stop reconciling (no fetch, no apply, no drift remediation) until
+    /// set back to false. Status keeps its last values.
+    #[serde(default)]
+    pub suspend: bool,
+    /// SyncUnits that must be Ready (for the generation they last
+    /// observed) before this one is reconciled.
+    #[serde(default)]
+    pub depends_on: Vec<DependencyRef>,
+    /// Apply as this ServiceAccount of the SyncUnit's namespace
+    /// (impersonation) instead of the controller's own identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+}
+
+/// Where the desired state lives.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceSpec {
+    /// Repository URL (`https://`, `ssh://`, `git://`, `file://`).
+    pub url: String,
+    /// Branch, tag or commit (default: branch `main`).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<GitRefSpec>,
+    /// Directory inside the repository (default: the root).
+    #[serde(default)]
+    pub path: String,
+    /// A Secret in the SyncUnit's namespace with the credentials: keys
+    /// `username` + `password` (HTTP basic), `password` or `token` alone
+    /// (token), or `identity` (SSH private key) with optional `known_hosts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectRef>,
+}
+
+/// A Git reference: exactly one of branch, tag or commit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRefSpec {
+    /// A branch name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// A tag name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// A full commit id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// The name of an object in the same namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LocalObjectRef {
+    /// Its name.
+    pub name: String,
+}
+
+/// Another SyncUnit this one waits for.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DependencyRef {
+    /// Its name.
+    pub name: String,
+    /// Its namespace (default: the depending SyncUnit's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// One policy of a SyncUnit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRef {
+    /// The name the policy is known by in violations and decisions
+    /// (default: the module's file name without `.wasm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where the component comes from.
+    pub module: ModuleRef,
+    /// The policy's settings (default `{}`), checked by the policy at load.
+    #[serde(default = "empty_object")]
+    #[schemars(schema_with = "any_object")]
+    pub settings: Value,
+    /// Changes to the host's default limits.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// When the policy faults, warn and go on instead of failing the sync.
+    #[serde(default)]
+    pub fail_open: bool,
+}
+
+/// Where a policy component comes from: a `.wasm` file in the sync's
+/// repository (`path`), or a URL pinned by its sha256 (`url` + `sha256`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleRef {
+    /// Path of a component file, relative to the repository root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `https://` (or `http://`, `file://`) URL of a component file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Lowercase hex sha256 of the file at `url`; required with `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// Per-policy changes to the host's default limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsSpec {
+    /// Wall-clock deadline of one evaluation, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Largest linear memory, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Fuel (instruction budget) of one evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Largest output, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+    /// Largest log, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes: Option<u64>,
+    /// Wasm stack, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_bytes: Option<u64>,
+}
+
+/// The mass-deletion guard of prune.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneGuardSpec {
+    /// Largest share of the inventory one reconcile may delete (default 0.5).
+    #[serde(default = "half")]
+    pub max_share: f64,
+    /// Allow deleting more than `maxShare`, or everything.
+    #[serde(default)]
+    pub allow_mass_prune: bool,
+}
+
+impl Default for PruneGuardSpec {
+    fn default() -> Self {
+        PruneGuardSpec {
+            max_share: half(),
+            allow_mass_prune: false,
+        }
+    }
+}
+
+/// What the controller last observed and did, in the kstatus style.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncUnitStatus {
+    /// `Ready`, `Reconciling` and `Stalled`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The commit last applied successfully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// The commit of the last attempt, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    /// Objects the sync manages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_count: Option<u64>,
+    /// Violations of the last attempt (at most [`MAX_STATUS_ENTRIES`];
+    /// `violationCount` has the total).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ViolationStatus>,
+    /// How many violations the last attempt found.
+    #[serde(default)]
+    pub violation_count: u64,
+    /// The last drift found and what was decided about it (kept until a
+    /// reconcile finds drift again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftSummary>,
+    /// When the last reconcile finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_time: Option<String>,
+}
+
+/// The most entries a list in the status holds, so the object stays small
+/// however large the sync.
+pub const MAX_STATUS_ENTRIES: usize = 20;
+
+/// One status condition (the shape of `metav1.Condition`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `Reconciling` or `Stalled`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A `PascalCase` reason, for machines.
+    pub reason: String,
+    /// What happened, for people.
+    #[serde(default)]
+    pub message: String,
+    /// When `status` last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// The `metadata.generation` the condition was set for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One violation, as the status shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationStatus {
+    /// The policy that reported it.
+    pub policy: String,
+    /// The object, as `Kind namespace/name`; empty for the whole set.
+    #[serde(default)]
+    pub object: String,
+    /// The offending field.
+    #[serde(default)]
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+}
+
+/// Drift found by one reconcile.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftSummary {
+    /// When the drift was found (RFC 3339).
+    #[serde(default)]
+    pub detected_time: String,
+    /// Drifted objects.
+    pub detected: u64,
+    /// Drifted objects per decision (`reapplied`, `ignored`, `reported`,
+    /// `recreated`, `deferred`, `failed`).
+    #[serde(default)]
+    pub decisions: BTreeMap<String, u64>,
+    /// The drifted objects (at most [`MAX_STATUS_ENTRIES`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<DriftEntry>,
+}
+
+/// One drifted object and the decision about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftEntry {
+    /// The object, as `Kind namespace/name`.
+    pub object: String,
+    /// The drifted fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// What was done (`reapplied`, `ignored`, ...).
+    pub decision: String,
+    /// The policy that decided; empty when the sync's default decided.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy: String,
+}
+
+/// A policy that applies to every SyncUnit its selector matches, so a
+/// platform team can enforce rules on every team's sync.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "plumbline.dev",
+    version = "v1alpha1",
+    kind = "ClusterSyncPolicy",
+    plural = "clustersyncpolicies",
+    shortname = "csp",
+    category = "plumbline",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSyncPolicySpec {
+    /// Where the component comes from; a `path` is read from each selected
+    /// sync's repository. Its roles are the ones the module exports.
+    pub module: ModuleRef,
+    /// The policy's settings (default `{}`).
+    #[serde(default = "empty_object")]
+    #[schemars(schema_with = "any_object")]
+    pub settings: Value,
+    /// Changes to the host's default limits.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// When the policy faults, warn and go on instead of failing the sync.
+    #[serde(default)]
+    pub fail_open: bool,
+    /// The SyncUnits it applies to, by label; empty or absent selects all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_selector: Option<LabelSelector>,
+}
+
+/// An object with any fields, kept as given (policy settings).
+fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+fn default_interval() -> String {
+    "5m".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+
+    #[test]
+    fn the_crds_have_the_agreed_names_and_scopes() {
+        let crd = SyncUnit::crd();
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some("syncunits.plumbline.dev")
+        );
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["su".to_owned()]));
+        let crd = ClusterSyncPolicy::crd();
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some("clustersyncpolicies.plumbline.dev")
+        );
+        assert_eq!(crd.spec.scope, "Cluster");
+    }
+
+    #[test]
+    fn a_minimal_sync_unit_gets_the_documented_defaults() {
+        let spec: SyncUnitSpec =
+            serde_json::from_value(serde_json::json!({"source": {"url": "https://g/r.git"}}))
+                .unwrap();
+        assert_eq!(spec.interval, "5m");
+        assert!(spec.prune && !spec.self_heal && !spec.suspend);
+        assert_eq!(spec.prune_guard.max_share, 0.5);
+        assert!(spec.depends_on.is_empty());
+    }
+
+    #[test]
+    fn settings_keep_unknown_fields_in_the_schema() {
+        let crd = serde_json::to_value(SyncUnit::crd()).unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let settings = &schema["properties"]["spec"]["properties"]["policies"]["items"]
+            ["properties"]["settings"];
+        assert_eq!(settings["x-kubernetes-preserve-unknown-fields"], true);
+        assert_eq!(settings["type"], "object");
+    }
+}

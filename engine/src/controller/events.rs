@@ -1,0 +1,210 @@
+//! Kubernetes Events about SyncUnits: applies, prunes, violations, drift
+//! remediations and failures, published through kube-runtime's
+//! [`Recorder`] (`events.k8s.io/v1`, deduplicated into series). IO: creates
+//! and patches Events.
+//!
+//! A reconcile that changed nothing publishes nothing, so a steady cluster
+//! gets no Event traffic. Publishing failures are logged, never fatal: an
+//! Event is a courtesy, not part of the reconcile.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+use super::crd::MAX_STATUS_ENTRIES;
+use super::status::outcome_name;
+use crate::reconcile::{Outcome, Report, Status};
+
+/// The `reportingController` of Plumbline's Events.
+pub const CONTROLLER: &str = "plumbline-controller";
+
+/// Publishes Events about SyncUnits.
+#[derive(Clone)]
+pub struct Events {
+    recorder: Recorder,
+}
+
+impl Events {
+    /// A publisher; `instance` names this replica (its pod name).
+    pub fn new(client: kube::Client, instance: Option<String>) -> Self {
+        let reporter = Reporter {
+            controller: CONTROLLER.into(),
+            instance,
+        };
+        Events {
+            recorder: Recorder::new(client, reporter),
+        }
+    }
+
+    /// The Events a reconcile report calls for.
+    pub async fn report(&self, regarding: &ObjectReference, report: &Report) {
+        for event in events_of(report) {
+            self.publish(regarding, event).await;
+        }
+    }
+
+    /// A warning that the SyncUnit could not be reconciled.
+    pub async fn failure(&self, regarding: &ObjectReference, reason: &str, message: &str) {
+        self.simple(regarding, EventType::Warning, reason, message)
+            .await;
+    }
+
+    /// A normal Event, e.g. that reconciling is suspended.
+    pub async fn notice(&self, regarding: &ObjectReference, reason: &str, message: &str) {
+        self.simple(regarding, EventType::Normal, reason, message)
+            .await;
+    }
+
+    async fn simple(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        self.publish(
+            regarding,
+            Event {
+                type_,
+                reason: reason.into(),
+                note: Some(truncate(message)),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+        )
+        .await;
+    }
+
+    async fn publish(&self, regarding: &ObjectReference, event: Event) {
+        if let Err(error) = self.recorder.publish(&event, regarding).await {
+            tracing::warn!(%error, reason = %event.reason, "cannot publish an Event");
+        }
+    }
+}
+
+/// The Events of a report: one per kind of change, none if nothing
+/// happened.
+fn events_of(report: &Report) -> Vec<Event> {
+    let mut events = Vec::new();
+    let normal = |reason: &str, action: &str, note: String| Event {
+        type_: EventType::Normal,
+        reason: reason.into(),
+        note: Some(truncate(&note)),
+        action: action.into(),
+        secondary: None,
+    };
+    let revision = report.revision.as_deref().unwrap_or("(local)");
+    let listed = |outcomes: &[Outcome]| -> (usize, String) {
+        let objects: Vec<String> = report
+            .objects
+            .iter()
+            .filter(|o| outcomes.contains(&o.outcome))
+            .map(|o| format!("{} ({})", o.key, outcome_name(&o.outcome)))
+            .collect();
+        let count = objects.len();
+        let mut shown: Vec<String> = objects.into_iter().take(MAX_STATUS_ENTRIES).collect();
+        if count > shown.len() {
+            shown.push(format!("and {} more", count - MAX_STATUS_ENTRIES));
+        }
+        (count, shown.join(", "))
+    };
+    let (applied, list) = listed(&[Outcome::Created, Outcome::Updated]);
+    if applied > 0 {
+        events.push(normal(
+            "Applied",
+            "Apply",
+            format!("revision {revision}: {applied} object(s) applied: {list}"),
+        ));
+    }
+    let (pruned, list) = listed(&[Outcome::Pruned]);
+    if pruned > 0 {
+        events.push(normal(
+            "Pruned",
+            "Prune",
+            format!("revision {revision}: {pruned} object(s) pruned: {list}"),
+        ));
+    }
+    let (remediated, list) = listed(&[
+        Outcome::Reapplied,
+        Outcome::Recreated,
+        Outcome::Ignored,
+        Outcome::Reported,
+        Outcome::Deferred,
+    ]);
+    if remediated > 0 {
+        events.push(normal(
+            "DriftRemediated",
+            "Remediate",
+            format!("{remediated} drifted object(s): {list}"),
+        ));
+    }
+    if !report.violations.is_empty() {
+        let shown: Vec<String> = report
+            .violations
+            .iter()
+            .take(MAX_STATUS_ENTRIES)
+            .map(|v| {
+                let target = v
+                    .target
+                    .as_ref()
+                    .map(|t| format!("{} {}: ", t.kind, t.name))
+                    .unwrap_or_default();
+                format!("[{}] {target}{}", v.policy, v.message)
+            })
+            .collect();
+        let blocked = report.status == Status::Blocked;
+        events.push(Event {
+            type_: if blocked {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: if blocked {
+                "ValidationFailed".into()
+            } else {
+                "Violations".into()
+            },
+            note: Some(truncate(&format!(
+                "revision {revision}: {} violation(s): {}",
+                report.violations.len(),
+                shown.join("; ")
+            ))),
+            action: "Validate".into(),
+            secondary: None,
+        });
+    }
+    if report.status == Status::Failed {
+        events.push(Event {
+            type_: EventType::Warning,
+            reason: "ReconciliationFailed".into(),
+            note: Some(truncate(&report.errors.join("; "))),
+            action: "Reconcile".into(),
+            secondary: None,
+        });
+    }
+    events
+}
+
+/// Event notes are at most 1 kB.
+fn truncate(text: &str) -> String {
+    const MAX: usize = 1000;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_notes_are_cut_at_a_character_boundary() {
+        let text = "é".repeat(800);
+        let cut = truncate(&text);
+        assert!(cut.len() <= 1004 && cut.ends_with('…'));
+    }
+}

@@ -1,0 +1,38 @@
+//! The controller: Plumbline running inside the cluster (`plumbline
+//! controller`).
+//!
+//! Each `SyncUnit` custom resource ([`crd`]) is reconciled with the same
+//! [`crate::reconcile::reconcile`] the CLI runs, driven by kube-runtime's
+//! controller: on spec changes, on an interval (Git poll), on a Git push
+//! webhook, and on watch events of the objects a sync manages, so drift is
+//! remediated in seconds rather than at the next interval.
+//!
+//! | module | job | IO |
+//! |---|---|---|
+//! | [`crd`] | the custom resources as Rust types (CRDs generated from them) | no |
+//! | [`sync_unit`] | SyncUnit (+ ClusterSyncPolicies) → sync and policy set | yes (Secret, module download, Git) |
+//! | [`status`] | status conditions from a reconcile's outcome | no |
+//! | [`events`] | Kubernetes Events from a reconcile's outcome | yes (Events) |
+//! | [`reconciler`] | one reconcile of one SyncUnit: suspend, dependsOn, status, backoff | yes |
+//! | [`drift_watch`] | watches of managed objects → reconcile triggers | yes (watches) |
+//! | [`runner`] | the kube-runtime controller loop with every trigger; graceful shutdown | yes |
+//! | [`shard`] | which sync units this replica owns (hash range or label) | no |
+//! | [`leader`] | leader election with a Lease; `watch` of "am I leading" | yes (one Lease) |
+//! | [`metrics`] | Prometheus metrics from reconcile reports | no |
+//! | [`webhook`] | Git push webhook: HMAC signature, payload, affected units | no |
+//! | [`install`] | the manifests that install the controller (CRDs, RBAC, Deployment) | no |
+//! | [`http`] | `/healthz`, `/readyz`, `/metrics`, `POST /hooks/git` | yes (TCP) |
+
+pub mod crd;
+pub mod drift_watch;
+pub mod events;
+pub mod reconciler;
+pub mod runner;
+pub mod status;
+pub mod sync_unit;
+pub mod http;
+pub mod install;
+pub mod leader;
+pub mod metrics;
+pub mod shard;
+pub mod webhook;

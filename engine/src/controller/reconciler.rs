@@ -1,0 +1,513 @@
+//! One reconcile of one SyncUnit, as kube-runtime's controller calls it.
+//!
+//! In: the SyncUnit and the shared [`Context`]. Out: the next
+//! [`Action`] (requeue after the interval, or sooner with backoff after a
+//! failure). IO: reads dependencies, ClusterSyncPolicies and the inventory;
+//! runs [`crate::reconcile::reconcile`]; writes the status (only when it
+//! changed, so a steady state costs no writes) and Events; tells the drift
+//! watch which kinds the sync manages; triggers dependents once Ready.
+//!
+//! Order of checks: not this replica's shard → nothing; `suspend` → record
+//! that and stop; a `dependsOn` not Ready → wait; then resolve and
+//! reconcile.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::crd::{ClusterSyncPolicy, SyncUnit, SyncUnitStatus};
+use super::drift_watch::DriftWatch;
+use super::events::Events;
+use super::metrics::Metrics;
+use super::shard::Shard;
+use super::status::{self, Verdict};
+use super::sync_unit::{self, Resolver};
+use crate::apply::{self, inventory_store, Cluster};
+use crate::policy::PolicyHost;
+use crate::reconcile::{self, Status};
+
+/// Errors that end a reconcile early; kube-runtime's error policy retries
+/// them with backoff. Failures of the sync itself (fetch, render, apply)
+/// are not errors here: they are reported in the status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The SyncUnit has no namespace (the CRD is namespaced; should not
+    /// happen).
+    #[error("SyncUnit {0} has no namespace")]
+    NoNamespace(String),
+    /// Reading or writing through the API failed. Retryable.
+    #[error("{what}: {source}")]
+    Kube {
+        /// What was being done.
+        what: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The reconcile panicked (a bug); retried with backoff.
+    #[error("the reconcile panicked: {0}")]
+    Panicked(String),
+    /// A client impersonating the sync's service account could not be built.
+    #[error("impersonating {account}: {source}")]
+    Impersonate {
+        /// The service account.
+        account: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// A short machine-readable reason, for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::NoNamespace(_) => "NoNamespace",
+            Error::Kube { .. } => "ApiFailed",
+            Error::Impersonate { .. } => "ImpersonationFailed",
+            Error::Panicked(_) => "Panicked",
+        }
+    }
+}
+
+/// The result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything reconciles share.
+pub struct Context {
+    /// The controller's own client.
+    pub client: kube::Client,
+    /// The configuration `client` was built from, to build clients that
+    /// impersonate a sync's `serviceAccountName`; `None` refuses such syncs.
+    pub config: Option<kube::Config>,
+    /// Loads and runs policies.
+    pub host: PolicyHost,
+    /// Git cache, downloaded modules, credential files.
+    pub cache_dir: PathBuf,
+    /// Namespace of the inventory ConfigMaps.
+    pub inventory_namespace: String,
+    /// How objects are applied (field manager, parallelism).
+    pub apply: apply::Options,
+    /// Which SyncUnits this replica reconciles.
+    pub shard: Shard,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event publisher.
+    pub events: Events,
+    /// Watches of managed objects.
+    pub drift: DriftWatch,
+    /// Ask for a SyncUnit to be reconciled (dependents, once Ready).
+    pub triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
+    /// The controller's cache of SyncUnits.
+    pub store: Store<SyncUnit>,
+    /// Wait before retrying a failure: first retry, doubled up to the
+    /// interval.
+    pub retry_base: Duration,
+    /// Consecutive failures per SyncUnit, for backoff.
+    pub failures: Mutex<HashMap<ObjectRef<SyncUnit>, u32>>,
+}
+
+impl Context {
+    /// The delay before retry `n` (1-based) of a failing SyncUnit.
+    fn backoff(&self, object: &ObjectRef<SyncUnit>, interval: Duration) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = failures.entry(object.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        let factor = 2u32.saturating_pow((*n - 1).min(16));
+        self.retry_base.saturating_mul(factor).min(interval)
+    }
+
+    fn succeeded(&self, object: &ObjectRef<SyncUnit>) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(object);
+    }
+}
+
+/// Reconcile one SyncUnit. (Boxed: the future's `Send` is then checked
+/// here, where rustc can prove it, rather than inside kube-runtime.)
+pub fn reconcile(
+    object: Arc<SyncUnit>,
+    ctx: Arc<Context>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Action>> + Send>> {
+    Box::pin(reconcile_unit(object, ctx))
+}
+
+async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.shard.owns(&object.metadata) {
+        return Ok(Action::await_change());
+    }
+    let namespace = object
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(object.name_any()))?;
+    let name = object.name_any();
+    let me = ObjectRef::from_obj(&*object);
+    let api: Api<SyncUnit> = Api::namespaced(ctx.client.clone(), &namespace);
+    let previous = object.status.clone().unwrap_or_default();
+    let generation = object.metadata.generation;
+    let interval = sync_unit::parse_interval(&object.spec.interval).unwrap_or(DEFAULT_INTERVAL);
+
+    if object.spec.suspend {
+        let mut next = previous.clone();
+        next.observed_generation = generation;
+        set_condition(
+            &mut next,
+            status::RECONCILING,
+            "False",
+            "Suspended",
+            "spec.suspend is true: not reconciling",
+        );
+        if status::changed(&previous, &next) {
+            write_status(&api, &name, &previous, &next).await?;
+            boxed(ctx.events.notice(
+                &object_reference(&object),
+                "Suspended",
+                "spec.suspend is true",
+            ))
+            .await;
+        }
+        return Ok(Action::await_change());
+    }
+
+    if let Some(waiting) = unready_dependency(&ctx, &object, &namespace).await? {
+        let verdict = Verdict::progressing("DependencyNotReady", waiting);
+        let next = status::with_verdict(&previous, &verdict, generation, &status::now());
+        if status::changed(&previous, &next) {
+            write_status(&api, &name, &previous, &next).await?;
+        }
+        // Dependencies trigger their dependents when they become Ready; the
+        // requeue only covers a dependency that is created later.
+        return Ok(Action::requeue(DEPENDENCY_RECHECK.min(interval)));
+    }
+
+    let started = Instant::now();
+    let mut previous = previous;
+    if previous.observed_generation != generation {
+        let verdict = Verdict::progressing(
+            "Progressing",
+            format!("reconciling generation {}", generation.unwrap_or_default()),
+        );
+        let next = status::with_verdict(&previous, &verdict, generation, &status::now());
+        write_status(&api, &name, &previous, &next).await?;
+        previous = next;
+    }
+
+    let cluster_policies = list_cluster_policies(&ctx).await?;
+    let resolver = Resolver {
+        client: &ctx.client,
+        host: &ctx.host,
+        cache_dir: &ctx.cache_dir,
+        inventory_namespace: &ctx.inventory_namespace,
+    };
+    let resolved = match boxed(resolver.resolve(&object, &cluster_policies)).await {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            tracing::warn!(syncunit = %me, %error, "cannot resolve the SyncUnit");
+            ctx.metrics.record_reconcile_error(started.elapsed());
+            let message = error.to_string();
+            let verdict = if error.is_retryable() {
+                Verdict::progressing(error.reason(), message.clone())
+            } else {
+                Verdict::stalled(error.reason(), message.clone())
+            };
+            let mut next = status::with_verdict(&previous, &verdict, generation, &status::now());
+            next.last_reconcile_time = Some(status::now());
+            if status::changed(&previous, &next) {
+                write_status(&api, &name, &previous, &next).await?;
+                boxed(
+                    ctx.events
+                        .failure(&object_reference(&object), error.reason(), &message),
+                )
+                .await;
+            }
+            return Ok(Action::requeue(if error.is_retryable() {
+                ctx.backoff(&me, interval)
+            } else {
+                interval
+            }));
+        }
+    };
+
+    let cluster = cluster_for(&ctx, &object, &namespace)?;
+    let (report, cluster, resolved) = run_reconcile(resolved, cluster, ctx.cache_dir.join("git"))
+        .await
+        .map_err(|e| Error::Panicked(e.to_string()))?;
+    ctx.metrics.record_reconcile(&report, started.elapsed());
+    tracing::info!(syncunit = %me, elapsed = ?started.elapsed(), "{report}");
+
+    let inventory = inventory_store::load(&cluster, &ctx.inventory_namespace, resolved.unit.name())
+        .await
+        .ok();
+    if let Some(inventory) = &inventory {
+        let kinds = inventory
+            .entries
+            .iter()
+            .map(|(key, entry)| (entry.api_version.clone(), key.kind.clone()));
+        boxed(ctx.drift.ensure(&cluster, kinds)).await;
+    }
+
+    let verdict = Verdict::of_report(&report, true);
+    let mut next = status::with_report(
+        status::with_verdict(&previous, &verdict, generation, &status::now()),
+        &report,
+    );
+    if let Some(inventory) = &inventory {
+        next.inventory_count = Some(inventory.entries.len() as u64);
+    }
+    if status::changed(&previous, &next) {
+        next.last_reconcile_time = Some(status::now());
+        write_status(&api, &name, &previous, &next).await?;
+    }
+    boxed(ctx.events.report(&object_reference(&object), &report)).await;
+
+    match report.status {
+        Status::Synced => {
+            ctx.succeeded(&me);
+            trigger_dependents(&ctx, &object, &namespace);
+            Ok(Action::requeue(interval))
+        }
+        // Nothing changes until Git does: poll at the interval.
+        Status::Blocked => Ok(Action::requeue(interval)),
+        Status::Failed => Ok(Action::requeue(ctx.backoff(&me, interval))),
+    }
+}
+
+/// What kube-runtime does after [`reconcile()`] returned an error: retry
+/// with backoff.
+pub fn error_policy(object: Arc<SyncUnit>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(syncunit = %object.name_any(), reason = error.reason(), %error, "reconcile failed");
+    let interval = sync_unit::parse_interval(&object.spec.interval).unwrap_or(DEFAULT_INTERVAL);
+    Action::requeue(ctx.backoff(&ObjectRef::from_obj(&*object), interval))
+}
+
+/// The interval used when the spec's is invalid (the status says so).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// How often a SyncUnit waiting for a missing dependency looks again.
+const DEPENDENCY_RECHECK: Duration = Duration::from_secs(30);
+
+/// The first dependency that is not Ready for its current generation, as a
+/// message; read from the API, not the cache, so a dependency that just
+/// became Ready is seen at once.
+async fn unready_dependency(
+    ctx: &Context,
+    object: &SyncUnit,
+    namespace: &str,
+) -> Result<Option<String>> {
+    for dependency in &object.spec.depends_on {
+        let dep_namespace = dependency.namespace.as_deref().unwrap_or(namespace);
+        let api: Api<SyncUnit> = Api::namespaced(ctx.client.clone(), dep_namespace);
+        let found = api
+            .get_opt(&dependency.name)
+            .await
+            .map_err(|source| Error::Kube {
+                what: format!("reading dependency {dep_namespace}/{}", dependency.name),
+                source,
+            })?;
+        let Some(found) = found else {
+            return Ok(Some(format!(
+                "dependency SyncUnit {dep_namespace}/{} does not exist",
+                dependency.name
+            )));
+        };
+        if !is_ready(&found) {
+            return Ok(Some(format!(
+                "dependency SyncUnit {dep_namespace}/{} is not Ready",
+                dependency.name
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Ready for the generation it has now.
+pub fn is_ready(object: &SyncUnit) -> bool {
+    object.status.as_ref().is_some_and(|s| {
+        s.observed_generation == object.metadata.generation
+            && status::condition(s, status::READY).is_some_and(|c| c.status == "True")
+    })
+}
+
+/// Ask for a reconcile of every cached SyncUnit that depends on `object`.
+fn trigger_dependents(ctx: &Context, object: &SyncUnit, namespace: &str) {
+    let name = object.name_any();
+    for other in ctx.store.state() {
+        let other_namespace = other.namespace().unwrap_or_default();
+        let depends = other.spec.depends_on.iter().any(|d| {
+            d.name == name && d.namespace.as_deref().unwrap_or(&other_namespace) == namespace
+        });
+        if depends {
+            let _ = ctx.triggers.send(ObjectRef::from_obj(&*other));
+        }
+    }
+}
+
+async fn list_cluster_policies(ctx: &Context) -> Result<Vec<ClusterSyncPolicy>> {
+    let api: Api<ClusterSyncPolicy> = Api::all(ctx.client.clone());
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Ok(list.items),
+        // The CRD is optional: without it, no cluster-wide policies.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
+        Err(source) => Err(Error::Kube {
+            what: "listing ClusterSyncPolicies".into(),
+            source,
+        }),
+    }
+}
+
+/// The cluster connection a sync applies through: the controller's own,
+/// or one impersonating the sync's service account.
+fn cluster_for(ctx: &Context, object: &SyncUnit, namespace: &str) -> Result<Cluster> {
+    let mut options = ctx.apply.clone();
+    options.force_conflicts = object.spec.force_conflicts;
+    let Some(account) = &object.spec.service_account_name else {
+        return Ok(Cluster::new(ctx.client.clone(), options));
+    };
+    let user = format!("system:serviceaccount:{namespace}:{account}");
+    let mut config = ctx.config.clone().ok_or_else(|| Error::Impersonate {
+        account: user.clone(),
+        source: kube::Error::Service("no client configuration to impersonate with".into()),
+    })?;
+    config.auth_info.impersonate = Some(user.clone());
+    let client = kube::Client::try_from(config).map_err(|source| Error::Impersonate {
+        account: user,
+        source,
+    })?;
+    Ok(Cluster::new(client, options))
+}
+
+/// Write the status with a JSON merge patch that also removes what the old
+/// status had and the new one does not. (Owned inputs and a boxed future:
+/// rustc cannot prove the borrowing version `Send` for kube-runtime.)
+fn write_status(
+    api: &Api<SyncUnit>,
+    name: &str,
+    old: &SyncUnitStatus,
+    new: &SyncUnitStatus,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>> {
+    let old = serde_json::to_value(old).unwrap_or(Value::Null);
+    let new = serde_json::to_value(new).unwrap_or(Value::Null);
+    let patch = serde_json::json!({ "status": removing(&old, new) });
+    let (api, name) = (api.clone(), name.to_owned());
+    Box::pin(async move {
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|source| Error::Kube {
+                what: format!("writing the status of SyncUnit {name}"),
+                source,
+            })?;
+        Ok(())
+    })
+}
+
+/// `new` with `null` for every key of `old` it lacks, so a merge patch
+/// removes them (objects recursively; arrays are replaced whole).
+fn removing(old: &Value, new: Value) -> Value {
+    match (old, new) {
+        (Value::Object(old), Value::Object(mut new)) => {
+            for (key, old_value) in old {
+                match new.remove(key) {
+                    Some(value) => {
+                        new.insert(key.clone(), removing(old_value, value));
+                    }
+                    None => {
+                        new.insert(key.clone(), Value::Null);
+                    }
+                }
+            }
+            Value::Object(new)
+        }
+        (_, new) => new,
+    }
+}
+
+fn set_condition(
+    status: &mut SyncUnitStatus,
+    type_: &str,
+    value: &str,
+    reason: &str,
+    message: &str,
+) {
+    let now = status::now();
+    match status.conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(condition) => {
+            if condition.status != value {
+                condition.last_transition_time = now;
+            }
+            condition.status = value.into();
+            condition.reason = reason.into();
+            condition.message = message.into();
+            condition.observed_generation = status.observed_generation;
+        }
+        None => status.conditions.push(super::crd::Condition {
+            type_: type_.into(),
+            status: value.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: now,
+            observed_generation: status.observed_generation,
+        }),
+    }
+}
+
+fn object_reference(object: &SyncUnit) -> k8s_openapi::api::core::v1::ObjectReference {
+    object.object_ref(&())
+}
+
+/// Run [`reconcile::reconcile`] on a blocking thread that drives it with
+/// the runtime's handle. Its future cannot be proved `Send` (apply's
+/// parallel streams hold closures over borrowed objects), which
+/// kube-runtime requires of a reconciler; IO still runs on the runtime.
+async fn run_reconcile(
+    resolved: sync_unit::Resolved,
+    cluster: Cluster,
+    git_cache: PathBuf,
+) -> std::result::Result<(reconcile::Report, Cluster, sync_unit::Resolved), tokio::task::JoinError>
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let report = handle.block_on(reconcile::reconcile(
+            &resolved.unit,
+            &resolved.policies,
+            &cluster,
+            &git_cache,
+        ));
+        (report, cluster, resolved)
+    })
+    .await
+}
+
+/// Box a future as `Send` where it is created. rustc checks the `Send` of
+/// an async fn's future generically over lifetimes when kube-runtime asks,
+/// and fails on futures that borrow (rust-lang/rust#110338); a boxed
+/// `dyn Future + Send` is checked here instead.
+fn boxed<'a, T>(
+    future: impl std::future::Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
+    Box::pin(future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patches_remove_what_the_new_status_lacks() {
+        let old = json!({"a": 1, "drift": {"detected": 1, "entries": [1]}, "keep": [1]});
+        let new = json!({"drift": {"detected": 2}, "keep": [2]});
+        assert_eq!(
+            removing(&old, new),
+            json!({"a": null, "drift": {"detected": 2, "entries": null}, "keep": [2]})
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The controller loop: kube-runtime's `Controller` over SyncUnits, fed by
+//! every trigger Plumbline knows.
+//!
+//! A SyncUnit is reconciled when
+//! - its spec (generation) or labels change, and once at start;
+//! - its interval passes (each reconcile requeues itself);
+//! - a managed object changes or is deleted ([`super::drift_watch`]);
+//! - a Git push webhook names its repository and ref;
+//! - a ClusterSyncPolicy selecting it changes;
+//! - a SyncUnit it depends on becomes Ready.
+//!
+//! Status writes do not trigger reconciles (the SyncUnit watch is filtered
+//! on generation and labels). kube-runtime runs at most one reconcile per
+//! SyncUnit at a time and merges triggers that arrive meanwhile.
+//!
+//! [`Controller::run`] returns after `shutdown` resolves and every
+//! reconcile in flight has finished: no apply is cut off half-way, and the
+//! next replica resumes from the status and inventory in the cluster.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::Config;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, PredicateConfig, WatchStreamExt};
+use kube::ResourceExt;
+use tokio::sync::{mpsc, watch};
+
+use super::crd::{ClusterSyncPolicy, SyncUnit};
+use super::drift_watch::DriftWatch;
+use super::events::Events;
+use super::metrics::Metrics;
+use super::reconciler::{self, Context};
+use super::shard::Shard;
+use super::sync_unit::selects;
+use super::webhook::GitPush;
+use crate::apply;
+use crate::policy::PolicyHost;
+use crate::source::GitRef;
+
+/// How the controller runs.
+pub struct Options {
+    /// The client configuration, to impersonate syncs' service accounts;
+    /// `None` refuses SyncUnits that set `serviceAccountName`.
+    pub config: Option<kube::Config>,
+    /// Loads and runs policies.
+    pub host: PolicyHost,
+    /// Git cache, downloaded modules and credential files.
+    pub cache_dir: PathBuf,
+    /// Namespace of the inventory ConfigMaps (the controller's own).
+    pub inventory_namespace: String,
+    /// How objects are applied.
+    pub apply: apply::Options,
+    /// Which SyncUnits this replica reconciles.
+    pub shard: Shard,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Git pushes from the webhook endpoint.
+    pub webhook: Option<mpsc::Receiver<GitPush>>,
+    /// The name of this replica in Events (its pod name).
+    pub instance: Option<String>,
+    /// SyncUnits reconciled at once.
+    pub concurrency: u16,
+    /// First retry delay after a failure; doubles up to the interval.
+    pub retry_base: Duration,
+}
+
+impl Options {
+    /// Defaults: all SyncUnits, inventories in `plumbline-system`, four
+    /// reconciles at once, retries from 5 s.
+    pub fn new(host: PolicyHost, cache_dir: PathBuf, metrics: Arc<Metrics>) -> Self {
+        Options {
+            config: None,
+            host,
+            cache_dir,
+            inventory_namespace: "plumbline-system".into(),
+            apply: apply::Options::default(),
+            shard: Shard::All,
+            metrics,
+            webhook: None,
+            instance: None,
+            concurrency: 4,
+            retry_base: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The controller of one replica.
+pub struct Controller {
+    client: kube::Client,
+    options: Options,
+}
+
+impl Controller {
+    /// A controller talking through `client`.
+    pub fn new(client: kube::Client, options: Options) -> Self {
+        Controller { client, options }
+    }
+
+    /// Reconcile until `shutdown` resolves, then finish the reconciles in
+    /// flight and return.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+        let Controller { client, options } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (trigger_tx, mut trigger_rx) = mpsc::unbounded_channel::<ObjectRef<SyncUnit>>();
+
+        let mut watch_config = watcher::Config::default();
+        if let Some(selector) = options.shard.label_selector() {
+            watch_config = watch_config.labels(&selector);
+        }
+        let (reader, writer) = reflector::store();
+        let sync_units = reflector::reflector(
+            writer,
+            watcher(Api::<SyncUnit>::all(client.clone()), watch_config),
+        )
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(spec_or_labels, PredicateConfig::default());
+
+        if let Some(pushes) = options.webhook {
+            tokio::spawn(forward_pushes(
+                pushes,
+                reader.clone(),
+                trigger_tx.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        let context = Arc::new(Context {
+            client: client.clone(),
+            config: options.config,
+            host: options.host,
+            cache_dir: options.cache_dir,
+            inventory_namespace: options.inventory_namespace,
+            apply: options.apply,
+            shard: options.shard,
+            metrics: options.metrics,
+            events: Events::new(client.clone(), options.instance),
+            drift: DriftWatch::new(client.clone(), trigger_tx.clone(), stop_rx.clone()),
+            triggers: trigger_tx,
+            store: reader.clone(),
+            retry_base: options.retry_base,
+            failures: Mutex::new(HashMap::new()),
+        });
+
+        let policy_targets = reader.clone();
+        let triggers = futures_util::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
+        kube::runtime::Controller::for_stream(sync_units, reader)
+            .with_config(Config::default().concurrency(options.concurrency))
+            .watches(
+                Api::<ClusterSyncPolicy>::all(client),
+                watcher::Config::default(),
+                move |policy: ClusterSyncPolicy| selected_by(&policy, &policy_targets),
+            )
+            .reconcile_on(triggers)
+            .graceful_shutdown_on(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing the reconciles in flight");
+                let _ = stop_tx.send(true);
+            })
+            .run(reconciler::reconcile, reconciler::error_policy, context)
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "controller");
+                }
+            })
+            .await;
+    }
+}
+
+/// Reconcile on spec (generation) and label changes only, not on status
+/// writes.
+fn spec_or_labels(object: &SyncUnit) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    object.metadata.generation.hash(&mut hasher);
+    object.labels().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The cached SyncUnits a ClusterSyncPolicy selects.
+fn selected_by(policy: &ClusterSyncPolicy, store: &Store<SyncUnit>) -> Vec<ObjectRef<SyncUnit>> {
+    store
+        .state()
+        .iter()
+        .filter(|unit| selects(policy.spec.sync_selector.as_ref(), unit.labels()))
+        .map(|unit| ObjectRef::from_obj(&**unit))
+        .collect()
+}
+
+/// Turn webhook pushes into triggers of the SyncUnits following the
+/// pushed repository and ref.
+async fn forward_pushes(
+    mut pushes: mpsc::Receiver<GitPush>,
+    store: Store<SyncUnit>,
+    triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let push = tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            push = pushes.recv() => match push {
+                Some(push) => push,
+                None => return,
+            },
+        };
+        for unit in store.state() {
+            let reference = unit
+                .spec
+                .source
+                .reference
+                .as_ref()
+                .and_then(|r| {
+                    crate::spec::RefSpec {
+                        branch: r.branch.clone(),
+                        tag: r.tag.clone(),
+                        commit: r.commit.clone(),
+                    }
+                    .git_ref()
+                })
+                .unwrap_or_else(|| GitRef::Branch("main".into()));
+            if push.affects(&unit.spec.source.url, &reference) {
+                tracing::info!(syncunit = %unit.name_any(), reference = %push.reference, "Git push");
+                let _ = triggers.send(ObjectRef::from_obj(&*unit));
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! A SyncUnit's status from what happened: a reconcile [`Report`], a
+//! resolve error, a dependency that is not ready, or suspension. No IO.
+//!
+//! Conditions follow kstatus: `Ready` says whether the cluster matches Git;
+//! `Reconciling` is true while the controller works towards a new state
+//! (waiting for a dependency, retrying); `Stalled` is true when it cannot
+//! get there without someone changing something (an invalid spec, a
+//! validator's violation). A condition's `lastTransitionTime` only moves
+//! when its status changes, so an unchanged outcome gives an equal status
+//! and the controller writes nothing.
+
+use std::collections::BTreeMap;
+
+use super::crd::{
+    Condition, DriftEntry, DriftSummary, SyncUnitStatus, ViolationStatus, MAX_STATUS_ENTRIES,
+};
+use crate::reconcile::{Outcome, Report, Status};
+
+/// `Ready`.
+pub const READY: &str = "Ready";
+/// `Reconciling`.
+pub const RECONCILING: &str = "Reconciling";
+/// `Stalled`.
+pub const STALLED: &str = "Stalled";
+
+/// Where a reconcile left the SyncUnit, as the three conditions see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `Ready` status.
+    pub ready: bool,
+    /// `Reconciling` status.
+    pub reconciling: bool,
+    /// `Stalled` status.
+    pub stalled: bool,
+    /// The reason every true condition (and `Ready`) carries.
+    pub reason: String,
+    /// The message.
+    pub message: String,
+}
+
+impl Verdict {
+    /// The cluster matches Git.
+    pub fn ready(reason: &str, message: String) -> Self {
+        Verdict {
+            ready: true,
+            reconciling: false,
+            stalled: false,
+            reason: reason.into(),
+            message,
+        }
+    }
+
+    /// Not ready yet; the controller keeps trying.
+    pub fn progressing(reason: &str, message: String) -> Self {
+        Verdict {
+            ready: false,
+            reconciling: true,
+            stalled: false,
+            reason: reason.into(),
+            message,
+        }
+    }
+
+    /// Not ready, and it will not be until someone changes something.
+    pub fn stalled(reason: &str, message: String) -> Self {
+        Verdict {
+            ready: false,
+            reconciling: false,
+            stalled: true,
+            reason: reason.into(),
+            message,
+        }
+    }
+
+    /// The verdict of a reconcile report; `retryable` says whether a
+    /// failure may go away by itself.
+    pub fn of_report(report: &Report, retryable: bool) -> Self {
+        match report.status {
+            // The state, not what this reconcile changed (Events say
+            // that): an unchanged cluster gives an unchanged status.
+            Status::Synced => Verdict::ready(
+                "ReconciliationSucceeded",
+                format!(
+                    "applied revision {}",
+                    report.revision.as_deref().unwrap_or("(local)")
+                ),
+            ),
+            Status::Blocked => Verdict::stalled(
+                "ValidationFailed",
+                first_line(&report.errors, "violations block the sync"),
+            ),
+            Status::Failed if retryable => Verdict::progressing(
+                "ReconciliationFailed",
+                first_line(&report.errors, "the reconcile failed"),
+            ),
+            Status::Failed => Verdict::stalled(
+                "ReconciliationFailed",
+                first_line(&report.errors, "the reconcile failed"),
+            ),
+        }
+    }
+}
+
+/// The status after a verdict, keeping from `previous` what this outcome
+/// does not replace and the transition times of unchanged conditions.
+pub fn with_verdict(
+    previous: &SyncUnitStatus,
+    verdict: &Verdict,
+    generation: Option<i64>,
+    now: &str,
+) -> SyncUnitStatus {
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+    let bool_status = |b: bool| if b { "True" } else { "False" };
+    let conditions = [
+        (READY, verdict.ready),
+        (RECONCILING, verdict.reconciling),
+        (STALLED, verdict.stalled),
+    ];
+    status.conditions = conditions
+        .iter()
+        .map(|(type_, value)| {
+            let (reason, message) = if *value || *type_ == READY {
+                (verdict.reason.clone(), verdict.message.clone())
+            } else {
+                (verdict.reason.clone(), String::new())
+            };
+            let mut condition = Condition {
+                type_: (*type_).to_owned(),
+                status: bool_status(*value).to_owned(),
+                reason,
+                message: truncate(&message, 1024),
+                last_transition_time: now.to_owned(),
+                observed_generation: generation,
+            };
+            if let Some(old) = previous.conditions.iter().find(|c| c.type_ == *type_) {
+                if old.status == condition.status {
+                    condition
+                        .last_transition_time
+                        .clone_from(&old.last_transition_time);
+                }
+            }
+            condition
+        })
+        .collect();
+    status
+}
+
+/// Fill the report's findings into a status: revisions, violations, and
+/// drift if any was found (else the last drift found stays).
+pub fn with_report(mut status: SyncUnitStatus, report: &Report) -> SyncUnitStatus {
+    status.last_attempted_revision.clone_from(&report.revision);
+    if report.status == Status::Synced {
+        status.last_applied_revision.clone_from(&report.revision);
+    }
+    status.violation_count = report.violations.len() as u64;
+    status.violations = report
+        .violations
+        .iter()
+        .take(MAX_STATUS_ENTRIES)
+        .map(|v| ViolationStatus {
+            policy: v.policy.clone(),
+            object: v
+                .target
+                .as_ref()
+                .map(|t| match &t.namespace {
+                    Some(ns) => format!("{} {ns}/{}", t.kind, t.name),
+                    None => format!("{} {}", t.kind, t.name),
+                })
+                .unwrap_or_default(),
+            path: v.path.clone(),
+            message: truncate(&v.message, 512),
+            severity: serde_json::to_value(v.severity)
+                .ok()
+                .and_then(|s| s.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        })
+        .collect();
+    if let Some(drift) = drift_summary(report) {
+        status.drift = Some(drift);
+    }
+    status
+}
+
+/// The drift of a report, found now, or `None` when nothing drifted.
+fn drift_summary(report: &Report) -> Option<DriftSummary> {
+    let drifted: Vec<_> = report
+        .objects
+        .iter()
+        .filter(|o| {
+            !o.drifted.is_empty()
+                || o.decision.is_some()
+                || matches!(
+                    o.outcome,
+                    Outcome::Reapplied
+                        | Outcome::Ignored
+                        | Outcome::Reported
+                        | Outcome::Recreated
+                        | Outcome::Deferred
+                )
+        })
+        .collect();
+    if drifted.is_empty() {
+        return None;
+    }
+    let mut decisions = BTreeMap::new();
+    for object in &drifted {
+        *decisions.entry(outcome_name(&object.outcome)).or_insert(0) += 1;
+    }
+    Some(DriftSummary {
+        detected_time: now(),
+        detected: drifted.len() as u64,
+        decisions,
+        entries: drifted
+            .iter()
+            .take(MAX_STATUS_ENTRIES)
+            .map(|o| DriftEntry {
+                object: o.key.to_string(),
+                fields: o.drifted.iter().take(MAX_STATUS_ENTRIES).cloned().collect(),
+                decision: outcome_name(&o.outcome),
+                policy: o
+                    .decision
+                    .as_ref()
+                    .map(|d| d.policy.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+/// An outcome's name as reports print it (`reapplied`, `created`, ...).
+pub fn outcome_name(outcome: &Outcome) -> String {
+    serde_json::to_value(outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Whether two statuses differ in more than the time of the last reconcile.
+pub fn changed(old: &SyncUnitStatus, new: &SyncUnitStatus) -> bool {
+    let strip = |s: &SyncUnitStatus| SyncUnitStatus {
+        last_reconcile_time: None,
+        ..s.clone()
+    };
+    strip(old) != strip(new)
+}
+
+/// The condition of a type, if set.
+pub fn condition<'a>(status: &'a SyncUnitStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Now, in RFC 3339 with second precision (as Kubernetes writes times).
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn first_line(lines: &[String], fallback: &str) -> String {
+    lines
+        .first()
+        .map(|l| {
+            if lines.len() > 1 {
+                format!("{l} (and {} more)", lines.len() - 1)
+            } else {
+                l.clone()
+            }
+        })
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_times_move_only_when_a_condition_changes() {
+        let first = with_verdict(
+            &SyncUnitStatus::default(),
+            &Verdict::ready("ReconciliationSucceeded", "ok".into()),
+            Some(1),
+            "2026-01-01T00:00:00Z",
+        );
+        let again = with_verdict(
+            &first,
+            &Verdict::ready("ReconciliationSucceeded", "ok".into()),
+            Some(1),
+            "2026-01-01T00:05:00Z",
+        );
+        assert!(!changed(&first, &again));
+        let stalled = with_verdict(
+            &again,
+            &Verdict::stalled("ValidationFailed", "no".into()),
+            Some(2),
+            "2026-01-01T00:06:00Z",
+        );
+        let ready = condition(&stalled, READY).unwrap();
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.last_transition_time, "2026-01-01T00:06:00Z");
+        assert_eq!(condition(&stalled, STALLED).unwrap().status, "True");
+        let reconciling = condition(&stalled, RECONCILING).unwrap();
+        assert_eq!(reconciling.last_transition_time, "2026-01-01T00:00:00Z");
+        assert_eq!(stalled.observed_generation, Some(2));
+    }
+
+    #[test]
+    fn now_is_rfc3339_in_seconds() {
+        let now = now();
+        assert!(now.ends_with('Z') && now.len() == 20, "{now}");
+    }
+}

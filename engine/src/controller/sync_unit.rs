@@ -1,0 +1,645 @@
+//! From a `SyncUnit` custom resource to what [`crate::reconcile::reconcile`]
+//! takes: a [`reconcile::SyncUnit`] and a [`PolicySet`].
+//!
+//! In: the SyncUnit, the ClusterSyncPolicies in the cluster, and a
+//! [`Resolver`] (client, policy host, cache directory). Out: a
+//! [`Resolved`]. IO: reads the credentials Secret (and writes its values to
+//! private files in the cache directory, which is how the Git source reads
+//! credentials), downloads policy modules given by URL (cached by sha256,
+//! checked against it), and fetches the sync's repository when a policy
+//! module is a path in it. The repository is then pinned to the fetched
+//! commit, so policies and manifests come from the same revision.
+//!
+//! ClusterSyncPolicies whose `syncSelector` matches the SyncUnit's labels
+//! come first (sorted by name), then the SyncUnit's own policies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::Api;
+use kube::ResourceExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::crd::{self, ClusterSyncPolicy, ModuleRef, SyncUnit};
+use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, PolicySpec};
+use crate::reconcile;
+use crate::source::{self, FetchOptions};
+use crate::spec::{self, SyncConfig};
+
+/// Why a SyncUnit cannot be turned into a reconcilable sync.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec is unusable as written (bad name, ref, interval, module).
+    /// Not retryable: the SyncUnit must change.
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
+    /// The credentials Secret could not be read. Retryable (it may be
+    /// created later).
+    #[error("credentials Secret {namespace}/{name}: {source}")]
+    Secret {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The credentials Secret has none of the keys Plumbline reads. Not
+    /// retryable.
+    #[error("credentials Secret {namespace}/{name} has none of the keys username+password, password, token, identity")]
+    SecretKeys {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// Writing the credentials or a downloaded module to the cache failed.
+    #[error("cache directory {}: {source}", path.display())]
+    Cache {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A policy module could not be downloaded. Retryable.
+    #[error("policy {policy}: cannot download {url}: {message}")]
+    Download {
+        /// The policy.
+        policy: String,
+        /// The module URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// A downloaded module does not have the sha256 the spec pins. Not
+    /// retryable.
+    #[error("policy {policy}: {url} has sha256 {actual}, the spec pins {expected}")]
+    Digest {
+        /// The policy.
+        policy: String,
+        /// The module URL.
+        url: String,
+        /// The pinned digest.
+        expected: String,
+        /// The digest of what was downloaded.
+        actual: String,
+    },
+    /// A module path names no file in the sync's repository. Not retryable
+    /// until Git changes.
+    #[error("policy {policy}: no file {path} in {url} at {revision}")]
+    NotInRepository {
+        /// The policy.
+        policy: String,
+        /// The path.
+        path: String,
+        /// The repository.
+        url: String,
+        /// The commit read.
+        revision: String,
+    },
+    /// Fetching the repository (for module paths) failed.
+    #[error("fetch failed: {0}")]
+    Fetch(#[source] source::Error),
+    /// The sync configuration derived from the SyncUnit was refused.
+    #[error(transparent)]
+    Spec(#[from] spec::Error),
+    /// A policy did not load (bad component, settings refused).
+    #[error("{0}")]
+    Policy(#[source] crate::policy::Error),
+}
+
+impl Error {
+    /// Whether trying again later, unchanged, may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Secret { .. } | Error::Download { .. } | Error::Cache { .. } => true,
+            Error::Fetch(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// A short machine-readable reason, for conditions and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec(_) | Error::Spec(_) => "InvalidSpec",
+            Error::Secret { .. } | Error::SecretKeys { .. } => "CredentialsFailed",
+            Error::Cache { .. } => "CacheFailed",
+            Error::Download { .. } => "ModuleDownloadFailed",
+            Error::Digest { .. } => "ModuleDigestMismatch",
+            Error::NotInRepository { .. } => "ModuleNotFound",
+            Error::Fetch(_) => "FetchFailed",
+            Error::Policy(_) => "PolicyFailed",
+        }
+    }
+}
+
+/// The result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A SyncUnit ready for [`reconcile::reconcile`].
+#[derive(Debug)]
+pub struct Resolved {
+    /// The sync, named [`sync_name`].
+    pub unit: reconcile::SyncUnit,
+    /// Its policies, cluster-wide ones first.
+    pub policies: PolicySet,
+}
+
+/// What resolving needs from the controller.
+pub struct Resolver<'a> {
+    /// Reads Secrets.
+    pub client: &'a kube::Client,
+    /// Loads policies.
+    pub host: &'a PolicyHost,
+    /// Git cache, downloaded modules and credential files live under it.
+    pub cache_dir: &'a Path,
+    /// Namespace of the inventory ConfigMaps.
+    pub inventory_namespace: &'a str,
+}
+
+/// The name a SyncUnit's objects are labelled with (`plumbline.dev/sync`)
+/// and its inventory is stored under: `<namespace>.<name>`, unique in the
+/// cluster and a valid label value (at most 63 characters).
+pub fn sync_name(namespace: &str, name: &str) -> Result<String> {
+    let joined = format!("{namespace}.{name}");
+    if joined.len() > 63 {
+        return Err(Error::InvalidSpec(format!(
+            "namespace and name {joined:?} are longer than the 63 characters of a label value"
+        )));
+    }
+    Ok(joined)
+}
+
+/// The SyncUnit a [`sync_name`] stands for: `(namespace, name)`.
+pub fn parse_sync_name(label: &str) -> Option<(&str, &str)> {
+    label.split_once('.')
+}
+
+/// Parse an interval such as `90s`, `5m`, `1h30m` or `2h`.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
+    let invalid = || {
+        Error::InvalidSpec(format!(
+            "interval {text:?} is not a duration like 90s, 5m or 1h30m"
+        ))
+    };
+    let mut seconds = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(invalid()),
+        };
+        let n: u64 = number.parse().map_err(|_| invalid())?;
+        seconds = seconds.saturating_add(n.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() || seconds == 0 {
+        return Err(invalid());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+impl Resolver<'_> {
+    /// Turn a SyncUnit into a sync and its policies.
+    pub async fn resolve(
+        &self,
+        object: &SyncUnit,
+        cluster_policies: &[ClusterSyncPolicy],
+    ) -> Result<Resolved> {
+        let namespace = object.namespace().unwrap_or_default();
+        let name = sync_name(&namespace, &object.name_any())?;
+        parse_interval(&object.spec.interval)?;
+        let credentials = match &object.spec.source.secret_ref {
+            Some(secret) => Some(self.credentials(&namespace, &secret.name, &name).await?),
+            None => None,
+        };
+        let mut unit = reconcile::SyncUnit {
+            config: config(
+                object,
+                &name,
+                &namespace,
+                credentials,
+                self.inventory_namespace,
+            )?,
+            base_dir: self.cache_dir.to_owned(),
+            file: format!("SyncUnit {namespace}/{}", object.name_any()),
+        };
+
+        let mut wanted: Vec<(String, &ModuleRef, &Value, crd::LimitsSpec, bool)> = Vec::new();
+        let mut selected: Vec<&ClusterSyncPolicy> = cluster_policies
+            .iter()
+            .filter(|p| selects(p.spec.sync_selector.as_ref(), object.labels()))
+            .collect();
+        selected.sort_by_key(|p| p.name_any());
+        for policy in selected {
+            let spec = &policy.spec;
+            wanted.push((
+                policy.name_any(),
+                &spec.module,
+                &spec.settings,
+                spec.limits,
+                spec.fail_open,
+            ));
+        }
+        for policy in &object.spec.policies {
+            let name = match (&policy.name, &policy.module.path, &policy.module.url) {
+                (Some(name), _, _) => name.clone(),
+                (None, Some(path), _) | (None, None, Some(path)) => module_name(path),
+                (None, None, None) => String::new(),
+            };
+            wanted.push((
+                name,
+                &policy.module,
+                &policy.settings,
+                policy.limits,
+                policy.fail_open,
+            ));
+        }
+
+        let mut tree: Option<source::Tree> = None;
+        let mut specs = Vec::with_capacity(wanted.len());
+        for (policy, module, settings, limits, fail_open) in wanted {
+            let bytes = match (&module.path, &module.url, &module.sha256) {
+                (Some(path), None, None) => {
+                    if tree.is_none() {
+                        tree = Some(self.pin_revision(&mut unit).await?);
+                    }
+                    let files = tree.as_ref().expect("fetched just above");
+                    let path = path.trim_start_matches('/');
+                    files
+                        .get(path)
+                        .map(<[u8]>::to_vec)
+                        .ok_or_else(|| Error::NotInRepository {
+                            policy: policy.clone(),
+                            path: path.to_owned(),
+                            url: object.spec.source.url.clone(),
+                            revision: pinned_revision(&unit),
+                        })?
+                }
+                (None, Some(url), Some(sha256)) => self.download(&policy, url, sha256).await?,
+                _ => {
+                    return Err(Error::InvalidSpec(format!(
+                        "policy {policy:?}: module needs either path, or url and sha256"
+                    )))
+                }
+            };
+            specs.push(
+                PolicySpec::new(policy, ComponentSource::Bytes(bytes))
+                    .settings(settings.clone())
+                    .limits(limit_overrides(limits))
+                    .fail_open(fail_open),
+            );
+        }
+        let host = self.host.clone();
+        let policies = tokio::task::spawn_blocking(move || host.load_set(specs))
+            .await
+            .map_err(|e| Error::InvalidSpec(format!("loading policies panicked: {e}")))?
+            .map_err(Error::Policy)?;
+        Ok(Resolved { unit, policies })
+    }
+
+    /// Fetch the sync's repository and pin the sync to the fetched commit.
+    async fn pin_revision(&self, unit: &mut reconcile::SyncUnit) -> Result<source::Tree> {
+        let mut source = unit.config.source(&unit.file)?;
+        source.path = String::new();
+        let cache_dir = self.cache_dir.join("git");
+        let fetched = tokio::task::spawn_blocking(move || {
+            source::fetch(
+                &source,
+                &cache_dir,
+                &FetchOptions::default(),
+                gix::progress::Discard,
+                &AtomicBool::new(false),
+            )
+        })
+        .await
+        .map_err(|e| Error::InvalidSpec(format!("fetching panicked: {e}")))?
+        .map_err(Error::Fetch)?;
+        unit.config.spec.source.reference = Some(spec::RefSpec {
+            commit: Some(fetched.commit.to_string()),
+            ..spec::RefSpec::default()
+        });
+        Ok(fetched.files)
+    }
+
+    /// Read the credentials Secret and write its values to private files
+    /// the Git source reads.
+    async fn credentials(
+        &self,
+        namespace: &str,
+        secret: &str,
+        sync: &str,
+    ) -> Result<spec::CredentialsSpec> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let found = api.get(secret).await.map_err(|source| Error::Secret {
+            namespace: namespace.to_owned(),
+            name: secret.to_owned(),
+            source,
+        })?;
+        let data: BTreeMap<String, Vec<u8>> = found
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let dir = self.cache_dir.join("credentials").join(sync);
+        let write = |key: &str| -> Result<Option<PathBuf>> {
+            match data.get(key) {
+                Some(value) => write_private(&dir.join(key), value).map(Some),
+                None => Ok(None),
+            }
+        };
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        let mut spec = spec::CredentialsSpec {
+            username: None,
+            password_env: None,
+            password_file: None,
+            ssh_key_file: None,
+            known_hosts_file: None,
+        };
+        if data.contains_key("identity") {
+            spec.ssh_key_file = write("identity")?;
+            spec.known_hosts_file = write("known_hosts")?;
+        } else if data.contains_key("password") {
+            spec.username = text("username");
+            spec.password_file = write("password")?;
+        } else if data.contains_key("token") {
+            spec.password_file = write("token")?;
+        } else {
+            return Err(Error::SecretKeys {
+                namespace: namespace.to_owned(),
+                name: secret.to_owned(),
+            });
+        }
+        Ok(spec)
+    }
+
+    /// The bytes of a module given by URL, from the cache when a file with
+    /// the pinned digest is there.
+    async fn download(&self, policy: &str, url: &str, sha256: &str) -> Result<Vec<u8>> {
+        let expected = sha256.to_ascii_lowercase();
+        if expected.len() != 64 || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidSpec(format!(
+                "policy {policy:?}: sha256 must be 64 hex digits"
+            )));
+        }
+        let cached = self
+            .cache_dir
+            .join("modules")
+            .join(format!("{expected}.wasm"));
+        if let Ok(bytes) = std::fs::read(&cached) {
+            if hex::encode(Sha256::digest(&bytes)) == expected {
+                return Ok(bytes);
+            }
+        }
+        let failed = |message: String| Error::Download {
+            policy: policy.to_owned(),
+            url: url.to_owned(),
+            message,
+        };
+        let bytes = if let Some(path) = url.strip_prefix("file://") {
+            std::fs::read(path).map_err(|e| failed(e.to_string()))?
+        } else if url.starts_with("https://") || url.starts_with("http://") {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let response = reqwest::get(url)
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| failed(e.to_string()))?;
+            response
+                .bytes()
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .to_vec()
+        } else {
+            return Err(Error::InvalidSpec(format!(
+                "policy {policy:?}: module url {url:?} must be https://, http:// or file://"
+            )));
+        };
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != expected {
+            return Err(Error::Digest {
+                policy: policy.to_owned(),
+                url: url.to_owned(),
+                expected,
+                actual,
+            });
+        }
+        write_private(&cached, &bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// The `plumbline.yaml` shape of a SyncUnit (policies are loaded
+/// separately).
+fn config(
+    object: &SyncUnit,
+    name: &str,
+    namespace: &str,
+    credentials: Option<spec::CredentialsSpec>,
+    inventory_namespace: &str,
+) -> Result<SyncConfig> {
+    let spec = &object.spec;
+    let reference = spec.source.reference.as_ref().map(|r| spec::RefSpec {
+        branch: r.branch.clone(),
+        tag: r.tag.clone(),
+        commit: r.commit.clone(),
+    });
+    if reference.as_ref().is_some_and(|r| r.git_ref().is_none()) {
+        return Err(Error::InvalidSpec(
+            "spec.source.ref must set exactly one of branch, tag or commit".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&spec.prune_guard.max_share) {
+        return Err(Error::InvalidSpec(format!(
+            "spec.pruneGuard.maxShare must be between 0 and 1, got {}",
+            spec.prune_guard.max_share
+        )));
+    }
+    let url = &spec.source.url;
+    if !url.contains("://") && !url.contains('@') {
+        return Err(Error::InvalidSpec(format!(
+            "spec.source.url {url:?} must be a repository URL (https://, ssh://, git://, file://)"
+        )));
+    }
+    Ok(SyncConfig {
+        api_version: spec::API_VERSION.to_owned(),
+        kind: "Sync".to_owned(),
+        metadata: spec::Metadata {
+            name: name.to_owned(),
+        },
+        spec: spec::SyncSpec {
+            source: spec::SourceSpec {
+                url: url.clone(),
+                reference,
+                path: spec.source.path.clone(),
+                credentials,
+            },
+            target_namespace: Some(
+                spec.target_namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.to_owned()),
+            ),
+            create_namespace: spec.create_namespace,
+            policies: Vec::new(),
+            prune: spec.prune,
+            self_heal: spec.self_heal,
+            force_conflicts: spec.force_conflicts,
+            prune_guard: spec::PruneGuard {
+                max_share: spec.prune_guard.max_share,
+                allow_mass_prune: spec.prune_guard.allow_mass_prune,
+            },
+            inventory_namespace: inventory_namespace.to_owned(),
+        },
+    })
+}
+
+fn pinned_revision(unit: &reconcile::SyncUnit) -> String {
+    unit.config
+        .spec
+        .source
+        .reference
+        .as_ref()
+        .and_then(|r| r.commit.clone())
+        .unwrap_or_default()
+}
+
+fn limit_overrides(limits: crd::LimitsSpec) -> LimitOverrides {
+    LimitOverrides {
+        timeout: limits.timeout_ms.map(std::time::Duration::from_millis),
+        memory_bytes: limits.memory_bytes,
+        fuel: limits.fuel,
+        output_bytes: limits.output_bytes,
+        log_bytes: limits.log_bytes,
+        stack_bytes: limits.stack_bytes.and_then(|b| usize::try_from(b).ok()),
+    }
+}
+
+/// A policy's default name: the module file's name without `.wasm`.
+fn module_name(path: &str) -> String {
+    crate::policy::name_from_path(Path::new(path.rsplit('/').next().unwrap_or(path)))
+}
+
+/// Whether a label selector matches; no selector (or an empty one) matches
+/// everything.
+pub fn selects(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(selector) = selector else {
+        return true;
+    };
+    let labels_match = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let expressions_match = selector.match_expressions.iter().flatten().all(|e| {
+        let value = labels.get(&e.key);
+        let values = e.values.as_deref().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    labels_match && expressions_match
+}
+
+/// Write a file readable only by its owner, atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let cache = |source| Error::Cache {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(cache)?;
+    let temp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp).map_err(cache)?;
+        file.write_all(bytes).map_err(cache)?;
+    }
+    std::fs::rename(&temp, path).map_err(cache)?;
+    Ok(path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    #[test]
+    fn intervals_parse_in_seconds_minutes_and_hours() {
+        assert_eq!(parse_interval("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_interval("5m").unwrap().as_secs(), 300);
+        assert_eq!(parse_interval("1h30m").unwrap().as_secs(), 5400);
+        for bad in ["", "5", "0s", "5d", "m", "1.5h"] {
+            let error = parse_interval(bad).unwrap_err().to_string();
+            assert!(error.contains("is not a duration"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn sync_names_join_namespace_and_name_and_split_back() {
+        let name = sync_name("team-a", "shop").unwrap();
+        assert_eq!(name, "team-a.shop");
+        assert_eq!(parse_sync_name(&name), Some(("team-a", "shop")));
+        let long = "x".repeat(60);
+        assert!(sync_name(&long, "shop").is_err());
+    }
+
+    #[test]
+    fn selectors_match_labels_and_expressions() {
+        let labels: BTreeMap<String, String> =
+            [("team".to_owned(), "a".to_owned())].into_iter().collect();
+        assert!(selects(None, &labels));
+        assert!(selects(Some(&LabelSelector::default()), &labels));
+        let by_label = LabelSelector {
+            match_labels: Some([("team".to_owned(), "b".to_owned())].into_iter().collect()),
+            ..LabelSelector::default()
+        };
+        assert!(!selects(Some(&by_label), &labels));
+        let expression = |operator: &str, values: &[&str]| LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "team".into(),
+                operator: operator.into(),
+                values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+            }]),
+            ..LabelSelector::default()
+        };
+        assert!(selects(Some(&expression("In", &["a", "c"])), &labels));
+        assert!(!selects(Some(&expression("NotIn", &["a"])), &labels));
+        assert!(selects(Some(&expression("Exists", &[])), &labels));
+        assert!(!selects(Some(&expression("DoesNotExist", &[])), &labels));
+    }
+
+    #[test]
+    fn module_names_come_from_the_file_name() {
+        assert_eq!(
+            module_name("policies/required-labels.wasm"),
+            "required-labels"
+        );
+        assert_eq!(
+            module_name("https://x/y/report-only.component.wasm"),
+            "report-only"
+        );
+    }
+}

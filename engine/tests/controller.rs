@@ -1,0 +1,744 @@
+//! The controller end to end: a real Git repository, policies built from
+//! source, the Kubernetes API emulation over HTTP, and `plumbline
+//! controller`'s runner reconciling SyncUnit resources in-process, the way
+//! it runs in a cluster.
+
+mod controller_support;
+// Shared with the reconcile tests; this binary uses only part of it.
+#[allow(dead_code)]
+mod reconcile_support;
+
+use std::time::Duration;
+
+use controller_support::{condition, is_ready, ready, spec_for, Fixture};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use plumbline::controller::crd::SyncUnit;
+use plumbline::controller::sync_unit::Resolver;
+use plumbline::controller::webhook::GitPush;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+fn config_map(name: &str, mode: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{team: shop}}\ndata:\n  mode: {mode}\n"
+    )
+}
+
+const DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {team: shop}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+";
+
+/// Change a ConfigMap the way `kubectl edit` would: another field manager.
+async fn edit(api: &Api<ConfigMap>, name: &str, mode: &str) {
+    api.patch(
+        name,
+        &PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(json!({"data": {"mode": mode}})),
+    )
+    .await
+    .unwrap();
+}
+
+fn mode(object: Option<&Value>) -> Option<&str> {
+    object?["data"]["mode"].as_str()
+}
+
+fn head(fixture: &Fixture) -> String {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(fixture.world.repo.dir.path())
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_unit_becomes_ready_with_its_status_filled() {
+    let fixture = Fixture::new().await;
+    let wasm = std::fs::read(policy_artifacts::REQUIRED_LABELS).unwrap();
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"))
+        .write("app/deployment.yaml", DEPLOYMENT);
+    std::fs::create_dir_all(fixture.world.repo.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        fixture
+            .world
+            .repo
+            .dir
+            .path()
+            .join("policies/required-labels.wasm"),
+        wasm,
+    )
+    .unwrap();
+    fixture.world.repo.commit("app with its policy");
+    let running = fixture.start();
+    fixture
+        .put_sync_unit(
+            "team-a",
+            "shop",
+            spec_for(
+                &fixture.world.repo.url(),
+                "app",
+                json!({
+                    "createNamespace": true,
+                    "policies": [{
+                        "module": {"path": "policies/required-labels.wasm"},
+                        "settings": {"labels": ["team"], "kinds": ["ConfigMap", "Deployment"]},
+                    }],
+                }),
+            ),
+        )
+        .await;
+
+    let unit = fixture
+        .wait_for_unit("team-a", "shop", "Ready", is_ready)
+        .await;
+    let status = unit.status.clone().unwrap();
+    assert_eq!(ready(&unit).unwrap().1, "ReconciliationSucceeded");
+    assert_eq!(condition(&unit, "Stalled").unwrap().0, "False");
+    assert_eq!(condition(&unit, "Reconciling").unwrap().0, "False");
+    assert_eq!(status.observed_generation, unit.metadata.generation);
+    assert_eq!(
+        status.last_applied_revision.as_deref(),
+        Some(head(&fixture).as_str())
+    );
+    assert_eq!(status.last_attempted_revision, status.last_applied_revision);
+    // The Namespace (createNamespace), the ConfigMap and the Deployment.
+    assert_eq!(status.inventory_count, Some(3));
+    assert_eq!(status.violation_count, 0);
+    assert!(status.last_reconcile_time.is_some());
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    let applied = config_maps.get("settings").await.unwrap();
+    assert_eq!(
+        applied.metadata.labels.unwrap()["plumbline.dev/sync"],
+        "team-a.shop"
+    );
+    let events = fixture.events("team-a", "shop").await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "Applied" && note.contains("ConfigMap shop/settings")),
+        "{events:?}"
+    );
+    // Metrics have the policy's evaluation time and the Git fetch.
+    let metrics = running.metrics.encode();
+    assert!(
+        metrics.contains(
+            "plumbline_policy_evaluation_duration_seconds_count{policy=\"required-labels\",role=\"validator\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("plumbline_git_fetch_duration_seconds_count 0"),
+        "{metrics}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app");
+    let running = fixture.start();
+    let spec = spec_for(&fixture.world.repo.url(), "app", json!({"selfHeal": true}));
+    fixture.put_sync_unit("team-a", "shop", spec).await;
+    fixture
+        .wait_for_unit("team-a", "shop", "Ready", is_ready)
+        .await;
+
+    // The interval is an hour: only the watch on managed objects can
+    // bring the edit back within the test.
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    edit(&config_maps, "settings", "slow").await;
+    let took = fixture
+        .wait_for_object(&config_maps, "settings", "remediated", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    println!("drift remediated {took:?} after the edit");
+    let unit = fixture
+        .wait_for_unit("team-a", "shop", "showing the drift", |u| {
+            u.status.as_ref().and_then(|s| s.drift.as_ref()).is_some()
+        })
+        .await;
+    let drift = unit.status.unwrap().drift.unwrap();
+    assert_eq!(drift.detected, 1);
+    assert_eq!(drift.decisions.get("reapplied"), Some(&1));
+    assert_eq!(drift.entries[0].object, "ConfigMap shop/settings");
+    assert_eq!(drift.entries[0].fields, vec!["data.mode".to_owned()]);
+    let events = fixture.events("team-a", "shop").await;
+    assert!(
+        events.iter().any(|(reason, _)| reason == "DriftRemediated"),
+        "{events:?}"
+    );
+
+    // Deleting a managed object is drift too.
+    config_maps
+        .delete("settings", &Default::default())
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&config_maps, "settings", "recreated", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_depends_on_chain_applies_in_order() {
+    let fixture = Fixture::new().await;
+    for step in ["a", "b", "c"] {
+        fixture.world.repo.write(
+            &format!("{step}/config.yaml"),
+            &config_map(&format!("cm-{step}"), step),
+        );
+    }
+    fixture.world.repo.commit("three steps");
+    let url = fixture.world.repo.url();
+    let running = fixture.start();
+    // Created last-first, so only dependsOn can order them.
+    let depends = |on: &str| json!({"dependsOn": [{"name": on}]});
+    fixture
+        .put_sync_unit("team", "third", spec_for(&url, "c", depends("second")))
+        .await;
+    fixture
+        .put_sync_unit("team", "second", spec_for(&url, "b", depends("first")))
+        .await;
+    for name in ["third", "second"] {
+        let unit = fixture
+            .wait_for_unit("team", name, "waiting for its dependency", |u| {
+                ready(u).is_some_and(|(_, reason)| reason == "DependencyNotReady")
+            })
+            .await;
+        assert_eq!(ready(&unit).unwrap().0, "False");
+        assert_eq!(condition(&unit, "Reconciling").unwrap().0, "True");
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    assert!(config_maps.get_opt("cm-b").await.unwrap().is_none());
+    assert!(config_maps.get_opt("cm-c").await.unwrap().is_none());
+
+    fixture
+        .put_sync_unit("team", "first", spec_for(&url, "a", json!({})))
+        .await;
+    for name in ["first", "second", "third"] {
+        fixture.wait_for_unit("team", name, "Ready", is_ready).await;
+    }
+    let mut versions = Vec::new();
+    for name in ["cm-a", "cm-b", "cm-c"] {
+        let object = config_maps.get(name).await.unwrap();
+        let version: u64 = object.metadata.resource_version.unwrap().parse().unwrap();
+        versions.push(version);
+    }
+    assert!(
+        versions[0] < versions[1] && versions[1] < versions[2],
+        "created out of order: {versions:?}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_stops_reconciling_until_resumed() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("frozen/config.yaml", &config_map("frozen", "fast"))
+        .write("live/config.yaml", &config_map("live", "fast"));
+    fixture.world.repo.commit("two apps");
+    let url = fixture.world.repo.url();
+    let running = fixture.start();
+    let heal = json!({"selfHeal": true});
+    fixture
+        .put_sync_unit("team", "frozen", spec_for(&url, "frozen", heal.clone()))
+        .await;
+    fixture
+        .put_sync_unit("team", "live", spec_for(&url, "live", heal))
+        .await;
+    for name in ["frozen", "live"] {
+        fixture.wait_for_unit("team", name, "Ready", is_ready).await;
+    }
+
+    fixture
+        .patch_spec("team", "frozen", json!({"suspend": true}))
+        .await;
+    fixture
+        .wait_for_unit("team", "frozen", "suspended", |u| {
+            condition(u, "Reconciling").is_some_and(|(_, reason)| reason == "Suspended")
+                && u.status.as_ref().unwrap().observed_generation == u.metadata.generation
+        })
+        .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    edit(&config_maps, "frozen", "slow").await;
+    edit(&config_maps, "live", "slow").await;
+    // The live sync's remediation, triggered by the same watch after the
+    // frozen one's, shows the triggers were processed.
+    fixture
+        .wait_for_object(&config_maps, "live", "remediated", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    let frozen = config_maps.get("frozen").await.unwrap();
+    assert_eq!(
+        frozen.data.unwrap()["mode"],
+        "slow",
+        "a suspended sync healed"
+    );
+
+    fixture
+        .patch_spec("team", "frozen", json!({"suspend": false}))
+        .await;
+    fixture
+        .wait_for_object(&config_maps, "frozen", "remediated after resuming", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_event() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app without an owner label");
+    let wasm = std::fs::read(policy_artifacts::REQUIRED_LABELS).unwrap();
+    let policy = json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "ClusterSyncPolicy",
+        "metadata": {"name": "owners"},
+        "spec": {
+            "module": {
+                "url": format!("file://{}", policy_artifacts::REQUIRED_LABELS),
+                "sha256": hex::encode(Sha256::digest(&wasm)),
+            },
+            "settings": {"labels": ["owner"], "kinds": ["ConfigMap"]},
+            "syncSelector": {"matchLabels": {"policy": "strict"}},
+        },
+    });
+    let policies: Api<plumbline::controller::crd::ClusterSyncPolicy> = Api::all(fixture.client());
+    policies
+        .patch(
+            "owners",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&policy),
+        )
+        .await
+        .unwrap();
+
+    let running = fixture.start();
+    let url = fixture.world.repo.url();
+    fixture
+        .put_sync_unit(
+            "team",
+            "lax",
+            spec_for(&url, "app", json!({"targetNamespace": "lax"})),
+        )
+        .await;
+    fixture.ensure_namespace("team").await;
+    let units: Api<plumbline::controller::crd::SyncUnit> =
+        Api::namespaced(fixture.client(), "team");
+    let strict = json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
+        "metadata": {"name": "strict", "namespace": "team", "labels": {"policy": "strict"}},
+        "spec": spec_for(&url, "app", json!({})),
+    });
+    units
+        .patch(
+            "strict",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&strict),
+        )
+        .await
+        .unwrap();
+
+    let unit = fixture
+        .wait_for_unit("team", "strict", "Stalled", |u| {
+            condition(u, "Stalled").is_some_and(|(status, _)| status == "True")
+        })
+        .await;
+    assert_eq!(
+        ready(&unit).unwrap(),
+        ("False".to_owned(), "ValidationFailed".to_owned())
+    );
+    let status = unit.status.unwrap();
+    assert_eq!(status.violation_count, 1);
+    let violation = &status.violations[0];
+    assert_eq!(violation.policy, "owners");
+    assert_eq!(violation.object, "ConfigMap shop/settings");
+    assert_eq!(violation.severity, "error");
+    assert!(violation.message.contains("owner"), "{violation:?}");
+    assert_eq!(status.last_applied_revision, None);
+    assert_eq!(
+        status.last_attempted_revision.as_deref(),
+        Some(head(&fixture).as_str())
+    );
+    let events = fixture.events("team", "strict").await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "ValidationFailed" && note.contains("[owners]")),
+        "{events:?}"
+    );
+    let blocked: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    assert!(blocked.get_opt("settings").await.unwrap().is_none());
+
+    // The policy selects by label: the other sync is not bound by it.
+    fixture
+        .wait_for_unit("team", "lax", "Ready", is_ready)
+        .await;
+
+    // Relaxing the policy reconciles the syncs it selects at once (the
+    // interval is an hour).
+    let relaxed = json!({"spec": {"settings": {"labels": ["team"], "kinds": ["ConfigMap"]}}});
+    policies
+        .patch("owners", &PatchParams::default(), &Patch::Merge(&relaxed))
+        .await
+        .unwrap();
+    fixture
+        .wait_for_unit("team", "strict", "Ready", is_ready)
+        .await;
+    assert!(blocked.get_opt("settings").await.unwrap().is_some());
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_resumes_without_writing_again() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"))
+        .write("app/deployment.yaml", DEPLOYMENT);
+    fixture.world.repo.commit("app");
+    let first = fixture.start();
+    let spec = spec_for(&fixture.world.repo.url(), "app", json!({}));
+    fixture.put_sync_unit("team", "shop", spec).await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+    // Let the reconcile its own applies trigger finish too, then stop.
+    let settled = std::time::Instant::now();
+    while first.reconciles("synced") < 2 && settled.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.stop().await;
+
+    fixture.world.emulator.reset_requests();
+    let second = fixture.start();
+    let started = std::time::Instant::now();
+    while second.reconciles("synced") < 1 {
+        assert!(
+            started.elapsed() < controller_support::PATIENCE,
+            "no reconcile after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A graceful stop waits for the reconcile in flight (status, events).
+    second.stop().await;
+    let requests = fixture.world.emulator.requests();
+    assert_eq!(requests.writes(), 0, "{requests:?}");
+    assert!(requests.reads() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_push_webhook_reconciles_the_syncs_following_the_pushed_ref() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app");
+    let (pushes, webhook) = tokio::sync::mpsc::channel(4);
+    let running = fixture.start_with(|options| options.webhook = Some(webhook));
+    let url = fixture.world.repo.url();
+    fixture
+        .put_sync_unit("team", "shop", spec_for(&url, "app", json!({})))
+        .await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "slow"));
+    fixture.world.repo.commit("slow down");
+    let pushed = head(&fixture);
+    // The interval is an hour: only the push can bring the commit in.
+    pushes
+        .send(GitPush {
+            urls: vec![url.clone()],
+            reference: "refs/heads/main".into(),
+            after: Some(pushed.clone()),
+        })
+        .await
+        .unwrap();
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    fixture
+        .wait_for_object(&config_maps, "settings", "updated from the push", |o| {
+            mode(o) == Some("slow")
+        })
+        .await;
+    fixture
+        .wait_for_unit("team", "shop", "at the pushed revision", |u| {
+            u.status
+                .as_ref()
+                .and_then(|s| s.last_applied_revision.as_deref())
+                == Some(pushed.as_str())
+        })
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_with_another_digest_stalls_the_sync_naming_the_policy() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app");
+    let running = fixture.start();
+    let module = json!({
+        "url": format!("file://{}", policy_artifacts::REQUIRED_LABELS),
+        "sha256": "0".repeat(64),
+    });
+    let spec = spec_for(
+        &fixture.world.repo.url(),
+        "app",
+        json!({"policies": [{"name": "labels", "module": module, "settings": {"labels": ["team"]}}]}),
+    );
+    fixture.put_sync_unit("team", "shop", spec).await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "Stalled", |u| {
+            condition(u, "Stalled").is_some_and(|(status, _)| status == "True")
+        })
+        .await;
+    assert_eq!(
+        ready(&unit).unwrap(),
+        ("False".to_owned(), "ModuleDigestMismatch".to_owned())
+    );
+    let message = &unit.status.unwrap().conditions[0].message;
+    assert!(
+        message.contains("policy labels") && message.contains("the spec pins 0000"),
+        "{message}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    assert!(config_maps.get_opt("settings").await.unwrap().is_none());
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_from_the_secret_into_private_files() {
+    let fixture = Fixture::new().await;
+    fixture.ensure_namespace("team").await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(fixture.client(), "team");
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
+        "stringData": {"username": "bot", "password": "s3cr3t-token"},
+    });
+    secrets
+        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    let unit: SyncUnit = serde_json::from_value(json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
+        "metadata": {"name": "shop", "namespace": "team"},
+        "spec": {"source": {"url": "https://git.example.com/shop.git", "secretRef": {"name": "git"}}},
+    }))
+    .unwrap();
+    let cache = fixture.world.scratch.path().join("resolver");
+    let client = fixture.client();
+    let resolver = Resolver {
+        client: &client,
+        host: &fixture.world.host,
+        cache_dir: &cache,
+        inventory_namespace: "plumbline-system",
+    };
+    let resolved = resolver.resolve(&unit, &[]).await.unwrap();
+    let config = &resolved.unit.config;
+    assert_eq!(config.metadata.name, "team.shop");
+    assert_eq!(config.spec.target_namespace.as_deref(), Some("team"));
+    let credentials = config.spec.source.credentials.clone().unwrap();
+    assert_eq!(credentials.username.as_deref(), Some("bot"));
+    let file = credentials.password_file.unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "s3cr3t-token");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let source = config.source("SyncUnit team/shop").unwrap();
+    assert!(!format!("{source:?}").contains("s3cr3t-token"));
+
+    // A Secret with none of the keys is refused by name.
+    let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
+                       "stringData": {"other": "x"}});
+    secrets.delete("git", &Default::default()).await.unwrap();
+    secrets
+        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&empty))
+        .await
+        .unwrap();
+    let error = resolver.resolve(&unit, &[]).await.unwrap_err().to_string();
+    assert!(
+        error.contains("Secret team/git has none of the keys"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigterm() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("app");
+    let kubeconfig = fixture.world.scratch.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        serde_yaml::to_string(&fixture.world.emulator.kubeconfig()).unwrap(),
+    )
+    .unwrap();
+    // PLUMBLINE_BIN overrides the binary (a target directory shared with
+    // other checkouts may hold another build of it).
+    let binary = std::env::var("PLUMBLINE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_plumbline").to_owned());
+    let child = std::process::Command::new(binary)
+        .arg("controller")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(fixture.world.scratch.path().join("cli-cache"))
+        .args(["--listen", "127.0.0.1:0", "--identity", "test-replica"])
+        .env("POD_NAMESPACE", "plumbline-system")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let spec = spec_for(&fixture.world.repo.url(), "app", json!({}));
+    fixture.put_sync_unit("team", "shop", spec).await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(fixture.client(), "team");
+    let published = events.list(&Default::default()).await.unwrap().items;
+    assert!(
+        published
+            .iter()
+            .any(|e| e.reporting_instance.as_deref() == Some("test-replica")),
+        "{published:?}"
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.as_ref().unwrap().id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut child = child.0.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    });
+    let (status, stderr) = tokio::time::timeout(controller_support::PATIENCE, output)
+        .await
+        .expect("the controller did not exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{stderr}");
+}
+
+/// A child process killed if the test fails before it ends.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sync_is_retried_with_backoff_until_it_recovers() {
+    let fixture = Fixture::new().await;
+    let missing = fixture.world.scratch.path().join("later");
+    let url = format!("file://{}", missing.display());
+    let running = fixture.start();
+    fixture
+        .put_sync_unit("team", "shop", spec_for(&url, "app", json!({})))
+        .await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "failing", |u| {
+            ready(u).is_some_and(|(_, reason)| reason == "ReconciliationFailed")
+        })
+        .await;
+    assert_eq!(ready(&unit).unwrap().0, "False");
+    // Retryable: Reconciling, not Stalled.
+    assert_eq!(condition(&unit, "Reconciling").unwrap().0, "True");
+    assert_eq!(condition(&unit, "Stalled").unwrap().0, "False");
+    let events = fixture.events("team", "shop").await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, _)| reason == "ReconciliationFailed"),
+        "{events:?}"
+    );
+
+    // The repository appears; only the retry (the interval is an hour) can
+    // notice.
+    std::fs::create_dir_all(missing.join("app")).unwrap();
+    std::fs::write(
+        missing.join("app/config.yaml"),
+        config_map("settings", "fast"),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.email=t@plumbline.dev", "-c", "user.name=T"])
+            .args(args)
+            .current_dir(&missing)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "at last"]);
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+    assert!(running.reconciles("failed") >= 1);
+    running.stop().await;
+}

@@ -1,0 +1,254 @@
+//! Fixtures for controller tests: the reconcile world (a real Git
+//! repository, the API emulation, a policy host) with Plumbline's CRDs
+//! installed, and controllers run in-process against it, stopped
+//! gracefully.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::CustomResourceExt;
+use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
+use plumbline::controller::metrics::Metrics;
+use plumbline::controller::runner::{Controller, Options};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::reconcile_support::World;
+
+/// How long a test waits for something the controller should do before it
+/// fails (a guard against hanging, not a performance assertion).
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A reconcile world with the CRDs installed.
+pub struct Fixture {
+    pub world: World,
+}
+
+impl Fixture {
+    pub async fn new() -> Self {
+        let world = World::new().await;
+        let crds: Api<CustomResourceDefinition> = Api::all(world.emulator.client().unwrap());
+        for crd in [SyncUnit::crd(), ClusterSyncPolicy::crd()] {
+            crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        let fixture = Fixture { world };
+        // Where the tests' syncs put their objects.
+        for namespace in ["shop", "lax"] {
+            fixture.ensure_namespace(namespace).await;
+        }
+        fixture
+    }
+
+    pub fn client(&self) -> kube::Client {
+        self.world.emulator.client().unwrap()
+    }
+
+    /// Start a controller for every SyncUnit.
+    pub fn start(&self) -> Running {
+        self.start_with(|_| {})
+    }
+
+    /// Start a controller with changed options.
+    pub fn start_with(&self, change: impl FnOnce(&mut Options)) -> Running {
+        let metrics = Arc::new(Metrics::new());
+        let mut options = Options::new(
+            self.world.host.clone(),
+            self.world.scratch.path().join("controller"),
+            Arc::clone(&metrics),
+        );
+        options.config = Some(self.world.emulator.config().unwrap());
+        options.retry_base = Duration::from_millis(500);
+        change(&mut options);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(Controller::new(self.client(), options).run(async move {
+            let _ = stopped.await;
+        }));
+        Running {
+            stop: Some(stop),
+            task,
+            metrics,
+        }
+    }
+
+    /// Create a namespace unless it exists.
+    pub async fn ensure_namespace(&self, name: &str) {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client());
+        let namespace =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        api.patch(name, &PatchParams::apply("test"), &Patch::Apply(&namespace))
+            .await
+            .unwrap();
+    }
+
+    /// Create or replace a SyncUnit in `namespace` from its spec.
+    pub async fn put_sync_unit(&self, namespace: &str, name: &str, spec: Value) {
+        self.ensure_namespace(namespace).await;
+        let api: Api<SyncUnit> = Api::namespaced(self.client(), namespace);
+        let object = json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Merge-patch a SyncUnit's spec.
+    pub async fn patch_spec(&self, namespace: &str, name: &str, spec: Value) {
+        let api: Api<SyncUnit> = Api::namespaced(self.client(), namespace);
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec})),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Poll until `check` holds for the SyncUnit; returns it.
+    pub async fn wait_for_unit(
+        &self,
+        namespace: &str,
+        name: &str,
+        what: &str,
+        check: impl Fn(&SyncUnit) -> bool,
+    ) -> SyncUnit {
+        let api: Api<SyncUnit> = Api::namespaced(self.client(), namespace);
+        let started = Instant::now();
+        loop {
+            if let Some(unit) = api.get_opt(name).await.unwrap() {
+                if check(&unit) {
+                    return unit;
+                }
+                if started.elapsed() > PATIENCE {
+                    panic!(
+                        "SyncUnit {namespace}/{name} never became {what}; status: {}",
+                        serde_json::to_string_pretty(&unit.status).unwrap()
+                    );
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Poll until `check` holds for an object read as JSON (`None` when
+    /// it does not exist); returns how long it took.
+    pub async fn wait_for_object<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        what: &str,
+        check: impl Fn(Option<&Value>) -> bool,
+    ) -> Duration
+    where
+        K: kube::Resource
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let started = Instant::now();
+        loop {
+            let object = api
+                .get_opt(name)
+                .await
+                .unwrap()
+                .map(|o| serde_json::to_value(o).unwrap());
+            if check(object.as_ref()) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{name} never became {what}: {object:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Events about an object, as `(reason, note)`.
+    pub async fn events(&self, namespace: &str, name: &str) -> Vec<(String, String)> {
+        let api: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client(), namespace);
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect()
+    }
+}
+
+/// A running controller.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Running {
+    /// Reconciles that ended with `result` (synced, blocked, failed), from
+    /// the metrics.
+    pub fn reconciles(&self, result: &str) -> u64 {
+        let wanted = format!("plumbline_reconcile_duration_seconds_count{{result=\"{result}\"}}");
+        self.metrics
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix(&wanted))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Ask for a graceful shutdown and wait for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(PATIENCE, &mut self.task)
+            .await
+            .expect("the controller did not shut down")
+            .unwrap();
+    }
+}
+
+/// The `Ready` condition's status and reason.
+pub fn ready(unit: &SyncUnit) -> Option<(String, String)> {
+    condition(unit, "Ready")
+}
+
+/// A condition's status and reason.
+pub fn condition(unit: &SyncUnit, type_: &str) -> Option<(String, String)> {
+    let status = unit.status.as_ref()?;
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Ready for the generation it has now.
+pub fn is_ready(unit: &SyncUnit) -> bool {
+    plumbline::controller::reconciler::is_ready(unit)
+}
+
+/// A SyncUnit spec for a path of the fixture repository, polling Git only
+/// hourly (so anything sooner is a watch or a trigger).
+pub fn spec_for(url: &str, path: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "source": {"url": url, "ref": {"branch": "main"}, "path": path},
+        "interval": "1h",
+        "targetNamespace": "shop",
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    spec
+}
