@@ -26,13 +26,13 @@
 pub mod crd;
 pub mod drift_watch;
 pub mod events;
-pub mod reconciler;
-pub mod runner;
-pub mod status;
-pub mod sync_unit;
 pub mod http;
 pub mod install;
 pub mod leader;
 pub mod metrics;
+pub mod reconciler;
+pub mod runner;
 pub mod shard;
+pub mod status;
+pub mod sync_unit;
 pub mod webhook;
