@@ -14,7 +14,7 @@ use controller_support::{condition, is_ready, ready, spec_for, Fixture};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use plumbline::controller::crd::SyncUnit;
-use plumbline::controller::sync_unit::Resolver;
+use plumbline::controller::sync_unit::{Access, Resolver};
 use plumbline::controller::webhook::GitPush;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -583,6 +583,7 @@ async fn credentials_come_from_the_secret_into_private_files() {
         host: &fixture.world.host,
         cache_dir: &cache,
         inventory_namespace: "plumbline-system",
+        access: &Access::default(),
     };
     let resolved = resolver.resolve(&unit, &[]).await.unwrap();
     let config = &resolved.unit.config;

@@ -4,7 +4,10 @@
 //! serves `/healthz`, `/readyz`, `/metrics` and the Git webhook, optionally
 //! takes part in leader election, and reconciles SyncUnits until SIGTERM or
 //! Ctrl+C; then it finishes the reconciles in flight and exits 0. Losing
-//! leadership exits 1 so that the pod restarts as a follower.
+//! leadership exits 1 so that the pod restarts as a follower, after giving
+//! the reconciles in flight only as long as no other replica can take the
+//! Lease yet (lease duration minus renew deadline), so that two replicas
+//! never reconcile at once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +25,7 @@ use crate::controller::leader::{self, Elector};
 use crate::controller::metrics::Metrics;
 use crate::controller::runner::{Controller, Options};
 use crate::controller::shard::Shard;
+use crate::controller::sync_unit::Access;
 use crate::policy::{HostConfig, PolicyHost};
 
 /// Arguments of `plumbline controller`.
@@ -72,6 +76,11 @@ pub struct Args {
     /// SyncUnits reconciled at once.
     #[arg(long, default_value_t = 4)]
     concurrency: u16,
+    /// Accept `file://` URLs and local paths in SyncUnits (sources and
+    /// policy modules). Only for tests: such a URL reads the controller's
+    /// own files, other tenants' cached repositories included.
+    #[arg(long)]
+    allow_file_urls: bool,
     /// Seconds to let reconciles in flight finish after SIGTERM (keep it
     /// below the pod's terminationGracePeriodSeconds).
     #[arg(long, default_value_t = 25)]
@@ -115,13 +124,21 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     // the channel stays open.
     // The elector's task is awaited before exiting: on shutdown it
     // releases the Lease, so a standby takes over at once.
-    let (leading, _always_leading, elector) = if args.leader_elect {
+    // After losing the Lease, no other replica can take it for the lease
+    // duration minus the renew deadline: reconciles in flight get that
+    // long, not the shutdown timeout.
+    let shutdown_grace = Duration::from_secs(args.shutdown_timeout);
+    let (leading, _always_leading, elector, loss_grace) = if args.leader_elect {
         let options = leader::Options::new(&args.namespace, &args.lease_name, &identity);
+        let loss_grace = options
+            .lease_duration
+            .saturating_sub(options.renew_deadline)
+            .min(shutdown_grace);
         let (leading, task) = Elector::new(client.clone(), options).spawn(stopped(stop_rx.clone()));
-        (leading, None, Some(task))
+        (leading, None, Some(task), loss_grace)
     } else {
         let (sender, leading) = watch::channel(true);
-        (leading, Some(sender), None)
+        (leading, Some(sender), None, shutdown_grace)
     };
     let released = |elector: Option<tokio::task::JoinHandle<()>>| async move {
         if let Some(task) = elector {
@@ -147,14 +164,23 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     };
     let server = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));
 
-    // Wait to lead (or to be told to stop first).
+    // Wait to lead (or to be told to stop first). The elector only ends
+    // after a shutdown request; if it is gone otherwise, whether this
+    // replica leads is unknown, so it must not reconcile.
     let mut waiting = leading.clone();
     let mut stop_wait = stop_rx.clone();
     tokio::select! {
-        _ = waiting.wait_for(|leads| *leads) => {}
+        biased;
         _ = stop_wait.wait_for(|stop| *stop) => {
             released(elector).await;
             return Ok(ExitCode::SUCCESS);
+        }
+        led = waiting.wait_for(|leads| *leads) => if led.is_err() {
+            if *stop_rx.borrow() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tracing::error!("leader election stopped before this replica led; exiting");
+            return Ok(ExitCode::from(2));
         }
     }
     tracing::info!(%identity, shard = %args.shard, "reconciling SyncUnits");
@@ -171,14 +197,16 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     options.webhook = Some(pushes_rx);
     options.instance = Some(identity);
     options.concurrency = args.concurrency;
+    options.access = Access::new(args.allow_file_urls);
 
-    // Stop reconciling on shutdown, or when leadership is lost.
+    // Stop reconciling on shutdown, or when leadership is lost (or the
+    // elector is gone, so leadership is unknown).
     let (stop, mut lost) = (stop_rx.clone(), leading.clone());
     let controller = Controller::new(client, options).run(async move {
         let mut stop = stop;
         tokio::select! {
             _ = stop.wait_for(|s| *s) => {}
-            Ok(_) = lost.wait_for(|leads| !*leads) => {}
+            _ = lost.wait_for(|leads| !*leads) => {}
         }
     });
     // A graceful shutdown waits for the reconciles in flight, and
@@ -186,18 +214,21 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     // API server unreachable that never happens, so give up after a while.
     let mut deadline = stop_rx.clone();
     let mut lost = leading.clone();
-    let grace = Duration::from_secs(args.shutdown_timeout);
     tokio::select! {
         () = controller => {}
         () = async {
-            tokio::select! {
-                _ = deadline.wait_for(|s| *s) => {}
-                Ok(_) = lost.wait_for(|leads| !*leads) => {}
-            }
+            let grace = tokio::select! {
+                biased;
+                _ = deadline.wait_for(|s| *s) => shutdown_grace,
+                _ = lost.wait_for(|leads| !*leads) => loss_grace,
+            };
             tokio::time::sleep(grace).await;
-        } => tracing::warn!(?grace, "reconciles still running at the shutdown deadline; exiting anyway"),
+            tracing::warn!(?grace, "reconciles still running at the deadline; exiting anyway");
+        } => {}
     }
-    if !*leading.borrow() && !*stop_rx.borrow() {
+    // Without a shutdown request, only a lost leadership stops the
+    // controller.
+    if !*stop_rx.borrow() {
         tracing::error!("leadership lost; exiting so that another replica takes over");
         return Ok(ExitCode::from(1));
     }

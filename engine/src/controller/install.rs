@@ -14,7 +14,7 @@
 //! | CRDs `syncunits.plumbline.dev`, `clustersyncpolicies.plumbline.dev` | the API |
 //! | Namespace | the controller, its Leases and the inventory ConfigMaps |
 //! | ServiceAccount `plumbline-controller` | the controller's identity |
-//! | ClusterRole + Binding `plumbline-controller` | read SyncUnits and ClusterSyncPolicies, write their status, record Events, read credential Secrets, impersonate syncs' service accounts, read (list/watch) managed objects for plan and drift |
+//! | ClusterRole + Binding `plumbline-controller` | read SyncUnits and ClusterSyncPolicies, write their status, record Events, read credential Secrets, impersonate syncs' service accounts, read (list/watch) objects of every kind, Secrets included, for plan and drift |
 //! | Role + Binding `plumbline-controller` (own namespace) | inventory ConfigMaps, leader-election Leases |
 //! | ClusterRole + Binding `plumbline-apply` | write rights for syncs that name no `serviceAccountName`; delete this binding to make every sync impersonate a service account |
 //! | ClusterRole `plumbline-inventory` | for a RoleBinding in the controller's namespace to each service account syncs impersonate (their inventory is written with their identity) |
@@ -229,13 +229,15 @@ fn controller_rules() -> Vec<Value> {
         ),
         rule("", &["events"], &["create", "patch"]),
         rule("events.k8s.io", &["events"], &["create", "patch"]),
-        // Credentials Secrets named by SyncUnits: read one by name, never
-        // list.
+        // Credentials Secrets named by SyncUnits, read by name. The
+        // read-everything rule below covers them too; this one keeps them
+        // readable when an operator narrows that rule to the synced kinds.
         rule("", &["secrets"], &["get"]),
         // serviceAccountName of a SyncUnit.
         rule("", &["serviceaccounts"], &["impersonate"]),
         // Plan and drift detection read the live state of managed objects
-        // of any kind, and watch them.
+        // of any kind, and watch them. This includes listing and watching
+        // every Secret: RBAC cannot subtract a resource from a wildcard.
         rule("*", &["*"], &["get", "list", "watch"]),
     ]
 }

@@ -12,7 +12,9 @@
 //!   `resourceVersion` it read, so of two racing candidates only one wins.
 //! - A holder that has not renewed successfully for the renew deadline
 //!   (shorter than the lease duration) stops leading on its own, before any
-//!   other candidate can consider the Lease expired.
+//!   other candidate can consider the Lease expired. An attempt that gets
+//!   no answer is abandoned when the renew deadline passes, so a hanging
+//!   API server cannot keep a replica leading.
 //! - On shutdown the holder releases the Lease (empty holder), so another
 //!   replica takes over at its next attempt rather than after expiry.
 //!
@@ -88,6 +90,17 @@ pub enum Error {
         /// The Lease's name.
         name: String,
     },
+    /// The API server did not answer an attempt in time (before the renew
+    /// deadline, for a leader).
+    #[error("lease {namespace}/{name}: no answer within {after:?}")]
+    Timeout {
+        /// The Lease's namespace.
+        namespace: String,
+        /// The Lease's name.
+        name: String,
+        /// How long the attempt waited.
+        after: Duration,
+    },
 }
 
 impl Error {
@@ -96,6 +109,7 @@ impl Error {
         match self {
             Error::Api { .. } => "LeaseApiError",
             Error::Conflict { .. } => "LeaseConflict",
+            Error::Timeout { .. } => "LeaseTimeout",
         }
     }
 }
@@ -219,7 +233,7 @@ impl Elector {
         tokio::pin!(shutdown);
         let mut last_renewal: Option<Instant> = None;
         loop {
-            let attempt = self.try_acquire_or_renew().await;
+            let attempt = self.attempt(last_renewal).await;
             let now = Instant::now();
             let leads = match attempt {
                 Ok(true) => {
@@ -267,6 +281,24 @@ impl Elector {
         leading.send_replace(false);
         if let Err(error) = self.release().await {
             tracing::warn!(lease = %self.options.name, "leader election: releasing: {error}");
+        }
+    }
+
+    /// One [`Elector::try_acquire_or_renew`], given up when it has not
+    /// finished by the renew deadline of the last successful renewal (or
+    /// within the renew deadline when not leading).
+    async fn attempt(&mut self, last_renewal: Option<Instant>) -> Result<bool> {
+        let allowed = match last_renewal {
+            Some(at) => self.options.renew_deadline.saturating_sub(at.elapsed()),
+            None => self.options.renew_deadline,
+        };
+        match tokio::time::timeout(allowed, self.try_acquire_or_renew()).await {
+            Ok(attempt) => attempt,
+            Err(_) => Err(Error::Timeout {
+                namespace: self.options.namespace.clone(),
+                name: self.options.name.clone(),
+                after: allowed,
+            }),
         }
     }
 

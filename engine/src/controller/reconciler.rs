@@ -29,7 +29,7 @@ use super::events::Events;
 use super::metrics::Metrics;
 use super::shard::Shard;
 use super::status::{self, Verdict};
-use super::sync_unit::{self, Resolver};
+use super::sync_unit::{self, Access, Resolver};
 use crate::apply::{self, inventory_store, Cluster};
 use crate::policy::PolicyHost;
 use crate::reconcile::{self, Status};
@@ -94,6 +94,8 @@ pub struct Context {
     pub cache_dir: PathBuf,
     /// Namespace of the inventory ConfigMaps.
     pub inventory_namespace: String,
+    /// Which URLs SyncUnits may name; module download limits.
+    pub access: Access,
     /// How objects are applied (field manager, parallelism).
     pub apply: apply::Options,
     /// Which SyncUnits this replica reconciles.
@@ -207,6 +209,7 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
         host: &ctx.host,
         cache_dir: &ctx.cache_dir,
         inventory_namespace: &ctx.inventory_namespace,
+        access: &ctx.access,
     };
     let resolved = match boxed(resolver.resolve(&object, &cluster_policies)).await {
         Ok(resolved) => resolved,

@@ -39,7 +39,7 @@ use super::events::Events;
 use super::metrics::Metrics;
 use super::reconciler::{self, Context};
 use super::shard::Shard;
-use super::sync_unit::selects;
+use super::sync_unit::{selects, Access};
 use super::webhook::GitPush;
 use crate::apply;
 use crate::policy::PolicyHost;
@@ -56,6 +56,8 @@ pub struct Options {
     pub cache_dir: PathBuf,
     /// Namespace of the inventory ConfigMaps (the controller's own).
     pub inventory_namespace: String,
+    /// Which URLs SyncUnits may name; module download limits.
+    pub access: Access,
     /// How objects are applied.
     pub apply: apply::Options,
     /// Which SyncUnits this replica reconciles.
@@ -81,6 +83,7 @@ impl Options {
             host,
             cache_dir,
             inventory_namespace: "plumbline-system".into(),
+            access: Access::default(),
             apply: apply::Options::default(),
             shard: Shard::All,
             metrics,
@@ -138,6 +141,7 @@ impl Controller {
             host: options.host,
             cache_dir: options.cache_dir,
             inventory_namespace: options.inventory_namespace,
+            access: options.access,
             apply: options.apply,
             shard: options.shard,
             metrics: options.metrics,

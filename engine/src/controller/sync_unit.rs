@@ -10,12 +10,20 @@
 //! module is a path in it. The repository is then pinned to the fetched
 //! commit, so policies and manifests come from the same revision.
 //!
+//! [`Access`] bounds what a SyncUnit can make the controller read: no
+//! `file://` URLs or local paths (they would reach the controller's own
+//! files, other tenants' cached repositories included) unless the
+//! controller runs with `--allow-file-urls`, and module downloads with a
+//! timeout and a size limit.
+//!
 //! ClusterSyncPolicies whose `syncSelector` matches the SyncUnit's labels
 //! come first (sorted by name), then the SyncUnit's own policies.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -37,6 +45,16 @@ pub enum Error {
     /// Not retryable: the SyncUnit must change.
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
+    /// A source or module URL names the controller's own file system
+    /// (`file://` or a local path) and the controller does not allow that.
+    /// Not retryable.
+    #[error("{field} {url:?} would read the controller's own file system: file:// URLs and local paths are refused (the controller's --allow-file-urls, meant for tests, accepts them)")]
+    FileUrl {
+        /// Where the URL is, such as `spec.source.url`.
+        field: String,
+        /// The URL.
+        url: String,
+    },
     /// The credentials Secret could not be read. Retryable (it may be
     /// created later).
     #[error("credentials Secret {namespace}/{name}: {source}")]
@@ -128,6 +146,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::InvalidSpec(_) | Error::Spec(_) => "InvalidSpec",
+            Error::FileUrl { .. } => "FileUrlRefused",
             Error::Secret { .. } | Error::SecretKeys { .. } => "CredentialsFailed",
             Error::Cache { .. } => "CacheFailed",
             Error::Download { .. } => "ModuleDownloadFailed",
@@ -161,6 +180,140 @@ pub struct Resolver<'a> {
     pub cache_dir: &'a Path,
     /// Namespace of the inventory ConfigMaps.
     pub inventory_namespace: &'a str,
+    /// Which URLs are accepted, and how modules are downloaded.
+    pub access: &'a Access,
+}
+
+/// What a SyncUnit may make the controller read, and how policy modules
+/// are downloaded. Built once and shared by every reconcile (clones share
+/// one HTTP client and its connections).
+#[derive(Debug, Clone)]
+pub struct Access {
+    allow_file_urls: bool,
+    download_timeout: Duration,
+    max_module_bytes: u64,
+    client: Arc<OnceLock<reqwest::Client>>,
+}
+
+impl Default for Access {
+    /// File URLs refused, [`Access::DOWNLOAD_TIMEOUT`],
+    /// [`Access::MAX_MODULE_BYTES`].
+    fn default() -> Self {
+        Access::new(false)
+    }
+}
+
+impl Access {
+    /// How long a module download may take, connecting included.
+    pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+    /// The largest module downloaded (64 MiB; a Python component is about
+    /// 20 MiB).
+    pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+    /// Default download limits; `file://` URLs and local paths accepted
+    /// only when `allow_file_urls` is set.
+    pub fn new(allow_file_urls: bool) -> Self {
+        Access {
+            allow_file_urls,
+            download_timeout: Self::DOWNLOAD_TIMEOUT,
+            max_module_bytes: Self::MAX_MODULE_BYTES,
+            client: Arc::default(),
+        }
+    }
+
+    /// The same access with other download limits: `timeout` for the whole
+    /// download, at most `max_bytes` of body.
+    pub fn with_download_limits(self, timeout: Duration, max_bytes: u64) -> Self {
+        Access {
+            download_timeout: timeout,
+            max_module_bytes: max_bytes,
+            client: Arc::default(),
+            ..self
+        }
+    }
+
+    /// Whether `file://` URLs and local paths are accepted.
+    pub fn allows_file_urls(&self) -> bool {
+        self.allow_file_urls
+    }
+
+    /// Refuse a repository URL that is a local path or `file://`, unless
+    /// allowed; `field` names it in the error.
+    fn check_source_url(&self, field: &str, url: &str) -> Result<()> {
+        use gix::bstr::ByteSlice;
+        // What does not parse is refused later, as an invalid URL.
+        let local = gix::url::parse(url.as_bytes().as_bstr())
+            .is_ok_and(|parsed| parsed.scheme == gix::url::Scheme::File);
+        if !local || self.allow_file_urls {
+            Ok(())
+        } else {
+            Err(Error::FileUrl {
+                field: field.to_owned(),
+                url: url.to_owned(),
+            })
+        }
+    }
+
+    /// The shared HTTP client, built at the first download.
+    fn client(&self) -> Result<&reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let built = reqwest::Client::builder()
+            .connect_timeout(self.download_timeout)
+            .timeout(self.download_timeout)
+            .build()?;
+        Ok(self.client.get_or_init(|| built))
+    }
+
+    /// Download `url` with the timeout and size limit; `Err` says what
+    /// failed.
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+        let timeout = self.download_timeout;
+        let describe = |e: reqwest::Error| {
+            if e.is_timeout() {
+                format!("no complete answer within {timeout:?}")
+            } else {
+                error_chain(&e)
+            }
+        };
+        let mut response = self
+            .client()
+            .map_err(describe)?
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(describe)?;
+        let too_large = || format!("larger than the limit of {} bytes", self.max_module_bytes);
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_module_bytes)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            if (bytes.len() + chunk.len()) as u64 > self.max_module_bytes {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The name a SyncUnit's objects are labelled with (`plumbline.dev/sync`)
@@ -221,6 +374,8 @@ impl Resolver<'_> {
         let namespace = object.namespace().unwrap_or_default();
         let name = sync_name(&namespace, &object.name_any())?;
         parse_interval(&object.spec.interval)?;
+        self.access
+            .check_source_url("spec.source.url", &object.spec.source.url)?;
         let credentials = match &object.spec.source.secret_ref {
             Some(secret) => Some(self.credentials(&namespace, &secret.name, &name).await?),
             None => None,
@@ -398,6 +553,12 @@ impl Resolver<'_> {
                 "policy {policy:?}: sha256 must be 64 hex digits"
             )));
         }
+        if url.starts_with("file://") && !self.access.allow_file_urls {
+            return Err(Error::FileUrl {
+                field: format!("policy {policy:?}: module url"),
+                url: url.to_owned(),
+            });
+        }
         let cached = self
             .cache_dir
             .join("modules")
@@ -415,16 +576,7 @@ impl Resolver<'_> {
         let bytes = if let Some(path) = url.strip_prefix("file://") {
             std::fs::read(path).map_err(|e| failed(e.to_string()))?
         } else if url.starts_with("https://") || url.starts_with("http://") {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let response = reqwest::get(url)
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| failed(e.to_string()))?;
-            response
-                .bytes()
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .to_vec()
+            self.access.fetch(url).await.map_err(failed)?
         } else {
             return Err(Error::InvalidSpec(format!(
                 "policy {policy:?}: module url {url:?} must be https://, http:// or file://"

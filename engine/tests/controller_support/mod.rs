@@ -12,6 +12,7 @@ use kube::CustomResourceExt;
 use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
 use plumbline::controller::metrics::Metrics;
 use plumbline::controller::runner::{Controller, Options};
+use plumbline::controller::sync_unit::Access;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -61,6 +62,8 @@ impl Fixture {
         );
         options.config = Some(self.world.emulator.config().unwrap());
         options.retry_base = Duration::from_millis(500);
+        // The tests' repositories and modules are local files.
+        options.access = Access::new(true);
         change(&mut options);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(Controller::new(self.client(), options).run(async move {
