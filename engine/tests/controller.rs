@@ -639,6 +639,8 @@ async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigter
         .arg("--cache-dir")
         .arg(fixture.world.scratch.path().join("cli-cache"))
         .args(["--listen", "127.0.0.1:0", "--identity", "test-replica"])
+        // The fixture's repository is a local directory.
+        .arg("--allow-file-urls")
         .env("POD_NAMESPACE", "plumbline-system")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
