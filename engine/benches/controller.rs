@@ -33,6 +33,7 @@ use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
 use plumbline::controller::metrics::Metrics;
 use plumbline::controller::reconciler::is_ready;
 use plumbline::controller::runner::{Controller, Options};
+use plumbline::controller::sync_unit::Access;
 use plumbline::controller::webhook::GitPush;
 use plumbline::policy::{HostConfig, PolicyHost};
 use serde_json::json;
@@ -244,6 +245,8 @@ async fn run() {
     let mut options = Options::new(host, scratch.path().join("cache"), Arc::clone(&metrics));
     options.config = Some(config);
     options.webhook = Some(pushes_rx);
+    // The benchmark's repository is a local directory.
+    options.access = Access::new(true);
     let (stop, stopped) = oneshot::channel::<()>();
     let controller = tokio::spawn(Controller::new(client.clone(), options).run(async move {
         let _ = stopped.await;
