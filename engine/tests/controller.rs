@@ -10,9 +10,10 @@ mod reconcile_support;
 
 use std::time::Duration;
 
-use controller_support::{condition, is_ready, ready, spec_for, Fixture};
+use controller_support::{condition, is_ready, ready, spec_for, Fixture, KillOnDrop};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
+use kube_emulator::{Fault, Verb};
 use plumbline::controller::crd::SyncUnit;
 use plumbline::controller::sync_unit::{Access, Resolver};
 use plumbline::controller::webhook::GitPush;
@@ -212,6 +213,77 @@ async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_while_the_drift_watch_is_down_is_found_when_it_lists_again() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"))
+        .write("spare/config.yaml", &config_map("spare", "fast"));
+    fixture.world.repo.commit("two apps");
+    let url = fixture.world.repo.url();
+    let heal = json!({"selfHeal": true});
+    let first = fixture.start();
+    fixture
+        .put_sync_unit("team-a", "shop", spec_for(&url, "app", heal.clone()))
+        .await;
+    fixture
+        .put_sync_unit("team-a", "spare", spec_for(&url, "spare", heal))
+        .await;
+    for name in ["shop", "spare"] {
+        fixture
+            .wait_for_unit("team-a", name, "Ready", is_ready)
+            .await;
+    }
+    first.stop().await;
+
+    // A controller started on a synced cluster reconciles each sync once,
+    // changes nothing, and has nothing else to do: from then on only the
+    // drift watch can notice anything (the interval is an hour).
+    let emulator = &fixture.world.emulator;
+    emulator.reset_requests();
+    let running = fixture.start();
+    let started = std::time::Instant::now();
+    // The SyncUnit, ClusterSyncPolicy and ConfigMap watches are open (each
+    // after its list).
+    while running.reconciles("synced") < 2 || emulator.requests().watch < 3 {
+        assert!(
+            started.elapsed() < controller_support::PATIENCE,
+            "the controller never settled: {:?}",
+            emulator.requests()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The API server restarts (its watch window starts over, so watches
+    // must list again) and refuses lists and watches for a while.
+    let faults = emulator.faults();
+    faults.inject_on(Verb::List, Fault::DropConnection, u32::MAX);
+    faults.inject_on(Verb::Watch, Fault::DropConnection, u32::MAX);
+    faults.restart();
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    edit(&config_maps, "settings", "slow").await;
+    config_maps
+        .delete("spare", &Default::default())
+        .await
+        .unwrap();
+    faults.clear();
+
+    // Only the re-list can show the edit and the deletion.
+    fixture
+        .wait_for_object(&config_maps, "settings", "remediated", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    fixture
+        .wait_for_object(&config_maps, "spare", "recreated", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_depends_on_chain_applies_in_order() {
     let fixture = Fixture::new().await;
     for step in ["a", "b", "c"] {
@@ -297,11 +369,22 @@ async fn suspend_stops_reconciling_until_resumed() {
     let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
     edit(&config_maps, "frozen", "slow").await;
     edit(&config_maps, "live", "slow").await;
-    // The live sync's remediation, triggered by the same watch after the
-    // frozen one's, shows the triggers were processed.
     fixture
         .wait_for_object(&config_maps, "live", "remediated", |o| {
             mode(o) == Some("fast")
+        })
+        .await;
+    // A spec change made after the edit is reconciled after it: once its
+    // generation is observed, the frozen sync has been looked at since the
+    // edit (a reconcile that ignored `suspend` would have healed it).
+    fixture
+        .patch_spec("team", "frozen", json!({"interval": "59m"}))
+        .await;
+    fixture
+        .wait_for_unit("team", "frozen", "suspended at the new generation", |u| {
+            condition(u, "Reconciling").is_some_and(|(_, reason)| reason == "Suspended")
+                && u.status.as_ref().unwrap().observed_generation == u.metadata.generation
+                && u.spec.interval == "59m"
         })
         .await;
     let frozen = config_maps.get("frozen").await.unwrap();
@@ -426,24 +509,68 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
         .wait_for_unit("team", "strict", "Ready", is_ready)
         .await;
     assert!(blocked.get_opt("settings").await.unwrap().is_some());
+
+    // Strict again, then narrowed to other syncs: the sync it no longer
+    // selects is released at once too.
+    let strict_again = json!({"spec": {"settings": {"labels": ["owner"], "kinds": ["ConfigMap"]}}});
+    policies
+        .patch(
+            "owners",
+            &PatchParams::default(),
+            &Patch::Merge(&strict_again),
+        )
+        .await
+        .unwrap();
+    fixture
+        .wait_for_unit("team", "strict", "Stalled again", |u| {
+            condition(u, "Stalled").is_some_and(|(status, _)| status == "True")
+        })
+        .await;
+    let narrowed = json!({"spec": {"syncSelector": {"matchLabels": {"policy": "stricter"}}}});
+    policies
+        .patch("owners", &PatchParams::default(), &Patch::Merge(&narrowed))
+        .await
+        .unwrap();
+    fixture
+        .wait_for_unit("team", "strict", "Ready once no longer selected", is_ready)
+        .await;
     running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_controller_resumes_without_writing_again() {
     let fixture = Fixture::new().await;
+    // A validator warns about the labelled ConfigMap on every reconcile.
+    let warned = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: warned\n  labels: {test/warn: \"yes\"}\ndata:\n  mode: fast\n";
     fixture
         .world
         .repo
         .write("app/config.yaml", &config_map("settings", "fast"))
+        .write("app/warned.yaml", warned)
         .write("app/deployment.yaml", DEPLOYMENT);
-    fixture.world.repo.commit("app");
+    let wasm = std::fs::read(policy_artifacts::TEST_ALL_ROLES).unwrap();
+    let policies = fixture.world.repo.dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("all-roles.wasm"), wasm).unwrap();
+    fixture.world.repo.commit("app with a warning");
     let first = fixture.start();
-    let spec = spec_for(&fixture.world.repo.url(), "app", json!({}));
+    let spec = spec_for(
+        &fixture.world.repo.url(),
+        "app",
+        json!({"policies": [{"name": "warner", "module": {"path": "policies/all-roles.wasm"}}]}),
+    );
     fixture.put_sync_unit("team", "shop", spec).await;
-    fixture
+    let unit = fixture
         .wait_for_unit("team", "shop", "Ready", is_ready)
         .await;
+    assert_eq!(unit.status.unwrap().violation_count, 1);
+    let events = fixture.events("team", "shop").await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "Violations" && note.contains("[warner]")),
+        "{events:?}"
+    );
     // Let the reconcile its own applies trigger finish too, then stop.
     let settled = std::time::Instant::now();
     while first.reconciles("synced") < 2 && settled.elapsed() < Duration::from_secs(10) {
@@ -461,7 +588,8 @@ async fn a_restarted_controller_resumes_without_writing_again() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // A graceful stop waits for the reconcile in flight (status, events).
+    // A graceful stop waits for the reconcile in flight (status, events):
+    // the warning, unchanged, is not published again.
     second.stop().await;
     let requests = fixture.world.emulator.requests();
     assert_eq!(requests.writes(), 0, "{requests:?}");
@@ -679,18 +807,6 @@ async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigter
         .expect("the controller did not exit after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status:?}\n{stderr}");
-}
-
-/// A child process killed if the test fails before it ends.
-struct KillOnDrop(Option<std::process::Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -633,6 +633,29 @@ async fn wait_http(address: std::net::SocketAddr, path: &str, want: impl Fn(u16,
     .unwrap_or_else(|_| panic!("{path} never answered as expected"));
 }
 
+/// Wait until the child answers `/readyz` with 200 on `address`; false if
+/// it exited first (it could not bind the port).
+async fn serves_readyz(
+    child: &mut controller_support::KillOnDrop,
+    address: std::net::SocketAddr,
+) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        let process = child.0.as_mut().unwrap();
+        if process.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if std::net::TcpStream::connect(address).is_ok()
+            && request(address, "GET", "/readyz", &[], b"").await.0 == 200
+        {
+            // Answered while the child runs: it holds the port.
+            return process.try_wait().unwrap().is_none();
+        }
+        assert!(started.elapsed() < PATIENCE, "/readyz never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_process_leads_serves_metrics_and_releases_on_sigterm() {
     let fixture = controller_support::Fixture::new().await;
@@ -644,22 +667,31 @@ async fn the_controller_process_leads_serves_metrics_and_releases_on_sigterm() {
         serde_yaml::to_string(&fixture.world.emulator.kubeconfig()).unwrap(),
     )
     .unwrap();
-    let port = free_port();
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(["controller", "--leader-elect", "--identity", "pod-a"])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .arg("--listen")
-        .arg(address.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-
-    wait_http(address, "/readyz", |status, _| status == 200).await;
+    // The command cannot report the port it bound, so a free port is
+    // picked and released first; should something else take it meanwhile,
+    // the child fails to bind and exits, and another port is tried.
+    let mut attempts = 0;
+    let (mut child, address) = loop {
+        attempts += 1;
+        let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
+            .args(["controller", "--leader-elect", "--identity", "pod-a"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .arg("--listen")
+            .arg(address.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = controller_support::KillOnDrop(Some(child));
+        if serves_readyz(&mut child, address).await {
+            break (child, address);
+        }
+        assert!(attempts < 5, "the controller never served /readyz");
+    };
     wait_http(address, "/metrics", |_, body| {
         body.contains("plumbline_leader 1")
     })
@@ -669,12 +701,13 @@ async fn the_controller_process_leads_serves_metrics_and_releases_on_sigterm() {
     let held = leases.get("plumbline-controller").await.unwrap();
     assert_eq!(holder(&held).as_deref(), Some("pod-a"));
 
+    let mut process = child.0.take().unwrap();
     let term = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &process.id().to_string()])
         .status()
         .unwrap();
     assert!(term.success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+    let status = tokio::task::spawn_blocking(move || process.wait().unwrap())
         .await
         .unwrap();
     assert!(status.success(), "exit status {status:?} after SIGTERM");

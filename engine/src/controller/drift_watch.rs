@@ -9,7 +9,10 @@
 //! start and after `410 Gone`, and resumes from bookmarks otherwise.
 //!
 //! Events of the initial list are not triggers (every SyncUnit is
-//! reconciled at start anyway), nor are status-only changes. Plumbline's own applies also come back as
+//! reconciled at start anyway), nor are status-only changes. A later
+//! re-list (after `410 Gone` or an API server restart) is compared with
+//! what was known before it, so what changed or was deleted while the watch
+//! was down still triggers. Plumbline's own applies also come back as
 //! events; the reconcile they trigger finds nothing to do and writes
 //! nothing, and kube-runtime merges triggers for a SyncUnit that arrive
 //! while it is queued.
@@ -108,13 +111,7 @@ impl DriftWatch {
 }
 
 /// Stream one kind's managed objects until shutdown, sending the owning
-/// SyncUnit of every changed or deleted object.
-///
-/// Status-only changes are not drift (Plumbline does not own status), and
-/// other controllers write status all the time: objects with a
-/// `metadata.generation` trigger only when it, their labels or their
-/// annotations change; objects without one (ConfigMaps, Secrets, ...) on
-/// every change. One hash per watched object is kept for this.
+/// SyncUnit of every changed or deleted object (see [`Memory`]).
 async fn watch_kind(
     api: Api<DynamicObject>,
     triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
@@ -122,45 +119,129 @@ async fn watch_kind(
 ) {
     let config = watcher::Config::default().labels(SYNC_LABEL);
     let mut events = watcher(api, config).default_backoff().boxed();
-    let mut seen: HashMap<(Option<String>, String), u64> = HashMap::new();
+    let mut memory = Memory::default();
     loop {
         let event = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
             event = events.next() => event,
         };
-        let object = match event {
+        let owners = match event {
             None => return,
-            Some(Ok(watcher::Event::InitApply(object))) => {
-                seen.insert(identity(&object), fingerprint(&object));
-                continue;
-            }
-            Some(Ok(watcher::Event::Apply(object))) => {
-                let print = fingerprint(&object);
-                if seen.insert(identity(&object), print) == Some(print) {
-                    continue;
-                }
-                object
-            }
-            Some(Ok(watcher::Event::Delete(object))) => {
-                seen.remove(&identity(&object));
-                object
-            }
-            Some(Ok(_)) => continue,
+            Some(Ok(event)) => memory.on(event),
             Some(Err(error)) => {
                 tracing::debug!(%error, "drift watch interrupted; resuming");
                 continue;
             }
         };
-        let Some(owner) = object.labels().get(SYNC_LABEL).and_then(|l| owner_of(l)) else {
-            continue;
-        };
-        if triggers.send(owner).is_err() {
-            return;
+        for owner in owners {
+            if triggers.send(owner).is_err() {
+                return;
+            }
         }
     }
 }
 
-fn identity(object: &DynamicObject) -> (Option<String>, String) {
+/// A watched object: namespace and name.
+type Key = (Option<String>, String);
+
+/// What the watch of one kind knows of a managed object.
+#[derive(Debug, Clone)]
+struct Known {
+    /// Its [`fingerprint`].
+    print: u64,
+    /// The SyncUnit its label names.
+    owner: Option<ObjectRef<SyncUnit>>,
+}
+
+impl Known {
+    fn of(object: &DynamicObject) -> Self {
+        Known {
+            print: fingerprint(object),
+            owner: owner_label(object),
+        }
+    }
+}
+
+/// The objects one watch has seen, turning watcher events into triggers.
+///
+/// Status-only changes are not drift (Plumbline does not own status), and
+/// other controllers write status all the time: objects with a
+/// `metadata.generation` trigger only when it, their labels or their
+/// annotations change; objects without one (ConfigMaps, Secrets, ...) on
+/// every change. One hash per watched object is kept for this.
+///
+/// The first list only fills the memory. A re-list (the watcher starts
+/// over after `410 Gone`) is compared with the memory from before it: an
+/// object listed with another fingerprint (or new) triggers its owner, and
+/// at the end of the list an object that did not come back was deleted
+/// meanwhile and triggers its owner too.
+#[derive(Debug, Default)]
+struct Memory {
+    seen: HashMap<Key, Known>,
+    /// During a re-list: what was known before it started.
+    before: Option<HashMap<Key, Known>>,
+    /// Whether a list has completed.
+    listed: bool,
+}
+
+impl Memory {
+    /// The SyncUnits to reconcile after one watcher event.
+    fn on(&mut self, event: watcher::Event<DynamicObject>) -> Vec<ObjectRef<SyncUnit>> {
+        match event {
+            watcher::Event::Init => {
+                // A list interrupted and started over keeps comparing with
+                // the memory from before the first attempt.
+                if self.listed && self.before.is_none() {
+                    self.before = Some(std::mem::take(&mut self.seen));
+                }
+                self.seen.clear();
+                Vec::new()
+            }
+            watcher::Event::InitApply(object) => {
+                let known = Known::of(&object);
+                let changed = self.before.as_ref().is_some_and(|before| {
+                    before.get(&identity(&object)).map(|k| k.print) != Some(known.print)
+                });
+                let owner = known.owner.clone().filter(|_| changed);
+                self.seen.insert(identity(&object), known);
+                owner.into_iter().collect()
+            }
+            watcher::Event::InitDone => {
+                self.listed = true;
+                let Some(before) = self.before.take() else {
+                    return Vec::new();
+                };
+                let mut owners = Vec::new();
+                for (key, known) in before {
+                    if self.seen.contains_key(&key) {
+                        continue;
+                    }
+                    if let Some(owner) = known.owner {
+                        if !owners.contains(&owner) {
+                            owners.push(owner);
+                        }
+                    }
+                }
+                owners
+            }
+            watcher::Event::Apply(object) => {
+                let known = Known::of(&object);
+                let print = known.print;
+                let owner = known.owner.clone();
+                if self.seen.insert(identity(&object), known).map(|k| k.print) == Some(print) {
+                    return Vec::new();
+                }
+                owner.into_iter().collect()
+            }
+            watcher::Event::Delete(object) => {
+                self.seen.remove(&identity(&object));
+                owner_label(&object).into_iter().collect()
+            }
+        }
+    }
+}
+
+fn identity(object: &DynamicObject) -> Key {
     (object.namespace(), object.name_any())
 }
 
@@ -178,6 +259,11 @@ fn fingerprint(object: &DynamicObject) -> u64 {
         None => meta.resource_version.hash(&mut hasher),
     }
     hasher.finish()
+}
+
+/// The SyncUnit an object's `plumbline.dev/sync` label names.
+fn owner_label(object: &DynamicObject) -> Option<ObjectRef<SyncUnit>> {
+    object.labels().get(SYNC_LABEL).and_then(|l| owner_of(l))
 }
 
 /// The SyncUnit a `plumbline.dev/sync` label value names.
@@ -214,6 +300,66 @@ mod tests {
                           "metadata": {"name": "c", "resourceVersion": version}}))
         };
         assert_ne!(fingerprint(&config_map("1")), fingerprint(&config_map("2")));
+    }
+
+    fn config_map(name: &str, owner: &str, version: &str) -> DynamicObject {
+        object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": name, "namespace": "shop", "resourceVersion": version,
+                                   "labels": {SYNC_LABEL: owner}}}))
+    }
+
+    fn names(owners: Vec<ObjectRef<SyncUnit>>) -> Vec<String> {
+        owners.into_iter().map(|o| o.name).collect()
+    }
+
+    #[test]
+    fn a_relist_triggers_what_changed_or_went_away_while_the_watch_was_down() {
+        use watcher::Event::{Apply, Init, InitApply, InitDone};
+        let mut memory = Memory::default();
+        // The first list fills the memory without triggering.
+        assert!(memory.on(Init).is_empty());
+        for (name, owner) in [("same", "t.a"), ("edited", "t.b"), ("deleted", "t.c")] {
+            assert!(memory
+                .on(InitApply(config_map(name, owner, "1")))
+                .is_empty());
+        }
+        assert!(memory.on(InitDone).is_empty());
+        assert_eq!(
+            names(memory.on(Apply(config_map("same", "t.a", "2")))),
+            ["a"]
+        );
+
+        // 410 Gone: the watcher lists again.
+        assert!(memory.on(Init).is_empty());
+        assert!(memory
+            .on(InitApply(config_map("same", "t.a", "2")))
+            .is_empty());
+        assert_eq!(
+            names(memory.on(InitApply(config_map("edited", "t.b", "3")))),
+            ["b"]
+        );
+        // Interrupted and started over: still compared with the old memory.
+        assert!(memory.on(Init).is_empty());
+        assert!(memory
+            .on(InitApply(config_map("same", "t.a", "2")))
+            .is_empty());
+        assert_eq!(
+            names(memory.on(InitApply(config_map("edited", "t.b", "3")))),
+            ["b"]
+        );
+        assert_eq!(
+            names(memory.on(InitApply(config_map("new", "t.d", "4")))),
+            ["d"]
+        );
+        assert_eq!(names(memory.on(InitDone)), ["c"]);
+        // The deleted object is forgotten.
+        assert!(!memory
+            .seen
+            .contains_key(&(Some("shop".into()), "deleted".into())));
+        assert_eq!(memory.seen.len(), 3);
+        assert!(memory
+            .on(Apply(config_map("edited", "t.b", "3")))
+            .is_empty());
     }
 
     #[test]

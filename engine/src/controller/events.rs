@@ -4,7 +4,10 @@
 //! and patches Events.
 //!
 //! A reconcile that changed nothing publishes nothing, so a steady cluster
-//! gets no Event traffic. Publishing failures are logged, never fatal: an
+//! gets no Event traffic: Events about what a reconcile did (applied,
+//! pruned, remediated) only when it did something, and Events about the
+//! state it found (violations, a failure) only when the SyncUnit's status
+//! changed with it. Publishing failures are logged, never fatal: an
 //! Event is a courtesy, not part of the reconcile.
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -35,9 +38,11 @@ impl Events {
         }
     }
 
-    /// The Events a reconcile report calls for.
-    pub async fn report(&self, regarding: &ObjectReference, report: &Report) {
-        for event in events_of(report) {
+    /// The Events a reconcile report calls for; `status_changed` says
+    /// whether the report changed the SyncUnit's status (violations and
+    /// failures already published are not repeated while it does not).
+    pub async fn report(&self, regarding: &ObjectReference, report: &Report, status_changed: bool) {
+        for event in events_of(report, status_changed) {
             self.publish(regarding, event).await;
         }
     }
@@ -82,8 +87,8 @@ impl Events {
 }
 
 /// The Events of a report: one per kind of change, none if nothing
-/// happened.
-fn events_of(report: &Report) -> Vec<Event> {
+/// happened; the violations and the failure only if `status_changed`.
+fn events_of(report: &Report, status_changed: bool) -> Vec<Event> {
     let mut events = Vec::new();
     let normal = |reason: &str, action: &str, note: String| Event {
         type_: EventType::Normal,
@@ -136,6 +141,9 @@ fn events_of(report: &Report) -> Vec<Event> {
             "Remediate",
             format!("{remediated} drifted object(s): {list}"),
         ));
+    }
+    if !status_changed {
+        return events;
     }
     if !report.violations.is_empty() {
         let shown: Vec<String> = report

@@ -110,28 +110,63 @@ pub struct Context {
     pub triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
     /// The controller's cache of SyncUnits.
     pub store: Store<SyncUnit>,
-    /// Wait before retrying a failure: first retry, doubled up to the
-    /// interval.
-    pub retry_base: Duration,
-    /// Consecutive failures per SyncUnit, for backoff.
-    pub failures: Mutex<HashMap<ObjectRef<SyncUnit>, u32>>,
+    /// Consecutive failures per SyncUnit, for retry delays.
+    pub backoff: Backoff,
 }
 
 impl Context {
-    /// The delay before retry `n` (1-based) of a failing SyncUnit.
+    /// The delay before retrying a failing SyncUnit (counting the failure).
     fn backoff(&self, object: &ObjectRef<SyncUnit>, interval: Duration) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = failures.entry(object.clone()).or_insert(0);
-        *n = n.saturating_add(1);
-        let factor = 2u32.saturating_pow((*n - 1).min(16));
-        self.retry_base.saturating_mul(factor).min(interval)
+        self.backoff
+            .failed(object, interval, |unit| self.store.get(unit).is_some())
     }
 
+    /// The SyncUnit's failures are over: the next one waits the least.
     fn succeeded(&self, object: &ObjectRef<SyncUnit>) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(object);
+        self.backoff.reset(object);
+    }
+}
+
+/// Consecutive failures per SyncUnit: retry `n` (1-based) waits
+/// `base * 2^(n-1)`, at most the SyncUnit's interval.
+pub struct Backoff {
+    base: Duration,
+    failures: Mutex<HashMap<ObjectRef<SyncUnit>, u32>>,
+}
+
+impl Backoff {
+    /// No failures yet; the first retry waits `base`.
+    pub fn new(base: Duration) -> Self {
+        Backoff {
+            base,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count a failure of `unit` and return the delay before its retry.
+    /// The counts of SyncUnits for which `exists` is false (deleted ones)
+    /// are dropped meanwhile.
+    pub fn failed(
+        &self,
+        unit: &ObjectRef<SyncUnit>,
+        interval: Duration,
+        exists: impl Fn(&ObjectRef<SyncUnit>) -> bool,
+    ) -> Duration {
+        let mut failures = self.failures();
+        failures.retain(|other, _| other == unit || exists(other));
+        let n = failures.entry(unit.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        let factor = 2u32.saturating_pow((*n - 1).min(16));
+        self.base.saturating_mul(factor).min(interval)
+    }
+
+    /// Forget the failures of `unit`.
+    pub fn reset(&self, unit: &ObjectRef<SyncUnit>) {
+        self.failures().remove(unit);
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<SyncUnit>, u32>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -235,6 +270,7 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
             return Ok(Action::requeue(if error.is_retryable() {
                 ctx.backoff(&me, interval)
             } else {
+                ctx.succeeded(&me);
                 interval
             }));
         }
@@ -266,11 +302,16 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
     if let Some(inventory) = &inventory {
         next.inventory_count = Some(inventory.entries.len() as u64);
     }
-    if status::changed(&previous, &next) {
+    let changed = status::changed(&previous, &next);
+    if changed {
         next.last_reconcile_time = Some(status::now());
         write_status(&api, &name, &previous, &next).await?;
     }
-    boxed(ctx.events.report(&object_reference(&object), &report)).await;
+    boxed(
+        ctx.events
+            .report(&object_reference(&object), &report, changed),
+    )
+    .await;
 
     match report.status {
         Status::Synced => {
@@ -278,8 +319,12 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
             trigger_dependents(&ctx, &object, &namespace);
             Ok(Action::requeue(interval))
         }
-        // Nothing changes until Git does: poll at the interval.
-        Status::Blocked => Ok(Action::requeue(interval)),
+        // Nothing changes until Git does: poll at the interval (the
+        // failures before it are over).
+        Status::Blocked => {
+            ctx.succeeded(&me);
+            Ok(Action::requeue(interval))
+        }
         Status::Failed => Ok(Action::requeue(ctx.backoff(&me, interval))),
     }
 }
@@ -503,6 +548,30 @@ fn boxed<'a, T>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn backoff_doubles_up_to_the_interval_and_forgets_deleted_units() {
+        let backoff = Backoff::new(Duration::from_secs(5));
+        let (a, b) = (
+            ObjectRef::new("a").within("t"),
+            ObjectRef::new("b").within("t"),
+        );
+        let hour = Duration::from_secs(3600);
+        let all = |_: &ObjectRef<SyncUnit>| true;
+        let delays: Vec<u64> = (0..4)
+            .map(|_| backoff.failed(&a, hour, all).as_secs())
+            .collect();
+        assert_eq!(delays, [5, 10, 20, 40]);
+        assert_eq!(
+            backoff.failed(&a, Duration::from_secs(30), all).as_secs(),
+            30
+        );
+        backoff.reset(&a);
+        assert_eq!(backoff.failed(&a, hour, all).as_secs(), 5);
+        // `a` is deleted: its count goes when `b` fails.
+        assert_eq!(backoff.failed(&b, hour, |unit| unit != &a).as_secs(), 5);
+        assert_eq!(backoff.failed(&a, hour, all).as_secs(), 5);
+    }
 
     #[test]
     fn merge_patches_remove_what_the_new_status_lacks() {

@@ -6,7 +6,8 @@
 //! - its interval passes (each reconcile requeues itself);
 //! - a managed object changes or is deleted ([`super::drift_watch`]);
 //! - a Git push webhook names its repository and ref;
-//! - a ClusterSyncPolicy selecting it changes;
+//! - a ClusterSyncPolicy selecting it changes, or one that selected it
+//!   changes so that it does not any more;
 //! - a SyncUnit it depends on becomes Ready.
 //!
 //! Status writes do not trigger reconciles (the SyncUnit watch is filtered
@@ -18,11 +19,11 @@
 //! next replica resumes from the status and inventory in the cluster.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -37,7 +38,7 @@ use super::crd::{ClusterSyncPolicy, SyncUnit};
 use super::drift_watch::DriftWatch;
 use super::events::Events;
 use super::metrics::Metrics;
-use super::reconciler::{self, Context};
+use super::reconciler::{self, Backoff, Context};
 use super::shard::Shard;
 use super::sync_unit::{selects, Access};
 use super::webhook::GitPush;
@@ -149,18 +150,17 @@ impl Controller {
             drift: DriftWatch::new(client.clone(), trigger_tx.clone(), stop_rx.clone()),
             triggers: trigger_tx,
             store: reader.clone(),
-            retry_base: options.retry_base,
-            failures: Mutex::new(HashMap::new()),
+            backoff: Backoff::new(options.retry_base),
         });
 
-        let policy_targets = reader.clone();
+        let selections = Selections::new(reader.clone());
         let triggers = futures_util::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
         kube::runtime::Controller::for_stream(sync_units, reader)
             .with_config(Config::default().concurrency(options.concurrency))
             .watches(
                 Api::<ClusterSyncPolicy>::all(client),
                 watcher::Config::default(),
-                move |policy: ClusterSyncPolicy| selected_by(&policy, &policy_targets),
+                move |policy: ClusterSyncPolicy| selections.update(&policy),
             )
             .reconcile_on(triggers)
             .graceful_shutdown_on(async move {
@@ -187,14 +187,38 @@ fn spec_or_labels(object: &SyncUnit) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// The cached SyncUnits a ClusterSyncPolicy selects.
-fn selected_by(policy: &ClusterSyncPolicy, store: &Store<SyncUnit>) -> Vec<ObjectRef<SyncUnit>> {
-    store
-        .state()
-        .iter()
-        .filter(|unit| selects(policy.spec.sync_selector.as_ref(), unit.labels()))
-        .map(|unit| ObjectRef::from_obj(&**unit))
-        .collect()
+/// The SyncUnits each ClusterSyncPolicy selected when last seen, so a
+/// change also reconciles the SyncUnits it no longer selects (a narrowed
+/// selector releases them from the policy at once).
+struct Selections {
+    store: Store<SyncUnit>,
+    last: Mutex<HashMap<String, HashSet<ObjectRef<SyncUnit>>>>,
+}
+
+impl Selections {
+    fn new(store: Store<SyncUnit>) -> Self {
+        Selections {
+            store,
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The SyncUnits to reconcile after `policy` changed (or was deleted):
+    /// those it selects now and those it selected before.
+    fn update(&self, policy: &ClusterSyncPolicy) -> HashSet<ObjectRef<SyncUnit>> {
+        let now: HashSet<ObjectRef<SyncUnit>> = self
+            .store
+            .state()
+            .iter()
+            .filter(|unit| selects(policy.spec.sync_selector.as_ref(), unit.labels()))
+            .map(|unit| ObjectRef::from_obj(&**unit))
+            .collect();
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = last
+            .insert(policy.name_any(), now.clone())
+            .unwrap_or_default();
+        now.union(&before).cloned().collect()
+    }
 }
 
 /// Turn webhook pushes into triggers of the SyncUnits following the

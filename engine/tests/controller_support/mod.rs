@@ -126,16 +126,18 @@ impl Fixture {
         let api: Api<SyncUnit> = Api::namespaced(self.client(), namespace);
         let started = Instant::now();
         loop {
-            if let Some(unit) = api.get_opt(name).await.unwrap() {
-                if check(&unit) {
-                    return unit;
+            let unit = api.get_opt(name).await.unwrap();
+            if let Some(unit) = &unit {
+                if check(unit) {
+                    return unit.clone();
                 }
-                if started.elapsed() > PATIENCE {
-                    panic!(
-                        "SyncUnit {namespace}/{name} never became {what}; status: {}",
-                        serde_json::to_string_pretty(&unit.status).unwrap()
-                    );
-                }
+            }
+            if started.elapsed() > PATIENCE {
+                let status = unit.map(|u| serde_json::to_string_pretty(&u.status).unwrap());
+                panic!(
+                    "SyncUnit {namespace}/{name} never became {what}; status: {}",
+                    status.as_deref().unwrap_or("(no such SyncUnit)")
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -219,6 +221,18 @@ impl Running {
             .await
             .expect("the controller did not shut down")
             .unwrap();
+    }
+}
+
+/// A child process killed if the test fails before it ends.
+pub struct KillOnDrop(pub Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
