@@ -12,9 +12,10 @@
 //!   `resourceVersion` it read, so of two racing candidates only one wins.
 //! - A holder that has not renewed successfully for the renew deadline
 //!   (shorter than the lease duration) stops leading on its own, before any
-//!   other candidate can consider the Lease expired. An attempt that gets
-//!   no answer is abandoned when the renew deadline passes, so a hanging
-//!   API server cannot keep a replica leading.
+//!   other candidate can consider the Lease expired: exactly at the
+//!   deadline, as an attempt that gets no answer is abandoned then (so a
+//!   hanging API server cannot keep a replica leading) and failed attempts
+//!   are retried no later than the deadline.
 //! - On shutdown the holder releases the Lease (empty holder), so another
 //!   replica takes over at its next attempt rather than after expiry.
 //!
@@ -233,11 +234,15 @@ impl Elector {
         tokio::pin!(shutdown);
         let mut last_renewal: Option<Instant> = None;
         loop {
+            // A renewal counts from when it was sent (the write happened
+            // at some point after), which errs on the side of stepping
+            // down early.
+            let sent = Instant::now();
             let attempt = self.attempt(last_renewal).await;
             let now = Instant::now();
             let leads = match attempt {
                 Ok(true) => {
-                    last_renewal = Some(now);
+                    last_renewal = Some(sent);
                     true
                 }
                 Ok(false) => {
@@ -273,8 +278,18 @@ impl Elector {
                 *current = leads;
                 changed
             });
+            // A leader whose renewals fail tries again no later than its
+            // renew deadline; that attempt gets no time, fails, and so it
+            // stops leading at the deadline, not up to a retry period after.
+            let pause = match last_renewal {
+                Some(at) => self
+                    .options
+                    .retry_period
+                    .min(self.options.renew_deadline.saturating_sub(at.elapsed())),
+                None => self.options.retry_period,
+            };
             tokio::select! {
-                () = tokio::time::sleep(self.options.retry_period) => {}
+                () = tokio::time::sleep(pause) => {}
                 () = &mut shutdown => break,
             }
         }
