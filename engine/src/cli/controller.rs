@@ -37,7 +37,7 @@ Examples:
   plumbline controller --leader-elect --shard hash:0/2  # replica 0 of a 2-way hash split
 
 Exit codes: 0 after a graceful shutdown (SIGTERM, Ctrl+C), 1 when leadership
-was lost, 2 when it could not start.")]
+was lost, 2 when it could not start (or leader election ended before it led).")]
 pub struct Args {
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the
     /// in-cluster service account).
