@@ -232,11 +232,6 @@ impl Access {
         }
     }
 
-    /// Whether `file://` URLs and local paths are accepted.
-    pub fn allows_file_urls(&self) -> bool {
-        self.allow_file_urls
-    }
-
     /// Refuse a repository URL that is a local path or `file://`, unless
     /// allowed; `field` names it in the error.
     fn check_source_url(&self, field: &str, url: &str) -> Result<()> {
