@@ -213,6 +213,97 @@ async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    let wasm = std::fs::read(policy_artifacts::TEST_ALL_ROLES).unwrap();
+    let policies = fixture.world.repo.dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("all-roles.wasm"), wasm).unwrap();
+    fixture.world.repo.commit("app with a remediator");
+    let running = fixture.start();
+    // Reconciles every second, each finding the same drift again.
+    let policy = json!({"name": "reporter", "module": {"path": "policies/all-roles.wasm"},
+        "settings": {"remediation": "report"}});
+    let extra = json!({"interval": "1s", "policies": [policy]});
+    let spec = spec_for(&fixture.world.repo.url(), "app", extra);
+    fixture.put_sync_unit("team", "shop", spec).await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    edit(&config_maps, "settings", "slow").await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "showing the reported drift", |u| {
+            u.status
+                .as_ref()
+                .and_then(|s| s.drift.as_ref())
+                .is_some_and(|d| d.decisions.get("reported") == Some(&1))
+        })
+        .await;
+    let drift = unit.status.unwrap().drift.unwrap();
+    assert_eq!(drift.detected, 1);
+    assert_eq!(drift.entries[0].object, "ConfigMap shop/settings");
+    assert_eq!(drift.entries[0].fields, vec!["data.mode".to_owned()]);
+    assert_eq!(drift.entries[0].decision, "reported");
+    assert_eq!(drift.entries[0].policy, "reporter");
+    // The Event follows the status write in the same reconcile.
+    let started = std::time::Instant::now();
+    let drift_events = || async {
+        fixture
+            .events("team", "shop")
+            .await
+            .into_iter()
+            .filter(|(reason, _)| reason == "DriftRemediated")
+            .collect::<Vec<_>>()
+    };
+    while drift_events().await.is_empty() {
+        assert!(
+            started.elapsed() < controller_support::PATIENCE,
+            "no DriftRemediated Event"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let announced = drift_events().await;
+    assert!(
+        announced[0]
+            .1
+            .contains("ConfigMap shop/settings (reported)"),
+        "{announced:?}"
+    );
+
+    // The drift stays, found and reported again on every reconcile: that
+    // costs reads only (no status, no Event, no apply).
+    fixture.world.emulator.reset_requests();
+    let before = running.reconciles("synced");
+    let started = std::time::Instant::now();
+    while running.reconciles("synced") < before + 3 {
+        assert!(
+            started.elapsed() < controller_support::PATIENCE,
+            "no reconciles at the interval"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.stop().await;
+    let requests = fixture.world.emulator.requests();
+    assert_eq!(requests.writes(), 0, "{requests:?}");
+    assert!(requests.reads() > 0);
+    let api: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
+    let after = api.get("shop").await.unwrap().status.unwrap().drift;
+    assert_eq!(after.as_ref(), Some(&drift));
+    assert_eq!(drift_events().await, announced);
+    let live = config_maps.get("settings").await.unwrap();
+    assert_eq!(
+        live.data.unwrap().get("mode").map(String::as_str),
+        Some("slow")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_while_the_drift_watch_is_down_is_found_when_it_lists_again() {
     let fixture = Fixture::new().await;
     fixture

@@ -5,17 +5,18 @@
 //!
 //! A reconcile that changed nothing publishes nothing, so a steady cluster
 //! gets no Event traffic: Events about what a reconcile did (applied,
-//! pruned, remediated) only when it did something, and Events about the
-//! state it found (violations, a failure) only when the SyncUnit's status
-//! changed with it. Publishing failures are logged, never fatal: an
+//! pruned, reapplied, recreated) only when it did something; drift left in
+//! place (ignored, reported, deferred) only when it is new or its decision
+//! changed; and Events about the state it found (violations, a failure)
+//! only when the SyncUnit's status changed with it. Publishing failures are logged, never fatal: an
 //! Event is a courtesy, not part of the reconcile.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::crd::MAX_STATUS_ENTRIES;
-use super::status::outcome_name;
-use crate::reconcile::{Outcome, Report, Status};
+use super::crd::{DriftSummary, MAX_STATUS_ENTRIES};
+use super::status::{drift_entry, drift_persists, leaves_drift, outcome_name};
+use crate::reconcile::{ObjectReport, Outcome, Report, Status};
 
 /// The `reportingController` of Plumbline's Events.
 pub const CONTROLLER: &str = "plumbline-controller";
@@ -38,11 +39,19 @@ impl Events {
         }
     }
 
-    /// The Events a reconcile report calls for; `status_changed` says
+    /// The Events a reconcile report calls for; `drift` is the drift the
+    /// SyncUnit's status recorded before it (drift left in place that it
+    /// already lists is not announced again); `status_changed` says
     /// whether the report changed the SyncUnit's status (violations and
     /// failures already published are not repeated while it does not).
-    pub async fn report(&self, regarding: &ObjectReference, report: &Report, status_changed: bool) {
-        for event in events_of(report, status_changed) {
+    pub async fn report(
+        &self,
+        regarding: &ObjectReference,
+        report: &Report,
+        drift: Option<&DriftSummary>,
+        status_changed: bool,
+    ) {
+        for event in events_of(report, drift, status_changed) {
             self.publish(regarding, event).await;
         }
     }
@@ -87,8 +96,10 @@ impl Events {
 }
 
 /// The Events of a report: one per kind of change, none if nothing
-/// happened; the violations and the failure only if `status_changed`.
-fn events_of(report: &Report, status_changed: bool) -> Vec<Event> {
+/// happened; drift left in place only if `drift` (the status's so far)
+/// does not list it with the same decision; the violations and the
+/// failure only if `status_changed`.
+fn events_of(report: &Report, drift: Option<&DriftSummary>, status_changed: bool) -> Vec<Event> {
     let mut events = Vec::new();
     let normal = |reason: &str, action: &str, note: String| Event {
         type_: EventType::Normal,
@@ -98,11 +109,18 @@ fn events_of(report: &Report, status_changed: bool) -> Vec<Event> {
         secondary: None,
     };
     let revision = report.revision.as_deref().unwrap_or("(local)");
+    // Drift left in place that the status already lists, decided alike,
+    // was announced when it was found.
+    let persisting = drift_persists(drift, report);
+    let announced = |o: &ObjectReport| {
+        leaves_drift(&o.outcome)
+            && (persisting || drift.is_some_and(|d| d.entries.contains(&drift_entry(o))))
+    };
     let listed = |outcomes: &[Outcome]| -> (usize, String) {
         let objects: Vec<String> = report
             .objects
             .iter()
-            .filter(|o| outcomes.contains(&o.outcome))
+            .filter(|o| outcomes.contains(&o.outcome) && !announced(o))
             .map(|o| format!("{} ({})", o.key, outcome_name(&o.outcome)))
             .collect();
         let count = objects.len();

@@ -307,10 +307,12 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
         next.last_reconcile_time = Some(status::now());
         write_status(&api, &name, &previous, &next).await?;
     }
-    boxed(
-        ctx.events
-            .report(&object_reference(&object), &report, changed),
-    )
+    boxed(ctx.events.report(
+        &object_reference(&object),
+        &report,
+        previous.drift.as_ref(),
+        changed,
+    ))
     .await;
 
     match report.status {

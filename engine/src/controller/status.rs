@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use super::crd::{
     Condition, DriftEntry, DriftSummary, SyncUnitStatus, ViolationStatus, MAX_STATUS_ENTRIES,
 };
-use crate::reconcile::{Outcome, Report, Status};
+use crate::reconcile::{ObjectReport, Outcome, Report, Status};
 
 /// `Ready`.
 pub const READY: &str = "Ready";
@@ -147,7 +147,9 @@ pub fn with_verdict(
 }
 
 /// Fill the report's findings into a status: revisions, violations, and
-/// drift if any was found (else the last drift found stays).
+/// drift if any was found (else the last drift found stays). Drift that
+/// persists as the status already records it keeps its `detectedTime`, so
+/// a drift a remediator keeps ignoring gives an unchanged status.
 pub fn with_report(mut status: SyncUnitStatus, report: &Report) -> SyncUnitStatus {
     status.last_attempted_revision.clone_from(&report.revision);
     if report.status == Status::Synced {
@@ -176,30 +178,82 @@ pub fn with_report(mut status: SyncUnitStatus, report: &Report) -> SyncUnitStatu
                 .unwrap_or_default(),
         })
         .collect();
-    if let Some(drift) = drift_summary(report) {
+    if let Some(mut drift) = drift_summary(report) {
+        if let Some(previous) = status.drift.take() {
+            if persists(&previous, &drift, report) {
+                drift.detected_time = previous.detected_time;
+            }
+        }
         status.drift = Some(drift);
     }
     status
 }
 
+/// Whether the drift a report found is the drift `previous` records, left
+/// in place: the same objects with the same fields and decisions, each
+/// ignored, reported or deferred (none reapplied or recreated).
+pub fn drift_persists(previous: Option<&DriftSummary>, report: &Report) -> bool {
+    match (previous, drift_summary(report)) {
+        (Some(previous), Some(found)) => persists(previous, &found, report),
+        _ => false,
+    }
+}
+
+fn persists(previous: &DriftSummary, found: &DriftSummary, report: &Report) -> bool {
+    previous.detected == found.detected
+        && previous.decisions == found.decisions
+        && previous.entries == found.entries
+        && report
+            .objects
+            .iter()
+            .filter(|o| drifted(o))
+            .all(|o| leaves_drift(&o.outcome))
+}
+
+/// Whether an outcome leaves the drift in the cluster (ignored, reported,
+/// deferred): the next reconcile finds it again.
+pub fn leaves_drift(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Ignored | Outcome::Reported | Outcome::Deferred
+    )
+}
+
+/// An object's line in the status's drift.
+pub fn drift_entry(object: &ObjectReport) -> DriftEntry {
+    DriftEntry {
+        object: object.key.to_string(),
+        fields: object
+            .drifted
+            .iter()
+            .take(MAX_STATUS_ENTRIES)
+            .cloned()
+            .collect(),
+        decision: outcome_name(&object.outcome),
+        policy: object
+            .decision
+            .as_ref()
+            .map(|d| d.policy.clone())
+            .unwrap_or_default(),
+    }
+}
+
+fn drifted(object: &ObjectReport) -> bool {
+    !object.drifted.is_empty()
+        || object.decision.is_some()
+        || matches!(
+            object.outcome,
+            Outcome::Reapplied
+                | Outcome::Ignored
+                | Outcome::Reported
+                | Outcome::Recreated
+                | Outcome::Deferred
+        )
+}
+
 /// The drift of a report, found now, or `None` when nothing drifted.
 fn drift_summary(report: &Report) -> Option<DriftSummary> {
-    let drifted: Vec<_> = report
-        .objects
-        .iter()
-        .filter(|o| {
-            !o.drifted.is_empty()
-                || o.decision.is_some()
-                || matches!(
-                    o.outcome,
-                    Outcome::Reapplied
-                        | Outcome::Ignored
-                        | Outcome::Reported
-                        | Outcome::Recreated
-                        | Outcome::Deferred
-                )
-        })
-        .collect();
+    let drifted: Vec<_> = report.objects.iter().filter(|o| drifted(o)).collect();
     if drifted.is_empty() {
         return None;
     }
@@ -214,16 +268,7 @@ fn drift_summary(report: &Report) -> Option<DriftSummary> {
         entries: drifted
             .iter()
             .take(MAX_STATUS_ENTRIES)
-            .map(|o| DriftEntry {
-                object: o.key.to_string(),
-                fields: o.drifted.iter().take(MAX_STATUS_ENTRIES).cloned().collect(),
-                decision: outcome_name(&o.outcome),
-                policy: o
-                    .decision
-                    .as_ref()
-                    .map(|d| d.policy.clone())
-                    .unwrap_or_default(),
-            })
+            .map(|o| drift_entry(o))
             .collect(),
     })
 }
