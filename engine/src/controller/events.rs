@@ -226,6 +226,78 @@ fn truncate(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::crd::SyncUnitStatus;
+    use crate::controller::status;
+    use crate::object::ObjectKey;
+
+    fn drifted(outcome: Outcome) -> Report {
+        let mut report = Report::new("shop", false);
+        report.objects.push(ObjectReport {
+            key: ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some("shop".into()),
+                name: "settings".into(),
+            },
+            outcome,
+            drifted: vec!["data.mode".into()],
+            decision: None,
+            message: None,
+            health: None,
+        });
+        report
+    }
+
+    fn reasons(events: Vec<Event>) -> Vec<String> {
+        events.into_iter().map(|e| e.reason).collect()
+    }
+
+    /// The status after a report, with the drift found at a fixed time.
+    fn found(report: &Report) -> SyncUnitStatus {
+        let mut status = status::with_report(SyncUnitStatus::default(), report);
+        if let Some(drift) = &mut status.drift {
+            drift.detected_time = "2026-01-01T00:00:00Z".into();
+        }
+        status
+    }
+
+    #[test]
+    fn drift_left_in_place_is_recorded_and_announced_once() {
+        let reported = drifted(Outcome::Reported);
+        assert_eq!(
+            reasons(events_of(&reported, None, true)),
+            ["DriftRemediated"]
+        );
+        let first = found(&reported);
+        let again = status::with_report(first.clone(), &reported);
+        assert!(!status::changed(&first, &again), "{again:?}");
+        assert!(reasons(events_of(&reported, first.drift.as_ref(), false)).is_empty());
+
+        // Decided differently: new, so announced and found now.
+        let ignored = drifted(Outcome::Ignored);
+        assert_eq!(
+            reasons(events_of(&ignored, first.drift.as_ref(), false)),
+            ["DriftRemediated"]
+        );
+        let redecided = status::with_report(first.clone(), &ignored);
+        assert_ne!(redecided.drift, first.drift);
+        assert_ne!(
+            redecided.drift.unwrap().detected_time,
+            "2026-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn drift_remediated_again_is_announced_again() {
+        let reapplied = drifted(Outcome::Reapplied);
+        let first = found(&reapplied);
+        assert_eq!(
+            reasons(events_of(&reapplied, first.drift.as_ref(), false)),
+            ["DriftRemediated"]
+        );
+        let again = status::with_report(first, &reapplied);
+        assert_ne!(again.drift.unwrap().detected_time, "2026-01-01T00:00:00Z");
+    }
 
     #[test]
     fn long_notes_are_cut_at_a_character_boundary() {
