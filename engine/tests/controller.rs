@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use controller_support::{condition, is_ready, ready, spec_for, Fixture, KillOnDrop};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube_emulator::{Fault, Verb};
 use plumbline::controller::crd::SyncUnit;
 use plumbline::controller::sync_unit::{Access, Resolver};
@@ -950,5 +950,182 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers() {
         .wait_for_unit("team", "shop", "Ready", is_ready)
         .await;
     assert!(running.reconciles("failed") >= 1);
+    running.stop().await;
+}
+
+/// The inventory ConfigMaps of a sync, by name.
+async fn inventory_of(fixture: &Fixture, sync: &str) -> Vec<String> {
+    let api: Api<ConfigMap> = Api::namespaced(fixture.client(), "plumbline-system");
+    api.list(&ListParams::default().labels(&format!("plumbline.dev/inventory={sync}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_pruning_sync_unit_prunes_its_objects_and_inventory_first() {
+    let fixture = Fixture::new().await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"))
+        .write("app/deployment.yaml", DEPLOYMENT)
+        .write("kept/config.yaml", &config_map("kept", "slow"));
+    fixture.world.repo.commit("two apps");
+    let url = fixture.world.repo.url();
+    let running = fixture.start();
+    fixture
+        .put_sync_unit("team", "pruned", spec_for(&url, "app", json!({})))
+        .await;
+    fixture
+        .put_sync_unit(
+            "team",
+            "kept",
+            spec_for(&url, "kept", json!({"prune": false})),
+        )
+        .await;
+    let units: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
+    for name in ["pruned", "kept"] {
+        fixture.wait_for_unit("team", name, "Ready", is_ready).await;
+    }
+    let pruned = units.get("pruned").await.unwrap();
+    assert_eq!(
+        pruned.metadata.finalizers,
+        Some(vec!["plumbline.dev/prune".to_owned()])
+    );
+    // `prune: false` needs no finalizer.
+    let kept = units.get("kept").await.unwrap();
+    assert!(kept.metadata.finalizers.unwrap_or_default().is_empty());
+    assert_eq!(inventory_of(&fixture, "team.pruned").await.len(), 1);
+
+    // The first delete of the cleanup fails: the finalizer stays, an Event
+    // says why, and the cleanup is retried. Reverse apply order: the
+    // Deployment is deleted first.
+    running.stop().await;
+    units.delete("pruned", &Default::default()).await.unwrap();
+    units.delete("kept", &Default::default()).await.unwrap();
+    let deleting = units.get("pruned").await.unwrap();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    let faults = fixture.world.emulator.faults();
+    faults.inject_on(Verb::Delete, Fault::InternalError, 1);
+    let running = fixture.start();
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(fixture.client(), "shop");
+    fixture
+        .wait_for_object(&units, "pruned", "deleted", |o| o.is_none())
+        .await;
+    assert!(config_maps.get_opt("settings").await.unwrap().is_none());
+    assert!(deployments.get_opt("web").await.unwrap().is_none());
+    assert!(inventory_of(&fixture, "team.pruned").await.is_empty());
+    let events = fixture.events("team", "pruned").await;
+    assert!(
+        events.iter().any(|(reason, note)| reason == "CleanupFailed"
+            && note
+                .starts_with("pruning the deleted SyncUnit's objects: Deployment.apps shop/web: ")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "Pruned" && note.contains("pruned its 2 object(s)")),
+        "{events:?}"
+    );
+
+    // The `prune: false` unit went at once; its objects and inventory stay.
+    assert!(units.get_opt("kept").await.unwrap().is_none());
+    assert_eq!(
+        mode(
+            config_maps
+                .get_opt("kept")
+                .await
+                .unwrap()
+                .map(|c| serde_json::to_value(c).unwrap())
+                .as_ref()
+        ),
+        Some("slow")
+    );
+    assert_eq!(inventory_of(&fixture, "team.kept").await.len(), 1);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_depends_on_cycle_stalls_its_members_naming_the_cycle() {
+    let fixture = Fixture::new().await;
+    for step in ["a", "b", "c", "d"] {
+        fixture.world.repo.write(
+            &format!("{step}/config.yaml"),
+            &config_map(&format!("cm-{step}"), step),
+        );
+    }
+    fixture.world.repo.commit("four steps");
+    let url = fixture.world.repo.url();
+    let running = fixture.start();
+    let depends = |on: &str| json!({"dependsOn": [{"name": on}]});
+    // a → b → c → a, and d depends on the cycle without being in it.
+    fixture
+        .put_sync_unit("team", "a", spec_for(&url, "a", depends("b")))
+        .await;
+    fixture
+        .put_sync_unit("team", "b", spec_for(&url, "b", depends("c")))
+        .await;
+    fixture
+        .put_sync_unit("team", "d", spec_for(&url, "d", depends("a")))
+        .await;
+    fixture
+        .put_sync_unit("team", "c", spec_for(&url, "c", depends("a")))
+        .await;
+    let cycles = [
+        ("a", "team/a -> team/b -> team/c -> team/a"),
+        ("b", "team/b -> team/c -> team/a -> team/b"),
+        ("c", "team/c -> team/a -> team/b -> team/c"),
+    ];
+    for (name, cycle) in cycles {
+        let unit = fixture
+            .wait_for_unit("team", name, "Stalled by the cycle", |u| {
+                condition(u, "Stalled").is_some_and(|(s, r)| s == "True" && r == "DependencyCycle")
+            })
+            .await;
+        assert_eq!(ready(&unit).unwrap().0, "False");
+        let message = unit
+            .status
+            .unwrap()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Stalled")
+            .unwrap()
+            .message;
+        assert!(message.contains(cycle), "{name}: {message}");
+    }
+    let d = fixture
+        .wait_for_unit("team", "d", "waiting", |u| {
+            ready(u).is_some_and(|(_, reason)| reason == "DependencyNotReady")
+        })
+        .await;
+    assert_ne!(
+        condition(&d, "Stalled").map(|(s, _)| s),
+        Some("True".into())
+    );
+    let events = fixture.events("team", "a").await;
+    assert!(
+        events.iter().any(|(reason, _)| reason == "DependencyCycle"),
+        "{events:?}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    for name in ["cm-a", "cm-b", "cm-c"] {
+        assert!(config_maps.get_opt(name).await.unwrap().is_none(), "{name}");
+    }
+
+    // Breaking the cycle lets the chain apply.
+    fixture
+        .patch_spec("team", "c", json!({"dependsOn": []}))
+        .await;
+    for name in ["c", "b", "a", "d"] {
+        fixture.wait_for_unit("team", name, "Ready", is_ready).await;
+    }
     running.stop().await;
 }

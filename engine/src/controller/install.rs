@@ -14,7 +14,7 @@
 //! | CRDs `syncunits.plumbline.dev`, `clustersyncpolicies.plumbline.dev` | the API |
 //! | Namespace | the controller, its Leases and the inventory ConfigMaps |
 //! | ServiceAccount `plumbline-controller` | the controller's identity |
-//! | ClusterRole + Binding `plumbline-controller` | read SyncUnits and ClusterSyncPolicies, write their status, record Events, read credential Secrets, impersonate syncs' service accounts, read (list/watch) objects of every kind, Secrets included, for plan and drift |
+//! | ClusterRole + Binding `plumbline-controller` | read SyncUnits and ClusterSyncPolicies, write their status and the SyncUnits' prune finalizer, record Events, read credential Secrets, impersonate syncs' service accounts, read (list/watch) objects of every kind, Secrets included, for plan and drift |
 //! | Role + Binding `plumbline-controller` (own namespace) | inventory ConfigMaps, leader-election Leases |
 //! | ClusterRole + Binding `plumbline-apply` | write rights for syncs that name no `serviceAccountName`; delete this binding to make every sync impersonate a service account |
 //! | ClusterRole `plumbline-inventory` | for a RoleBinding in the controller's namespace to each service account syncs impersonate (their inventory is written with their identity) |
@@ -227,6 +227,8 @@ fn controller_rules() -> Vec<Value> {
             &["syncunits/status"],
             &["get", "patch", "update"],
         ),
+        // The `plumbline.dev/prune` finalizer on SyncUnits.
+        rule("plumbline.dev", &["syncunits"], &["patch"]),
         rule("", &["events"], &["create", "patch"]),
         rule("events.k8s.io", &["events"], &["create", "patch"]),
         // Credentials Secrets named by SyncUnits, read by name. The

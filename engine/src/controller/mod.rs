@@ -9,6 +9,7 @@
 //!
 //! | module | job | IO |
 //! |---|---|---|
+//! | [`cleanup`] | a deleted SyncUnit's objects and inventory → deleted (the prune finalizer) | yes |
 //! | [`crd`] | the custom resources as Rust types (CRDs generated from them) | no |
 //! | [`sync_unit`] | SyncUnit (+ ClusterSyncPolicies) → sync and policy set | yes (Secret, module download, Git) |
 //! | [`status`] | status conditions from a reconcile's outcome | no |
@@ -23,6 +24,7 @@
 //! | [`install`] | the manifests that install the controller (CRDs, RBAC, Deployment) | no |
 //! | [`http`] | `/healthz`, `/readyz`, `/metrics`, `POST /hooks/git` | yes (TCP) |
 
+pub mod cleanup;
 pub mod crd;
 pub mod drift_watch;
 pub mod events;

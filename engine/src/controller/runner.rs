@@ -2,7 +2,9 @@
 //! every trigger Plumbline knows.
 //!
 //! A SyncUnit is reconciled when
-//! - its spec (generation) or labels change, and once at start;
+//! - its spec (generation), labels or finalizers change, it is being
+//!   deleted (the `plumbline.dev/prune` finalizer then prunes), and once at
+//!   start;
 //! - its interval passes (each reconcile requeues itself);
 //! - a managed object changes or is deleted ([`super::drift_watch`]);
 //! - a Git push webhook names its repository and ref;
@@ -178,12 +180,18 @@ impl Controller {
     }
 }
 
-/// Reconcile on spec (generation) and label changes only, not on status
-/// writes.
+/// Reconcile on spec (generation), label, finalizer and deletion changes
+/// only, not on status writes.
 fn spec_or_labels(object: &SyncUnit) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     object.metadata.generation.hash(&mut hasher);
     object.labels().hash(&mut hasher);
+    object.finalizers().hash(&mut hasher);
+    object
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
     Some(hasher.finish())
 }
 
