@@ -217,11 +217,6 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
         .namespace()
         .ok_or_else(|| Error::NoNamespace(object.name_any()))?;
     let api: Api<SyncUnit> = Api::namespaced(ctx.client.clone(), &namespace);
-    if !has_finalizer && object.metadata.deletion_timestamp.is_none() {
-        boxed(add_finalizer(&api, &object)).await?;
-        // The finalizer's watch event reconciles it again.
-        return Ok(Action::await_change());
-    }
     boxed(finalizer(
         &api,
         PRUNE_FINALIZER,
@@ -246,28 +241,6 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
         },
         other => Error::Finalizer(other.to_string()),
     })
-}
-
-/// Add [`PRUNE_FINALIZER`] to the SyncUnit's finalizers, only if it is
-/// still at the version read (a conflict is retried). kube-runtime's
-/// helper would add it too, but with a JSON patch `test` of a missing
-/// `/metadata/finalizers` against `null`, which the API emulator the tests
-/// run on refuses (the API server accepts it).
-async fn add_finalizer(api: &Api<SyncUnit>, object: &SyncUnit) -> Result<()> {
-    let name = object.name_any();
-    let mut finalizers = object.finalizers().to_vec();
-    finalizers.push(PRUNE_FINALIZER.to_owned());
-    let patch = serde_json::json!({"metadata": {
-        "resourceVersion": object.resource_version(),
-        "finalizers": finalizers,
-    }});
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-        .map_err(|source| Error::Kube {
-            what: format!("adding the finalizer {PRUNE_FINALIZER} to SyncUnit {name}"),
-            source,
-        })?;
-    Ok(())
 }
 
 /// The SyncUnit is being deleted: prune its objects and inventory unless

@@ -231,7 +231,10 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
                 add(doc, path, v)?;
             }
             "test" => {
-                if doc.pointer(path) != Some(&value()?) {
+                // Like the API server's json-patch library, a missing path
+                // tests equal to `null` (kube-runtime's finalizer helper
+                // relies on it).
+                if doc.pointer(path).unwrap_or(&Value::Null) != &value()? {
                     return Err(ApiError::bad_patch(format!("testing value {path} failed")));
                 }
             }
@@ -249,6 +252,17 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_missing_path_tests_equal_to_null_only() {
+        let mut d = json!({"metadata": {"name": "a"}});
+        let ops = json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["x"]}]);
+        json_patch(&mut d, &ops).unwrap();
+        assert_eq!(d["metadata"]["finalizers"], json!(["x"]));
+        let ops = json!([{"op": "test", "path": "/metadata/labels", "value": {}}]);
+        assert!(json_patch(&mut d, &ops).is_err());
+    }
 
     #[test]
     fn strategic_merges_containers_by_name() {
