@@ -41,6 +41,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{default_target_dir, inspect, BuildOptions, Built, Language};
 
+pub use crate::role::Role;
+
 /// The componentize-qjs release `sdk/js/package-lock.json` pins.
 pub const COMPONENTIZE_QJS_VERSION: &str = "0.4.5";
 
@@ -86,34 +88,6 @@ const ENTRY: &str = "__plumbline_entry__.js";
 
 /// The SDK's `build-config.js` for a component that keeps its WASI imports.
 const WASI_BUILD_CONFIG: &str = "export const WASI = true;\n";
-
-/// A role a JavaScript policy can export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// `export const validator = defineValidator(...)`.
-    Validator,
-    /// `export const transformer = defineTransformer(...)`.
-    Transformer,
-    /// `export const remediator = defineRemediator(...)`.
-    Remediator,
-}
-
-impl Role {
-    /// The role's name in `package.json` and in the WIT contract.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Validator => "validator",
-            Role::Transformer => "transformer",
-            Role::Remediator => "remediator",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        [Role::Validator, Role::Transformer, Role::Remediator]
-            .into_iter()
-            .find(|role| role.name() == name)
-    }
-}
 
 /// A JavaScript policy project, as read from its `package.json`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,7 @@ pub mod inspect;
 pub mod javascript;
 pub mod language;
 pub mod python;
+pub mod role;
 pub mod toolchain;
 
 pub use inspect::Interfaces;

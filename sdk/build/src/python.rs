@@ -36,6 +36,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{default_target_dir, inspect, BuildOptions, Built, Language};
 
+pub use crate::role::Role;
+
 /// The componentize-py release `scripts/setup` installs and the docs measure.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
@@ -86,34 +88,6 @@ pub const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../python/plumbline_policy/types.py"),
     ),
 ];
-
-/// A role a Python policy exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// `validator`.
-    Validator,
-    /// `transformer`.
-    Transformer,
-    /// `remediator`.
-    Remediator,
-}
-
-impl Role {
-    /// The role's name in `pyproject.toml` and the contract.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Validator => "validator",
-            Role::Transformer => "transformer",
-            Role::Remediator => "remediator",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        [Role::Validator, Role::Transformer, Role::Remediator]
-            .into_iter()
-            .find(|role| role.name() == name)
-    }
-}
 
 /// A Python policy project, as its `pyproject.toml` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
