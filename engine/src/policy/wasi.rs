@@ -1,5 +1,5 @@
 //! The empty WASI 0.2 world given to components built by language runtimes
-//! (componentize-py, componentize-js, C with wasi-libc), and the check that
+//! (componentize-py, componentize-qjs, C with wasi-libc), and the check that
 //! refuses components importing anything the host does not provide. No IO:
 //! nothing in the context reaches the host system.
 //!
