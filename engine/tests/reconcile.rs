@@ -1,14 +1,17 @@
 //! End to end: a real Git repository, real policies built from source, and
-//! the Kubernetes API emulation over HTTP. Each test is one story a platform
-//! team lives through.
+//! an API server — each story runs on the real control plane (etcd +
+//! kube-apiserver v1.36) and on the emulator. Each test is one story a
+//! platform team lives through.
 
 mod reconcile_support;
+mod server_support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use plumbline::reconcile::{Outcome, Report, Status, SyncUnit};
 use reconcile_support::{all_roles_policy, World};
 use serde_json::json;
+use server_support::Server;
 
 const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
 const CONFIG: &str =
@@ -45,8 +48,8 @@ fn seed(world: &World) {
 }
 
 /// A world whose repository was seeded and synced once with `spec`.
-async fn synced(spec: &str) -> (World, SyncUnit) {
-    let world = World::new().await;
+async fn synced(server: Server, spec: &str) -> (World, SyncUnit) {
+    let world = World::on(server);
     seed(&world);
     let unit = world.unit(spec);
     world.reconcile(&unit).await;
@@ -62,7 +65,7 @@ fn outcomes(report: &Report) -> Vec<(String, Outcome)> {
 }
 
 fn config_maps(world: &World) -> Api<ConfigMap> {
-    Api::namespaced(world.emulator.client().unwrap(), "shop")
+    Api::namespaced(world.client(), "shop")
 }
 
 /// `kubectl edit`: another field manager changes the ConfigMap.
@@ -85,9 +88,8 @@ async fn config_mode(world: &World) -> String {
     cm.data.unwrap()["mode"].clone()
 }
 
-#[tokio::test]
-async fn first_sync_creates_everything_in_order_and_a_second_writes_nothing() {
-    let world = World::new().await;
+async fn first_sync_creates_everything_in_order_and_a_second_writes_nothing(server: Server) {
+    let world = World::on(server);
     seed(&world);
     let unit = world.unit("");
 
@@ -106,17 +108,21 @@ async fn first_sync_creates_everything_in_order_and_a_second_writes_nothing() {
 
     // The API server normalised `cpu: 1000m` to `1`: that is not drift, and
     // a reconcile with nothing changed makes no writes at all.
-    world.emulator.reset_requests();
+    world.requests.reset();
     let second = world.reconcile(&unit).await;
     assert_eq!(second.status, Status::Synced, "{second:#?}");
     assert_eq!(second.count(&Outcome::Unchanged), 4, "{second:#?}");
-    let requests = world.emulator.requests();
-    assert_eq!(requests.writes(), 0, "{requests:?}");
+    assert_eq!(
+        world.requests.writes(),
+        0,
+        "a no-change sync writes nothing"
+    );
 }
 
-#[tokio::test]
-async fn a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned() {
-    let (world, unit) = synced("").await;
+async fn a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned(
+    server: Server,
+) {
+    let (world, unit) = synced(server, "").await;
 
     world
         .repo
@@ -136,13 +142,12 @@ async fn a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_p
         .collect();
     assert_eq!(gone, ["Service shop/web"]);
     let services: Api<k8s_openapi::api::core::v1::Service> =
-        Api::namespaced(world.emulator.client().unwrap(), "shop");
+        Api::namespaced(world.client(), "shop");
     assert!(services.get_opt("web").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn drift_is_reapplied_when_the_remediator_says_so() {
-    let (world, unit) = synced(&all_roles_policy("reapply")).await;
+async fn drift_is_reapplied_when_the_remediator_says_so(server: Server) {
+    let (world, unit) = synced(server, &all_roles_policy("reapply")).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
@@ -159,9 +164,8 @@ async fn drift_is_reapplied_when_the_remediator_says_so() {
     assert_eq!(healed.count(&Outcome::Unchanged), 4, "{healed:#?}");
 }
 
-#[tokio::test]
-async fn ignored_drift_stays_until_git_changes_the_field() {
-    let (world, unit) = synced(&all_roles_policy("ignore")).await;
+async fn ignored_drift_stays_until_git_changes_the_field(server: Server) {
+    let (world, unit) = synced(server, &all_roles_policy("ignore")).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
@@ -178,9 +182,8 @@ async fn ignored_drift_stays_until_git_changes_the_field() {
     assert_eq!(updated.count(&Outcome::Updated), 1, "{updated:#?}");
 }
 
-#[tokio::test]
-async fn reported_drift_is_left_alone() {
-    let (world, unit) = synced(&all_roles_policy("report")).await;
+async fn reported_drift_is_left_alone(server: Server) {
+    let (world, unit) = synced(server, &all_roles_policy("report")).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
@@ -192,9 +195,8 @@ async fn reported_drift_is_left_alone() {
     assert_eq!(config_mode(&world).await, "debug");
 }
 
-#[tokio::test]
-async fn without_remediators_drift_is_reported_unless_self_heal_is_on() {
-    let (world, _) = synced("").await;
+async fn without_remediators_drift_is_reported_unless_self_heal_is_on(server: Server) {
+    let (world, _) = synced(server, "").await;
     edit_config(&world, "debug").await;
 
     let reported = world.reconcile(&world.unit("")).await;
@@ -206,9 +208,8 @@ async fn without_remediators_drift_is_reported_unless_self_heal_is_on() {
     assert_eq!(config_mode(&world).await, "fast");
 }
 
-#[tokio::test]
-async fn a_failing_validator_applies_nothing() {
-    let world = World::new().await;
+async fn a_failing_validator_applies_nothing(server: Server) {
+    let world = World::on(server);
     world
         .repo
         .write("namespace.yaml", NAMESPACE)
@@ -220,7 +221,7 @@ async fn a_failing_validator_applies_nothing() {
             ),
         )
         .commit("a denied config");
-    world.emulator.reset_requests();
+    world.requests.reset();
     let report = world
         .reconcile(&world.unit(&all_roles_policy("reapply")))
         .await;
@@ -230,13 +231,12 @@ async fn a_failing_validator_applies_nothing() {
         report.violations[0].message,
         "denied by label test/deny=nope"
     );
-    assert_eq!(world.emulator.requests().writes(), 0);
+    assert_eq!(world.requests.writes(), 0);
 }
 
-#[tokio::test]
-async fn a_failed_fetch_or_render_prunes_nothing() {
-    let (world, _) = synced("").await;
-    let objects = world.emulator.object_count();
+async fn a_failed_fetch_or_render_prunes_nothing(server: Server) {
+    let (world, _) = synced(server, "").await;
+    world.requests.reset();
 
     let vanished = world.unit_at(&world.repo.url(), "{branch: gone}", "");
     let fetch_failed = world.reconcile(&vanished).await;
@@ -260,13 +260,18 @@ async fn a_failed_fetch_or_render_prunes_nothing() {
         render_failed.errors
     );
 
-    assert_eq!(world.emulator.object_count(), objects);
-    assert_eq!(world.emulator.requests().delete, 0);
+    assert_eq!(
+        world.requests.writes(),
+        0,
+        "a failed fetch or render writes nothing"
+    );
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(world.client(), "shop");
+    assert!(services.get_opt("web").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory() {
-    let (world, _) = synced("").await;
+async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory(server: Server) {
+    let (world, _) = synced(server, "").await;
 
     world
         .repo
@@ -274,6 +279,7 @@ async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory() {
         .remove("service.yaml")
         .remove("deployment.yaml")
         .commit("oops");
+    world.requests.reset();
     let refused = world.reconcile(&world.unit("")).await;
     assert_eq!(refused.status, Status::Failed);
     assert!(
@@ -285,7 +291,7 @@ async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory() {
         refused.errors
     );
     assert_eq!(refused.count(&Outcome::Skipped), 3);
-    assert_eq!(world.emulator.requests().delete, 0);
+    assert_eq!(world.requests.deletes(), 0);
 
     let allowed = world
         .reconcile(&world.unit("  pruneGuard: {allowMassPrune: true}\n"))
@@ -297,41 +303,48 @@ async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory() {
 /// custom resources in one app) sync cleanly, and reconciling them again
 /// finds no drift and makes no writes: what the API server defaulted and
 /// normalised is never mistaken for drift.
-#[tokio::test]
-async fn real_world_apps_sync_and_then_stay_in_sync_without_writes() {
-    for (app, path, objects) in [
-        ("argo-cd__guestbook", "", 2),
-        ("podinfo__kustomize", "", 3),
-        ("argo-cd__crd-creation", "", 5),
-        ("argo-cd__manifests", "namespace-install", 50),
-    ] {
-        let world = World::new().await;
-        world
-            .repo
-            .copy_dir(&reconcile_support::corpus().join(app), "")
-            .commit(app);
-        let mut unit = world.unit("  createNamespace: true\n");
-        unit.config.spec.source.path = path.to_owned();
-        let objects = objects + 1; // the target namespace
+async fn real_world_app(server: Server, app: &str, path: &str, objects: usize) {
+    let world = World::on(server);
+    world
+        .repo
+        .copy_dir(&reconcile_support::corpus().join(app), "")
+        .commit(app);
+    let mut unit = world.unit("  createNamespace: true\n");
+    unit.config.spec.source.path = path.to_owned();
+    let objects = objects + 1; // the target namespace
 
-        let first = world.reconcile(&unit).await;
-        assert_eq!(first.status, Status::Synced, "{app}: {:?}", first.errors);
-        assert_eq!(first.count(&Outcome::Created), objects, "{app}: {first:#?}");
+    let first = world.reconcile(&unit).await;
+    assert_eq!(first.status, Status::Synced, "{app}: {:?}", first.errors);
+    assert_eq!(first.count(&Outcome::Created), objects, "{app}: {first:#?}");
 
-        world.emulator.reset_requests();
-        let second = world.reconcile(&unit).await;
-        assert_eq!(
-            second.count(&Outcome::Unchanged),
-            objects,
-            "{app}: {second:#?}"
-        );
-        assert_eq!(world.emulator.requests().writes(), 0, "{app}");
-    }
+    world.requests.reset();
+    let second = world.reconcile(&unit).await;
+    assert_eq!(
+        second.count(&Outcome::Unchanged),
+        objects,
+        "{app}: {second:#?}"
+    );
+    assert_eq!(world.requests.writes(), 0, "{app}");
 }
 
-#[tokio::test]
-async fn recreate_deletes_and_creates_the_drifted_object_again() {
-    let (world, unit) = synced(&all_roles_policy("recreate")).await;
+async fn real_world_guestbook_stays_in_sync(server: Server) {
+    real_world_app(server, "argo-cd__guestbook", "", 2).await;
+}
+
+async fn real_world_podinfo_kustomization_stays_in_sync(server: Server) {
+    real_world_app(server, "podinfo__kustomize", "", 3).await;
+}
+
+async fn real_world_crd_with_its_resources_stays_in_sync(server: Server) {
+    real_world_app(server, "argo-cd__crd-creation", "", 5).await;
+}
+
+async fn real_world_argo_cd_namespace_install_stays_in_sync(server: Server) {
+    real_world_app(server, "argo-cd__manifests", "namespace-install", 50).await;
+}
+
+async fn recreate_deletes_and_creates_the_drifted_object_again(server: Server) {
+    let (world, unit) = synced(server, &all_roles_policy("recreate")).await;
     let before = config_maps(&world).get("settings").await.unwrap();
 
     edit_config(&world, "debug").await;
@@ -342,9 +355,8 @@ async fn recreate_deletes_and_creates_the_drifted_object_again() {
     assert_eq!(config_mode(&world).await, "fast");
 }
 
-#[tokio::test]
-async fn a_deferred_decision_is_kept_until_its_time_comes() {
-    let (world, unit) = synced(&all_roles_policy("defer")).await;
+async fn a_deferred_decision_is_kept_until_its_time_comes(server: Server) {
+    let (world, unit) = synced(server, &all_roles_policy("defer")).await;
 
     edit_config(&world, "debug").await;
     let first = world.reconcile(&unit).await;
@@ -365,10 +377,9 @@ async fn a_deferred_decision_is_kept_until_its_time_comes() {
     assert_eq!(config_mode(&world).await, "debug");
 }
 
-#[tokio::test]
-async fn when_every_remediator_abstains_the_sync_default_decides() {
+async fn when_every_remediator_abstains_the_sync_default_decides(server: Server) {
     let healing = format!("{}  selfHeal: true\n", all_roles_policy("abstain"));
-    let (world, unit) = synced(&healing).await;
+    let (world, unit) = synced(server, &healing).await;
 
     edit_config(&world, "debug").await;
     let report = world.reconcile(&unit).await;
@@ -379,3 +390,22 @@ async fn when_every_remediator_abstains_the_sync_default_decides() {
     assert!(line.decision.is_none(), "the default decided: {line:?}");
     assert_eq!(config_mode(&world).await, "fast");
 }
+
+on_both_servers!(
+    first_sync_creates_everything_in_order_and_a_second_writes_nothing,
+    a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned,
+    drift_is_reapplied_when_the_remediator_says_so,
+    ignored_drift_stays_until_git_changes_the_field,
+    reported_drift_is_left_alone,
+    without_remediators_drift_is_reported_unless_self_heal_is_on,
+    a_failing_validator_applies_nothing,
+    a_failed_fetch_or_render_prunes_nothing,
+    real_world_guestbook_stays_in_sync,
+    real_world_podinfo_kustomization_stays_in_sync,
+    real_world_crd_with_its_resources_stays_in_sync,
+    real_world_argo_cd_namespace_install_stays_in_sync,
+    the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory,
+    recreate_deletes_and_creates_the_drifted_object_again,
+    a_deferred_decision_is_kept_until_its_time_comes,
+    when_every_remediator_abstains_the_sync_default_decides,
+);

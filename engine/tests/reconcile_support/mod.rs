@@ -1,16 +1,19 @@
 //! Fixtures for reconcile tests: a real Git repository in a temp dir, a
-//! sync configuration pointing at it over `file://`, the API emulation, and
-//! a policy host.
+//! sync configuration pointing at it over `file://`, an API server (the real
+//! control plane or the emulator, see `server_support`), and a policy host.
+
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kube_emulator::Emulator;
 use plumbline::apply::{Cluster, Options};
 use plumbline::policy::{HostConfig, PolicyHost, PolicySet};
 use plumbline::reconcile::{self, Report, SyncUnit};
 use plumbline::spec::SyncConfig;
 use tempfile::TempDir;
+
+use crate::server_support::{Requests, Server};
 
 /// A Git repository with a working tree, driven by the `git` CLI.
 pub struct Repo {
@@ -84,13 +87,21 @@ impl Repo {
 /// Everything one reconcile needs.
 pub struct World {
     pub repo: Repo,
-    pub emulator: Emulator,
+    pub server: Server,
+    /// Requests the engine sent (through [`World::cluster`]).
+    pub requests: Requests,
     pub host: PolicyHost,
     pub scratch: TempDir,
 }
 
 impl World {
+    /// A world on the emulator (for fault injection and request accounting).
     pub async fn new() -> Self {
+        Self::on(Server::emulator().await)
+    }
+
+    /// A world on the given server.
+    pub fn on(server: Server) -> Self {
         let scratch = TempDir::new().unwrap();
         let host = PolicyHost::new(HostConfig {
             cache_dir: Some(scratch.path().join("policy-cache")),
@@ -99,7 +110,8 @@ impl World {
         .unwrap();
         World {
             repo: Repo::new(),
-            emulator: Emulator::start().await.unwrap(),
+            server,
+            requests: Requests::default(),
             host,
             scratch,
         }
@@ -128,7 +140,20 @@ impl World {
     }
 
     pub fn cluster(&self) -> Cluster {
-        Cluster::new(self.emulator.client().unwrap(), Options::default())
+        Cluster::new(
+            self.server.counting_client(&self.requests),
+            Options::default(),
+        )
+    }
+
+    /// The emulator (for tests of faults and request counts).
+    pub fn emulator(&self) -> &kube_emulator::Emulator {
+        self.server.emulator_handle()
+    }
+
+    /// An administrator's client (not counted).
+    pub fn client(&self) -> kube::Client {
+        self.server.client()
     }
 
     pub fn git_cache(&self) -> &Path {
