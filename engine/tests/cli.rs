@@ -1,13 +1,15 @@
 //! The `plumbline` binary, run as a subprocess the way people and scripts
 //! run it: on the quickstart, on real Git repositories (local and served by
-//! `git daemon`), against the Kubernetes API emulator over HTTP, and on bad
-//! input, checking output and exit codes.
+//! `git daemon`), against an API server (the real control plane and the
+//! emulator), and on bad input, checking output and exit codes.
 
 mod cli_support;
+mod server_support;
 mod source_support;
 
 use cli_support::{commit_bad_branch, copy_quickstart, plumbline, plumbline_async, repo_root};
 use serde_json::Value;
+use server_support::Server;
 use source_support::git;
 
 /// A temp dir with a Git repository made from the quickstart: `main` as
@@ -259,23 +261,57 @@ fn a_policy_that_traps_fails_validate_with_its_name() {
     );
 }
 
-/// The emulator's kubeconfig in a file.
-fn kubeconfig_file(emulator: &kube_emulator::Emulator, dir: &std::path::Path) -> String {
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        serde_yaml::to_string(&emulator.kubeconfig()).unwrap(),
-    )
-    .unwrap();
-    path.display().to_string()
+/// The server's kubeconfig in a file.
+fn kubeconfig_file(server: &Server, dir: &std::path::Path) -> String {
+    server.kubeconfig_file(dir).display().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs() {
-    let emulator = kube_emulator::Emulator::start().await.unwrap();
+/// The resourceVersions of the objects a CLI under test manages (in the
+/// quickstart's namespace), to show that a run stored nothing.
+async fn stored_versions(server: &Server) -> Vec<(String, Option<String>)> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+    use kube::api::{Api, ListParams};
+    let client = server.client();
+    let mut versions = Vec::new();
+    let list = ListParams::default();
+    for cm in Api::<ConfigMap>::namespaced(client.clone(), "shop")
+        .list(&list)
+        .await
+        .unwrap()
+    {
+        versions.push((
+            format!("cm/{:?}", cm.metadata.name),
+            cm.metadata.resource_version,
+        ));
+    }
+    for secret in Api::<Secret>::namespaced(client.clone(), "shop")
+        .list(&list)
+        .await
+        .unwrap()
+    {
+        versions.push((
+            format!("secret/{:?}", secret.metadata.name),
+            secret.metadata.resource_version,
+        ));
+    }
+    for svc in Api::<Service>::namespaced(client, "shop")
+        .list(&list)
+        .await
+        .unwrap()
+    {
+        versions.push((
+            format!("svc/{:?}", svc.metadata.name),
+            svc.metadata.resource_version,
+        ));
+    }
+    versions.sort();
+    versions
+}
+
+async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server) {
     let repo = quickstart_repo();
     let dir = repo.path();
-    let kubeconfig = kubeconfig_file(&emulator, dir);
+    let kubeconfig = kubeconfig_file(&server, dir);
     let kc = kubeconfig.as_str();
 
     let before = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
@@ -340,7 +376,7 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs() {
         "{}",
         checked.stdout
     );
-    let before_dry_run = emulator.resource_version();
+    let before_dry_run = stored_versions(&server).await;
     let dry = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc, "--dry-run"])
         .await
         .expect(0);
@@ -351,7 +387,7 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs() {
         dry.stdout
     );
     assert_eq!(
-        emulator.resource_version(),
+        stored_versions(&server).await,
         before_dry_run,
         "a dry run stores nothing"
     );
@@ -399,12 +435,11 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs() {
     assert_eq!(orphaned[0]["key"]["kind"], "Service");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sync_of_a_blocked_branch_applies_nothing_and_exits_1() {
-    let emulator = kube_emulator::Emulator::start().await.unwrap();
+async fn sync_of_a_blocked_branch_applies_nothing_and_exits_1(server: Server) {
     let repo = quickstart_repo();
-    let kubeconfig = kubeconfig_file(&emulator, repo.path());
-    let objects = emulator.object_count();
+    let kubeconfig = kubeconfig_file(&server, repo.path());
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(server.client());
     let run = plumbline_async(
         repo.path(),
         &["sync", ".", "--ref", "bad", "--kubeconfig", &kubeconfig],
@@ -413,25 +448,26 @@ async fn sync_of_a_blocked_branch_applies_nothing_and_exits_1() {
     .expect(1);
     assert!(run.stdout.contains("Blocked"), "{}", run.stdout);
     assert!(run.stdout.contains("[images-pinned]"), "{}", run.stdout);
-    assert_eq!(emulator.object_count(), objects, "nothing was applied");
+    assert!(
+        namespaces.get_opt("shop").await.unwrap().is_none(),
+        "nothing was applied"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn drift_shows_in_plan_and_the_remediator_decides_at_sync() {
+async fn drift_shows_in_plan_and_the_remediator_decides_at_sync(server: Server) {
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, Patch, PatchParams};
 
-    let emulator = kube_emulator::Emulator::start().await.unwrap();
     let repo = quickstart_repo();
     let dir = repo.path();
-    let kubeconfig = kubeconfig_file(&emulator, dir);
+    let kubeconfig = kubeconfig_file(&server, dir);
     let kc = kubeconfig.as_str();
     plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
         .await
         .expect(0);
 
     // `kubectl edit`: another field manager changes the ConfigMap.
-    let config_maps: Api<ConfigMap> = Api::namespaced(emulator.client().unwrap(), "shop");
+    let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), "shop");
     let edit = PatchParams {
         field_manager: Some("kubectl-edit".into()),
         ..PatchParams::default()
@@ -471,3 +507,9 @@ async fn drift_shows_in_plan_and_the_remediator_decides_at_sync() {
     let live = config_maps.get("web-config").await.unwrap();
     assert_eq!(live.data.unwrap()["MODE"], "slow");
 }
+
+on_both_servers!(
+    sync_then_plan_against_a_cluster_shows_changes_as_diffs,
+    sync_of_a_blocked_branch_applies_nothing_and_exits_1,
+    drift_shows_in_plan_and_the_remediator_decides_at_sync,
+);
