@@ -1,12 +1,14 @@
 //! The controller end to end: a real Git repository, policies built from
-//! source, the Kubernetes API emulation over HTTP, and `plumbline
-//! controller`'s runner reconciling SyncUnit resources in-process, the way
-//! it runs in a cluster.
+//! source, an API server, and `plumbline controller`'s runner reconciling
+//! SyncUnit resources in-process, the way it runs in a cluster. Every story
+//! runs on the real control plane and on the emulator, except the two that
+//! inject faults (emulator only).
 
 mod controller_support;
 // Shared with the reconcile tests; this binary uses only part of it.
 #[allow(dead_code)]
 mod reconcile_support;
+mod server_support;
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use plumbline::controller::crd::SyncUnit;
 use plumbline::controller::sync_unit::{Access, Resolver};
 use plumbline::controller::webhook::GitPush;
 use serde_json::{json, Value};
+use server_support::Server;
 use sha2::{Digest, Sha256};
 
 fn config_map(name: &str, mode: &str) -> String {
@@ -72,9 +75,8 @@ fn head(fixture: &Fixture) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_unit_becomes_ready_with_its_status_filled() {
-    let fixture = Fixture::new().await;
+async fn a_sync_unit_becomes_ready_with_its_status_filled(server: Server) {
+    let fixture = Fixture::on(server).await;
     let wasm = std::fs::read(policy_artifacts::REQUIRED_LABELS).unwrap();
     fixture
         .world
@@ -158,9 +160,8 @@ async fn a_sync_unit_becomes_ready_with_its_status_filled() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval() {
-    let fixture = Fixture::new().await;
+async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval(server: Server) {
+    let fixture = Fixture::on(server).await;
     fixture
         .world
         .repo
@@ -212,9 +213,8 @@ async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only() {
-    let fixture = Fixture::new().await;
+async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only(server: Server) {
+    let fixture = Fixture::on(server).await;
     fixture
         .world
         .repo
@@ -278,7 +278,7 @@ async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_on
 
     // The drift stays, found and reported again on every reconcile: that
     // costs reads only (no status, no Event, no apply).
-    fixture.world.emulator.reset_requests();
+    fixture.world.requests.reset();
     let before = running.reconciles("synced");
     let started = std::time::Instant::now();
     while running.reconciles("synced") < before + 3 {
@@ -289,7 +289,7 @@ async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_on
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     running.stop().await;
-    let requests = fixture.world.emulator.requests();
+    let requests = &fixture.world.requests;
     assert_eq!(requests.writes(), 0, "{requests:?}");
     assert!(requests.reads() > 0);
     let api: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
@@ -331,7 +331,7 @@ async fn drift_while_the_drift_watch_is_down_is_found_when_it_lists_again() {
     // A controller started on a synced cluster reconciles each sync once,
     // changes nothing, and has nothing else to do: from then on only the
     // drift watch can notice anything (the interval is an hour).
-    let emulator = &fixture.world.emulator;
+    let emulator = &fixture.world.emulator();
     emulator.reset_requests();
     let running = fixture.start();
     let started = std::time::Instant::now();
@@ -374,9 +374,8 @@ async fn drift_while_the_drift_watch_is_down_is_found_when_it_lists_again() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_depends_on_chain_applies_in_order() {
-    let fixture = Fixture::new().await;
+async fn a_depends_on_chain_applies_in_order(server: Server) {
+    let fixture = Fixture::on(server).await;
     for step in ["a", "b", "c"] {
         fixture.world.repo.write(
             &format!("{step}/config.yaml"),
@@ -426,9 +425,8 @@ async fn a_depends_on_chain_applies_in_order() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn suspend_stops_reconciling_until_resumed() {
-    let fixture = Fixture::new().await;
+async fn suspend_stops_reconciling_until_resumed(server: Server) {
+    let fixture = Fixture::on(server).await;
     fixture
         .world
         .repo
@@ -496,9 +494,10 @@ async fn suspend_stops_reconciling_until_resumed() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_event() {
-    let fixture = Fixture::new().await;
+async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_event(
+    server: Server,
+) {
+    let fixture = Fixture::on(server).await;
     fixture
         .world
         .repo
@@ -628,9 +627,8 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_controller_resumes_without_writing_again() {
-    let fixture = Fixture::new().await;
+async fn a_restarted_controller_resumes_without_writing_again(server: Server) {
+    let fixture = Fixture::on(server).await;
     // A validator warns about the labelled ConfigMap on every reconcile.
     let warned = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: warned\n  labels: {test/warn: \"yes\"}\ndata:\n  mode: fast\n";
     fixture
@@ -669,7 +667,7 @@ async fn a_restarted_controller_resumes_without_writing_again() {
     }
     first.stop().await;
 
-    fixture.world.emulator.reset_requests();
+    fixture.world.requests.reset();
     let second = fixture.start();
     let started = std::time::Instant::now();
     while second.reconciles("synced") < 1 {
@@ -682,14 +680,13 @@ async fn a_restarted_controller_resumes_without_writing_again() {
     // A graceful stop waits for the reconcile in flight (status, events):
     // the warning, unchanged, is not published again.
     second.stop().await;
-    let requests = fixture.world.emulator.requests();
+    let requests = &fixture.world.requests;
     assert_eq!(requests.writes(), 0, "{requests:?}");
     assert!(requests.reads() > 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_git_push_webhook_reconciles_the_syncs_following_the_pushed_ref() {
-    let fixture = Fixture::new().await;
+async fn a_git_push_webhook_reconciles_the_syncs_following_the_pushed_ref(server: Server) {
+    let fixture = Fixture::on(server).await;
     fixture
         .world
         .repo
@@ -737,9 +734,8 @@ async fn a_git_push_webhook_reconciles_the_syncs_following_the_pushed_ref() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_module_with_another_digest_stalls_the_sync_naming_the_policy() {
-    let fixture = Fixture::new().await;
+async fn a_module_with_another_digest_stalls_the_sync_naming_the_policy(server: Server) {
+    let fixture = Fixture::on(server).await;
     fixture
         .world
         .repo
@@ -775,9 +771,8 @@ async fn a_module_with_another_digest_stalls_the_sync_naming_the_policy() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_come_from_the_secret_into_private_files() {
-    let fixture = Fixture::new().await;
+async fn credentials_come_from_the_secret_into_private_files(server: Server) {
+    let fixture = Fixture::on(server).await;
     fixture.ensure_namespace("team").await;
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(fixture.client(), "team");
@@ -833,20 +828,17 @@ async fn credentials_come_from_the_secret_into_private_files() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigterm() {
-    let fixture = Fixture::new().await;
+async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigterm(server: Server) {
+    let fixture = Fixture::on(server).await;
     fixture
         .world
         .repo
         .write("app/config.yaml", &config_map("settings", "fast"));
     fixture.world.repo.commit("app");
-    let kubeconfig = fixture.world.scratch.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        serde_yaml::to_string(&fixture.world.emulator.kubeconfig()).unwrap(),
-    )
-    .unwrap();
+    let kubeconfig = fixture
+        .world
+        .server
+        .kubeconfig_file(fixture.world.scratch.path());
     // PLUMBLINE_BIN overrides the binary (a target directory shared with
     // other checkouts may hold another build of it).
     let binary = std::env::var("PLUMBLINE_BIN")
@@ -900,9 +892,8 @@ async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigter
     assert!(status.success(), "{status:?}\n{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_sync_is_retried_with_backoff_until_it_recovers() {
-    let fixture = Fixture::new().await;
+async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server) {
+    let fixture = Fixture::on(server).await;
     let missing = fixture.world.scratch.path().join("later");
     let url = format!("file://{}", missing.display());
     let running = fixture.start();
@@ -1009,7 +1000,7 @@ async fn deleting_a_pruning_sync_unit_prunes_its_objects_and_inventory_first() {
     units.delete("kept", &Default::default()).await.unwrap();
     let deleting = units.get("pruned").await.unwrap();
     assert!(deleting.metadata.deletion_timestamp.is_some());
-    let faults = fixture.world.emulator.faults();
+    let faults = fixture.world.emulator().faults();
     faults.inject_on(Verb::Delete, Fault::InternalError, 1);
     let running = fixture.start();
 
@@ -1053,9 +1044,8 @@ async fn deleting_a_pruning_sync_unit_prunes_its_objects_and_inventory_first() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_depends_on_cycle_stalls_its_members_naming_the_cycle() {
-    let fixture = Fixture::new().await;
+async fn a_depends_on_cycle_stalls_its_members_naming_the_cycle(server: Server) {
+    let fixture = Fixture::on(server).await;
     for step in ["a", "b", "c", "d"] {
         fixture.world.repo.write(
             &format!("{step}/config.yaml"),
@@ -1129,3 +1119,19 @@ async fn a_depends_on_cycle_stalls_its_members_naming_the_cycle() {
     }
     running.stop().await;
 }
+
+on_both_servers!(
+    a_sync_unit_becomes_ready_with_its_status_filled,
+    a_manual_edit_is_remediated_by_the_watch_not_the_interval,
+    drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only,
+    a_depends_on_chain_applies_in_order,
+    suspend_stops_reconciling_until_resumed,
+    a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_event,
+    a_restarted_controller_resumes_without_writing_again,
+    a_git_push_webhook_reconciles_the_syncs_following_the_pushed_ref,
+    a_module_with_another_digest_stalls_the_sync_naming_the_policy,
+    credentials_come_from_the_secret_into_private_files,
+    the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigterm,
+    a_failing_sync_is_retried_with_backoff_until_it_recovers,
+    a_depends_on_cycle_stalls_its_members_naming_the_cycle,
+);

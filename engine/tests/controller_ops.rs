@@ -1,12 +1,15 @@
 //! The controller's operational parts against real counterparts: leader
-//! election with Leases on the Kubernetes API emulation, sharding of sync
-//! units, the HTTP endpoints over real TCP (webhook signatures, probes,
-//! metrics after a real reconcile).
+//! election with Leases, sharding of sync units, `plumbline install`, the
+//! controller process — on the real control plane and the emulator (the
+//! renewal-failure story injects faults: emulator only) — and the HTTP
+//! endpoints over real TCP (webhook signatures, probes, metrics after a real
+//! reconcile).
 
 #[allow(dead_code)]
 mod controller_support;
 #[allow(dead_code)]
 mod reconcile_support;
+mod server_support;
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
-use kube_emulator::{Emulator, Fault};
+use kube_emulator::Fault;
 use plumbline::controller::http::{self, State, Webhook};
 use plumbline::controller::leader::{Elector, Options};
 use plumbline::controller::metrics::Metrics;
@@ -24,6 +27,7 @@ use plumbline::controller::shard::Shard;
 use plumbline::controller::webhook::{self, GitPush};
 use plumbline::source::GitRef;
 use reconcile_support::{all_roles_policy, World};
+use server_support::Server as ApiServer;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Long enough for anything that must happen; the tests wait for events,
@@ -48,8 +52,8 @@ async fn until(receiver: &mut watch::Receiver<bool>, leading: bool) {
         .expect("the elector stopped");
 }
 
-async fn lease(emulator: &Emulator) -> Lease {
-    Api::<Lease>::namespaced(emulator.client().unwrap(), "default")
+async fn lease(server: &ApiServer) -> Lease {
+    Api::<Lease>::namespaced(server.client(), "default")
         .get("plumbline-controller")
         .await
         .unwrap()
@@ -63,16 +67,15 @@ fn transitions(lease: &Lease) -> i32 {
     lease.spec.as_ref().unwrap().lease_transitions.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_standby_takes_over_when_the_leaders_lease_expires() {
-    let emulator = Emulator::start().await.unwrap();
+async fn the_standby_takes_over_when_the_leaders_lease_expires(api: ApiServer) {
+    let server = api;
     let (mut a_leads, a_task) =
-        Elector::new(emulator.client().unwrap(), election("a")).spawn(std::future::pending());
+        Elector::new(server.client(), election("a")).spawn(std::future::pending());
     until(&mut a_leads, true).await;
-    assert_eq!(holder(&lease(&emulator).await).as_deref(), Some("a"));
+    assert_eq!(holder(&lease(&server).await).as_deref(), Some("a"));
 
     // While a renews, b is refused at every attempt.
-    let mut b = Elector::new(emulator.client().unwrap(), election("b"));
+    let mut b = Elector::new(server.client(), election("b"));
     for _ in 0..5 {
         assert!(!b.try_acquire_or_renew().await.unwrap());
     }
@@ -80,54 +83,55 @@ async fn the_standby_takes_over_when_the_leaders_lease_expires() {
     // a dies without releasing: its Lease stays, unrenewed, until expiry.
     a_task.abort();
     let _ = a_task.await;
-    assert_eq!(holder(&lease(&emulator).await).as_deref(), Some("a"));
+    assert_eq!(holder(&lease(&server).await).as_deref(), Some("a"));
     let (mut b_leads, _b_task) = b.spawn(std::future::pending());
     until(&mut b_leads, true).await;
 
-    let taken = lease(&emulator).await;
+    let taken = lease(&server).await;
     assert_eq!(holder(&taken).as_deref(), Some("b"));
     assert_eq!(transitions(&taken), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_that_shuts_down_releases_the_lease_to_the_standby() {
-    let emulator = Emulator::start().await.unwrap();
+async fn a_leader_that_shuts_down_releases_the_lease_to_the_standby(api: ApiServer) {
+    let server = api;
     let (stop_a, a_stopped) = oneshot::channel::<()>();
-    let (mut a_leads, a_task) =
-        Elector::new(emulator.client().unwrap(), election("a")).spawn(async move {
-            let _ = a_stopped.await;
-        });
+    let (mut a_leads, a_task) = Elector::new(server.client(), election("a")).spawn(async move {
+        let _ = a_stopped.await;
+    });
     until(&mut a_leads, true).await;
-    let mut b = Elector::new(emulator.client().unwrap(), election("b"));
+    let mut b = Elector::new(server.client(), election("b"));
     assert!(!b.try_acquire_or_renew().await.unwrap());
 
     stop_a.send(()).unwrap();
     a_task.await.unwrap();
     assert!(!*a_leads.borrow(), "a still claims to lead after shutdown");
-    assert_eq!(holder(&lease(&emulator).await), None, "a did not release");
+    assert_eq!(holder(&lease(&server).await), None, "a did not release");
     // No waiting for expiry: b, which saw a's record a moment ago, takes
     // the released Lease at its very next attempt.
     assert!(b.try_acquire_or_renew().await.unwrap());
-    let taken = lease(&emulator).await;
+    let taken = lease(&server).await;
     assert_eq!(holder(&taken).as_deref(), Some("b"));
     assert_eq!(transitions(&taken), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_cannot_renew_stops_leading_and_recovers() {
-    let emulator = Emulator::start().await.unwrap();
+    let server = ApiServer::emulator().await;
     let (mut leads, _task) =
-        Elector::new(emulator.client().unwrap(), election("a")).spawn(std::future::pending());
+        Elector::new(server.client(), election("a")).spawn(std::future::pending());
     until(&mut leads, true).await;
 
     // The API server fails every request: after the renew deadline the
     // leader must stop leading on its own.
-    emulator.faults().inject(Fault::InternalError, u32::MAX);
+    server
+        .emulator_handle()
+        .faults()
+        .inject(Fault::InternalError, u32::MAX);
     until(&mut leads, false).await;
 
-    emulator.faults().clear();
+    server.emulator_handle().faults().clear();
     until(&mut leads, true).await;
-    assert_eq!(holder(&lease(&emulator).await).as_deref(), Some("a"));
+    assert_eq!(holder(&lease(&server).await).as_deref(), Some("a"));
 }
 
 // --- sharding ---
@@ -182,9 +186,8 @@ fn label_shards_split_by_value_and_leave_unlabelled_units_to_no_one() {
     assert!(!a.owns(&unit_meta(1)) && !b.owns(&unit_meta(1)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_runners_on_two_shards_each_reconcile_only_their_own() {
-    let fixture = controller_support::Fixture::new().await;
+async fn two_runners_on_two_shards_each_reconcile_only_their_own(api: ApiServer) {
+    let fixture = controller_support::Fixture::on(api).await;
     let repo = &fixture.world.repo;
     let names: Vec<String> = (0..12).map(|i| format!("unit-{i}")).collect();
     for name in &names {
@@ -459,9 +462,8 @@ async fn probes_answer_liveness_and_readiness() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_after_real_reconciles() {
-    let world = World::new().await;
+async fn metrics_after_real_reconciles(api: ApiServer) {
+    let world = World::on(api);
     world
         .repo
         .write(
@@ -482,7 +484,7 @@ async fn metrics_after_real_reconciles() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 
     // Someone edits the ConfigMap; the next reconcile reapplies it.
-    Api::<ConfigMap>::namespaced(world.emulator.client().unwrap(), "shop")
+    Api::<ConfigMap>::namespaced(world.client(), "shop")
         .patch(
             "settings",
             &PatchParams {
@@ -546,16 +548,9 @@ fn the_committed_deploy_manifests_are_what_install_prints() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn install_applies_everything_and_the_api_serves_sync_units() {
-    let emulator = Emulator::start().await.unwrap();
+async fn install_applies_everything_and_the_api_serves_sync_units(api: ApiServer) {
     let dir = tempfile::TempDir::new().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        serde_yaml::to_string(&emulator.kubeconfig()).unwrap(),
-    )
-    .unwrap();
+    let kubeconfig = api.kubeconfig_file(dir.path());
     let path = kubeconfig.to_str().unwrap().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         plumbline(&[
@@ -583,7 +578,7 @@ async fn install_applies_everything_and_the_api_serves_sync_units() {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
 
-    let client = emulator.client().unwrap();
+    let client = api.client();
     let units: Api<plumbline::controller::crd::SyncUnit> = Api::all(client.clone());
     assert!(units
         .list(&Default::default())
@@ -656,17 +651,11 @@ async fn serves_readyz(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_controller_process_leads_serves_metrics_and_releases_on_sigterm() {
-    let fixture = controller_support::Fixture::new().await;
+async fn the_controller_process_leads_serves_metrics_and_releases_on_sigterm(api: ApiServer) {
+    let fixture = controller_support::Fixture::on(api).await;
     fixture.ensure_namespace("plumbline-system").await;
     let dir = tempfile::TempDir::new().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        serde_yaml::to_string(&fixture.world.emulator.kubeconfig()).unwrap(),
-    )
-    .unwrap();
+    let kubeconfig = fixture.world.server.kubeconfig_file(dir.path());
     // The command cannot report the port it bound, so a free port is
     // picked and released first; should something else take it meanwhile,
     // the child fails to bind and exits, and another port is tried.
@@ -714,3 +703,12 @@ async fn the_controller_process_leads_serves_metrics_and_releases_on_sigterm() {
     let released = leases.get("plumbline-controller").await.unwrap();
     assert_eq!(holder(&released), None, "the Lease was not released");
 }
+
+on_both_servers!(
+    the_standby_takes_over_when_the_leaders_lease_expires,
+    a_leader_that_shuts_down_releases_the_lease_to_the_standby,
+    two_runners_on_two_shards_each_reconcile_only_their_own,
+    metrics_after_real_reconciles,
+    install_applies_everything_and_the_api_serves_sync_units,
+    the_controller_process_leads_serves_metrics_and_releases_on_sigterm,
+);

@@ -1,7 +1,7 @@
 //! Fixtures for controller tests: the reconcile world (a real Git
-//! repository, the API emulation, a policy host) with Plumbline's CRDs
-//! installed, and controllers run in-process against it, stopped
-//! gracefully.
+//! repository, an API server — real or emulated, see `server_support` — and
+//! a policy host) with Plumbline's CRDs installed, and controllers run
+//! in-process against it, stopped gracefully.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::reconcile_support::World;
+use crate::server_support::Server;
 
 /// How long a test waits for something the controller should do before it
 /// fails (a guard against hanging, not a performance assertion).
@@ -29,11 +30,19 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// A fixture on the emulator (for fault injection and request counts).
     pub async fn new() -> Self {
-        let world = World::new().await;
-        let crds: Api<CustomResourceDefinition> = Api::all(world.emulator.client().unwrap());
+        Self::on(Server::emulator().await).await
+    }
+
+    /// A fixture on the given server.
+    pub async fn on(server: Server) -> Self {
+        let world = World::on(server);
+        let crds: Api<CustomResourceDefinition> = Api::all(world.client());
         for crd in [SyncUnit::crd(), ClusterSyncPolicy::crd()] {
+            let name = crd.metadata.name.clone().unwrap();
             crds.create(&PostParams::default(), &crd).await.unwrap();
+            wait_until_established(&crds, &name).await;
         }
         let fixture = Fixture { world };
         // Where the tests' syncs put their objects.
@@ -44,7 +53,7 @@ impl Fixture {
     }
 
     pub fn client(&self) -> kube::Client {
-        self.world.emulator.client().unwrap()
+        self.world.client()
     }
 
     /// Start a controller for every SyncUnit.
@@ -60,13 +69,14 @@ impl Fixture {
             self.world.scratch.path().join("controller"),
             Arc::clone(&metrics),
         );
-        options.config = Some(self.world.emulator.config().unwrap());
+        options.config = Some(self.world.server.config());
         options.retry_base = Duration::from_millis(500);
         // The tests' repositories and modules are local files.
         options.access = Access::new(true);
         change(&mut options);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(Controller::new(self.client(), options).run(async move {
+        let client = self.world.server.counting_client(&self.world.requests);
+        let task = tokio::spawn(Controller::new(client, options).run(async move {
             let _ = stopped.await;
         }));
         Running {
@@ -189,6 +199,28 @@ impl Fixture {
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
+    }
+}
+
+/// A real API server serves a new CRD's resources only once it is Established.
+async fn wait_until_established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    let started = Instant::now();
+    loop {
+        let crd = crds.get(name).await.unwrap();
+        let established = crd
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "CRD {name} never became Established"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
