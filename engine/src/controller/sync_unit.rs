@@ -673,6 +673,7 @@ fn limit_overrides(limits: crd::LimitsSpec) -> LimitOverrides {
         output_bytes: limits.output_bytes,
         log_bytes: limits.log_bytes,
         stack_bytes: limits.stack_bytes.and_then(|b| usize::try_from(b).ok()),
+        ..LimitOverrides::default()
     }
 }
 

@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{mpsc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -43,6 +44,8 @@ pub struct CacheStats {
 pub(crate) struct ComponentCache {
     dir: Option<PathBuf>,
     loaded: Mutex<HashMap<(EngineKey, ComponentDigest), Component>>,
+    /// Components whose compilation missed its deadline, with that deadline.
+    timed_out: Mutex<HashMap<(EngineKey, ComponentDigest), Duration>>,
     compiled: AtomicU64,
     disk_hits: AtomicU64,
     memory_hits: AtomicU64,
@@ -53,6 +56,7 @@ impl ComponentCache {
         Self {
             dir,
             loaded: Mutex::default(),
+            timed_out: Mutex::default(),
             compiled: AtomicU64::new(0),
             disk_hits: AtomicU64::new(0),
             memory_hits: AtomicU64::new(0),
@@ -68,14 +72,15 @@ impl ComponentCache {
     }
 
     /// The compiled form of `bytes` on `slot`'s engine: from memory, from
-    /// disk, or compiled now (and then stored in both).
+    /// disk, or compiled now within `timeout` (and then stored in both).
     pub(crate) fn component(
         &self,
         key: EngineKey,
         slot: &EngineSlot,
-        bytes: &[u8],
-    ) -> wasmtime::Result<(Component, ComponentDigest)> {
-        let digest: ComponentDigest = Sha256::digest(bytes).into();
+        bytes: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(Component, ComponentDigest), CompileError> {
+        let digest: ComponentDigest = Sha256::digest(&bytes).into();
         let loaded = || self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(component) = loaded().get(&(key, digest)) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
@@ -91,18 +96,77 @@ impl ComponentCache {
                 component
             }
             None => {
-                let precompiled = slot.engine.precompile_component(bytes)?;
+                let timed_out = || {
+                    self.timed_out
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                };
+                if timed_out()
+                    .get(&(key, digest))
+                    .is_some_and(|limit| *limit >= timeout)
+                {
+                    // Compiling it again would take as long; the earlier
+                    // compilation may even still be running.
+                    return Err(CompileError::Timeout);
+                }
+                let precompiled = match compile(&slot.engine, bytes, timeout) {
+                    Err(CompileError::Timeout) => {
+                        timed_out().insert((key, digest), timeout);
+                        return Err(CompileError::Timeout);
+                    }
+                    result => result?,
+                };
                 self.compiled.fetch_add(1, Ordering::Relaxed);
                 if let Some(path) = &path {
                     write_cached(path, &precompiled);
                 }
-                deserialize(&slot.engine, &precompiled)?
+                deserialize(&slot.engine, &precompiled).map_err(CompileError::Invalid)?
             }
         };
         loaded().insert((key, digest), component.clone());
         Ok((component, digest))
     }
 }
+
+/// Why a component could not be compiled.
+#[derive(Debug)]
+pub(crate) enum CompileError {
+    /// Not a valid component, or cranelift failed.
+    Invalid(wasmtime::Error),
+    /// Compilation did not finish within its deadline.
+    Timeout,
+}
+
+/// Compile `bytes` on a thread of its own and wait at most `timeout`.
+///
+/// Cranelift cannot be interrupted: past the deadline the caller gets
+/// [`CompileError::Timeout`] and the thread runs on until compilation ends,
+/// then drops its result. The load-time size limits (component and function
+/// bytes) bound how long and how much memory that takes; the cache
+/// remembers the timeout, so loading the same component again is refused at
+/// once instead of starting another compilation.
+fn compile(engine: &Engine, bytes: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, CompileError> {
+    let (done, result) = mpsc::sync_channel(1);
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("plumbline-compile".into())
+        .stack_size(COMPILE_STACK_BYTES)
+        .spawn(move || {
+            // The receiver is gone if the caller stopped waiting.
+            let _ = done.send(engine.precompile_component(&bytes));
+        })
+        .map_err(|e| CompileError::Invalid(e.into()))?;
+    match result.recv_timeout(timeout) {
+        Ok(compiled) => compiled.map_err(CompileError::Invalid),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(CompileError::Timeout),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(CompileError::Invalid(
+            wasmtime::format_err!("the compiler thread panicked"),
+        )),
+    }
+}
+
+/// Native stack of a compilation thread.
+const COMPILE_STACK_BYTES: usize = 8 << 20;
 
 fn file_name(engine: &Engine, digest: &ComponentDigest) -> String {
     let mut hasher = Sha256Hasher::default();
@@ -182,5 +246,30 @@ impl Hasher for Sha256Hasher {
 
     fn write(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::engines::config;
+
+    #[test]
+    fn determinism_settings_are_part_of_the_cache_key() {
+        let key = EngineKey {
+            stack_bytes: 512 << 10,
+            fuel: false,
+        };
+        let digest = [0; 32];
+        let name = |c: &wasmtime::Config| file_name(&Engine::new(c).unwrap(), &digest);
+        let ours = name(&config(key));
+        let mut nan = config(key);
+        nan.cranelift_nan_canonicalization(false);
+        let mut simd = config(key);
+        simd.relaxed_simd_deterministic(false);
+        assert_ne!(ours, name(&nan));
+        assert_ne!(ours, name(&simd));
+        assert_ne!(name(&nan), name(&simd));
+        assert_eq!(ours, name(&config(key)));
     }
 }

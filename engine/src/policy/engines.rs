@@ -95,8 +95,19 @@ impl Drop for Engines {
     }
 }
 
-fn new_slot(key: EngineKey) -> wasmtime::Result<EngineSlot> {
+/// The wasmtime configuration of the engine for `key`.
+///
+/// Besides the limits' settings, execution is made deterministic across
+/// CPUs: NaN results are canonicalised (otherwise their sign and payload
+/// bits depend on the CPU, and a policy could observe them), and the relaxed
+/// SIMD instructions take their deterministic semantics. Both are part of
+/// the engine's compatibility hash, so the compile cache never mixes code
+/// compiled with and without them.
+pub(crate) fn config(key: EngineKey) -> Config {
     let mut config = Config::new();
+    config
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true);
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
@@ -106,7 +117,11 @@ fn new_slot(key: EngineKey) -> wasmtime::Result<EngineSlot> {
         // wasm stack may not exceed the (unused) async stack size.
         .async_stack_size(key.stack_bytes.max(2 << 20) + (1 << 20))
         .parallel_compilation(true);
-    let engine = Engine::new(&config)?;
+    config
+}
+
+fn new_slot(key: EngineKey) -> wasmtime::Result<EngineSlot> {
+    let engine = Engine::new(&config(key))?;
     let mut linker = Linker::new(&engine);
     host::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
     types::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;

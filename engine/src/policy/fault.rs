@@ -82,16 +82,33 @@ pub enum FaultKind {
 
 /// Classify the error of a call into the guest.
 ///
-/// `memory_refused` is set when the store's limiter refused a memory growth
-/// during the call; it takes precedence, because the trap it causes carries
-/// no trap code of its own.
-pub(crate) fn classify(error: wasmtime::Error, memory_refused: bool, limits: &Limits) -> FaultKind {
+/// `refused` is the limit the store's limiter refused a memory or table
+/// creation or growth with, if it did; it takes precedence, because the trap
+/// it causes carries no trap code of its own. wasmtime refuses a memory,
+/// table or instance past the limiter's counts itself, with an error whose
+/// text names the count ("resource limit exceeded: memory count too high");
+/// load-time checks refuse such components first, so this is a backstop.
+pub(crate) fn classify(
+    error: wasmtime::Error,
+    refused: Option<Limit>,
+    limits: &Limits,
+) -> FaultKind {
     let exceeded = |limit| FaultKind::LimitExceeded {
         limit,
         value: limits.describe(limit),
     };
-    if memory_refused {
-        return exceeded(Limit::Memory);
+    if let Some(limit) = refused {
+        return exceeded(limit);
+    }
+    let message = error.to_string();
+    for (text, limit) in [
+        ("memory count too high", Limit::Memories),
+        ("table count too high", Limit::Tables),
+        ("instance count too high", Limit::Instances),
+    ] {
+        if message.contains(text) {
+            return exceeded(limit);
+        }
     }
     let detail = format!("{error:?}");
     match error.downcast::<Trap>() {

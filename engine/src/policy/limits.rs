@@ -19,29 +19,67 @@ pub const MAX_STACK_BYTES: usize = 8 << 20;
 /// plus room for wasmtime's and the host's frames.
 pub(crate) const WORKER_STACK_BYTES: usize = MAX_STACK_BYTES + (4 << 20);
 
+/// Default [`Limits::max_memories`].
+pub const DEFAULT_MAX_MEMORIES: u32 = 4;
+/// Default [`Limits::max_tables`].
+pub const DEFAULT_MAX_TABLES: u32 = 32;
+/// Default [`Limits::max_instances`].
+pub const DEFAULT_MAX_INSTANCES: u32 = 100;
+/// Default [`Limits::table_elements`].
+pub const DEFAULT_TABLE_ELEMENTS: u64 = 1 << 20;
+/// Default [`Limits::output_items`].
+pub const DEFAULT_OUTPUT_ITEMS: u64 = 100_000;
+/// Default [`Limits::component_bytes`].
+pub const DEFAULT_COMPONENT_BYTES: u64 = 32 << 20;
+/// Default [`Limits::function_bytes`].
+pub const DEFAULT_FUNCTION_BYTES: u64 = 1 << 20;
+/// Default [`Limits::compile_timeout`].
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The limits applied to one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Limits {
     /// Wall-clock deadline of one evaluation, instantiation included.
     /// Enforced by epoch interruption: the evaluation traps at most one
     /// ticker period (10 ms) after the deadline.
     #[serde(with = "millis", rename = "timeoutMs")]
     pub timeout: Duration,
-    /// Largest size of any linear memory (and the sum the guest may grow to).
-    /// A `memory.grow` past it traps.
+    /// The memory budget of one evaluation: the sum of every linear memory
+    /// and every table (8 bytes per element) of every instance. A
+    /// `memory.grow` or `table.grow` past it traps; a component whose
+    /// declared minimums exceed it is refused at load.
     pub memory_bytes: u64,
+    /// Most linear memories one evaluation may create.
+    pub max_memories: u32,
+    /// Most tables one evaluation may create.
+    pub max_tables: u32,
+    /// Most core module instances one evaluation may create.
+    pub max_instances: u32,
+    /// Largest size of one table, in elements.
+    pub table_elements: u64,
     /// Fuel budget (roughly one unit per wasm instruction); `None` means no
     /// budget. Policies with a budget run on an engine with fuel metering.
     pub fuel: Option<u64>,
     /// Largest total size of the strings a policy returns from one call.
     pub output_bytes: u64,
+    /// Most items (violations, objects) a policy returns from one call.
+    pub output_items: u64,
     /// Largest total size of the log (host `log` plus captured WASI
     /// stdout/stderr) kept from one evaluation; the rest is dropped and
     /// counted.
     pub log_bytes: u64,
     /// Largest wasm stack, at most [`MAX_STACK_BYTES`].
     pub stack_bytes: usize,
+    /// Largest component, in bytes; checked before compiling.
+    pub component_bytes: u64,
+    /// Largest function body, in bytes; checked before compiling.
+    pub function_bytes: u64,
+    /// Longest compilation at load. Compilation runs on its own thread and
+    /// cannot be interrupted: past the deadline the load is refused and the
+    /// thread finishes in the background, its result dropped.
+    #[serde(with = "millis", rename = "compileTimeoutMs")]
+    pub compile_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -50,10 +88,18 @@ impl Default for Limits {
         Self {
             timeout: Duration::from_secs(2),
             memory_bytes: 128 << 20,
+            max_memories: DEFAULT_MAX_MEMORIES,
+            max_tables: DEFAULT_MAX_TABLES,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            table_elements: DEFAULT_TABLE_ELEMENTS,
             fuel: None,
             output_bytes: 8 << 20,
+            output_items: DEFAULT_OUTPUT_ITEMS,
             log_bytes: 64 << 10,
             stack_bytes: 512 << 10,
+            component_bytes: DEFAULT_COMPONENT_BYTES,
+            function_bytes: DEFAULT_FUNCTION_BYTES,
+            compile_timeout: DEFAULT_COMPILE_TIMEOUT,
         }
     }
 }
@@ -69,6 +115,18 @@ pub struct LimitOverrides {
     /// See [`Limits::memory_bytes`].
     #[serde(default)]
     pub memory_bytes: Option<u64>,
+    /// See [`Limits::max_memories`].
+    #[serde(default)]
+    pub max_memories: Option<u32>,
+    /// See [`Limits::max_tables`].
+    #[serde(default)]
+    pub max_tables: Option<u32>,
+    /// See [`Limits::max_instances`].
+    #[serde(default)]
+    pub max_instances: Option<u32>,
+    /// See [`Limits::table_elements`].
+    #[serde(default)]
+    pub table_elements: Option<u64>,
     /// See [`Limits::fuel`]. `Some(0)` is rejected; to remove a default
     /// budget, raise it.
     #[serde(default)]
@@ -76,12 +134,24 @@ pub struct LimitOverrides {
     /// See [`Limits::output_bytes`].
     #[serde(default)]
     pub output_bytes: Option<u64>,
+    /// See [`Limits::output_items`].
+    #[serde(default)]
+    pub output_items: Option<u64>,
     /// See [`Limits::log_bytes`].
     #[serde(default)]
     pub log_bytes: Option<u64>,
     /// See [`Limits::stack_bytes`].
     #[serde(default)]
     pub stack_bytes: Option<usize>,
+    /// See [`Limits::component_bytes`].
+    #[serde(default)]
+    pub component_bytes: Option<u64>,
+    /// See [`Limits::function_bytes`].
+    #[serde(default)]
+    pub function_bytes: Option<u64>,
+    /// See [`Limits::compile_timeout`].
+    #[serde(default, with = "opt_millis", rename = "compileTimeoutMs")]
+    pub compile_timeout: Option<Duration>,
 }
 
 impl LimitOverrides {
@@ -90,10 +160,18 @@ impl LimitOverrides {
         Limits {
             timeout: self.timeout.unwrap_or(defaults.timeout),
             memory_bytes: self.memory_bytes.unwrap_or(defaults.memory_bytes),
+            max_memories: self.max_memories.unwrap_or(defaults.max_memories),
+            max_tables: self.max_tables.unwrap_or(defaults.max_tables),
+            max_instances: self.max_instances.unwrap_or(defaults.max_instances),
+            table_elements: self.table_elements.unwrap_or(defaults.table_elements),
             fuel: self.fuel.or(defaults.fuel),
             output_bytes: self.output_bytes.unwrap_or(defaults.output_bytes),
+            output_items: self.output_items.unwrap_or(defaults.output_items),
             log_bytes: self.log_bytes.unwrap_or(defaults.log_bytes),
             stack_bytes: self.stack_bytes.unwrap_or(defaults.stack_bytes),
+            component_bytes: self.component_bytes.unwrap_or(defaults.component_bytes),
+            function_bytes: self.function_bytes.unwrap_or(defaults.function_bytes),
+            compile_timeout: self.compile_timeout.unwrap_or(defaults.compile_timeout),
         }
     }
 }
@@ -116,6 +194,9 @@ impl Limits {
         if usize::try_from(self.memory_bytes).is_err() {
             return Some(format!("memoryBytes {} is too large", self.memory_bytes));
         }
+        if self.compile_timeout.is_zero() {
+            return Some("compileTimeoutMs must be positive".into());
+        }
         None
     }
 
@@ -129,7 +210,15 @@ impl Limits {
                 None => "unlimited".into(),
             },
             Limit::Output => format!("{} bytes", self.output_bytes),
+            Limit::OutputItems => format!("{} items", self.output_items),
             Limit::Stack => format!("{} bytes", self.stack_bytes),
+            Limit::Memories => self.max_memories.to_string(),
+            Limit::Tables => self.max_tables.to_string(),
+            Limit::Instances => self.max_instances.to_string(),
+            Limit::TableElements => format!("{} elements", self.table_elements),
+            Limit::ComponentSize => format!("{} bytes", self.component_bytes),
+            Limit::FunctionSize => format!("{} bytes", self.function_bytes),
+            Limit::CompileTime => format!("{:?}", self.compile_timeout),
         }
     }
 }
@@ -147,6 +236,43 @@ pub enum Limit {
     Output,
     /// [`Limits::stack_bytes`].
     Stack,
+    /// [`Limits::output_items`].
+    OutputItems,
+    /// [`Limits::max_memories`].
+    Memories,
+    /// [`Limits::max_tables`].
+    Tables,
+    /// [`Limits::max_instances`].
+    Instances,
+    /// [`Limits::table_elements`].
+    TableElements,
+    /// [`Limits::component_bytes`] (at load).
+    ComponentSize,
+    /// [`Limits::function_bytes`] (at load).
+    FunctionSize,
+    /// [`Limits::compile_timeout`] (at load).
+    CompileTime,
+}
+
+impl Limit {
+    /// The key that overrides this limit (in [`LimitOverrides`]' JSON/YAML).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Limit::Timeout => "timeoutMs",
+            Limit::Memory => "memoryBytes",
+            Limit::Fuel => "fuel",
+            Limit::Output => "outputBytes",
+            Limit::OutputItems => "outputItems",
+            Limit::Stack => "stackBytes",
+            Limit::Memories => "maxMemories",
+            Limit::Tables => "maxTables",
+            Limit::Instances => "maxInstances",
+            Limit::TableElements => "tableElements",
+            Limit::ComponentSize => "componentBytes",
+            Limit::FunctionSize => "functionBytes",
+            Limit::CompileTime => "compileTimeoutMs",
+        }
+    }
 }
 
 impl fmt::Display for Limit {
@@ -156,7 +282,15 @@ impl fmt::Display for Limit {
             Limit::Memory => "memory limit",
             Limit::Fuel => "fuel budget",
             Limit::Output => "output size limit",
+            Limit::OutputItems => "output item limit",
             Limit::Stack => "wasm stack limit",
+            Limit::Memories => "memory count limit",
+            Limit::Tables => "table count limit",
+            Limit::Instances => "instance count limit",
+            Limit::TableElements => "table size limit",
+            Limit::ComponentSize => "component size limit",
+            Limit::FunctionSize => "function size limit",
+            Limit::CompileTime => "compile time limit",
         })
     }
 }

@@ -10,16 +10,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
-use wasmtime::component::{Instance, InstancePre};
+use wasmtime::component::{ComponentExportIndex, Instance, InstancePre};
 use wasmtime::Store;
 
 use super::bindings::exports::plumbline::policy::{metadata, remediator, transformer, validator};
-use super::cache::ComponentDigest;
+use super::cache::{CompileError, ComponentDigest};
 use super::engines::{EngineKey, EngineSlot, EPOCH_TICK};
 use super::fault::{classify, Fault, FaultKind, Role};
+use super::lift::{self, LiftError, RawTransformed, RawViolations};
 use super::limits::{Limit, LimitOverrides, Limits};
+use super::shape::Shape;
 use super::state::{PolicyLog, StoreState};
-use super::verdict::{violation_bytes, Decision, Drift, EvalContext, PolicyInfo, Violation};
+use super::verdict::{Decision, Drift, EvalContext, PolicyInfo, Violation};
 use super::wasi::inspect_imports;
 use super::{Error, HostInner, Result};
 use crate::object::ObjectRef;
@@ -119,6 +121,20 @@ struct Indices {
     validator: Option<validator::GuestIndices>,
     transformer: Option<transformer::GuestIndices>,
     remediator: Option<remediator::GuestIndices>,
+    /// `validator.validate` and `transformer.transform`, called directly so
+    /// their results are lifted in place ([`lift`]).
+    validate: Option<ComponentExportIndex>,
+    transform: Option<ComponentExportIndex>,
+}
+
+/// The export index of `func` in the exported interface `interface`.
+fn func_index(
+    component: &wasmtime::component::Component,
+    interface: &str,
+    func: &str,
+) -> Option<ComponentExportIndex> {
+    let iface = component.get_export_index(None, interface)?;
+    component.get_export_index(Some(&iface), func)
 }
 
 /// A policy that passed its load-time checks and can be evaluated, from any
@@ -182,15 +198,46 @@ impl LoadedPolicy {
             .engines
             .get(key)
             .map_err(|e| Error::Start(e.into_boxed_dyn_error()))?;
-        let (component, digest) = match host.cache.component(key, &slot, &bytes) {
-            Ok(found) => found,
+        // Refuse what cannot run within the limits, or whose compilation
+        // would be unbounded, before compiling anything.
+        let shape = match Shape::of(&bytes) {
+            Ok(shape) => shape,
             Err(e) => {
                 return Err(Error::Compile {
                     policy,
-                    source: e.into_boxed_dyn_error(),
+                    source: Box::new(e),
                 })
             }
         };
+        if let Some((limit, found)) = shape.check(&limits) {
+            return Err(Error::OverLimit {
+                policy,
+                value: limits.describe(limit),
+                limit,
+                found,
+            });
+        }
+        let (component, digest) =
+            match host
+                .cache
+                .component(key, &slot, bytes, limits.compile_timeout)
+            {
+                Ok(found) => found,
+                Err(CompileError::Invalid(e)) => {
+                    return Err(Error::Compile {
+                        policy,
+                        source: e.into_boxed_dyn_error(),
+                    })
+                }
+                Err(CompileError::Timeout) => {
+                    return Err(Error::OverLimit {
+                        policy,
+                        value: limits.describe(Limit::CompileTime),
+                        limit: Limit::CompileTime,
+                        found: "its compilation did not finish in time".into(),
+                    })
+                }
+            };
         let imports = inspect_imports(&component, &slot.engine);
         if !imports.unsatisfied.is_empty() {
             return Err(Error::UnsatisfiedImports {
@@ -215,6 +262,12 @@ impl LoadedPolicy {
             validator: validator::GuestIndices::new(&pre).ok(),
             transformer: transformer::GuestIndices::new(&pre).ok(),
             remediator: remediator::GuestIndices::new(&pre).ok(),
+            validate: func_index(&component, "plumbline:policy/validator@0.1.0", "validate"),
+            transform: func_index(
+                &component,
+                "plumbline:policy/transformer@0.1.0",
+                "transform",
+            ),
         };
         if indices.validator.is_none()
             && indices.transformer.is_none()
@@ -379,10 +432,7 @@ impl Loaded {
     ) -> Result<Evaluation<R>> {
         self.host.pool.install(|| {
             let limits = &self.limits;
-            // `problem()` rejected memory sizes that do not fit in usize.
-            let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
-            let mut store =
-                Store::new(&self.slot.engine, StoreState::new(memory, limits.log_bytes));
+            let mut store = Store::new(&self.slot.engine, StoreState::new(limits));
             store.limiter(|s| &mut s.limiter);
             store.epoch_deadline_trap();
             let tick = EPOCH_TICK.as_nanos().max(1);
@@ -402,7 +452,7 @@ impl Loaded {
             match result {
                 Ok(value) => Ok(Evaluation { value, log }),
                 Err(e) => {
-                    let refused = store.data().limiter.memory_refused;
+                    let refused = store.data().limiter.refused;
                     Err(self.fault(role, classify(e, refused, limits)))
                 }
             }
@@ -446,52 +496,53 @@ impl Loaded {
         ctx: &EvalContext,
     ) -> Result<Evaluation<Vec<Violation>>> {
         let role = Role::Validator;
-        let indices = self
-            .indices
-            .validator
-            .as_ref()
-            .ok_or_else(|| self.missing(role))?;
+        let index = self.indices.validate.ok_or_else(|| self.missing(role))?;
         let wit_ctx = ctx.to_wit(&self.settings_json);
         let eval = self.run(role, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_validate(&mut *store, objects, &wit_ctx)
+            let func =
+                instance.get_typed_func::<(&[String], &_), (RawViolations,)>(&mut *store, index)?;
+            let (list,) = func.call(&mut *store, (objects, &wit_ctx))?;
+            Ok(lift::violations(store, &list, &self.name, &self.limits))
         })?;
-        self.check_output(role, eval.value.iter().map(violation_bytes).sum())?;
         Ok(Evaluation {
-            value: eval
-                .value
-                .into_iter()
-                .map(|v| Violation::from_wit(&self.name, v))
-                .collect(),
+            value: eval.value.map_err(|e| self.lift_fault(role, e))?,
             log: eval.log,
         })
     }
 
+    /// The fault of a result that could not be read.
+    fn lift_fault(&self, role: Role, error: LiftError) -> Error {
+        match error {
+            LiftError::Limit(limit, found) => self.fault(
+                role,
+                FaultKind::LimitExceeded {
+                    limit,
+                    value: format!("{} ({found})", self.limits.describe(limit)),
+                },
+            ),
+            LiftError::Invalid(e) => self.fault(role, FaultKind::BadOutput(format!("{e:#}"))),
+        }
+    }
+
     fn transform(&self, objects: &[String], ctx: &EvalContext) -> Result<Evaluation<Vec<Value>>> {
         let role = Role::Transformer;
-        let indices = self
-            .indices
-            .transformer
-            .as_ref()
-            .ok_or_else(|| self.missing(role))?;
+        let index = self.indices.transform.ok_or_else(|| self.missing(role))?;
         let wit_ctx = ctx.to_wit(&self.settings_json);
         let eval = self.run(role, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_transform(&mut *store, objects, &wit_ctx)
+            let func = instance
+                .get_typed_func::<(&[String], &_), (RawTransformed,)>(&mut *store, index)?;
+            let (result,) = func.call(&mut *store, (objects, &wit_ctx))?;
+            Ok(lift::transformed(store, &result, &self.limits))
         })?;
-        let output = match eval.value {
+        let output = match eval.value.map_err(|e| self.lift_fault(role, e))? {
             Ok(output) => output,
             Err(message) => {
-                self.check_output(role, message.len() as u64)?;
                 return Err(Error::TransformRejected {
                     policy: self.name.clone(),
                     message,
                 });
             }
         };
-        self.check_output(role, output.iter().map(|o| o.len() as u64).sum())?;
         let value = output
             .iter()
             .enumerate()

@@ -19,9 +19,11 @@ pub mod bindings;
 mod cache;
 mod engines;
 mod fault;
+mod lift;
 mod limits;
 mod loaded;
 mod set;
+mod shape;
 mod state;
 pub mod suite;
 mod verdict;
@@ -82,6 +84,19 @@ pub enum Error {
         /// wasmtime's report.
         #[source]
         source: BoxError,
+    },
+    /// The component cannot run within the sandbox's limits, or compiling
+    /// it would exceed the compile budget: refused before it runs.
+    #[error("policy `{policy}` refused at load: {found}, over the {limit} of {value} (`{key}`)", key = limit.key())]
+    OverLimit {
+        /// Configured policy name.
+        policy: String,
+        /// The limit.
+        limit: Limit,
+        /// The limit's value, as a person reads it.
+        value: String,
+        /// What the component declares or did.
+        found: String,
     },
     /// The component imports interfaces the sandbox does not provide.
     #[error("policy `{policy}` imports what the sandbox does not provide: {}", imports.join(", "))]

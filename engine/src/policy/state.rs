@@ -4,10 +4,12 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::bindings::plumbline::policy::host;
+use super::limits::{Limit, Limits};
+use super::shape::TABLE_ELEMENT_BYTES;
 use super::wasi::SandboxWasi;
 
 /// Severity of one policy log line (the WIT `host.level`).
@@ -88,22 +90,71 @@ pub(crate) fn append(log: &SharedLog, level: LogLevel, message: String) {
         .push(level, message);
 }
 
-/// `StoreLimits` plus a record of whether it refused a memory growth, so a
-/// refused growth is reported as the memory limit rather than a bare trap.
+/// The resource limiter of one evaluation: one memory budget shared by
+/// every linear memory and table of every instance in the store (tables
+/// charged [`TABLE_ELEMENT_BYTES`] per element), a cap on the size of one
+/// table, and caps on the number of memories, tables and instances.
+///
+/// wasmtime asks before creating a memory or table (`current == 0`) and
+/// before every growth, so the sum of what it allowed is an upper bound of
+/// what the guest can touch. A refusal is an error (a trap in the guest),
+/// recorded in [`Limiter::refused`] so the fault names the limit.
 pub(crate) struct Limiter {
-    inner: StoreLimits,
-    pub(crate) memory_refused: bool,
+    budget: u64,
+    used: u64,
+    /// Charged by the last allowed growth, returned if the growth then
+    /// failed anyway.
+    last_charge: u64,
+    table_elements: u64,
+    memories: usize,
+    tables: usize,
+    instances: usize,
+    /// The limit that refused a creation or growth, if one did.
+    pub(crate) refused: Option<Limit>,
 }
 
 impl Limiter {
-    pub(crate) fn new(memory_bytes: usize) -> Self {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         Self {
-            inner: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            memory_refused: false,
+            budget: limits.memory_bytes,
+            used: 0,
+            last_charge: 0,
+            table_elements: limits.table_elements,
+            memories: count(limits.max_memories),
+            tables: count(limits.max_tables),
+            instances: count(limits.max_instances),
+            refused: None,
         }
+    }
+
+    /// Bytes charged to the budget so far.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Charge `bytes` to the budget, or refuse with `limit`.
+    fn charge(&mut self, bytes: u64, limit: Limit) -> wasmtime::Result<bool> {
+        match self.used.checked_add(bytes) {
+            Some(total) if total <= self.budget => {
+                self.used = total;
+                self.last_charge = bytes;
+                Ok(true)
+            }
+            _ => self.refuse(limit),
+        }
+    }
+
+    fn refuse(&mut self, limit: Limit) -> wasmtime::Result<bool> {
+        self.refused.get_or_insert(limit);
+        self.last_charge = 0;
+        Err(wasmtime::format_err!("policy sandbox: {limit} reached"))
+    }
+
+    fn undo_last(&mut self) {
+        self.used = self.used.saturating_sub(self.last_charge);
+        self.last_charge = 0;
     }
 }
 
@@ -114,11 +165,17 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let verdict = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(verdict, Ok(true)) {
-            self.memory_refused = true;
+        if maximum.is_some_and(|max| desired > max) {
+            // Past the memory's own maximum: `memory.grow` returns -1 as
+            // the spec says; nothing is allocated.
+            return Ok(false);
         }
-        verdict
+        self.charge(desired.saturating_sub(current) as u64, Limit::Memory)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.undo_last();
+        Ok(())
     }
 
     fn table_growing(
@@ -127,19 +184,31 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        if desired as u64 > self.table_elements {
+            return self.refuse(Limit::TableElements);
+        }
+        let elements = desired.saturating_sub(current) as u64;
+        self.charge(elements.saturating_mul(TABLE_ELEMENT_BYTES), Limit::Memory)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.undo_last();
+        Ok(())
     }
 
     fn instances(&self) -> usize {
-        self.inner.instances()
+        self.instances
     }
 
     fn tables(&self) -> usize {
-        self.inner.tables()
+        self.tables
     }
 
     fn memories(&self) -> usize {
-        self.inner.memories()
+        self.memories
     }
 }
 
@@ -152,10 +221,10 @@ pub(crate) struct StoreState {
 }
 
 impl StoreState {
-    pub(crate) fn new(memory_bytes: usize, log_bytes: u64) -> Self {
+    pub(crate) fn new(limits: &Limits) -> Self {
         Self {
-            limiter: Limiter::new(memory_bytes),
-            log: Arc::new(Mutex::new(PolicyLog::new(log_bytes))),
+            limiter: Limiter::new(limits),
+            log: Arc::new(Mutex::new(PolicyLog::new(limits.log_bytes))),
             wasi: None,
         }
     }
@@ -201,5 +270,35 @@ mod tests {
         let kept: Vec<_> = log.lines.iter().map(|l| l.message.as_str()).collect();
         assert_eq!(kept, ["12345", "12345"]);
         assert_eq!(log.dropped_bytes, 7);
+    }
+
+    #[test]
+    fn one_budget_is_shared_by_every_memory_and_table() {
+        let limits = Limits {
+            memory_bytes: 10 << 16,
+            table_elements: 100,
+            ..Limits::default()
+        };
+        let mut l = Limiter::new(&limits);
+        // Two memories of 4 pages each fit; a third does not.
+        assert!(l.memory_growing(0, 4 << 16, None).unwrap());
+        assert!(l.memory_growing(0, 4 << 16, None).unwrap());
+        assert!(l.memory_growing(0, 4 << 16, None).is_err());
+        assert_eq!(l.refused, Some(Limit::Memory));
+        assert_eq!(l.used(), 8 << 16);
+        // A table counts 8 bytes per element against the same budget.
+        let mut l = Limiter::new(&limits);
+        assert!(l.table_growing(0, 50, None).unwrap());
+        assert_eq!(l.used(), 400);
+        assert!(l.table_growing(50, 101, None).is_err());
+        assert_eq!(l.refused, Some(Limit::TableElements));
+        // A growth past the memory's own maximum is a plain failure.
+        let mut l = Limiter::new(&limits);
+        assert!(!l.memory_growing(0, 2 << 16, Some(1 << 16)).unwrap());
+        assert_eq!((l.used(), l.refused), (0, None));
+        // A growth that then fails is not charged.
+        assert!(l.memory_growing(0, 2 << 16, None).unwrap());
+        l.memory_grow_failed(wasmtime::format_err!("mmap")).unwrap();
+        assert_eq!(l.used(), 0);
     }
 }

@@ -174,18 +174,6 @@ impl From<wit::Remediation> for Remediation {
     }
 }
 
-impl Violation {
-    pub(crate) fn from_wit(policy: &str, v: wit::Violation) -> Self {
-        Self {
-            policy: policy.to_owned(),
-            target: v.target.map(ObjectRef::from),
-            path: v.path,
-            message: v.message,
-            severity: v.severity.into(),
-        }
-    }
-}
-
 impl EvalContext {
     pub(crate) fn to_wit(&self, settings_json: &str) -> wit::Context {
         wit::Context {
@@ -218,15 +206,4 @@ impl Drift {
                 .collect(),
         }
     }
-}
-
-/// Bytes of text a policy returned, for the output limit.
-pub(crate) fn violation_bytes(v: &wit::Violation) -> u64 {
-    let target = v.target.as_ref().map_or(0, |t| {
-        t.api_version.len()
-            + t.kind.len()
-            + t.name.len()
-            + t.namespace.as_ref().map_or(0, String::len)
-    });
-    (target + v.path.len() + v.message.len()) as u64
 }
