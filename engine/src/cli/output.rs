@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use serde_json::Value;
 
 use crate::object::ObjectKey;
-use crate::policy::{Severity, Violation};
+use crate::policy::{printable, Severity, Violation};
 use crate::render::Origin;
 
 /// Write formatted text to standard output. When the reader went away
@@ -102,11 +102,15 @@ pub fn print_violations(
     origins: Option<&BTreeMap<ObjectKey, Origin>>,
 ) {
     let mut groups: Vec<(Option<ObjectKey>, Vec<&Violation>)> = Vec::new();
+    let mut index: std::collections::HashMap<Option<ObjectKey>, usize> = Default::default();
     for violation in violations {
         let key = violation.target.as_ref().map(crate::object::ObjectRef::key);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, list)) => list.push(violation),
-            None => groups.push((key, vec![violation])),
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(violation),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![violation]));
+            }
         }
     }
     for (key, list) in groups {
@@ -116,7 +120,7 @@ pub fn print_violations(
                     .and_then(|o| origin_of(o, key))
                     .map(|o| format!(" ({o})"))
                     .unwrap_or_default();
-                format!("{key}{origin}")
+                format!("{}{origin}", printable(&key.to_string()))
             }
             None => "the whole desired set".to_owned(),
         };
@@ -126,13 +130,13 @@ pub fn print_violations(
             let path = if violation.path.is_empty() {
                 String::new()
             } else {
-                format!(" {}:", violation.path)
+                format!(" {}:", printable(&violation.path))
             };
             outln!(
                 "  {} [{}]{path} {}",
                 paint.colour(colour, word),
-                violation.policy,
-                violation.message
+                printable(&violation.policy),
+                printable(&violation.message)
             );
         }
     }
@@ -221,10 +225,37 @@ pub enum Line<'a> {
     Added(&'a str),
 }
 
-/// A line diff (longest common subsequence; objects are small).
+/// Most cells of the longest-common-subsequence table of one [`diff`];
+/// past it (two large texts that differ in the middle) the differing middle
+/// is shown as removed then added, so time and memory stay bounded.
+const MAX_DIFF_CELLS: usize = 4 << 20;
+
+/// A line diff (longest common subsequence; objects are small). The common
+/// first and last lines are matched first.
 pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let mut lines: Vec<Line<'a>> = a[..prefix].iter().copied().map(Line::Same).collect();
+    lines.extend(lcs_diff(
+        &a[prefix..a.len() - suffix],
+        &b[prefix..b.len() - suffix],
+    ));
+    lines.extend(a[a.len() - suffix..].iter().copied().map(Line::Same));
+    lines
+}
+
+fn lcs_diff<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<Line<'a>> {
+    if (a.len() + 1).saturating_mul(b.len() + 1) > MAX_DIFF_CELLS {
+        let removed = a.iter().copied().map(Line::Removed);
+        return removed.chain(b.iter().copied().map(Line::Added)).collect();
+    }
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
@@ -255,10 +286,23 @@ pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
 /// Print a diff with two lines of context around changes, indented.
 pub fn print_diff(paint: &Paint, lines: &[Line<'_>], indent: &str) {
     const CONTEXT: usize = 2;
-    let changed: Vec<usize> = (0..lines.len())
-        .filter(|&i| !matches!(lines[i], Line::Same(_)))
-        .collect();
-    let near = |i: usize| changed.iter().any(|&c| c.abs_diff(i) <= CONTEXT);
+    // Distance from each line to the nearest change, in two linear passes.
+    let mut distance = vec![usize::MAX; lines.len()];
+    let mut last = None;
+    for (i, line) in lines.iter().enumerate() {
+        if !matches!(line, Line::Same(_)) {
+            last = Some(i);
+        }
+        distance[i] = last.map_or(usize::MAX, |c| i - c);
+    }
+    let mut next = None;
+    for (i, line) in lines.iter().enumerate().rev() {
+        if !matches!(line, Line::Same(_)) {
+            next = Some(i);
+        }
+        distance[i] = distance[i].min(next.map_or(usize::MAX, |c| c - i));
+    }
+    let near = |i: usize| distance[i] <= CONTEXT;
     let mut skipped = false;
     for (i, line) in lines.iter().enumerate() {
         if !near(i) {
@@ -294,6 +338,19 @@ mod tests {
                 Line::Same("c")
             ]
         );
+    }
+
+    #[test]
+    fn large_diffs_stay_linear_and_keep_common_ends() {
+        let old: String = (0..50_000).map(|i| format!("line {i}\n")).collect();
+        let new = old.replacen("line 7\n", "line seven\n", 1);
+        let lines = diff(&old, &new);
+        assert_eq!(lines.len(), 50_001);
+        assert_eq!(lines[7], Line::Removed("line 7"));
+        assert_eq!(lines[8], Line::Added("line seven"));
+        // Two large texts that share nothing: no quadratic table.
+        let other: String = (0..50_000).map(|i| format!("other {i}\n")).collect();
+        assert_eq!(diff(&old, &other).len(), 100_000);
     }
 
     #[test]

@@ -60,7 +60,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             for warning in &desired.warnings {
                 outln!(
                     "{}",
-                    paint.colour(output::YELLOW, &format!("warning: {warning}"))
+                    paint.colour(
+                        output::YELLOW,
+                        &format!("warning: {}", crate::policy::printable(warning))
+                    )
                 );
             }
             let (errors, warnings, _) = output::severity_counts(&desired.violations);

@@ -10,6 +10,7 @@ use std::fmt;
 
 use wasmtime::Trap;
 
+use super::escape::printable;
 use super::limits::{Limit, Limits};
 
 /// The part of the contract an evaluation exercised.
@@ -39,7 +40,7 @@ impl fmt::Display for Role {
 /// One evaluation of one policy failed; the engine keeps running and the
 /// next evaluation starts from a fresh instance.
 #[derive(Debug, thiserror::Error)]
-#[error("policy `{policy}` ({role}) faulted: {kind}")]
+#[error("policy `{}` ({role}) faulted: {kind}", printable(policy))]
 pub struct Fault {
     /// The configured name of the policy.
     pub policy: String,
@@ -72,11 +73,11 @@ pub enum FaultKind {
     },
     /// The guest returned something the contract does not allow (e.g. a
     /// transformer output that is not a JSON object).
-    #[error("returned bad output: {0}")]
+    #[error("returned bad output: {}", printable(.0))]
     BadOutput(String),
     /// The call failed for another reason (instantiation, a host function
     /// error, a type mismatch found at call time).
-    #[error("failed: {0}")]
+    #[error("failed: {}", printable(.0))]
     Other(String),
 }
 
@@ -88,6 +89,8 @@ pub enum FaultKind {
 /// table or instance past the limiter's counts itself, with an error whose
 /// text names the count ("resource limit exceeded: memory count too high");
 /// load-time checks refuse such components first, so this is a backstop.
+/// Likewise wasmtime's hostcall fuel (see [`super::lift::hostcall_fuel`]),
+/// reported as the output limit.
 pub(crate) fn classify(
     error: wasmtime::Error,
     refused: Option<Limit>,
@@ -102,6 +105,11 @@ pub(crate) fn classify(
     }
     let message = error.to_string();
     for (text, limit) in [
+        // wasmtime's own bound on the data one call moves to the host.
+        (
+            "fuel allocated for hostcalls has been exhausted",
+            Limit::Output,
+        ),
         ("memory count too high", Limit::Memories),
         ("table count too high", Limit::Tables),
         ("instance count too high", Limit::Instances),

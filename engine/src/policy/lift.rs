@@ -46,6 +46,27 @@ pub(crate) type RawViolations = WasmList<RawViolation>;
 /// What `transform` returns, lifted in place.
 pub(crate) type RawTransformed = Result<WasmList<WasmStr>, WasmStr>;
 
+/// The store's hostcall fuel: how many host bytes wasmtime lets one call
+/// move out of the guest (default 128 MiB). Lifting a [`WasmList`] charges
+/// its whole length times the *host* size of an item up front (a
+/// [`RawViolation`] is several times its 60 bytes in the guest), so with the
+/// default a list of 700 000 violations would fail inside wasmtime, before
+/// [`violations`] can count them and name the item limit. This fuel covers
+/// the longest list that fits in the guest's memory budget, so the host's
+/// own limits decide; strings are still bounded by that budget and copied
+/// only within the output limit. Host imports (`log`) take strings only,
+/// which the budget bounds too.
+pub(crate) fn hostcall_fuel(limits: &Limits) -> usize {
+    fn ratio<T: ComponentType>() -> usize {
+        std::mem::size_of::<T>().div_ceil(T::SIZE32.max(1))
+    }
+    let ratio = ratio::<RawViolation>().max(ratio::<WasmStr>()) + 1;
+    usize::try_from(limits.memory_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(ratio)
+        .max(128 << 20)
+}
+
 /// Why a result could not be read.
 #[derive(Debug)]
 pub(crate) enum LiftError {

@@ -434,6 +434,7 @@ impl Loaded {
             let limits = &self.limits;
             let mut store = Store::new(&self.slot.engine, StoreState::new(limits));
             store.limiter(|s| &mut s.limiter);
+            store.set_hostcall_fuel(lift::hostcall_fuel(limits));
             store.epoch_deadline_trap();
             let tick = EPOCH_TICK.as_nanos().max(1);
             let ticks = limits.timeout.as_nanos().div_ceil(tick) + 1;
@@ -603,8 +604,10 @@ fn parse_object(text: &str) -> std::result::Result<Value, String> {
 /// Send a policy's log lines to `tracing`, tagged with the policy and role.
 fn forward_log(policy: &str, role: Role, log: &PolicyLog) {
     use super::state::LogLevel;
+    let policy = super::escape::printable(policy);
+    let policy = policy.as_ref();
     for line in &log.lines {
-        let message = line.message.as_str();
+        let message = super::escape::printable(&line.message);
         match line.level {
             LogLevel::Trace => {
                 tracing::trace!(target: "plumbline::policy::guest", policy, %role, "{message}")

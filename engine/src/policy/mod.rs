@@ -18,6 +18,7 @@
 pub mod bindings;
 mod cache;
 mod engines;
+mod escape;
 mod fault;
 mod lift;
 mod limits;
@@ -36,6 +37,7 @@ use rayon::prelude::*;
 
 pub use cache::CacheStats;
 pub use engines::EPOCH_TICK;
+pub use escape::{printable, printable_lines};
 pub use fault::{Fault, FaultKind, Role};
 pub use limits::{Limit, LimitOverrides, Limits, MAX_STACK_BYTES};
 pub use loaded::{name_from_path, ComponentSource, Evaluation, LoadedPolicy, PolicySpec, Roles};
@@ -58,7 +60,7 @@ pub enum Error {
     #[error("cannot start the policy host")]
     Start(#[source] BoxError),
     /// The component file could not be read.
-    #[error("policy `{policy}`: cannot read {}", path.display())]
+    #[error("policy `{}`: cannot read {}", printable(policy), path.display())]
     Read {
         /// Configured policy name.
         policy: String,
@@ -69,7 +71,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The policy's limits are out of range.
-    #[error("policy `{policy}`: invalid limits: {reason}")]
+    #[error("policy `{}`: invalid limits: {reason}", printable(policy))]
     InvalidLimits {
         /// Configured policy name.
         policy: String,
@@ -77,7 +79,7 @@ pub enum Error {
         reason: String,
     },
     /// The bytes are not a valid component, or cranelift failed.
-    #[error("policy `{policy}`: not a valid WebAssembly component")]
+    #[error("policy `{}`: not a valid WebAssembly component", printable(policy))]
     Compile {
         /// Configured policy name.
         policy: String,
@@ -87,7 +89,7 @@ pub enum Error {
     },
     /// The component cannot run within the sandbox's limits, or compiling
     /// it would exceed the compile budget: refused before it runs.
-    #[error("policy `{policy}` refused at load: {found}, over the {limit} of {value} (`{key}`)", key = limit.key())]
+    #[error("policy `{}` refused at load: {found}, over the {limit} of {value} (`{key}`)", printable(policy), key = limit.key())]
     OverLimit {
         /// Configured policy name.
         policy: String,
@@ -99,7 +101,7 @@ pub enum Error {
         found: String,
     },
     /// The component imports interfaces the sandbox does not provide.
-    #[error("policy `{policy}` imports what the sandbox does not provide: {}", imports.join(", "))]
+    #[error("policy `{}` imports what the sandbox does not provide: {}", printable(policy), printable(&imports.join(", ")))]
     UnsatisfiedImports {
         /// Configured policy name.
         policy: String,
@@ -107,7 +109,10 @@ pub enum Error {
         imports: Vec<String>,
     },
     /// The component's imports have the right names but the wrong types.
-    #[error("policy `{policy}`: its imports do not match what the host provides")]
+    #[error(
+        "policy `{}`: its imports do not match what the host provides",
+        printable(policy)
+    )]
     Link {
         /// Configured policy name.
         policy: String,
@@ -116,19 +121,29 @@ pub enum Error {
         source: BoxError,
     },
     /// The component does not export `plumbline:policy/metadata`.
-    #[error("policy `{policy}` does not export plumbline:policy/metadata@0.1.0")]
+    #[error(
+        "policy `{}` does not export plumbline:policy/metadata@0.1.0",
+        printable(policy)
+    )]
     NoMetadata {
         /// Configured policy name.
         policy: String,
     },
     /// The component exports none of the three roles.
-    #[error("policy `{policy}` exports no role (validator, transformer or remediator)")]
+    #[error(
+        "policy `{}` exports no role (validator, transformer or remediator)",
+        printable(policy)
+    )]
     NoRoles {
         /// Configured policy name.
         policy: String,
     },
     /// `check-settings` refused the operator's settings.
-    #[error("policy `{policy}` rejected its settings: {message}")]
+    #[error(
+        "policy `{}` rejected its settings: {}",
+        printable(policy),
+        printable(message)
+    )]
     SettingsRejected {
         /// Configured policy name.
         policy: String,
@@ -136,7 +151,7 @@ pub enum Error {
         message: String,
     },
     /// A role was requested that the policy does not export.
-    #[error("policy `{policy}` is not a {role}")]
+    #[error("policy `{}` is not a {role}", printable(policy))]
     RoleMissing {
         /// Configured policy name.
         policy: String,
@@ -145,7 +160,11 @@ pub enum Error {
     },
     /// A transformer refused the desired state (a verdict, not a fault:
     /// fail-open does not apply).
-    #[error("policy `{policy}` rejected the desired state: {message}")]
+    #[error(
+        "policy `{}` rejected the desired state: {}",
+        printable(policy),
+        printable(message)
+    )]
     TransformRejected {
         /// Configured policy name.
         policy: String,

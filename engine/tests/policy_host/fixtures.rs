@@ -399,3 +399,111 @@ pub fn wasi_sleeper() -> Vec<u8> {
         ),
     )
 }
+
+/// A validator with extra module-level `fields` (memories, tables,
+/// functions, data) whose `validate` runs `body`.
+pub fn validator_with(fields: &str, body: &str) -> Vec<u8> {
+    component(
+        "validator",
+        &format!(
+            "(module {LOG_IMPORT} {PRELUDE} {fields} {})",
+            validate(body)
+        ),
+    )
+}
+
+/// `extra` linear memories besides the canonical one; `validate` grows each
+/// by `pages` 64 KiB pages and fills it (so the pages are really touched),
+/// then reports one violation per object.
+pub fn many_memories(extra: usize, pages: u32) -> Vec<u8> {
+    let fields: String = (1..=extra).map(|i| format!("(memory $m{i} 0)")).collect();
+    let body: String = (1..=extra)
+        .map(|i| {
+            format!(
+                "(drop (memory.grow $m{i} (i32.const {pages})))
+                 (memory.fill $m{i} (i32.const 0) (i32.const 1) (i32.const {bytes}))",
+                bytes = u64::from(pages) * 65536,
+            )
+        })
+        .collect();
+    validator_with(
+        &fields,
+        &format!("{body} (call $violations (local.get $n))"),
+    )
+}
+
+/// A table that `validate` grows to `elements` and fills with `table.fill`.
+pub fn table_filler(elements: u32) -> Vec<u8> {
+    validator_with(
+        "(table $big 0 funcref)",
+        &format!(
+            "(drop (table.grow $big (ref.null func) (i32.const {elements})))
+             (table.fill $big (i32.const 0) (ref.null func) (table.size $big))
+             (call $violations (local.get $n))"
+        ),
+    )
+}
+
+/// A table declared with a minimum of `elements`.
+pub fn huge_declared_table(elements: u32) -> Vec<u8> {
+    validator_with(&format!("(table $big {elements} funcref)"), GOOD_VALIDATE)
+}
+
+/// Returns `n` violations (each 60 bytes in the guest: a small list header
+/// per violation, the strings shared).
+pub fn many_violations(n: u32) -> Vec<u8> {
+    validator(&format!("(call $violations (i32.const {n}))"))
+}
+
+/// A transformer that returns `n` copies of the ConfigMap `added-by-policy`.
+pub fn many_objects(n: u32) -> Vec<u8> {
+    all_roles_with(
+        &format!(
+            r#"(local $i i32)
+               (local.set $list (call $realloc (i32.const 0) (i32.const 0) (i32.const 4)
+                                  (i32.mul (i32.const {n}) (i32.const 8))))
+               (block $done (loop $next
+                 (br_if $done (i32.ge_u (local.get $i) (i32.const {n})))
+                 (i32.store (i32.add (local.get $list) (i32.mul (local.get $i) (i32.const 8))) (i32.const 192))
+                 (i32.store (i32.add (local.get $list) (i32.add (i32.mul (local.get $i) (i32.const 8)) (i32.const 4))) (i32.const 76))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br $next)))
+               (i32.store8 (i32.const 1100) (i32.const 0))
+               (i32.store (i32.const 1104) (local.get $list))
+               (i32.store (i32.const 1108) (i32.const {n}))
+               (i32.const 1100)"#
+        ),
+        "(i32.const 1200)",
+    )
+}
+
+/// A validator carrying an unused function of `instructions` pairs of
+/// `i32.const 1; drop` (3 bytes each): a large function body to compile.
+pub fn large_function(instructions: usize) -> Vec<u8> {
+    let body = "i32.const 1 drop ".repeat(instructions);
+    validator_with(&format!("(func $large {body})"), GOOD_VALIDATE)
+}
+
+/// Reports one violation if `0.0 / 0.0` (computed at run time) is the
+/// canonical NaN `0x7fc00000`, none otherwise. Call with no objects.
+pub fn nan_bits() -> Vec<u8> {
+    validator(
+        "(call $violations (i32.eq
+           (i32.reinterpret_f32 (f32.div (f32.convert_i32_u (local.get $n))
+                                         (f32.convert_i32_u (local.get $n))))
+           (i32.const 0x7fc00000)))",
+    )
+}
+
+/// One violation whose message is `ESC [2K CR 0 error(s)`: terminal codes
+/// that erase the line and print a fake summary over it.
+pub fn terminal_escapes() -> Vec<u8> {
+    validator_with(
+        r#"(data (i32.const 2000) "\1b[2K\0d0 error(s)")"#,
+        r#"(local $list i32)
+           (local.set $list (call $violations (i32.const 1)))
+           (i32.store offset=48 (i32.load (i32.const 1024)) (i32.const 2000))
+           (i32.store offset=52 (i32.load (i32.const 1024)) (i32.const 15))
+           (local.get $list)"#,
+    )
+}

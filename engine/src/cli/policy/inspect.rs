@@ -89,17 +89,19 @@ pub fn run(args: InspectArgs, global: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The report as text.
+/// The report as text. Everything but the file's own facts comes from the
+/// component, so it is escaped for the terminal.
 fn print_human(report: &Report) {
+    use crate::policy::printable;
     println!("component:   {}", report.component.display());
     println!("size:        {} bytes", report.size);
     println!("sha256:      {}", report.sha256);
     println!("roles:       {}", report.roles.join(", "));
     match (&report.info, &report.info_error) {
         (Some(info), _) => {
-            println!("name:        {}", info.name);
-            println!("version:     {}", info.version);
-            println!("description: {}", info.description);
+            println!("name:        {}", printable(&info.name));
+            println!("version:     {}", printable(&info.version));
+            println!("description: {}", printable(&info.description));
             match &info.settings_schema {
                 Some(schema) => {
                     let pretty = serde_json::from_str::<serde_json::Value>(schema)
@@ -107,21 +109,21 @@ fn print_human(report: &Report) {
                         .unwrap_or_else(|_| schema.clone());
                     println!("settings:");
                     for line in pretty.lines() {
-                        println!("  {line}");
+                        println!("  {}", printable(line));
                     }
                 }
                 None => println!("settings:    none"),
             }
         }
-        (None, Some(error)) => println!("metadata:    unavailable: {error}"),
+        (None, Some(error)) => println!("metadata:    unavailable: {}", printable(error)),
         (None, None) => {}
     }
     println!("imports:");
     for import in &report.imports {
-        println!("  {import}");
+        println!("  {}", printable(import));
     }
     println!("exports:");
     for export in &report.exports {
-        println!("  {export}");
+        println!("  {}", printable(export));
     }
 }

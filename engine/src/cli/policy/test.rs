@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::{build_options, print_structured};
 use crate::cli::output::{diff, print_diff, Paint, GREEN, RED};
 use crate::cli::{Global, OutputFormat};
+use crate::policy::printable;
 use crate::policy::suite::{self, Suite, SuiteReport};
 
 /// Arguments of `policy test`.
@@ -121,12 +122,13 @@ fn print_suite(report: &SuiteReport) {
         report.component.display()
     );
     for case in &report.cases {
+        let name = printable(&case.name);
         let Some(failure) = &case.failure else {
-            println!("  {}      {}", paint.colour(GREEN, "ok"), case.name);
+            println!("  {}      {name}", paint.colour(GREEN, "ok"));
             continue;
         };
-        println!("  {}  {}", paint.colour(RED, "FAILED"), case.name);
-        println!("          {}", failure.reason);
+        println!("  {}  {name}", paint.colour(RED, "FAILED"));
+        println!("          {}", printable(&failure.reason));
         println!("          --- expected  +++ actual");
         let expected = pretty(&failure.expected);
         let actual = pretty(&failure.actual);
