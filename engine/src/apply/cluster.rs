@@ -1,6 +1,6 @@
 //! The connection to one API server, and the reads and writes apply makes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -220,31 +220,26 @@ impl Cluster {
     /// labelled list per kind, then a GET for each object the lists did not
     /// return (objects not labelled yet, e.g. before adoption). Kinds the
     /// server does not know (a CRD not yet applied) have no live objects.
+    /// Where listing a namespaced kind across the cluster is forbidden (a
+    /// sync impersonating a service account with rights in some namespaces
+    /// only), it is listed in each namespace `wanted` names instead.
     pub async fn live(&self, wanted: &[(ObjectKey, String)], sync: &str) -> Result<Live> {
-        let mut kinds: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+        let mut kinds: BTreeMap<(&str, &str), BTreeSet<Option<&str>>> = BTreeMap::new();
         for (key, api_version) in wanted {
-            kinds.insert((api_version.as_str(), key.kind.as_str()), ());
+            kinds
+                .entry((api_version.as_str(), key.kind.as_str()))
+                .or_default()
+                .insert(key.namespace.as_deref());
         }
         let selector = format!("{}={sync}", super::SYNC_LABEL);
         let mut live = Live::new();
-        for (api_version, kind) in kinds.keys() {
+        for ((api_version, kind), namespaces) in &kinds {
             let resolved = match self.resolve(api_version, kind).await {
                 Ok(resolved) => resolved,
                 Err(Error::UnknownKind { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resolved.resource);
-            let list_key = ObjectKey {
-                group: resolved.resource.group.clone(),
-                kind: (*kind).to_owned(),
-                namespace: None,
-                name: String::new(),
-            };
-            let listed = api
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .map_err(|e| Error::from_kube(&list_key, e))?;
-            for item in listed.items {
+            for item in self.list_labelled(&resolved, &selector, namespaces).await? {
                 let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
                 // API servers leave `apiVersion` and `kind` out of list items.
                 if let Some(fields) = value.as_object_mut() {
@@ -278,6 +273,47 @@ impl Cluster {
             .await?;
         live.extend(fetched);
         Ok(live)
+    }
+}
+
+impl Cluster {
+    /// The objects of one kind with `selector`: one list across the
+    /// cluster, or, if that is forbidden for a namespaced kind, one list in
+    /// each of `namespaces`.
+    async fn list_labelled(
+        &self,
+        resolved: &Resolved,
+        selector: &str,
+        namespaces: &BTreeSet<Option<&str>>,
+    ) -> Result<Vec<DynamicObject>> {
+        let params = ListParams::default().labels(selector);
+        let fail = |namespace: Option<&str>, error| {
+            let listing = ObjectKey {
+                group: resolved.resource.group.clone(),
+                kind: resolved.resource.kind.clone(),
+                namespace: namespace.map(str::to_owned),
+                name: "*".into(),
+            };
+            Error::from_kube(&listing, error)
+        };
+        let everywhere: Api<DynamicObject> = Api::all_with(self.client.clone(), &resolved.resource);
+        match everywhere.list(&params).await {
+            Ok(list) => Ok(list.items),
+            Err(kube::Error::Api(status)) if status.code == 403 && resolved.namespaced => {
+                let mut items = Vec::new();
+                for namespace in namespaces.iter().flatten() {
+                    let api: Api<DynamicObject> =
+                        Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
+                    let list = api
+                        .list(&params)
+                        .await
+                        .map_err(|e| fail(Some(namespace), e))?;
+                    items.extend(list.items);
+                }
+                Ok(items)
+            }
+            Err(error) => Err(fail(None, error)),
+        }
     }
 }
 

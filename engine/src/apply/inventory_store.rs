@@ -99,6 +99,10 @@ pub async fn save(
     Ok(())
 }
 
+/// Create the inventory namespace if it is missing. An identity that may
+/// not read namespaces (a sync's service account with rights on the
+/// inventory ConfigMaps only) takes it as existing; writing the ConfigMaps
+/// says clearly if it does not.
 async fn ensure_namespace(cluster: &Cluster, namespace: &str) -> Result<()> {
     let key = ObjectKey {
         group: String::new(),
@@ -106,7 +110,11 @@ async fn ensure_namespace(cluster: &Cluster, namespace: &str) -> Result<()> {
         namespace: None,
         name: namespace.to_owned(),
     };
-    if cluster.get(&key, "v1").await?.is_none() {
+    let found = match cluster.get(&key, "v1").await {
+        Err(Error::Rejected { code: 403, .. }) => return Ok(()),
+        found => found?,
+    };
+    if found.is_none() {
         let object =
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
         cluster.apply_one(&object).await?;

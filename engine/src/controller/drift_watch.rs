@@ -8,8 +8,11 @@
 //! label (so only managed objects are streamed); the watcher lists on
 //! start and after `410 Gone`, and resumes from bookmarks otherwise.
 //!
-//! Events of the initial list are not triggers (every SyncUnit is
-//! reconciled at start anyway), nor are status-only changes. A later
+//! A watch starts after the first reconcile that applied its kind, so a
+//! change made between that apply and the watch's first list would
+//! otherwise wait for the interval: the first list therefore triggers the
+//! owners of what it lists, once (a reconcile that finds nothing changed
+//! writes nothing). Status-only changes are not triggers. A later
 //! re-list (after `410 Gone` or an API server restart) is compared with
 //! what was known before it, so what changed or was deleted while the watch
 //! was down still triggers. Plumbline's own applies also come back as
@@ -170,7 +173,10 @@ impl Known {
 /// annotations change; objects without one (ConfigMaps, Secrets, ...) on
 /// every change. One hash per watched object is kept for this.
 ///
-/// The first list only fills the memory. A re-list (the watcher starts
+/// The first list fills the memory and, at its end, triggers the owner of
+/// every object it listed, once each: the watch started after their
+/// reconcile applied them, and anything changed in between shows only
+/// then. A re-list (the watcher starts
 /// over after `410 Gone`) is compared with the memory from before it: an
 /// object listed with another fingerprint (or new) triggers its owner, and
 /// at the end of the list an object that did not come back was deleted
@@ -207,9 +213,14 @@ impl Memory {
                 owner.into_iter().collect()
             }
             watcher::Event::InitDone => {
+                let first = !self.listed;
                 self.listed = true;
                 let Some(before) = self.before.take() else {
-                    return Vec::new();
+                    return if first {
+                        self.owners_of_everything()
+                    } else {
+                        Vec::new()
+                    };
                 };
                 let mut owners = Vec::new();
                 for (key, known) in before {
@@ -238,6 +249,19 @@ impl Memory {
                 owner_label(&object).into_iter().collect()
             }
         }
+    }
+}
+
+impl Memory {
+    /// The owners of every object known, each once.
+    fn owners_of_everything(&self) -> Vec<ObjectRef<SyncUnit>> {
+        let mut owners: Vec<ObjectRef<SyncUnit>> = Vec::new();
+        for owner in self.seen.values().filter_map(|known| known.owner.clone()) {
+            if !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+        owners
     }
 }
 
@@ -316,14 +340,17 @@ mod tests {
     fn a_relist_triggers_what_changed_or_went_away_while_the_watch_was_down() {
         use watcher::Event::{Apply, Init, InitApply, InitDone};
         let mut memory = Memory::default();
-        // The first list fills the memory without triggering.
+        // The first list fills the memory, and at its end triggers every
+        // owner once (changes since their apply show only now).
         assert!(memory.on(Init).is_empty());
         for (name, owner) in [("same", "t.a"), ("edited", "t.b"), ("deleted", "t.c")] {
             assert!(memory
                 .on(InitApply(config_map(name, owner, "1")))
                 .is_empty());
         }
-        assert!(memory.on(InitDone).is_empty());
+        let mut first = names(memory.on(InitDone));
+        first.sort();
+        assert_eq!(first, ["a", "b", "c"]);
         assert_eq!(
             names(memory.on(Apply(config_map("same", "t.a", "2")))),
             ["a"]
@@ -360,6 +387,17 @@ mod tests {
         assert!(memory
             .on(Apply(config_map("edited", "t.b", "3")))
             .is_empty());
+    }
+
+    #[test]
+    fn the_first_list_triggers_each_owner_once() {
+        use watcher::Event::{Init, InitApply, InitDone};
+        let mut memory = Memory::default();
+        memory.on(Init);
+        for name in ["one", "two", "three"] {
+            memory.on(InitApply(config_map(name, "t.a", "1")));
+        }
+        assert_eq!(names(memory.on(InitDone)), ["a"]);
     }
 
     #[test]

@@ -63,19 +63,31 @@ impl Fixture {
 
     /// Start a controller with changed options.
     pub fn start_with(&self, change: impl FnOnce(&mut Options)) -> Running {
+        let client = self.world.server.counting_client(&self.world.requests);
+        self.start_as(client, self.world.server.config(), change)
+    }
+
+    /// Start a controller that talks to the API server as `client` (and
+    /// impersonates syncs' service accounts with `config`), e.g. with the
+    /// token of the controller's own service account.
+    pub fn start_as(
+        &self,
+        client: kube::Client,
+        config: kube::Config,
+        change: impl FnOnce(&mut Options),
+    ) -> Running {
         let metrics = Arc::new(Metrics::new());
         let mut options = Options::new(
             self.world.host.clone(),
             self.world.scratch.path().join("controller"),
             Arc::clone(&metrics),
         );
-        options.config = Some(self.world.server.config());
+        options.config = Some(config);
         options.retry_base = Duration::from_millis(500);
         // The tests' repositories and modules are local files.
         options.access = Access::new(true);
         change(&mut options);
         let (stop, stopped) = oneshot::channel::<()>();
-        let client = self.world.server.counting_client(&self.world.requests);
         let task = tokio::spawn(Controller::new(client, options).run(async move {
             let _ = stopped.await;
         }));

@@ -352,6 +352,38 @@ impl ControlPlane {
         config
     }
 
+    /// A `kube::Config` that authenticates as service account
+    /// `namespace/name` with a real token (TokenRequest, one hour), as a pod
+    /// running under that account would. The account must exist.
+    pub async fn config_for_service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Config> {
+        let body = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        });
+        let request = http::Request::post(format!(
+            "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+        ))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).expect("JSON"))
+        .expect("valid request");
+        let answer: serde_json::Value = self
+            .client()
+            .request(request)
+            .await
+            .map_err(|e| Error::Client(format!("token for {namespace}/{name}: {e}")))?;
+        let token = answer["status"]["token"]
+            .as_str()
+            .ok_or_else(|| Error::Client(format!("no token for {namespace}/{name}: {answer}")))?;
+        let mut config = self.config();
+        config.auth_info.token = Some(token.to_owned().into());
+        Ok(config)
+    }
+
     /// A real `kube::Client` for the administrator.
     pub fn client(&self) -> kube::Client {
         kube::Client::try_from(self.config()).expect("a client for a config that already worked")
