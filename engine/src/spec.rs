@@ -23,6 +23,7 @@
 //!       limits: {timeoutMs: 500}
 //!   prune: true
 //!   selfHeal: true
+//!   takeOver: {managers: [kubectl-edit]}   # default: kubectl's managers
 //! ```
 //!
 //! Parsing only; files are read by the caller ([`SyncConfig::from_yaml`]
@@ -92,6 +93,10 @@ pub struct SyncSpec {
     /// The mass-deletion guard.
     #[serde(default)]
     pub prune_guard: PruneGuard,
+    /// Field managers whose fields Plumbline takes over when it adopts an
+    /// object or reapplies a drifted one.
+    #[serde(default)]
+    pub take_over: TakeOver,
     /// Namespace of the ConfigMaps holding the inventory.
     #[serde(default = "default_inventory_namespace")]
     pub inventory_namespace: String,
@@ -208,6 +213,50 @@ impl Default for PruneGuard {
             allow_mass_prune: false,
         }
     }
+}
+
+/// Field takeover: before adopting an existing object or reapplying a
+/// drifted one, the fields last written by these field managers are
+/// transferred to Plumbline's (as Flux does), so a field someone set with
+/// `kubectl` and Git no longer sets is removed, and a list item someone
+/// added in place of Plumbline's does not stay next to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TakeOver {
+    /// Field manager names, matched exactly (default: kubectl's imperative
+    /// commands, see [`TAKE_OVER_MANAGERS`]); `[]` turns takeover off.
+    #[serde(default = "take_over_managers")]
+    pub managers: Vec<String>,
+}
+
+impl Default for TakeOver {
+    fn default() -> Self {
+        TakeOver {
+            managers: take_over_managers(),
+        }
+    }
+}
+
+/// The field managers taken over by default: those of `kubectl apply`
+/// (server- and client-side), of kubectl's imperative commands, and the
+/// `before-first-apply` entry the API server makes when an object written
+/// without managedFields is first applied.
+pub const TAKE_OVER_MANAGERS: [&str; 10] = [
+    "kubectl",
+    "kubectl-client-side-apply",
+    "kubectl-create",
+    "kubectl-edit",
+    "kubectl-patch",
+    "kubectl-replace",
+    "kubectl-set",
+    "kubectl-label",
+    "kubectl-annotate",
+    "before-first-apply",
+];
+
+/// [`TAKE_OVER_MANAGERS`] as owned names.
+pub fn take_over_managers() -> Vec<String> {
+    TAKE_OVER_MANAGERS.iter().map(|&m| m.to_owned()).collect()
 }
 
 fn yes() -> bool {
@@ -384,6 +433,7 @@ spec:
         assert!(spec.prune && spec.self_heal && !spec.force_conflicts);
         assert_eq!(spec.prune_guard.max_share, 0.25);
         assert_eq!(spec.inventory_namespace, "plumbline-system");
+        assert_eq!(spec.take_over.managers, take_over_managers());
         let policy = &spec.policies[0];
         assert_eq!(
             policy.limits.timeout,

@@ -508,6 +508,97 @@ async fn drift_shows_in_plan_and_the_remediator_decides_at_sync(server: Server) 
     assert_eq!(live.data.unwrap()["MODE"], "slow");
 }
 
+/// The quickstart with a Secret (written with base64 `data`) added.
+fn quickstart_with_a_secret() -> tempfile::TempDir {
+    let repo = quickstart_repo();
+    let dir = repo.path();
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  labels: {team: payments}\n\
+                  data:\n  password: czNjcjN0LXZhbHVl\n"; // s3cr3t-value
+    std::fs::write(dir.join("deploy/secret.yaml"), secret).unwrap();
+    let kustomization = dir.join("deploy/kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    let text = text.replace("  - service.yaml\n", "  - service.yaml\n  - secret.yaml\n");
+    std::fs::write(kustomization, text).unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "shop: a secret"]);
+    repo
+}
+
+async fn plan_shows_drifted_list_items_with_their_values_and_hides_secrets(server: Server) {
+    use k8s_openapi::api::core::v1::{Secret, Service};
+    use kube::api::{Api, Patch, PatchParams};
+
+    let repo = quickstart_with_a_secret();
+    let dir = repo.path();
+    let kubeconfig = kubeconfig_file(&server, dir);
+    let kc = kubeconfig.as_str();
+    plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+
+    // `kubectl patch svc web --type json -p '[{"op":"replace","path":"/spec/ports/0/port","value":8081}]'`
+    let by = |manager: &str| PatchParams {
+        field_manager: Some(manager.into()),
+        ..PatchParams::default()
+    };
+    let services: Api<Service> = Api::namespaced(server.client(), "shop");
+    let replace = serde_json::from_value(serde_json::json!([
+        {"op": "replace", "path": "/spec/ports/0/port", "value": 8081}
+    ]))
+    .unwrap();
+    services
+        .patch("web", &by("kubectl-patch"), &Patch::Json::<()>(replace))
+        .await
+        .unwrap();
+    // `kubectl edit secret db`: the password becomes "leaked-value".
+    let secrets: Api<Secret> = Api::namespaced(server.client(), "shop");
+    let edit = serde_json::json!({"data": {"password": "bGVha2VkLXZhbHVl"}});
+    secrets
+        .patch("db", &by("kubectl-edit"), &Patch::Merge(edit))
+        .await
+        .unwrap();
+
+    let plan = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    let out = &plan.stdout;
+    assert!(
+        out.contains(r#"spec.ports[port=80,protocol=TCP]: live (absent), desired {"port":80,"targetPort":80}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"spec.ports[port=8081,protocol=TCP]: live {"port":8081,"protocol":"TCP","targetPort":80}, desired (absent) (taken over by kubectl-patch)"#),
+        "{out}"
+    );
+    assert!(
+        out.contains("data.password: live (hidden), desired (hidden)"),
+        "{out}"
+    );
+
+    let json = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc, "-o", "json"])
+        .await
+        .expect(1)
+        .stdout;
+    for value in ["czNjcjN0LXZhbHVl", "s3cr3t", "bGVha2VkLXZhbHVl", "leaked"] {
+        assert!(!json.contains(value), "{value} shows in {json}");
+    }
+    let document: Value = serde_json::from_str(&json).unwrap();
+    let secret = document["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"] == "Secret shop/db")
+        .unwrap();
+    assert_eq!(secret["action"]["action"], "drifted", "{secret}");
+    assert_eq!(
+        secret["action"]["changes"][0]["live"], "(hidden)",
+        "{secret}"
+    );
+}
+
+on_real_server!(plan_shows_drifted_list_items_with_their_values_and_hides_secrets);
+
 on_both_servers!(
     sync_then_plan_against_a_cluster_shows_changes_as_diffs,
     sync_of_a_blocked_branch_applies_nothing_and_exits_1,

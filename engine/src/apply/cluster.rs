@@ -134,6 +134,36 @@ impl Cluster {
         })
     }
 
+    /// Move the fields of the field `managers` to Plumbline's field manager
+    /// in `live`'s managedFields ([`super::takeover`]), with a patch that
+    /// fails if the object changed since it was read. Nothing is sent when
+    /// no entry of those managers is there, or in dry-run (the API server
+    /// cannot dry-run a change that the next request depends on).
+    pub async fn take_over(&self, live: &Value, managers: &[String]) -> Result<()> {
+        let Some(key) = ObjectKey::of(live) else {
+            return Ok(());
+        };
+        let managed = super::takeover::managed_fields(live, managers, &self.options.field_manager);
+        let Some(managed) = managed.filter(|_| !self.options.dry_run) else {
+            return Ok(());
+        };
+        let api_version = live["apiVersion"].as_str().unwrap_or_default();
+        let api = self.api_for(api_version, &key).await?;
+        let patch = serde_json::json!({"metadata": {
+            "managedFields": managed,
+            "resourceVersion": live.pointer("/metadata/resourceVersion"),
+        }});
+        let params = PatchParams {
+            field_manager: Some(self.options.field_manager.clone()),
+            ..PatchParams::default()
+        };
+        api.patch(&key.name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| Error::from_kube(&key, e))?;
+        tracing::debug!(object = %key, "took over fields of imperative field managers");
+        Ok(())
+    }
+
     /// Server-side apply many objects, at most `concurrency` at a time.
     /// Results come back in input order.
     pub async fn apply(&self, objects: &[Value]) -> Vec<Applied> {

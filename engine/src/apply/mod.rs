@@ -14,6 +14,9 @@
 //!   forced. [`Options::dry_run`] turns every write into a server-side
 //!   dry-run.
 //! - [`Cluster::live`] reads the live objects of a desired set and inventory.
+//! - [`Cluster::take_over`] moves the fields of imperative field managers
+//!   (`kubectl edit`, `kubectl patch`, ...) to Plumbline's before an
+//!   object is adopted or reapplied ([`takeover`]).
 //! - [`inventory_store`] keeps a sync's [`crate::plan::Inventory`] in
 //!   ConfigMaps.
 
@@ -24,6 +27,7 @@ use crate::object::ObjectKey;
 mod cluster;
 pub mod discovery;
 pub mod inventory_store;
+pub mod takeover;
 
 pub use cluster::{Applied, Cluster};
 
@@ -84,6 +88,21 @@ pub enum Error {
         /// The API server's message, naming the manager and fields.
         message: String,
     },
+    /// The API server refuses to change immutable fields: only deleting the
+    /// object and creating it again changes them. Not retryable.
+    #[error(
+        "{object}: immutable field {} cannot be changed; delete the object so the next sync creates it again ({message})",
+        fields.join(", ")
+    )]
+    Immutable {
+        /// The object.
+        object: ObjectKey,
+        /// The immutable fields the change touched, as the API server names
+        /// them (e.g. `spec.template`, `roleRef`).
+        fields: Vec<String>,
+        /// The API server's message.
+        message: String,
+    },
     /// The API server refused the object (invalid, forbidden, ...).
     #[error("{object}: rejected by the API server ({code} {reason}): {message}")]
     Rejected {
@@ -142,6 +161,7 @@ impl Error {
             Error::Connect(_) => "ConnectFailed",
             Error::UnknownKind { .. } => "UnknownKind",
             Error::Conflict { .. } => "FieldManagerConflict",
+            Error::Immutable { .. } => "ImmutableField",
             Error::Rejected { .. } => "Rejected",
             Error::Request { .. } => "RequestFailed",
             Error::Timeout { .. } => "Timeout",
@@ -162,6 +182,11 @@ impl Error {
                     message: status.message,
                 }
             }
+            kube::Error::Api(status) if !immutable_fields(&status).is_empty() => Error::Immutable {
+                object: object.clone(),
+                fields: immutable_fields(&status),
+                message: status.message,
+            },
             kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 429 => {
                 Error::Rejected {
                     object: object.clone(),
@@ -176,6 +201,25 @@ impl Error {
             },
         }
     }
+}
+
+/// The fields a 422 (Invalid) response says cannot change. The API server
+/// words this per kind: "field is immutable" (Job template, Deployment
+/// selector), "may not change once set" (Service clusterIP), "cannot change
+/// roleRef" (RoleBinding).
+fn immutable_fields(status: &kube::core::Status) -> Vec<String> {
+    let is_immutable = |message: &str| {
+        ["immutable", "may not change once set", "cannot change"]
+            .iter()
+            .any(|words| message.contains(words))
+    };
+    let causes = status.details.iter().flat_map(|d| &d.causes);
+    let mut fields: Vec<String> = causes
+        .filter(|cause| status.code == 422 && is_immutable(&cause.message))
+        .map(|cause| cause.field.clone())
+        .collect();
+    fields.dedup();
+    fields
 }
 
 /// The result type of the apply stage.

@@ -195,6 +195,21 @@ pub fn mask_secret(object: &Value, other: Option<&Value>) -> Value {
     masked
 }
 
+/// A planned object's action as output shows it: the values of a drifted
+/// Secret's fields are hidden, like everywhere else.
+pub fn shown_action(object: &crate::plan::PlannedObject) -> serde_json::Result<Value> {
+    let mut action = object.action.clone();
+    let is_secret = object.desired.as_ref().is_some_and(is_secret);
+    if let (crate::plan::Action::Drifted(drift), true) = (&mut action, is_secret) {
+        let hidden = || Some(Value::String("(hidden)".to_owned()));
+        for change in &mut drift.changes {
+            change.desired = change.desired.as_ref().and_then(|_| hidden());
+            change.live = change.live.as_ref().and_then(|_| hidden());
+        }
+    }
+    serde_json::to_value(action)
+}
+
 /// The live object cut down to the fields the desired object sets, so a
 /// diff shows what Git would change and not what the API server added.
 pub fn project(desired: &Value, live: &Value) -> Value {

@@ -127,6 +127,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             rejected: &rejected,
         }),
         format => {
+            let actions = planned
+                .objects
+                .iter()
+                .map(output::shown_action)
+                .collect::<Result<Vec<_>, _>>()?;
             let document = json!({
                 "sync": unit.name(),
                 "source": spec.source,
@@ -139,12 +144,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 "transformations": transformations.iter().map(|t| json!({"object": t.object, "changes": t.changes})).collect::<Vec<_>>(),
                 "summary": summary,
                 "inSync": summary.in_sync(),
-                "objects": planned.objects.iter().map(|o| json!({
+                "objects": planned.objects.iter().zip(actions).map(|(o, action)| json!({
                     "object": o.key.to_string(),
                     "key": o.key,
                     "apiVersion": o.api_version,
                     "stage": o.stage,
-                    "action": o.action,
+                    "action": action,
                     "origin": output::origin_of(&desired.origins, &o.key),
                     "desired": o.desired.as_ref().map(|d| if output::is_secret(d) { output::mask_secret(d, None) } else { d.clone() }),
                 })).collect::<Vec<_>>(),

@@ -78,6 +78,10 @@ pub struct SyncUnitSpec {
     /// The mass-deletion guard of prune.
     #[serde(default)]
     pub prune_guard: PruneGuardSpec,
+    /// Field managers whose fields are taken over when an object is adopted
+    /// or a drifted one reapplied.
+    #[serde(default)]
+    pub take_over: TakeOverSpec,
     /// Stop reconciling (no fetch, no apply, no drift remediation) until
     /// set back to false. Status keeps its last values.
     #[serde(default)]
@@ -222,6 +226,27 @@ impl Default for PruneGuardSpec {
         PruneGuardSpec {
             max_share: half(),
             allow_mass_prune: false,
+        }
+    }
+}
+
+/// Field takeover (see `takeOver` in `plumbline.yaml`): before adopting an
+/// existing object or reapplying a drifted one, the fields last written by
+/// these field managers become Plumbline's, so Git's removals remove them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TakeOverSpec {
+    /// Field manager names, matched exactly (default: those of `kubectl
+    /// apply` and of kubectl's imperative commands, and
+    /// `before-first-apply`); `[]` turns takeover off.
+    #[serde(default = "crate::spec::take_over_managers")]
+    pub managers: Vec<String>,
+}
+
+impl Default for TakeOverSpec {
+    fn default() -> Self {
+        TakeOverSpec {
+            managers: crate::spec::take_over_managers(),
         }
     }
 }
@@ -425,6 +450,7 @@ mod tests {
         assert_eq!(spec.interval, "5m");
         assert!(spec.prune && !spec.self_heal && !spec.suspend);
         assert_eq!(spec.prune_guard.max_share, 0.5);
+        assert_eq!(spec.take_over.managers, crate::spec::take_over_managers());
         assert!(spec.depends_on.is_empty());
     }
 

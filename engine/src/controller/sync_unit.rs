@@ -650,6 +650,9 @@ fn config(
                 max_share: spec.prune_guard.max_share,
                 allow_mass_prune: spec.prune_guard.allow_mass_prune,
             },
+            take_over: spec::TakeOver {
+                managers: spec.take_over.managers.clone(),
+            },
             inventory_namespace: inventory_namespace.to_owned(),
         },
     })

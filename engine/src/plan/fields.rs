@@ -43,6 +43,16 @@ impl FieldPath {
     pub fn root() -> Self {
         FieldPath(Vec::new())
     }
+
+    /// Whether `prefix` is this path or leads to it.
+    pub fn starts_with(&self, prefix: &FieldPath) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
+    /// The first `len` segments of this path.
+    pub fn prefix(&self, len: usize) -> FieldPath {
+        FieldPath(self.0[..len.min(self.0.len())].to_vec())
+    }
 }
 
 impl fmt::Display for FieldPath {
@@ -165,6 +175,27 @@ fn scalar_text(value: &Value) -> String {
 
 /// The value at a path in an object, if it is there.
 pub fn lookup<'a>(object: &'a Value, path: &FieldPath) -> Option<&'a Value> {
+    lookup_with(object, path, KeyMatch::Exact)
+}
+
+/// The value at a path in a desired manifest. List items there may leave
+/// out merge-key fields the API server defaults (a Service port without
+/// `protocol` is the live item `[port=80,protocol=TCP]`), so an item matches
+/// when every key field it sets has the key's value.
+pub fn lookup_desired<'a>(object: &'a Value, path: &FieldPath) -> Option<&'a Value> {
+    lookup_with(object, path, KeyMatch::Defaulted)
+}
+
+/// How a `k:` selector matches list items.
+#[derive(Clone, Copy)]
+enum KeyMatch {
+    /// Every key field is there, with the key's value.
+    Exact,
+    /// Every key field that is there has the key's value, and at least one is.
+    Defaulted,
+}
+
+fn lookup_with<'a>(object: &'a Value, path: &FieldPath, key_match: KeyMatch) -> Option<&'a Value> {
     path.0
         .iter()
         .try_fold(object, |node, segment| match segment {
@@ -176,13 +207,61 @@ pub fn lookup<'a>(object: &'a Value, path: &FieldPath) -> Option<&'a Value> {
             }
             Segment::Key(json) => {
                 let pairs = key_pairs(json);
-                node.as_array()?.iter().find(|item| {
-                    pairs
-                        .iter()
-                        .all(|(k, v)| item.get(k).map(scalar_text).as_deref() == Some(v))
-                })
+                node.as_array()?
+                    .iter()
+                    .find(|item| key_matches(item, &pairs, key_match))
             }
         })
+}
+
+fn key_matches(item: &Value, pairs: &[(String, String)], key_match: KeyMatch) -> bool {
+    let values = pairs.iter().map(|(k, v)| (item.get(k).map(scalar_text), v));
+    match key_match {
+        KeyMatch::Exact => values
+            .into_iter()
+            .all(|(found, wanted)| found.as_ref() == Some(wanted)),
+        KeyMatch::Defaulted => {
+            let present: Vec<(String, &String)> = values
+                .filter_map(|(found, wanted)| Some((found?, wanted)))
+                .collect();
+            !present.is_empty() && present.iter().all(|(found, wanted)| found == *wanted)
+        }
+    }
+}
+
+/// The `k:` selector of a live list item by the given key fields, e.g.
+/// `k:{"port":8081,"protocol":"TCP"}` for a Service port.
+pub fn item_key(item: &Value, key_fields: &[String]) -> Segment {
+    let key: Map<String, Value> = key_fields
+        .iter()
+        .filter_map(|field| Some((field.clone(), item.get(field)?.clone())))
+        .collect();
+    Segment::Key(Value::Object(key).to_string())
+}
+
+/// The field names of a `k:` selector.
+pub fn key_fields(json: &str) -> Vec<String> {
+    key_pairs(json)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect()
+}
+
+/// Where the API server stores a field an object is written with. Secret
+/// `stringData` is write-only: the server stores each key base64-encoded in
+/// `data` and drops `stringData`, so what can be compared is `data.<key>`.
+/// Every other field is stored where it is written.
+pub fn stored_path(object: &Value, path: &FieldPath) -> FieldPath {
+    let is_secret = object.get("kind").and_then(Value::as_str) == Some("Secret")
+        && object.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    match path.0.split_first() {
+        Some((Segment::Field(first), rest)) if is_secret && first == "stringData" => {
+            let mut stored = vec![Segment::Field("data".to_owned())];
+            stored.extend_from_slice(rest);
+            FieldPath(stored)
+        }
+        _ => path.clone(),
+    }
 }
 
 /// The fieldsV1 tree of one manager's `Apply` entry in an object's
@@ -205,7 +284,8 @@ pub fn applied_by(object: &Value, manager: &str) -> Option<Value> {
     merged
 }
 
-fn merge_trees(into: &mut Value, from: &Value) {
+/// Add the fields of fieldsV1 tree `from` to tree `into` (set union).
+pub fn merge_trees(into: &mut Value, from: &Value) {
     if let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) {
         for (key, child) in from {
             match into.get_mut(key) {
@@ -333,6 +413,35 @@ mod tests {
             path.to_string(),
             "metadata.labels[\"app.kubernetes.io/name\"]"
         );
+    }
+
+    #[test]
+    fn desired_items_may_leave_out_defaulted_key_fields() {
+        let desired = json!({"ports": [{"port": 80, "protocol": "UDP"}, {"port": 80}]});
+        let tcp = FieldPath(vec![
+            Segment::Field("ports".into()),
+            Segment::Key(r#"{"port":80,"protocol":"TCP"}"#.into()),
+        ]);
+        assert_eq!(lookup(&desired, &tcp), None);
+        assert_eq!(lookup_desired(&desired, &tcp), Some(&json!({"port": 80})));
+        let item = json!({"port": 8081, "protocol": "TCP", "targetPort": 80});
+        let key = item_key(&item, &key_fields(r#"{"port":80,"protocol":"TCP"}"#));
+        assert_eq!(
+            key,
+            Segment::Key(r#"{"port":8081,"protocol":"TCP"}"#.into())
+        );
+    }
+
+    #[test]
+    fn secret_string_data_is_stored_as_data() {
+        let path = FieldPath(vec![
+            Segment::Field("stringData".into()),
+            Segment::Field("password".into()),
+        ]);
+        let secret = json!({"apiVersion": "v1", "kind": "Secret"});
+        assert_eq!(stored_path(&secret, &path).to_string(), "data.password");
+        let other = json!({"apiVersion": "example.com/v1", "kind": "Secret"});
+        assert_eq!(stored_path(&other, &path), path);
     }
 
     #[test]

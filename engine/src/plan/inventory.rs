@@ -66,7 +66,10 @@ impl Entry {
             .unwrap_or_default()
             .into_iter()
             .map(|path| OwnedField {
-                digest: value_digest(fields::lookup(returned, &path)),
+                digest: value_digest(fields::lookup(
+                    returned,
+                    &fields::stored_path(returned, &path),
+                )),
                 path,
             })
             .collect();

@@ -339,15 +339,16 @@ fn desired_action(
 }
 
 /// The owned fields of `live` that differ from the inventory record or that
-/// another manager took over, minus ignored ones.
+/// another manager took over, minus ignored ones. A write-only field is
+/// compared where the API server stores it ([`fields::stored_path`]).
 fn drifted_fields(desired: &Value, live: &Value, entry: &Entry, manager: &str) -> Vec<FieldChange> {
     let owners = fields::owners(live);
-    entry
+    let changes = entry
         .owned
         .iter()
-        .filter(|owned| !entry.ignored.contains(&owned.path))
+        .filter(|owned| !is_ignored(entry, &owned.path))
         .filter_map(|owned| {
-            let live_value = fields::lookup(live, &owned.path);
+            let live_value = fields::lookup(live, &fields::stored_path(live, &owned.path));
             let changed = inventory::value_digest(live_value) != owned.digest;
             let field_owners = owners.get(&owned.path);
             let still_ours = field_owners.is_some_and(|m| m.contains(manager));
@@ -357,9 +358,112 @@ fn drifted_fields(desired: &Value, live: &Value, entry: &Entry, manager: &str) -
             };
             (changed || !taken_over_by.is_empty()).then(|| FieldChange {
                 path: owned.path.clone(),
-                desired: fields::lookup(desired, &owned.path).cloned(),
+                desired: fields::lookup_desired(desired, &owned.path).cloned(),
                 live: live_value.cloned(),
                 taken_over_by,
+            })
+        })
+        .collect();
+    describe_missing_items(changes, desired, live, entry, &owners)
+}
+
+/// Whether a remediator chose to ignore the drift of this field, or of the
+/// list item or map it is in.
+fn is_ignored(entry: &Entry, path: &FieldPath) -> bool {
+    entry
+        .ignored
+        .iter()
+        .any(|ignored| !ignored.0.is_empty() && path.starts_with(ignored))
+}
+
+/// Changes in list items that are gone from the live object, described as
+/// whole items: one change per missing item, with its desired value, instead
+/// of one per field with every value absent. The live items of the same
+/// list that neither Git nor the record has (another manager put them in
+/// place of Plumbline's, as `kubectl patch` replacing a port does) are
+/// listed too, with their managers.
+fn describe_missing_items(
+    changes: Vec<FieldChange>,
+    desired: &Value,
+    live: &Value,
+    entry: &Entry,
+    owners: &BTreeMap<FieldPath, std::collections::BTreeSet<String>>,
+) -> Vec<FieldChange> {
+    let mut described: Vec<FieldChange> = Vec::new();
+    for change in changes {
+        let Some(item) = missing_item(live, &change.path) else {
+            described.push(change);
+            continue;
+        };
+        if described.iter().any(|c| c.path == item) {
+            continue;
+        }
+        let added = items_added_in_place(&item, desired, live, entry, owners);
+        described.push(FieldChange {
+            desired: fields::lookup_desired(desired, &item).cloned(),
+            path: item,
+            live: None,
+            taken_over_by: Vec::new(),
+        });
+        for change in added {
+            if !described.iter().any(|c| c.path == change.path) {
+                described.push(change);
+            }
+        }
+    }
+    described
+}
+
+/// The first list item (by merge key) on `path` that the live object does
+/// not have.
+fn missing_item(live: &Value, path: &FieldPath) -> Option<FieldPath> {
+    (1..=path.0.len())
+        .filter(|&len| matches!(path.0[len - 1], fields::Segment::Key(_)))
+        .map(|len| path.prefix(len))
+        .find(|item| fields::lookup(live, item).is_none())
+}
+
+/// The live items of the list holding the missing `item` that Git does not
+/// want and Plumbline's record does not know, each as a change with the
+/// managers that own its fields.
+fn items_added_in_place(
+    item: &FieldPath,
+    desired: &Value,
+    live: &Value,
+    entry: &Entry,
+    owners: &BTreeMap<FieldPath, std::collections::BTreeSet<String>>,
+) -> Vec<FieldChange> {
+    let list = item.prefix(item.0.len() - 1);
+    let Some(fields::Segment::Key(key)) = item.0.last() else {
+        return Vec::new();
+    };
+    let key_fields = fields::key_fields(key);
+    let resolves_to = |path: &FieldPath, target: &Value| {
+        path.0.len() > list.0.len()
+            && path.starts_with(&list)
+            && fields::lookup(live, &path.prefix(list.0.len() + 1))
+                .is_some_and(|found| std::ptr::eq(found, target))
+    };
+    let items = fields::lookup(live, &list).and_then(Value::as_array);
+    items
+        .into_iter()
+        .flatten()
+        .filter_map(|live_item| {
+            let mut path = list.clone();
+            path.0.push(fields::item_key(live_item, &key_fields));
+            let recorded = entry.owned.iter().any(|o| resolves_to(&o.path, live_item));
+            let wanted = fields::lookup_desired(desired, &path).is_some();
+            (!recorded && !wanted).then(|| FieldChange {
+                taken_over_by: owners
+                    .iter()
+                    .filter(|(owned, _)| resolves_to(owned, live_item))
+                    .flat_map(|(_, managers)| managers.iter().cloned())
+                    .collect::<std::collections::BTreeSet<String>>()
+                    .into_iter()
+                    .collect(),
+                path,
+                desired: None,
+                live: Some(live_item.clone()),
             })
         })
         .collect()

@@ -160,6 +160,7 @@ pub async fn reconcile(
             .filter(|(_, entry)| !entry.ignored.is_empty())
             .map(|(key, _)| key.clone())
             .collect(),
+        take_over: &spec.take_over.managers,
     };
     let decisions = match decide(&planned, &live, &inventory, policies, &ctx, spec.self_heal).await
     {
@@ -290,6 +291,8 @@ struct Run<'a> {
     /// Objects with ignored drift: when Git changes them, Plumbline takes
     /// their fields back.
     reclaim: std::collections::BTreeSet<ObjectKey>,
+    /// Field managers whose fields adopted and reapplied objects take over.
+    take_over: &'a [String],
 }
 
 impl Run<'_> {
@@ -350,6 +353,8 @@ impl Run<'_> {
             self.skip(&all, "not applied: an earlier stage failed");
             return;
         }
+        let to_apply = self.take_over_fields(to_apply, live, decisions).await;
+        let to_force = self.take_over_fields(to_force, live, decisions).await;
         self.apply_batch(&to_apply, false, decisions).await;
         self.apply_batch(&to_force, true, decisions).await;
         for object in to_recreate {
@@ -360,6 +365,30 @@ impl Run<'_> {
         {
             self.await_definitions(objects).await;
         }
+    }
+
+    /// Take over the fields of the sync's takeover managers on the objects
+    /// of `batch` that are adopted or reapplied, so the apply that follows
+    /// makes them match Git. Objects whose takeover failed are recorded as
+    /// failed and left out of the returned batch.
+    async fn take_over_fields<'p>(
+        &mut self,
+        batch: Vec<(&'p plan::PlannedObject, Outcome)>,
+        live: &plan::Live,
+        decisions: &BTreeMap<ObjectKey, remediate::Resolution>,
+    ) -> Vec<(&'p plan::PlannedObject, Outcome)> {
+        let mut kept = Vec::with_capacity(batch.len());
+        for (object, outcome) in batch {
+            let taken = match live.get(&object.key).filter(|_| takes_over(object)) {
+                Some(live) => self.cluster.take_over(live, self.take_over).await,
+                None => Ok(()),
+            };
+            match taken {
+                Ok(()) => kept.push((object, outcome)),
+                Err(error) => self.record(object, Outcome::Failed, Err(error), decisions),
+            }
+        }
+        kept
     }
 
     /// Apply objects in parallel and record the results.
@@ -513,6 +542,17 @@ impl Run<'_> {
         let line = line(object, outcome, message, health);
         self.report.objects.push(line);
     }
+}
+
+/// Whether fields are taken over before applying the object: when it is
+/// adopted, and when its drift is reapplied.
+fn takes_over(object: &plan::PlannedObject) -> bool {
+    matches!(
+        object.action,
+        Action::Update {
+            reason: plan::UpdateReason::Adopt
+        } | Action::Drifted(_)
+    )
 }
 
 /// The paths of an object's drifted fields, if it drifted.

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use control_plane::ControlPlane;
 use kube_emulator::Emulator;
 
-/// One API server for one test.
+/// One API server for one test (one per test, so the size of the real
+/// control plane's handle does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Server {
     /// The in-process emulator.
     Emulator(Emulator),

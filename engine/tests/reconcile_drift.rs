@@ -1,0 +1,349 @@
+//! Drift, field takeover and immutable fields on the real control plane
+//! (etcd + kube-apiserver v1.36): the cases where an emulator would have to
+//! guess what the API server does with managedFields, Secrets and
+//! validation. Edits "made with kubectl" are sent with kubectl's field
+//! manager names and request types.
+
+mod reconcile_support;
+mod server_support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use plumbline::reconcile::{Outcome, Report, Status, SyncUnit};
+use reconcile_support::World;
+use serde_json::json;
+use server_support::Server;
+
+const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n    targetPort: 8080\n";
+
+/// A world whose repository holds the namespace and `files`, synced once
+/// with `spec`; panics unless that first sync succeeded.
+async fn synced(server: Server, files: &[(&str, &str)], spec: &str) -> (World, SyncUnit) {
+    let world = World::on(server);
+    world.repo.write("namespace.yaml", NAMESPACE);
+    for (path, text) in files {
+        world.repo.write(path, text);
+    }
+    world.repo.commit("shop: first version");
+    let unit = world.unit(spec);
+    let first = world.reconcile(&unit).await;
+    assert_eq!(first.status, Status::Synced, "{first:#?}");
+    (world, unit)
+}
+
+/// The one report line of `object` (e.g. `Service shop/web`).
+fn line<'a>(report: &'a Report, object: &str) -> &'a plumbline::reconcile::ObjectReport {
+    report
+        .objects
+        .iter()
+        .find(|o| o.key.to_string() == object)
+        .unwrap_or_else(|| panic!("no line for {object}: {report:#?}"))
+}
+
+/// Patch options with one of kubectl's field manager names.
+fn by(manager: &str) -> PatchParams {
+    PatchParams {
+        field_manager: Some(manager.into()),
+        ..PatchParams::default()
+    }
+}
+
+/// `kubectl create namespace shop`.
+async fn create_namespace(world: &World) {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(world.client());
+    let namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap();
+    let params = PostParams {
+        field_manager: Some("kubectl-create".into()),
+        ..PostParams::default()
+    };
+    namespaces.create(&params, &namespace).await.unwrap();
+}
+
+/// `kubectl patch svc web --type json -p '[{"op":"replace","path":"/spec/ports/0/port","value":8081}]'`
+async fn replace_port(world: &World) {
+    let services: Api<Service> = Api::namespaced(world.client(), "shop");
+    let patch = serde_json::from_value(json!([
+        {"op": "replace", "path": "/spec/ports/0/port", "value": 8081}
+    ]))
+    .unwrap();
+    services
+        .patch("web", &by("kubectl-patch"), &Patch::Json::<()>(patch))
+        .await
+        .unwrap();
+}
+
+async fn ports(world: &World) -> Vec<(i32, String)> {
+    let services: Api<Service> = Api::namespaced(world.client(), "shop");
+    let service = services.get("web").await.unwrap();
+    let ports = service.spec.unwrap().ports.unwrap();
+    ports
+        .into_iter()
+        .map(|p| (p.port, p.protocol.unwrap_or_default()))
+        .collect()
+}
+
+async fn a_replaced_service_port_heals_to_exactly_the_ports_in_git(server: Server) {
+    let (world, unit) = synced(server, &[("service.yaml", SERVICE)], "  selfHeal: true\n").await;
+
+    replace_port(&world).await;
+    let healed = world.reconcile(&unit).await;
+    assert_eq!(healed.status, Status::Synced, "{healed:#?}");
+    assert_eq!(
+        line(&healed, "Service shop/web").outcome,
+        Outcome::Reapplied
+    );
+    assert_eq!(ports(&world).await, [(80, "TCP".to_owned())]);
+
+    let again = world.reconcile(&unit).await;
+    assert_eq!(
+        line(&again, "Service shop/web").outcome,
+        Outcome::Unchanged,
+        "{again:#?}"
+    );
+}
+
+async fn with_takeover_off_the_fields_kubectl_wrote_are_left_to_kubectl(server: Server) {
+    let spec = "  selfHeal: true\n  takeOver: {managers: []}\n";
+    let (world, unit) = synced(server, &[("service.yaml", SERVICE)], spec).await;
+
+    replace_port(&world).await;
+    let report = world.reconcile(&unit).await;
+    // The port=8081 item stays kubectl-patch's, next to the reapplied one,
+    // and a Service with two unnamed ports is invalid.
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    assert_eq!(line(&report, "Service shop/web").outcome, Outcome::Failed);
+    assert_eq!(ports(&world).await, [(8081, "TCP".to_owned())]);
+}
+
+async fn an_adopted_object_created_by_kubectl_loses_a_key_removed_from_git(server: Server) {
+    let world = World::on(server);
+    create_namespace(&world).await;
+    // `kubectl create configmap settings --from-literal=mode=fast --from-literal=debug=on`
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.client(), "shop");
+    let created = serde_json::from_value(json!({
+        "metadata": {"name": "settings"}, "data": {"mode": "fast", "debug": "on"}
+    }))
+    .unwrap();
+    let params = PostParams {
+        field_manager: Some("kubectl-create".into()),
+        ..PostParams::default()
+    };
+    config_maps.create(&params, &created).await.unwrap();
+
+    let config =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write("config.yaml", &format!("{config}  debug: \"on\"\n"))
+        .commit("adopt the settings");
+    let unit = world.unit("");
+    let adopted = world.reconcile(&unit).await;
+    assert_eq!(adopted.status, Status::Synced, "{adopted:#?}");
+
+    world
+        .repo
+        .write("config.yaml", config)
+        .commit("settings: no debug");
+    let changed = world.reconcile(&unit).await;
+    assert_eq!(changed.status, Status::Synced, "{changed:#?}");
+    let data = config_maps.get("settings").await.unwrap().data.unwrap();
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["mode"], "{data:?}");
+
+    let again = world.reconcile(&unit).await;
+    assert_eq!(
+        line(&again, "ConfigMap shop/settings").outcome,
+        Outcome::Unchanged,
+        "{again:#?}"
+    );
+}
+
+async fn adopting_a_deployment_whose_requests_kubectl_set_does_not_conflict(server: Server) {
+    let world = World::on(server);
+    create_namespace(&world).await;
+    // `kubectl create deployment web --image=nginx:1.27`, then
+    // `kubectl set resources deployment web --requests=cpu=1,memory=1Gi`.
+    let deployments: Api<Deployment> = Api::namespaced(world.client(), "shop");
+    let created = serde_json::from_value(json!({
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}
+    }))
+    .unwrap();
+    let params = PostParams {
+        field_manager: Some("kubectl-create".into()),
+        ..PostParams::default()
+    };
+    deployments.create(&params, &created).await.unwrap();
+    let requests = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "nginx", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}
+    ]}}}});
+    deployments
+        .patch("web", &by("kubectl-set"), &Patch::Strategic(requests))
+        .await
+        .unwrap();
+
+    let deployment = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        resources:
+          requests: {cpu: 1000m, memory: 1024Mi}
+";
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write("deployment.yaml", deployment)
+        .commit("adopt the deployment");
+    let unit = world.unit("");
+    let adopted = world.reconcile(&unit).await;
+    assert_eq!(adopted.status, Status::Synced, "{adopted:#?}");
+    assert_eq!(
+        line(&adopted, "Deployment.apps shop/web").outcome,
+        Outcome::Updated
+    );
+    let again = world.reconcile(&unit).await;
+    assert_eq!(again.status, Status::Synced, "{again:#?}");
+    assert_eq!(
+        line(&again, "Deployment.apps shop/web").outcome,
+        Outcome::Unchanged,
+        "{again:#?}"
+    );
+}
+
+const SECRET: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: s3cret\n";
+
+async fn password(world: &World) -> String {
+    let secrets: Api<Secret> = Api::namespaced(world.client(), "shop");
+    let data = secrets.get("db").await.unwrap().data.unwrap();
+    String::from_utf8(data["password"].0.clone()).unwrap()
+}
+
+async fn editing_the_data_of_a_secret_written_with_string_data_is_drift(server: Server) {
+    let (world, unit) = synced(server, &[("secret.yaml", SECRET)], "").await;
+    let quiet = world.reconcile(&unit).await;
+    assert_eq!(
+        line(&quiet, "Secret shop/db").outcome,
+        Outcome::Unchanged,
+        "{quiet:#?}"
+    );
+
+    // `kubectl edit secret db`, changing `data.password`.
+    let secrets: Api<Secret> = Api::namespaced(world.client(), "shop");
+    let edit = json!({"data": {"password": "b3ZlcnJpZGRlbg=="}});
+    secrets
+        .patch("db", &by("kubectl-edit"), &Patch::Merge(edit))
+        .await
+        .unwrap();
+    let reported = world.reconcile(&unit).await;
+    let drifted = line(&reported, "Secret shop/db");
+    assert_eq!(drifted.outcome, Outcome::Reported, "{reported:#?}");
+    assert_eq!(drifted.drifted, ["stringData.password"]);
+    assert_eq!(password(&world).await, "overridden");
+
+    let healed = world.reconcile(&world.unit("  selfHeal: true\n")).await;
+    assert_eq!(line(&healed, "Secret shop/db").outcome, Outcome::Reapplied);
+    assert_eq!(password(&world).await, "s3cret");
+    let again = world.reconcile(&unit).await;
+    assert_eq!(
+        line(&again, "Secret shop/db").outcome,
+        Outcome::Unchanged,
+        "{again:#?}"
+    );
+}
+
+/// Sync `before`, change it to `after` in Git, and return the failed
+/// report's error naming `object`.
+async fn immutable_change(server: Server, before: &str, after: &str, object: &str) -> String {
+    let (world, unit) = synced(server, &[("object.yaml", before)], "").await;
+    world
+        .repo
+        .write("object.yaml", after)
+        .commit("change an immutable field");
+    let report = world.reconcile(&unit).await;
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    assert_eq!(line(&report, object).outcome, Outcome::Failed);
+    let error = report
+        .errors
+        .iter()
+        .find(|e| e.starts_with(object))
+        .unwrap_or_else(|| panic!("no error names {object}: {report:#?}"));
+    error.clone()
+}
+
+const JOB: &str = "\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: migrate
+        image: busybox:1.36
+";
+
+async fn a_git_change_to_a_job_template_fails_as_immutable(server: Server) {
+    let after = JOB.replace("busybox:1.36", "busybox:1.37");
+    let error = immutable_change(server, JOB, &after, "Job.batch shop/migrate").await;
+    assert!(error.contains("immutable field spec.template"), "{error}");
+}
+
+async fn a_git_change_to_a_headless_service_fails_as_immutable(server: Server) {
+    let headless = SERVICE.replace("spec:\n", "spec:\n  clusterIP: None\n");
+    let after = headless.replace("clusterIP: None", "clusterIP: 10.0.0.99");
+    let error = immutable_change(server, &headless, &after, "Service shop/web").await;
+    assert!(error.contains("immutable field spec.clusterIP"), "{error}");
+}
+
+const ROLE_BINDING: &str = "\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: readers
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: view
+subjects:
+- kind: Group
+  name: readers
+  apiGroup: rbac.authorization.k8s.io
+";
+
+async fn a_git_change_to_a_role_binding_role_ref_fails_as_immutable(server: Server) {
+    let after = ROLE_BINDING.replace("name: view", "name: edit");
+    let object = "RoleBinding.rbac.authorization.k8s.io shop/readers";
+    let error = immutable_change(server, ROLE_BINDING, &after, object).await;
+    assert!(error.contains("immutable field roleRef"), "{error}");
+}
+
+on_real_server!(
+    a_replaced_service_port_heals_to_exactly_the_ports_in_git,
+    with_takeover_off_the_fields_kubectl_wrote_are_left_to_kubectl,
+    an_adopted_object_created_by_kubectl_loses_a_key_removed_from_git,
+    adopting_a_deployment_whose_requests_kubectl_set_does_not_conflict,
+    editing_the_data_of_a_secret_written_with_string_data_is_drift,
+    a_git_change_to_a_job_template_fails_as_immutable,
+    a_git_change_to_a_headless_service_fails_as_immutable,
+    a_git_change_to_a_role_binding_role_ref_fails_as_immutable,
+);
