@@ -2,8 +2,10 @@
 //!
 //! 100 SyncUnits of 100 ConfigMaps each (10,000 objects) from one real Git
 //! repository, reconciled by the real controller ([`Controller::run`])
-//! against the Kubernetes API emulation. The emulation runs in a child
-//! process (this same binary, started with `PLUMBLINE_BENCH_EMULATOR=1`),
+//! against a real kube-apiserver v1.36 + etcd (`tests/control-plane`), or,
+//! where no control-plane binaries exist, the Kubernetes API emulation in a
+//! child process (this same binary, started with
+//! `PLUMBLINE_BENCH_EMULATOR=1`). Either way the server is another process,
 //! so the resident memory printed is the controller's alone.
 //!
 //! Phases, each printed with its wall time:
@@ -114,6 +116,66 @@ fn reconciles(metrics: &Metrics) -> (u64, f64) {
     )
 }
 
+/// The API server the controller talks to, in other processes.
+enum ApiServer {
+    Real(Box<control_plane::ControlPlane>),
+    Emulated(Child),
+}
+
+impl ApiServer {
+    /// A real control plane if binaries exist, else the emulation; with a
+    /// client configuration and a description for the output.
+    async fn start() -> (Self, kube::Config, &'static str) {
+        if let Ok(plane) = control_plane::ControlPlane::start().await {
+            let config = plane.config();
+            return (
+                ApiServer::Real(Box::new(plane)),
+                config,
+                "a real kube-apiserver v1.36 + etcd",
+            );
+        }
+        let (child, address) = start_emulator();
+        let mut config = kube::Config::new(address.parse::<hyper::Uri>().unwrap());
+        config.default_namespace = "default".into();
+        (
+            ApiServer::Emulated(child),
+            config,
+            "the Kubernetes API emulation (no control-plane binaries found)",
+        )
+    }
+
+    /// Stops the server's processes and waits for them.
+    fn stop(self) {
+        match self {
+            ApiServer::Real(mut plane) => plane.stop(),
+            ApiServer::Emulated(mut child) => {
+                drop(child.stdin.take());
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Waits until a CRD is Established (a real server serves it only then).
+async fn wait_established(
+    crds: &Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
+    name: &str,
+) {
+    let started = Instant::now();
+    loop {
+        let crd = crds.get(name).await.unwrap();
+        let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+        if conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+        {
+            return;
+        }
+        assert!(started.elapsed() < PATIENCE, "CRD {name} never Established");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The emulation in a child process; its URL is its first line of output.
 fn start_emulator() -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -200,9 +262,7 @@ async fn run() {
     repository(&repo);
     let url = format!("file://{}", repo.display());
 
-    let (mut emulator, address) = start_emulator();
-    let mut config = kube::Config::new(address.parse::<hyper::Uri>().unwrap());
-    config.default_namespace = "default".into();
+    let (server, config, server_name) = ApiServer::start().await;
     let client = kube::Client::try_from(config.clone()).unwrap();
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client.clone());
@@ -214,6 +274,7 @@ async fn run() {
         crds.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&crd))
             .await
             .unwrap();
+        wait_established(&crds, &name).await;
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let names = (0..NAMESPACES)
@@ -229,7 +290,7 @@ async fn run() {
 
     let (rss, _) = memory();
     println!(
-        "controller against the Kubernetes API emulation (separate process): {UNITS} SyncUnits x \
+        "controller against {server_name} (separate processes): {UNITS} SyncUnits x \
          {PER_UNIT} ConfigMaps = {} objects, concurrency 4",
         UNITS * PER_UNIT
     );
@@ -367,8 +428,7 @@ async fn run() {
 
     let _ = stop.send(());
     controller.await.unwrap();
-    drop(emulator.stdin.take());
-    let _ = emulator.wait();
+    server.stop();
 }
 
 fn main() {

@@ -5,8 +5,6 @@
 //! inject faults (emulator only).
 
 mod controller_support;
-// Shared with the reconcile tests; this binary uses only part of it.
-#[allow(dead_code)]
 mod reconcile_support;
 mod server_support;
 

@@ -5,10 +5,9 @@
 //! renewals hang. Against the Kubernetes API emulation and real loopback
 //! TCP servers.
 
-#[allow(dead_code)]
 mod controller_support;
-#[allow(dead_code)]
 mod reconcile_support;
+mod server_support;
 
 use std::time::Duration;
 

@@ -5,9 +5,7 @@
 //! endpoints over real TCP (webhook signatures, probes, metrics after a real
 //! reconcile).
 
-#[allow(dead_code)]
 mod controller_support;
-#[allow(dead_code)]
 mod reconcile_support;
 mod server_support;
 

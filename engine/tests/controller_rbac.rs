@@ -3,9 +3,7 @@
 //! and nothing but the roles `plumbline install` grants, and a SyncUnit that
 //! names a `serviceAccountName` applies with that account's rights alone.
 
-#[allow(dead_code)]
 mod controller_support;
-#[allow(dead_code)]
 mod reconcile_support;
 mod server_support;
 

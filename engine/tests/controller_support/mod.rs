@@ -2,6 +2,7 @@
 //! repository, an API server — real or emulated, see `server_support` — and
 //! a policy host) with Plumbline's CRDs installed, and controllers run
 //! in-process against it, stopped gracefully.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
