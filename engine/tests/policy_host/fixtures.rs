@@ -449,10 +449,14 @@ pub fn huge_declared_table(elements: u32) -> Vec<u8> {
     validator_with(&format!("(table $big {elements} funcref)"), GOOD_VALIDATE)
 }
 
-/// Returns `n` violations (each 60 bytes in the guest: a small list header
-/// per violation, the strings shared).
+/// Returns `n` violations with empty path and message (60 bytes each in
+/// the guest, no text at all).
 pub fn many_violations(n: u32) -> Vec<u8> {
-    validator(&format!("(call $violations (i32.const {n}))"))
+    validator(&format!(
+        "(i32.store (i32.const 684) (i32.const 0))
+         (i32.store (i32.const 692) (i32.const 0))
+         (call $violations (i32.const {n}))"
+    ))
 }
 
 /// A transformer that returns `n` copies of the ConfigMap `added-by-policy`.
