@@ -161,18 +161,28 @@ fn a_huge_table_is_refused_at_load_or_faults_before_filling() {
 }
 
 #[test]
-fn hundreds_of_thousands_of_empty_violations_fault_the_output_item_limit() {
+fn hundreds_of_thousands_of_empty_violations_fault_the_output_limits() {
     let host = host();
+    // 700 000 empty violations do not fit the host's copy budget of one
+    // call (100 000 items plus 8 MiB of text): refused before they are
+    // copied.
     let fault = validate_fault(
         &host,
         fixtures::many_violations(700_000),
+        LimitOverrides::default(),
+    );
+    assert_exceeded(&fault, Role::Validator, Limit::Output, "100000 items");
+    // 150 000 fit the copy budget (they carry no text) and are then counted.
+    let fault = validate_fault(
+        &host,
+        fixtures::many_violations(150_000),
         LimitOverrides::default(),
     );
     assert_exceeded(
         &fault,
         Role::Validator,
         Limit::OutputItems,
-        "100000 items (returned 700000 violations)",
+        "100000 items (returned 150000 violations)",
     );
     // With the limit raised, the violations are all returned.
     let limits = LimitOverrides {
@@ -222,7 +232,8 @@ fn a_transformer_returning_too_many_objects_faults_the_output_item_limit() {
 #[test]
 fn output_bytes_are_counted_before_the_strings_are_copied() {
     let host = host();
-    // One 64 MiB message against a 1 MiB output limit.
+    // One 64 MiB message against a 1 MiB output limit: refused by the copy
+    // budget before the message is copied.
     let limits = LimitOverrides {
         output_bytes: Some(1 << 20),
         ..Default::default()

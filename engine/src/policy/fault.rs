@@ -89,8 +89,8 @@ pub enum FaultKind {
 /// table or instance past the limiter's counts itself, with an error whose
 /// text names the count ("resource limit exceeded: memory count too high");
 /// load-time checks refuse such components first, so this is a backstop.
-/// Likewise wasmtime's hostcall fuel (see [`super::lift::hostcall_fuel`]),
-/// reported as the output limit.
+/// wasmtime's hostcall fuel running out (see [`super::lift::hostcall_fuel`])
+/// is reported as the output limits.
 pub(crate) fn classify(
     error: wasmtime::Error,
     refused: Option<Limit>,
@@ -104,12 +104,15 @@ pub(crate) fn classify(
         return exceeded(limit);
     }
     let message = error.to_string();
+    if message.contains("fuel allocated for hostcalls has been exhausted") {
+        // The result (or a `log` line) is larger than the output limits
+        // allow: see `lift::hostcall_fuel`.
+        return FaultKind::LimitExceeded {
+            limit: Limit::Output,
+            value: super::lift::exhausted(limits),
+        };
+    }
     for (text, limit) in [
-        // wasmtime's own bound on the data one call moves to the host.
-        (
-            "fuel allocated for hostcalls has been exhausted",
-            Limit::Output,
-        ),
         ("memory count too high", Limit::Memories),
         ("table count too high", Limit::Tables),
         ("instance count too high", Limit::Instances),

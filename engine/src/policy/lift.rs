@@ -1,189 +1,88 @@
-//! Reading a policy's large results (violations, transformed objects) out of
-//! its memory under the output limits, without copying first. No IO.
+//! Bounding what a policy's results cost the host before they are copied.
+//! No IO.
 //!
-//! The bindings `bindgen!` generates lift a whole `list<violation>` into
-//! host `String`s before the host can look at it, so a policy returning
-//! 700 000 empty violations, or one 100 MB message, costs that much host
-//! time and memory before the output limit is checked. Here the results are
-//! lifted as [`WasmList`]s of [`WasmStr`]s: views into the guest's memory.
-//! The number of items is checked before any is read, and each string's
-//! size is added up (the text is validated as UTF-8 in place) before it is
-//! copied, so the host copies at most the output limit.
-
-use wasmtime::component::{ComponentType, Lift, WasmList, WasmStr};
-use wasmtime::{AsContext, AsContextMut};
+//! wasmtime copies a call's results out of the guest's memory (lifting)
+//! before the host sees them, and checks each list's and string's size
+//! against the store's *hostcall fuel* before allocating it. The host sets
+//! that fuel from the output limits ([`hostcall_fuel`]): room for
+//! `outputItems` items plus `outputBytes` of text. So a policy returning
+//! 700 000 empty violations, or one 100 MB message, fails at the list or
+//! string that does not fit, before it is copied; the host then checks the
+//! exact item count and text size of what did fit ([`count_items`],
+//! [`violation_bytes`]).
+//!
+//! (Reading results lazily as `WasmList`/`WasmStr` views would avoid even
+//! that copy, but the guest's `post-return` runs before such views can be
+//! read, and a real allocator reuses the freed memory.)
 
 use super::bindings::plumbline::policy::types as wit;
 use super::limits::{Limit, Limits};
-use super::state::StoreState;
-use super::verdict::Violation;
-use crate::object::ObjectRef;
 
-/// `object-ref`, lifted in place.
-#[derive(ComponentType, Lift)]
-#[component(record)]
-pub(crate) struct RawObjectRef {
-    #[component(name = "api-version")]
-    api_version: WasmStr,
-    kind: WasmStr,
-    namespace: Option<WasmStr>,
-    name: WasmStr,
+/// Host bytes one item of a result may take when lifted: a violation (the
+/// largest item type), or one transformed object's `String`.
+fn item_bytes() -> u64 {
+    std::mem::size_of::<wit::Violation>().max(std::mem::size_of::<String>()) as u64
 }
 
-/// `violation`, lifted in place.
-#[derive(ComponentType, Lift)]
-#[component(record)]
-pub(crate) struct RawViolation {
-    target: Option<RawObjectRef>,
-    path: WasmStr,
-    message: WasmStr,
-    severity: wit::Severity,
-}
+/// Slack for the fixed parts of a result (option and result tags, records).
+const SLACK_BYTES: u64 = 64 << 10;
 
-/// What `validate` returns, lifted in place.
-pub(crate) type RawViolations = WasmList<RawViolation>;
-
-/// What `transform` returns, lifted in place.
-pub(crate) type RawTransformed = Result<WasmList<WasmStr>, WasmStr>;
-
-/// The store's hostcall fuel: how many host bytes wasmtime lets one call
-/// move out of the guest (default 128 MiB). Lifting a [`WasmList`] charges
-/// its whole length times the *host* size of an item up front (a
-/// [`RawViolation`] is several times its 60 bytes in the guest), so with the
-/// default a list of 700 000 violations would fail inside wasmtime, before
-/// [`violations`] can count them and name the item limit. This fuel covers
-/// the longest list that fits in the guest's memory budget, so the host's
-/// own limits decide; strings are still bounded by that budget and copied
-/// only within the output limit. Host imports (`log`) take strings only,
-/// which the budget bounds too.
+/// The store's hostcall fuel: the most host bytes one call may move out of
+/// the guest (per export call, and per call of a host import such as `log`).
 pub(crate) fn hostcall_fuel(limits: &Limits) -> usize {
-    fn ratio<T: ComponentType>() -> usize {
-        std::mem::size_of::<T>().div_ceil(T::SIZE32.max(1))
-    }
-    let ratio = ratio::<RawViolation>().max(ratio::<WasmStr>()) + 1;
-    usize::try_from(limits.memory_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(ratio)
-        .max(128 << 20)
+    let fuel = limits
+        .output_items
+        .saturating_mul(item_bytes())
+        .saturating_add(limits.output_bytes)
+        .saturating_add(SLACK_BYTES);
+    usize::try_from(fuel).unwrap_or(usize::MAX)
 }
 
-/// Why a result could not be read.
-#[derive(Debug)]
-pub(crate) enum LiftError {
-    /// An output limit, with what the policy returned.
-    Limit(Limit, String),
-    /// Not valid according to the canonical ABI (bad UTF-8, out of bounds).
-    Invalid(wasmtime::Error),
+/// How the output limits read when wasmtime's hostcall fuel ran out: the
+/// result did not fit in `outputItems` items and `outputBytes` of text.
+pub(crate) fn exhausted(limits: &Limits) -> String {
+    format!(
+        "{} and {} (the result is larger than both allow together)",
+        limits.describe(Limit::Output),
+        limits.describe(Limit::OutputItems)
+    )
 }
 
-impl From<wasmtime::Error> for LiftError {
-    fn from(e: wasmtime::Error) -> Self {
-        LiftError::Invalid(e)
-    }
-}
-
-/// Copies strings out of the guest while counting their bytes against the
-/// output limit.
-struct Budget {
-    left: u64,
-    total: u64,
-}
-
-impl Budget {
-    fn new(limits: &Limits) -> Self {
-        Self {
-            left: limits.output_bytes,
-            total: 0,
-        }
-    }
-
-    fn copy(
-        &mut self,
-        store: &mut impl AsContextMut<Data = StoreState>,
-        s: &WasmStr,
-    ) -> Result<String, LiftError> {
-        let text = s.to_str(store.as_context())?;
-        let len = text.len() as u64;
-        self.total = self.total.saturating_add(len);
-        if len > self.left {
-            return Err(LiftError::Limit(
-                Limit::Output,
-                format!("returned more than {} bytes", self.total),
-            ));
-        }
-        self.left -= len;
-        Ok(text.into_owned())
-    }
-}
-
-/// Refuse a list of `len` items above the item limit, before reading any.
-fn check_items(len: usize, what: &str, limits: &Limits) -> Result<(), LiftError> {
+/// Refuse a list of `len` items above the item limit.
+pub(crate) fn count_items(len: usize, what: &str, limits: &Limits) -> Result<(), (Limit, String)> {
     if len as u64 > limits.output_items {
-        return Err(LiftError::Limit(
-            Limit::OutputItems,
-            format!("returned {len} {what}"),
-        ));
+        return Err((Limit::OutputItems, format!("returned {len} {what}")));
     }
     Ok(())
 }
 
-/// The violations of one `validate` call, tagged with `policy`.
-pub(crate) fn violations(
-    store: &mut impl AsContextMut<Data = StoreState>,
-    list: &RawViolations,
-    policy: &str,
-    limits: &Limits,
-) -> Result<Vec<Violation>, LiftError> {
-    check_items(list.len(), "violations", limits)?;
-    let mut budget = Budget::new(limits);
-    let mut out = Vec::with_capacity(list.len());
-    for i in 0..list.len() {
-        let Some(raw) = list.get(store.as_context_mut(), i) else {
-            break;
-        };
-        let raw = raw?;
-        let target = match &raw.target {
-            Some(t) => Some(ObjectRef {
-                api_version: budget.copy(store, &t.api_version)?,
-                kind: budget.copy(store, &t.kind)?,
-                namespace: match &t.namespace {
-                    Some(ns) => Some(budget.copy(store, ns)?),
-                    None => None,
-                },
-                name: budget.copy(store, &t.name)?,
-            }),
-            None => None,
-        };
-        out.push(Violation {
-            policy: policy.to_owned(),
-            target,
-            path: budget.copy(store, &raw.path)?,
-            message: budget.copy(store, &raw.message)?,
-            severity: raw.severity.into(),
-        });
-    }
-    Ok(out)
+/// Bytes of text in a violation, for the output size limit.
+pub(crate) fn violation_bytes(v: &wit::Violation) -> u64 {
+    let target = v.target.as_ref().map_or(0, |t| {
+        t.api_version.len()
+            + t.kind.len()
+            + t.name.len()
+            + t.namespace.as_ref().map_or(0, String::len)
+    });
+    (target + v.path.len() + v.message.len()) as u64
 }
 
-/// The objects (JSON text) of one `transform` call, or its error message.
-pub(crate) fn transformed(
-    store: &mut impl AsContextMut<Data = StoreState>,
-    result: &RawTransformed,
-    limits: &Limits,
-) -> Result<Result<Vec<String>, String>, LiftError> {
-    let mut budget = Budget::new(limits);
-    match result {
-        Err(message) => Ok(Err(budget.copy(store, message)?)),
-        Ok(list) => {
-            check_items(list.len(), "objects", limits)?;
-            let mut out = Vec::with_capacity(list.len());
-            for i in 0..list.len() {
-                let Some(s) = list.get(store.as_context_mut(), i) else {
-                    break;
-                };
-                out.push(budget.copy(store, &s?)?);
-            }
-            Ok(Ok(out))
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fuel_covers_the_item_and_byte_limits_together() {
+        let limits = Limits::default();
+        let fuel = hostcall_fuel(&limits) as u64;
+        assert!(fuel >= limits.output_items * item_bytes() + limits.output_bytes);
+        // 700 000 violations do not fit, whatever their text.
+        assert!(700_000 * std::mem::size_of::<wit::Violation>() as u64 > fuel);
+        assert!(count_items(100_000, "violations", &limits).is_ok());
+        let (limit, found) = count_items(100_001, "violations", &limits).unwrap_err();
+        assert_eq!(
+            (limit, found.as_str()),
+            (Limit::OutputItems, "returned 100001 violations")
+        );
     }
 }

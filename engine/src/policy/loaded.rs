@@ -10,14 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
-use wasmtime::component::{ComponentExportIndex, Instance, InstancePre};
+use wasmtime::component::{Instance, InstancePre};
 use wasmtime::Store;
 
 use super::bindings::exports::plumbline::policy::{metadata, remediator, transformer, validator};
 use super::cache::{CompileError, ComponentDigest};
 use super::engines::{EngineKey, EngineSlot, EPOCH_TICK};
 use super::fault::{classify, Fault, FaultKind, Role};
-use super::lift::{self, LiftError, RawTransformed, RawViolations};
+use super::lift::{self, count_items, violation_bytes};
 use super::limits::{Limit, LimitOverrides, Limits};
 use super::shape::Shape;
 use super::state::{PolicyLog, StoreState};
@@ -121,20 +121,6 @@ struct Indices {
     validator: Option<validator::GuestIndices>,
     transformer: Option<transformer::GuestIndices>,
     remediator: Option<remediator::GuestIndices>,
-    /// `validator.validate` and `transformer.transform`, called directly so
-    /// their results are lifted in place ([`lift`]).
-    validate: Option<ComponentExportIndex>,
-    transform: Option<ComponentExportIndex>,
-}
-
-/// The export index of `func` in the exported interface `interface`.
-fn func_index(
-    component: &wasmtime::component::Component,
-    interface: &str,
-    func: &str,
-) -> Option<ComponentExportIndex> {
-    let iface = component.get_export_index(None, interface)?;
-    component.get_export_index(Some(&iface), func)
 }
 
 /// A policy that passed its load-time checks and can be evaluated, from any
@@ -262,12 +248,6 @@ impl LoadedPolicy {
             validator: validator::GuestIndices::new(&pre).ok(),
             transformer: transformer::GuestIndices::new(&pre).ok(),
             remediator: remediator::GuestIndices::new(&pre).ok(),
-            validate: func_index(&component, "plumbline:policy/validator@0.1.0", "validate"),
-            transform: func_index(
-                &component,
-                "plumbline:policy/transformer@0.1.0",
-                "transform",
-            ),
         };
         if indices.validator.is_none()
             && indices.transformer.is_none()
@@ -497,53 +477,67 @@ impl Loaded {
         ctx: &EvalContext,
     ) -> Result<Evaluation<Vec<Violation>>> {
         let role = Role::Validator;
-        let index = self.indices.validate.ok_or_else(|| self.missing(role))?;
+        let indices = self
+            .indices
+            .validator
+            .as_ref()
+            .ok_or_else(|| self.missing(role))?;
         let wit_ctx = ctx.to_wit(&self.settings_json);
         let eval = self.run(role, |store, instance| {
-            let func =
-                instance.get_typed_func::<(&[String], &_), (RawViolations,)>(&mut *store, index)?;
-            let (list,) = func.call(&mut *store, (objects, &wit_ctx))?;
-            Ok(lift::violations(store, &list, &self.name, &self.limits))
+            indices
+                .load(&mut *store, instance)?
+                .call_validate(&mut *store, objects, &wit_ctx)
         })?;
+        self.check_items(role, eval.value.len(), "violations")?;
+        self.check_output(role, eval.value.iter().map(violation_bytes).sum())?;
         Ok(Evaluation {
-            value: eval.value.map_err(|e| self.lift_fault(role, e))?,
+            value: eval
+                .value
+                .into_iter()
+                .map(|v| Violation::from_wit(&self.name, v))
+                .collect(),
             log: eval.log,
         })
     }
 
-    /// The fault of a result that could not be read.
-    fn lift_fault(&self, role: Role, error: LiftError) -> Error {
-        match error {
-            LiftError::Limit(limit, found) => self.fault(
+    /// Check that a result of `len` items fits the output item limit.
+    fn check_items(&self, role: Role, len: usize, what: &str) -> Result<()> {
+        count_items(len, what, &self.limits).map_err(|(limit, found)| {
+            self.fault(
                 role,
                 FaultKind::LimitExceeded {
                     limit,
                     value: format!("{} ({found})", self.limits.describe(limit)),
                 },
-            ),
-            LiftError::Invalid(e) => self.fault(role, FaultKind::BadOutput(format!("{e:#}"))),
-        }
+            )
+        })
     }
 
     fn transform(&self, objects: &[String], ctx: &EvalContext) -> Result<Evaluation<Vec<Value>>> {
         let role = Role::Transformer;
-        let index = self.indices.transform.ok_or_else(|| self.missing(role))?;
+        let indices = self
+            .indices
+            .transformer
+            .as_ref()
+            .ok_or_else(|| self.missing(role))?;
         let wit_ctx = ctx.to_wit(&self.settings_json);
         let eval = self.run(role, |store, instance| {
-            let func = instance
-                .get_typed_func::<(&[String], &_), (RawTransformed,)>(&mut *store, index)?;
-            let (result,) = func.call(&mut *store, (objects, &wit_ctx))?;
-            Ok(lift::transformed(store, &result, &self.limits))
+            indices
+                .load(&mut *store, instance)?
+                .call_transform(&mut *store, objects, &wit_ctx)
         })?;
-        let output = match eval.value.map_err(|e| self.lift_fault(role, e))? {
+        let output = match eval.value {
             Ok(output) => output,
             Err(message) => {
+                self.check_output(role, message.len() as u64)?;
                 return Err(Error::TransformRejected {
                     policy: self.name.clone(),
                     message,
                 });
             }
         };
+        self.check_items(role, output.len(), "objects")?;
+        self.check_output(role, output.iter().map(|o| o.len() as u64).sum())?;
         let value = output
             .iter()
             .enumerate()

@@ -174,6 +174,18 @@ impl From<wit::Remediation> for Remediation {
     }
 }
 
+impl Violation {
+    pub(crate) fn from_wit(policy: &str, v: wit::Violation) -> Self {
+        Self {
+            policy: policy.to_owned(),
+            target: v.target.map(ObjectRef::from),
+            path: v.path,
+            message: v.message,
+            severity: v.severity.into(),
+        }
+    }
+}
+
 impl EvalContext {
     pub(crate) fn to_wit(&self, settings_json: &str) -> wit::Context {
         wit::Context {
