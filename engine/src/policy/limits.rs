@@ -34,7 +34,7 @@ pub const DEFAULT_COMPONENT_BYTES: u64 = 32 << 20;
 /// Default [`Limits::function_bytes`].
 pub const DEFAULT_FUNCTION_BYTES: u64 = 1 << 20;
 /// Default [`Limits::compile_timeout`].
-pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The limits applied to one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
