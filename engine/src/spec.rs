@@ -97,6 +97,10 @@ pub struct SyncSpec {
     /// object or reapplies a drifted one.
     #[serde(default)]
     pub take_over: TakeOver,
+    /// The longest a remediator may defer its decision about a drifted
+    /// object, in seconds (default one hour); longer deferrals are cut to it.
+    #[serde(default = "default_max_deferral_seconds")]
+    pub max_deferral_seconds: u32,
     /// Namespace of the ConfigMaps holding the inventory.
     #[serde(default = "default_inventory_namespace")]
     pub inventory_namespace: String,
@@ -253,6 +257,11 @@ pub const TAKE_OVER_MANAGERS: [&str; 10] = [
     "kubectl-annotate",
     "before-first-apply",
 ];
+
+/// One hour: the default [`SyncSpec::max_deferral_seconds`].
+pub fn default_max_deferral_seconds() -> u32 {
+    3600
+}
 
 /// [`TAKE_OVER_MANAGERS`] as owned names.
 pub fn take_over_managers() -> Vec<String> {

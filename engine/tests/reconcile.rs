@@ -377,6 +377,40 @@ async fn a_deferred_decision_is_kept_until_its_time_comes(server: Server) {
     assert_eq!(config_mode(&world).await, "debug");
 }
 
+/// A deferral is cut to the sync's `maxDeferralSeconds`, and it ends when
+/// the policy that deferred is no longer one of the sync's remediators.
+async fn a_deferral_is_bounded_and_ends_with_its_policy(server: Server) {
+    let capped = format!("{}  maxDeferralSeconds: 20\n", all_roles_policy("defer"));
+    let (world, unit) = synced(server, &capped).await;
+
+    edit_config(&world, "debug").await;
+    let first = world.reconcile(&unit).await;
+    let line = first
+        .with_outcome(&Outcome::Deferred)
+        .next()
+        .expect("deferred");
+    assert_eq!(line.message.as_deref(), Some("decision deferred for 20s"));
+    assert!(
+        first
+            .warnings
+            .iter()
+            .any(|w| w.contains("deferred its decision for 60s; cut to the sync's maximum of 20s")),
+        "{:?}",
+        first.warnings
+    );
+
+    // The deferring policy is replaced (the same module under another name,
+    // abstaining, so the desired objects stay the same): its deferral goes
+    // with it and the sync's own rule (self-heal) decides at once.
+    let successor = format!(
+        "  policies:\n    - name: successor\n      module: {}\n      settings: {{remediation: abstain}}\n  selfHeal: true\n",
+        policy_artifacts::TEST_ALL_ROLES
+    );
+    let healed = world.reconcile(&world.unit(&successor)).await;
+    assert_eq!(healed.count(&Outcome::Reapplied), 1, "{healed:#?}");
+    assert_eq!(config_mode(&world).await, "fast");
+}
+
 async fn when_every_remediator_abstains_the_sync_default_decides(server: Server) {
     let healing = format!("{}  selfHeal: true\n", all_roles_policy("abstain"));
     let (world, unit) = synced(server, &healing).await;
@@ -407,5 +441,6 @@ on_both_servers!(
     the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory,
     recreate_deletes_and_creates_the_drifted_object_again,
     a_deferred_decision_is_kept_until_its_time_comes,
+    a_deferral_is_bounded_and_ends_with_its_policy,
     when_every_remediator_abstains_the_sync_default_decides,
 );

@@ -82,6 +82,10 @@ pub struct SyncUnitSpec {
     /// or a drifted one reapplied.
     #[serde(default)]
     pub take_over: TakeOverSpec,
+    /// The longest a remediator may defer its decision about a drifted
+    /// object, in seconds (default one hour); longer deferrals are cut to it.
+    #[serde(default = "crate::spec::default_max_deferral_seconds")]
+    pub max_deferral_seconds: u32,
     /// Stop reconciling (no fetch, no apply, no drift remediation) until
     /// set back to false. Status keeps its last values.
     #[serde(default)]

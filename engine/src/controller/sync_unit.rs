@@ -653,6 +653,7 @@ fn config(
             take_over: spec::TakeOver {
                 managers: spec.take_over.managers.clone(),
             },
+            max_deferral_seconds: spec.max_deferral_seconds,
             inventory_namespace: inventory_namespace.to_owned(),
         },
     })

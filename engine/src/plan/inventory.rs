@@ -45,6 +45,10 @@ pub struct Entry {
     /// A remediator deferred its decision until this time (Unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deferred_until: Option<u64>,
+    /// The policy that deferred: the deferral ends when the sync no longer
+    /// has it as a remediator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred_by: Option<String>,
 }
 
 /// One field Plumbline owns, and a digest of its applied value.
@@ -83,6 +87,7 @@ impl Entry {
             owned,
             ignored: BTreeSet::new(),
             deferred_until: None,
+            deferred_by: None,
         }
     }
 }

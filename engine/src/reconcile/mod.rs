@@ -162,8 +162,11 @@ pub async fn reconcile(
             .collect(),
         take_over: &spec.take_over.managers,
     };
-    let decisions = match decide(&planned, &live, &inventory, policies, &ctx, spec.self_heal).await
-    {
+    let rules = remediate::Rules {
+        self_heal: spec.self_heal,
+        max_deferral: std::time::Duration::from_secs(spec.max_deferral_seconds.into()),
+    };
+    let decisions = match decide(&planned, &live, &inventory, policies, &ctx, rules).await {
         Ok((decisions, warnings)) => {
             run.report.warnings.extend(warnings);
             let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
@@ -248,7 +251,7 @@ async fn decide(
     inventory: &Inventory,
     policies: &PolicySet,
     ctx: &EvalContext,
-    self_heal: bool,
+    rules: remediate::Rules,
 ) -> Result<(BTreeMap<ObjectKey, remediate::Resolution>, Vec<String>), Error> {
     let drifted: Vec<(ObjectKey, remediate::Drifted)> = planned
         .objects
@@ -274,7 +277,7 @@ async fn decide(
         let mut warnings = Vec::new();
         let mut decisions = BTreeMap::new();
         for (key, object) in &drifted {
-            let resolution = remediate::resolve(&policies, &ctx, object, self_heal, &mut warnings)?;
+            let resolution = remediate::resolve(&policies, &ctx, object, &rules, &mut warnings)?;
             decisions.insert(key.clone(), resolution);
         }
         Ok((decisions, warnings))
@@ -497,6 +500,7 @@ impl Run<'_> {
         if resolution.decision.is_some() {
             if let Some(entry) = self.inventory.entries.get_mut(&object.key) {
                 entry.deferred_until = Some(remediate::now() + seconds);
+                entry.deferred_by = resolution.decision.as_ref().map(|d| d.policy.clone());
             }
         }
         let message = format!("decision deferred for {seconds}s");

@@ -3,7 +3,9 @@
 //! Each drifted object goes to the sync's remediator policies (the first
 //! decision wins). When none decides, the sync's default applies: reapply
 //! with self-heal on, report otherwise. A decision deferred earlier is
-//! honoured until its time comes. Runs policies; no cluster IO.
+//! honoured until its time comes, as long as the deferring policy is still
+//! one of the sync's remediators; no deferral lasts longer than the sync's
+//! maximum. Runs policies; no cluster IO.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +35,15 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The sync's rules for deciding.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Reapply when no remediator decides.
+    pub self_heal: bool,
+    /// The longest deferral; longer ones are cut to it.
+    pub max_deferral: Duration,
+}
+
 /// A drifted object, as the planner found it.
 #[derive(Debug, Clone)]
 pub struct Drifted {
@@ -51,7 +62,7 @@ pub fn resolve(
     policies: &PolicySet,
     ctx: &EvalContext,
     object: &Drifted,
-    self_heal: bool,
+    rules: &Rules,
     warnings: &mut Vec<String>,
 ) -> Result<Resolution, Error> {
     let Drifted {
@@ -60,15 +71,15 @@ pub fn resolve(
         drift,
         entry,
     } = object;
-    if let Some(until) = entry.as_ref().and_then(|e| e.deferred_until) {
-        let now = now();
-        if until > now {
-            return Ok(Resolution {
-                remediation: Remediation::Defer(Duration::from_secs(until - now)),
-                decision: None,
-                timings: Vec::new(),
-            });
-        }
+    if let Some(left) = entry
+        .as_ref()
+        .and_then(|e| deferral_left(e, policies, rules.max_deferral))
+    {
+        return Ok(Resolution {
+            remediation: Remediation::Defer(left),
+            decision: None,
+            timings: Vec::new(),
+        });
     }
     let target = ObjectRef::of(desired)
         .ok_or_else(|| Error::InvalidTransform("a drifted object has no identity".into()))?;
@@ -92,12 +103,25 @@ pub fn resolve(
     warnings.extend(outcome.warnings.iter().map(ToString::to_string));
     let timings = outcome.timings;
     Ok(match outcome.value {
-        Some(decision) => Resolution {
-            remediation: decision.remediation.clone(),
-            decision: Some(decision),
-            timings,
-        },
-        None if self_heal => Resolution {
+        Some(mut decision) => {
+            if let Remediation::Defer(asked) = decision.remediation {
+                if asked > rules.max_deferral {
+                    warnings.push(format!(
+                        "policy `{}` deferred its decision for {}s; cut to the sync's maximum of {}s",
+                        decision.policy,
+                        asked.as_secs(),
+                        rules.max_deferral.as_secs()
+                    ));
+                    decision.remediation = Remediation::Defer(rules.max_deferral);
+                }
+            }
+            Resolution {
+                remediation: decision.remediation.clone(),
+                decision: Some(decision),
+                timings,
+            }
+        }
+        None if rules.self_heal => Resolution {
             remediation: Remediation::Reapply,
             decision: None,
             timings,
@@ -110,4 +134,19 @@ pub fn resolve(
             timings,
         },
     })
+}
+
+/// What is left of an earlier deferral: `None` when there is none, it has
+/// passed, or the policy that deferred is no longer one of the sync's
+/// remediators. Never more than `max` from now.
+fn deferral_left(entry: &Entry, policies: &PolicySet, max: Duration) -> Option<Duration> {
+    let until = entry.deferred_until?;
+    let still_configured = entry.deferred_by.as_deref().is_none_or(|name| {
+        policies
+            .policies()
+            .iter()
+            .any(|p| p.name() == name && p.roles().remediator)
+    });
+    let now = now();
+    (still_configured && until > now).then(|| Duration::from_secs(until - now).min(max))
 }
