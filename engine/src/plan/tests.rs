@@ -301,3 +301,99 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
         .check_prune_guard(&inventory, &live, 1.0, false)
         .is_err());
 }
+
+/// A live object of sync `shop` with the given identity and uid.
+fn owned(api_version: &str, kind: &str, namespace: Option<&str>, name: &str, uid: &str) -> Value {
+    let mut object = json!({"apiVersion": api_version, "kind": kind,
+        "metadata": {"name": name, "uid": uid, "labels": {"plumbline.dev/sync": "shop"}}});
+    if let Some(namespace) = namespace {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    object
+}
+
+/// Inventory and live state of objects applied as they are.
+fn applied(objects: &[Value]) -> (Inventory, Live) {
+    let mut inventory = Inventory::default();
+    let mut live = Live::new();
+    for object in objects {
+        inventory
+            .entries
+            .insert(key(object), Entry::record(object, object, "plumbline"));
+        live.insert(key(object), object.clone());
+    }
+    (inventory, live)
+}
+
+#[test]
+fn one_object_under_two_groups_is_not_pruned_for_the_group_git_left() {
+    let core = owned("v1", "Event", Some("shop"), "deployed", "uid-1");
+    let (inventory, mut live) = applied(&[core]);
+    let events = owned(
+        "events.k8s.io/v1",
+        "Event",
+        Some("shop"),
+        "deployed",
+        "uid-1",
+    );
+    live.insert(key(&events), events.clone());
+
+    let plan = plan(&[events], &live, &inventory, &options());
+    assert_eq!(plan.summary().prune, 0, "{:#?}", plan.objects);
+}
+
+#[test]
+fn the_prune_guard_counts_what_a_namespace_or_crd_takes_with_it() {
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com", "uid": "crd",
+                     "labels": {"plumbline.dev/sync": "shop"}},
+        "spec": {"group": "example.com", "names": {"kind": "Widget"}}});
+    let team = owned("v1", "Namespace", None, "team", "ns");
+    let in_team = owned("v1", "ConfigMap", Some("team"), "one", "cm-1");
+    let widget = owned("example.com/v1", "Widget", Some("shop"), "w", "w-1");
+    let elsewhere = owned("v1", "ConfigMap", Some("shop"), "two", "cm-2");
+    let all = [
+        crd.clone(),
+        team.clone(),
+        in_team.clone(),
+        widget.clone(),
+        elsewhere,
+    ];
+    let (inventory, live) = applied(&all);
+
+    let keep: Vec<Value> = all[2..].to_vec();
+    let planned = plan(&keep, &live, &inventory, &options());
+    let deleted: Vec<String> = planned
+        .pruned_with_cascade(&inventory, &live)
+        .into_iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "ConfigMap team/one",
+            "Namespace team",
+            "CustomResourceDefinition.apiextensions.k8s.io widgets.example.com",
+            "Widget.example.com shop/w",
+        ]
+    );
+    let refused = planned
+        .check_prune_guard(&inventory, &live, 0.5, false)
+        .unwrap_err();
+    assert_eq!((refused.prunes, refused.inventory), (4, 5));
+}
+
+#[test]
+fn a_terminating_object_is_neither_unchanged_nor_pruned_again() {
+    let settings = owned("v1", "ConfigMap", Some("shop"), "settings", "uid-1");
+    let (inventory, _) = applied(std::slice::from_ref(&settings));
+    let mut terminating = settings.clone();
+    terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    let live = Live::from([(key(&settings), terminating)]);
+
+    let kept = plan(&[settings], &live, &inventory, &options());
+    assert_eq!(kept.objects[0].action, Action::Terminating);
+    let left = plan(&[], &live, &inventory, &options());
+    assert_eq!(left.objects[0].action, Action::Terminating);
+    assert!(!left.summary().in_sync());
+}

@@ -211,9 +211,8 @@ pub async fn reconcile(
         Ok(()) => run.prune(&prunes, live).await,
     }
     run.report_unserved(unserved, inventory);
-    run.inventory
-        .entries
-        .retain(|key, _| retained(key, &planned, unserved));
+    let kept = retained(&planned, unserved);
+    run.inventory.entries.retain(|key, _| kept.contains(key));
     let stored = &state.stored;
     if (run.inventory != stored.inventory || !stored.complete) && !cluster.options().dry_run {
         if let Err(error) = inventory_store::save(
@@ -324,21 +323,29 @@ async fn unserved(
     Ok(unserved)
 }
 
-/// Whether an inventory member stays after a reconcile: it is in Git, or it
-/// left Git but is still this sync's and still there (not pruned: prune is
-/// off, it is terminating, or a guard or an error stopped the prune), or
-/// its kind is not served. Members gone from the cluster, or not this
-/// sync's any more, are forgotten.
-fn retained(key: &ObjectKey, planned: &plan::Plan, unserved: &BTreeSet<ObjectKey>) -> bool {
-    unserved.contains(key)
-        || planned.objects.iter().any(|o| {
-            &o.key == key
-                && (o.desired.is_some()
-                    || matches!(
-                        o.action,
-                        Action::Prune | Action::Orphan | Action::Terminating
-                    ))
+/// The inventory members that stay after a reconcile (those pruned are
+/// removed as they are deleted): the objects in Git, those that left Git
+/// but are still this sync's and still there (prune is off, they are
+/// terminating, or a guard or an error stopped the prune), and those whose
+/// kind is not served. Members gone from the cluster, or not this sync's
+/// any more, are forgotten.
+fn retained<'a>(
+    planned: &'a plan::Plan,
+    unserved: &'a BTreeSet<ObjectKey>,
+) -> BTreeSet<&'a ObjectKey> {
+    planned
+        .objects
+        .iter()
+        .filter(|o| {
+            o.desired.is_some()
+                || matches!(
+                    o.action,
+                    Action::Prune | Action::Orphan | Action::Terminating
+                )
         })
+        .map(|o| &o.key)
+        .chain(unserved)
+        .collect()
 }
 
 /// The objects whose live state a plan needs: the desired ones and the
