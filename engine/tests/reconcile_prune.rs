@@ -490,6 +490,50 @@ async fn a_lost_inventory_falls_back_to_the_label(server: Server) {
     assert_eq!(stored.inventory.entries.len(), 3, "{stored:#?}");
 }
 
+/// A Service: the endpoints controller copies its labels, the sync's label
+/// included, to the Endpoints it creates.
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n";
+
+async fn a_lost_inventory_does_not_claim_what_a_controller_copied_the_label_to(server: Server) {
+    let world = World::on(server);
+    world
+        .repo
+        .write("namespace.yaml", &namespace("shop"))
+        .write("service.yaml", SERVICE)
+        .write("keep-1.yaml", &config_map("keep-1"))
+        .write("keep-2.yaml", &config_map("keep-2"))
+        .commit("a service");
+    let unit = world.unit("");
+    assert_eq!(world.reconcile(&unit).await.status, Status::Synced);
+    let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> =
+        Api::namespaced(world.client(), "shop");
+    let copied = loop {
+        if let Some(found) = endpoints.get_opt("web").await.unwrap() {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        copied.metadata.labels.unwrap()["plumbline.dev/sync"],
+        "shop",
+        "the endpoints controller copies the Service's labels"
+    );
+    let api: Api<ConfigMap> = Api::namespaced(world.client(), INVENTORY_NAMESPACE);
+    for part in inventory_parts(&world).await {
+        api.delete(&part.metadata.name.unwrap(), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+
+    let report = world.reconcile(&unit).await;
+    assert_eq!(report.status, Status::Synced, "{report:#?}");
+    assert_eq!(report.count(&Outcome::Pruned), 0, "{report:#?}");
+    let stored = inventory_store::load(&world.cluster(), INVENTORY_NAMESPACE, "shop")
+        .await
+        .unwrap();
+    assert_eq!(stored.inventory.entries.len(), 4, "{stored:#?}");
+}
+
 async fn a_partly_written_inventory_is_detected_and_recovered(server: Server) {
     let (world, unit) = synced_shop(server).await;
     let api: Api<ConfigMap> = Api::namespaced(world.client(), INVENTORY_NAMESPACE);
@@ -708,6 +752,25 @@ async fn the_prune_guard_counts_the_custom_resources_of_a_pruned_crd(server: Ser
     assert!(crd.metadata.deletion_timestamp.is_none());
     assert!(widgets(&world).get_opt("one").await.unwrap().is_some());
 }
+
+/// One `#[tokio::test]` on a real control plane with kube-controller-manager.
+macro_rules! on_real_server_with_controllers {
+    ($($name:ident),* $(,)?) => {
+        mod real_server_with_controllers {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::server_support::Server::real_with_controller_manager().await else { return };
+                    super::$name(server).await
+                }
+            )*
+        }
+    };
+}
+
+on_real_server_with_controllers!(
+    a_lost_inventory_does_not_claim_what_a_controller_copied_the_label_to
+);
 
 on_real_server!(
     an_object_recreated_by_someone_else_is_not_pruned,

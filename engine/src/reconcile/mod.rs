@@ -251,7 +251,10 @@ pub struct State {
 
 /// Read the inventory and the live state of `sync` for a plan of `desired`.
 /// When the stored inventory is lost or partly written, every object that
-/// carries the sync's label counts as a member, so nothing it applied leaks.
+/// carries the sync's label and was server-side applied by Plumbline's field
+/// manager counts as a member, so nothing it applied leaks (objects a
+/// controller copied the label to, like a Service's Endpoints, were not
+/// applied, and are not claimed).
 pub async fn read_state(
     cluster: &Cluster,
     inventory_namespace: &str,
@@ -261,11 +264,14 @@ pub async fn read_state(
     let stored = inventory_store::load(cluster, inventory_namespace, sync).await?;
     let mut inventory = stored.inventory.clone();
     if !stored.complete {
+        let manager = &cluster.options().field_manager;
         for (key, object) in cluster.labelled(sync).await? {
-            inventory
-                .entries
-                .entry(key)
-                .or_insert_with(|| Entry::recovered(&object));
+            if plan::fields::applied_by(&object, manager).is_some() {
+                inventory
+                    .entries
+                    .entry(key)
+                    .or_insert_with(|| Entry::recovered(&object));
+            }
         }
     }
     let live = cluster
