@@ -497,6 +497,9 @@ fn print_object(
                 outln!("{indent}{}", paint.colour(output::RED, &line));
             }
         }
+        (Action::OwnershipChanged { reason }, _) => {
+            outln!("{indent}{reason}: not pruned");
+        }
         _ => {}
     }
 }
