@@ -114,6 +114,27 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// `metadata.uid` of an object, if the API server gave it one.
+pub fn uid(object: &Value) -> Option<&str> {
+    object.pointer("/metadata/uid").and_then(Value::as_str)
+}
+
+/// The value of label `name` on an object, if set.
+pub fn label<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(|labels| labels.get(name))
+        .and_then(Value::as_str)
+}
+
+/// Whether an object is being deleted (`metadata.deletionTimestamp` set,
+/// finalizers still running).
+pub fn is_terminating(object: &Value) -> bool {
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -202,7 +202,7 @@ async fn dry_run_stores_nothing_and_delete_of_a_missing_object_is_fine(server: S
     assert_eq!(returned.pointer("/metadata/name"), Some(&json!("shop")));
     assert!(real.get(&key, "v1").await.unwrap().is_none());
 
-    real.delete(&key, "v1").await.unwrap();
+    real.delete(&key, "v1", None).await.unwrap();
     real.apply_one(&namespace()).await.unwrap();
     assert!(real.get(&key, "v1").await.unwrap().is_some());
 }
@@ -211,17 +211,20 @@ async fn the_inventory_survives_a_round_trip_through_config_maps(server: Server)
     let cluster = cluster(&server, Options::default()).await;
     let inventory = sync(&cluster, &[namespace(), deployment(2)]).await;
 
-    inventory_store::save(&cluster, "plumbline-system", "shop", &inventory)
+    let none = inventory_store::Stored::default();
+    inventory_store::save(&cluster, "plumbline-system", "shop", &none, &inventory)
         .await
         .unwrap();
     let loaded = inventory_store::load(&cluster, "plumbline-system", "shop")
         .await
         .unwrap();
-    assert_eq!(loaded, inventory);
+    assert_eq!(loaded.inventory, inventory);
+    assert!(loaded.complete);
     let other = inventory_store::load(&cluster, "plumbline-system", "other")
         .await
         .unwrap();
-    assert!(other.entries.is_empty());
+    assert!(other.inventory.entries.is_empty());
+    assert!(!other.complete, "no inventory is an incomplete one");
 }
 
 on_both_servers!(

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
 
@@ -184,17 +186,34 @@ impl Cluster {
             .await
     }
 
-    /// Delete an object with background propagation. An object that is
-    /// already gone is not an error.
-    pub async fn delete(&self, key: &ObjectKey, api_version: &str) -> Result<()> {
+    /// Delete an object with background propagation. With a `uid`, the
+    /// API server deletes it only if it still has that uid, and a replaced
+    /// object is [`Error::OwnershipChanged`]. An object that is already gone
+    /// is not an error.
+    pub async fn delete(
+        &self,
+        key: &ObjectKey,
+        api_version: &str,
+        uid: Option<&str>,
+    ) -> Result<()> {
         let api = self.api_for(api_version, key).await?;
         let params = DeleteParams {
             dry_run: self.options.dry_run,
+            preconditions: uid.map(|uid| Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
             ..DeleteParams::background()
         };
         match api.delete(&key.name, &params).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 && uid.is_some() => {
+                Err(Error::OwnershipChanged {
+                    object: key.clone(),
+                    message: status.message,
+                })
+            }
             Err(e) => Err(Error::from_kube(key, e)),
         }
     }
@@ -248,11 +267,13 @@ impl Cluster {
 
     /// Read the live objects for `wanted` (identity and `apiVersion`): one
     /// labelled list per kind, then a GET for each object the lists did not
-    /// return (objects not labelled yet, e.g. before adoption). Kinds the
-    /// server does not know (a CRD not yet applied) have no live objects.
-    /// Where listing a namespaced kind across the cluster is forbidden (a
-    /// sync impersonating a service account with rights in some namespaces
-    /// only), it is listed in each namespace `wanted` names instead.
+    /// return (objects not labelled yet, e.g. before adoption). A kind whose
+    /// `apiVersion` is no longer served is read through another served
+    /// version of its group; kinds the server does not serve at all (a CRD
+    /// not yet applied) have no live objects. Where listing a namespaced
+    /// kind across the cluster is forbidden (a sync impersonating a service
+    /// account with rights in some namespaces only), it is listed in each
+    /// namespace `wanted` names instead.
     pub async fn live(&self, wanted: &[(ObjectKey, String)], sync: &str) -> Result<Live> {
         let mut kinds: BTreeMap<(&str, &str), BTreeSet<Option<&str>>> = BTreeMap::new();
         for (key, api_version) in wanted {
@@ -264,26 +285,13 @@ impl Cluster {
         let selector = format!("{}={sync}", super::SYNC_LABEL);
         let mut live = Live::new();
         for ((api_version, kind), namespaces) in &kinds {
-            let resolved = match self.resolve(api_version, kind).await {
+            let resolved = match self.resolve_served(api_version, kind).await {
                 Ok(resolved) => resolved,
                 Err(Error::UnknownKind { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            for item in self.list_labelled(&resolved, &selector, namespaces).await? {
-                let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
-                // API servers leave `apiVersion` and `kind` out of list items.
-                if let Some(fields) = value.as_object_mut() {
-                    fields
-                        .entry("apiVersion")
-                        .or_insert_with(|| Value::String(resolved.resource.api_version.clone()));
-                    fields
-                        .entry("kind")
-                        .or_insert_with(|| Value::String(resolved.resource.kind.clone()));
-                }
-                if let Some(key) = ObjectKey::of(&value) {
-                    live.insert(key, value);
-                }
-            }
+            let items = self.list_labelled(&resolved, &selector, namespaces).await?;
+            live.extend(keyed(&resolved.resource, items));
         }
         let missing: Vec<&(ObjectKey, String)> = wanted
             .iter()
@@ -291,7 +299,12 @@ impl Cluster {
             .collect();
         let fetched: Vec<(ObjectKey, Value)> = stream::iter(missing)
             .map(|(key, api_version)| async move {
-                match self.get(key, api_version).await {
+                let served = match self.resolve_served(api_version, &key.kind).await {
+                    Ok(resolved) => resolved.resource.api_version,
+                    Err(Error::UnknownKind { .. }) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                match self.get(key, &served).await {
                     Ok(found) => Ok(found.map(|object| (key.clone(), object))),
                     Err(Error::UnknownKind { .. }) => Ok(None),
                     Err(e) => Err(e),
@@ -302,6 +315,36 @@ impl Cluster {
             .try_collect()
             .await?;
         live.extend(fetched);
+        Ok(live)
+    }
+
+    /// Resolve a kind for reading: in `api_version`, or in another served
+    /// version of its group (see [`Resolver::resolve_served`]).
+    pub async fn resolve_served(&self, api_version: &str, kind: &str) -> Result<Resolved> {
+        self.resolver
+            .resolve_served(&self.client, api_version, kind)
+            .await
+    }
+
+    /// Every object of every listable kind that carries `sync`'s label: the
+    /// fallback when the inventory is lost or partly written. One LIST per
+    /// kind, skipping kinds the client may not list; an object served by
+    /// two groups appears under both keys.
+    pub async fn labelled(&self, sync: &str) -> Result<Live> {
+        let selector = format!("{}={sync}", super::SYNC_LABEL);
+        let mut live = Live::new();
+        for resolved in super::discovery::listable(&self.client).await? {
+            match self
+                .list_labelled(&resolved, &selector, &BTreeSet::new())
+                .await
+            {
+                Ok(items) => live.extend(keyed(&resolved.resource, items)),
+                // The sync's identity may not list this kind: it cannot have
+                // applied anything it cannot see either.
+                Err(Error::Rejected { code: 403, .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
         Ok(live)
     }
 }
@@ -345,6 +388,27 @@ impl Cluster {
             Err(error) => Err(fail(None, error)),
         }
     }
+}
+
+/// Listed objects by key, each with its `apiVersion` and `kind` (API
+/// servers leave them out of list items).
+fn keyed(resource: &ApiResource, items: Vec<DynamicObject>) -> Live {
+    let mut live = Live::new();
+    for item in items {
+        let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
+        if let Some(fields) = value.as_object_mut() {
+            fields
+                .entry("apiVersion")
+                .or_insert_with(|| Value::String(resource.api_version.clone()));
+            fields
+                .entry("kind")
+                .or_insert_with(|| Value::String(resource.kind.clone()));
+        }
+        if let Some(key) = ObjectKey::of(&value) {
+            live.insert(key, value);
+        }
+    }
+    live
 }
 
 /// The key used for an object that has none (it is rejected anyway).

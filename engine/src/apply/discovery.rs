@@ -70,6 +70,40 @@ impl Resolver {
         Ok(resolved)
     }
 
+    /// Resolve `kind` in `api_version`, or, when that version is no longer
+    /// served, in the most stable version of the same group that serves the
+    /// kind (an object stored under a retired version is read and deleted
+    /// through the version that replaced it). [`Error::UnknownKind`] when
+    /// no version of the group serves the kind.
+    pub async fn resolve_served(
+        &self,
+        client: &kube::Client,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Resolved> {
+        let unknown = match self.resolve(client, api_version, kind).await {
+            Err(unknown @ Error::UnknownKind { .. }) => unknown,
+            resolved => return resolved,
+        };
+        let Some((group, _)) = api_version.rsplit_once('/') else {
+            return Err(unknown);
+        };
+        let Ok(served) = kube::discovery::group(client, group).await else {
+            return Err(unknown);
+        };
+        let Some((resource, capabilities)) = served
+            .resources_by_stability()
+            .into_iter()
+            .find(|(resource, _)| resource.kind == kind)
+        else {
+            return Err(unknown);
+        };
+        Ok(Resolved {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        })
+    }
+
     /// Forget every resolved kind (after CRDs were created or deleted).
     pub fn invalidate(&self) {
         self.lock().clear();
@@ -82,4 +116,31 @@ impl Resolver {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Every kind the server lists, each in its group's most stable version. A
+/// kind served by two groups (core `v1 Event` and `events.k8s.io/v1 Event`)
+/// appears once per group.
+pub async fn listable(client: &kube::Client) -> Result<Vec<Resolved>> {
+    let discovery = kube::discovery::Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|source| Error::Request {
+            object: crate::object::ObjectKey {
+                group: String::new(),
+                kind: "APIGroupList".into(),
+                namespace: None,
+                name: String::new(),
+            },
+            source,
+        })?;
+    Ok(discovery
+        .groups()
+        .flat_map(kube::discovery::ApiGroup::resources_by_stability)
+        .filter(|(_, capabilities)| capabilities.supports_operation(kube::discovery::verbs::LIST))
+        .map(|(resource, capabilities)| Resolved {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        })
+        .collect())
 }

@@ -136,6 +136,15 @@ pub enum Error {
         /// Its last health.
         health: crate::health::Health,
     },
+    /// A DELETE's uid precondition failed: the object was replaced since it
+    /// was read, so it is not the one this sync owns. Not retryable.
+    #[error("{object}: not deleted, ownership changed: {message}")]
+    OwnershipChanged {
+        /// The object.
+        object: ObjectKey,
+        /// The API server's message.
+        message: String,
+    },
     /// The stored inventory could not be read or written.
     #[error("inventory of sync {sync:?}: {message}")]
     Inventory {
@@ -165,6 +174,7 @@ impl Error {
             Error::Rejected { .. } => "Rejected",
             Error::Request { .. } => "RequestFailed",
             Error::Timeout { .. } => "Timeout",
+            Error::OwnershipChanged { .. } => "OwnershipChanged",
             Error::Inventory { .. } => "InventoryFailed",
         }
     }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::output::{self, out, outln, Paint};
 use super::sync::{self, ClusterArgs, SourceArgs};
 use super::{Global, OutputFormat};
-use crate::apply::{inventory_store, Options};
+use crate::apply::Options;
 use crate::object::ObjectKey;
 use crate::plan::{self, Action, Inventory, Live, Plan, UpdateReason};
 use crate::policy::{PolicyHost, PolicySet};
@@ -72,7 +72,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let transformations = transformations(&host, &unit, &policies, &desired)?;
 
     let spec = &unit.config.spec;
-    let options = options_for(spec);
+    let options = options_for(&unit);
     let mut rejected = Vec::new();
     let (live, inventory) = if use_cluster {
         let runtime = sync::runtime()?;
@@ -82,14 +82,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 ..Options::default()
             };
             let cluster = args.cluster.connect(write_options).await?;
-            let inventory = inventory_store::load(&cluster, &spec.inventory_namespace, unit.name())
-                .await
-                .map_err(sync::flat)?;
-            let wanted = reconcile::live_objects_to_read(&desired.objects, &inventory);
-            let live = cluster
-                .live(&wanted, unit.name())
-                .await
-                .map_err(sync::flat)?;
+            let reconcile::State {
+                inventory, live, ..
+            } = reconcile::read_state(
+                &cluster,
+                &spec.inventory_namespace,
+                unit.name(),
+                &desired.objects,
+            )
+            .await
+            .map_err(sync::flat)?;
             if args.server_dry_run {
                 let planned = plan::plan(&desired.objects, &live, &inventory, &options);
                 let writes: Vec<Value> = planned
@@ -170,9 +172,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-fn options_for(spec: &crate::spec::SyncSpec) -> plan::Options {
+fn options_for(unit: &SyncUnit) -> plan::Options {
     plan::Options {
-        prune: spec.prune,
+        prune: unit.config.spec.prune,
+        sync: unit.name().to_owned(),
         ..plan::Options::default()
     }
 }
@@ -430,6 +433,8 @@ fn print_object(
         Action::Drifted(_) => ("!", "drifted", output::RED),
         Action::Prune => ("-", "prune", output::RED),
         Action::Orphan => ("?", "orphan", output::CYAN),
+        Action::OwnershipChanged { .. } => ("?", "not ours", output::CYAN),
+        Action::Terminating => ("x", "terminating", output::DIM),
     };
     outln!(
         "{}{}",
@@ -491,6 +496,9 @@ fn print_object(
                 }
                 outln!("{indent}{}", paint.colour(output::RED, &line));
             }
+        }
+        (Action::OwnershipChanged { reason }, _) => {
+            outln!("{indent}{reason}: not pruned");
         }
         _ => {}
     }

@@ -3,17 +3,20 @@
 //!
 //! In: the cluster (the sync's client), the inventory namespace and the
 //! sync's name. Out: how many objects were deleted. IO: reads the
-//! inventory and the live objects, deletes the objects in reverse apply
-//! order (the order [`crate::plan::plan`] gives prunes), then the
-//! inventory ConfigMaps. The inventory goes only when every object is
-//! gone, so a failed cleanup is retried from the same inventory.
+//! inventory and the live objects ([`read_state`]: a lost or partly
+//! written inventory falls back to the sync's label), deletes the objects
+//! in reverse apply order (the order [`crate::plan::plan`] gives prunes),
+//! then the inventory ConfigMaps. Prune's ownership rules hold: only an
+//! object that still carries the sync's label and the recorded uid is
+//! deleted, with a uid precondition. The inventory goes only when every
+//! object is gone, so a failed cleanup is retried from the same inventory.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams};
 
 use crate::apply::{self, inventory_store, Cluster};
 use crate::plan::{self, Action};
-use crate::reconcile::live_objects_to_read;
+use crate::reconcile::read_state;
 
 /// Why a cleanup did not finish; the finalizer stays and it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -46,29 +49,35 @@ pub enum Error {
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Delete every object in `sync`'s inventory that still exists and carries
-/// the sync's label (in reverse apply order), then its inventory
-/// ConfigMaps. Returns the number of objects deleted.
+/// Delete every object in `sync`'s inventory that still exists, carries
+/// the sync's label and has the recorded uid (in reverse apply order), then
+/// its inventory ConfigMaps. Returns the number of objects deleted.
 pub async fn prune_all(cluster: &Cluster, inventory_namespace: &str, sync: &str) -> Result<usize> {
-    let inventory = inventory_store::load(cluster, inventory_namespace, sync)
-        .await
-        .map_err(|e| Error::Apply(Box::new(e)))?;
-    let live = cluster
-        .live(&live_objects_to_read(&[], &inventory), sync)
+    let state = read_state(cluster, inventory_namespace, sync, &[])
         .await
         .map_err(|e| Error::Apply(Box::new(e)))?;
     let options = plan::Options {
         field_manager: cluster.options().field_manager.clone(),
         prune: true,
+        sync: sync.to_owned(),
     };
-    let planned = plan::plan(&[], &live, &inventory, &options);
+    let planned = plan::plan(&[], &state.live, &state.inventory, &options);
     let mut deleted = 0;
-    for object in planned.objects.iter().filter(|o| o.action == Action::Prune) {
-        cluster
-            .delete(&object.key, &object.api_version)
-            .await
-            .map_err(|e| Error::Apply(Box::new(e)))?;
-        deleted += 1;
+    for object in &planned.objects {
+        if let Action::OwnershipChanged { reason } = &object.action {
+            tracing::info!(%sync, object = %object.key, "not deleted: {reason}");
+        }
+        if object.action != Action::Prune {
+            continue;
+        }
+        let uid = state.live.get(&object.key).and_then(crate::object::uid);
+        match cluster.delete(&object.key, &object.api_version, uid).await {
+            Ok(()) => deleted += 1,
+            Err(error @ apply::Error::OwnershipChanged { .. }) => {
+                tracing::info!(%sync, "{error}");
+            }
+            Err(error) => return Err(Error::Apply(Box::new(error))),
+        }
     }
     delete_inventory(cluster, inventory_namespace, sync).await?;
     Ok(deleted)

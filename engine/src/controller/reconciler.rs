@@ -430,7 +430,8 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
 
     let inventory = inventory_store::load(&cluster, &ctx.inventory_namespace, resolved.unit.name())
         .await
-        .ok();
+        .ok()
+        .map(|stored| stored.inventory);
     if let Some(inventory) = &inventory {
         let kinds = inventory
             .entries

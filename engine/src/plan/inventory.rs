@@ -49,6 +49,11 @@ pub struct Entry {
     /// has it as a remediator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deferred_by: Option<String>,
+    /// `metadata.uid` of the object Plumbline applied: prune deletes only
+    /// an object with this uid. `None` in inventories written before uids
+    /// were recorded (filled in from the labelled live object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 /// One field Plumbline owns, and a digest of its applied value.
@@ -88,7 +93,34 @@ impl Entry {
             ignored: BTreeSet::new(),
             deferred_until: None,
             deferred_by: None,
+            uid: crate::object::uid(returned).map(str::to_owned),
         }
+    }
+
+    /// An entry for a live object that carries this sync's label but is
+    /// missing from the inventory (lost or partly written): no applied
+    /// manifest is known, so a desired object is adopted again and an
+    /// undesired one is pruned under the usual ownership rules.
+    pub fn recovered(live: &Value) -> Self {
+        Entry {
+            api_version: live
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            desired_hash: String::new(),
+            owned: Vec::new(),
+            ignored: BTreeSet::new(),
+            deferred_until: None,
+            deferred_by: None,
+            uid: crate::object::uid(live).map(str::to_owned),
+        }
+    }
+
+    /// Whether the entry was recovered from a label rather than recorded
+    /// by an apply.
+    pub fn is_recovered(&self) -> bool {
+        self.desired_hash.is_empty()
     }
 }
 
@@ -231,5 +263,15 @@ mod tests {
         let text = serde_json::to_string(&inventory).unwrap();
         let back: Inventory = serde_json::from_str(&text).unwrap();
         assert_eq!(back, inventory);
+    }
+
+    #[test]
+    fn entries_without_a_uid_still_load() {
+        let text = r#"{"entries":[{"key":{"group":"","kind":"ConfigMap","namespace":"shop","name":"c"},
+            "apiVersion":"v1","desiredHash":"abc","owned":[]}]}"#;
+        let inventory: Inventory = serde_json::from_str(text).unwrap();
+        let entry = inventory.entries.values().next().unwrap();
+        assert_eq!(entry.uid, None);
+        assert!(!entry.is_recovered());
     }
 }

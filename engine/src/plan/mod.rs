@@ -16,7 +16,15 @@
 //! | yes | yes | no | [`Action::Update`] (adopt) |
 //! | yes | yes | yes, other manifest | [`Action::Update`] (Git changed) |
 //! | yes | yes | yes, same manifest | [`Action::Unchanged`] or [`Action::Drifted`] |
-//! | no | yes | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off) |
+//! | no | yes, still ours | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off) |
+//! | no | yes, not ours any more | yes | [`Action::OwnershipChanged`] |
+//! | any | being deleted | any | [`Action::Terminating`] |
+//!
+//! "Still ours" ([`ownership::changed`]): the live object carries the
+//! sync's label and the uid recorded in the inventory. An inventory member
+//! whose live uid is that of a desired object is the same object under
+//! another group (core `v1 Event` and `events.k8s.io/v1 Event`), and is
+//! never pruned.
 //!
 //! Drift follows the design's rule: a field Plumbline owns whose live value
 //! differs from the value the API server returned after the last apply, or
@@ -35,6 +43,7 @@ use crate::object::ObjectKey;
 pub mod fields;
 pub mod inventory;
 pub mod order;
+pub mod ownership;
 
 pub use fields::FieldPath;
 pub use inventory::{Entry, Inventory};
@@ -47,6 +56,9 @@ pub struct Options {
     pub field_manager: String,
     /// Whether inventory members that left Git are deleted.
     pub prune: bool,
+    /// The sync's name: the value of the `plumbline.dev/sync` label on the
+    /// objects it owns.
+    pub sync: String,
 }
 
 impl Default for Options {
@@ -54,6 +66,7 @@ impl Default for Options {
         Options {
             field_manager: "plumbline".to_owned(),
             prune: true,
+            sync: String::new(),
         }
     }
 }
@@ -106,6 +119,16 @@ pub enum Action {
     Prune,
     /// The object left Git but prune is off: leave it and report it.
     Orphan,
+    /// The object left Git but is not provably this sync's any more (another
+    /// sync's label, no label, or another uid): leave it, report it, and
+    /// forget it.
+    OwnershipChanged {
+        /// What changed.
+        reason: String,
+    },
+    /// The object is being deleted (`deletionTimestamp` set): leave it and
+    /// report it.
+    Terminating,
 }
 
 /// Why an existing object is applied.
@@ -156,20 +179,25 @@ impl Plan {
                 Action::Drifted(_) => s.drifted += 1,
                 Action::Prune => s.prune += 1,
                 Action::Orphan => s.orphan += 1,
+                Action::OwnershipChanged { .. } => s.ownership_changed += 1,
+                Action::Terminating => s.terminating += 1,
             }
         }
         s
     }
 
     /// Refuse a prune that deletes more than `max_share` (0.0–1.0) of the
-    /// inventory, or all of it, unless `allow` is set.
+    /// inventory, or all of it, unless `allow` is set. A pruned Namespace or
+    /// CustomResourceDefinition counts the inventory members it takes with
+    /// it (see [`Plan::pruned_with_cascade`]).
     pub fn check_prune_guard(
         &self,
         inventory: &Inventory,
+        live: &Live,
         max_share: f64,
         allow: bool,
     ) -> Result<(), PruneRefused> {
-        let prunes = self.summary().prune;
+        let prunes = self.pruned_with_cascade(inventory, live).len();
         let total = inventory.entries.len();
         if allow || prunes == 0 {
             return Ok(());
@@ -185,6 +213,26 @@ impl Plan {
             });
         }
         Ok(())
+    }
+
+    /// The inventory members a prune deletes: the pruned objects, the
+    /// objects of the sync inside a pruned Namespace, and the custom
+    /// resources of a pruned CustomResourceDefinition.
+    pub fn pruned_with_cascade<'a>(
+        &'a self,
+        inventory: &'a Inventory,
+        live: &Live,
+    ) -> std::collections::BTreeSet<&'a ObjectKey> {
+        let mut deleted = std::collections::BTreeSet::new();
+        for object in self.objects.iter().filter(|o| o.action == Action::Prune) {
+            deleted.insert(&object.key);
+            deleted.extend(ownership::cascade(
+                &object.key,
+                live.get(&object.key),
+                inventory,
+            ));
+        }
+        deleted
     }
 }
 
@@ -219,12 +267,16 @@ pub struct Summary {
     pub prune: usize,
     /// Objects left behind because prune is off.
     pub orphan: usize,
+    /// Objects that left Git but are not this sync's any more.
+    pub ownership_changed: usize,
+    /// Objects being deleted.
+    pub terminating: usize,
 }
 
 impl Summary {
     /// Whether the cluster already matches Git.
     pub fn in_sync(&self) -> bool {
-        self.create + self.update + self.drifted + self.prune == 0
+        self.create + self.update + self.drifted + self.prune + self.terminating == 0
     }
 }
 
@@ -237,6 +289,16 @@ impl fmt::Display for Summary {
         )?;
         if self.orphan > 0 {
             write!(f, ", {} orphaned (prune is off)", self.orphan)?;
+        }
+        if self.ownership_changed > 0 {
+            write!(
+                f,
+                ", {} not pruned (ownership changed)",
+                self.ownership_changed
+            )?;
+        }
+        if self.terminating > 0 {
+            write!(f, ", {} terminating", self.terminating)?;
         }
         Ok(())
     }
@@ -251,13 +313,11 @@ pub fn plan(desired: &[Value], live: &Live, inventory: &Inventory, options: &Opt
         .iter()
         .filter_map(|object| {
             let key = ObjectKey::of(object)?;
-            let action = desired_action(
-                &key,
-                object,
-                live.get(&key),
-                inventory.entries.get(&key),
-                options,
-            );
+            let entry = inventory.entries.get(&key).filter(|e| !e.is_recovered());
+            let action = match live.get(&key) {
+                Some(live) if crate::object::is_terminating(live) => Action::Terminating,
+                live => desired_action(&key, object, live, entry, options),
+            };
             Some(PlannedObject {
                 stage: order::stage(&key, key.namespace.is_some()),
                 api_version: object["apiVersion"].as_str().unwrap_or_default().to_owned(),
@@ -269,27 +329,62 @@ pub fn plan(desired: &[Value], live: &Live, inventory: &Inventory, options: &Opt
         .collect();
     objects.sort_by(|a, b| apply_order(a).cmp(&apply_order(b)));
 
-    let desired_keys: std::collections::BTreeSet<&ObjectKey> =
-        objects.iter().map(|o| &o.key).collect();
-    let mut prunes: Vec<PlannedObject> = inventory
-        .entries
-        .iter()
-        .filter(|(key, _)| !desired_keys.contains(key) && live.contains_key(*key))
-        .map(|(key, entry)| PlannedObject {
-            key: key.clone(),
-            api_version: entry.api_version.clone(),
-            stage: order::stage(key, key.namespace.is_some()),
-            action: if options.prune {
-                Action::Prune
-            } else {
-                Action::Orphan
-            },
-            desired: None,
-        })
-        .collect();
+    let mut prunes = prune_candidates(&objects, live, inventory, options);
     prunes.sort_by(|a, b| apply_order(b).cmp(&apply_order(a)));
     objects.extend(prunes);
     Plan { objects }
+}
+
+/// The inventory members that left Git and still exist, each with what
+/// happens to it. A member that is the same object as a desired one (one
+/// uid, two groups) is no candidate. Each is addressed with the
+/// `apiVersion` the live object was read with, which is served even when
+/// the recorded one no longer is.
+fn prune_candidates(
+    desired: &[PlannedObject],
+    live: &Live,
+    inventory: &Inventory,
+    options: &Options,
+) -> Vec<PlannedObject> {
+    let desired_keys: std::collections::BTreeSet<&ObjectKey> =
+        desired.iter().map(|o| &o.key).collect();
+    let desired_uids = ownership::uids(desired_keys.iter().copied(), live);
+    let mut seen_uids = std::collections::BTreeSet::new();
+    inventory
+        .entries
+        .iter()
+        .filter(|(key, _)| !desired_keys.contains(key))
+        .filter_map(|(key, entry)| {
+            let object = live.get(key)?;
+            let uid = crate::object::uid(object);
+            if uid.is_some_and(|uid| desired_uids.contains(uid) || !seen_uids.insert(uid)) {
+                return None;
+            }
+            Some(PlannedObject {
+                key: key.clone(),
+                api_version: object["apiVersion"]
+                    .as_str()
+                    .unwrap_or(&entry.api_version)
+                    .to_owned(),
+                stage: order::stage(key, key.namespace.is_some()),
+                action: prune_action(object, entry, options),
+                desired: None,
+            })
+        })
+        .collect()
+}
+
+/// What happens to a live inventory member that left Git.
+fn prune_action(live: &Value, entry: &Entry, options: &Options) -> Action {
+    if let Some(reason) = ownership::changed(live, entry, &options.sync) {
+        Action::OwnershipChanged { reason }
+    } else if crate::object::is_terminating(live) {
+        Action::Terminating
+    } else if options.prune {
+        Action::Prune
+    } else {
+        Action::Orphan
+    }
 }
 
 fn apply_order(object: &PlannedObject) -> (Stage, usize, &ObjectKey) {

@@ -6,17 +6,18 @@ use serde_json::{json, Value};
 use super::*;
 
 fn namespace() -> Value {
-    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"plumbline.dev/sync": "shop"}}})
 }
 
 fn config_map() -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": "settings", "namespace": "shop"}, "data": {"mode": "fast"}})
+           "metadata": {"name": "settings", "namespace": "shop",
+                        "labels": {"plumbline.dev/sync": "shop"}}, "data": {"mode": "fast"}})
 }
 
 fn deployment(replicas: i64, cpu: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "web", "namespace": "shop"},
+           "metadata": {"name": "web", "namespace": "shop", "labels": {"plumbline.dev/sync": "shop"}},
            "spec": {"replicas": replicas, "template": {"spec": {"containers": [
                {"name": "web", "image": "nginx:1.27",
                 "resources": {"requests": {"cpu": cpu}}}]}}}})
@@ -40,6 +41,14 @@ fn applied_deployment() -> Value {
                {"name": "web", "image": "nginx:1.27", "imagePullPolicy": "IfNotPresent",
                 "terminationMessagePath": "/dev/termination-log",
                 "resources": {"requests": {"cpu": "1"}}}]}}}})
+}
+
+/// The options of sync `shop`.
+fn options() -> Options {
+    Options {
+        sync: "shop".into(),
+        ..Options::default()
+    }
 }
 
 fn key(object: &Value) -> ObjectKey {
@@ -67,12 +76,7 @@ fn actions(plan: &Plan) -> Vec<(String, Action)> {
 #[test]
 fn first_sync_creates_everything_definitions_first() {
     let desired = [deployment(2, "1000m"), config_map(), namespace()];
-    let plan = plan(
-        &desired,
-        &Live::new(),
-        &Inventory::default(),
-        &Options::default(),
-    );
+    let plan = plan(&desired, &Live::new(), &Inventory::default(), &options());
     let order: Vec<String> = plan.objects.iter().map(|o| o.key.to_string()).collect();
     assert_eq!(
         order,
@@ -92,7 +96,7 @@ fn first_sync_creates_everything_definitions_first() {
 fn normalised_and_defaulted_fields_are_not_drift() {
     let desired = deployment(2, "1000m");
     let (inventory, live) = synced(&desired, &applied_deployment());
-    let plan = plan(&[desired], &live, &inventory, &Options::default());
+    let plan = plan(&[desired], &live, &inventory, &options());
     assert_eq!(
         actions(&plan),
         [("Deployment.apps shop/web".into(), Action::Unchanged)]
@@ -113,7 +117,7 @@ fn a_field_taken_over_by_another_manager_is_drift() {
         {"manager": "plumbline", "operation": "Apply", "fieldsV1": fields},
         {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]);
 
-    let plan = plan(&[desired], &live, &inventory, &Options::default());
+    let plan = plan(&[desired], &live, &inventory, &options());
     let Action::Drifted(drift) = &plan.objects[0].action else {
         panic!("expected drift, got {:?}", plan.objects[0].action)
     };
@@ -132,7 +136,7 @@ fn a_changed_value_is_drift_even_if_ownership_stayed() {
     let (inventory, mut live) = synced(&desired, &applied_deployment());
     live.get_mut(&key(&desired)).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"] =
         json!("nginx:evil");
-    let plan = plan(&[desired], &live, &inventory, &Options::default());
+    let plan = plan(&[desired], &live, &inventory, &options());
     let Action::Drifted(drift) = &plan.objects[0].action else {
         panic!("expected drift")
     };
@@ -156,15 +160,10 @@ fn ignored_fields_stay_ignored_until_git_changes() {
         .unwrap();
     entry.ignored.insert(replicas.path.clone());
 
-    let unchanged = plan(&[desired], &live, &inventory, &Options::default());
+    let unchanged = plan(&[desired], &live, &inventory, &options());
     assert_eq!(unchanged.objects[0].action, Action::Unchanged);
 
-    let changed_in_git = plan(
-        &[deployment(3, "1000m")],
-        &live,
-        &inventory,
-        &Options::default(),
-    );
+    let changed_in_git = plan(&[deployment(3, "1000m")], &live, &inventory, &options());
     assert_eq!(
         changed_in_git.objects[0].action,
         Action::Update {
@@ -176,12 +175,7 @@ fn ignored_fields_stay_ignored_until_git_changes() {
 #[test]
 fn a_change_in_git_is_an_update_not_drift() {
     let (inventory, live) = synced(&deployment(2, "1000m"), &applied_deployment());
-    let plan = plan(
-        &[deployment(4, "1000m")],
-        &live,
-        &inventory,
-        &Options::default(),
-    );
+    let plan = plan(&[deployment(4, "1000m")], &live, &inventory, &options());
     assert_eq!(
         plan.objects[0].action,
         Action::Update {
@@ -198,7 +192,7 @@ fn a_deleted_object_is_drift_and_an_unknown_existing_one_is_adopted() {
         std::slice::from_ref(&desired),
         &Live::new(),
         &inventory,
-        &Options::default(),
+        &options(),
     );
     assert_eq!(
         deleted.objects[0].action,
@@ -215,17 +209,12 @@ fn a_deleted_object_is_drift_and_an_unknown_existing_one_is_adopted() {
         std::slice::from_ref(&desired),
         &Live::new(),
         &ignoring,
-        &Options::default(),
+        &options(),
     );
     assert_eq!(ignored.objects[0].action, Action::Unchanged);
 
     let live = Live::from([(key(&desired), applied_deployment())]);
-    let adopted = plan(
-        &[desired],
-        &live,
-        &Inventory::default(),
-        &Options::default(),
-    );
+    let adopted = plan(&[desired], &live, &Inventory::default(), &options());
     assert_eq!(
         adopted.objects[0].action,
         Action::Update {
@@ -249,7 +238,7 @@ fn objects_that_left_git_are_pruned_in_reverse_order() {
         .entries
         .insert(key(&gone), Entry::record(&gone, &gone, "plumbline"));
 
-    let plan = plan(&[namespace()], &live, &inventory, &Options::default());
+    let plan = plan(&[namespace()], &live, &inventory, &options());
     let pruned: Vec<String> = plan
         .objects
         .iter()
@@ -265,7 +254,7 @@ fn objects_that_left_git_are_pruned_in_reverse_order() {
 
     let no_prune = Options {
         prune: false,
-        ..Options::default()
+        ..options()
     };
     let orphans = super::plan(&[namespace()], &live, &inventory, &no_prune).summary();
     assert_eq!((orphans.prune, orphans.orphan), (0, 2));
@@ -278,7 +267,8 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
     let cms: Vec<Value> = (0..4)
         .map(|i| {
             json!({"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": format!("c{i}"), "namespace": "shop"}})
+                        "metadata": {"name": format!("c{i}"), "namespace": "shop",
+                            "labels": {"plumbline.dev/sync": "shop"}}})
         })
         .collect();
     for cm in &cms {
@@ -287,11 +277,16 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
             .insert(key(cm), Entry::record(cm, cm, "plumbline"));
         live.insert(key(cm), cm.clone());
     }
-    let half = plan(&cms[..2], &live, &inventory, &Options::default());
-    assert_eq!(half.check_prune_guard(&inventory, 0.5, false), Ok(()));
+    let half = plan(&cms[..2], &live, &inventory, &options());
+    assert_eq!(
+        half.check_prune_guard(&inventory, &live, 0.5, false),
+        Ok(())
+    );
 
-    let most = plan(&cms[..1], &live, &inventory, &Options::default());
-    let refused = most.check_prune_guard(&inventory, 0.5, false).unwrap_err();
+    let most = plan(&cms[..1], &live, &inventory, &options());
+    let refused = most
+        .check_prune_guard(&inventory, &live, 0.5, false)
+        .unwrap_err();
     assert_eq!((refused.prunes, refused.inventory), (3, 4));
     assert!(
         refused
@@ -299,8 +294,106 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
             .contains("refusing to prune 3 of 4 objects"),
         "{refused}"
     );
-    assert_eq!(most.check_prune_guard(&inventory, 0.5, true), Ok(()));
+    assert_eq!(most.check_prune_guard(&inventory, &live, 0.5, true), Ok(()));
 
-    let all = plan(&[], &live, &inventory, &Options::default());
-    assert!(all.check_prune_guard(&inventory, 1.0, false).is_err());
+    let all = plan(&[], &live, &inventory, &options());
+    assert!(all
+        .check_prune_guard(&inventory, &live, 1.0, false)
+        .is_err());
+}
+
+/// A live object of sync `shop` with the given identity and uid.
+fn owned(api_version: &str, kind: &str, namespace: Option<&str>, name: &str, uid: &str) -> Value {
+    let mut object = json!({"apiVersion": api_version, "kind": kind,
+        "metadata": {"name": name, "uid": uid, "labels": {"plumbline.dev/sync": "shop"}}});
+    if let Some(namespace) = namespace {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    object
+}
+
+/// Inventory and live state of objects applied as they are.
+fn applied(objects: &[Value]) -> (Inventory, Live) {
+    let mut inventory = Inventory::default();
+    let mut live = Live::new();
+    for object in objects {
+        inventory
+            .entries
+            .insert(key(object), Entry::record(object, object, "plumbline"));
+        live.insert(key(object), object.clone());
+    }
+    (inventory, live)
+}
+
+#[test]
+fn one_object_under_two_groups_is_not_pruned_for_the_group_git_left() {
+    let core = owned("v1", "Event", Some("shop"), "deployed", "uid-1");
+    let (inventory, mut live) = applied(&[core]);
+    let events = owned(
+        "events.k8s.io/v1",
+        "Event",
+        Some("shop"),
+        "deployed",
+        "uid-1",
+    );
+    live.insert(key(&events), events.clone());
+
+    let plan = plan(&[events], &live, &inventory, &options());
+    assert_eq!(plan.summary().prune, 0, "{:#?}", plan.objects);
+}
+
+#[test]
+fn the_prune_guard_counts_what_a_namespace_or_crd_takes_with_it() {
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com", "uid": "crd",
+                     "labels": {"plumbline.dev/sync": "shop"}},
+        "spec": {"group": "example.com", "names": {"kind": "Widget"}}});
+    let team = owned("v1", "Namespace", None, "team", "ns");
+    let in_team = owned("v1", "ConfigMap", Some("team"), "one", "cm-1");
+    let widget = owned("example.com/v1", "Widget", Some("shop"), "w", "w-1");
+    let elsewhere = owned("v1", "ConfigMap", Some("shop"), "two", "cm-2");
+    let all = [
+        crd.clone(),
+        team.clone(),
+        in_team.clone(),
+        widget.clone(),
+        elsewhere,
+    ];
+    let (inventory, live) = applied(&all);
+
+    let keep: Vec<Value> = all[2..].to_vec();
+    let planned = plan(&keep, &live, &inventory, &options());
+    let deleted: Vec<String> = planned
+        .pruned_with_cascade(&inventory, &live)
+        .into_iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "ConfigMap team/one",
+            "Namespace team",
+            "CustomResourceDefinition.apiextensions.k8s.io widgets.example.com",
+            "Widget.example.com shop/w",
+        ]
+    );
+    let refused = planned
+        .check_prune_guard(&inventory, &live, 0.5, false)
+        .unwrap_err();
+    assert_eq!((refused.prunes, refused.inventory), (4, 5));
+}
+
+#[test]
+fn a_terminating_object_is_neither_unchanged_nor_pruned_again() {
+    let settings = owned("v1", "ConfigMap", Some("shop"), "settings", "uid-1");
+    let (inventory, _) = applied(std::slice::from_ref(&settings));
+    let mut terminating = settings.clone();
+    terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    let live = Live::from([(key(&settings), terminating)]);
+
+    let kept = plan(&[settings], &live, &inventory, &options());
+    assert_eq!(kept.objects[0].action, Action::Terminating);
+    let left = plan(&[], &live, &inventory, &options());
+    assert_eq!(left.objects[0].action, Action::Terminating);
+    assert!(!left.summary().in_sync());
 }

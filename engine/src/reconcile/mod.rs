@@ -7,8 +7,9 @@
 //! 1. [`desired::load`]: fetch, render, transform, validate. Any failure
 //!    here ends the reconcile with nothing written and nothing pruned;
 //!    error-severity violations end it as [`Status::Blocked`].
-//! 2. Read the inventory and the live objects, and [`plan`](crate::plan)
-//!    them.
+//! 2. [`read_state`]: read the inventory (falling back to the sync's label
+//!    when it is lost or partly written) and the live objects, and
+//!    [`plan`](crate::plan) them.
 //! 3. [`remediate`]: each drifted object gets a decision from the
 //!    remediator policies (or the sync's default).
 //! 4. Apply in stages (definitions, then cluster-scoped, then namespaced
@@ -17,14 +18,14 @@
 //!    the mass-deletion guard allows it.
 //! 6. Record the inventory (only if it changed) and assess health.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::apply::{inventory_store, Cluster};
+use crate::apply::{self, inventory_store, Cluster};
 use crate::health;
 use crate::object::ObjectKey;
 use crate::plan::{self, Action, Entry, FieldPath, Inventory, Stage};
@@ -125,21 +126,29 @@ pub async fn reconcile(
     }
 
     let spec = &unit.config.spec;
-    let inventory =
-        match inventory_store::load(cluster, &spec.inventory_namespace, unit.name()).await {
-            Ok(inventory) => inventory,
-            Err(error) => return report.fail(error),
-        };
-    let wanted = live_objects_to_read(&desired.objects, &inventory);
-    let live = match cluster.live(&wanted, unit.name()).await {
-        Ok(live) => live,
+    let state = match read_state(
+        cluster,
+        &spec.inventory_namespace,
+        unit.name(),
+        &desired.objects,
+    )
+    .await
+    {
+        Ok(state) => state,
         Err(error) => return report.fail(error),
     };
+    let State {
+        inventory,
+        live,
+        unserved,
+        ..
+    } = &state;
     let plan_options = plan::Options {
         field_manager: cluster.options().field_manager.clone(),
         prune: spec.prune,
+        sync: unit.name().to_owned(),
     };
-    let planned = plan::plan(&desired.objects, &live, &inventory, &plan_options);
+    let planned = plan::plan(&desired.objects, live, inventory, &plan_options);
     report.summary = planned.summary();
 
     let ctx = EvalContext {
@@ -166,7 +175,7 @@ pub async fn reconcile(
         self_heal: spec.self_heal,
         max_deferral: std::time::Duration::from_secs(spec.max_deferral_seconds.into()),
     };
-    let decisions = match decide(&planned, &live, &inventory, policies, &ctx, rules).await {
+    let decisions = match decide(&planned, live, inventory, policies, &ctx, rules).await {
         Ok((decisions, warnings)) => {
             run.report.warnings.extend(warnings);
             let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
@@ -181,18 +190,19 @@ pub async fn reconcile(
             .iter()
             .filter(|o| o.stage == stage && o.desired.is_some())
             .collect();
-        run.stage(&objects, &decisions, &live).await;
+        run.stage(&objects, &decisions, live).await;
     }
 
     let guard = planned.check_prune_guard(
-        &inventory,
+        inventory,
+        live,
         spec.prune_guard.max_share,
         spec.prune_guard.allow_mass_prune,
     );
     let prunes: Vec<&plan::PlannedObject> = planned
         .objects
         .iter()
-        .filter(|o| matches!(o.action, Action::Prune | Action::Orphan))
+        .filter(|o| o.desired.is_none())
         .collect();
     match guard {
         _ if !run.report.errors.is_empty() => {
@@ -202,19 +212,18 @@ pub async fn reconcile(
             run.skip(&prunes, "not pruned: the mass-deletion guard refused");
             run.report.errors.push(refused.to_string());
         }
-        Ok(()) => run.prune(&prunes).await,
+        Ok(()) => run.prune(&prunes, live).await,
     }
-    // Entries of objects gone from both Git and the cluster are dropped.
-    let desired_keys: std::collections::BTreeSet<ObjectKey> =
-        desired.objects.iter().filter_map(ObjectKey::of).collect();
-    run.inventory
-        .entries
-        .retain(|key, _| live.contains_key(key) || desired_keys.contains(key));
-    if run.inventory != inventory && !cluster.options().dry_run {
+    run.report_unserved(unserved, inventory);
+    let kept = retained(&planned, unserved);
+    run.inventory.entries.retain(|key, _| kept.contains(key));
+    let stored = &state.stored;
+    if (run.inventory != stored.inventory || !stored.complete) && !cluster.options().dry_run {
         if let Err(error) = inventory_store::save(
             cluster,
             &spec.inventory_namespace,
             unit.name(),
+            stored,
             &run.inventory,
         )
         .await
@@ -226,6 +235,127 @@ pub async fn reconcile(
         run.report.status = Status::Failed;
     }
     run.report
+}
+
+/// What a reconcile knows before it plans.
+pub struct State {
+    /// The inventory as stored, for the next write.
+    pub stored: inventory_store::Stored,
+    /// The inventory to plan with: the stored one, with uids filled in from
+    /// the labelled live objects where an older inventory lacks them, and,
+    /// when the stored one is incomplete, an entry for every object that
+    /// carries the sync's label ([`Entry::recovered`]).
+    pub inventory: Inventory,
+    /// The live objects of the desired set and of the inventory.
+    pub live: plan::Live,
+    /// Inventory members not in Git whose kind no version of the API
+    /// server serves any more: they can be neither read nor deleted.
+    pub unserved: BTreeSet<ObjectKey>,
+}
+
+/// Read the inventory and the live state of `sync` for a plan of `desired`.
+/// When the stored inventory is lost or partly written, every object that
+/// carries the sync's label and was server-side applied by Plumbline's field
+/// manager counts as a member, so nothing it applied leaks (objects a
+/// controller copied the label to, like a Service's Endpoints, were not
+/// applied, and are not claimed).
+pub async fn read_state(
+    cluster: &Cluster,
+    inventory_namespace: &str,
+    sync: &str,
+    desired: &[Value],
+) -> apply::Result<State> {
+    let stored = inventory_store::load(cluster, inventory_namespace, sync).await?;
+    let mut inventory = stored.inventory.clone();
+    if !stored.complete {
+        let manager = &cluster.options().field_manager;
+        for (key, object) in cluster.labelled(sync).await? {
+            if plan::fields::applied_by(&object, manager).is_some() {
+                inventory
+                    .entries
+                    .entry(key)
+                    .or_insert_with(|| Entry::recovered(&object));
+            }
+        }
+    }
+    let live = cluster
+        .live(&live_objects_to_read(desired, &inventory), sync)
+        .await?;
+    fill_in_uids(&mut inventory, &live, sync);
+    let unserved = unserved(cluster, desired, &inventory, &live).await?;
+    Ok(State {
+        stored,
+        inventory,
+        live,
+        unserved,
+    })
+}
+
+/// Record the uid of members of an inventory written before uids were,
+/// from the live object if it carries the sync's label.
+fn fill_in_uids(inventory: &mut Inventory, live: &plan::Live, sync: &str) {
+    for (key, entry) in inventory
+        .entries
+        .iter_mut()
+        .filter(|(_, e)| e.uid.is_none())
+    {
+        let Some(object) = live.get(key) else {
+            continue;
+        };
+        if crate::object::label(object, apply::SYNC_LABEL) == Some(sync) {
+            entry.uid = crate::object::uid(object).map(str::to_owned);
+        }
+    }
+}
+
+/// Inventory members not in Git and not found live whose kind is served in
+/// no version any more (as opposed to objects that are simply gone).
+async fn unserved(
+    cluster: &Cluster,
+    desired: &[Value],
+    inventory: &Inventory,
+    live: &plan::Live,
+) -> apply::Result<BTreeSet<ObjectKey>> {
+    let desired_keys: BTreeSet<ObjectKey> = desired.iter().filter_map(ObjectKey::of).collect();
+    let mut unserved = BTreeSet::new();
+    for (key, entry) in &inventory.entries {
+        if desired_keys.contains(key) || live.contains_key(key) {
+            continue;
+        }
+        match cluster.resolve_served(&entry.api_version, &key.kind).await {
+            Err(apply::Error::UnknownKind { .. }) => {
+                unserved.insert(key.clone());
+            }
+            Err(error) => return Err(error),
+            Ok(_) => {}
+        }
+    }
+    Ok(unserved)
+}
+
+/// The inventory members that stay after a reconcile (those pruned are
+/// removed as they are deleted): the objects in Git, those that left Git
+/// but are still this sync's and still there (prune is off, they are
+/// terminating, or a guard or an error stopped the prune), and those whose
+/// kind is not served. Members gone from the cluster, or not this sync's
+/// any more, are forgotten.
+fn retained<'a>(
+    planned: &'a plan::Plan,
+    unserved: &'a BTreeSet<ObjectKey>,
+) -> BTreeSet<&'a ObjectKey> {
+    planned
+        .objects
+        .iter()
+        .filter(|o| {
+            o.desired.is_some()
+                || matches!(
+                    o.action,
+                    Action::Prune | Action::Orphan | Action::Terminating
+                )
+        })
+        .map(|o| &o.key)
+        .chain(unserved)
+        .collect()
 }
 
 /// The objects whose live state a plan needs: the desired ones and the
@@ -343,7 +473,11 @@ impl Run<'_> {
                         }
                     }
                 }
-                Action::Prune | Action::Orphan => {}
+                Action::Terminating => {
+                    let health = live.get(&object.key).map(health::assess);
+                    self.push(object, Outcome::Terminating, None, health);
+                }
+                Action::Prune | Action::Orphan | Action::OwnershipChanged { .. } => {}
             }
         }
         if self.report.status == Status::Failed {
@@ -431,7 +565,7 @@ impl Run<'_> {
 
     async fn recreate(&self, object: &plan::PlannedObject) -> crate::apply::Result<Value> {
         self.cluster
-            .delete(&object.key, &object.api_version)
+            .delete(&object.key, &object.api_version, None)
             .await?;
         self.cluster
             .wait_deleted(&object.key, &object.api_version)
@@ -509,18 +643,41 @@ impl Run<'_> {
         self.report.objects.push(line);
     }
 
-    async fn prune(&mut self, prunes: &[&plan::PlannedObject]) {
+    /// Delete the objects that left Git and are provably this sync's, each
+    /// only if it still has the uid it was read with; report the others.
+    async fn prune(&mut self, prunes: &[&plan::PlannedObject], live: &plan::Live) {
         for object in prunes {
-            if object.action == Action::Orphan {
-                self.push(object, Outcome::Orphaned, None, None);
-                continue;
+            match &object.action {
+                Action::Prune => {}
+                Action::Orphan => {
+                    self.push(object, Outcome::Orphaned, None, None);
+                    continue;
+                }
+                other => {
+                    self.not_pruned(object, other);
+                    continue;
+                }
             }
-            match self.cluster.delete(&object.key, &object.api_version).await {
+            let uid = live.get(&object.key).and_then(crate::object::uid);
+            match self
+                .cluster
+                .delete(&object.key, &object.api_version, uid)
+                .await
+            {
                 Ok(()) => {
                     if !self.cluster.options().dry_run {
                         self.inventory.entries.remove(&object.key);
                     }
                     self.push(object, Outcome::Pruned, None, None);
+                }
+                Err(error @ apply::Error::OwnershipChanged { .. }) => {
+                    self.inventory.entries.remove(&object.key);
+                    self.push(
+                        object,
+                        Outcome::OwnershipChanged,
+                        Some(error.to_string()),
+                        None,
+                    );
                 }
                 Err(error) => {
                     self.report.errors.push(error.to_string());
@@ -530,9 +687,56 @@ impl Run<'_> {
         }
     }
 
+    /// Report an object that left Git and is not deleted, whatever the
+    /// prune guard says: not this sync's any more, or being deleted.
+    fn not_pruned(&mut self, object: &plan::PlannedObject, action: &Action) {
+        match action {
+            Action::OwnershipChanged { reason } => {
+                self.push(
+                    object,
+                    Outcome::OwnershipChanged,
+                    Some(reason.clone()),
+                    None,
+                );
+            }
+            Action::Terminating => self.push(object, Outcome::Terminating, None, None),
+            _ => {}
+        }
+    }
+
+    /// Report the inventory members whose kind is no longer served.
+    fn report_unserved(&mut self, unserved: &BTreeSet<ObjectKey>, inventory: &Inventory) {
+        for key in unserved {
+            let api_version = inventory
+                .entries
+                .get(key)
+                .map_or("", |e| e.api_version.as_str());
+            let message = format!(
+                "{api_version} {} is no longer served (nor any other version of it): \
+                 it cannot be checked or pruned, and stays in the inventory",
+                key.kind
+            );
+            self.report.objects.push(ObjectReport {
+                key: key.clone(),
+                outcome: Outcome::Unserved,
+                drifted: Vec::new(),
+                decision: None,
+                message: Some(message),
+                health: None,
+            });
+        }
+    }
+
+    /// Report objects that left Git as skipped (`why`); those that would not
+    /// be deleted anyway are reported as what they are.
     fn skip(&mut self, objects: &[&plan::PlannedObject], why: &str) {
         for object in objects {
-            self.push(object, Outcome::Skipped, Some(why.to_owned()), None);
+            match object.action {
+                Action::OwnershipChanged { .. } | Action::Terminating => {
+                    self.not_pruned(object, &object.action);
+                }
+                _ => self.push(object, Outcome::Skipped, Some(why.to_owned()), None),
+            }
         }
     }
 

@@ -46,6 +46,15 @@ pub enum Outcome {
     Pruned,
     /// Left Git, but prune is off.
     Orphaned,
+    /// Left Git, but is not this sync's any more (another sync's label, no
+    /// label, or another uid): not deleted, and forgotten.
+    OwnershipChanged,
+    /// Being deleted (`deletionTimestamp` set, finalizers running): left
+    /// alone.
+    Terminating,
+    /// Left Git, but no version of its kind is served any more: it can be
+    /// neither checked nor deleted, and stays in the inventory.
+    Unserved,
     /// Not done: an earlier failure stopped the sync, or a guard refused.
     Skipped,
     /// The write failed.
@@ -154,6 +163,9 @@ impl fmt::Display for Report {
             Outcome::Deferred,
             Outcome::Pruned,
             Outcome::Orphaned,
+            Outcome::OwnershipChanged,
+            Outcome::Terminating,
+            Outcome::Unserved,
             Outcome::Skipped,
             Outcome::Failed,
         ] {
