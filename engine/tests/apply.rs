@@ -31,18 +31,16 @@ async fn cluster(server: &Server, options: Options) -> Cluster {
     Cluster::new(server.client(), options)
 }
 
-/// Apply `desired` and return the inventory recording it.
+/// Apply `desired` one object after the other (a Namespace before what
+/// lives in it) and return the inventory recording it.
 async fn sync(cluster: &Cluster, desired: &[Value]) -> Inventory {
     let mut inventory = Inventory::default();
-    for applied in cluster.apply(desired).await {
-        let returned = applied.result.expect("apply succeeds");
-        let object = desired
-            .iter()
-            .find(|d| ObjectKey::of(d).as_ref() == Some(&applied.key))
-            .unwrap();
+    for object in desired {
+        let returned = cluster.apply_one(object).await.expect("apply succeeds");
+        let key = ObjectKey::of(object).unwrap();
         inventory
             .entries
-            .insert(applied.key, Entry::record(object, &returned, "plumbline"));
+            .insert(key, Entry::record(object, &returned, "plumbline"));
     }
     inventory
 }
