@@ -101,6 +101,9 @@ pub struct SyncSpec {
     /// object, in seconds (default one hour); longer deferrals are cut to it.
     #[serde(default = "default_max_deferral_seconds")]
     pub max_deferral_seconds: u32,
+    /// What transformers may add or move objects into.
+    #[serde(default)]
+    pub transformer_guard: TransformerGuard,
     /// Namespace of the ConfigMaps holding the inventory.
     #[serde(default = "default_inventory_namespace")]
     pub inventory_namespace: String,
@@ -257,6 +260,41 @@ pub const TAKE_OVER_MANAGERS: [&str; 10] = [
     "kubectl-annotate",
     "before-first-apply",
 ];
+
+/// What transformers may do to the set of objects (see
+/// `reconcile::transform_guard`). The same type in plumbline.yaml and the
+/// SyncUnit CRD.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransformerGuard {
+    /// Kinds (`Kind` or `Kind.group`) transformers may add or move objects
+    /// of. Empty (the default): every kind but `ClusterRole` and
+    /// `ClusterRoleBinding`.
+    #[serde(default)]
+    pub allow_kinds: Vec<String>,
+    /// Namespaces transformers may add or move objects into. Empty (the
+    /// default): every namespace but `kube-system`.
+    #[serde(default)]
+    pub allow_namespaces: Vec<String>,
+    /// Transformers may add at most this share of the rendered object count
+    /// (in percent; at least 10 objects). Default 100: the set may double.
+    #[serde(default = "hundred")]
+    pub max_added_percent: u32,
+}
+
+impl Default for TransformerGuard {
+    fn default() -> Self {
+        TransformerGuard {
+            allow_kinds: Vec::new(),
+            allow_namespaces: Vec::new(),
+            max_added_percent: hundred(),
+        }
+    }
+}
+
+fn hundred() -> u32 {
+    100
+}
 
 /// One hour: the default [`SyncSpec::max_deferral_seconds`].
 pub fn default_max_deferral_seconds() -> u32 {

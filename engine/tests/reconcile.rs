@@ -411,6 +411,41 @@ async fn a_deferral_is_bounded_and_ends_with_its_policy(server: Server) {
     assert_eq!(config_mode(&world).await, "fast");
 }
 
+/// A transformer that adds a ClusterRoleBinding (here: the test policy
+/// copying an annotated one) is refused unless the sync allows the kind;
+/// nothing is applied meanwhile.
+async fn objects_a_transformer_adds_are_guarded(server: Server) {
+    let world = World::on(server);
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ops\n  annotations: {test/duplicate: \"yes\"}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n- {kind: Group, name: ops, apiGroup: rbac.authorization.k8s.io}\n";
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write("binding.yaml", binding)
+        .commit("a binding the transformer copies");
+    world.requests.reset();
+    let refused = world
+        .reconcile(&world.unit(&all_roles_policy("reapply")))
+        .await;
+    assert_eq!(refused.status, Status::Failed, "{refused:#?}");
+    assert!(
+        refused.errors.iter().any(|e| e.contains(
+            "a transformer added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: kind \
+             ClusterRoleBinding.rbac.authorization.k8s.io is not in the sync's transformerGuard.allowKinds"
+        )),
+        "{:?}",
+        refused.errors
+    );
+    assert_eq!(world.requests.writes(), 0, "nothing is applied");
+
+    let allowed = format!(
+        "{}  transformerGuard: {{allowKinds: [Namespace, ClusterRoleBinding.rbac.authorization.k8s.io]}}\n",
+        all_roles_policy("reapply")
+    );
+    let synced = world.reconcile(&world.unit(&allowed)).await;
+    assert_eq!(synced.status, Status::Synced, "{synced:#?}");
+    assert_eq!(synced.count(&Outcome::Created), 3, "{synced:#?}");
+}
+
 async fn when_every_remediator_abstains_the_sync_default_decides(server: Server) {
     let healing = format!("{}  selfHeal: true\n", all_roles_policy("abstain"));
     let (world, unit) = synced(server, &healing).await;
@@ -442,5 +477,6 @@ on_both_servers!(
     recreate_deletes_and_creates_the_drifted_object_again,
     a_deferred_decision_is_kept_until_its_time_comes,
     a_deferral_is_bounded_and_ends_with_its_policy,
+    objects_a_transformer_adds_are_guarded,
     when_every_remediator_abstains_the_sync_default_decides,
 );

@@ -143,6 +143,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 "blocking": blocking,
                 "violations": desired.violations,
                 "warnings": desired.warnings,
+                "transformerChanges": desired.transformer_changes,
                 "transformations": transformations.iter().map(|t| json!({"object": t.object, "changes": t.changes})).collect::<Vec<_>>(),
                 "summary": summary,
                 "inSync": summary.in_sync(),

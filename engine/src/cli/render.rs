@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
-use super::output::{out, outln};
+use super::output::{self, out, outln};
 use super::sync::{self, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::reconcile::desired::{self, Depth};
@@ -49,6 +49,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     for warning in &desired.warnings {
         tracing::warn!("{warning}");
+    }
+    // Standard output holds only the objects; what transformers added,
+    // removed or moved goes to standard error.
+    for line in output::transformer_changes(&desired.transformer_changes) {
+        eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -66,6 +66,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     )
                 );
             }
+            for line in output::transformer_changes(&desired.transformer_changes) {
+                outln!("{line}");
+            }
             let (errors, warnings, _) = output::severity_counts(&desired.violations);
             let line = format!(
                 "{} object(s) checked by {validators} validator(s): {errors} error(s), {warnings} warning(s)",
@@ -98,6 +101,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 "blocking": blocking,
                 "violations": violations,
                 "warnings": desired.warnings,
+                "transformerChanges": desired.transformer_changes,
             });
             if format == OutputFormat::Yaml {
                 out!("{}", serde_yaml::to_string(&document)?);

@@ -86,6 +86,9 @@ pub struct SyncUnitSpec {
     /// object, in seconds (default one hour); longer deferrals are cut to it.
     #[serde(default = "crate::spec::default_max_deferral_seconds")]
     pub max_deferral_seconds: u32,
+    /// What transformers may add or move objects into.
+    #[serde(default)]
+    pub transformer_guard: crate::spec::TransformerGuard,
     /// Stop reconciling (no fetch, no apply, no drift remediation) until
     /// set back to false. Status keeps its last values.
     #[serde(default)]

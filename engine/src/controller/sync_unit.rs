@@ -654,6 +654,7 @@ fn config(
                 managers: spec.take_over.managers.clone(),
             },
             max_deferral_seconds: spec.max_deferral_seconds,
+            transformer_guard: spec.transformer_guard.clone(),
             inventory_namespace: inventory_namespace.to_owned(),
         },
     })

@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 use serde_json::Value;
 
 use super::scope::Scopes;
+use super::transform_guard;
 use super::Error;
 use crate::apply::SYNC_LABEL;
 use crate::object::ObjectKey;
@@ -81,6 +82,8 @@ pub struct Desired {
     pub timings: Vec<Timing>,
     /// How long the Git fetch took; `None` for a local directory.
     pub fetch_duration: Option<std::time::Duration>,
+    /// Objects the transformers added, removed or moved.
+    pub transformer_changes: transform_guard::Changes,
 }
 
 impl Desired {
@@ -143,6 +146,7 @@ pub fn load(
         },
         target: unit.name().to_owned(),
     };
+    let rendered: Vec<ObjectKey> = objects.iter().filter_map(ObjectKey::of).collect();
     let transformed = policies.transform(objects, &ctx).map_err(Error::Policy)?;
     let mut warnings: Vec<String> = transformed
         .warnings
@@ -152,6 +156,16 @@ pub fn load(
     let mut logs = transformed.logs;
     let mut timings = transformed.timings;
     let mut objects = check_transformed(transformed.value)?;
+    let after: Vec<ObjectKey> = objects.iter().filter_map(ObjectKey::of).collect();
+    let transformer_changes = transform_guard::changes(&rendered, &after);
+    let refused = transform_guard::refusals(
+        &transformer_changes,
+        rendered.len(),
+        &spec.transformer_guard,
+    );
+    if !refused.is_empty() {
+        return Err(Error::InvalidTransform(refused.join("; ")));
+    }
     for object in &mut objects {
         set_label(object, SYNC_LABEL, unit.name());
     }
@@ -173,6 +187,7 @@ pub fn load(
         logs,
         timings,
         fetch_duration,
+        transformer_changes,
     })
 }
 

@@ -36,6 +36,7 @@ pub mod policies;
 pub mod remediate;
 mod report;
 pub mod scope;
+pub mod transform_guard;
 
 pub use desired::{Desired, SyncUnit};
 pub use report::{ObjectReport, Outcome, Report, Status};
