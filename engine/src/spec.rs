@@ -222,16 +222,17 @@ impl Default for PruneGuard {
     }
 }
 
-/// Field takeover: before adopting an existing object or reapplying a
-/// drifted one, the fields last written by these field managers are
+/// Field takeover (the same type in plumbline.yaml and the SyncUnit CRD):
+/// before adopting an existing object or reapplying a drifted one, the fields last written by these field managers are
 /// transferred to Plumbline's (as Flux does), so a field someone set with
 /// `kubectl` and Git no longer sets is removed, and a list item someone
 /// added in place of Plumbline's does not stay next to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TakeOver {
-    /// Field manager names, matched exactly (default: kubectl's imperative
-    /// commands, see [`TAKE_OVER_MANAGERS`]); `[]` turns takeover off.
+    /// Field manager names, matched exactly (default: those of `kubectl
+    /// apply` and of kubectl's imperative commands, and
+    /// `before-first-apply`); `[]` turns takeover off.
     #[serde(default = "take_over_managers")]
     pub managers: Vec<String>,
 }

@@ -336,6 +336,29 @@ pub fn print_diff(paint: &Paint, lines: &[Line<'_>], indent: &str) {
     }
 }
 
+/// One line per object the transformers added (`+`), removed (`-`) or
+/// moved (`>`), for the human output of `render` and `validate`; names a
+/// transformer chose are escaped for the terminal.
+pub fn transformer_changes(changes: &crate::reconcile::transform_guard::Changes) -> Vec<String> {
+    let added = changes
+        .added
+        .iter()
+        .map(|key| format!("+ added by a transformer    {key}"));
+    let removed = changes
+        .removed
+        .iter()
+        .map(|key| format!("- removed by a transformer  {key}"));
+    let moved = changes
+        .moved
+        .iter()
+        .map(|(from, to)| format!("> moved by a transformer    {from} -> {to}"));
+    added
+        .chain(removed)
+        .chain(moved)
+        .map(|line| crate::policy::printable(&line).into_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,27 +414,4 @@ mod tests {
             json!({"spec": {"replicas": 3, "containers": [{"image": "b"}]}})
         );
     }
-}
-
-/// One line per object the transformers added (`+`), removed (`-`) or
-/// moved (`>`), for the human output of `render` and `validate`; names a
-/// transformer chose are escaped for the terminal.
-pub fn transformer_changes(changes: &crate::reconcile::transform_guard::Changes) -> Vec<String> {
-    let added = changes
-        .added
-        .iter()
-        .map(|key| format!("+ added by a transformer    {key}"));
-    let removed = changes
-        .removed
-        .iter()
-        .map(|key| format!("- removed by a transformer  {key}"));
-    let moved = changes
-        .moved
-        .iter()
-        .map(|(from, to)| format!("> moved by a transformer    {from} -> {to}"));
-    added
-        .chain(removed)
-        .chain(moved)
-        .map(|line| crate::policy::printable(&line).into_owned())
-        .collect()
 }

@@ -81,7 +81,7 @@ pub struct SyncUnitSpec {
     /// Field managers whose fields are taken over when an object is adopted
     /// or a drifted one reapplied.
     #[serde(default)]
-    pub take_over: TakeOverSpec,
+    pub take_over: crate::spec::TakeOver,
     /// The longest a remediator may defer its decision about a drifted
     /// object, in seconds (default one hour); longer deferrals are cut to it.
     #[serde(default = "crate::spec::default_max_deferral_seconds")]
@@ -233,27 +233,6 @@ impl Default for PruneGuardSpec {
         PruneGuardSpec {
             max_share: half(),
             allow_mass_prune: false,
-        }
-    }
-}
-
-/// Field takeover (see `takeOver` in `plumbline.yaml`): before adopting an
-/// existing object or reapplying a drifted one, the fields last written by
-/// these field managers become Plumbline's, so Git's removals remove them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TakeOverSpec {
-    /// Field manager names, matched exactly (default: those of `kubectl
-    /// apply` and of kubectl's imperative commands, and
-    /// `before-first-apply`); `[]` turns takeover off.
-    #[serde(default = "crate::spec::take_over_managers")]
-    pub managers: Vec<String>,
-}
-
-impl Default for TakeOverSpec {
-    fn default() -> Self {
-        TakeOverSpec {
-            managers: crate::spec::take_over_managers(),
         }
     }
 }

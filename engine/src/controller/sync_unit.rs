@@ -650,9 +650,7 @@ fn config(
                 max_share: spec.prune_guard.max_share,
                 allow_mass_prune: spec.prune_guard.allow_mass_prune,
             },
-            take_over: spec::TakeOver {
-                managers: spec.take_over.managers.clone(),
-            },
+            take_over: spec.take_over.clone(),
             max_deferral_seconds: spec.max_deferral_seconds,
             transformer_guard: spec.transformer_guard.clone(),
             inventory_namespace: inventory_namespace.to_owned(),
