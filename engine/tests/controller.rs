@@ -651,13 +651,22 @@ async fn a_restarted_controller_resumes_without_writing_again(server: Server) {
         .wait_for_unit("team", "shop", "Ready", is_ready)
         .await;
     assert_eq!(unit.status.unwrap().violation_count, 1);
-    let events = fixture.events("team", "shop").await;
-    assert!(
-        events
+    // The Event follows the status write in the same reconcile.
+    let started = std::time::Instant::now();
+    loop {
+        let events = fixture.events("team", "shop").await;
+        if events
             .iter()
-            .any(|(reason, note)| reason == "Violations" && note.contains("[warner]")),
-        "{events:?}"
-    );
+            .any(|(reason, note)| reason == "Violations" && note.contains("[warner]"))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < controller_support::PATIENCE,
+            "no Violations Event: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Let the reconcile its own applies trigger finish too, then stop.
     let settled = std::time::Instant::now();
     while first.reconciles("synced") < 2 && settled.elapsed() < Duration::from_secs(10) {
