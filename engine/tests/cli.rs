@@ -225,6 +225,18 @@ fn errors_name_what_is_wrong_and_exit_2() {
         no_cluster.stderr
     );
 
+    for command in ["render", "plan"] {
+        let no_path = plumbline(dir, &[command, "deploy", "--path", "no-such-path"]).expect(2);
+        assert!(
+            no_path
+                .stderr
+                .contains("path \"no-such-path\" does not exist in the source"),
+            "{}",
+            no_path.stderr
+        );
+        assert!(no_path.stdout.is_empty(), "{}", no_path.stdout);
+    }
+
     let nothing = plumbline(dir, &["plan", "no-such-dir"]).expect(2);
     assert!(
         nothing

@@ -81,7 +81,11 @@ fn canonical(objects: impl IntoIterator<Item = Value>) -> Vec<String> {
 
 fn parse_yaml_stream(bytes: &[u8]) -> Vec<Value> {
     let tree: Tree = [("expected.yaml", bytes.to_vec())].into_iter().collect();
-    render::render(&tree, &RenderOptions::default())
+    let options = RenderOptions {
+        allow_empty: true,
+        ..RenderOptions::default()
+    };
+    render::render(&tree, &options)
         .unwrap()
         .objects
         .into_iter()
@@ -101,8 +105,18 @@ fn corpus_kustomizations_in_the_subset_match_kubectl_kustomize() {
     let mut compared = 0;
     for e in entries().iter().filter(|e| e.kustomize == "yes, in subset") {
         let (tree, path) = load(&e.entry);
-        let rendered = render::render(&tree, &options(&path))
-            .unwrap_or_else(|err| panic!("{}: {err}", e.entry));
+        let mut options = options(&path);
+        if e.count == 0 {
+            let empty = render::render(&tree, &options).unwrap_err();
+            assert!(
+                matches!(empty.0[..], [Error::Empty { .. }]),
+                "{}: {empty}",
+                e.entry
+            );
+            options.allow_empty = true;
+        }
+        let rendered =
+            render::render(&tree, &options).unwrap_or_else(|err| panic!("{}: {err}", e.entry));
         let ours: Vec<Value> = rendered.objects.into_iter().map(|m| m.object).collect();
         let expected_file = corpus().join(&e.entry).join(".expected.kustomize.yaml");
         let expected = parse_yaml_stream(&std::fs::read(expected_file).unwrap());
@@ -780,4 +794,47 @@ fn render_path_selects_a_directory() {
     .unwrap();
     assert_eq!(rendered.objects.len(), 1);
     assert_eq!(rendered.objects[0].origin.file, "apps/a.yaml");
+}
+
+#[test]
+fn a_missing_path_and_an_empty_render_are_errors() {
+    let tree: Tree = [
+        (
+            "apps/web.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+        ),
+        ("apps/drafts/notes.txt", "not a manifest\n"),
+        ("empty/kustomization.yaml", "resources: []\n"),
+    ]
+    .into_iter()
+    .map(|(p, t)| (p.to_owned(), t.as_bytes().to_vec()))
+    .collect();
+
+    let missing = render::render(&tree, &options("app")).unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "1 render error(s):\n  path \"app\" does not exist in the source"
+    );
+    assert_eq!(missing.0[0].reason(), "PathNotFound");
+
+    for path in ["apps/drafts", "empty"] {
+        let empty = render::render(&tree, &options(path)).unwrap_err();
+        assert!(
+            matches!(&empty.0[..], [Error::Empty { path: p }] if p == path),
+            "{empty}"
+        );
+        assert!(empty.to_string().contains("allowEmpty: true"), "{empty}");
+        let allowed = RenderOptions {
+            allow_empty: true,
+            ..options(path)
+        };
+        assert!(render::render(&tree, &allowed).unwrap().objects.is_empty());
+    }
+    assert_eq!(
+        render::render(&tree, &options("apps"))
+            .unwrap()
+            .objects
+            .len(),
+        1
+    );
 }
