@@ -13,7 +13,12 @@
 //! (with references to renamed objects updated), labels, annotations,
 //! images.
 
+mod fields;
+mod json6902;
 mod patch;
+pub mod schema;
+mod smp;
+mod target;
 mod transform;
 
 use serde_json::Value;
@@ -23,26 +28,11 @@ use super::{manifests, yaml, Manifest, RenderOptions, Tree};
 /// File names of a kustomization, in the order kustomize looks for them.
 const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
-/// Fields this implementation understands.
-const SUPPORTED: [&str; 11] = [
-    "apiVersion",
-    "kind",
-    "resources",
-    "namespace",
-    "labels",
-    "commonLabels",
-    "commonAnnotations",
-    "namePrefix",
-    "nameSuffix",
-    "images",
-    "patches",
-];
-
 /// A problem with a kustomization; every variant names the kustomization file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
-    /// A field outside the supported subset.
-    #[error("{file}: line {line}: field `{field}` is not supported (supported: {})", SUPPORTED.join(", "))]
+    /// A field or form that is not built (yet), or not kustomize's.
+    #[error("{file}: line {line}: field `{field}` is not supported ({reason})")]
     Unsupported {
         /// The kustomization file.
         file: String,
@@ -50,6 +40,8 @@ pub enum Error {
         field: String,
         /// Its line.
         line: usize,
+        /// Why, e.g. `Helm is not supported yet`.
+        reason: String,
     },
     /// A field has the wrong shape.
     #[error("{file}: {message}")]
@@ -93,13 +85,14 @@ pub enum Error {
         /// The directory that closes the cycle.
         dir: String,
     },
-    /// A JSON-6902 patch could not be applied.
-    #[error("{file}: patch {index} on {object}: {message}")]
+    /// A patch could not be applied.
+    #[error("{file}: {patch} on {object}: {message}")]
     Patch {
         /// The kustomization file.
         file: String,
-        /// 1-based index in `patches`.
-        index: usize,
+        /// Which patch: field, index and file, e.g.
+        /// `patches[2] (overlay/patch.yaml)`.
+        patch: String,
         /// The object patched (`Kind name`).
         object: String,
         /// What failed.
@@ -174,16 +167,10 @@ impl Builder<'_> {
             return Vec::new();
         };
         let text = String::from_utf8_lossy(bytes);
-        let mut ok = true;
-        for key in fields.keys() {
-            if !SUPPORTED.contains(&key.as_str()) {
-                self.error(Error::Unsupported {
-                    file: file.clone(),
-                    field: key.clone(),
-                    line: line_of_key(&text, key),
-                });
-                ok = false;
-            }
+        let refused = fields::check(fields, &file, &text);
+        let mut ok = refused.is_empty();
+        for e in refused {
+            self.error(e);
         }
         if let Some(kind) = k.get("kind").and_then(Value::as_str) {
             if kind != "Kustomization" {
@@ -212,8 +199,20 @@ impl Builder<'_> {
             options: self.options,
         };
         let mut errors = Vec::new();
-        patch::apply(&k, &context, &mut objects, &mut errors);
+        patch::strategic_merge(&k, &context, &mut objects, &mut errors);
+        patch::patches(&k, &context, &mut objects, &mut errors);
+        let names_before: Vec<String> = objects
+            .iter()
+            .map(|m| {
+                m.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
         transform::apply(&k, &context, &mut objects, &mut errors);
+        patch::json6902(&k, &context, &mut objects, &names_before, &mut errors);
+        transform::images(&k, &context, &mut objects, &mut errors);
         for e in errors {
             self.error(e);
         }
