@@ -1103,3 +1103,50 @@ fn patch_errors_name_the_patch_file() {
          kustomization.yaml: patches[2] (ops.yaml) on ConfigMap c: operation 1: path /data/x does not exist"
     );
 }
+
+#[test]
+fn components_match_live_kubectl_kustomize() {
+    let component = |resources: &str, rest: &str| {
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [{resources}]\n{rest}"
+        )
+    };
+    let monitoring = component(
+        "monitor.yaml",
+        "patches:\n- target: {kind: Deployment}\n  patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: x, annotations: {scrape: 'true'}}\ncommonLabels: {monitored: 'yes'}\n",
+    );
+    let tls = component(
+        "",
+        "patchesStrategicMerge:\n- |-\n  apiVersion: v1\n  kind: Service\n  metadata: {name: web}\n  spec:\n    ports:\n    - {name: https, port: 443}\ncomponents: [../nested]\n",
+    );
+    let nested = component("", "commonAnnotations: {nested: 'yes'}\n");
+    let dir = fixture(&[
+        ("base/kustomization.yaml", "resources: [web.yaml]\n"),
+        ("base/web.yaml", SMP_WEB),
+        ("components/monitoring/kustomization.yaml", &monitoring),
+        (
+            "components/monitoring/monitor.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: monitor\n",
+        ),
+        ("components/tls/kustomization.yaml", &tls),
+        ("components/nested/kustomization.yaml", &nested),
+        (
+            "overlay/kustomization.yaml",
+            "resources: [../base]\ncomponents: [../components/monitoring, ../components/tls]\nnamePrefix: prod-\n",
+        ),
+    ]);
+    let ours = assert_matches_live_kubectl(dir.path(), "overlay");
+    assert_eq!(ours.len(), 4);
+    assert!(ours
+        .iter()
+        .all(|o| o["metadata"]["labels"]["monitored"] == "yes"));
+
+    let tree = source::read_local_dir(dir.path(), &Limits::default()).unwrap();
+    let errors = render::render(&tree, &options("components/tls")).unwrap_err();
+    assert!(
+        errors
+            .to_string()
+            .contains("components/tls/kustomization.yaml: kind \"Component\" where a Kustomization is expected"),
+        "{errors}"
+    );
+}

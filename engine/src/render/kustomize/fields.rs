@@ -41,7 +41,7 @@ const FIELDS: [(&str, Support); 34] = [
     ("vars", NOT_YET),
     ("sortOptions", Support::Built),
     ("resources", Support::Built),
-    ("components", NOT_YET),
+    ("components", Support::Built),
     ("crds", NOT_YET),
     ("bases", NOT_YET),
     ("configMapGenerator", NOT_YET),

@@ -151,20 +151,35 @@ impl Builder<'_> {
     }
 
     fn build(&mut self, dir: &str, stack: &mut Vec<String>) -> Vec<Manifest> {
+        let mut objects = Vec::new();
+        self.accumulate(dir, Kind::Kustomization, stack, &mut objects);
+        objects
+    }
+
+    /// Read the kustomization (or component) in `dir`, add its resources
+    /// and components to `objects`, then run its patches and transformers
+    /// on all of `objects`, as kustomize does.
+    fn accumulate(
+        &mut self,
+        dir: &str,
+        expected: Kind,
+        stack: &mut Vec<String>,
+        objects: &mut Vec<Manifest>,
+    ) {
         let Some(file) = kustomization_file(self.tree, dir) else {
-            return Vec::new();
+            return;
         };
         let bytes = self.tree.get(&file).unwrap_or_default();
         let docs = yaml::parse(&file, bytes, self.options, self.errors);
         let Some(k) = docs.into_iter().next().map(|d| d.value) else {
-            return Vec::new();
+            return;
         };
         let Some(fields) = k.as_object() else {
             self.error(Error::Invalid {
                 file,
                 message: "a kustomization must be a mapping".into(),
             });
-            return Vec::new();
+            return;
         };
         let text = String::from_utf8_lossy(bytes);
         let refused = fields::check(fields, &file, &text);
@@ -172,23 +187,30 @@ impl Builder<'_> {
         for e in refused {
             self.error(e);
         }
-        if let Some(kind) = k.get("kind").and_then(Value::as_str) {
-            if kind != "Kustomization" {
-                self.error(Error::Invalid {
-                    file: file.clone(),
-                    message: format!("kind {kind:?} is not supported (only Kustomization)"),
-                });
-                ok = false;
-            }
+        let kind = k
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("Kustomization");
+        if kind != expected.name() {
+            self.error(Error::Invalid {
+                file: file.clone(),
+                message: format!("kind {kind:?} where a {} is expected", expected.name()),
+            });
+            ok = false;
         }
         if !ok {
-            return Vec::new();
+            return;
         }
 
         stack.push(dir.to_owned());
-        let mut objects = Vec::new();
         for resource in strings(&k, "resources", &file, self.errors) {
-            objects.extend(self.resource(dir, &file, &resource, stack));
+            let built = self.resource(dir, &file, &resource, stack);
+            objects.extend(built);
+        }
+        for component in strings(&k, "components", &file, self.errors) {
+            if let Some(path) = self.directory(dir, &file, &component, stack) {
+                self.accumulate(&path, Kind::Component, stack, objects);
+            }
         }
         stack.pop();
 
@@ -199,8 +221,8 @@ impl Builder<'_> {
             options: self.options,
         };
         let mut errors = Vec::new();
-        patch::strategic_merge(&k, &context, &mut objects, &mut errors);
-        patch::patches(&k, &context, &mut objects, &mut errors);
+        patch::strategic_merge(&k, &context, objects, &mut errors);
+        patch::patches(&k, &context, objects, &mut errors);
         let names_before: Vec<String> = objects
             .iter()
             .map(|m| {
@@ -210,13 +232,12 @@ impl Builder<'_> {
                     .to_owned()
             })
             .collect();
-        transform::apply(&k, &context, &mut objects, &mut errors);
-        patch::json6902(&k, &context, &mut objects, &names_before, &mut errors);
-        transform::images(&k, &context, &mut objects, &mut errors);
+        transform::apply(&k, &context, objects, &mut errors);
+        patch::json6902(&k, &context, objects, &names_before, &mut errors);
+        transform::images(&k, &context, objects, &mut errors);
         for e in errors {
             self.error(e);
         }
-        objects
     }
 
     fn resource(
@@ -226,39 +247,73 @@ impl Builder<'_> {
         resource: &str,
         stack: &mut Vec<String>,
     ) -> Vec<Manifest> {
-        let Some(path) = resolve(dir, resource) else {
+        if let Some(path) = resolve(dir, resource) {
+            if let Some(bytes) = self.tree.get(&path) {
+                return manifests::from_file(&path, bytes, self.options, self.errors);
+            }
+        }
+        match self.directory(dir, file, resource, stack) {
+            Some(path) => self.build(&path, stack),
+            None => Vec::new(),
+        }
+    }
+
+    /// The directory `relative` names from `dir`, if it is inside the tree,
+    /// has a kustomization and does not close a cycle; else the problem is
+    /// reported.
+    fn directory(
+        &mut self,
+        dir: &str,
+        file: &str,
+        relative: &str,
+        stack: &[String],
+    ) -> Option<String> {
+        let Some(path) = resolve(dir, relative) else {
             self.error(Error::Outside {
                 file: file.to_owned(),
-                path: resource.to_owned(),
+                path: relative.to_owned(),
             });
-            return Vec::new();
+            return None;
         };
-        if let Some(bytes) = self.tree.get(&path) {
-            return manifests::from_file(&path, bytes, self.options, self.errors);
-        }
-        if !self.tree.is_dir(&path) && !path.is_empty() {
-            self.error(Error::NotFound {
+        let problem = if !self.tree.is_dir(&path) && !path.is_empty() {
+            Error::NotFound {
                 file: file.to_owned(),
                 what: "resource",
-                path: resource.to_owned(),
-            });
-            return Vec::new();
-        }
-        if stack.contains(&path) {
-            self.error(Error::Cycle {
+                path: relative.to_owned(),
+            }
+        } else if stack.contains(&path) {
+            Error::Cycle {
                 file: file.to_owned(),
-                dir: resource.to_owned(),
-            });
-            return Vec::new();
-        }
-        if kustomization_file(self.tree, &path).is_none() {
-            self.error(Error::NoKustomization {
+                dir: relative.to_owned(),
+            }
+        } else if kustomization_file(self.tree, &path).is_none() {
+            Error::NoKustomization {
                 file: file.to_owned(),
-                dir: resource.to_owned(),
-            });
-            return Vec::new();
+                dir: relative.to_owned(),
+            }
+        } else {
+            return Some(path);
+        };
+        self.error(problem);
+        None
+    }
+}
+
+/// What a kustomization file must be where it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A resource directory or the rendered directory.
+    Kustomization,
+    /// An entry of `components`.
+    Component,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Kustomization => "Kustomization",
+            Kind::Component => "Component",
         }
-        self.build(&path, stack)
     }
 }
 
