@@ -14,6 +14,7 @@
 //! images.
 
 mod fields;
+mod generator;
 mod json6902;
 mod patch;
 pub mod schema;
@@ -131,12 +132,14 @@ pub(crate) fn build(
     errors: &mut Vec<super::Error>,
 ) -> Vec<Manifest> {
     let mut stack = Vec::new();
-    Builder {
+    let mut objects = Builder {
         tree,
         options,
         errors,
     }
-    .build(dir, &mut stack)
+    .build(dir, &mut stack);
+    generator::add_hashes(&mut objects);
+    objects
 }
 
 struct Builder<'a> {
@@ -221,6 +224,8 @@ impl Builder<'_> {
             options: self.options,
         };
         let mut errors = Vec::new();
+        let line = |field: &str| line_of_key(&text, field);
+        generator::generate(&k, &context, line, objects, &mut errors);
         patch::strategic_merge(&k, &context, objects, &mut errors);
         patch::patches(&k, &context, objects, &mut errors);
         let names_before: Vec<String> = objects

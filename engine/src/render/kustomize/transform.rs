@@ -438,7 +438,7 @@ fn rename(prefix: &str, suffix: &str, objects: &mut [Manifest]) {
     }
 }
 
-mod references {
+pub(super) mod references {
     //! References between objects that follow a rename (the common part of
     //! kustomize's name-reference table).
 
@@ -464,7 +464,7 @@ mod references {
         }
     }
 
-    pub(super) fn update(object: &mut Value, renamed: &Renamed) {
+    pub(in crate::render::kustomize) fn update(object: &mut Value, renamed: &Renamed) {
         let kind = object
             .get("kind")
             .and_then(Value::as_str)
