@@ -640,7 +640,7 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
     let errors = render_files(&[
         (
             "kustomization.yaml",
-            "resources:\n- cm.yaml\nreplicas:\n- name: x\n  count: 2\nconfigMapGenerator:\n- name: y\n",
+            "resources:\n- cm.yaml\nreplacements:\n- source: {kind: ConfigMap}\n  targets: []\nconfigurations:\n- y.yaml\n",
         ),
         ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
     ])
@@ -649,8 +649,8 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
     assert_eq!(
         text,
         [
-            "kustomization.yaml: line 3: field `replicas` is not supported (not supported yet)",
-            "kustomization.yaml: line 6: field `configMapGenerator` is not supported (not supported yet)",
+            "kustomization.yaml: line 3: field `replacements` is not supported (not supported yet)",
+            "kustomization.yaml: line 6: field `configurations` is not supported (not supported yet)",
         ]
     );
 
@@ -983,6 +983,8 @@ patchesJson6902:
   patch: |-
     - {op: add, path: /spec/type, value: NodePort}
 namePrefix: p-
+replicas:
+- {name: web, count: 4}
 ";
 
 const SMP_DEPLOY: &str = "\
@@ -1053,6 +1055,10 @@ fn strategic_merge_and_json6902_patches_match_live_kubectl_kustomize() {
         .map(|c| &c["name"])
         .collect();
     assert_eq!(names, ["app", "new"]);
+    assert_eq!(
+        deployment["spec"]["replicas"], 4,
+        "replicas by the name before the prefix"
+    );
 }
 
 #[test]

@@ -37,7 +37,7 @@ const FIELDS: [(&str, Support); 34] = [
     ("images", Support::Built),
     ("imageTags", NOT_YET),
     ("replacements", NOT_YET),
-    ("replicas", NOT_YET),
+    ("replicas", Support::Built),
     ("vars", NOT_YET),
     ("sortOptions", Support::Built),
     ("resources", Support::Built),

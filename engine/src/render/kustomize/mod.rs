@@ -1,22 +1,26 @@
 //! kustomization-lite: build a directory with a `kustomization.yaml` the way
 //! `kubectl kustomize` does, for a subset of its fields. No IO.
 //!
-//! Supported fields: `resources` (files, directories with their own
-//! kustomization, nested to any depth), `namespace`, `labels`,
-//! `commonLabels`, `commonAnnotations`, `namePrefix`, `nameSuffix`, `images`
-//! and JSON-6902 `patches` (with `target`, inline `patch` or `path`), plus
-//! `apiVersion` and `kind`. Any other field is an [`Error::Unsupported`], never
-//! silently ignored.
+//! [`fields`] lists every kustomize field and whether it is built; a field
+//! that is not is an [`Error::Unsupported`], never silently ignored (all of
+//! a file's at once). Built: `resources`, `components`, generators
+//! ([`generator`]), patches ([`patch`]: strategic merge with the
+//! [`schema`] of built-in kinds, JSON 6902), `namespace`, `namePrefix`,
+//! `nameSuffix`, `labels`, `commonLabels`, `commonAnnotations`, `replicas`,
+//! `images`.
 //!
 //! Per kustomization, resources are accumulated in `resources` order, then
-//! transformed in kustomize's order: patches, namespace, name prefix/suffix
-//! (with references to renamed objects updated), labels, annotations,
-//! images.
+//! `components`, then, in kustomize's order: generators,
+//! `patchesStrategicMerge`, `patches`, namespace, name prefix/suffix (with
+//! references to renamed objects updated), labels, annotations,
+//! `patchesJson6902`, `replicas`, images. Generated objects get their hash
+//! suffix at the end of the top-level build.
 
 mod fields;
 mod generator;
 mod json6902;
 mod patch;
+mod replicas;
 pub mod schema;
 mod smp;
 mod target;
@@ -239,6 +243,7 @@ impl Builder<'_> {
             .collect();
         transform::apply(&k, &context, objects, &mut errors);
         patch::json6902(&k, &context, objects, &names_before, &mut errors);
+        replicas::apply(&k, &context, objects, &names_before, &mut errors);
         transform::images(&k, &context, objects, &mut errors);
         for e in errors {
             self.error(e);
