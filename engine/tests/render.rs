@@ -640,16 +640,19 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
     let errors = render_files(&[
         (
             "kustomization.yaml",
-            "resources:\n- cm.yaml\nreplacements:\n- source: {kind: ConfigMap}\n  targets: []\nconfigurations:\n- y.yaml\n",
+            "resources:\n- cm.yaml\nvars:\n- name: x\n  objref: {}\nconfigurations:\n- y.yaml\n",
         ),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+        (
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
     ])
     .unwrap_err();
     let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
     assert_eq!(
         text,
         [
-            "kustomization.yaml: line 3: field `replacements` is not supported (not supported yet)",
+            "kustomization.yaml: line 3: field `vars` is not supported (not supported yet)",
             "kustomization.yaml: line 6: field `configurations` is not supported (not supported yet)",
         ]
     );
@@ -1213,5 +1216,91 @@ commonLabels: {env: prod}
             .iter()
             .any(|n| n.starts_with("prod-settings-") && n.len() == "prod-settings-".len() + 10),
         "{names:?}"
+    );
+}
+
+#[test]
+fn replacements_match_live_kubectl_kustomize() {
+    let kustomization = "\
+resources: [app.yaml]
+namePrefix: p-
+replacements:
+- source: {kind: ConfigMap, name: settings, fieldPath: data.image}
+  targets:
+  - select: {kind: Deployment}
+    reject: [{name: other}]
+    fieldPaths:
+    - spec.template.spec.containers.[name=app].image
+  - select: {kind: Deployment, name: other}
+    fieldPaths: [spec.template.spec.containers.0.image]
+    options: {delimiter: ':', index: 1}
+- path: more.yaml
+";
+    let more = "\
+- source: {kind: Service, name: web}
+  targets:
+  - select: {kind: Deployment}
+    fieldPaths:
+    - metadata.annotations.[example.com/service]
+    options: {create: true}
+";
+    let app = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {image: 'reg/web:9'}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: old}, {name: side, image: side:1}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: other}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: 'reg/other:1'}]
+";
+    let dir = fixture(&[
+        ("app/kustomization.yaml", kustomization),
+        ("app/more.yaml", more),
+        ("app/app.yaml", app),
+    ]);
+    let ours = assert_matches_live_kubectl(dir.path(), "app");
+    let web = ours
+        .iter()
+        .find(|o| o["metadata"]["name"] == "p-web" && o["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["image"],
+        "reg/web:9"
+    );
+    assert_eq!(
+        web["metadata"]["annotations"]["example.com/service"],
+        "p-web"
+    );
+
+    let missing = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources: [cm.yaml]\nreplacements:\n- source: {kind: ConfigMap}\n  targets:\n  - select: {kind: ConfigMap}\n    fieldPaths: [data.x]\n",
+        ),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "1 render error(s):\n  kustomization.yaml: replacements[1]: target field data.x: data does not exist"
     );
 }

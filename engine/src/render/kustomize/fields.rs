@@ -36,7 +36,7 @@ const FIELDS: [(&str, Support); 34] = [
     ("patches", Support::Built),
     ("images", Support::Built),
     ("imageTags", NOT_YET),
-    ("replacements", NOT_YET),
+    ("replacements", Support::Built),
     ("replicas", Support::Built),
     ("vars", NOT_YET),
     ("sortOptions", Support::Built),

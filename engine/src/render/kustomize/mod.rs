@@ -7,19 +7,21 @@
 //! ([`generator`]), patches ([`patch`]: strategic merge with the
 //! [`schema`] of built-in kinds, JSON 6902), `namespace`, `namePrefix`,
 //! `nameSuffix`, `labels`, `commonLabels`, `commonAnnotations`, `replicas`,
-//! `images`.
+//! `images`, `replacements` ([`replacement`]).
 //!
 //! Per kustomization, resources are accumulated in `resources` order, then
 //! `components`, then, in kustomize's order: generators,
 //! `patchesStrategicMerge`, `patches`, namespace, name prefix/suffix (with
 //! references to renamed objects updated), labels, annotations,
-//! `patchesJson6902`, `replicas`, images. Generated objects get their hash
+//! `patchesJson6902`, `replicas`, images, `replacements`. Generated objects
+//! get their hash
 //! suffix at the end of the top-level build.
 
 mod fields;
 mod generator;
 mod json6902;
 mod patch;
+mod replacement;
 mod replicas;
 pub mod schema;
 mod smp;
@@ -245,6 +247,7 @@ impl Builder<'_> {
         patch::json6902(&k, &context, objects, &names_before, &mut errors);
         replicas::apply(&k, &context, objects, &names_before, &mut errors);
         transform::images(&k, &context, objects, &mut errors);
+        replacement::apply(&k, &context, objects, &names_before, &mut errors);
         for e in errors {
             self.error(e);
         }
