@@ -22,7 +22,7 @@ const ENTRIES: [(&str, &str); 4] = [
 fn main() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus");
     println!(
-        "entry                                   objects     bytes   median   (min) of {RUNS} runs"
+        "entry                                    result       tree bytes    median (min) of {RUNS} runs"
     );
     for (app, path) in ENTRIES {
         let limits = Limits {
