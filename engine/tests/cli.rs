@@ -225,6 +225,18 @@ fn errors_name_what_is_wrong_and_exit_2() {
         no_cluster.stderr
     );
 
+    for command in ["render", "plan"] {
+        let no_path = plumbline(dir, &[command, "deploy", "--path", "no-such-path"]).expect(2);
+        assert!(
+            no_path
+                .stderr
+                .contains("path \"deploy/no-such-path\" does not exist in the source"),
+            "{}",
+            no_path.stderr
+        );
+        assert!(no_path.stdout.is_empty(), "{}", no_path.stdout);
+    }
+
     let nothing = plumbline(dir, &["plan", "no-such-dir"]).expect(2);
     assert!(
         nothing
@@ -232,6 +244,47 @@ fn errors_name_what_is_wrong_and_exit_2() {
             .contains("no-such-dir: no such file or directory"),
         "{}",
         nothing.stderr
+    );
+}
+
+#[test]
+fn an_overlay_renders_its_base_from_elsewhere_in_the_repository_but_not_outside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let files = [
+        ("base/kustomization.yaml", "resources: [cm.yaml]\n"),
+        (
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+        ),
+        (
+            "overlays/prod/kustomization.yaml",
+            "resources: [../../base]\nnamePrefix: prod-\n",
+        ),
+        (
+            "overlays/escape/kustomization.yaml",
+            "resources: [../../../outside]\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = repo.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+    git(&repo, &["init", "-q"]);
+
+    let rendered = plumbline(&repo, &["render", "overlays/prod", "-o", "json"]).expect(0);
+    let objects: Value = serde_json::from_str(&rendered.stdout).unwrap();
+    assert_eq!(objects[0]["metadata"]["name"], "prod-web");
+
+    let escape = plumbline(&repo, &["render", "overlays/escape"]).expect(2);
+    assert!(
+        escape.stderr.contains(
+            "overlays/escape/kustomization.yaml: \"../../../outside\" is outside the source path"
+        ),
+        "{}",
+        escape.stderr
     );
 }
 

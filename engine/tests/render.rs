@@ -81,7 +81,11 @@ fn canonical(objects: impl IntoIterator<Item = Value>) -> Vec<String> {
 
 fn parse_yaml_stream(bytes: &[u8]) -> Vec<Value> {
     let tree: Tree = [("expected.yaml", bytes.to_vec())].into_iter().collect();
-    render::render(&tree, &RenderOptions::default())
+    let options = RenderOptions {
+        allow_empty: true,
+        ..RenderOptions::default()
+    };
+    render::render(&tree, &options)
         .unwrap()
         .objects
         .into_iter()
@@ -96,60 +100,69 @@ fn keys(objects: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Features beyond the corpus's "subset" that Plumbline builds, as the
+/// corpus table names them.
+const BUILT_BEYOND_SUBSET: [&str; 2] = ["patches (strategic-merge)", "configMapGenerator"];
+
+/// The features an entry uses beyond the subset (empty if in the subset).
+fn beyond_subset(e: &Entry) -> Vec<&str> {
+    e.kustomize
+        .strip_prefix("yes, outside subset: ")
+        .map(|list| list.split(", ").collect())
+        .unwrap_or_default()
+}
+
 #[test]
-fn corpus_kustomizations_in_the_subset_match_kubectl_kustomize() {
+fn corpus_kustomizations_match_kubectl_kustomize() {
     let mut compared = 0;
-    for e in entries().iter().filter(|e| e.kustomize == "yes, in subset") {
+    for e in entries().iter().filter(|e| e.kustomize.starts_with("yes")) {
+        for feature in beyond_subset(e) {
+            assert!(
+                BUILT_BEYOND_SUBSET.contains(&feature),
+                "{}: {feature} is not built",
+                e.entry
+            );
+        }
         let (tree, path) = load(&e.entry);
-        let rendered = render::render(&tree, &options(&path))
-            .unwrap_or_else(|err| panic!("{}: {err}", e.entry));
+        let mut options = options(&path);
+        if e.count == 0 {
+            let empty = render::render(&tree, &options).unwrap_err();
+            assert!(
+                matches!(empty.0[..], [Error::Empty { .. }]),
+                "{}: {empty}",
+                e.entry
+            );
+            options.allow_empty = true;
+        }
+        let rendered =
+            render::render(&tree, &options).unwrap_or_else(|err| panic!("{}: {err}", e.entry));
         let ours: Vec<Value> = rendered.objects.into_iter().map(|m| m.object).collect();
         let expected_file = corpus().join(&e.entry).join(".expected.kustomize.yaml");
         let expected = parse_yaml_stream(&std::fs::read(expected_file).unwrap());
         assert_eq!(ours.len(), e.count, "{}: object count", e.entry);
-        assert_eq!(
-            canonical(ours.clone()),
-            canonical(expected.clone()),
-            "{}",
-            e.entry
-        );
+        assert_same_objects(&ours, &expected, &e.entry);
         if keys(&ours) != keys(&expected) {
             // kubectl sorts by kind ("legacy" order); we keep resource order.
             eprintln!("{}: same objects, different order", e.entry);
         }
         compared += 1;
     }
-    assert_eq!(compared, 18);
+    assert_eq!(compared, 22);
 }
 
-#[test]
-fn corpus_kustomizations_outside_the_subset_name_the_unsupported_field() {
-    let mut checked = 0;
-    for e in entries()
-        .iter()
-        .filter(|e| e.kustomize.starts_with("yes, outside subset"))
-    {
-        let (tree, path) = load(&e.entry);
-        let errors = render::render(&tree, &options(&path)).unwrap_err();
-        let unsupported: Vec<String> = e
-            .kustomize
-            .trim_start_matches("yes, outside subset: ")
-            .split(", ")
-            .map(str::to_owned)
-            .collect();
-        for field in &unsupported {
-            assert!(
-                errors.0.iter().any(|err| matches!(
-                    err,
-                    Error::Kustomize(render::kustomize::Error::Unsupported { field: f, .. }) if f == field
-                )),
-                "{}: expected an error naming {field}, got {errors}",
-                e.entry
-            );
+/// The same objects, as multisets; shows the first difference.
+fn assert_same_objects(ours: &[Value], expected: &[Value], what: &str) {
+    let (ours_c, expected_c) = (canonical(ours.to_vec()), canonical(expected.to_vec()));
+    if ours_c != expected_c {
+        for (a, b) in ours_c.iter().zip(&expected_c) {
+            assert_eq!(a, b, "{what}: first difference (ours, kubectl)");
         }
-        checked += 1;
+        panic!(
+            "{what}: different object counts: {} vs {}",
+            ours_c.len(),
+            expected_c.len()
+        );
     }
-    assert_eq!(checked, 4);
 }
 
 #[test]
@@ -627,34 +640,39 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
     let errors = render_files(&[
         (
             "kustomization.yaml",
-            "resources:\n- cm.yaml\nreplicas:\n- name: x\n  count: 2\nconfigMapGenerator:\n- name: y\n",
+            "resources:\n- cm.yaml\nvars:\n- name: x\n  objref: {}\nconfigurations:\n- y.yaml\n",
         ),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+        (
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
     ])
     .unwrap_err();
     let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-    assert_eq!(text.len(), 2, "{text:?}");
-    assert!(
-        text[0]
-            .starts_with("kustomization.yaml: line 6: field `configMapGenerator` is not supported"),
-        "{}",
-        text[0]
-    );
-    assert!(
-        text[1].starts_with("kustomization.yaml: line 3: field `replicas` is not supported"),
-        "{}",
-        text[1]
+    assert_eq!(
+        text,
+        [
+            "kustomization.yaml: line 3: field `vars` is not supported (not supported yet)",
+            "kustomization.yaml: line 6: field `configurations` is not supported (not supported yet)",
+        ]
     );
 
-    let smp = render_files(&[
-        ("kustomization.yaml", "resources: [cm.yaml]\npatches:\n- patch: |\n    metadata:\n      labels: {a: b}\n  target: {kind: ConfigMap}\n"),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+    let helm = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources: [cm.yaml]\ncomponents:\nhelmCharts:\n- name: x\nvars:\n- name: v\n",
+        ),
+        (
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
     ])
     .unwrap_err();
-    assert!(
-        smp.to_string()
-            .contains("field `patches (strategic-merge)` is not supported"),
-        "{smp}"
+    assert_eq!(
+        helm.to_string(),
+        "2 render error(s):\n  \
+         kustomization.yaml: line 3: field `helmCharts` is not supported (Helm is not supported yet)\n  \
+         kustomization.yaml: line 5: field `vars` is not supported (not supported yet)"
     );
 }
 
@@ -780,4 +798,509 @@ fn render_path_selects_a_directory() {
     .unwrap();
     assert_eq!(rendered.objects.len(), 1);
     assert_eq!(rendered.objects[0].origin.file, "apps/a.yaml");
+}
+
+#[test]
+fn a_missing_path_and_an_empty_render_are_errors() {
+    let tree: Tree = [
+        (
+            "apps/web.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+        ),
+        ("apps/drafts/notes.txt", "not a manifest\n"),
+        ("empty/kustomization.yaml", "resources: []\n"),
+    ]
+    .into_iter()
+    .map(|(p, t)| (p.to_owned(), t.as_bytes().to_vec()))
+    .collect();
+
+    let missing = render::render(&tree, &options("app")).unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "1 render error(s):\n  path \"app\" does not exist in the source"
+    );
+    assert_eq!(missing.0[0].reason(), "PathNotFound");
+
+    for path in ["apps/drafts", "empty"] {
+        let empty = render::render(&tree, &options(path)).unwrap_err();
+        assert!(
+            matches!(&empty.0[..], [Error::Empty { path: p }] if p == path),
+            "{empty}"
+        );
+        assert!(empty.to_string().contains("allowEmpty: true"), "{empty}");
+        let allowed = RenderOptions {
+            allow_empty: true,
+            ..options(path)
+        };
+        assert!(render::render(&tree, &allowed).unwrap().objects.is_empty());
+    }
+    assert_eq!(
+        render::render(&tree, &options("apps"))
+            .unwrap()
+            .objects
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_strategic_merge_table_matches_a_real_api_server() {
+    let Some(plane) = control_plane::ControlPlane::start_or_skip().await else {
+        return;
+    };
+    let request = http::Request::get("/openapi/v2").body(Vec::new()).unwrap();
+    let openapi: Value = plane.client().request(request).await.unwrap();
+    let generated = render::kustomize::schema::generate(&openapi);
+    let shipped_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/render/kustomize/schema.txt");
+    let shipped = std::fs::read_to_string(&shipped_path).unwrap();
+    if generated != shipped {
+        let fresh = std::env::temp_dir().join("plumbline-schema.txt");
+        std::fs::write(&fresh, &generated).unwrap();
+        panic!(
+            "{} is out of date; the table generated from the running API server is in {}",
+            shipped_path.display(),
+            fresh.display()
+        );
+    }
+}
+
+/// Build `dir/<entry>` with live `kubectl kustomize` and with Plumbline, and
+/// compare the objects as sets. Returns our objects.
+fn assert_matches_live_kubectl(dir: &Path, entry: &str) -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir.join(entry))
+        .output()
+        .expect("kubectl must be installed (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = parse_yaml_stream(&out.stdout);
+    let tree = source::read_local_dir(dir, &Limits::default()).unwrap();
+    let rendered = render::render(&tree, &options(entry)).unwrap_or_else(|e| panic!("{e}"));
+    let ours: Vec<Value> = rendered.objects.into_iter().map(|m| m.object).collect();
+    assert_same_objects(&ours, &expected, entry);
+    ours
+}
+
+const SMP_BASE: &str = "\
+resources: [web.yaml, widget.yaml]
+";
+
+const SMP_WEB: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: front}
+  finalizers: [example.com/a]
+spec:
+  revisionHistoryLimit: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: app
+        image: app:1
+        args: [--a, --b]
+        env:
+        - {name: A, value: '1'}
+        ports:
+        - {containerPort: 80, protocol: TCP}
+      - name: sidecar
+        image: side:1
+      volumes:
+      - name: data
+        emptyDir: {}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: doomed
+data: {a: b}
+";
+
+const SMP_WIDGET: &str = "\
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+spec:
+  parts:
+  - {name: a, size: 1}
+  - {name: b, size: 2}
+  tags: [x, y]
+";
+
+const SMP_OVERLAY: &str = "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+metadata:
+  name: overlay
+resources: [../base]
+components:
+sortOptions:
+  order: fifo
+patchesStrategicMerge:
+- deploy.yaml
+- |-
+  apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: doomed
+  $patch: delete
+patches:
+- path: widget.yaml
+- target: {kind: Deployment, labelSelector: tier=front}
+  patch: |-
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: any
+      annotations: {patched: 'yes'}
+- target: {kind: Service}
+  patch: |-
+    apiVersion: v1
+    kind: Service
+    metadata: {name: any}
+    spec:
+      ports:
+      - {name: https, port: 443}
+patchesJson6902:
+- target: {version: v1, kind: Service, name: web}
+  patch: |-
+    - {op: add, path: /spec/type, value: NodePort}
+namePrefix: p-
+replicas:
+- {name: web, count: 4}
+";
+
+const SMP_DEPLOY: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  finalizers: [example.com/b]
+spec:
+  revisionHistoryLimit: null
+  template:
+    spec:
+      containers:
+      - name: app
+        args: [--c]
+        env:
+        - {name: B, value: '2'}
+        ports:
+        - {containerPort: 443}
+      - name: sidecar
+        $patch: delete
+      - name: new
+        image: new:1
+      volumes:
+      - name: cache
+        emptyDir: {}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      securityContext:
+        runAsNonRoot: true
+";
+
+const SMP_WIDGET_PATCH: &str = "\
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+spec:
+  parts:
+  - {name: b, size: 3}
+  - {name: c, size: 4}
+  tags: [z]
+";
+
+#[test]
+fn strategic_merge_and_json6902_patches_match_live_kubectl_kustomize() {
+    let dir = fixture(&[
+        ("base/kustomization.yaml", SMP_BASE),
+        ("base/web.yaml", SMP_WEB),
+        ("base/widget.yaml", SMP_WIDGET),
+        ("overlay/kustomization.yaml", SMP_OVERLAY),
+        ("overlay/deploy.yaml", SMP_DEPLOY),
+        ("overlay/widget.yaml", SMP_WIDGET_PATCH),
+    ]);
+    let ours = assert_matches_live_kubectl(dir.path(), "overlay");
+    assert_eq!(ours.len(), 3, "the ConfigMap was deleted by its patch");
+    let deployment = ours.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let names: Vec<&Value> = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert_eq!(names, ["app", "new"]);
+    assert_eq!(
+        deployment["spec"]["replicas"], 4,
+        "replicas by the name before the prefix"
+    );
+}
+
+#[test]
+fn patch_errors_name_the_patch_file() {
+    let errors = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources: [cm.yaml]\npatches:\n- path: p.yaml\n- path: ops.yaml\n  target: {kind: ConfigMap}\n",
+        ),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+        ("p.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n"),
+        ("ops.yaml", "- {op: remove, path: /data/x}\n"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "2 render error(s):\n  \
+         kustomization.yaml: patches[1] (p.yaml) on ConfigMap other: matches no object of the build\n  \
+         kustomization.yaml: patches[2] (ops.yaml) on ConfigMap c: operation 1: path /data/x does not exist"
+    );
+}
+
+#[test]
+fn components_match_live_kubectl_kustomize() {
+    let component = |resources: &str, rest: &str| {
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [{resources}]\n{rest}"
+        )
+    };
+    let monitoring = component(
+        "monitor.yaml",
+        "patches:\n- target: {kind: Deployment}\n  patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: x, annotations: {scrape: 'true'}}\ncommonLabels: {monitored: 'yes'}\n",
+    );
+    let tls = component(
+        "",
+        "patchesStrategicMerge:\n- |-\n  apiVersion: v1\n  kind: Service\n  metadata: {name: web}\n  spec:\n    ports:\n    - {name: https, port: 443}\ncomponents: [../nested]\n",
+    );
+    let nested = component("", "commonAnnotations: {nested: 'yes'}\n");
+    let dir = fixture(&[
+        ("base/kustomization.yaml", "resources: [web.yaml]\n"),
+        ("base/web.yaml", SMP_WEB),
+        ("components/monitoring/kustomization.yaml", &monitoring),
+        (
+            "components/monitoring/monitor.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: monitor\n",
+        ),
+        ("components/tls/kustomization.yaml", &tls),
+        ("components/nested/kustomization.yaml", &nested),
+        (
+            "overlay/kustomization.yaml",
+            "resources: [../base]\ncomponents: [../components/monitoring, ../components/tls]\nnamePrefix: prod-\n",
+        ),
+    ]);
+    let ours = assert_matches_live_kubectl(dir.path(), "overlay");
+    assert_eq!(ours.len(), 4);
+    assert!(ours
+        .iter()
+        .all(|o| o["metadata"]["labels"]["monitored"] == "yes"));
+
+    let tree = source::read_local_dir(dir.path(), &Limits::default()).unwrap();
+    let errors = render::render(&tree, &options("components/tls")).unwrap_err();
+    assert!(
+        errors
+            .to_string()
+            .contains("components/tls/kustomization.yaml: kind \"Component\" where a Kustomization is expected"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn generators_with_hash_suffixes_and_references_match_live_kubectl_kustomize() {
+    let base = "\
+resources: [app.yaml]
+generatorOptions:
+  labels: {generated: 'yes'}
+configMapGenerator:
+- name: settings
+  literals: [MODE=fast, 'QUOTED=\"a b\"', 'EMPTY=']
+  files: [app.conf, renamed.conf=extra.conf]
+  envs: [vars.env]
+- name: fixed
+  literals: [A=1]
+  options:
+    disableNameSuffixHash: true
+    annotations: {note: kept}
+secretGenerator:
+- name: creds
+  literals: [user=admin, password=s3cr&t<>]
+- name: tls
+  type: kubernetes.io/tls
+  files: [tls.crt, tls.key]
+";
+    let app = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: app
+        image: app:1
+        envFrom:
+        - configMapRef: {name: settings}
+        - secretRef: {name: creds}
+        env:
+        - name: A
+          valueFrom:
+            configMapKeyRef: {name: fixed, key: A}
+      volumes:
+      - name: tls
+        secret: {secretName: tls}
+      - name: conf
+        configMap: {name: settings}
+";
+    let overlay = "\
+resources: [../base]
+namePrefix: prod-
+namespace: shop
+configMapGenerator:
+- name: settings
+  behavior: merge
+  literals: [MODE=safe, EXTRA=1]
+- name: overlay-only
+  literals: [B=2]
+commonLabels: {env: prod}
+";
+    let dir = fixture(&[
+        ("base/kustomization.yaml", base),
+        ("base/app.yaml", app),
+        ("base/app.conf", "listen 80\n"),
+        ("base/extra.conf", "# extra\nx = 1\n"),
+        ("base/vars.env", "# comment\nFROM_ENV=yes\n\n  SPACED=a=b\n"),
+        ("base/tls.crt", "CERT\n"),
+        ("base/tls.key", "KEY\n"),
+        ("overlay/kustomization.yaml", overlay),
+    ]);
+    assert_matches_live_kubectl(dir.path(), "base");
+    let ours = assert_matches_live_kubectl(dir.path(), "overlay");
+    let names: Vec<&str> = ours
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"prod-fixed"), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("prod-settings-") && n.len() == "prod-settings-".len() + 10),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn replacements_match_live_kubectl_kustomize() {
+    let kustomization = "\
+resources: [app.yaml]
+namePrefix: p-
+replacements:
+- source: {kind: ConfigMap, name: settings, fieldPath: data.image}
+  targets:
+  - select: {kind: Deployment}
+    reject: [{name: other}]
+    fieldPaths:
+    - spec.template.spec.containers.[name=app].image
+  - select: {kind: Deployment, name: other}
+    fieldPaths: [spec.template.spec.containers.0.image]
+    options: {delimiter: ':', index: 1}
+- path: more.yaml
+";
+    let more = "\
+- source: {kind: Service, name: web}
+  targets:
+  - select: {kind: Deployment}
+    fieldPaths:
+    - metadata.annotations.[example.com/service]
+    options: {create: true}
+";
+    let app = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {image: 'reg/web:9'}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: old}, {name: side, image: side:1}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: other}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: 'reg/other:1'}]
+";
+    let dir = fixture(&[
+        ("app/kustomization.yaml", kustomization),
+        ("app/more.yaml", more),
+        ("app/app.yaml", app),
+    ]);
+    let ours = assert_matches_live_kubectl(dir.path(), "app");
+    let web = ours
+        .iter()
+        .find(|o| o["metadata"]["name"] == "p-web" && o["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["image"],
+        "reg/web:9"
+    );
+    assert_eq!(
+        web["metadata"]["annotations"]["example.com/service"],
+        "p-web"
+    );
+
+    let missing = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources: [cm.yaml]\nreplacements:\n- source: {kind: ConfigMap}\n  targets:\n  - select: {kind: ConfigMap}\n    fieldPaths: [data.x]\n",
+        ),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "1 render error(s):\n  kustomization.yaml: replacements[1]: target field data.x: data does not exist"
+    );
 }

@@ -68,7 +68,10 @@ pub fn load_unit(args: &SourceArgs) -> anyhow::Result<SyncUnit> {
         (None, false) if given.is_dir() => {
             let dir = absolute(given)?;
             let name = dns_label(dir.file_name().map(|n| n.to_string_lossy()).as_deref());
-            bare_unit(&name, &dir.display().to_string())?
+            let (root, inside) = repository_root(&dir);
+            let mut unit = bare_unit(&name, &root.display().to_string())?;
+            unit.config.spec.source.path = inside;
+            unit
         }
         (None, false) => anyhow::bail!(
             "{}: no such file or directory (SOURCE is a directory, a {CONFIG_FILE} or a Git URL)",
@@ -87,9 +90,34 @@ pub fn load_unit(args: &SourceArgs) -> anyhow::Result<SyncUnit> {
         unit.config.spec.source.reference = Some(parse_ref(reference));
     }
     if let Some(path) = &args.path {
-        unit.config.spec.source.path.clone_from(path);
+        // For a directory inside a work tree, --path is relative to it.
+        let inside = &unit.config.spec.source.path;
+        unit.config.spec.source.path = if inside.is_empty() || unit.file != BARE {
+            path.clone()
+        } else {
+            format!("{inside}/{path}")
+        };
     }
     Ok(unit)
+}
+
+/// The Git work tree that holds `dir` (its root, and `dir` relative to it,
+/// `/`-separated), so that a kustomization there may use resources
+/// anywhere in the repository (`overlays/prod` → `../../base`); `dir`
+/// itself when it is not inside a work tree.
+fn repository_root(dir: &Path) -> (PathBuf, String) {
+    let root = dir.ancestors().find(|a| a.join(".git").exists());
+    let Some(root) = root else {
+        return (dir.to_owned(), String::new());
+    };
+    let inside = dir
+        .strip_prefix(root)
+        .unwrap_or(Path::new(""))
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    (root.to_owned(), inside)
 }
 
 /// A configuration file, checked.
@@ -109,10 +137,13 @@ fn read_config(file: &Path) -> anyhow::Result<SyncUnit> {
     })
 }
 
+/// The configuration "file" of a sync made from the command line.
+const BARE: &str = "(command line)";
+
 /// A sync of `url` without policies, for sources without a configuration;
 /// every setting has its default.
 fn bare_unit(name: &str, url: &str) -> anyhow::Result<SyncUnit> {
-    let file = "(command line)";
+    let file = BARE;
     let url = serde_json::to_string(url)?;
     let text = format!(
         "apiVersion: {}\nkind: Sync\nmetadata: {{name: {name}}}\nspec:\n  source: {{url: {url}}}\n",
@@ -487,6 +518,33 @@ mod tests {
         given.config = Some(file);
         let error = load_unit(&given).unwrap_err().to_string();
         assert!(error.contains("already a sync configuration"), "{error}");
+    }
+
+    #[test]
+    fn a_directory_inside_a_work_tree_is_rendered_from_the_repository_root() {
+        let repo = tempfile::tempdir().unwrap();
+        let overlay = repo.path().join("overlays/prod");
+        std::fs::create_dir_all(&overlay).unwrap();
+        std::fs::create_dir(repo.path().join(".git")).unwrap();
+        let mut given = args(overlay.to_str().unwrap());
+        let unit = load_unit(&given).unwrap();
+        assert_eq!(unit.name(), "prod");
+        let source = &unit.config.spec.source;
+        assert_eq!(source.url, repo.path().display().to_string());
+        assert_eq!(source.path, "overlays/prod");
+        given.path = Some("eu".into());
+        assert_eq!(
+            load_unit(&given).unwrap().config.spec.source.path,
+            "overlays/prod/eu"
+        );
+
+        let plain = tempfile::tempdir().unwrap();
+        let unit = load_unit(&args(plain.path().to_str().unwrap())).unwrap();
+        assert_eq!(
+            unit.config.spec.source.url,
+            plain.path().display().to_string()
+        );
+        assert_eq!(unit.config.spec.source.path, "");
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct SyncUnitSpec {
     /// Delete objects that left Git (default true).
     #[serde(default = "yes")]
     pub prune: bool,
+    /// Accept a source path that renders no objects (default false: an
+    /// empty render is an error, so it can never prune everything).
+    #[serde(default)]
+    pub allow_empty: bool,
     /// Reapply drifted objects when no remediator decides (default false:
     /// report drift only).
     #[serde(default)]

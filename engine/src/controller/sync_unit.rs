@@ -644,6 +644,7 @@ fn config(
             create_namespace: spec.create_namespace,
             policies: Vec::new(),
             prune: spec.prune,
+            allow_empty: spec.allow_empty,
             self_heal: spec.self_heal,
             force_conflicts: spec.force_conflicts,
             prune_guard: spec::PruneGuard {

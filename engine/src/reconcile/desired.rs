@@ -120,6 +120,7 @@ pub fn load(
     let fetch_duration = revision.is_some().then(|| started.elapsed());
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
+        allow_empty: unit.config.spec.allow_empty,
         ..RenderOptions::default()
     };
     let rendered = render::render(&tree, &options).map_err(Error::Render)?;

@@ -18,6 +18,8 @@
 //!   (see `yaml.rs`); `kind: List` and other `*List` kinds are flattened.
 //! - Every object needs `apiVersion`, `kind` and `metadata.name`, and no two
 //!   objects may share group, kind, namespace and name.
+//! - A path that is not in the tree is an error, and so is a render without
+//!   objects unless [`RenderOptions::allow_empty`] is set.
 
 mod ignore;
 pub mod kustomize;
@@ -41,6 +43,11 @@ pub struct RenderOptions {
     /// Largest manifest file that is parsed, in bytes (checked before
     /// parsing). Default 8 MiB.
     pub max_file_size: u64,
+    /// Whether a render without objects is a success. Default false: an
+    /// empty render is [`Error::Empty`], so a mistake (a wrong path, a
+    /// kustomization that builds nothing) can never look like "delete
+    /// everything".
+    pub allow_empty: bool,
 }
 
 impl Default for RenderOptions {
@@ -48,6 +55,7 @@ impl Default for RenderOptions {
         Self {
             path: String::new(),
             max_file_size: 8 << 20,
+            allow_empty: false,
         }
     }
 }
@@ -151,6 +159,22 @@ pub enum Error {
         /// Where it appeared again.
         second: Origin,
     },
+    /// The directory to render ([`RenderOptions::path`]) is not in the
+    /// tree.
+    #[error("path {path:?} does not exist in the source")]
+    PathNotFound {
+        /// The path as given.
+        path: String,
+    },
+    /// The render produced no objects and [`RenderOptions::allow_empty`] is
+    /// not set.
+    #[error(
+        "path {path:?} renders no objects (set allowEmpty: true in the sync if that is intended)"
+    )]
+    Empty {
+        /// The rendered path (`""` is the root).
+        path: String,
+    },
     /// A kustomization could not be built.
     #[error(transparent)]
     Kustomize(#[from] kustomize::Error),
@@ -166,6 +190,8 @@ impl Error {
             Error::NotAnObject { .. } => "NotAnObject",
             Error::MissingField { .. } => "MissingField",
             Error::Duplicate { .. } => "DuplicateObject",
+            Error::PathNotFound { .. } => "PathNotFound",
+            Error::Empty { .. } => "EmptyRender",
             Error::Kustomize(e) => e.reason(),
         }
     }
@@ -192,14 +218,24 @@ pub type Result<T, E = Errors> = std::result::Result<T, E>;
 
 /// Render `tree` into objects; see the module documentation for the rules.
 pub fn render(tree: &Tree, options: &RenderOptions) -> Result<Rendered> {
-    let mut errors = Vec::new();
     let root = options.path.trim_matches('/');
+    if !root.is_empty() && !tree.is_dir(root) {
+        return Err(Errors(vec![Error::PathNotFound {
+            path: options.path.clone(),
+        }]));
+    }
+    let mut errors = Vec::new();
     let objects = if kustomize::kustomization_file(tree, root).is_some() {
         kustomize::build(tree, root, options, &mut errors)
     } else {
         plain(tree, root, options, &mut errors)
     };
     check_duplicates(&objects, &mut errors);
+    if errors.is_empty() && objects.is_empty() && !options.allow_empty {
+        errors.push(Error::Empty {
+            path: root.to_owned(),
+        });
+    }
     if errors.is_empty() {
         Ok(Rendered { objects })
     } else {

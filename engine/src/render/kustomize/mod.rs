@@ -1,19 +1,31 @@
 //! kustomization-lite: build a directory with a `kustomization.yaml` the way
 //! `kubectl kustomize` does, for a subset of its fields. No IO.
 //!
-//! Supported fields: `resources` (files, directories with their own
-//! kustomization, nested to any depth), `namespace`, `labels`,
-//! `commonLabels`, `commonAnnotations`, `namePrefix`, `nameSuffix`, `images`
-//! and JSON-6902 `patches` (with `target`, inline `patch` or `path`), plus
-//! `apiVersion` and `kind`. Any other field is an [`Error::Unsupported`], never
-//! silently ignored.
+//! [`fields`] lists every kustomize field and whether it is built; a field
+//! that is not is an [`Error::Unsupported`], never silently ignored (all of
+//! a file's at once). Built: `resources`, `components`, generators
+//! ([`generator`]), patches ([`patch`]: strategic merge with the
+//! [`schema`] of built-in kinds, JSON 6902), `namespace`, `namePrefix`,
+//! `nameSuffix`, `labels`, `commonLabels`, `commonAnnotations`, `replicas`,
+//! `images`, `replacements` ([`replacement`]).
 //!
 //! Per kustomization, resources are accumulated in `resources` order, then
-//! transformed in kustomize's order: patches, namespace, name prefix/suffix
-//! (with references to renamed objects updated), labels, annotations,
-//! images.
+//! `components`, then, in kustomize's order: generators,
+//! `patchesStrategicMerge`, `patches`, namespace, name prefix/suffix (with
+//! references to renamed objects updated), labels, annotations,
+//! `patchesJson6902`, `replicas`, images, `replacements`. Generated objects
+//! get their hash
+//! suffix at the end of the top-level build.
 
+mod fields;
+mod generator;
+mod json6902;
 mod patch;
+mod replacement;
+mod replicas;
+pub mod schema;
+mod smp;
+mod target;
 mod transform;
 
 use serde_json::Value;
@@ -23,26 +35,11 @@ use super::{manifests, yaml, Manifest, RenderOptions, Tree};
 /// File names of a kustomization, in the order kustomize looks for them.
 const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
-/// Fields this implementation understands.
-const SUPPORTED: [&str; 11] = [
-    "apiVersion",
-    "kind",
-    "resources",
-    "namespace",
-    "labels",
-    "commonLabels",
-    "commonAnnotations",
-    "namePrefix",
-    "nameSuffix",
-    "images",
-    "patches",
-];
-
 /// A problem with a kustomization; every variant names the kustomization file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
-    /// A field outside the supported subset.
-    #[error("{file}: line {line}: field `{field}` is not supported (supported: {})", SUPPORTED.join(", "))]
+    /// A field or form that is not built (yet), or not kustomize's.
+    #[error("{file}: line {line}: field `{field}` is not supported ({reason})")]
     Unsupported {
         /// The kustomization file.
         file: String,
@@ -50,6 +47,8 @@ pub enum Error {
         field: String,
         /// Its line.
         line: usize,
+        /// Why, e.g. `Helm is not supported yet`.
+        reason: String,
     },
     /// A field has the wrong shape.
     #[error("{file}: {message}")]
@@ -93,13 +92,14 @@ pub enum Error {
         /// The directory that closes the cycle.
         dir: String,
     },
-    /// A JSON-6902 patch could not be applied.
-    #[error("{file}: patch {index} on {object}: {message}")]
+    /// A patch could not be applied.
+    #[error("{file}: {patch} on {object}: {message}")]
     Patch {
         /// The kustomization file.
         file: String,
-        /// 1-based index in `patches`.
-        index: usize,
+        /// Which patch: field, index and file, e.g.
+        /// `patches[2] (overlay/patch.yaml)`.
+        patch: String,
         /// The object patched (`Kind name`).
         object: String,
         /// What failed.
@@ -138,12 +138,14 @@ pub(crate) fn build(
     errors: &mut Vec<super::Error>,
 ) -> Vec<Manifest> {
     let mut stack = Vec::new();
-    Builder {
+    let mut objects = Builder {
         tree,
         options,
         errors,
     }
-    .build(dir, &mut stack)
+    .build(dir, &mut stack);
+    generator::add_hashes(&mut objects);
+    objects
 }
 
 struct Builder<'a> {
@@ -158,50 +160,66 @@ impl Builder<'_> {
     }
 
     fn build(&mut self, dir: &str, stack: &mut Vec<String>) -> Vec<Manifest> {
+        let mut objects = Vec::new();
+        self.accumulate(dir, Kind::Kustomization, stack, &mut objects);
+        objects
+    }
+
+    /// Read the kustomization (or component) in `dir`, add its resources
+    /// and components to `objects`, then run its patches and transformers
+    /// on all of `objects`, as kustomize does.
+    fn accumulate(
+        &mut self,
+        dir: &str,
+        expected: Kind,
+        stack: &mut Vec<String>,
+        objects: &mut Vec<Manifest>,
+    ) {
         let Some(file) = kustomization_file(self.tree, dir) else {
-            return Vec::new();
+            return;
         };
         let bytes = self.tree.get(&file).unwrap_or_default();
         let docs = yaml::parse(&file, bytes, self.options, self.errors);
         let Some(k) = docs.into_iter().next().map(|d| d.value) else {
-            return Vec::new();
+            return;
         };
         let Some(fields) = k.as_object() else {
             self.error(Error::Invalid {
                 file,
                 message: "a kustomization must be a mapping".into(),
             });
-            return Vec::new();
+            return;
         };
         let text = String::from_utf8_lossy(bytes);
-        let mut ok = true;
-        for key in fields.keys() {
-            if !SUPPORTED.contains(&key.as_str()) {
-                self.error(Error::Unsupported {
-                    file: file.clone(),
-                    field: key.clone(),
-                    line: line_of_key(&text, key),
-                });
-                ok = false;
-            }
+        let refused = fields::check(fields, &file, &text);
+        let mut ok = refused.is_empty();
+        for e in refused {
+            self.error(e);
         }
-        if let Some(kind) = k.get("kind").and_then(Value::as_str) {
-            if kind != "Kustomization" {
-                self.error(Error::Invalid {
-                    file: file.clone(),
-                    message: format!("kind {kind:?} is not supported (only Kustomization)"),
-                });
-                ok = false;
-            }
+        let kind = k
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("Kustomization");
+        if kind != expected.name() {
+            self.error(Error::Invalid {
+                file: file.clone(),
+                message: format!("kind {kind:?} where a {} is expected", expected.name()),
+            });
+            ok = false;
         }
         if !ok {
-            return Vec::new();
+            return;
         }
 
         stack.push(dir.to_owned());
-        let mut objects = Vec::new();
         for resource in strings(&k, "resources", &file, self.errors) {
-            objects.extend(self.resource(dir, &file, &resource, stack));
+            let built = self.resource(dir, &file, &resource, stack);
+            objects.extend(built);
+        }
+        for component in strings(&k, "components", &file, self.errors) {
+            if let Some(path) = self.directory(dir, &file, &component, stack) {
+                self.accumulate(&path, Kind::Component, stack, objects);
+            }
         }
         stack.pop();
 
@@ -212,12 +230,27 @@ impl Builder<'_> {
             options: self.options,
         };
         let mut errors = Vec::new();
-        patch::apply(&k, &context, &mut objects, &mut errors);
-        transform::apply(&k, &context, &mut objects, &mut errors);
+        let line = |field: &str| line_of_key(&text, field);
+        generator::generate(&k, &context, line, objects, &mut errors);
+        patch::strategic_merge(&k, &context, objects, &mut errors);
+        patch::patches(&k, &context, objects, &mut errors);
+        let names_before: Vec<String> = objects
+            .iter()
+            .map(|m| {
+                m.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        transform::apply(&k, &context, objects, &mut errors);
+        patch::json6902(&k, &context, objects, &names_before, &mut errors);
+        replicas::apply(&k, &context, objects, &names_before, &mut errors);
+        transform::images(&k, &context, objects, &mut errors);
+        replacement::apply(&k, &context, objects, &names_before, &mut errors);
         for e in errors {
             self.error(e);
         }
-        objects
     }
 
     fn resource(
@@ -227,39 +260,73 @@ impl Builder<'_> {
         resource: &str,
         stack: &mut Vec<String>,
     ) -> Vec<Manifest> {
-        let Some(path) = resolve(dir, resource) else {
+        if let Some(path) = resolve(dir, resource) {
+            if let Some(bytes) = self.tree.get(&path) {
+                return manifests::from_file(&path, bytes, self.options, self.errors);
+            }
+        }
+        match self.directory(dir, file, resource, stack) {
+            Some(path) => self.build(&path, stack),
+            None => Vec::new(),
+        }
+    }
+
+    /// The directory `relative` names from `dir`, if it is inside the tree,
+    /// has a kustomization and does not close a cycle; else the problem is
+    /// reported.
+    fn directory(
+        &mut self,
+        dir: &str,
+        file: &str,
+        relative: &str,
+        stack: &[String],
+    ) -> Option<String> {
+        let Some(path) = resolve(dir, relative) else {
             self.error(Error::Outside {
                 file: file.to_owned(),
-                path: resource.to_owned(),
+                path: relative.to_owned(),
             });
-            return Vec::new();
+            return None;
         };
-        if let Some(bytes) = self.tree.get(&path) {
-            return manifests::from_file(&path, bytes, self.options, self.errors);
-        }
-        if !self.tree.is_dir(&path) && !path.is_empty() {
-            self.error(Error::NotFound {
+        let problem = if !self.tree.is_dir(&path) && !path.is_empty() {
+            Error::NotFound {
                 file: file.to_owned(),
                 what: "resource",
-                path: resource.to_owned(),
-            });
-            return Vec::new();
-        }
-        if stack.contains(&path) {
-            self.error(Error::Cycle {
+                path: relative.to_owned(),
+            }
+        } else if stack.contains(&path) {
+            Error::Cycle {
                 file: file.to_owned(),
-                dir: resource.to_owned(),
-            });
-            return Vec::new();
-        }
-        if kustomization_file(self.tree, &path).is_none() {
-            self.error(Error::NoKustomization {
+                dir: relative.to_owned(),
+            }
+        } else if kustomization_file(self.tree, &path).is_none() {
+            Error::NoKustomization {
                 file: file.to_owned(),
-                dir: resource.to_owned(),
-            });
-            return Vec::new();
+                dir: relative.to_owned(),
+            }
+        } else {
+            return Some(path);
+        };
+        self.error(problem);
+        None
+    }
+}
+
+/// What a kustomization file must be where it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A resource directory or the rendered directory.
+    Kustomization,
+    /// An entry of `components`.
+    Component,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Kustomization => "Kustomization",
+            Kind::Component => "Component",
         }
-        self.build(&path, stack)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The kustomize transformers of the supported subset, in kustomize's
 //! order: namespace, name prefix/suffix (and references), labels,
-//! annotations, images. No IO.
+//! annotations ([`apply`]); images ([`images`], after `patchesJson6902`).
+//! No IO.
 
 use std::collections::HashMap;
 
@@ -260,6 +261,7 @@ pub(super) fn apply(
                         file: cx.file.to_owned(),
                         field: format!("labels.{field}"),
                         line: super::line_of_key_anywhere(cx, field),
+                        reason: "not supported yet".into(),
                     },
                     LabelError::Invalid(m) => invalid(m),
                 }),
@@ -283,23 +285,38 @@ pub(super) fn apply(
     if k.get("namespace").is_some() || !prefix.is_empty() || !suffix.is_empty() {
         subject_namespaces(objects);
     }
-    if let Some(images) = k.get("images") {
-        match images.as_array() {
-            Some(list) => {
-                for (i, image) in list.iter().enumerate() {
-                    match Image::parse(image) {
-                        Some(image) => {
-                            for m in objects.iter_mut() {
-                                image.apply(&mut m.object);
-                            }
-                        }
-                        None => errors.push(invalid(format!(
-                            "images[{i}] needs a string `name` and string `newName`, `newTag` or `digest`"
-                        ))),
-                    }
+}
+
+/// Run the `images` transformer that `k` asks for on `objects`.
+pub(super) fn images(
+    k: &Value,
+    cx: &Context<'_>,
+    objects: &mut [Manifest],
+    errors: &mut Vec<Error>,
+) {
+    let Some(images) = k.get("images") else {
+        return;
+    };
+    let Some(list) = images.as_array() else {
+        errors.push(Error::Invalid {
+            file: cx.file.to_owned(),
+            message: "`images` must be a list".into(),
+        });
+        return;
+    };
+    for (i, image) in list.iter().enumerate() {
+        match Image::parse(image) {
+            Some(image) => {
+                for m in objects.iter_mut() {
+                    image.apply(&mut m.object);
                 }
             }
-            None => errors.push(invalid("`images` must be a list".into())),
+            None => errors.push(Error::Invalid {
+                file: cx.file.to_owned(),
+                message: format!(
+                    "images[{i}] needs a string `name` and string `newName`, `newTag` or `digest`"
+                ),
+            }),
         }
     }
 }
@@ -421,7 +438,7 @@ fn rename(prefix: &str, suffix: &str, objects: &mut [Manifest]) {
     }
 }
 
-mod references {
+pub(super) mod references {
     //! References between objects that follow a rename (the common part of
     //! kustomize's name-reference table).
 
@@ -447,7 +464,7 @@ mod references {
         }
     }
 
-    pub(super) fn update(object: &mut Value, renamed: &Renamed) {
+    pub(in crate::render::kustomize) fn update(object: &mut Value, renamed: &Renamed) {
         let kind = object
             .get("kind")
             .and_then(Value::as_str)

@@ -1,0 +1,312 @@
+//! Strategic merge patch, as kustomize (kyaml `merge2`) applies it. No IO.
+//!
+//! - Maps merge recursively; a `null` value deletes the key.
+//! - Lists whose field has patch strategy `merge` in the [`Schema`] merge
+//!   item by item on the field's merge key (`containers` by `name`); lists
+//!   of scalars with that strategy are merged as sets. All other lists,
+//!   and every list of a kind the schema does not know (custom resources),
+//!   are replaced.
+//! - Merged lists are ordered as the API server orders them: the patch's
+//!   items in its order, items only in the original interleaved where the
+//!   original put them before a patched item.
+//! - Directives: `$patch: delete` (a map or a list item goes),
+//!   `$patch: replace` (a map or a whole list is replaced by the patch's),
+//!   `$deleteFromPrimitiveList/<field>` (removes scalars from a list);
+//!   other `$` directives (`$setElementOrder/…`, `$retainKeys`) are dropped.
+
+use serde_json::{Map, Value};
+
+use super::schema::{Field, Schema};
+
+/// The outcome of patching a whole object.
+#[derive(Debug, PartialEq)]
+pub(super) enum Outcome {
+    /// The object was patched in place.
+    Patched,
+    /// The patch says `$patch: delete`: the object goes.
+    Deleted,
+}
+
+/// Apply strategic-merge `patch` to `object`, using the built-in schema for
+/// its kind when there is one.
+pub(super) fn apply(object: &mut Value, patch: &Value) -> Outcome {
+    let Some(patch) = patch.as_object() else {
+        return Outcome::Patched;
+    };
+    if directive(patch) == Some("delete") {
+        return Outcome::Deleted;
+    }
+    let s = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("");
+    let schema = Schema::builtin();
+    let root = schema.root(s("apiVersion"), s("kind")).map(str::to_owned);
+    let typed = Typed {
+        schema,
+        ty: root.as_deref(),
+    };
+    if let Some(map) = object.as_object_mut() {
+        merge_map(map, patch, typed);
+    }
+    Outcome::Patched
+}
+
+/// A position in the schema: the type of the value being merged, if known.
+#[derive(Clone, Copy)]
+struct Typed<'a> {
+    schema: &'a Schema,
+    ty: Option<&'a str>,
+}
+
+impl<'a> Typed<'a> {
+    fn field(self, name: &str) -> Option<&'a Field> {
+        self.schema.field(self.ty?, name)
+    }
+
+    fn at(self, ty: Option<&'a str>) -> Typed<'a> {
+        Typed { ty, ..self }
+    }
+}
+
+fn directive(map: &Map<String, Value>) -> Option<&str> {
+    map.get("$patch").and_then(Value::as_str)
+}
+
+fn merge_map(dest: &mut Map<String, Value>, patch: &Map<String, Value>, typed: Typed<'_>) {
+    if directive(patch) == Some("replace") {
+        *dest = strip(patch);
+        return;
+    }
+    for (key, value) in patch {
+        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Some(gone)) = (dest.get_mut(field), value.as_array())
+            {
+                items.retain(|v| !gone.contains(v));
+            }
+            continue;
+        }
+        if key.starts_with('$') {
+            continue;
+        }
+        let field = typed.field(key);
+        match (dest.get_mut(key), value) {
+            (_, Value::Null) => {
+                dest.remove(key);
+            }
+            (_, Value::Object(p)) if directive(p) == Some("delete") => {
+                dest.remove(key);
+            }
+            (Some(Value::Object(d)), Value::Object(p)) => {
+                let inner = match field {
+                    Some(f) if f.shape == super::schema::Shape::Map => {
+                        merge_values_map(d, p, typed.at(f.target.as_deref()));
+                        continue;
+                    }
+                    Some(f) => typed.at(f.target.as_deref()),
+                    None => typed.at(None),
+                };
+                merge_map(d, p, inner);
+            }
+            (Some(Value::Array(d)), Value::Array(p)) => merge_list(d, p, field, typed),
+            (_, value) => {
+                dest.insert(key.clone(), strip_value(value));
+            }
+        }
+    }
+}
+
+/// A map whose values all have the type of `typed` (e.g. a map of objects).
+fn merge_values_map(dest: &mut Map<String, Value>, patch: &Map<String, Value>, typed: Typed<'_>) {
+    for (key, value) in patch {
+        match (dest.get_mut(key), value) {
+            (_, Value::Null) => {
+                dest.remove(key);
+            }
+            (Some(Value::Object(d)), Value::Object(p)) => merge_map(d, p, typed),
+            (_, value) => {
+                dest.insert(key.clone(), strip_value(value));
+            }
+        }
+    }
+}
+
+fn merge_list(dest: &mut Vec<Value>, patch: &[Value], field: Option<&Field>, typed: Typed<'_>) {
+    let replace = patch
+        .iter()
+        .any(|item| item.as_object().and_then(directive) == Some("replace"));
+    if replace {
+        *dest = patch
+            .iter()
+            .filter(|item| item.as_object().and_then(directive) != Some("replace"))
+            .map(strip_value)
+            .collect();
+        return;
+    }
+    let key = match field {
+        Some(f) if f.merges() => match &f.merge_key {
+            Some(key) => Some(key.clone()),
+            None => {
+                merge_set(dest, patch);
+                return;
+            }
+        },
+        _ => None,
+    };
+    let Some(key) = key else {
+        *dest = patch.iter().map(strip_value).collect();
+        return;
+    };
+    let item_type = typed.at(field.and_then(|f| f.target.as_deref()));
+    let id = |item: &Value| item.get(&key).cloned();
+    let original: Vec<Option<Value>> = dest.iter().map(id).collect();
+    let mut server_only = std::mem::take(dest);
+    let mut from_patch = Vec::new();
+    for item in patch {
+        let Some(p) = item.as_object() else {
+            continue;
+        };
+        let found = server_only
+            .iter()
+            .position(|d| p.contains_key(&key) && id(d) == p.get(&key).cloned());
+        let existing = found.map(|i| server_only.remove(i));
+        match (existing, directive(p)) {
+            (_, Some("delete")) => {}
+            (Some(mut d), _) => {
+                if let Some(map) = d.as_object_mut() {
+                    merge_map(map, p, item_type);
+                }
+                from_patch.push(d);
+            }
+            (None, _) => from_patch.push(strip_value(item)),
+        }
+    }
+    *dest = in_server_order(server_only, from_patch, |v| {
+        original.iter().position(|o| o.is_some() && *o == id(v))
+    });
+}
+
+/// Lists of scalars with strategy `merge`: a set union.
+fn merge_set(dest: &mut Vec<Value>, patch: &[Value]) {
+    let original = std::mem::take(dest);
+    let mut from_patch: Vec<Value> = Vec::new();
+    for item in patch {
+        if !from_patch.contains(item) {
+            from_patch.push(strip_value(item));
+        }
+    }
+    let server_only: Vec<Value> = original
+        .iter()
+        .filter(|v| !from_patch.contains(v))
+        .cloned()
+        .collect();
+    *dest = in_server_order(server_only, from_patch, |v| {
+        original.iter().position(|o| o == v)
+    });
+}
+
+/// The order of a merged list, as the API server's strategic merge makes
+/// it (`mergeSortedSlice`): items of the patch and items only in the
+/// original are interleaved; an original-only item goes first only when
+/// both are in the original and it came earlier there.
+fn in_server_order(
+    server_only: Vec<Value>,
+    from_patch: Vec<Value>,
+    index: impl Fn(&Value) -> Option<usize>,
+) -> Vec<Value> {
+    let mut out = Vec::with_capacity(server_only.len() + from_patch.len());
+    let mut left = server_only.into_iter().peekable();
+    let mut right = from_patch.into_iter().peekable();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => matches!((index(l), index(r)), (Some(a), Some(b)) if a < b),
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
+}
+
+/// A map without its `$` directives (recursively) and without `null`s.
+fn strip(map: &Map<String, Value>) -> Map<String, Value> {
+    map.iter()
+        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
+        .map(|(k, v)| (k.clone(), strip_value(v)))
+        .collect()
+}
+
+fn strip_value(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(strip(map)),
+        Value::Array(items) => Value::Array(items.iter().map(strip_value).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(containers: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "finalizers": ["a"]},
+               "spec": {"template": {"spec": {"containers": containers}}}})
+    }
+
+    #[test]
+    fn built_in_lists_merge_by_key_and_scalars_as_sets() {
+        let mut d = deployment(json!([
+            {"name": "app", "image": "app:1", "args": ["x"], "env": [{"name": "A", "value": "1"}]},
+            {"name": "side", "image": "side:1"}
+        ]));
+        let patch = json!({"metadata": {"finalizers": ["b", "a"]}, "spec": {"template": {"spec": {"containers": [
+            {"name": "app", "args": ["y"], "env": [{"name": "B", "value": "2"}]},
+            {"name": "side", "$patch": "delete"},
+            {"name": "new", "image": "new:1"}
+        ]}}}});
+        assert_eq!(apply(&mut d, &patch), Outcome::Patched);
+        assert_eq!(d["metadata"]["finalizers"], json!(["b", "a"]));
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"],
+            json!([
+                {"name": "app", "image": "app:1", "args": ["y"],
+                 "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]},
+                {"name": "new", "image": "new:1"}
+            ])
+        );
+    }
+
+    #[test]
+    fn directives_and_nulls() {
+        let mut d = deployment(json!([{"name": "app", "image": "app:1"}]));
+        let patch = json!({"metadata": {"finalizers": null}, "spec": {"template": {"spec": {
+            "containers": [{"name": "only", "image": "o:1"}, {"$patch": "replace"}],
+            "securityContext": {"runAsUser": 1, "$patch": "replace"}
+        }}}});
+        apply(&mut d, &patch);
+        assert!(d["metadata"].get("finalizers").is_none());
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "only", "image": "o:1"}])
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["securityContext"],
+            json!({"runAsUser": 1})
+        );
+        assert_eq!(
+            apply(&mut d, &json!({"$patch": "delete"})),
+            Outcome::Deleted
+        );
+    }
+
+    #[test]
+    fn custom_resources_replace_lists() {
+        let mut cr = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"parts": [{"name": "a", "size": 1}], "tags": ["x"]}});
+        apply(
+            &mut cr,
+            &json!({"spec": {"parts": [{"name": "b"}], "tags": ["y"]}}),
+        );
+        assert_eq!(cr["spec"], json!({"parts": [{"name": "b"}], "tags": ["y"]}));
+    }
+}
