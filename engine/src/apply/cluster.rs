@@ -347,9 +347,7 @@ impl Cluster {
         }
         Ok(live)
     }
-}
 
-impl Cluster {
     /// The objects of one kind with `selector`: one list across the
     /// cluster, or, if that is forbidden for a namespaced kind, one list in
     /// each of `namespaces`.

@@ -8,7 +8,7 @@
 //! were rendered (at least 10). A sync widens or narrows this with
 //! `transformerGuard` ([`TransformerGuard`]). Pure: no IO.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -48,14 +48,15 @@ impl Changes {
 /// Compare the rendered identities with the transformed ones. An object
 /// whose group, kind and name stay but whose namespace changed was moved.
 pub fn changes(rendered: &[ObjectKey], transformed: &[ObjectKey]) -> Changes {
-    let in_set = |set: &[ObjectKey], key: &ObjectKey| set.contains(key);
+    let before: BTreeSet<&ObjectKey> = rendered.iter().collect();
+    let after: BTreeSet<&ObjectKey> = transformed.iter().collect();
     let mut gone: BTreeMap<(String, String, String), ObjectKey> = rendered
         .iter()
-        .filter(|key| !in_set(transformed, key))
+        .filter(|key| !after.contains(key))
         .map(|key| (identity(key), key.clone()))
         .collect();
     let mut result = Changes::default();
-    for key in transformed.iter().filter(|key| !in_set(rendered, key)) {
+    for key in transformed.iter().filter(|key| !before.contains(key)) {
         match gone.remove(&identity(key)) {
             Some(from) => result.moved.push((from, key.clone())),
             None => result.added.push(key.clone()),
