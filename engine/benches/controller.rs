@@ -1,20 +1,26 @@
 //! Controller benchmark (harness = false; prints numbers).
 //!
-//! 100 SyncUnits of 100 ConfigMaps each (10,000 objects) from one real Git
-//! repository, reconciled by the real controller ([`Controller::run`])
-//! against a real kube-apiserver v1.36 + etcd (`tests/control-plane`), or,
-//! where no control-plane binaries exist, the Kubernetes API emulation in a
-//! child process (this same binary, started with
-//! `PLUMBLINE_BENCH_EMULATOR=1`). Either way the server is another process,
-//! so the resident memory printed is the controller's alone.
+//! Two shapes of 10,000 ConfigMaps from one real Git repository, each
+//! reconciled by the real controller ([`Controller::run`]) against a fresh
+//! real kube-apiserver v1.36 + etcd (`tests/control-plane`), or, where no
+//! control-plane binaries exist, the Kubernetes API emulation in a child
+//! process (this same binary, started with `PLUMBLINE_BENCH_EMULATOR=1`):
+//!
+//! - **one SyncUnit of 10,000 objects** (the large unit);
+//! - **100 SyncUnits of 100 objects** (many small ones).
+//!
+//! Either way the server is another process, so the resident memory printed
+//! is the controller's alone. Before each shape, the **floor**: the same
+//! objects sent as server-side apply patches from 16 parallel connections
+//! to that server, with no client work at all.
 //!
 //! Phases, each printed with its wall time:
 //! 1. cold: every SyncUnit created at once; until all are Ready;
-//! 2. no-change rounds: a Git push webhook for the repository triggers all
-//!    100 SyncUnits; ten rounds, RSS after each (is memory flat?);
+//! 2. no-change rounds: a Git push webhook for the repository triggers
+//!    every SyncUnit; ten rounds, RSS after each (is memory flat?);
 //! 3. drift: a ConfigMap edited by another field manager, timed until the
-//!    controller has put it back (drift watch → reconcile → reapply), 20
-//!    times.
+//!    controller has put it back (drift watch → repair of that object), 20
+//!    times, RSS after.
 //!
 //! Per-reconcile latencies come from the controller's own
 //! `plumbline_reconcile_duration_seconds` histogram (sum / count).
@@ -27,6 +33,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -42,34 +50,55 @@ use serde_json::json;
 use support::git;
 use tokio::sync::{mpsc, oneshot};
 
-const UNITS: usize = 100;
-const PER_UNIT: usize = 100;
 const PER_FILE: usize = 10;
+/// The floor's parallel connections: Plumbline's default apply concurrency.
+const CONCURRENCY: usize = 16;
 const NAMESPACES: usize = 10;
 const ROUNDS: usize = 10;
 const DRIFTS: usize = 20;
 /// A guard against a hung bench, not a measurement.
 const PATIENCE: Duration = Duration::from_secs(900);
 
-fn repository(dir: &Path) {
+/// How the 10,000 objects are split into SyncUnits.
+#[derive(Clone, Copy)]
+struct Shape {
+    units: usize,
+    per_unit: usize,
+}
+
+fn config_map_name(unit: usize, index: usize) -> String {
+    format!("u{unit:03}-c{index:05}")
+}
+
+/// A Git repository with one directory per SyncUnit; returns every object
+/// (for the floor).
+fn repository(dir: &Path, shape: Shape) -> Vec<serde_json::Value> {
     git(dir, &["init", "-q", "-b", "main"]);
-    for unit in 0..UNITS {
+    let mut objects = Vec::new();
+    for unit in 0..shape.units {
         let unit_dir = dir.join(format!("units/u{unit:03}"));
         std::fs::create_dir_all(&unit_dir).unwrap();
-        for file in 0..PER_UNIT / PER_FILE {
+        for file in 0..shape.per_unit / PER_FILE {
             let mut text = String::new();
             for i in 0..PER_FILE {
                 let index = file * PER_FILE + i;
+                let name = config_map_name(unit, index);
                 text.push_str(&format!(
-                    "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: u{unit:03}-c{index:03}\n\
+                    "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n\
                      data:\n  mode: fast\n  index: \"{index}\"\n"
                 ));
+                objects.push(json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": namespace_of(unit)},
+                    "data": {"mode": "fast", "index": index.to_string()},
+                }));
             }
-            std::fs::write(unit_dir.join(format!("config-{file:02}.yaml")), text).unwrap();
+            std::fs::write(unit_dir.join(format!("config-{file:03}.yaml")), text).unwrap();
         }
     }
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "generated"]);
+    objects
 }
 
 fn namespace_of(unit: usize) -> String {
@@ -215,11 +244,11 @@ fn serve_emulator() {
     });
 }
 
-async fn wait_all_ready(units: &Api<SyncUnit>) {
+async fn wait_all_ready(units: &Api<SyncUnit>, count: usize) {
     let started = Instant::now();
     loop {
         let list = units.list(&ListParams::default()).await.unwrap();
-        if list.items.len() == UNITS && list.items.iter().all(is_ready) {
+        if list.items.len() == count && list.items.iter().all(is_ready) {
             return;
         }
         assert!(started.elapsed() < PATIENCE, "SyncUnits never all Ready");
@@ -255,12 +284,68 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-async fn run() {
+/// The namespaces the objects go in, and the controller's.
+async fn create_namespaces(client: &kube::Client) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let names = (0..NAMESPACES)
+        .map(|n| format!("bench-{n}"))
+        .chain(["plumbline-system".to_owned()]);
+    for name in names {
+        let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        namespaces
+            .patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&object))
+            .await
+            .unwrap();
+    }
+}
+
+/// The floor: every object as a server-side apply patch from
+/// [`CONCURRENCY`] parallel requests, on a fresh server of its own.
+async fn floor(objects: &[serde_json::Value]) -> Option<Duration> {
+    let (server, config, _) = ApiServer::start().await;
+    let client = kube::Client::try_from(config).unwrap();
+    create_namespaces(&client).await;
+    let started = Instant::now();
+    futures_util::stream::iter(objects)
+        .map(|object| {
+            let api: Api<ConfigMap> = Api::namespaced(
+                client.clone(),
+                object["metadata"]["namespace"].as_str().unwrap(),
+            );
+            async move {
+                let name = object["metadata"]["name"].as_str().unwrap();
+                api.patch(name, &PatchParams::apply("floor"), &Patch::Apply(object))
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    let took = started.elapsed();
+    server.stop();
+    Some(took)
+}
+
+async fn run(shape: Shape) {
+    let Shape {
+        units: unit_count,
+        per_unit,
+    } = shape;
+    let total = unit_count * per_unit;
     let scratch = tempfile::TempDir::new().unwrap();
     let repo = scratch.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
-    repository(&repo);
+    let objects = repository(&repo, shape);
     let url = format!("file://{}", repo.display());
+    let floor = floor(&objects).await.unwrap();
+    drop(objects);
+    println!(
+        "\n{unit_count} SyncUnit(s) x {per_unit} ConfigMaps = {total} objects\n\
+         floor: raw parallel server-side apply ({CONCURRENCY} connections): {:.2} s ({:.0} objects/s)",
+        floor.as_secs_f64(),
+        total as f64 / floor.as_secs_f64(),
+    );
 
     let (server, config, server_name) = ApiServer::start().await;
     let client = kube::Client::try_from(config.clone()).unwrap();
@@ -276,25 +361,13 @@ async fn run() {
             .unwrap();
         wait_established(&crds, &name).await;
     }
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let names = (0..NAMESPACES)
-        .map(|n| format!("bench-{n}"))
-        .chain(["plumbline-system".to_owned()]);
-    for name in names {
-        let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        namespaces
-            .patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&object))
-            .await
-            .unwrap();
-    }
+    create_namespaces(&client).await;
 
     let (rss, _) = memory();
     println!(
-        "controller against {server_name} (separate processes): {UNITS} SyncUnits x \
-         {PER_UNIT} ConfigMaps = {} objects, concurrency 4",
-        UNITS * PER_UNIT
+        "controller against {server_name} (separate processes), concurrency 4; \
+         RSS before it starts: {rss:.1} MiB"
     );
-    println!("RSS before the controller starts: {rss:.1} MiB");
 
     let metrics = Arc::new(Metrics::new());
     let host = PolicyHost::new(HostConfig {
@@ -315,7 +388,7 @@ async fn run() {
 
     // 1. cold
     let started = Instant::now();
-    for unit in 0..UNITS {
+    for unit in 0..unit_count {
         let namespace = namespace_of(unit);
         let api: Api<SyncUnit> = Api::namespaced(client.clone(), &namespace);
         let name = format!("u{unit:03}");
@@ -333,14 +406,15 @@ async fn run() {
             .unwrap();
     }
     let units: Api<SyncUnit> = Api::all(client.clone());
-    wait_all_ready(&units).await;
+    wait_all_ready(&units, unit_count).await;
     let cold = started.elapsed();
     let (count, sum) = reconciles(&metrics);
     let (rss, _) = memory();
     println!(
-        "cold: all {UNITS} Ready in {:.2} s ({:.0} objects/s); {count} reconciles, mean {:.0} ms each; RSS {rss:.1} MiB",
+        "cold: all {unit_count} Ready in {:.2} s ({:.0} objects/s, {:.2}x floor); {count} reconciles, mean {:.0} ms each; RSS {rss:.1} MiB",
         cold.as_secs_f64(),
-        (UNITS * PER_UNIT) as f64 / cold.as_secs_f64(),
+        total as f64 / cold.as_secs_f64(),
+        cold.as_secs_f64() / floor.as_secs_f64(),
         sum / count.max(1) as f64 * 1000.0,
     );
     settle(&metrics).await;
@@ -358,13 +432,13 @@ async fn run() {
             })
             .await
             .unwrap();
-        wait_reconciles(&metrics, count0, UNITS as u64).await;
+        wait_reconciles(&metrics, count0, unit_count as u64).await;
         let wall = started.elapsed();
         let (count1, sum1) = reconciles(&metrics);
         let (rss, _) = memory();
         samples.push(rss);
         println!(
-            "no-change round {round:>2}: {UNITS} SyncUnits in {:.2} s; mean {:.0} ms per reconcile ({} reconciles); RSS {rss:.1} MiB",
+            "no-change round {round:>2}: {unit_count} SyncUnit(s) in {:.2} s; mean {:.0} ms per reconcile ({} reconciles); RSS {rss:.1} MiB",
             wall.as_secs_f64(),
             (sum1 - sum0) / (count1 - count0).max(1) as f64 * 1000.0,
             count1 - count0,
@@ -375,9 +449,13 @@ async fn run() {
     // 3. drift to remediation
     let mut latencies = Vec::new();
     for sample in 0..DRIFTS {
-        let unit = sample * (UNITS / DRIFTS);
+        let (unit, index) = if unit_count >= DRIFTS {
+            (sample * (unit_count / DRIFTS), 0)
+        } else {
+            (0, sample * (per_unit / DRIFTS))
+        };
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace_of(unit));
-        let name = format!("u{unit:03}-c000");
+        let name = config_map_name(unit, index);
         let started = Instant::now();
         api.patch(
             &name,
@@ -406,8 +484,9 @@ async fn run() {
         latencies.push(started.elapsed());
     }
     latencies.sort();
+    let (rss, _) = memory();
     println!(
-        "drift to remediation ({DRIFTS} manual edits, one at a time): p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        "drift to remediation ({DRIFTS} manual edits, one at a time): p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms; RSS {rss:.1} MiB",
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
         percentile(&latencies, 0.9).as_secs_f64() * 1000.0,
         latencies.last().unwrap().as_secs_f64() * 1000.0,
@@ -423,7 +502,7 @@ async fn run() {
     println!(
         "memory: RSS after round 1 {first:.1} MiB, after round {ROUNDS} {last:.1} MiB ({:+.1} MiB over {} reconciles); now {rss:.1} MiB, peak {peak:.1} MiB",
         last - first,
-        (ROUNDS - 1) * UNITS,
+        (ROUNDS - 1) * unit_count,
     );
 
     let _ = stop.send(());
@@ -447,5 +526,28 @@ fn main() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(run());
+        .block_on(async {
+            for shape in shapes() {
+                run(shape).await;
+            }
+        });
+}
+
+/// The shapes to run: both, or those `PLUMBLINE_BENCH_SHAPES` names
+/// (`1x10000`, `100x100`).
+fn shapes() -> Vec<Shape> {
+    let wanted = std::env::var("PLUMBLINE_BENCH_SHAPES").unwrap_or_default();
+    [
+        Shape {
+            units: 1,
+            per_unit: 10_000,
+        },
+        Shape {
+            units: 100,
+            per_unit: 100,
+        },
+    ]
+    .into_iter()
+    .filter(|s| wanted.is_empty() || wanted.contains(&format!("{}x{}", s.units, s.per_unit)))
+    .collect()
 }

@@ -119,6 +119,13 @@ pub fn uid(object: &Value) -> Option<&str> {
     object.pointer("/metadata/uid").and_then(Value::as_str)
 }
 
+/// `metadata.resourceVersion` of an object, if the API server gave it one.
+pub fn resource_version(object: &Value) -> Option<&str> {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+}
+
 /// The value of label `name` on an object, if set.
 pub fn label<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
     object

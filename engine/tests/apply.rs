@@ -209,7 +209,7 @@ async fn the_inventory_survives_a_round_trip_through_config_maps(server: Server)
     let cluster = cluster(&server, Options::default()).await;
     let inventory = sync(&cluster, &[namespace(), deployment(2)]).await;
 
-    let none = inventory_store::Stored::default();
+    let none = inventory_store::Version::default();
     inventory_store::save(&cluster, "plumbline-system", "shop", &none, &inventory)
         .await
         .unwrap();

@@ -211,6 +211,67 @@ async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval(server: Serve
     running.stop().await;
 }
 
+async fn a_drifted_object_in_a_large_unit_is_repaired_alone(server: Server) {
+    let fixture = Fixture::on(server).await;
+    let manifests: String = (0..300)
+        .map(|i| format!("---\n{}", config_map(&format!("settings-{i}"), "fast")))
+        .collect();
+    fixture.world.repo.write("app/config.yaml", &manifests);
+    fixture.world.repo.commit("app");
+    let running = fixture.start();
+    let spec = spec_for(&fixture.world.repo.url(), "app", json!({"selfHeal": true}));
+    fixture.put_sync_unit("team-a", "shop", spec).await;
+    fixture
+        .wait_for_unit("team-a", "shop", "Ready", is_ready)
+        .await;
+    let reconciled = running.reconciles("synced");
+
+    // The watch's first list is checked against what the reconcile
+    // applied, object by object: no reconcile follows it.
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    edit(&config_maps, "settings-17", "slow").await;
+    fixture
+        .wait_for_object(&config_maps, "settings-17", "repaired", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    config_maps
+        .delete("settings-42", &Default::default())
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&config_maps, "settings-42", "recreated", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    let unit = fixture
+        .wait_for_unit("team-a", "shop", "showing both repairs", |u| {
+            u.status
+                .as_ref()
+                .and_then(|s| s.drift.as_ref())
+                .is_some_and(|d| d.detected == 2)
+        })
+        .await;
+    let drift = unit.status.unwrap().drift.unwrap();
+    assert_eq!(drift.decisions.get("reapplied"), Some(&2), "{drift:?}");
+    let objects: Vec<&str> = drift.entries.iter().map(|e| e.object.as_str()).collect();
+    assert!(
+        objects.contains(&"ConfigMap shop/settings-17"),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&"ConfigMap shop/settings-42"),
+        "{objects:?}"
+    );
+    assert_eq!(running.repairs("synced"), 2);
+    assert_eq!(
+        running.reconciles("synced"),
+        reconciled,
+        "the repairs needed no full reconcile"
+    );
+    running.stop().await;
+}
+
 async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only(server: Server) {
     let fixture = Fixture::on(server).await;
     fixture
@@ -1136,6 +1197,7 @@ on_both_servers!(
     deleting_a_pruning_sync_unit_prunes_its_objects_and_inventory_first,
     a_sync_unit_becomes_ready_with_its_status_filled,
     a_manual_edit_is_remediated_by_the_watch_not_the_interval,
+    a_drifted_object_in_a_large_unit_is_repaired_alone,
     drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only,
     a_depends_on_chain_applies_in_order,
     suspend_stops_reconciling_until_resumed,

@@ -587,7 +587,7 @@ async fn one_changed_object_writes_one_inventory_part(server: Server) {
     let requests = Requests::default();
     let cluster = Cluster::new(server.counting_client(&requests), Options::default());
     let inventory = large_inventory(8000);
-    let none = inventory_store::Stored::default();
+    let none = inventory_store::Version::default();
     inventory_store::save(&cluster, INVENTORY_NAMESPACE, "shop", &none, &inventory)
         .await
         .unwrap();
@@ -608,9 +608,15 @@ async fn one_changed_object_writes_one_inventory_part(server: Server) {
     let mut changed = inventory.clone();
     changed.entries.values_mut().next().unwrap().desired_hash = "changed in Git".into();
     requests.reset();
-    inventory_store::save(&cluster, INVENTORY_NAMESPACE, "shop", &stored, &changed)
-        .await
-        .unwrap();
+    inventory_store::save(
+        &cluster,
+        INVENTORY_NAMESPACE,
+        "shop",
+        &stored.version,
+        &changed,
+    )
+    .await
+    .unwrap();
     // One new part, the head, and the replaced part deleted.
     assert_eq!(requests.writes(), 3, "{requests:?}");
     let reloaded = inventory_store::load(&cluster, INVENTORY_NAMESPACE, "shop")
@@ -621,7 +627,7 @@ async fn one_changed_object_writes_one_inventory_part(server: Server) {
 
 async fn a_concurrent_inventory_write_is_refused(server: Server) {
     let cluster = Cluster::new(server.client(), Options::default());
-    let none = inventory_store::Stored::default();
+    let none = inventory_store::Version::default();
     let first = large_inventory(2);
     inventory_store::save(&cluster, INVENTORY_NAMESPACE, "shop", &none, &first)
         .await
@@ -634,12 +640,19 @@ async fn a_concurrent_inventory_write_is_refused(server: Server) {
     mine.entries.pop_first();
     let mut theirs = first.clone();
     theirs.entries.pop_last();
-    inventory_store::save(&cluster, INVENTORY_NAMESPACE, "shop", &read, &theirs)
-        .await
-        .unwrap();
-    let refused = inventory_store::save(&cluster, INVENTORY_NAMESPACE, "shop", &read, &mine)
-        .await
-        .unwrap_err();
+    inventory_store::save(
+        &cluster,
+        INVENTORY_NAMESPACE,
+        "shop",
+        &read.version,
+        &theirs,
+    )
+    .await
+    .unwrap();
+    let refused =
+        inventory_store::save(&cluster, INVENTORY_NAMESPACE, "shop", &read.version, &mine)
+            .await
+            .unwrap_err();
     assert!(refused.to_string().contains("another writer"), "{refused}");
     let stored = inventory_store::load(&cluster, INVENTORY_NAMESPACE, "shop")
         .await

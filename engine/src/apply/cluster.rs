@@ -140,14 +140,15 @@ impl Cluster {
     /// in `live`'s managedFields ([`super::takeover`]), with a patch that
     /// fails if the object changed since it was read. Nothing is sent when
     /// no entry of those managers is there, or in dry-run (the API server
-    /// cannot dry-run a change that the next request depends on).
-    pub async fn take_over(&self, live: &Value, managers: &[String]) -> Result<()> {
+    /// cannot dry-run a change that the next request depends on). Returns
+    /// the `resourceVersion` the patch made, if one was sent.
+    pub async fn take_over(&self, live: &Value, managers: &[String]) -> Result<Option<String>> {
         let Some(key) = ObjectKey::of(live) else {
-            return Ok(());
+            return Ok(None);
         };
         let managed = super::takeover::managed_fields(live, managers, &self.options.field_manager);
         let Some(managed) = managed.filter(|_| !self.options.dry_run) else {
-            return Ok(());
+            return Ok(None);
         };
         let api_version = live["apiVersion"].as_str().unwrap_or_default();
         let api = self.api_for(api_version, &key).await?;
@@ -159,11 +160,12 @@ impl Cluster {
             field_manager: Some(self.options.field_manager.clone()),
             ..PatchParams::default()
         };
-        api.patch(&key.name, &params, &Patch::Merge(&patch))
+        let patched = api
+            .patch(&key.name, &params, &Patch::Merge(&patch))
             .await
             .map_err(|e| Error::from_kube(&key, e))?;
         tracing::debug!(object = %key, "took over fields of imperative field managers");
-        Ok(())
+        Ok(patched.metadata.resource_version)
     }
 
     /// Server-side apply many objects, at most `concurrency` at a time.
@@ -388,25 +390,28 @@ impl Cluster {
     }
 }
 
-/// Listed objects by key, each with its `apiVersion` and `kind` (API
-/// servers leave them out of list items).
+/// Listed objects by key (see [`live_value`]).
 fn keyed(resource: &ApiResource, items: Vec<DynamicObject>) -> Live {
-    let mut live = Live::new();
-    for item in items {
-        let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
-        if let Some(fields) = value.as_object_mut() {
-            fields
-                .entry("apiVersion")
-                .or_insert_with(|| Value::String(resource.api_version.clone()));
-            fields
-                .entry("kind")
-                .or_insert_with(|| Value::String(resource.kind.clone()));
-        }
-        if let Some(key) = ObjectKey::of(&value) {
-            live.insert(key, value);
-        }
+    items
+        .into_iter()
+        .map(|item| live_value(resource, item))
+        .filter_map(|value| Some((ObjectKey::of(&value)?, value)))
+        .collect()
+}
+
+/// A listed or watched object of `resource` as JSON, with the `apiVersion`
+/// and `kind` API servers leave out of list items.
+pub fn live_value(resource: &ApiResource, object: DynamicObject) -> Value {
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    if let Some(fields) = value.as_object_mut() {
+        fields
+            .entry("apiVersion")
+            .or_insert_with(|| Value::String(resource.api_version.clone()));
+        fields
+            .entry("kind")
+            .or_insert_with(|| Value::String(resource.kind.clone()));
     }
-    live
+    value
 }
 
 /// The key used for an object that has none (it is rejected anyway).

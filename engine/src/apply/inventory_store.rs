@@ -56,6 +56,14 @@ pub struct Stored {
     /// corrupt (partly written). Objects may then carry the sync's label
     /// without being in [`Stored::inventory`].
     pub complete: bool,
+    /// What the next write over this inventory needs.
+    pub version: Version,
+}
+
+/// Which head a write replaces: the one read, or the one last written.
+/// A write made over an older version than the stored one is refused.
+#[derive(Debug, Clone, Default)]
+pub struct Version {
     /// The head, if there is one.
     head: Option<StoredHead>,
 }
@@ -130,10 +138,12 @@ fn read_parts(
     let mut stored = Stored {
         inventory: Inventory::default(),
         complete: true,
-        head: Some(StoredHead {
-            resource_version: head.metadata.resource_version.clone().unwrap_or_default(),
-            head: content.clone(),
-        }),
+        version: Version {
+            head: Some(StoredHead {
+                resource_version: head.metadata.resource_version.clone().unwrap_or_default(),
+                head: content.clone(),
+            }),
+        },
     };
     for name in &content.parts {
         let part = parts
@@ -168,19 +178,20 @@ fn data<'a>(config_map: &'a ConfigMap, key: &str) -> Option<&'a str> {
     config_map.data.as_ref()?.get(key).map(String::as_str)
 }
 
-/// Write a sync's inventory over `previous` (what [`load`] returned):
-/// create the changed parts, replace the head if nobody else did since
-/// `previous` was read, delete the parts no longer named. Creates the
-/// namespace if needed. Does nothing in dry-run mode.
+/// Write a sync's inventory over `previous` (the [`Stored::version`]
+/// [`load`] returned, or what the last `save` returned): create the changed
+/// parts, replace the head if nobody else did since, delete the parts no
+/// longer named. Creates the namespace if needed. Returns the version a
+/// later write goes over. Does nothing in dry-run mode.
 pub async fn save(
     cluster: &Cluster,
     namespace: &str,
     sync: &str,
-    previous: &Stored,
+    previous: &Version,
     inventory: &Inventory,
-) -> Result<()> {
+) -> Result<Version> {
     if cluster.options().dry_run {
-        return Ok(());
+        return Ok(previous.clone());
     }
     ensure_namespace(cluster, namespace).await?;
     let api: Api<ConfigMap> = Api::namespaced(cluster.client().clone(), namespace);
@@ -197,9 +208,14 @@ pub async fn save(
         buckets,
         parts: parts.iter().map(|p| p.name.clone()).collect(),
     };
-    write_head(&api, namespace, sync, previous.head.as_ref(), &head).await?;
+    let resource_version = write_head(&api, namespace, sync, previous.head.as_ref(), &head).await?;
     delete_unnamed(&api, sync, &head).await;
-    Ok(())
+    Ok(Version {
+        head: Some(StoredHead {
+            head,
+            resource_version,
+        }),
+    })
 }
 
 /// Create an immutable part; one that exists already has the same content
@@ -220,14 +236,15 @@ async fn create_part(api: &Api<ConfigMap>, namespace: &str, sync: &str, part: &P
 }
 
 /// Create the head, or replace it if its `resourceVersion` is still the one
-/// read. A conflict means another writer got there first.
+/// read; returns the new `resourceVersion`. A conflict means another writer
+/// got there first.
 async fn write_head(
     api: &Api<ConfigMap>,
     namespace: &str,
     sync: &str,
     previous: Option<&StoredHead>,
     head: &Head,
-) -> Result<()> {
+) -> Result<String> {
     let name = head_name(sync);
     let text = serde_json::to_string(head).map_err(|e| inventory_error(sync, e))?;
     let config_map: ConfigMap = serde_json::from_value(json!({
@@ -245,7 +262,7 @@ async fn write_head(
         None => api.create(&PostParams::default(), &config_map).await,
     };
     match written {
-        Ok(_) => Ok(()),
+        Ok(written) => Ok(written.metadata.resource_version.unwrap_or_default()),
         Err(kube::Error::Api(status)) if status.code == 409 => Err(inventory_error(
             sync,
             "changed by another writer since it was read; the next reconcile retries",

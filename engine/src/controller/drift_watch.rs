@@ -1,24 +1,24 @@
-//! Watches on the objects SyncUnits manage, so drift is noticed in seconds
-//! instead of at the next interval.
+//! Watches on the objects SyncUnits manage, so drift is noticed in
+//! milliseconds instead of at the next interval.
 //!
 //! In: the kinds each sync's inventory holds ([`DriftWatch::ensure`]). Out:
-//! the SyncUnit owning a changed or deleted object, sent on the trigger
-//! channel the runner feeds into the controller. IO: one watch per kind
+//! every changed or deleted managed object, with the SyncUnit owning it, as
+//! a [`Noticed`] sent to [`super::repair`], which repairs that one object
+//! (or asks for a full reconcile when it cannot). IO: one watch per kind
 //! across all namespaces, selecting objects by the `plumbline.dev/sync`
 //! label (so only managed objects are streamed); the watcher lists on
 //! start and after `410 Gone`, and resumes from bookmarks otherwise.
 //!
 //! A watch starts after the first reconcile that applied its kind, so a
 //! change made between that apply and the watch's first list would
-//! otherwise wait for the interval: the first list therefore triggers the
-//! owners of what it lists, once (a reconcile that finds nothing changed
-//! writes nothing). Status-only changes are not triggers. A later
+//! otherwise wait for the interval: every object of the first list is
+//! therefore noticed (the repair skips those with the `resourceVersion` the
+//! reconcile last saw). Status-only changes are not noticed. A later
 //! re-list (after `410 Gone` or an API server restart) is compared with
 //! what was known before it, so what changed or was deleted while the watch
-//! was down still triggers. Plumbline's own applies also come back as
-//! events; the reconcile they trigger finds nothing to do and writes
-//! nothing, and kube-runtime merges triggers for a SyncUnit that arrive
-//! while it is queued.
+//! was down is noticed too. Plumbline's own applies also come back as
+//! events; their repair finds the `resourceVersion` it wrote and does
+//! nothing.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
@@ -26,15 +26,17 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
 use tokio::sync::{mpsc, watch};
 
 use super::crd::SyncUnit;
+use super::repair::Noticed;
 use super::sync_unit::parse_sync_name;
-use crate::apply::{Cluster, SYNC_LABEL};
+use crate::apply::{self, Cluster, SYNC_LABEL};
+use crate::object::ObjectKey;
 
 /// The set of running watches, shared by every reconcile.
 #[derive(Clone)]
@@ -44,7 +46,7 @@ pub struct DriftWatch {
 
 struct Inner {
     client: kube::Client,
-    triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
+    noticed: mpsc::UnboundedSender<Noticed>,
     shutdown: watch::Receiver<bool>,
     /// `(apiVersion, kind)` of every kind watched.
     watched: Mutex<BTreeSet<(String, String)>>,
@@ -54,13 +56,13 @@ impl DriftWatch {
     /// No watches yet; they stop when `shutdown` turns true.
     pub fn new(
         client: kube::Client,
-        triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
+        noticed: mpsc::UnboundedSender<Noticed>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         DriftWatch {
             inner: Arc::new(Inner {
                 client,
-                triggers,
+                noticed,
                 shutdown,
                 watched: Mutex::new(BTreeSet::new()),
             }),
@@ -94,7 +96,8 @@ impl DriftWatch {
                 Api::all_with(self.inner.client.clone(), &resolved.resource);
             tokio::spawn(watch_kind(
                 api,
-                self.inner.triggers.clone(),
+                resolved.resource,
+                self.inner.noticed.clone(),
                 self.inner.shutdown.clone(),
             ));
         }
@@ -113,11 +116,12 @@ impl DriftWatch {
     }
 }
 
-/// Stream one kind's managed objects until shutdown, sending the owning
-/// SyncUnit of every changed or deleted object (see [`Memory`]).
+/// Stream one kind's managed objects until shutdown, sending every changed
+/// or deleted one with its owning SyncUnit (see [`Memory`]).
 async fn watch_kind(
     api: Api<DynamicObject>,
-    triggers: mpsc::UnboundedSender<ObjectRef<SyncUnit>>,
+    resource: ApiResource,
+    noticed: mpsc::UnboundedSender<Noticed>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let config = watcher::Config::default().labels(SYNC_LABEL);
@@ -128,7 +132,7 @@ async fn watch_kind(
             _ = shutdown.wait_for(|stop| *stop) => return,
             event = events.next() => event,
         };
-        let owners = match event {
+        let changes = match event {
             None => return,
             Some(Ok(event)) => memory.on(event),
             Some(Err(error)) => {
@@ -136,10 +140,49 @@ async fn watch_kind(
                 continue;
             }
         };
-        for owner in owners {
-            if triggers.send(owner).is_err() {
+        for change in changes {
+            if noticed.send(change.into_noticed(&resource)).is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// A managed object that changed or went away, as [`Memory`] reports it.
+#[derive(Debug)]
+struct Change {
+    /// The SyncUnit its label names.
+    owner: ObjectRef<SyncUnit>,
+    /// Its namespace and name.
+    identity: Key,
+    /// The object as it is now; `None` when it was deleted.
+    object: Option<DynamicObject>,
+}
+
+impl Change {
+    fn of(owner: ObjectRef<SyncUnit>, identity: Key, object: Option<DynamicObject>) -> Self {
+        Change {
+            owner,
+            identity,
+            object,
+        }
+    }
+
+    /// The change as the repair takes it: the object's key and its JSON,
+    /// with the `apiVersion` and `kind` that list items lack.
+    fn into_noticed(self, resource: &ApiResource) -> Noticed {
+        let (namespace, name) = self.identity;
+        Noticed {
+            owner: self.owner,
+            key: ObjectKey {
+                group: resource.group.clone(),
+                kind: resource.kind.clone(),
+                namespace,
+                name,
+            },
+            live: self
+                .object
+                .map(|object| apply::live_value(resource, object)),
         }
     }
 }
@@ -165,22 +208,21 @@ impl Known {
     }
 }
 
-/// The objects one watch has seen, turning watcher events into triggers.
+/// The objects one watch has seen, turning watcher events into
+/// [`Change`]s.
 ///
 /// Status-only changes are not drift (Plumbline does not own status), and
 /// other controllers write status all the time: objects with a
-/// `metadata.generation` trigger only when it, their labels or their
+/// `metadata.generation` change only when it, their labels or their
 /// annotations change; objects without one (ConfigMaps, Secrets, ...) on
 /// every change. One hash per watched object is kept for this.
 ///
-/// The first list fills the memory and, at its end, triggers the owner of
-/// every object it listed, once each: the watch started after their
-/// reconcile applied them, and anything changed in between shows only
-/// then. A re-list (the watcher starts
-/// over after `410 Gone`) is compared with the memory from before it: an
-/// object listed with another fingerprint (or new) triggers its owner, and
-/// at the end of the list an object that did not come back was deleted
-/// meanwhile and triggers its owner too.
+/// Every object of the first list is a change: the watch started after
+/// their reconcile applied them, and anything changed in between shows only
+/// then. A re-list (the watcher starts over after `410 Gone`) is compared
+/// with the memory from before it: an object listed with another
+/// fingerprint (or new) is a change, and at the end of the list an object
+/// that did not come back was deleted meanwhile.
 #[derive(Debug, Default)]
 struct Memory {
     seen: HashMap<Key, Known>,
@@ -191,8 +233,8 @@ struct Memory {
 }
 
 impl Memory {
-    /// The SyncUnits to reconcile after one watcher event.
-    fn on(&mut self, event: watcher::Event<DynamicObject>) -> Vec<ObjectRef<SyncUnit>> {
+    /// The changes one watcher event makes known.
+    fn on(&mut self, event: watcher::Event<DynamicObject>) -> Vec<Change> {
         match event {
             watcher::Event::Init => {
                 // A list interrupted and started over keeps comparing with
@@ -205,63 +247,51 @@ impl Memory {
             }
             watcher::Event::InitApply(object) => {
                 let known = Known::of(&object);
-                let changed = self.before.as_ref().is_some_and(|before| {
-                    before.get(&identity(&object)).map(|k| k.print) != Some(known.print)
-                });
+                let identity = identity(&object);
+                let changed = match &self.before {
+                    Some(before) => before.get(&identity).map(|k| k.print) != Some(known.print),
+                    None => !self.listed,
+                };
                 let owner = known.owner.clone().filter(|_| changed);
-                self.seen.insert(identity(&object), known);
-                owner.into_iter().collect()
+                self.seen.insert(identity.clone(), known);
+                owner
+                    .map(|owner| Change::of(owner, identity, Some(object)))
+                    .into_iter()
+                    .collect()
             }
             watcher::Event::InitDone => {
-                let first = !self.listed;
                 self.listed = true;
                 let Some(before) = self.before.take() else {
-                    return if first {
-                        self.owners_of_everything()
-                    } else {
-                        Vec::new()
-                    };
+                    return Vec::new();
                 };
-                let mut owners = Vec::new();
-                for (key, known) in before {
-                    if self.seen.contains_key(&key) {
-                        continue;
-                    }
-                    if let Some(owner) = known.owner {
-                        if !owners.contains(&owner) {
-                            owners.push(owner);
-                        }
-                    }
-                }
-                owners
+                before
+                    .into_iter()
+                    .filter(|(key, _)| !self.seen.contains_key(key))
+                    .filter_map(|(key, known)| Some(Change::of(known.owner?, key, None)))
+                    .collect()
             }
             watcher::Event::Apply(object) => {
                 let known = Known::of(&object);
                 let print = known.print;
                 let owner = known.owner.clone();
-                if self.seen.insert(identity(&object), known).map(|k| k.print) == Some(print) {
+                let identity = identity(&object);
+                if self.seen.insert(identity.clone(), known).map(|k| k.print) == Some(print) {
                     return Vec::new();
                 }
-                owner.into_iter().collect()
+                owner
+                    .map(|owner| Change::of(owner, identity, Some(object)))
+                    .into_iter()
+                    .collect()
             }
             watcher::Event::Delete(object) => {
-                self.seen.remove(&identity(&object));
-                owner_label(&object).into_iter().collect()
+                let identity = identity(&object);
+                self.seen.remove(&identity);
+                owner_label(&object)
+                    .map(|owner| Change::of(owner, identity, None))
+                    .into_iter()
+                    .collect()
             }
         }
-    }
-}
-
-impl Memory {
-    /// The owners of every object known, each once.
-    fn owners_of_everything(&self) -> Vec<ObjectRef<SyncUnit>> {
-        let mut owners: Vec<ObjectRef<SyncUnit>> = Vec::new();
-        for owner in self.seen.values().filter_map(|known| known.owner.clone()) {
-            if !owners.contains(&owner) {
-                owners.push(owner);
-            }
-        }
-        owners
     }
 }
 
@@ -332,28 +362,33 @@ mod tests {
                                    "labels": {SYNC_LABEL: owner}}}))
     }
 
-    fn names(owners: Vec<ObjectRef<SyncUnit>>) -> Vec<String> {
-        owners.into_iter().map(|o| o.name).collect()
+    /// Owner and object name of each change, `-` marking a deletion.
+    fn names(changes: Vec<Change>) -> Vec<String> {
+        changes
+            .into_iter()
+            .map(|c| {
+                let gone = if c.object.is_none() { "-" } else { "" };
+                format!("{}:{gone}{}", c.owner.name, c.identity.1)
+            })
+            .collect()
     }
 
     #[test]
-    fn a_relist_triggers_what_changed_or_went_away_while_the_watch_was_down() {
+    fn a_relist_notices_what_changed_or_went_away_while_the_watch_was_down() {
         use watcher::Event::{Apply, Init, InitApply, InitDone};
         let mut memory = Memory::default();
-        // The first list fills the memory, and at its end triggers every
-        // owner once (changes since their apply show only now).
+        // Every object of the first list is noticed (changes since their
+        // apply show only now).
         assert!(memory.on(Init).is_empty());
+        let mut first = Vec::new();
         for (name, owner) in [("same", "t.a"), ("edited", "t.b"), ("deleted", "t.c")] {
-            assert!(memory
-                .on(InitApply(config_map(name, owner, "1")))
-                .is_empty());
+            first.extend(names(memory.on(InitApply(config_map(name, owner, "1")))));
         }
-        let mut first = names(memory.on(InitDone));
-        first.sort();
-        assert_eq!(first, ["a", "b", "c"]);
+        assert_eq!(first, ["a:same", "b:edited", "c:deleted"]);
+        assert!(memory.on(InitDone).is_empty());
         assert_eq!(
             names(memory.on(Apply(config_map("same", "t.a", "2")))),
-            ["a"]
+            ["a:same"]
         );
 
         // 410 Gone: the watcher lists again.
@@ -363,7 +398,7 @@ mod tests {
             .is_empty());
         assert_eq!(
             names(memory.on(InitApply(config_map("edited", "t.b", "3")))),
-            ["b"]
+            ["b:edited"]
         );
         // Interrupted and started over: still compared with the old memory.
         assert!(memory.on(Init).is_empty());
@@ -372,13 +407,13 @@ mod tests {
             .is_empty());
         assert_eq!(
             names(memory.on(InitApply(config_map("edited", "t.b", "3")))),
-            ["b"]
+            ["b:edited"]
         );
         assert_eq!(
             names(memory.on(InitApply(config_map("new", "t.d", "4")))),
-            ["d"]
+            ["d:new"]
         );
-        assert_eq!(names(memory.on(InitDone)), ["c"]);
+        assert_eq!(names(memory.on(InitDone)), ["c:-deleted"]);
         // The deleted object is forgotten.
         assert!(!memory
             .seen
@@ -390,14 +425,17 @@ mod tests {
     }
 
     #[test]
-    fn the_first_list_triggers_each_owner_once() {
-        use watcher::Event::{Init, InitApply, InitDone};
+    fn a_deletion_is_noticed_without_an_object() {
+        use watcher::Event::{Delete, Init, InitApply, InitDone};
         let mut memory = Memory::default();
         memory.on(Init);
-        for name in ["one", "two", "three"] {
-            memory.on(InitApply(config_map(name, "t.a", "1")));
-        }
-        assert_eq!(names(memory.on(InitDone)), ["a"]);
+        memory.on(InitApply(config_map("one", "t.a", "1")));
+        memory.on(InitDone);
+        assert_eq!(
+            names(memory.on(Delete(config_map("one", "t.a", "2")))),
+            ["a:-one"]
+        );
+        assert!(memory.seen.is_empty());
     }
 
     #[test]

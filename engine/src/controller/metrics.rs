@@ -9,6 +9,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `plumbline_reconcile_duration_seconds` | histogram | `result` (`synced`, `blocked`, `failed`) |
+//! | `plumbline_drift_repair_duration_seconds` | histogram | `result` (`synced`, `failed`): one drifted object repaired without a full reconcile |
 //! | `plumbline_policy_evaluation_duration_seconds` | histogram | `policy`, `role` |
 //! | `plumbline_drift_events_total` | counter | `decision` (`reapply`, `ignore`, `report`, `recreate`, `defer`) |
 //! | `plumbline_objects_applied_total` | counter | |
@@ -86,6 +87,7 @@ impl Delivery {
 pub struct Metrics {
     registry: Registry,
     reconcile_duration: HistogramFamily<ResultLabel>,
+    repair_duration: HistogramFamily<ResultLabel>,
     policy_duration: HistogramFamily<PolicyLabels>,
     drift_events: Family<DecisionLabel, Counter>,
     objects_applied: Counter,
@@ -110,6 +112,15 @@ fn fast_buckets() -> Histogram {
     ])
 }
 
+/// The `result` label of a report.
+fn result_of(report: &Report) -> &'static str {
+    match report.status {
+        Status::Synced => "synced",
+        Status::Blocked => "blocked",
+        Status::Failed => "failed",
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -122,6 +133,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("plumbline");
         let reconcile_duration =
             HistogramFamily::<ResultLabel>::new_with_constructor(slow_buckets as fn() -> Histogram);
+        let repair_duration =
+            HistogramFamily::<ResultLabel>::new_with_constructor(fast_buckets as fn() -> Histogram);
         let policy_duration = HistogramFamily::<PolicyLabels>::new_with_constructor(
             fast_buckets as fn() -> Histogram,
         );
@@ -135,6 +148,11 @@ impl Metrics {
             "reconcile_duration_seconds",
             "Duration of one reconcile of a sync unit, by result",
             reconcile_duration.clone(),
+        );
+        registry.register(
+            "drift_repair_duration_seconds",
+            "Duration of repairing one drifted object without a full reconcile, by result",
+            repair_duration.clone(),
         );
         registry.register(
             "policy_evaluation_duration_seconds",
@@ -176,6 +194,9 @@ impl Metrics {
         for result in ["synced", "blocked", "failed"] {
             drop(reconcile_duration.get_or_create(&ResultLabel { result }));
         }
+        for result in ["synced", "failed"] {
+            drop(repair_duration.get_or_create(&ResultLabel { result }));
+        }
         for decision in DECISIONS {
             drop(drift_events.get_or_create(&DecisionLabel { decision }));
         }
@@ -192,6 +213,7 @@ impl Metrics {
         Metrics {
             registry,
             reconcile_duration,
+            repair_duration,
             policy_duration,
             drift_events,
             objects_applied,
@@ -206,20 +228,34 @@ impl Metrics {
     /// objects applied and pruned, each policy's evaluation time and the
     /// Git fetch time.
     pub fn record_reconcile(&self, report: &Report, elapsed: Duration) {
-        for timing in &report.policy_timings {
-            self.record_policy(&timing.policy, timing.role, timing.elapsed);
-        }
         if let Some(fetch) = report.fetch_duration {
             self.record_git_fetch(fetch);
         }
-        let result = match report.status {
-            Status::Synced => "synced",
-            Status::Blocked => "blocked",
-            Status::Failed => "failed",
-        };
         self.reconcile_duration
-            .get_or_create(&ResultLabel { result })
+            .get_or_create(&ResultLabel {
+                result: result_of(report),
+            })
             .observe(elapsed.as_secs_f64());
+        self.record_objects(report);
+    }
+
+    /// Record one drifted object repaired without a full reconcile
+    /// ([`super::repair`]): its duration, decision and policy times.
+    pub fn record_repair(&self, report: &Report, elapsed: Duration) {
+        self.repair_duration
+            .get_or_create(&ResultLabel {
+                result: result_of(report),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.record_objects(report);
+    }
+
+    /// The policy times, drift decisions and applied and pruned objects of
+    /// a report.
+    fn record_objects(&self, report: &Report) {
+        for timing in &report.policy_timings {
+            self.record_policy(&timing.policy, timing.role, timing.elapsed);
+        }
         let mut applied = 0;
         let mut pruned = 0;
         for object in &report.objects {

@@ -15,7 +15,8 @@
 //! | [`status`] | status conditions from a reconcile's outcome | no |
 //! | [`events`] | Kubernetes Events from a reconcile's outcome | yes (Events) |
 //! | [`reconciler`] | one reconcile of one SyncUnit: suspend, dependsOn, status, backoff | yes |
-//! | [`drift_watch`] | watches of managed objects → reconcile triggers | yes (watches) |
+//! | [`drift_watch`] | watches of managed objects → noticed changes | yes (watches) |
+//! | [`repair`] | one noticed object → repaired against the last reconcile's baseline, or a full reconcile | yes (apply, status) |
 //! | [`runner`] | the kube-runtime controller loop with every trigger; graceful shutdown | yes |
 //! | [`shard`] | which sync units this replica owns (hash range or label) | no |
 //! | [`leader`] | leader election with a Lease; `watch` of "am I leading" | yes (one Lease) |
@@ -33,6 +34,7 @@ pub mod install;
 pub mod leader;
 pub mod metrics;
 pub mod reconciler;
+pub mod repair;
 pub mod runner;
 pub mod shard;
 pub mod status;

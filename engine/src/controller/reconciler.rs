@@ -32,12 +32,13 @@ use super::crd::{ClusterSyncPolicy, SyncUnit, SyncUnitStatus};
 use super::drift_watch::DriftWatch;
 use super::events::Events;
 use super::metrics::Metrics;
+use super::repair::{Baselines, Held};
 use super::shard::Shard;
 use super::status::{self, Verdict};
 use super::sync_unit::{self, Access, Resolver};
 use crate::apply::{self, inventory_store, Cluster};
 use crate::policy::PolicyHost;
-use crate::reconcile::{self, Status};
+use crate::reconcile::{self, Baseline, Status};
 
 /// Errors that end a reconcile early; kube-runtime's error policy retries
 /// them with backoff. Failures of the sync itself (fetch, render, apply)
@@ -132,6 +133,9 @@ pub struct Context {
     pub store: Store<SyncUnit>,
     /// Consecutive failures per SyncUnit, for retry delays.
     pub backoff: Backoff,
+    /// What each SyncUnit's last successful reconcile left for repairs of
+    /// single drifted objects ([`super::repair`]).
+    pub baselines: Baselines,
 }
 
 impl Context {
@@ -252,6 +256,7 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
         .ok_or_else(|| Error::NoNamespace(object.name_any()))?;
     let name = object.name_any();
     let reference = object_reference(&object);
+    ctx.baselines.forget(&ObjectRef::from_obj(&*object));
     let why_not = if object.spec.suspend {
         Some("spec.suspend is true")
     } else if !object.spec.prune {
@@ -313,6 +318,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
     let interval = sync_unit::parse_interval(&object.spec.interval).unwrap_or(DEFAULT_INTERVAL);
 
     if object.spec.suspend {
+        ctx.baselines.forget(&me);
         let mut next = previous.clone();
         next.observed_generation = generation;
         set_condition(
@@ -383,6 +389,10 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         previous = next;
     }
 
+    // Repairs of single objects wait for this reconcile, whose baseline
+    // replaces the one they would use.
+    let mut held = ctx.baselines.slot(&me).lock_owned().await;
+    *held = None;
     let cluster_policies = list_cluster_policies(&ctx).await?;
     let resolver = Resolver {
         client: &ctx.client,
@@ -422,17 +432,27 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
     };
 
     let cluster = cluster_for(&ctx, &object, &namespace)?;
-    let (report, cluster, resolved) = run_reconcile(resolved, cluster, ctx.cache_dir.join("git"))
-        .await
-        .map_err(|e| Error::Panicked(e.to_string()))?;
+    let (report, baseline, cluster, resolved) =
+        run_reconcile(resolved, cluster, ctx.cache_dir.join("git"))
+            .await
+            .map_err(|e| Error::Panicked(e.to_string()))?;
     ctx.metrics.record_reconcile(&report, started.elapsed());
     tracing::info!(syncunit = %me, elapsed = ?started.elapsed(), "{report}");
 
-    let inventory = inventory_store::load(&cluster, &ctx.inventory_namespace, resolved.unit.name())
-        .await
-        .ok()
-        .map(|stored| stored.inventory);
-    if let Some(inventory) = &inventory {
+    // The inventory as recorded: the baseline's, or read back after a
+    // reconcile that left none.
+    let loaded = match &baseline {
+        Some(_) => None,
+        None => inventory_store::load(&cluster, &ctx.inventory_namespace, resolved.unit.name())
+            .await
+            .ok()
+            .map(|stored| stored.inventory),
+    };
+    let inventory = baseline
+        .as_ref()
+        .map(Baseline::inventory)
+        .or(loaded.as_ref());
+    if let Some(inventory) = inventory {
         let kinds = inventory
             .entries
             .iter()
@@ -445,7 +465,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         status::with_verdict(&previous, &verdict, generation, &status::now()),
         &report,
     );
-    if let Some(inventory) = &inventory {
+    if let Some(inventory) = inventory {
         next.inventory_count = Some(inventory.entries.len() as u64);
     }
     let changed = status::changed(&previous, &next);
@@ -460,6 +480,15 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         changed,
     ))
     .await;
+
+    *held = baseline.map(|baseline| Held {
+        baseline,
+        policies: resolved.policies,
+        cluster,
+        generation,
+        report: report.clone(),
+    });
+    drop(held);
 
     match report.status {
         Status::Synced => {
@@ -655,7 +684,7 @@ fn cluster_for(ctx: &Context, object: &SyncUnit, namespace: &str) -> Result<Clus
 /// Write the status with a JSON merge patch that also removes what the old
 /// status had and the new one does not. (Owned inputs and a boxed future:
 /// rustc cannot prove the borrowing version `Send` for kube-runtime.)
-fn write_status(
+pub(super) fn write_status(
     api: &Api<SyncUnit>,
     name: &str,
     old: &SyncUnitStatus,
@@ -730,28 +759,36 @@ fn object_reference(object: &SyncUnit) -> k8s_openapi::api::core::v1::ObjectRefe
     object.object_ref(&())
 }
 
-/// Run [`reconcile::reconcile`] on a blocking thread that drives it with
-/// the runtime's handle. Its future cannot be proved `Send` (apply's
-/// parallel streams hold closures over borrowed objects), which
+/// Run [`reconcile::reconcile_to_baseline`] on a blocking thread that
+/// drives it with the runtime's handle. Its future cannot be proved `Send`
+/// (apply's parallel streams hold closures over borrowed objects), which
 /// kube-runtime requires of a reconciler; IO still runs on the runtime.
 async fn run_reconcile(
     resolved: sync_unit::Resolved,
     cluster: Cluster,
     git_cache: PathBuf,
-) -> std::result::Result<(reconcile::Report, Cluster, sync_unit::Resolved), tokio::task::JoinError>
-{
+) -> std::result::Result<Reconciled, tokio::task::JoinError> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let report = handle.block_on(reconcile::reconcile(
+        let (report, baseline) = handle.block_on(reconcile::reconcile_to_baseline(
             &resolved.unit,
             &resolved.policies,
             &cluster,
             &git_cache,
         ));
-        (report, cluster, resolved)
+        (report, baseline, cluster, resolved)
     })
     .await
 }
+
+/// What [`run_reconcile`] gives back: the report, the baseline for
+/// repairs, and what it was given.
+type Reconciled = (
+    reconcile::Report,
+    Option<Baseline>,
+    Cluster,
+    sync_unit::Resolved,
+);
 
 /// Run [`cleanup::prune_all`] the way [`run_reconcile`] runs a reconcile
 /// (its future cannot be proved `Send` either).

@@ -6,7 +6,9 @@
 //!   deleted (the `plumbline.dev/prune` finalizer then prunes), and once at
 //!   start;
 //! - its interval passes (each reconcile requeues itself);
-//! - a managed object changes or is deleted ([`super::drift_watch`]);
+//! - a managed object changes or is deleted and cannot be repaired on its
+//!   own ([`super::drift_watch`] notices it, [`super::repair`] repairs
+//!   it against the last reconcile's baseline when it can);
 //! - a Git push webhook names its repository and ref;
 //! - a ClusterSyncPolicy selecting it changes, or one that selected it
 //!   changes so that it does not any more;
@@ -41,6 +43,7 @@ use super::drift_watch::DriftWatch;
 use super::events::Events;
 use super::metrics::Metrics;
 use super::reconciler::{self, Backoff, Context};
+use super::repair::{self, Baselines, Noticed};
 use super::shard::Shard;
 use super::sync_unit::{selects, Access};
 use super::webhook::GitPush;
@@ -116,6 +119,7 @@ impl Controller {
         let Controller { client, options } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (trigger_tx, mut trigger_rx) = mpsc::unbounded_channel::<ObjectRef<SyncUnit>>();
+        let (noticed_tx, noticed_rx) = mpsc::unbounded_channel::<Noticed>();
 
         let mut watch_config = watcher::Config::default();
         if let Some(selector) = options.shard.label_selector() {
@@ -149,11 +153,13 @@ impl Controller {
             shard: options.shard,
             metrics: options.metrics,
             events: Events::new(client.clone(), options.instance),
-            drift: DriftWatch::new(client.clone(), trigger_tx.clone(), stop_rx.clone()),
+            drift: DriftWatch::new(client.clone(), noticed_tx, stop_rx.clone()),
             triggers: trigger_tx,
             store: reader.clone(),
             backoff: Backoff::new(options.retry_base),
+            baselines: Baselines::default(),
         });
+        let repairs = repair::run(context.clone(), noticed_rx, stop_rx.clone());
 
         let selections = Selections::new(reader.clone());
         let triggers = futures_util::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
@@ -177,6 +183,8 @@ impl Controller {
                 }
             })
             .await;
+        // The repair in flight, if any, finishes like a reconcile does.
+        let _ = repairs.await;
     }
 }
 

@@ -31,6 +31,7 @@ use crate::object::ObjectKey;
 use crate::plan::{self, Action, Entry, FieldPath, Inventory, Stage};
 use crate::policy::{EvalContext, PolicySet, Remediation, SourceInfo};
 
+mod baseline;
 pub mod desired;
 pub mod policies;
 pub mod remediate;
@@ -38,6 +39,7 @@ mod report;
 pub mod scope;
 pub mod transform_guard;
 
+pub use baseline::Baseline;
 pub use desired::{Desired, SyncUnit};
 pub use report::{ObjectReport, Outcome, Report, Status};
 
@@ -92,7 +94,21 @@ pub async fn reconcile(
     cluster: &Cluster,
     cache_dir: &Path,
 ) -> Report {
-    let mut report = Report::new(unit.name(), cluster.options().dry_run);
+    reconcile_to_baseline(unit, policies, cluster, cache_dir)
+        .await
+        .0
+}
+
+/// [`reconcile`], also returning the [`Baseline`] single objects can be
+/// repaired against until the next reconcile, when this one ended
+/// [`Status::Synced`] with real writes.
+pub async fn reconcile_to_baseline(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cluster: &Cluster,
+    cache_dir: &Path,
+) -> (Report, Option<Baseline>) {
+    let report = Report::new(unit.name(), cluster.options().dry_run);
     let loaded = {
         let (unit, policies, cache_dir) = (unit.clone(), policies.clone(), cache_dir.to_owned());
         tokio::task::spawn_blocking(move || {
@@ -109,9 +125,10 @@ pub async fn reconcile(
     };
     let desired = match loaded {
         Ok(Ok(desired)) => desired,
-        Ok(Err(error)) => return report.fail(error),
-        Err(panicked) => return report.fail(panicked),
+        Ok(Err(error)) => return (report.fail(error), None),
+        Err(panicked) => return (report.fail(panicked), None),
     };
+    let mut report = report;
     report.revision.clone_from(&desired.revision);
     report.fetch_duration = desired.fetch_duration;
     report.policy_timings.clone_from(&desired.timings);
@@ -123,7 +140,7 @@ pub async fn reconcile(
             "{} error-severity violation(s) block the sync; nothing was applied",
             desired.blocking_violations()
         ));
-        return report;
+        return (report, None);
     }
 
     let spec = &unit.config.spec;
@@ -136,7 +153,7 @@ pub async fn reconcile(
     .await
     {
         Ok(state) => state,
-        Err(error) => return report.fail(error),
+        Err(error) => return (report.fail(error), None),
     };
     let State {
         inventory,
@@ -171,6 +188,8 @@ pub async fn reconcile(
             .map(|(key, _)| key.clone())
             .collect(),
         take_over: &spec.take_over.managers,
+        resource_versions: BTreeMap::new(),
+        passed_versions: BTreeMap::new(),
     };
     let rules = remediate::Rules {
         self_heal: spec.self_heal,
@@ -183,7 +202,7 @@ pub async fn reconcile(
             run.report.policy_timings.extend(timings);
             decisions
         }
-        Err(error) => return run.report.fail(error),
+        Err(error) => return (run.report.fail(error), None),
     };
     for stage in [Stage::Definitions, Stage::ClusterScoped, Stage::Namespaced] {
         let objects: Vec<&plan::PlannedObject> = planned
@@ -219,23 +238,57 @@ pub async fn reconcile(
     let kept = retained(&planned, unserved);
     run.inventory.entries.retain(|key, _| kept.contains(key));
     let stored = &state.stored;
+    let mut version = Some(stored.version.clone());
     if (run.inventory != stored.inventory || !stored.complete) && !cluster.options().dry_run {
-        if let Err(error) = inventory_store::save(
+        version = match inventory_store::save(
             cluster,
             &spec.inventory_namespace,
             unit.name(),
-            stored,
+            &stored.version,
             &run.inventory,
         )
         .await
         {
-            run.report.errors.push(error.to_string());
-        }
+            Ok(version) => Some(version),
+            Err(error) => {
+                run.report.errors.push(error.to_string());
+                None
+            }
+        };
     }
     if !run.report.errors.is_empty() {
         run.report.status = Status::Failed;
     }
-    run.report
+    let baseline = match version {
+        Some(version) if run.report.status == Status::Synced && !cluster.options().dry_run => {
+            let mut resource_versions = std::mem::take(&mut run.resource_versions);
+            for (key, object) in live {
+                if let Some(seen) = crate::object::resource_version(object) {
+                    resource_versions
+                        .entry(key.clone())
+                        .or_insert_with(|| seen.to_owned());
+                }
+            }
+            Some(Baseline {
+                sync: unit.name().to_owned(),
+                inventory_namespace: spec.inventory_namespace.clone(),
+                revision: desired.revision.clone(),
+                desired: baseline::compact(&desired.objects),
+                inventory: std::mem::take(&mut run.inventory),
+                version,
+                resource_versions,
+                passed_versions: std::mem::take(&mut run.passed_versions)
+                    .into_iter()
+                    .collect(),
+                ctx,
+                rules,
+                take_over: spec.take_over.managers.clone(),
+                plan: plan_options,
+            })
+        }
+        _ => None,
+    };
+    (run.report, baseline)
 }
 
 /// What a reconcile knows before it plans.
@@ -427,6 +480,11 @@ struct Run<'a> {
     reclaim: std::collections::BTreeSet<ObjectKey>,
     /// Field managers whose fields adopted and reapplied objects take over.
     take_over: &'a [String],
+    /// The `resourceVersion` of each object as its apply returned it.
+    resource_versions: BTreeMap<ObjectKey, String>,
+    /// The `resourceVersion` a field takeover gave an object on the way to
+    /// its apply.
+    passed_versions: BTreeMap<ObjectKey, String>,
 }
 
 impl Run<'_> {
@@ -519,10 +577,15 @@ impl Run<'_> {
         for (object, outcome) in batch {
             let taken = match live.get(&object.key).filter(|_| takes_over(object)) {
                 Some(live) => self.cluster.take_over(live, self.take_over).await,
-                None => Ok(()),
+                None => Ok(None),
             };
             match taken {
-                Ok(()) => kept.push((object, outcome)),
+                Ok(version) => {
+                    if let Some(version) = version {
+                        self.passed_versions.insert(object.key.clone(), version);
+                    }
+                    kept.push((object, outcome));
+                }
                 Err(error) => self.record(object, Outcome::Failed, Err(error), decisions),
             }
         }
@@ -585,6 +648,10 @@ impl Run<'_> {
         let decision = decisions.get(&object.key).and_then(|r| r.decision.clone());
         match result {
             Ok(returned) => {
+                if let Some(seen) = crate::object::resource_version(&returned) {
+                    let seen = seen.to_owned();
+                    self.resource_versions.insert(object.key.clone(), seen);
+                }
                 if let Some(desired) = &object.desired {
                     let entry =
                         Entry::record(desired, &returned, &self.cluster.options().field_manager);

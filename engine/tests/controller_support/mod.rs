@@ -248,7 +248,17 @@ impl Running {
     /// Reconciles that ended with `result` (synced, blocked, failed), from
     /// the metrics.
     pub fn reconciles(&self, result: &str) -> u64 {
-        let wanted = format!("plumbline_reconcile_duration_seconds_count{{result=\"{result}\"}}");
+        self.count("plumbline_reconcile_duration_seconds_count", result)
+    }
+
+    /// Single objects repaired without a full reconcile that ended with
+    /// `result` (synced, failed), from the metrics.
+    pub fn repairs(&self, result: &str) -> u64 {
+        self.count("plumbline_drift_repair_duration_seconds_count", result)
+    }
+
+    fn count(&self, metric: &str, result: &str) -> u64 {
+        let wanted = format!("{metric}{{result=\"{result}\"}}");
         self.metrics
             .encode()
             .lines()

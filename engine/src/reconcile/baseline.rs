@@ -1,0 +1,194 @@
+//! Incremental drift repair: what a reconcile leaves behind so that one
+//! drifted object can be repaired without reconciling the whole sync.
+//!
+//! A [`Baseline`] is the desired state a successful reconcile applied (each
+//! manifest as compact JSON), the inventory it recorded, and the
+//! `resourceVersion` each object had when that reconcile last saw or wrote
+//! it. [`Baseline::repair`] plans a single object against it, lets the
+//! remediators decide as a reconcile would, and applies the decision: the
+//! same revision, the same policies, the same rules, for one object.
+//! Fetching, rendering, listing and planning the other objects is left to
+//! the next full reconcile (a Git change, a spec change, or the interval).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::{decide, remediate, Report, Run, Status};
+use crate::apply::{inventory_store, Cluster};
+use crate::object::{self, ObjectKey};
+use crate::plan::{self, Action, Inventory, Live};
+use crate::policy::{EvalContext, PolicySet};
+
+/// The state of a sync as its last successful reconcile left it.
+#[derive(Debug)]
+pub struct Baseline {
+    pub(super) sync: String,
+    pub(super) inventory_namespace: String,
+    pub(super) revision: Option<String>,
+    /// Each desired manifest, as compact JSON text: a tenth of the memory
+    /// of a parsed `Value`, and parsed again only for the object repaired.
+    pub(super) desired: HashMap<ObjectKey, Box<str>>,
+    pub(super) inventory: Inventory,
+    pub(super) version: inventory_store::Version,
+    /// The `resourceVersion` each object had when it was last applied or
+    /// found unchanged: a notice of the same version is no change.
+    pub(super) resource_versions: BTreeMap<ObjectKey, String>,
+    /// The `resourceVersion` the field takeover of the last repair of an
+    /// object gave it on the way to the apply: the notice of that version
+    /// is not news either.
+    pub(super) passed_versions: HashMap<ObjectKey, String>,
+    pub(super) ctx: EvalContext,
+    pub(super) rules: remediate::Rules,
+    pub(super) take_over: Vec<String>,
+    pub(super) plan: plan::Options,
+}
+
+/// The desired manifests as compact JSON, by key.
+pub(super) fn compact(objects: &[Value]) -> HashMap<ObjectKey, Box<str>> {
+    objects
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o.to_string().into_boxed_str())))
+        .collect()
+}
+
+impl Baseline {
+    /// The commit the baseline was rendered from (`None` for a local
+    /// directory).
+    pub fn revision(&self) -> Option<&str> {
+        self.revision.as_deref()
+    }
+
+    /// The inventory as last recorded.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// Whether `key` is one of the sync's desired objects.
+    pub fn is_desired(&self, key: &ObjectKey) -> bool {
+        self.desired.contains_key(key)
+    }
+
+    /// Repair one object after it changed (`live`) or was deleted (`None`):
+    /// plan it against the baseline, let the remediators decide, and apply
+    /// the decision. Returns the report of what was done, or `None` when
+    /// there was nothing to do: the object is not desired (leaving Git is
+    /// the full reconcile's business), it has the `resourceVersion` last
+    /// seen, or it matches what was applied.
+    pub async fn repair(
+        &mut self,
+        key: &ObjectKey,
+        live: Option<Value>,
+        policies: &PolicySet,
+        cluster: &Cluster,
+    ) -> Option<Report> {
+        let text = self.desired.get(key)?;
+        let seen = live.as_ref().and_then(object::resource_version);
+        let known = [
+            &self.resource_versions.get(key),
+            &self.passed_versions.get(key),
+        ];
+        if seen.is_some() && known.iter().any(|k| k.map(String::as_str) == seen) {
+            return None;
+        }
+        let desired: Value = serde_json::from_str(text).ok()?;
+        let live: Live = live.map(|l| (key.clone(), l)).into_iter().collect();
+        let mut inventory = Inventory::default();
+        if let Some(entry) = self.inventory.entries.get(key) {
+            inventory.entries.insert(key.clone(), entry.clone());
+        }
+        let planned = plan::plan(
+            std::slice::from_ref(&desired),
+            &live,
+            &inventory,
+            &self.plan,
+        );
+        let planned_object = planned.objects.iter().find(|o| &o.key == key)?;
+        if matches!(
+            planned_object.action,
+            Action::Unchanged | Action::Terminating
+        ) {
+            self.remember(key, live.get(key));
+            return None;
+        }
+
+        let mut report = Report::new(&self.sync, cluster.options().dry_run);
+        report.revision.clone_from(&self.revision);
+        report.summary = planned.summary();
+        let decided = decide(&planned, &live, &inventory, policies, &self.ctx, self.rules).await;
+        let decisions = match decided {
+            Ok((decisions, warnings)) => {
+                report.warnings.extend(warnings);
+                let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
+                report.policy_timings.extend(timings);
+                decisions
+            }
+            Err(error) => return Some(report.fail(error)),
+        };
+        let reclaim: BTreeSet<ObjectKey> = inventory
+            .entries
+            .iter()
+            .filter(|(_, entry)| !entry.ignored.is_empty())
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut run = Run {
+            cluster,
+            report,
+            inventory,
+            reclaim,
+            take_over: &self.take_over,
+            resource_versions: BTreeMap::new(),
+            passed_versions: BTreeMap::new(),
+        };
+        run.stage(&[planned_object], &decisions, &live).await;
+        let Run {
+            mut report,
+            inventory,
+            resource_versions,
+            passed_versions,
+            ..
+        } = run;
+        self.passed_versions.remove(key);
+        self.passed_versions.extend(passed_versions);
+        match resource_versions.get(key) {
+            Some(written) => {
+                self.resource_versions.insert(key.clone(), written.clone());
+            }
+            None => self.remember(key, live.get(key)),
+        }
+        let entry = inventory.entries.get(key);
+        if entry.is_some() && entry != self.inventory.entries.get(key) {
+            if let Some(entry) = entry {
+                self.inventory.entries.insert(key.clone(), entry.clone());
+            }
+            match inventory_store::save(
+                cluster,
+                &self.inventory_namespace,
+                &self.sync,
+                &self.version,
+                &self.inventory,
+            )
+            .await
+            {
+                Ok(version) => self.version = version,
+                Err(error) => report.errors.push(error.to_string()),
+            }
+        }
+        if !report.errors.is_empty() {
+            report.status = Status::Failed;
+        }
+        Some(report)
+    }
+
+    /// Record the `resourceVersion` an object was found unchanged at.
+    fn remember(&mut self, key: &ObjectKey, live: Option<&Value>) {
+        match live.and_then(object::resource_version) {
+            Some(seen) => {
+                self.resource_versions.insert(key.clone(), seen.to_owned());
+            }
+            None => {
+                self.resource_versions.remove(key);
+            }
+        }
+    }
+}
