@@ -28,6 +28,11 @@
 
 mod support;
 
+/// The allocator of the `plumbline` binary, so the controller measured here
+/// runs as it ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

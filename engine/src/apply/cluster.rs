@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, ObjectList, Patch, PatchParams,
+    Preconditions,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
@@ -292,8 +293,7 @@ impl Cluster {
                 Err(Error::UnknownKind { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            let items = self.list_labelled(&resolved, &selector, namespaces).await?;
-            live.extend(keyed(&resolved.resource, items));
+            live.extend(self.list_labelled(&resolved, &selector, namespaces).await?);
         }
         let missing: Vec<&(ObjectKey, String)> = wanted
             .iter()
@@ -340,7 +340,7 @@ impl Cluster {
                 .list_labelled(&resolved, &selector, &BTreeSet::new())
                 .await
             {
-                Ok(items) => live.extend(keyed(&resolved.resource, items)),
+                Ok(listed) => live.extend(listed),
                 // The sync's identity may not list this kind: it cannot have
                 // applied anything it cannot see either.
                 Err(Error::Rejected { code: 403, .. }) => {}
@@ -350,7 +350,7 @@ impl Cluster {
         Ok(live)
     }
 
-    /// The objects of one kind with `selector`: one list across the
+    /// The objects of one kind with `selector`, by key: one list across the
     /// cluster, or, if that is forbidden for a namespaced kind, one list in
     /// each of `namespaces`.
     async fn list_labelled(
@@ -358,8 +358,7 @@ impl Cluster {
         resolved: &Resolved,
         selector: &str,
         namespaces: &BTreeSet<Option<&str>>,
-    ) -> Result<Vec<DynamicObject>> {
-        let params = ListParams::default().labels(selector);
+    ) -> Result<Live> {
         let fail = |namespace: Option<&str>, error| {
             let listing = ObjectKey {
                 group: resolved.resource.group.clone(),
@@ -369,41 +368,71 @@ impl Cluster {
             };
             Error::from_kube(&listing, error)
         };
-        let everywhere: Api<DynamicObject> = Api::all_with(self.client.clone(), &resolved.resource);
-        match everywhere.list(&params).await {
-            Ok(list) => Ok(list.items),
+        let mut live = Live::new();
+        match self
+            .list_pages(&resolved.resource, None, selector, &mut live)
+            .await
+        {
+            Ok(()) => Ok(live),
             Err(kube::Error::Api(status)) if status.code == 403 && resolved.namespaced => {
-                let mut items = Vec::new();
                 for namespace in namespaces.iter().flatten() {
-                    let api: Api<DynamicObject> =
-                        Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
-                    let list = api
-                        .list(&params)
+                    self.list_pages(&resolved.resource, Some(namespace), selector, &mut live)
                         .await
                         .map_err(|e| fail(Some(namespace), e))?;
-                    items.extend(list.items);
                 }
-                Ok(items)
+                Ok(live)
             }
             Err(error) => Err(fail(None, error)),
         }
     }
+
+    /// List one kind's objects with `selector` (in `namespace`, or
+    /// everywhere) into `live`, [`LIST_PAGE`] at a time, each parsed once,
+    /// straight into JSON.
+    async fn list_pages(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        selector: &str,
+        live: &mut Live,
+    ) -> std::result::Result<(), kube::Error> {
+        let url = <DynamicObject as kube::Resource>::url_path(resource, namespace);
+        let mut params = ListParams::default().labels(selector).limit(LIST_PAGE);
+        loop {
+            let request = kube::core::Request::new(&url)
+                .list(&params)
+                .map_err(kube::Error::BuildRequest)?;
+            let page: ObjectList<Value> = self.client.request(request).await?;
+            for item in page.items {
+                let value = with_type(resource, item);
+                if let Some(key) = ObjectKey::of(&value) {
+                    live.insert(key, value);
+                }
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params.continue_token = Some(token),
+                _ => return Ok(()),
+            }
+        }
+    }
 }
 
-/// Listed objects by key (see [`live_value`]).
-fn keyed(resource: &ApiResource, items: Vec<DynamicObject>) -> Live {
-    items
-        .into_iter()
-        .map(|item| live_value(resource, item))
-        .filter_map(|value| Some((ObjectKey::of(&value)?, value)))
-        .collect()
-}
+/// Objects per page of a list: the API server answers each page from one
+/// consistent snapshot, and no response body holds the whole kind.
+const LIST_PAGE: u32 = 500;
 
 /// A listed or watched object of `resource` as JSON, with the `apiVersion`
 /// and `kind` API servers leave out of list items.
 pub fn live_value(resource: &ApiResource, object: DynamicObject) -> Value {
-    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
-    if let Some(fields) = value.as_object_mut() {
+    with_type(
+        resource,
+        serde_json::to_value(object).unwrap_or(Value::Null),
+    )
+}
+
+/// `object` with `resource`'s `apiVersion` and `kind` where it has none.
+fn with_type(resource: &ApiResource, mut object: Value) -> Value {
+    if let Some(fields) = object.as_object_mut() {
         fields
             .entry("apiVersion")
             .or_insert_with(|| Value::String(resource.api_version.clone()));
@@ -411,7 +440,7 @@ pub fn live_value(resource: &ApiResource, object: DynamicObject) -> Value {
             .entry("kind")
             .or_insert_with(|| Value::String(resource.kind.clone()));
     }
-    value
+    object
 }
 
 /// The key used for an object that has none (it is rejected anyway).

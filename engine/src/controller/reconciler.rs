@@ -452,21 +452,20 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         .as_ref()
         .map(Baseline::inventory)
         .or(loaded.as_ref());
-    if let Some(inventory) = inventory {
-        let kinds = inventory
-            .entries
-            .iter()
-            .map(|(key, entry)| (entry.api_version.clone(), key.kind.clone()));
-        boxed(ctx.drift.ensure(&cluster, kinds)).await;
-    }
+    let kinds: std::collections::BTreeSet<(String, String)> = inventory
+        .iter()
+        .flat_map(|inventory| &inventory.entries)
+        .map(|(key, entry)| (entry.api_version.clone(), key.kind.clone()))
+        .collect();
+    let inventory_count = inventory.map(|inventory| inventory.entries.len() as u64);
 
     let verdict = Verdict::of_report(&report, true);
     let mut next = status::with_report(
         status::with_verdict(&previous, &verdict, generation, &status::now()),
         &report,
     );
-    if let Some(inventory) = inventory {
-        next.inventory_count = Some(inventory.entries.len() as u64);
+    if inventory_count.is_some() {
+        next.inventory_count = inventory_count;
     }
     let changed = status::changed(&previous, &next);
     if changed {
@@ -489,6 +488,10 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         report: report.clone(),
     });
     drop(held);
+    // Watches start once the baseline is in place: their first list is
+    // checked against it.
+    let watcher = Cluster::new(ctx.client.clone(), ctx.apply.clone());
+    boxed(ctx.drift.ensure(&watcher, kinds.into_iter())).await;
 
     match report.status {
         Status::Synced => {

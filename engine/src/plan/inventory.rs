@@ -26,6 +26,20 @@ pub struct Inventory {
     pub entries: BTreeMap<ObjectKey, Entry>,
 }
 
+impl Inventory {
+    /// Whether both record the same applies, whatever `resourceVersion`s
+    /// they noted: a reapply that restored exactly what was applied needs
+    /// no inventory write.
+    pub fn same_records(&self, other: &Inventory) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|((k1, e1), (k2, e2))| k1 == k2 && e1.same_record(e2))
+    }
+}
+
 /// What Plumbline applied to one object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +68,11 @@ pub struct Entry {
     /// were recorded (filled in from the labelled live object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// `metadata.resourceVersion` the apply returned: while the live object
+    /// still has it, it is exactly what was applied, and drift detection
+    /// skips comparing its fields. `None` in older inventories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
 }
 
 /// One field Plumbline owns, and a digest of its applied value.
@@ -94,6 +113,7 @@ impl Entry {
             deferred_until: None,
             deferred_by: None,
             uid: crate::object::uid(returned).map(str::to_owned),
+            resource_version: crate::object::resource_version(returned).map(str::to_owned),
         }
     }
 
@@ -114,7 +134,30 @@ impl Entry {
             deferred_until: None,
             deferred_by: None,
             uid: crate::object::uid(live).map(str::to_owned),
+            resource_version: None,
         }
+    }
+
+    /// Whether both record the same apply, whatever `resourceVersion` they
+    /// noted.
+    pub fn same_record(&self, other: &Entry) -> bool {
+        let Entry {
+            api_version,
+            desired_hash,
+            owned,
+            ignored,
+            deferred_until,
+            deferred_by,
+            uid,
+            resource_version: _,
+        } = self;
+        *api_version == other.api_version
+            && *desired_hash == other.desired_hash
+            && *owned == other.owned
+            && *ignored == other.ignored
+            && *deferred_until == other.deferred_until
+            && *deferred_by == other.deferred_by
+            && *uid == other.uid
     }
 
     /// Whether the entry was recovered from a label rather than recorded

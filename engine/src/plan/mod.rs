@@ -418,6 +418,14 @@ fn desired_action(
         (Some(_), Some(_)) if !same_manifest => Action::Update {
             reason: UpdateReason::GitChanged,
         },
+        // Not written since the apply recorded in the entry: exactly what
+        // was applied.
+        (Some(live), Some(entry))
+            if entry.resource_version.is_some()
+                && entry.resource_version.as_deref() == crate::object::resource_version(live) =>
+        {
+            Action::Unchanged
+        }
         (Some(live), Some(entry)) => {
             let changes = drifted_fields(desired, live, entry, &options.field_manager);
             if changes.is_empty() {

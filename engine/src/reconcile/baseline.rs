@@ -44,11 +44,17 @@ pub struct Baseline {
     pub(super) plan: plan::Options,
 }
 
-/// The desired manifests as compact JSON, by key.
-pub(super) fn compact(objects: &[Value]) -> HashMap<ObjectKey, Box<str>> {
-    objects
+/// The desired manifests of a plan as compact JSON, by key.
+pub(super) fn compact(planned: &plan::Plan) -> HashMap<ObjectKey, Box<str>> {
+    planned
+        .objects
         .iter()
-        .filter_map(|o| Some((ObjectKey::of(o)?, o.to_string().into_boxed_str())))
+        .filter_map(|o| {
+            Some((
+                o.key.clone(),
+                o.desired.as_ref()?.to_string().into_boxed_str(),
+            ))
+        })
         .collect()
 }
 
@@ -156,22 +162,23 @@ impl Baseline {
             }
             None => self.remember(key, live.get(key)),
         }
-        let entry = inventory.entries.get(key);
-        if entry.is_some() && entry != self.inventory.entries.get(key) {
-            if let Some(entry) = entry {
-                self.inventory.entries.insert(key.clone(), entry.clone());
-            }
-            match inventory_store::save(
-                cluster,
-                &self.inventory_namespace,
-                &self.sync,
-                &self.version,
-                &self.inventory,
-            )
-            .await
-            {
-                Ok(version) => self.version = version,
-                Err(error) => report.errors.push(error.to_string()),
+        if let Some(entry) = inventory.entries.get(key) {
+            let recorded = self.inventory.entries.get(key);
+            let changed = recorded.is_none_or(|recorded| !recorded.same_record(entry));
+            self.inventory.entries.insert(key.clone(), entry.clone());
+            if changed {
+                let saved = inventory_store::save(
+                    cluster,
+                    &self.inventory_namespace,
+                    &self.sync,
+                    &self.version,
+                    &self.inventory,
+                )
+                .await;
+                match saved {
+                    Ok(version) => self.version = version,
+                    Err(error) => report.errors.push(error.to_string()),
+                }
             }
         }
         if !report.errors.is_empty() {

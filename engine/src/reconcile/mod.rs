@@ -123,7 +123,7 @@ pub async fn reconcile_to_baseline(
         })
         .await
     };
-    let desired = match loaded {
+    let mut desired = match loaded {
         Ok(Ok(desired)) => desired,
         Ok(Err(error)) => return (report.fail(error), None),
         Err(panicked) => return (report.fail(panicked), None),
@@ -167,6 +167,8 @@ pub async fn reconcile_to_baseline(
         sync: unit.name().to_owned(),
     };
     let planned = plan::plan(&desired.objects, live, inventory, &plan_options);
+    // The plan holds its own copy of each desired object.
+    drop(std::mem::take(&mut desired.objects));
     report.summary = planned.summary();
 
     let ctx = EvalContext {
@@ -239,7 +241,8 @@ pub async fn reconcile_to_baseline(
     run.inventory.entries.retain(|key, _| kept.contains(key));
     let stored = &state.stored;
     let mut version = Some(stored.version.clone());
-    if (run.inventory != stored.inventory || !stored.complete) && !cluster.options().dry_run {
+    let changed = !run.inventory.same_records(&stored.inventory) || !stored.complete;
+    if changed && !cluster.options().dry_run {
         version = match inventory_store::save(
             cluster,
             &spec.inventory_namespace,
@@ -273,7 +276,7 @@ pub async fn reconcile_to_baseline(
                 sync: unit.name().to_owned(),
                 inventory_namespace: spec.inventory_namespace.clone(),
                 revision: desired.revision.clone(),
-                desired: baseline::compact(&desired.objects),
+                desired: baseline::compact(&planned),
                 inventory: std::mem::take(&mut run.inventory),
                 version,
                 resource_versions,

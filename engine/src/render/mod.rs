@@ -263,7 +263,7 @@ fn plain(
     } else {
         format!("{root}/")
     };
-    let mut objects = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     let mut built: Vec<String> = Vec::new();
     for (path, bytes) in tree.iter() {
         let Some(relative) = path.strip_prefix(&prefix) else {
@@ -273,22 +273,79 @@ fn plain(
             continue;
         }
         // The top-most directory with a kustomization owns the file.
-        let parts: Vec<&str> = relative.split('/').collect();
-        let owner = (1..parts.len())
-            .map(|n| format!("{prefix}{}", parts[..n].join("/")))
+        let segments: Vec<&str> = relative.split('/').collect();
+        let owner = (1..segments.len())
+            .map(|n| format!("{prefix}{}", segments[..n].join("/")))
             .find(|dir| kustomize::kustomization_file(tree, dir).is_some());
         if let Some(dir) = owner {
             if !built.contains(&dir) {
-                objects.extend(kustomize::build(tree, &dir, options, errors));
-                built.push(dir);
+                built.push(dir.clone());
+                parts.push(Part::Kustomization(dir));
             }
             continue;
         }
         if is_manifest(path) {
-            objects.extend(manifests::from_file(path, bytes, options, errors));
+            parts.push(Part::File(path, bytes));
+        }
+    }
+    let mut files = parse_in_parallel(&parts, options).into_iter();
+    let mut objects = Vec::new();
+    for part in &parts {
+        match part {
+            Part::Kustomization(dir) => {
+                objects.extend(kustomize::build(tree, dir, options, errors))
+            }
+            Part::File(..) => {
+                let (manifests, file_errors) = files.next().unwrap_or_default();
+                objects.extend(manifests);
+                errors.extend(file_errors);
+            }
         }
     }
     objects
+}
+
+/// What a plain directory is made of, in the tree's order.
+enum Part<'a> {
+    /// A manifest file: its path and content.
+    File(&'a str, &'a [u8]),
+    /// A directory with a kustomization, built as a whole.
+    Kustomization(String),
+}
+
+/// Parse the manifest files of `parts` on every core, each file's objects
+/// and errors in the order of the files.
+fn parse_in_parallel(parts: &[Part], options: &RenderOptions) -> Vec<(Vec<Manifest>, Vec<Error>)> {
+    let files: Vec<(&str, &[u8])> = parts
+        .iter()
+        .filter_map(|part| match part {
+            Part::File(path, bytes) => Some((*path, *bytes)),
+            Part::Kustomization(_) => None,
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(path, bytes)| {
+                            let mut errors = Vec::new();
+                            let manifests = manifests::from_file(path, bytes, options, &mut errors);
+                            (manifests, errors)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn check_duplicates(objects: &[Manifest], errors: &mut Vec<Error>) {
