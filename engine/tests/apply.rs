@@ -93,6 +93,35 @@ async fn a_no_change_plan_reads_but_never_writes(server: Server) {
     assert_eq!(requests.reads(), 2, "{requests:?}");
 }
 
+async fn live_objects_are_read_page_by_page(server: Server) {
+    let cluster = cluster(&server, Options::default()).await;
+    let config_maps: Vec<Value> = (0..1_100)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": format!("c{i:04}"), "namespace": "shop",
+                                "labels": {SYNC_LABEL: "shop"}},
+                   "data": {"index": i.to_string()}})
+        })
+        .collect();
+    sync(&cluster, &[namespace()]).await;
+    for applied in cluster.apply(&config_maps).await {
+        applied.result.unwrap();
+    }
+    let requests = Requests::default();
+    let counted = Cluster::new(server.counting_client(&requests), Options::default());
+    counted.resolve("v1", "ConfigMap").await.unwrap();
+    requests.reset();
+
+    let live = counted.live(&wanted(&config_maps), "shop").await.unwrap();
+    assert_eq!(live.len(), 1_100);
+    assert_eq!(
+        live[&ObjectKey::of(&config_maps[1_099]).unwrap()]["data"]["index"],
+        "1099"
+    );
+    // Three pages of at most 500, and no GET per object.
+    assert_eq!(requests.reads(), 3, "{requests:?}");
+}
+
 async fn another_managers_edit_is_drift_and_a_conflict_unless_forced(server: Server) {
     let cluster = cluster(&server, Options::default()).await;
     let desired = [namespace(), deployment(2)];
@@ -233,3 +262,6 @@ on_both_servers!(
     dry_run_stores_nothing_and_delete_of_a_missing_object_is_fine,
     the_inventory_survives_a_round_trip_through_config_maps,
 );
+
+// The emulator answers a list in one page.
+on_real_server!(live_objects_are_read_page_by_page);

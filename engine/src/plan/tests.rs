@@ -397,3 +397,50 @@ fn a_terminating_object_is_neither_unchanged_nor_pruned_again() {
     assert_eq!(left.objects[0].action, Action::Terminating);
     assert!(!left.summary().in_sync());
 }
+
+#[test]
+fn an_object_with_the_resource_version_its_apply_returned_is_not_compared_field_by_field() {
+    let desired = deployment(2, "1000m");
+    let mut returned = applied_deployment();
+    returned["metadata"]["resourceVersion"] = json!("41");
+    let (inventory, mut live) = synced(&desired, &returned);
+    assert_eq!(
+        inventory.entries[&key(&desired)]
+            .resource_version
+            .as_deref(),
+        Some("41")
+    );
+    // Any write changes the resourceVersion: an edit comes with a new one
+    // and is drift ...
+    let edited = live.get_mut(&key(&desired)).unwrap();
+    edited["spec"]["replicas"] = json!(5);
+    edited["metadata"]["resourceVersion"] = json!("42");
+    let plan_of = |live: &Live| plan(std::slice::from_ref(&desired), live, &inventory, &options());
+    assert!(matches!(
+        plan_of(&live).objects[0].action,
+        Action::Drifted(_)
+    ));
+    // ... while the version of the apply vouches for the fields (here a
+    // different value under the same version, which a real API server
+    // never returns, shows that they are not read).
+    live.get_mut(&key(&desired)).unwrap()["metadata"]["resourceVersion"] = json!("41");
+    assert_eq!(plan_of(&live).objects[0].action, Action::Unchanged);
+}
+
+#[test]
+fn a_new_resource_version_alone_needs_no_inventory_write() {
+    let desired = config_map();
+    let mut returned = desired.clone();
+    returned["metadata"]["resourceVersion"] = json!("7");
+    let (before, _) = synced(&desired, &returned);
+    returned["metadata"]["resourceVersion"] = json!("9");
+    let (after, _) = synced(&desired, &returned);
+    assert_ne!(before, after);
+    assert!(before.same_records(&after));
+    let mut git_changed = after.clone();
+    git_changed
+        .entries
+        .values_mut()
+        .for_each(|e| e.desired_hash = "other".into());
+    assert!(!before.same_records(&git_changed));
+}
