@@ -278,6 +278,19 @@ impl Cluster {
     /// account with rights in some namespaces only), it is listed in each
     /// namespace `wanted` names instead.
     pub async fn live(&self, wanted: &[(ObjectKey, String)], sync: &str) -> Result<Live> {
+        self.live_compacting(wanted, sync, &|_, object| object)
+            .await
+    }
+
+    /// [`Cluster::live`], passing each listed object through `compact` as
+    /// its page arrives (reconcile keeps objects unchanged since their
+    /// apply as [`crate::plan::summary`]s).
+    pub async fn live_compacting(
+        &self,
+        wanted: &[(ObjectKey, String)],
+        sync: &str,
+        compact: &Compact<'_>,
+    ) -> Result<Live> {
         let mut kinds: BTreeMap<(&str, &str), BTreeSet<Option<&str>>> = BTreeMap::new();
         for (key, api_version) in wanted {
             kinds
@@ -293,7 +306,10 @@ impl Cluster {
                 Err(Error::UnknownKind { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            live.extend(self.list_labelled(&resolved, &selector, namespaces).await?);
+            let listed = self
+                .list_labelled(&resolved, &selector, namespaces, compact)
+                .await?;
+            live.extend(listed);
         }
         let missing: Vec<&(ObjectKey, String)> = wanted
             .iter()
@@ -337,7 +353,7 @@ impl Cluster {
         let mut live = Live::new();
         for resolved in super::discovery::listable(&self.client).await? {
             match self
-                .list_labelled(&resolved, &selector, &BTreeSet::new())
+                .list_labelled(&resolved, &selector, &BTreeSet::new(), &|_, object| object)
                 .await
             {
                 Ok(listed) => live.extend(listed),
@@ -358,6 +374,7 @@ impl Cluster {
         resolved: &Resolved,
         selector: &str,
         namespaces: &BTreeSet<Option<&str>>,
+        compact: &Compact<'_>,
     ) -> Result<Live> {
         let fail = |namespace: Option<&str>, error| {
             let listing = ObjectKey {
@@ -369,14 +386,15 @@ impl Cluster {
             Error::from_kube(&listing, error)
         };
         let mut live = Live::new();
+        let resource = &resolved.resource;
         match self
-            .list_pages(&resolved.resource, None, selector, &mut live)
+            .list_pages(resource, None, selector, compact, &mut live)
             .await
         {
             Ok(()) => Ok(live),
             Err(kube::Error::Api(status)) if status.code == 403 && resolved.namespaced => {
                 for namespace in namespaces.iter().flatten() {
-                    self.list_pages(&resolved.resource, Some(namespace), selector, &mut live)
+                    self.list_pages(resource, Some(namespace), selector, compact, &mut live)
                         .await
                         .map_err(|e| fail(Some(namespace), e))?;
                 }
@@ -388,12 +406,13 @@ impl Cluster {
 
     /// List one kind's objects with `selector` (in `namespace`, or
     /// everywhere) into `live`, [`LIST_PAGE`] at a time, each parsed once,
-    /// straight into JSON.
+    /// straight into JSON, and passed through `compact`.
     async fn list_pages(
         &self,
         resource: &ApiResource,
         namespace: Option<&str>,
         selector: &str,
+        compact: &Compact<'_>,
         live: &mut Live,
     ) -> std::result::Result<(), kube::Error> {
         let url = <DynamicObject as kube::Resource>::url_path(resource, namespace);
@@ -406,6 +425,7 @@ impl Cluster {
             for item in page.items {
                 let value = with_type(resource, item);
                 if let Some(key) = ObjectKey::of(&value) {
+                    let value = compact(&key, value);
                     live.insert(key, value);
                 }
             }
@@ -416,6 +436,9 @@ impl Cluster {
         }
     }
 }
+
+/// What [`Cluster::live_compacting`] does to each listed object.
+pub type Compact<'a> = dyn Fn(&ObjectKey, Value) -> Value + Sync + 'a;
 
 /// Objects per page of a list: the API server answers each page from one
 /// consistent snapshot, and no response body holds the whole kind.

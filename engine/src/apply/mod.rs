@@ -29,7 +29,7 @@ pub mod discovery;
 pub mod inventory_store;
 pub mod takeover;
 
-pub use cluster::{live_value, Applied, Cluster};
+pub use cluster::{live_value, Applied, Cluster, Compact};
 
 /// The label that marks every object a sync applied, with the sync's name.
 pub const SYNC_LABEL: &str = "plumbline.dev/sync";

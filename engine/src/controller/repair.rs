@@ -10,10 +10,10 @@
 //! Each SyncUnit has a [`Slot`]: the [`Baseline`] its last successful
 //! reconcile left, with the policies and cluster connection it ran with.
 //! A full reconcile holds the slot's lock while it runs and replaces the
-//! baseline at its end; a repair takes the lock only if it is free.
+//! baseline at its end; notices that arrive meanwhile wait for it.
 //! Anything a repair cannot stand for goes to a full reconcile instead: no
 //! baseline (the last reconcile failed or was blocked), a spec changed
-//! since it, a reconcile running, or a repair that failed.
+//! since it, or a repair that failed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -88,6 +88,10 @@ impl Baselines {
 /// Repair noticed objects until `shutdown` turns true. Runs on its own
 /// thread, driven by the runtime's handle: an apply's future cannot be
 /// proved `Send` (see [`super::reconciler`]).
+///
+/// Notices for a SyncUnit whose reconcile is running wait until it ends
+/// (the newest notice of each object), and are then checked against the
+/// baseline it left: most are that reconcile's own applies coming back.
 pub fn run(
     ctx: Arc<Context>,
     mut noticed: mpsc::UnboundedReceiver<Noticed>,
@@ -96,59 +100,82 @@ pub fn run(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async move {
+            let mut waiting: HashMap<ObjectRef<SyncUnit>, HashMap<ObjectKey, Noticed>> =
+                HashMap::new();
+            let mut retry = tokio::time::interval(RETRY_WAITING);
             loop {
-                let next = tokio::select! {
+                tokio::select! {
                     _ = shutdown.wait_for(|stop| *stop) => return,
-                    next = noticed.recv() => next,
-                };
-                match next {
-                    Some(next) => repair(&ctx, next).await,
-                    None => return,
+                    next = noticed.recv() => match next {
+                        Some(next) => {
+                            if let Some(busy) = repair(&ctx, next).await {
+                                wait(&mut waiting, busy);
+                            }
+                        }
+                        None => return,
+                    },
+                    _ = retry.tick(), if !waiting.is_empty() => {
+                        let units: Vec<ObjectRef<SyncUnit>> = waiting.keys().cloned().collect();
+                        for unit in units {
+                            if ctx.baselines.slot(&unit).try_lock().is_err() {
+                                continue;
+                            }
+                            for (_, next) in waiting.remove(&unit).unwrap_or_default() {
+                                if let Some(busy) = repair(&ctx, next).await {
+                                    wait(&mut waiting, busy);
+                                }
+                            }
+                        }
+                    }
                 }
             }
         });
     })
 }
 
+/// How often notices waiting for a running reconcile look again.
+const RETRY_WAITING: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Keep a notice until its SyncUnit's reconcile ends; a newer notice of
+/// the same object replaces it.
+fn wait(waiting: &mut HashMap<ObjectRef<SyncUnit>, HashMap<ObjectKey, Noticed>>, noticed: Noticed) {
+    waiting
+        .entry(noticed.owner.clone())
+        .or_default()
+        .insert(noticed.key.clone(), noticed);
+}
+
 /// Repair one noticed object, or ask for a full reconcile of its owner.
-async fn repair(ctx: &Context, noticed: Noticed) {
-    let Some(unit) = ctx.store.get(&noticed.owner) else {
-        return;
-    };
+/// Gives the notice back when the owner's reconcile is running.
+async fn repair(ctx: &Context, noticed: Noticed) -> Option<Noticed> {
+    let unit = ctx.store.get(&noticed.owner)?;
     if !ctx.shard.owns(&unit.metadata) {
-        return;
+        return None;
     }
-    let Ok(mut held) = ctx
-        .baselines
-        .slot(&noticed.owner)
-        .try_lock_owned()
-        .map_err(|_| "a reconcile is running")
-        .and_then(|held| usable(held, &unit))
-    else {
+    let Ok(held) = ctx.baselines.slot(&noticed.owner).try_lock_owned() else {
+        return Some(noticed);
+    };
+    let Some(mut held) = usable(held, &unit) else {
         let _ = ctx.triggers.send(noticed.owner);
-        return;
+        return None;
     };
     let started = Instant::now();
-    let Some(held) = held.as_mut() else {
-        return;
-    };
+    let held = held.as_mut()?;
     let repaired = held
         .baseline
         .repair(&noticed.key, noticed.live, &held.policies, &held.cluster)
-        .await;
-    let Some(repaired) = repaired else {
-        return;
-    };
+        .await?;
     ctx.metrics.record_repair(&repaired, started.elapsed());
     tracing::info!(syncunit = %noticed.owner, object = %noticed.key,
                    elapsed = ?started.elapsed(), "repaired: {repaired}");
     if repaired.status != Status::Synced {
         // The full reconcile reports the failure and retries with backoff.
         let _ = ctx.triggers.send(noticed.owner);
-        return;
+        return None;
     }
     merge(&mut held.report, &repaired);
     publish(ctx, &unit, &held.report, &repaired).await;
+    None
 }
 
 /// The held baseline, if a repair may use it: there is one, and the
@@ -156,17 +183,13 @@ async fn repair(ctx: &Context, noticed: Noticed) {
 fn usable(
     held: OwnedMutexGuard<Option<Held>>,
     unit: &SyncUnit,
-) -> Result<OwnedMutexGuard<Option<Held>>, &'static str> {
+) -> Option<OwnedMutexGuard<Option<Held>>> {
     let current = held.as_ref().is_some_and(|held| {
         held.generation == unit.metadata.generation
             && !unit.spec.suspend
             && unit.metadata.deletion_timestamp.is_none()
     });
-    if current {
-        Ok(held)
-    } else {
-        Err("no baseline for the current spec")
-    }
+    current.then_some(held)
 }
 
 /// Put the outcome of a repair in place of the object's line in the report

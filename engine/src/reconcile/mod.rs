@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use futures_util::{stream, StreamExt};
 use serde_json::Value;
 
 use crate::apply::{self, inventory_store, Cluster};
@@ -166,9 +167,8 @@ pub async fn reconcile_to_baseline(
         prune: spec.prune,
         sync: unit.name().to_owned(),
     };
-    let planned = plan::plan(&desired.objects, live, inventory, &plan_options);
-    // The plan holds its own copy of each desired object.
-    drop(std::mem::take(&mut desired.objects));
+    let objects = std::mem::take(&mut desired.objects);
+    let planned = plan::plan_owned(objects, live, inventory, &plan_options);
     report.summary = planned.summary();
 
     let ctx = EvalContext {
@@ -239,15 +239,14 @@ pub async fn reconcile_to_baseline(
     run.report_unserved(unserved, inventory);
     let kept = retained(&planned, unserved);
     run.inventory.entries.retain(|key, _| kept.contains(key));
-    let stored = &state.stored;
-    let mut version = Some(stored.version.clone());
-    let changed = !run.inventory.same_records(&stored.inventory) || !stored.complete;
+    let mut version = Some(state.version.clone());
+    let changed = state.rewrite || !run.inventory.same_records(inventory);
     if changed && !cluster.options().dry_run {
         version = match inventory_store::save(
             cluster,
             &spec.inventory_namespace,
             unit.name(),
-            &stored.version,
+            &state.version,
             &run.inventory,
         )
         .await
@@ -296,8 +295,12 @@ pub async fn reconcile_to_baseline(
 
 /// What a reconcile knows before it plans.
 pub struct State {
-    /// The inventory as stored, for the next write.
-    pub stored: inventory_store::Stored,
+    /// Which inventory the next write replaces.
+    pub version: inventory_store::Version,
+    /// Whether the inventory must be written even if the reconcile changes
+    /// nothing in it: the stored one was incomplete, or lacked uids now
+    /// filled in.
+    pub rewrite: bool,
     /// The inventory to plan with: the stored one, with uids filled in from
     /// the labelled live objects where an older inventory lacks them, and,
     /// when the stored one is incomplete, an entry for every object that
@@ -322,8 +325,8 @@ pub async fn read_state(
     sync: &str,
     desired: &[Value],
 ) -> apply::Result<State> {
-    let stored = inventory_store::load(cluster, inventory_namespace, sync).await?;
-    let mut inventory = stored.inventory.clone();
+    let mut stored = inventory_store::load(cluster, inventory_namespace, sync).await?;
+    let mut inventory = std::mem::take(&mut stored.inventory);
     if !stored.complete {
         let manager = &cluster.options().field_manager;
         for (key, object) in cluster.labelled(sync).await? {
@@ -335,13 +338,34 @@ pub async fn read_state(
             }
         }
     }
+    // Desired objects unchanged in Git that still have the version of
+    // their recorded apply are kept as summaries: they plan as unchanged,
+    // and neither their fields nor a diff are ever shown.
+    let applied: std::collections::HashMap<ObjectKey, &str> = desired
+        .iter()
+        .filter_map(|object| {
+            let key = ObjectKey::of(object)?;
+            let entry = inventory.entries.get(&key)?;
+            let version = entry.resource_version.as_deref()?;
+            (entry.desired_hash == plan::inventory::desired_hash(object)).then_some((key, version))
+        })
+        .collect();
+    let compact = |key: &ObjectKey, object: Value| {
+        let version = crate::object::resource_version(&object);
+        if version.is_some() && applied.get(key).copied() == version {
+            plan::summary(object)
+        } else {
+            object
+        }
+    };
     let live = cluster
-        .live(&live_objects_to_read(desired, &inventory), sync)
+        .live_compacting(&live_objects_to_read(desired, &inventory), sync, &compact)
         .await?;
-    fill_in_uids(&mut inventory, &live, sync);
+    let filled = fill_in_uids(&mut inventory, &live, sync);
     let unserved = unserved(cluster, desired, &inventory, &live).await?;
     Ok(State {
-        stored,
+        version: stored.version,
+        rewrite: !stored.complete || filled,
         inventory,
         live,
         unserved,
@@ -349,8 +373,10 @@ pub async fn read_state(
 }
 
 /// Record the uid of members of an inventory written before uids were,
-/// from the live object if it carries the sync's label.
-fn fill_in_uids(inventory: &mut Inventory, live: &plan::Live, sync: &str) {
+/// from the live object if it carries the sync's label. Returns whether
+/// any was filled in.
+fn fill_in_uids(inventory: &mut Inventory, live: &plan::Live, sync: &str) -> bool {
+    let mut filled = false;
     for (key, entry) in inventory
         .entries
         .iter_mut()
@@ -361,8 +387,10 @@ fn fill_in_uids(inventory: &mut Inventory, live: &plan::Live, sync: &str) {
         };
         if crate::object::label(object, apply::SYNC_LABEL) == Some(sync) {
             entry.uid = crate::object::uid(object).map(str::to_owned);
+            filled |= entry.uid.is_some();
         }
     }
+    filled
 }
 
 /// Inventory members not in Git and not found live whose kind is served in
@@ -595,23 +623,31 @@ impl Run<'_> {
         kept
     }
 
-    /// Apply objects in parallel and record the results.
+    /// Apply objects in parallel and record each result as it arrives, so
+    /// only the objects in flight are held as the API server returned them.
     async fn apply_batch(
         &mut self,
         batch: &[(&plan::PlannedObject, Outcome)],
         force: bool,
         decisions: &BTreeMap<ObjectKey, remediate::Resolution>,
     ) {
-        let desired: Vec<Value> = batch
+        let cluster = self.cluster;
+        let force = force || cluster.options().force_conflicts;
+        let with_manifest = batch
             .iter()
-            .filter_map(|(o, _)| o.desired.clone())
-            .collect();
-        let applied = self
-            .cluster
-            .apply_with(&desired, force || self.cluster.options().force_conflicts)
-            .await;
-        for ((object, outcome), result) in batch.iter().zip(applied) {
-            self.record(object, outcome.clone(), result.result, decisions);
+            .filter_map(|(object, outcome)| Some((*object, outcome, object.desired.as_ref()?)));
+        let mut applied = stream::iter(with_manifest)
+            .map(|(object, outcome, desired)| async move {
+                (
+                    object,
+                    outcome,
+                    cluster.apply_one_with(desired, force).await,
+                )
+            })
+            .buffered(cluster.options().concurrency.max(1))
+            .boxed_local();
+        while let Some((object, outcome, result)) = applied.next().await {
+            self.record(object, outcome.clone(), result, decisions);
         }
     }
 
