@@ -92,9 +92,19 @@ fn has_archives(dir: &Path) -> bool {
     dir.join("etcd.xz").is_file() && dir.join("kube-apiserver.xz").is_file()
 }
 
-/// `../shared/k8s` next to the repository root.
+/// `../shared/k8s` next to the repository root, looked for above the
+/// package cargo is running (it sets `CARGO_MANIFEST_DIR` for tests and
+/// benches), then above this crate as it was compiled: a build cached in a
+/// target directory shared by several clones still finds the clone's own.
 fn shared_k8s() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s")
+    let compiled = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let found = running
+        .iter()
+        .chain([&compiled])
+        .flat_map(|base| base.ancestors().map(|dir| dir.join("../shared/k8s")))
+        .find(|dir| has_archives(dir));
+    found.unwrap_or_else(|| compiled.join("../../../shared/k8s"))
 }
 
 fn cache_root() -> Result<PathBuf> {
