@@ -272,6 +272,79 @@ async fn a_drifted_object_in_a_large_unit_is_repaired_alone(server: Server) {
     running.stop().await;
 }
 
+async fn an_unchanged_commit_is_not_rendered_or_validated_again(server: Server) {
+    let fixture = Fixture::on(server).await;
+    let wasm = std::fs::read(policy_artifacts::REQUIRED_LABELS).unwrap();
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    std::fs::create_dir_all(fixture.world.repo.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        fixture.world.repo.dir.path().join("policies/labels.wasm"),
+        wasm,
+    )
+    .unwrap();
+    fixture.world.repo.commit("app with its policy");
+    let running = fixture.start();
+    let policy = json!({"name": "labels", "module": {"path": "policies/labels.wasm"},
+                        "settings": {"labels": ["team"], "kinds": ["ConfigMap"]}});
+    let spec = spec_for(
+        &fixture.world.repo.url(),
+        "app",
+        json!({"interval": "1s", "policies": [policy]}),
+    );
+    fixture.put_sync_unit("team-a", "shop", spec).await;
+    fixture
+        .wait_for_unit("team-a", "shop", "Ready", is_ready)
+        .await;
+    let validations = || {
+        let wanted = "plumbline_policy_evaluation_duration_seconds_count{policy=\"labels\",role=\"validator\"}";
+        running
+            .metrics
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix(wanted))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let validated = validations();
+    assert!(validated > 0);
+
+    // Reconciled every second: the same commit is fetched and its objects
+    // planned against the cluster, but not rendered or validated again.
+    let reconciled = running.reconciles("synced");
+    let started = std::time::Instant::now();
+    while running.reconciles("synced") < reconciled + 3 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no reconciles");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(validations(), validated);
+
+    // A new commit is rendered and validated.
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "slow"));
+    fixture.world.repo.commit("slow");
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    fixture
+        .wait_for_object(&config_maps, "settings", "updated from Git", |o| {
+            mode(o) == Some("slow")
+        })
+        .await;
+    // (The metrics are recorded when that reconcile ends.)
+    let started = std::time::Instant::now();
+    while validations() == validated {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the new commit was not validated"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+}
+
 async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only(server: Server) {
     let fixture = Fixture::on(server).await;
     fixture
@@ -1198,6 +1271,7 @@ on_both_servers!(
     a_sync_unit_becomes_ready_with_its_status_filled,
     a_manual_edit_is_remediated_by_the_watch_not_the_interval,
     a_drifted_object_in_a_large_unit_is_repaired_alone,
+    an_unchanged_commit_is_not_rendered_or_validated_again,
     drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_only,
     a_depends_on_chain_applies_in_order,
     suspend_stops_reconciling_until_resumed,

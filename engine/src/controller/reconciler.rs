@@ -392,7 +392,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
     // Repairs of single objects wait for this reconcile, whose baseline
     // replaces the one they would use.
     let mut held = ctx.baselines.slot(&me).lock_owned().await;
-    *held = None;
+    let last_baseline = held.take().map(|held| held.baseline);
     let cluster_policies = list_cluster_policies(&ctx).await?;
     let resolver = Resolver {
         client: &ctx.client,
@@ -433,7 +433,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
 
     let cluster = cluster_for(&ctx, &object, &namespace)?;
     let (report, baseline, cluster, resolved) =
-        run_reconcile(resolved, cluster, ctx.cache_dir.join("git"))
+        run_reconcile(resolved, cluster, ctx.cache_dir.join("git"), last_baseline)
             .await
             .map_err(|e| Error::Panicked(e.to_string()))?;
     ctx.metrics.record_reconcile(&report, started.elapsed());
@@ -770,6 +770,7 @@ async fn run_reconcile(
     resolved: sync_unit::Resolved,
     cluster: Cluster,
     git_cache: PathBuf,
+    previous: Option<Baseline>,
 ) -> std::result::Result<Reconciled, tokio::task::JoinError> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
@@ -778,6 +779,7 @@ async fn run_reconcile(
             &resolved.policies,
             &cluster,
             &git_cache,
+            previous,
         ));
         (report, baseline, cluster, resolved)
     })

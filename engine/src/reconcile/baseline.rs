@@ -14,11 +14,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
+use super::desired::Desired;
+use super::SyncUnit;
 use super::{decide, remediate, Report, Run, Status};
 use crate::apply::{inventory_store, Cluster};
 use crate::object::{self, ObjectKey};
 use crate::plan::{self, Action, Inventory, Live};
-use crate::policy::{EvalContext, PolicySet};
+use crate::policy::{EvalContext, PolicySet, Violation};
 
 /// The state of a sync as its last successful reconcile left it.
 #[derive(Debug)]
@@ -38,6 +40,12 @@ pub struct Baseline {
     /// object gave it on the way to the apply: the notice of that version
     /// is not news either.
     pub(super) passed_versions: HashMap<ObjectKey, String>,
+    /// [`inputs`] of the reconcile that rendered the baseline.
+    pub(super) inputs: String,
+    /// What the validators found in it (none of error severity).
+    pub(super) violations: Vec<Violation>,
+    /// Faults of fail-open policies while it was rendered.
+    pub(super) warnings: Vec<String>,
     pub(super) ctx: EvalContext,
     pub(super) rules: remediate::Rules,
     pub(super) take_over: Vec<String>,
@@ -58,7 +66,56 @@ pub(super) fn compact(planned: &plan::Plan) -> HashMap<ObjectKey, Box<str>> {
         .collect()
 }
 
+/// A digest of everything besides the commit that shapes a sync's desired
+/// state: its configuration, and each policy's component, settings and
+/// failure mode, in order.
+pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_string(&unit.config).unwrap_or_default());
+    for policy in policies.policies() {
+        for part in [policy.name(), &policy.digest(), policy.settings_json()] {
+            hasher.update(part.len().to_le_bytes());
+            hasher.update(part);
+        }
+        hasher.update([u8::from(policy.fail_open())]);
+    }
+    hex::encode(hasher.finalize())
+}
+
 impl Baseline {
+    /// The desired state again, if this baseline was rendered from
+    /// `revision` with the same [`inputs`]: render, transformers and
+    /// validators would give the same objects and findings, so they are not
+    /// run. Never for a local directory (`None`), which may have changed.
+    pub(super) fn desired_again(
+        &self,
+        revision: Option<&str>,
+        inputs: &str,
+        fetch_duration: Option<std::time::Duration>,
+    ) -> Option<Desired> {
+        if revision.is_none() || revision != self.revision.as_deref() || inputs != self.inputs {
+            return None;
+        }
+        let objects = self
+            .desired
+            .values()
+            .map(|text| serde_json::from_str(text))
+            .collect::<Result<Vec<Value>, _>>()
+            .ok()?;
+        Some(Desired {
+            revision: self.revision.clone(),
+            objects,
+            origins: Default::default(),
+            violations: self.violations.clone(),
+            warnings: self.warnings.clone(),
+            logs: Vec::new(),
+            timings: Vec::new(),
+            fetch_duration,
+            transformer_changes: Default::default(),
+        })
+    }
+
     /// The commit the baseline was rendered from (`None` for a local
     /// directory).
     pub fn revision(&self) -> Option<&str> {

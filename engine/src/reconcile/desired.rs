@@ -115,9 +115,34 @@ pub fn load(
     depth: Depth,
     interrupt: &AtomicBool,
 ) -> Result<Desired, Error> {
-    let started = std::time::Instant::now();
-    let (revision, tree) = fetch(unit, cache_dir, interrupt)?;
-    let fetch_duration = revision.is_some().then(|| started.elapsed());
+    let fetched = fetch(unit, cache_dir, interrupt)?;
+    from_source(unit, policies, fetched, depth)
+}
+
+/// What [`fetch`] read: the commit (`None` for a local directory), the
+/// files, and how long the Git fetch took.
+pub struct Fetched {
+    /// The commit, for Git sources.
+    pub revision: Option<String>,
+    /// The files.
+    pub tree: Tree,
+    /// How long the Git fetch took; `None` for a local directory.
+    pub duration: Option<std::time::Duration>,
+}
+
+/// Render fetched files, then run the sync's policies ([`load`] after its
+/// fetch).
+pub fn from_source(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    fetched: Fetched,
+    depth: Depth,
+) -> Result<Desired, Error> {
+    let Fetched {
+        revision,
+        tree,
+        duration: fetch_duration,
+    } = fetched;
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
         allow_empty: unit.config.spec.allow_empty,
@@ -192,15 +217,18 @@ pub fn load(
     })
 }
 
-fn fetch(
-    unit: &SyncUnit,
-    cache_dir: &Path,
-    interrupt: &AtomicBool,
-) -> Result<(Option<String>, Tree), Error> {
+/// Fetch the sync's source: its Git repository into `cache_dir`, or its
+/// local directory as it is.
+pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
+    let started = std::time::Instant::now();
     let options = FetchOptions::default();
     if let Some(dir) = unit.local_dir() {
         let tree = source::read_local_dir(&dir, &options.limits).map_err(Error::Fetch)?;
-        return Ok((None, tree));
+        return Ok(Fetched {
+            revision: None,
+            tree,
+            duration: None,
+        });
     }
     let mut source = unit.config.source(&unit.file).map_err(Error::Spec)?;
     // The whole repository is read and rendered at the source path, so a
@@ -219,7 +247,11 @@ fn fetch(
         interrupt,
     )
     .map_err(Error::Fetch)?;
-    Ok((Some(fetched.commit.to_string()), fetched.files))
+    Ok(Fetched {
+        revision: Some(fetched.commit.to_string()),
+        tree: fetched.files,
+        duration: Some(started.elapsed()),
+    })
 }
 
 /// Give namespaced objects without a namespace the sync's target namespace.

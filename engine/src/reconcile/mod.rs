@@ -95,32 +95,38 @@ pub async fn reconcile(
     cluster: &Cluster,
     cache_dir: &Path,
 ) -> Report {
-    reconcile_to_baseline(unit, policies, cluster, cache_dir)
+    reconcile_to_baseline(unit, policies, cluster, cache_dir, None)
         .await
         .0
 }
 
 /// [`reconcile`], also returning the [`Baseline`] single objects can be
 /// repaired against until the next reconcile, when this one ended
-/// [`Status::Synced`] with real writes.
+/// [`Status::Synced`] with real writes. With the `previous` baseline, a
+/// commit it was rendered from with the same inputs is not rendered again
+/// ([`Baseline::desired_again`]).
 pub async fn reconcile_to_baseline(
     unit: &SyncUnit,
     policies: &PolicySet,
     cluster: &Cluster,
     cache_dir: &Path,
+    previous: Option<Baseline>,
 ) -> (Report, Option<Baseline>) {
     let report = Report::new(unit.name(), cluster.options().dry_run);
+    let inputs = baseline::inputs(unit, policies);
     let loaded = {
         let (unit, policies, cache_dir) = (unit.clone(), policies.clone(), cache_dir.to_owned());
+        let inputs = inputs.clone();
         tokio::task::spawn_blocking(move || {
             let interrupt = AtomicBool::new(false);
-            desired::load(
-                &unit,
-                &policies,
-                &cache_dir,
-                desired::Depth::Validated,
-                &interrupt,
-            )
+            let fetched = desired::fetch(&unit, &cache_dir, &interrupt)?;
+            let again = previous.and_then(|previous| {
+                previous.desired_again(fetched.revision.as_deref(), &inputs, fetched.duration)
+            });
+            match again {
+                Some(desired) => Ok(desired),
+                None => desired::from_source(&unit, &policies, fetched, desired::Depth::Validated),
+            }
         })
         .await
     };
@@ -276,6 +282,9 @@ pub async fn reconcile_to_baseline(
                 inventory_namespace: spec.inventory_namespace.clone(),
                 revision: desired.revision.clone(),
                 desired: baseline::compact(&planned),
+                inputs,
+                violations: std::mem::take(&mut desired.violations),
+                warnings: std::mem::take(&mut desired.warnings),
                 inventory: std::mem::take(&mut run.inventory),
                 version,
                 resource_versions,
