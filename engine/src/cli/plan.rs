@@ -67,7 +67,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let policies = sync::load_policies(&host, &unit, &[])?;
     let interrupt = AtomicBool::new(false);
     let git_cache = sync::git_cache();
-    let desired = desired::load(&unit, &policies, &git_cache, Depth::Validated, &interrupt)
+    let mut desired = desired::load(&unit, &policies, &git_cache, Depth::Validated, &interrupt)
         .map_err(sync::flat)?;
     let transformations = transformations(&host, &unit, &policies, &desired)?;
 
@@ -111,7 +111,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     } else {
         (Live::new(), Inventory::default())
     };
-    let planned = plan::plan(&desired.objects, &live, &inventory, &options);
+    let planned = plan::plan_owned(
+        std::mem::take(&mut desired.objects),
+        &live,
+        &inventory,
+        &options,
+    );
     progress.stop();
 
     let summary = planned.summary();
@@ -134,30 +139,29 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(output::shown_action)
                 .collect::<Result<Vec<_>, _>>()?;
-            let document = json!({
-                "sync": unit.name(),
-                "source": spec.source,
-                "revision": desired.revision,
-                "cluster": cluster,
-                "emptyCluster": !use_cluster,
-                "blocking": blocking,
-                "violations": desired.violations,
-                "warnings": desired.warnings,
-                "transformerChanges": desired.transformer_changes,
-                "transformations": transformations.iter().map(|t| json!({"object": t.object, "changes": t.changes})).collect::<Vec<_>>(),
-                "summary": summary,
-                "inSync": summary.in_sync(),
-                "objects": planned.objects.iter().zip(actions).map(|(o, action)| json!({
-                    "object": o.key.to_string(),
-                    "key": o.key,
-                    "apiVersion": o.api_version,
-                    "stage": o.stage,
-                    "action": action,
-                    "origin": output::origin_of(&desired.origins, &o.key),
-                    "desired": o.desired.as_ref().map(|d| if output::is_secret(d) { output::mask_secret(d, None) } else { d.clone() }),
-                })).collect::<Vec<_>>(),
-                "serverDryRunErrors": rejected,
-            });
+            let document = Document {
+                blocking,
+                cluster: cluster.as_deref(),
+                empty_cluster: !use_cluster,
+                in_sync: summary.in_sync(),
+                objects: Objects {
+                    planned: &planned.objects,
+                    actions: &actions,
+                    origins: &desired.origins,
+                },
+                revision: &desired.revision,
+                server_dry_run_errors: &rejected,
+                source: &spec.source,
+                summary: &summary,
+                sync: unit.name(),
+                transformations: transformations
+                    .iter()
+                    .map(|t| json!({"object": t.object, "changes": t.changes}))
+                    .collect(),
+                transformer_changes: &desired.transformer_changes,
+                violations: &desired.violations,
+                warnings: &desired.warnings,
+            };
             if format == OutputFormat::Yaml {
                 out!("{}", serde_yaml::to_string(&document)?);
             } else {
@@ -171,6 +175,71 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         u8::from(blocking > 0 || !summary.in_sync())
     };
     Ok(ExitCode::from(code))
+}
+
+/// The `-o json` / `-o yaml` document (keys in alphabetical order). The
+/// planned objects are serialized where they are, not copied into it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    blocking: usize,
+    cluster: Option<&'a str>,
+    empty_cluster: bool,
+    in_sync: bool,
+    objects: Objects<'a>,
+    revision: &'a Option<String>,
+    server_dry_run_errors: &'a [String],
+    source: &'a crate::spec::SourceSpec,
+    summary: &'a plan::Summary,
+    sync: &'a str,
+    transformations: Vec<Value>,
+    transformer_changes: &'a crate::reconcile::transform_guard::Changes,
+    violations: &'a [crate::policy::Violation],
+    warnings: &'a [String],
+}
+
+/// Each planned object with its shown action and origin; Secret values
+/// masked.
+struct Objects<'a> {
+    planned: &'a [plan::PlannedObject],
+    actions: &'a [Value],
+    origins: &'a BTreeMap<ObjectKey, crate::render::Origin>,
+}
+
+impl serde::Serialize for Objects<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Object<'a> {
+            action: &'a Value,
+            api_version: &'a str,
+            desired: Option<std::borrow::Cow<'a, Value>>,
+            key: &'a ObjectKey,
+            object: String,
+            origin: Option<String>,
+            stage: &'a plan::Stage,
+        }
+        serializer.collect_seq(
+            self.planned
+                .iter()
+                .zip(self.actions)
+                .map(|(o, action)| Object {
+                    action,
+                    api_version: &o.api_version,
+                    desired: o.desired.as_ref().map(|d| {
+                        if output::is_secret(d) {
+                            std::borrow::Cow::Owned(output::mask_secret(d, None))
+                        } else {
+                            std::borrow::Cow::Borrowed(d)
+                        }
+                    }),
+                    key: &o.key,
+                    object: o.key.to_string(),
+                    origin: output::origin_of(self.origins, &o.key),
+                    stage: &o.stage,
+                }),
+        )
+    }
 }
 
 fn options_for(unit: &SyncUnit) -> plan::Options {

@@ -95,7 +95,7 @@ pub async fn reconcile(
     cluster: &Cluster,
     cache_dir: &Path,
 ) -> Report {
-    reconcile_to_baseline(unit, policies, cluster, cache_dir, None)
+    reconcile_with(unit, policies, cluster, cache_dir, None, false)
         .await
         .0
 }
@@ -111,6 +111,18 @@ pub async fn reconcile_to_baseline(
     cluster: &Cluster,
     cache_dir: &Path,
     previous: Option<Baseline>,
+) -> (Report, Option<Baseline>) {
+    reconcile_with(unit, policies, cluster, cache_dir, previous, true).await
+}
+
+/// The reconcile, leaving a baseline if `keep_baseline`.
+async fn reconcile_with(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cluster: &Cluster,
+    cache_dir: &Path,
+    previous: Option<Baseline>,
+    keep_baseline: bool,
 ) -> (Report, Option<Baseline>) {
     let report = Report::new(unit.name(), cluster.options().dry_run);
     let inputs = baseline::inputs(unit, policies);
@@ -268,7 +280,11 @@ pub async fn reconcile_to_baseline(
         run.report.status = Status::Failed;
     }
     let baseline = match version {
-        Some(version) if run.report.status == Status::Synced && !cluster.options().dry_run => {
+        Some(version)
+            if keep_baseline
+                && run.report.status == Status::Synced
+                && !cluster.options().dry_run =>
+        {
             let mut resource_versions = std::mem::take(&mut run.resource_versions);
             for (key, object) in live {
                 if let Some(seen) = crate::object::resource_version(object) {
