@@ -640,7 +640,7 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
     let errors = render_files(&[
         (
             "kustomization.yaml",
-            "resources:\n- cm.yaml\nvars:\n- name: x\n  objref: {}\nconfigurations:\n- y.yaml\n",
+            "resources:\n- cm.yaml\ncrds:\n- x.yaml\n\ntransformers:\n- y.yaml\n",
         ),
         (
             "cm.yaml",
@@ -652,15 +652,15 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
     assert_eq!(
         text,
         [
-            "kustomization.yaml: line 3: field `vars` is not supported (not supported yet)",
-            "kustomization.yaml: line 6: field `configurations` is not supported (not supported yet)",
+            "kustomization.yaml: line 3: field `crds` is not supported (not supported yet)",
+            "kustomization.yaml: line 6: field `transformers` is not supported (not supported yet)",
         ]
     );
 
     let helm = render_files(&[
         (
             "kustomization.yaml",
-            "resources: [cm.yaml]\ncomponents:\nhelmCharts:\n- name: x\nvars:\n- name: v\n",
+            "resources: [cm.yaml]\ncomponents:\nhelmCharts:\n- name: x\ngenerators:\n- g.yaml\n",
         ),
         (
             "cm.yaml",
@@ -672,7 +672,7 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
         helm.to_string(),
         "2 render error(s):\n  \
          kustomization.yaml: line 3: field `helmCharts` is not supported (Helm is not supported yet)\n  \
-         kustomization.yaml: line 5: field `vars` is not supported (not supported yet)"
+         kustomization.yaml: line 5: field `generators` is not supported (not supported yet)"
     );
 }
 
@@ -1302,5 +1302,257 @@ spec:
     assert_eq!(
         missing.to_string(),
         "1 render error(s):\n  kustomization.yaml: replacements[1]: target field data.x: data does not exist"
+    );
+}
+
+/// `kubectl kustomize dir/entry` fails (what Plumbline refuses, kustomize
+/// refuses too).
+fn assert_kubectl_fails(dir: &Path, entry: &str) {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir.join(entry))
+        .output()
+        .expect("kubectl must be installed (scripts/setup installs it)");
+    assert!(!out.status.success(), "kubectl built {entry}");
+}
+
+const VARS_BASE: &str = "\
+resources: [app.yaml]
+configMapGenerator:
+- name: settings
+  literals: [a=b]
+vars:
+- name: SVC
+  objref: {kind: Service, name: web, apiVersion: v1}
+- name: REPLICAS
+  objref: {kind: Deployment, name: web, apiVersion: apps/v1}
+  fieldref: {fieldpath: spec.replicas}
+- name: IMAGE
+  objref: {kind: Deployment, name: web, apiVersion: apps/v1}
+  fieldref:
+    fieldpath: spec.template.spec.containers[0].image
+- name: PORT
+  objref: {kind: Service, name: web, apiVersion: v1}
+  fieldref: {fieldpath: 'spec.ports[0].port'}
+- name: SETTINGS
+  objref: {kind: ConfigMap, name: settings, apiVersion: v1}
+";
+
+const VARS_APP: &str = "\
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports: [{name: http, port: 8080, targetPort: '$(REPLICAS)'}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {svc: '$(SVC)'}}
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+      - name: app
+        image: nginx:1
+        args: ['--svc=$(SVC):$(PORT)', '$(REPLICAS)', '$$(SVC)', '$(NOPE)', '$(SVC']
+        command: [run, '$(IMAGE)']
+        env: [{name: A, value: '$(SETTINGS)'}, {name: B, value: '$(OVERLAY)'}]
+        volumeMounts: [{name: v, mountPath: '/data/$(SVC)'}]
+      initContainers:
+      - {name: init, image: busybox, args: ['$(SVC)']}
+      volumes: [{name: v, nfs: {server: '$(SVC).nfs', path: /}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  tls: [{hosts: ['$(SVC).example.com'], secretName: '$(SVC)-tls'}]
+  rules: [{host: '$(SVC).example.com'}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: job, annotations: {a: '$(SVC)'}, finalizers: ['$(SVC)']}
+spec:
+  schedule: '* * * * *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: c, image: busybox, command: [echo, '$(SVC)']}]
+";
+
+#[test]
+fn vars_match_live_kubectl_kustomize() {
+    let overlay = "\
+resources: [../base]
+namePrefix: p-
+vars:
+- name: OVERLAY
+  objref: {kind: Deployment, name: web, apiVersion: apps/v1}
+";
+    let dir = fixture(&[
+        ("base/kustomization.yaml", VARS_BASE),
+        ("base/app.yaml", VARS_APP),
+        ("overlay/kustomization.yaml", overlay),
+    ]);
+    assert_matches_live_kubectl(dir.path(), "base");
+    let ours = assert_matches_live_kubectl(dir.path(), "overlay");
+    let deployment = ours.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["args"],
+        json!(["--svc=p-web:8080", 3, "$(SVC)", "$(NOPE)", "$(SVC"]),
+        "renamed, typed, escaped, unknown and unclosed"
+    );
+    assert!(container["env"][0]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("p-settings-"));
+    let cron = ours.iter().find(|o| o["kind"] == "CronJob").unwrap();
+    assert_eq!(cron["metadata"]["annotations"], json!({"a": "p-web"}));
+    assert_eq!(
+        cron["metadata"]["finalizers"],
+        json!(["$(SVC)"]),
+        "only varReference fields are replaced"
+    );
+}
+
+#[test]
+fn unresolvable_vars_are_errors_naming_the_var_and_file() {
+    let cases = [
+        (
+            "vars:\n- name: GONE\n  objref: {kind: Service, name: nope, apiVersion: v1}\n",
+            "kustomization.yaml: line 5: var `GONE`: objref v1 Service nope matches no object of the build",
+        ),
+        (
+            "vars:\n- name: NOVERSION\n  objref: {kind: Deployment, name: web}\n",
+            "kustomization.yaml: line 5: var `NOVERSION`: objref (no apiVersion) Deployment web matches no object of the build",
+        ),
+        (
+            "vars:\n- name: FIELD\n  objref: {kind: Service, name: web, apiVersion: v1}\n  fieldref: {fieldpath: spec.clusterIP}\n",
+            "kustomization.yaml: line 5: var `FIELD`: fieldref spec.clusterIP does not exist in its object",
+        ),
+        (
+            "vars:\n- name: SVC\n  objref: {kind: Service, name: web, apiVersion: v1}\n",
+            "kustomization.yaml: line 5: var `SVC`: declared twice (also in base/kustomization.yaml line 6)",
+        ),
+    ];
+    for (vars, message) in cases {
+        let overlay = format!("resources: [base]\nnamePrefix: p-\n# comment\n{vars}");
+        let files = [
+            ("kustomization.yaml", overlay.as_str()),
+            ("base/kustomization.yaml", VARS_BASE),
+            ("base/app.yaml", VARS_APP),
+        ];
+        let dir = fixture(&files);
+        assert_kubectl_fails(dir.path(), "");
+        let errors = render_files(&files).unwrap_err();
+        assert_eq!(
+            errors.to_string(),
+            format!("1 render error(s):\n  {message}")
+        );
+    }
+}
+
+#[test]
+fn configurations_match_live_kubectl_kustomize() {
+    let base = "\
+resources: [app.yaml]
+configurations: [config.yaml]
+vars:
+- name: CM
+  objref: {kind: ConfigMap, name: settings, apiVersion: v1}
+";
+    let config = "\
+nameReference:
+- kind: ConfigMap
+  version: v1
+  fieldSpecs:
+  - {path: spec/configRef, kind: Widget}
+  - {path: spec/items/ref/name, kind: Widget}
+- kind: Secret
+  fieldSpecs:
+  - {path: spec/secrets, kind: Widget}
+commonLabels:
+- {path: spec/selector/labels, kind: Widget, create: true}
+commonAnnotations:
+- {path: spec/template/annotations, kind: Widget, create: true}
+namePrefix:
+- {path: spec/alias, kind: Widget}
+- {path: metadata/name}
+images:
+- {path: spec/runner/image, kind: Widget}
+- {path: 'spec/images[]/ref', kind: Widget}
+varReference:
+- {path: spec/message, kind: Widget}
+- {path: spec/notes, kind: Widget}
+";
+    let app = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {a: b}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+spec:
+  configRef: settings
+  secrets: [creds, other]
+  items: [{ref: {name: settings}}, {ref: {name: nope}}]
+  alias: w-alias
+  runner: {image: 'nginx:1'}
+  images: [{ref: 'nginx:2'}]
+  message: uses $(CM)
+  notes: [a $(CM), b]
+";
+    let overlay = "\
+resources: [../base]
+namePrefix: p-
+nameSuffix: -s
+commonLabels: {team: a}
+commonAnnotations: {note: x}
+images:
+- {name: nginx, newTag: '9'}
+configMapGenerator:
+- name: gen
+  literals: [a=b]
+";
+    let dir = fixture(&[
+        ("base/kustomization.yaml", base),
+        ("base/config.yaml", config),
+        ("base/app.yaml", app),
+        ("overlay/kustomization.yaml", overlay),
+    ]);
+    assert_matches_live_kubectl(dir.path(), "base");
+    let ours = assert_matches_live_kubectl(dir.path(), "overlay");
+    let widget = ours.iter().find(|o| o["kind"] == "Widget").unwrap();
+    assert_eq!(widget["spec"]["configRef"], "p-settings-s");
+    assert_eq!(widget["spec"]["alias"], "p-w-alias", "prefix only, once");
+    assert_eq!(widget["spec"]["runner"]["image"], "nginx:9");
+    assert_eq!(widget["spec"]["selector"]["labels"]["team"], "a");
+
+    let refused = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources: [cm.yaml]\nconfigurations: [conf.yaml]\n",
+        ),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+        (
+            "conf.yaml",
+            "images: []\nreplicas:\n- path: spec/size\n  kind: W\ntemplateLabels:\n- path: spec/t\n",
+        ),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "2 render error(s):\n  \
+         conf.yaml: line 2: field `replicas` is not supported (not supported yet)\n  \
+         conf.yaml: line 5: field `templateLabels` is not supported (not supported yet)"
     );
 }
