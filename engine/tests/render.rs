@@ -1556,3 +1556,59 @@ configMapGenerator:
          conf.yaml: line 5: field `templateLabels` is not supported (not supported yet)"
     );
 }
+
+#[test]
+fn origin_annotations_match_live_kubectl_kustomize() {
+    let dir = fixture(&[
+        (
+            "apps/base/kustomization.yaml",
+            "resources: [cm.yaml]\nnamePrefix: b-\nconfigMapGenerator:\n- {name: gen, literals: [a=b]}\nsecretGenerator:\n- {name: s, literals: [c=d]}\n",
+        ),
+        (
+            "apps/base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {keep: 'yes'}}\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: d}}\n",
+        ),
+        (
+            "apps/component/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [extra.yaml]\n",
+        ),
+        (
+            "apps/component/extra.yaml",
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n",
+        ),
+        (
+            "apps/overlay/kustomization.yaml",
+            "resources: [../base, local.yaml]\ncomponents: [../component]\nbuildMetadata: [originAnnotations]\nnamePrefix: o-\n",
+        ),
+        (
+            "apps/overlay/local.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: l}\n",
+        ),
+    ]);
+    let ours = assert_matches_live_kubectl(dir.path(), "apps/overlay");
+    let origins: Vec<&str> = ours
+        .iter()
+        .map(|o| {
+            o["metadata"]["annotations"]["config.kubernetes.io/origin"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(origins.contains(&"path: ../base/cm.yaml\n"), "{origins:?}");
+    assert!(origins.contains(&"path: local.yaml\n"), "{origins:?}");
+
+    let refused = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources: [cm.yaml]\nbuildMetadata: [managedByLabel, originAnnotations, transformerAnnotations]\n",
+        ),
+        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "2 render error(s):\n  \
+         kustomization.yaml: line 2: field `buildMetadata: managedByLabel` is not supported (the managed-by label names the kustomize build (`kustomize-(devel)` in kubectl); not supported)\n  \
+         kustomization.yaml: line 2: field `buildMetadata: transformerAnnotations` is not supported (transformer annotations are not supported yet)"
+    );
+}

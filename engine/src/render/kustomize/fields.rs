@@ -54,10 +54,7 @@ const FIELDS: [(&str, Support); 34] = [
     ("generators", NOT_YET),
     ("transformers", NOT_YET),
     ("validators", NOT_YET),
-    (
-        "buildMetadata",
-        Support::Refused("origin annotations and the managed-by label are not supported yet"),
-    ),
+    ("buildMetadata", Support::Built),
 ];
 
 /// Check the top-level fields of kustomization `k` (from `file`, whose text

@@ -17,6 +17,7 @@
 //! get their hash
 //! suffix at the end of the top-level build.
 
+mod build_metadata;
 mod config;
 mod fields;
 mod generator;
@@ -169,6 +170,9 @@ pub(crate) fn build(
         &mut built.objects,
         &mut problems,
     );
+    if built.origin_annotations {
+        build_metadata::annotate_origins(dir, &mut built.objects);
+    }
     for e in problems {
         builder.error(e);
     }
@@ -177,12 +181,14 @@ pub(crate) fn build(
 
 /// What building a kustomization accumulates from itself and everything
 /// it includes: objects, the field specs of `configurations`, and the
-/// declared `vars` (both flow upwards, as in kustomize).
+/// declared `vars` (both flow upwards, as in kustomize); and whether the
+/// rendered kustomization asks for origin annotations.
 #[derive(Default)]
 struct Accumulated {
     objects: Vec<Manifest>,
     config: Config,
     vars: Vec<vars::Var>,
+    origin_annotations: bool,
 }
 
 struct Builder<'a> {
@@ -228,10 +234,15 @@ impl Builder<'_> {
             return;
         };
         let text = String::from_utf8_lossy(bytes);
-        let refused = fields::check(fields, &file, &text);
+        let mut refused = fields::check(fields, &file, &text);
+        let (origins, refused_metadata) = build_metadata::check(&k, &file, &text);
+        refused.extend(refused_metadata);
         let mut ok = refused.is_empty();
         for e in refused {
             self.error(e);
+        }
+        if stack.is_empty() {
+            acc.origin_annotations = origins;
         }
         let kind = k
             .get("kind")
