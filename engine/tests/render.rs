@@ -1612,3 +1612,143 @@ fn origin_annotations_match_live_kubectl_kustomize() {
          kustomization.yaml: line 2: field `buildMetadata: transformerAnnotations` is not supported (transformer annotations are not supported yet)"
     );
 }
+
+const WIDGET_CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              parts:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  properties:
+                    name: {type: string}
+                    size: {type: integer}
+                    ports:
+                      type: array
+                      x-kubernetes-list-type: map
+                      x-kubernetes-list-map-keys: [port, protocol]
+                      items: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              items:
+                type: array
+                x-kubernetes-patch-strategy: merge
+                x-kubernetes-patch-merge-key: id
+                items: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              tags:
+                type: array
+                items: {type: string}
+";
+
+#[test]
+fn custom_resource_lists_merge_by_the_keys_of_their_crd_in_the_build() {
+    let widget = "\
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+spec:
+  parts:
+  - {name: a, size: 1}
+  - name: b
+    size: 2
+    ports: [{port: 80, protocol: TCP}, {port: 80, protocol: UDP, extra: x}]
+  items: [{id: 1, v: a}, {id: 2, v: b}]
+  tags: [x, y]
+---
+apiVersion: other.example.com/v1
+kind: Gadget
+metadata: {name: g}
+spec:
+  parts: [{name: a, size: 1}]
+";
+    let kustomization = "\
+resources: [crd.yaml, widget.yaml]
+patches:
+- patch: |-
+    apiVersion: example.com/v1
+    kind: Widget
+    metadata: {name: w}
+    spec:
+      parts:
+      - name: b
+        size: 3
+        ports: [{port: 80, protocol: UDP, extra: y}]
+      - {name: c, size: 4}
+      items: [{id: 2, v: new}]
+      tags: [z]
+- patch: |-
+    apiVersion: other.example.com/v1
+    kind: Gadget
+    metadata: {name: g}
+    spec:
+      parts: [{name: b, size: 2}]
+";
+    let dir = fixture(&[
+        ("kustomization.yaml", kustomization),
+        ("crd.yaml", WIDGET_CRD),
+        ("widget.yaml", widget),
+    ]);
+    let tree = source::read_local_dir(dir.path(), &Limits::default()).unwrap();
+    let ours: Vec<Value> = render::render(&tree, &options(""))
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|m| m.object)
+        .collect();
+    let widget = ours.iter().find(|o| o["kind"] == "Widget").unwrap();
+    assert_eq!(
+        widget["spec"],
+        json!({
+            "parts": [
+                {"name": "a", "size": 1},
+                {"name": "b", "size": 3, "ports": [
+                    {"port": 80, "protocol": "TCP"},
+                    {"port": 80, "protocol": "UDP", "extra": "y"}
+                ]},
+                {"name": "c", "size": 4}
+            ],
+            "items": [{"id": 1, "v": "a"}, {"id": 2, "v": "new"}],
+            "tags": ["z"]
+        }),
+        "merged by list-map-keys (nested too) and patch-merge-key; plain lists replaced"
+    );
+
+    // kubectl kustomize (v5.5) does not read CRDs of the build: it replaces
+    // the Widget's lists. Everything else is the same.
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let kubectl = parse_yaml_stream(&out.stdout);
+    let kubectl_widget = kubectl.iter().find(|o| o["kind"] == "Widget").unwrap();
+    assert_eq!(
+        kubectl_widget["spec"]["items"],
+        json!([{"id": 2, "v": "new"}])
+    );
+    let others = |objects: &[Value]| -> Vec<Value> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] != "Widget")
+            .cloned()
+            .collect()
+    };
+    assert_same_objects(&others(&ours), &others(&kubectl), "without the Widget");
+}

@@ -19,6 +19,7 @@
 
 mod build_metadata;
 mod config;
+mod crd;
 mod fields;
 mod generator;
 mod json6902;
