@@ -1121,8 +1121,18 @@ fn components_match_live_kubectl_kustomize() {
         .iter()
         .all(|o| o["metadata"]["labels"]["monitored"] == "yes"));
 
+    // A Component is built as the rendered directory, as kubectl does, but
+    // it is not a resource.
+    assert_matches_live_kubectl(dir.path(), "components/monitoring");
+    std::fs::create_dir(dir.path().join("wrong")).unwrap();
+    std::fs::write(
+        dir.path().join("wrong/kustomization.yaml"),
+        "resources: [../components/tls]\n",
+    )
+    .unwrap();
+    assert_kubectl_fails(dir.path(), "wrong");
     let tree = source::read_local_dir(dir.path(), &Limits::default()).unwrap();
-    let errors = render::render(&tree, &options("components/tls")).unwrap_err();
+    let errors = render::render(&tree, &options("wrong")).unwrap_err();
     assert!(
         errors
             .to_string()
@@ -1751,4 +1761,98 @@ patches:
             .collect()
     };
     assert_same_objects(&others(&ours), &others(&kubectl), "without the Widget");
+}
+
+/// Every directory of the corpus with a kustomization (entry points, the
+/// bases and components they include), relative to the corpus root.
+fn corpus_kustomization_dirs() -> Vec<String> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+                .contains(&name.as_str())
+            {
+                let rel = dir.strip_prefix(root).unwrap();
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&corpus(), &corpus(), &mut out);
+    out
+}
+
+/// The corpus result table of docs/render.md: every kustomization of the
+/// corpus that `kubectl kustomize` builds renders to the same objects (a
+/// set comparison: kubectl sorts by kind, we keep resource order), and
+/// every one it refuses, Plumbline refuses too.
+#[test]
+fn every_corpus_kustomization_renders_like_live_kubectl_kustomize() {
+    let mut identical = Vec::new();
+    let mut refused = Vec::new();
+    for entry in corpus_kustomization_dirs() {
+        let out = Command::new("kubectl")
+            .arg("kustomize")
+            .arg(corpus().join(&entry))
+            .output()
+            .expect("kubectl must be installed (scripts/setup installs it)");
+        let (tree, path) = load(&entry);
+        let mut options = options(&path);
+        options.allow_empty = true;
+        let ours = render::render(&tree, &options);
+        if !out.status.success() {
+            let errors = ours.expect_err(&entry);
+            refused.push(format!("{entry}: {errors}"));
+            continue;
+        }
+        let expected = parse_yaml_stream(&out.stdout);
+        let ours: Vec<Value> = ours
+            .unwrap_or_else(|e| panic!("{entry}: {e}"))
+            .objects
+            .into_iter()
+            .map(|m| m.object)
+            .collect();
+        assert_same_objects(&ours, &expected, &entry);
+        identical.push(format!("{entry}: {} objects", ours.len()));
+    }
+    eprintln!("identical:\n  {}", identical.join("\n  "));
+    eprintln!("refused:\n  {}", refused.join("\n  "));
+    assert_eq!((identical.len(), refused.len()), (37, 0));
+}
+
+#[test]
+fn one_render_names_every_refused_feature_of_the_build() {
+    let errors = render_files(&[
+        (
+            "kustomization.yaml",
+            "resources: [base]\nopenapi:\n  path: schema.json\n",
+        ),
+        (
+            "base/kustomization.yaml",
+            "resources: [cm.yaml]\nhelmCharts:\n- name: x\nconfigurations: [conf.yaml]\n",
+        ),
+        ("base/conf.yaml", "templateLabels:\n- path: spec/t\n"),
+        (
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "3 render error(s):\n  \
+         kustomization.yaml: line 2: field `openapi` is not supported (not supported yet)\n  \
+         base/kustomization.yaml: line 2: field `helmCharts` is not supported (Helm is not supported yet)\n  \
+         base/conf.yaml: line 1: field `templateLabels` is not supported (not supported yet)"
+    );
 }

@@ -235,6 +235,8 @@ impl Builder<'_> {
             return;
         };
         let text = String::from_utf8_lossy(bytes);
+        // kustomize builds a Component as the rendered directory too.
+        let top = stack.is_empty();
         let mut refused = fields::check(fields, &file, &text);
         let (origins, refused_metadata) = build_metadata::check(&k, &file, &text);
         refused.extend(refused_metadata);
@@ -242,24 +244,22 @@ impl Builder<'_> {
         for e in refused {
             self.error(e);
         }
-        if stack.is_empty() {
+        if top {
             acc.origin_annotations = origins;
         }
         let kind = k
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or("Kustomization");
-        if kind != expected.name() {
+        if kind != expected.name() && !(top && kind == Kind::Component.name()) {
             self.error(Error::Invalid {
                 file: file.clone(),
                 message: format!("kind {kind:?} where a {} is expected", expected.name()),
             });
             ok = false;
         }
-        if !ok {
-            return;
-        }
-
+        // Resources and components are read even when this kustomization
+        // is refused, so that one render reports every refused field.
         let mut errors = Vec::new();
         stack.push(dir.to_owned());
         for resource in strings(&k, "resources", &file, self.errors) {
@@ -273,6 +273,12 @@ impl Builder<'_> {
             }
         }
         stack.pop();
+        if !ok {
+            for e in errors {
+                self.error(e);
+            }
+            return;
+        }
 
         let context = transform::Context {
             file: &file,
@@ -383,7 +389,8 @@ impl Builder<'_> {
 /// What a kustomization file must be where it is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A resource directory or the rendered directory.
+    /// A resource directory or the rendered directory (which may also be
+    /// a Component).
     Kustomization,
     /// An entry of `components`.
     Component,
