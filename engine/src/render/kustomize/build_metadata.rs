@@ -7,9 +7,10 @@
 //! kustomization and generator that made it. `transformerAnnotations` and
 //! `managedByLabel` are refused by name.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{line_of_key, Error, FILE_NAMES};
+use crate::object::metadata_map_mut;
 use crate::render::Manifest;
 
 /// The annotation `originAnnotations` adds.
@@ -76,13 +77,7 @@ pub(super) fn annotate_origins(dir: &str, objects: &mut [Manifest]) {
         } else {
             format!("path: {path}\n")
         };
-        let Some(meta) = m.object["metadata"].as_object_mut() else {
-            continue;
-        };
-        let annotations = meta
-            .entry("annotations")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(map) = annotations.as_object_mut() {
+        if let Some(map) = metadata_map_mut(&mut m.object, "annotations") {
             map.insert(ORIGIN.into(), Value::String(origin));
         }
     }

@@ -28,6 +28,7 @@ use super::config::{Config, FieldSpec};
 use super::replacement;
 use super::transform::Context;
 use super::Error;
+use crate::object::metadata_map_mut;
 use crate::render::Manifest;
 
 /// Annotation that marks the object a var reads, until the end of the
@@ -194,13 +195,7 @@ impl std::fmt::Display for ObjRef {
 }
 
 fn mark(object: &mut Value, name: &str) {
-    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let annotations = meta
-        .entry("annotations")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    if let Some(map) = annotations.as_object_mut() {
+    if let Some(map) = metadata_map_mut(object, "annotations") {
         let names = match map.get(MARK).and_then(Value::as_str) {
             Some(names) => format!("{names},{name}"),
             None => name.to_owned(),
