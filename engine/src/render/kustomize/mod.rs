@@ -1,21 +1,25 @@
 //! kustomization-lite: build a directory with a `kustomization.yaml` the way
 //! `kubectl kustomize` does, for a subset of its fields. No IO.
 //!
-//! [`fields`] lists every kustomize field and whether it is built; a field
+//! `fields` lists every kustomize field and whether it is built; a field
 //! that is not is an [`Error::Unsupported`], never silently ignored (all of
-//! a file's at once). Built: `resources`, `components`, generators
-//! ([`generator`]), patches ([`patch`]: strategic merge with the
-//! [`schema`] of built-in kinds, JSON 6902), `namespace`, `namePrefix`,
-//! `nameSuffix`, `labels`, `commonLabels`, `commonAnnotations`, `replicas`,
-//! `images`, `replacements` ([`replacement`]).
+//! a build's at once). Built: `resources`, `components`, generators
+//! (`generator`), patches (`patch`: strategic merge with the
+//! [`schema`] of built-in kinds or the CRD of a custom resource (`crd`),
+//! JSON 6902), `namespace`, `namePrefix`, `nameSuffix`, `labels`,
+//! `commonLabels`, `commonAnnotations`, `replicas`, `images`,
+//! `replacements` (`replacement`), `vars` (`vars`), `configurations`
+//! (`config`) and `buildMetadata: [originAnnotations]`
+//! (`build_metadata`).
 //!
-//! Per kustomization, resources are accumulated in `resources` order, then
-//! `components`, then, in kustomize's order: generators,
-//! `patchesStrategicMerge`, `patches`, namespace, name prefix/suffix (with
-//! references to renamed objects updated), labels, annotations,
-//! `patchesJson6902`, `replicas`, images, `replacements`. Generated objects
-//! get their hash
-//! suffix at the end of the top-level build.
+//! Per kustomization, resources are accumulated in `resources` order, its
+//! `configurations` read, then `components`, then, in kustomize's order:
+//! generators, `patchesStrategicMerge`, `patches`, namespace, name
+//! prefix/suffix (with references to renamed objects updated), labels,
+//! annotations, `patchesJson6902`, `replicas`, images, `replacements`, and
+//! its `vars` find their objects. At the end of the top-level build:
+//! generated objects get their hash suffix, vars are replaced, origin
+//! annotations added.
 
 mod build_metadata;
 mod config;
