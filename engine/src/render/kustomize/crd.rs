@@ -3,15 +3,20 @@
 
 use serde_json::Value;
 
+use super::schema::Schema;
 use crate::render::Manifest;
 
 /// The `openAPIV3Schema` of `object`'s version in its
 /// CustomResourceDefinition among `objects` (`apiextensions.k8s.io/v1`,
-/// or the single `validation` schema of `v1beta1`), if the build has it.
+/// or the single `validation` schema of `v1beta1`), if the build has it
+/// and the kind is not a built-in one.
 pub(super) fn schema_for(objects: &[Manifest], object: &Value) -> Option<Value> {
     let api_version = s(object, "/apiVersion");
-    let (group, version) = api_version.rsplit_once('/')?;
     let kind = s(object, "/kind");
+    if Schema::builtin().root(api_version, kind).is_some() {
+        return None;
+    }
+    let (group, version) = api_version.rsplit_once('/')?;
     let crd = objects.iter().map(|m| &m.object).find(|crd| {
         s(crd, "/kind") == "CustomResourceDefinition"
             && s(crd, "/apiVersion").starts_with("apiextensions.k8s.io/")

@@ -399,4 +399,26 @@ mod tests {
         );
         assert_eq!(cr["spec"], json!({"parts": [{"name": "b"}], "tags": ["y"]}));
     }
+
+    #[test]
+    fn crd_schemas_merge_lists_by_their_keys() {
+        let schema = json!({"properties": {"spec": {"properties": {
+            "rules": {"type": "array", "x-kubernetes-list-type": "map",
+                      "x-kubernetes-list-map-keys": ["host", "port"],
+                      "items": {"properties": {"paths": {"type": "array",
+                          "x-kubernetes-patch-strategy": "merge"}}}},
+            "hosts": {"type": "array"}
+        }}}});
+        let mut cr = json!({"apiVersion": "example.com/v1", "kind": "Route", "metadata": {"name": "r"},
+            "spec": {"rules": [{"host": "a", "port": 80, "paths": ["/x"]}, {"host": "a", "port": 443}],
+                     "hosts": ["a"]}});
+        let patch = json!({"spec": {"rules": [{"host": "a", "port": 80, "paths": ["/y"]}],
+                                    "hosts": ["b"]}});
+        apply(&mut cr, &patch, Some(&schema));
+        assert_eq!(
+            cr["spec"],
+            json!({"rules": [{"host": "a", "port": 80, "paths": ["/y", "/x"]}, {"host": "a", "port": 443}],
+                   "hosts": ["b"]})
+        );
+    }
 }
