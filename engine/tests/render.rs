@@ -1514,7 +1514,7 @@ metadata: {name: w}
 spec:
   configRef: settings
   secrets: [creds, other]
-  items: [{ref: {name: settings}}, {ref: {name: nope}}]
+  items: [{ref: {name: settings}}, {ref: {name: gen}}, {ref: {name: nope}}]
   alias: w-alias
   runner: {image: 'nginx:1'}
   images: [{ref: 'nginx:2'}]
@@ -1543,6 +1543,8 @@ configMapGenerator:
     let ours = assert_matches_live_kubectl(dir.path(), "overlay");
     let widget = ours.iter().find(|o| o["kind"] == "Widget").unwrap();
     assert_eq!(widget["spec"]["configRef"], "p-settings-s");
+    let generated = widget["spec"]["items"][1]["ref"]["name"].as_str().unwrap();
+    assert!(generated.starts_with("p-gen-s-"), "{generated}");
     assert_eq!(widget["spec"]["alias"], "p-w-alias", "prefix only, once");
     assert_eq!(widget["spec"]["runner"]["image"], "nginx:9");
     assert_eq!(widget["spec"]["selector"]["labels"]["team"], "a");
