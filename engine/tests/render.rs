@@ -536,6 +536,20 @@ fn supported_kustomize_fields_match_live_kubectl_kustomize() {
     assert_eq!(secret.origin.file, "base/list.yaml");
 }
 
+/// `cm.yaml` with one ConfigMap `c`, for kustomizations whose errors are
+/// the point.
+const CONFIG_MAP_C: (&str, &str) = (
+    "cm.yaml",
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+);
+
+/// Render `files`: it must fail with exactly `expected`, in order.
+fn assert_render_errors(files: &[(&str, &str)], expected: &[&str]) {
+    let errors = render_files(files).unwrap_err();
+    let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, expected);
+}
+
 fn render_files(files: &[(&str, &str)]) -> Result<render::Rendered, render::Errors> {
     let tree: Tree = files
         .iter()
@@ -642,10 +656,7 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
             "kustomization.yaml",
             "resources:\n- cm.yaml\ncrds:\n- x.yaml\n\ntransformers:\n- y.yaml\n",
         ),
-        (
-            "cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
-        ),
+        CONFIG_MAP_C,
     ])
     .unwrap_err();
     let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
@@ -657,22 +668,18 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
         ]
     );
 
-    let helm = render_files(&[
-        (
-            "kustomization.yaml",
-            "resources: [cm.yaml]\ncomponents:\nhelmCharts:\n- name: x\ngenerators:\n- g.yaml\n",
-        ),
-        (
-            "cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
-        ),
-    ])
-    .unwrap_err();
-    assert_eq!(
-        helm.to_string(),
-        "2 render error(s):\n  \
-         kustomization.yaml: line 3: field `helmCharts` is not supported (Helm is not supported yet)\n  \
-         kustomization.yaml: line 5: field `generators` is not supported (not supported yet)"
+    assert_render_errors(
+        &[
+            (
+                "kustomization.yaml",
+                "resources: [cm.yaml]\ncomponents:\nhelmCharts:\n- name: x\ngenerators:\n- g.yaml\n",
+            ),
+            CONFIG_MAP_C,
+        ],
+        &[
+            "kustomization.yaml: line 3: field `helmCharts` is not supported (Helm is not supported yet)",
+            "kustomization.yaml: line 5: field `generators` is not supported (not supported yet)",
+        ],
     );
 }
 
@@ -1066,21 +1073,20 @@ fn strategic_merge_and_json6902_patches_match_live_kubectl_kustomize() {
 
 #[test]
 fn patch_errors_name_the_patch_file() {
-    let errors = render_files(&[
-        (
-            "kustomization.yaml",
-            "resources: [cm.yaml]\npatches:\n- path: p.yaml\n- path: ops.yaml\n  target: {kind: ConfigMap}\n",
-        ),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
-        ("p.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n"),
-        ("ops.yaml", "- {op: remove, path: /data/x}\n"),
-    ])
-    .unwrap_err();
-    assert_eq!(
-        errors.to_string(),
-        "2 render error(s):\n  \
-         kustomization.yaml: patches[1] (p.yaml) on ConfigMap other: matches no object of the build\n  \
-         kustomization.yaml: patches[2] (ops.yaml) on ConfigMap c: operation 1: path /data/x does not exist"
+    assert_render_errors(
+        &[
+            (
+                "kustomization.yaml",
+                "resources: [cm.yaml]\npatches:\n- path: p.yaml\n- path: ops.yaml\n  target: {kind: ConfigMap}\n",
+            ),
+            CONFIG_MAP_C,
+            ("p.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n"),
+            ("ops.yaml", "- {op: remove, path: /data/x}\n"),
+        ],
+        &[
+            "kustomization.yaml: patches[1] (p.yaml) on ConfigMap other: matches no object of the build",
+            "kustomization.yaml: patches[2] (ops.yaml) on ConfigMap c: operation 1: path /data/x does not exist",
+        ],
     );
 }
 
@@ -1306,7 +1312,7 @@ spec:
             "kustomization.yaml",
             "resources: [cm.yaml]\nreplacements:\n- source: {kind: ConfigMap}\n  targets:\n  - select: {kind: ConfigMap}\n    fieldPaths: [data.x]\n",
         ),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+        CONFIG_MAP_C,
     ])
     .unwrap_err();
     assert_eq!(
@@ -1457,11 +1463,7 @@ fn unresolvable_vars_are_errors_naming_the_var_and_file() {
         ];
         let dir = fixture(&files);
         assert_kubectl_fails(dir.path(), "");
-        let errors = render_files(&files).unwrap_err();
-        assert_eq!(
-            errors.to_string(),
-            format!("1 render error(s):\n  {message}")
-        );
+        assert_render_errors(&files, &[message]);
     }
 }
 
@@ -1549,23 +1551,22 @@ configMapGenerator:
     assert_eq!(widget["spec"]["runner"]["image"], "nginx:9");
     assert_eq!(widget["spec"]["selector"]["labels"]["team"], "a");
 
-    let refused = render_files(&[
-        (
-            "kustomization.yaml",
-            "resources: [cm.yaml]\nconfigurations: [conf.yaml]\n",
-        ),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
-        (
-            "conf.yaml",
-            "images: []\nreplicas:\n- path: spec/size\n  kind: W\ntemplateLabels:\n- path: spec/t\n",
-        ),
-    ])
-    .unwrap_err();
-    assert_eq!(
-        refused.to_string(),
-        "2 render error(s):\n  \
-         conf.yaml: line 2: field `replicas` is not supported (not supported yet)\n  \
-         conf.yaml: line 5: field `templateLabels` is not supported (not supported yet)"
+    assert_render_errors(
+        &[
+            (
+                "kustomization.yaml",
+                "resources: [cm.yaml]\nconfigurations: [conf.yaml]\n",
+            ),
+            CONFIG_MAP_C,
+            (
+                "conf.yaml",
+                "images: []\nreplicas:\n- path: spec/size\n  kind: W\ntemplateLabels:\n- path: spec/t\n",
+            ),
+        ],
+        &[
+            "conf.yaml: line 2: field `replicas` is not supported (not supported yet)",
+            "conf.yaml: line 5: field `templateLabels` is not supported (not supported yet)",
+        ],
     );
 }
 
@@ -1609,19 +1610,18 @@ fn origin_annotations_match_live_kubectl_kustomize() {
     assert!(origins.contains(&"path: ../base/cm.yaml\n"), "{origins:?}");
     assert!(origins.contains(&"path: local.yaml\n"), "{origins:?}");
 
-    let refused = render_files(&[
-        (
-            "kustomization.yaml",
-            "resources: [cm.yaml]\nbuildMetadata: [managedByLabel, originAnnotations, transformerAnnotations]\n",
-        ),
-        ("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
-    ])
-    .unwrap_err();
-    assert_eq!(
-        refused.to_string(),
-        "2 render error(s):\n  \
-         kustomization.yaml: line 2: field `buildMetadata: managedByLabel` is not supported (the managed-by label names the kustomize build (`kustomize-(devel)` in kubectl); not supported)\n  \
-         kustomization.yaml: line 2: field `buildMetadata: transformerAnnotations` is not supported (transformer annotations are not supported yet)"
+    assert_render_errors(
+        &[
+            (
+                "kustomization.yaml",
+                "resources: [cm.yaml]\nbuildMetadata: [managedByLabel, originAnnotations, transformerAnnotations]\n",
+            ),
+            CONFIG_MAP_C,
+        ],
+        &[
+            "kustomization.yaml: line 2: field `buildMetadata: managedByLabel` is not supported (the managed-by label names the kustomize build (`kustomize-(devel)` in kubectl); not supported)",
+            "kustomization.yaml: line 2: field `buildMetadata: transformerAnnotations` is not supported (transformer annotations are not supported yet)",
+        ],
     );
 }
 
@@ -1834,27 +1834,26 @@ fn every_corpus_kustomization_renders_like_live_kubectl_kustomize() {
 
 #[test]
 fn one_render_names_every_refused_feature_of_the_build() {
-    let errors = render_files(&[
-        (
-            "kustomization.yaml",
-            "resources: [base]\nopenapi:\n  path: schema.json\n",
-        ),
-        (
-            "base/kustomization.yaml",
-            "resources: [cm.yaml]\nhelmCharts:\n- name: x\nconfigurations: [conf.yaml]\n",
-        ),
-        ("base/conf.yaml", "templateLabels:\n- path: spec/t\n"),
-        (
-            "base/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
-        ),
-    ])
-    .unwrap_err();
-    assert_eq!(
-        errors.to_string(),
-        "3 render error(s):\n  \
-         kustomization.yaml: line 2: field `openapi` is not supported (not supported yet)\n  \
-         base/kustomization.yaml: line 2: field `helmCharts` is not supported (Helm is not supported yet)\n  \
-         base/conf.yaml: line 1: field `templateLabels` is not supported (not supported yet)"
+    assert_render_errors(
+        &[
+            (
+                "kustomization.yaml",
+                "resources: [base]\nopenapi:\n  path: schema.json\n",
+            ),
+            (
+                "base/kustomization.yaml",
+                "resources: [cm.yaml]\nhelmCharts:\n- name: x\nconfigurations: [conf.yaml]\n",
+            ),
+            ("base/conf.yaml", "templateLabels:\n- path: spec/t\n"),
+            (
+                "base/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+            ),
+        ],
+        &[
+            "kustomization.yaml: line 2: field `openapi` is not supported (not supported yet)",
+            "base/kustomization.yaml: line 2: field `helmCharts` is not supported (Helm is not supported yet)",
+            "base/conf.yaml: line 1: field `templateLabels` is not supported (not supported yet)",
+        ],
     );
 }
