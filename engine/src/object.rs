@@ -8,7 +8,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Identity of an object: API group, kind, namespace and name.
 ///
@@ -132,6 +132,21 @@ pub fn label<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
         .pointer("/metadata/labels")
         .and_then(|labels| labels.get(name))
         .and_then(Value::as_str)
+}
+
+/// The map `metadata.<field>` of an object (`labels`, `annotations`),
+/// made empty if it is missing; `None` if the object has no `metadata` or
+/// the field is not a map.
+pub fn metadata_map_mut<'a>(
+    object: &'a mut Value,
+    field: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    object
+        .get_mut("metadata")?
+        .as_object_mut()?
+        .entry(field)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
 }
 
 /// Whether an object is being deleted (`metadata.deletionTimestamp` set,

@@ -302,13 +302,7 @@ fn check_transformed(objects: Vec<Value>) -> Result<Vec<Value>, Error> {
 }
 
 fn set_label(object: &mut Value, key: &str, value: &str) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let labels = metadata
-        .entry("labels")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    if let Some(labels) = labels.as_object_mut() {
+    if let Some(labels) = crate::object::metadata_map_mut(object, "labels") {
         labels.insert(key.to_owned(), Value::String(value.to_owned()));
     }
 }

@@ -38,7 +38,7 @@ const FIELDS: [(&str, Support); 34] = [
     ("imageTags", NOT_YET),
     ("replacements", Support::Built),
     ("replicas", Support::Built),
-    ("vars", NOT_YET),
+    ("vars", Support::Built),
     ("sortOptions", Support::Built),
     ("resources", Support::Built),
     ("components", Support::Built),
@@ -50,14 +50,11 @@ const FIELDS: [(&str, Support); 34] = [
     ("helmCharts", HELM),
     ("helmChartInflationGenerator", HELM),
     ("generatorOptions", Support::Built),
-    ("configurations", NOT_YET),
+    ("configurations", Support::Built),
     ("generators", NOT_YET),
     ("transformers", NOT_YET),
     ("validators", NOT_YET),
-    (
-        "buildMetadata",
-        Support::Refused("origin annotations and the managed-by label are not supported yet"),
-    ),
+    ("buildMetadata", Support::Built),
 ];
 
 /// Check the top-level fields of kustomization `k` (from `file`, whose text
@@ -102,14 +99,14 @@ mod tests {
     #[test]
     fn every_refused_field_is_reported_with_its_line_and_empty_keys_are_accepted() {
         let text =
-            "resources: [a.yaml]\ncomponents:\nvars:\n- name: x\nhelmCharts:\n- name: y\nfoo: 1\n";
+            "resources: [a.yaml]\ncomponents:\ncrds:\n- x.yaml\nhelmCharts:\n- name: y\nfoo: 1\n";
         let k: Value = serde_yaml::from_str(text).unwrap();
         let errors = check(k.as_object().unwrap(), "k.yaml", text);
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
             [
-                "k.yaml: line 3: field `vars` is not supported (not supported yet)",
+                "k.yaml: line 3: field `crds` is not supported (not supported yet)",
                 "k.yaml: line 5: field `helmCharts` is not supported (Helm is not supported yet)",
                 "k.yaml: line 7: field `foo` is not supported (not a kustomize field)",
             ]

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::config::Config;
 use super::transform::{references, Context};
 use super::{resolve, Error};
 use crate::render::{Manifest, Origin};
@@ -345,7 +346,7 @@ fn decorate(object: &mut Value, options: &Options) {
 
 /// At the end of a build: give every marked object its content-hash name
 /// suffix and update the references to it.
-pub(super) fn add_hashes(objects: &mut [Manifest]) {
+pub(super) fn add_hashes(objects: &mut [Manifest], config: &Config) {
     let mut renamed: HashMap<(String, String), String> = HashMap::new();
     for m in objects.iter_mut() {
         let Some(Value::Object(annotations)) = m.object.pointer_mut("/metadata/annotations") else {
@@ -372,7 +373,7 @@ pub(super) fn add_hashes(objects: &mut [Manifest]) {
         return;
     }
     for m in objects.iter_mut() {
-        references::update(&mut m.object, &renamed);
+        references::update(&mut m.object, &renamed, config);
     }
 }
 
@@ -453,7 +454,7 @@ mod tests {
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
                          "spec": {"volumes": [{"name": "v", "configMap": {"name": "c"}}]}});
         let mut objects = vec![manifest(cm), manifest(pod)];
-        add_hashes(&mut objects);
+        add_hashes(&mut objects, &Config::default());
         let name = objects[0].object["metadata"]["name"]
             .as_str()
             .unwrap()

@@ -1,22 +1,29 @@
 //! kustomization-lite: build a directory with a `kustomization.yaml` the way
 //! `kubectl kustomize` does, for a subset of its fields. No IO.
 //!
-//! [`fields`] lists every kustomize field and whether it is built; a field
+//! `fields` lists every kustomize field and whether it is built; a field
 //! that is not is an [`Error::Unsupported`], never silently ignored (all of
-//! a file's at once). Built: `resources`, `components`, generators
-//! ([`generator`]), patches ([`patch`]: strategic merge with the
-//! [`schema`] of built-in kinds, JSON 6902), `namespace`, `namePrefix`,
-//! `nameSuffix`, `labels`, `commonLabels`, `commonAnnotations`, `replicas`,
-//! `images`, `replacements` ([`replacement`]).
+//! a build's at once). Built: `resources`, `components`, generators
+//! (`generator`), patches (`patch`: strategic merge with the
+//! [`schema`] of built-in kinds or the CRD of a custom resource (`crd`),
+//! JSON 6902), `namespace`, `namePrefix`, `nameSuffix`, `labels`,
+//! `commonLabels`, `commonAnnotations`, `replicas`, `images`,
+//! `replacements` (`replacement`), `vars` (`vars`), `configurations`
+//! (`config`) and `buildMetadata: [originAnnotations]`
+//! (`build_metadata`).
 //!
-//! Per kustomization, resources are accumulated in `resources` order, then
-//! `components`, then, in kustomize's order: generators,
-//! `patchesStrategicMerge`, `patches`, namespace, name prefix/suffix (with
-//! references to renamed objects updated), labels, annotations,
-//! `patchesJson6902`, `replicas`, images, `replacements`. Generated objects
-//! get their hash
-//! suffix at the end of the top-level build.
+//! Per kustomization, resources are accumulated in `resources` order, its
+//! `configurations` read, then `components`, then, in kustomize's order:
+//! generators, `patchesStrategicMerge`, `patches`, namespace, name
+//! prefix/suffix (with references to renamed objects updated), labels,
+//! annotations, `patchesJson6902`, `replicas`, images, `replacements`, and
+//! its `vars` find their objects. At the end of the top-level build:
+//! generated objects get their hash suffix, vars are replaced, origin
+//! annotations added.
 
+mod build_metadata;
+mod config;
+mod crd;
 mod fields;
 mod generator;
 mod json6902;
@@ -27,8 +34,11 @@ pub mod schema;
 mod smp;
 mod target;
 mod transform;
+mod vars;
 
 use serde_json::Value;
+
+use config::Config;
 
 use super::{manifests, yaml, Manifest, RenderOptions, Tree};
 
@@ -92,6 +102,18 @@ pub enum Error {
         /// The directory that closes the cycle.
         dir: String,
     },
+    /// A var cannot be resolved (or is declared twice).
+    #[error("{file}: line {line}: var `{var}`: {message}")]
+    Var {
+        /// The kustomization that declares the var.
+        file: String,
+        /// The line of its declaration.
+        line: usize,
+        /// The var's name.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A patch could not be applied.
     #[error("{file}: {patch} on {object}: {message}")]
     Patch {
@@ -118,6 +140,7 @@ impl Error {
             Error::NoKustomization { .. } => "KustomizeNoKustomization",
             Error::Cycle { .. } => "KustomizeCycle",
             Error::Patch { .. } => "KustomizePatchFailed",
+            Error::Var { .. } => "KustomizeVar",
         }
     }
 }
@@ -138,14 +161,39 @@ pub(crate) fn build(
     errors: &mut Vec<super::Error>,
 ) -> Vec<Manifest> {
     let mut stack = Vec::new();
-    let mut objects = Builder {
+    let mut builder = Builder {
         tree,
         options,
         errors,
+    };
+    let mut built = builder.build(dir, &mut stack);
+    let mut problems = Vec::new();
+    generator::add_hashes(&mut built.objects, &built.config);
+    vars::resolve(
+        &built.vars,
+        &built.config,
+        &mut built.objects,
+        &mut problems,
+    );
+    if built.origin_annotations {
+        build_metadata::annotate_origins(dir, &mut built.objects);
     }
-    .build(dir, &mut stack);
-    generator::add_hashes(&mut objects);
-    objects
+    for e in problems {
+        builder.error(e);
+    }
+    built.objects
+}
+
+/// What building a kustomization accumulates from itself and everything
+/// it includes: objects, the field specs of `configurations`, and the
+/// declared `vars` (both flow upwards, as in kustomize); and whether the
+/// rendered kustomization asks for origin annotations.
+#[derive(Default)]
+struct Accumulated {
+    objects: Vec<Manifest>,
+    config: Config,
+    vars: Vec<vars::Var>,
+    origin_annotations: bool,
 }
 
 struct Builder<'a> {
@@ -159,21 +207,21 @@ impl Builder<'_> {
         self.errors.push(super::Error::Kustomize(e));
     }
 
-    fn build(&mut self, dir: &str, stack: &mut Vec<String>) -> Vec<Manifest> {
-        let mut objects = Vec::new();
-        self.accumulate(dir, Kind::Kustomization, stack, &mut objects);
-        objects
+    fn build(&mut self, dir: &str, stack: &mut Vec<String>) -> Accumulated {
+        let mut built = Accumulated::default();
+        self.accumulate(dir, Kind::Kustomization, stack, &mut built);
+        built
     }
 
     /// Read the kustomization (or component) in `dir`, add its resources
-    /// and components to `objects`, then run its patches and transformers
-    /// on all of `objects`, as kustomize does.
+    /// and components to `acc`, then run its patches and transformers
+    /// on all of `acc.objects`, as kustomize does.
     fn accumulate(
         &mut self,
         dir: &str,
         expected: Kind,
         stack: &mut Vec<String>,
-        objects: &mut Vec<Manifest>,
+        acc: &mut Accumulated,
     ) {
         let Some(file) = kustomization_file(self.tree, dir) else {
             return;
@@ -191,45 +239,59 @@ impl Builder<'_> {
             return;
         };
         let text = String::from_utf8_lossy(bytes);
-        let refused = fields::check(fields, &file, &text);
+        // kustomize builds a Component as the rendered directory too.
+        let top = stack.is_empty();
+        let mut refused = fields::check(fields, &file, &text);
+        let (origins, refused_metadata) = build_metadata::check(&k, &file, &text);
+        refused.extend(refused_metadata);
         let mut ok = refused.is_empty();
         for e in refused {
             self.error(e);
+        }
+        if top {
+            acc.origin_annotations = origins;
         }
         let kind = k
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or("Kustomization");
-        if kind != expected.name() {
+        if kind != expected.name() && !(top && kind == Kind::Component.name()) {
             self.error(Error::Invalid {
                 file: file.clone(),
                 message: format!("kind {kind:?} where a {} is expected", expected.name()),
             });
             ok = false;
         }
-        if !ok {
-            return;
-        }
-
+        // Resources and components are read even when this kustomization
+        // is refused, so that one render reports every refused field.
+        let mut errors = Vec::new();
         stack.push(dir.to_owned());
         for resource in strings(&k, "resources", &file, self.errors) {
-            let built = self.resource(dir, &file, &resource, stack);
-            objects.extend(built);
+            self.resource(dir, &file, &resource, stack, acc, &mut errors);
         }
+        let own = Config::load(&k, &file, dir, self.tree, self.options, &mut errors);
+        acc.config.merge(own);
         for component in strings(&k, "components", &file, self.errors) {
             if let Some(path) = self.directory(dir, &file, &component, stack) {
-                self.accumulate(&path, Kind::Component, stack, objects);
+                self.accumulate(&path, Kind::Component, stack, acc);
             }
         }
         stack.pop();
+        if !ok {
+            for e in errors {
+                self.error(e);
+            }
+            return;
+        }
 
         let context = transform::Context {
             file: &file,
             dir,
             tree: self.tree,
             options: self.options,
+            config: &acc.config,
         };
-        let mut errors = Vec::new();
+        let objects = &mut acc.objects;
         let line = |field: &str| line_of_key(&text, field);
         generator::generate(&k, &context, line, objects, &mut errors);
         patch::strategic_merge(&k, &context, objects, &mut errors);
@@ -248,26 +310,42 @@ impl Builder<'_> {
         replicas::apply(&k, &context, objects, &names_before, &mut errors);
         transform::images(&k, &context, objects, &mut errors);
         replacement::apply(&k, &context, objects, &names_before, &mut errors);
+        vars::declare(
+            &k,
+            &context,
+            objects,
+            &names_before,
+            &mut acc.vars,
+            &mut errors,
+        );
         for e in errors {
             self.error(e);
         }
     }
 
+    /// Add resource `resource` (a file, or a directory with a
+    /// kustomization) to `acc`.
     fn resource(
         &mut self,
         dir: &str,
         file: &str,
         resource: &str,
         stack: &mut Vec<String>,
-    ) -> Vec<Manifest> {
+        acc: &mut Accumulated,
+        errors: &mut Vec<Error>,
+    ) {
         if let Some(path) = resolve(dir, resource) {
             if let Some(bytes) = self.tree.get(&path) {
-                return manifests::from_file(&path, bytes, self.options, self.errors);
+                let objects = manifests::from_file(&path, bytes, self.options, self.errors);
+                acc.objects.extend(objects);
+                return;
             }
         }
-        match self.directory(dir, file, resource, stack) {
-            Some(path) => self.build(&path, stack),
-            None => Vec::new(),
+        if let Some(path) = self.directory(dir, file, resource, stack) {
+            let built = self.build(&path, stack);
+            acc.objects.extend(built.objects);
+            acc.config.merge(built.config);
+            vars::merge(&mut acc.vars, built.vars, errors);
         }
     }
 
@@ -315,7 +393,8 @@ impl Builder<'_> {
 /// What a kustomization file must be where it is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A resource directory or the rendered directory.
+    /// A resource directory or the rendered directory (which may also be
+    /// a Component).
     Kustomization,
     /// An entry of `components`.
     Component,
@@ -387,6 +466,19 @@ fn line_of_key(text: &str, key: &str) -> usize {
                         .and_then(|l| l.strip_prefix('"'))
                 })
                 .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// The 1-based line of the first `key: value` (or `- key: value`, value
+/// quoted or not) at any indentation in `text` (1 if not found).
+fn line_of_entry(text: &str, key: &str, value: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches("- ");
+            l.strip_prefix(key)
+                .and_then(|rest| rest.trim_start().strip_prefix(':'))
+                .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == value)
         })
         .map_or(1, |i| i + 1)
 }

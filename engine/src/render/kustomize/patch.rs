@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::target::Target;
 use super::transform::Context;
-use super::{json6902, resolve, smp, Error};
+use super::{crd, json6902, resolve, smp, Error};
 use crate::render::{yaml, Manifest};
 
 /// One patch, parsed.
@@ -355,7 +355,9 @@ fn apply(
                 None => patch.clone(),
             };
             for i in selected.into_iter().rev() {
-                if smp::apply(&mut objects[i].object, &patch) == smp::Outcome::Deleted {
+                let crd_schema = crd::schema_for(objects, &objects[i].object);
+                let outcome = smp::apply(&mut objects[i].object, &patch, crd_schema.as_ref());
+                if outcome == smp::Outcome::Deleted {
                     objects.remove(i);
                 }
             }

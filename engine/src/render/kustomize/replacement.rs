@@ -198,7 +198,7 @@ fn apply_target(
 }
 
 /// Split a field path on dots outside brackets.
-fn segments(path: &str) -> Vec<String> {
+pub(super) fn segments(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut depth = 0;
@@ -219,7 +219,7 @@ fn segments(path: &str) -> Vec<String> {
 }
 
 /// The value at a path (the first match of wildcards).
-fn get(v: &Value, path: &[String]) -> Option<Value> {
+pub(super) fn get(v: &Value, path: &[String]) -> Option<Value> {
     let Some((first, rest)) = path.split_first() else {
         return Some(v.clone());
     };

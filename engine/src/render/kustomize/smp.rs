@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use super::schema::{Field, Schema};
+use super::schema::{Field, Schema, Shape};
 
 /// The outcome of patching a whole object.
 #[derive(Debug, PartialEq)]
@@ -28,8 +28,10 @@ pub(super) enum Outcome {
 }
 
 /// Apply strategic-merge `patch` to `object`, using the built-in schema for
-/// its kind when there is one.
-pub(super) fn apply(object: &mut Value, patch: &Value) -> Outcome {
+/// its kind when there is one, else `crd_schema` (the `openAPIV3Schema` of
+/// the object's version in its CustomResourceDefinition, when the build
+/// has it).
+pub(super) fn apply(object: &mut Value, patch: &Value, crd_schema: Option<&Value>) -> Outcome {
     let Some(patch) = patch.as_object() else {
         return Outcome::Patched;
     };
@@ -38,10 +40,13 @@ pub(super) fn apply(object: &mut Value, patch: &Value) -> Outcome {
     }
     let s = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("");
     let schema = Schema::builtin();
-    let root = schema.root(s("apiVersion"), s("kind")).map(str::to_owned);
-    let typed = Typed {
-        schema,
-        ty: root.as_deref(),
+    let typed = match (schema.root(s("apiVersion"), s("kind")), crd_schema) {
+        (Some(root), _) => Typed::Builtin {
+            schema,
+            ty: Some(root),
+        },
+        (None, Some(crd)) => Typed::Crd(Some(crd)),
+        (None, None) => Typed::Builtin { schema, ty: None },
     };
     if let Some(map) = object.as_object_mut() {
         merge_map(map, patch, typed);
@@ -49,20 +54,107 @@ pub(super) fn apply(object: &mut Value, patch: &Value) -> Outcome {
     Outcome::Patched
 }
 
-/// A position in the schema: the type of the value being merged, if known.
+/// A position in a schema: the type of the value being merged, if known.
 #[derive(Clone, Copy)]
-struct Typed<'a> {
-    schema: &'a Schema,
-    ty: Option<&'a str>,
+enum Typed<'a> {
+    /// A type of the built-in table.
+    Builtin {
+        schema: &'a Schema,
+        ty: Option<&'a str>,
+    },
+    /// A node of a CRD's OpenAPI v3 schema.
+    Crd(Option<&'a Value>),
+}
+
+/// How a list field merges.
+#[derive(Debug, PartialEq)]
+enum ListMerge {
+    /// The patch's list replaces the original.
+    Replace,
+    /// A set of scalars: a union.
+    Set,
+    /// Items merge when they have the same values of these keys.
+    ByKeys(Vec<String>),
+}
+
+/// What the schema says about a field of the value at a position.
+struct Child<'a> {
+    /// The field's type (of its items, for lists; of its values, for
+    /// `values_map`).
+    typed: Typed<'a>,
+    /// A map from any key to values of `typed` (built-in table only).
+    values_map: bool,
+    /// How a list in the field merges.
+    list: ListMerge,
 }
 
 impl<'a> Typed<'a> {
-    fn field(self, name: &str) -> Option<&'a Field> {
-        self.schema.field(self.ty?, name)
+    fn child(self, name: &str) -> Child<'a> {
+        match self {
+            Typed::Builtin { schema, ty } => {
+                let field: Option<&'a Field> = ty.and_then(|ty| schema.field(ty, name));
+                let list = match field {
+                    Some(f) if f.merges() => match &f.merge_key {
+                        Some(key) => ListMerge::ByKeys(vec![key.clone()]),
+                        None => ListMerge::Set,
+                    },
+                    _ => ListMerge::Replace,
+                };
+                Child {
+                    typed: Typed::Builtin {
+                        schema,
+                        ty: field.and_then(|f| f.target.as_deref()),
+                    },
+                    values_map: field.is_some_and(|f| f.shape == Shape::Map),
+                    list,
+                }
+            }
+            Typed::Crd(node) => {
+                let field = node.and_then(|n| {
+                    n.pointer(&format!(
+                        "/properties/{}",
+                        name.replace('~', "~0").replace('/', "~1")
+                    ))
+                    .or_else(|| n.get("additionalProperties").filter(|a| a.is_object()))
+                });
+                let is_list = field.and_then(|f| f.get("type")) == Some(&Value::from("array"));
+                Child {
+                    typed: Typed::Crd(if is_list {
+                        field.and_then(|f| f.get("items"))
+                    } else {
+                        field
+                    }),
+                    values_map: false,
+                    list: field.map_or(ListMerge::Replace, crd_list_merge),
+                }
+            }
+        }
     }
+}
 
-    fn at(self, ty: Option<&'a str>) -> Typed<'a> {
-        Typed { ty, ..self }
+/// How a list of a CRD schema merges: `x-kubernetes-list-type: map` by its
+/// `x-kubernetes-list-map-keys`, or `x-kubernetes-patch-strategy: merge`
+/// by `x-kubernetes-patch-merge-key` (as a set without one).
+fn crd_list_merge(field: &Value) -> ListMerge {
+    let text = |k: &str| field.get(k).and_then(Value::as_str);
+    if text("x-kubernetes-list-type") == Some("map") {
+        let keys: Vec<String> = field
+            .get("x-kubernetes-list-map-keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        if !keys.is_empty() {
+            return ListMerge::ByKeys(keys);
+        }
+    }
+    let merges =
+        text("x-kubernetes-patch-strategy").is_some_and(|s| s.split(',').any(|s| s == "merge"));
+    match (merges, text("x-kubernetes-patch-merge-key")) {
+        (true, Some(key)) => ListMerge::ByKeys(vec![key.to_owned()]),
+        (true, None) => ListMerge::Set,
+        (false, _) => ListMerge::Replace,
     }
 }
 
@@ -86,7 +178,7 @@ fn merge_map(dest: &mut Map<String, Value>, patch: &Map<String, Value>, typed: T
         if key.starts_with('$') {
             continue;
         }
-        let field = typed.field(key);
+        let child = typed.child(key);
         match (dest.get_mut(key), value) {
             (_, Value::Null) => {
                 dest.remove(key);
@@ -95,17 +187,13 @@ fn merge_map(dest: &mut Map<String, Value>, patch: &Map<String, Value>, typed: T
                 dest.remove(key);
             }
             (Some(Value::Object(d)), Value::Object(p)) => {
-                let inner = match field {
-                    Some(f) if f.shape == super::schema::Shape::Map => {
-                        merge_values_map(d, p, typed.at(f.target.as_deref()));
-                        continue;
-                    }
-                    Some(f) => typed.at(f.target.as_deref()),
-                    None => typed.at(None),
-                };
-                merge_map(d, p, inner);
+                if child.values_map {
+                    merge_values_map(d, p, child.typed);
+                } else {
+                    merge_map(d, p, child.typed);
+                }
             }
-            (Some(Value::Array(d)), Value::Array(p)) => merge_list(d, p, field, typed),
+            (Some(Value::Array(d)), Value::Array(p)) => merge_list(d, p, &child),
             (_, value) => {
                 dest.insert(key.clone(), strip_value(value));
             }
@@ -128,7 +216,7 @@ fn merge_values_map(dest: &mut Map<String, Value>, patch: &Map<String, Value>, t
     }
 }
 
-fn merge_list(dest: &mut Vec<Value>, patch: &[Value], field: Option<&Field>, typed: Typed<'_>) {
+fn merge_list(dest: &mut Vec<Value>, patch: &[Value], child: &Child<'_>) {
     let replace = patch
         .iter()
         .any(|item| item.as_object().and_then(directive) == Some("replace"));
@@ -140,38 +228,38 @@ fn merge_list(dest: &mut Vec<Value>, patch: &[Value], field: Option<&Field>, typ
             .collect();
         return;
     }
-    let key = match field {
-        Some(f) if f.merges() => match &f.merge_key {
-            Some(key) => Some(key.clone()),
-            None => {
-                merge_set(dest, patch);
-                return;
-            }
-        },
-        _ => None,
+    let keys = match &child.list {
+        ListMerge::Replace => {
+            *dest = patch.iter().map(strip_value).collect();
+            return;
+        }
+        ListMerge::Set => {
+            merge_set(dest, patch);
+            return;
+        }
+        ListMerge::ByKeys(keys) => keys,
     };
-    let Some(key) = key else {
-        *dest = patch.iter().map(strip_value).collect();
-        return;
+    let id = |item: &Value| -> Option<Vec<Option<Value>>> {
+        let values: Vec<Option<Value>> = keys.iter().map(|k| item.get(k).cloned()).collect();
+        values.iter().any(Option::is_some).then_some(values)
     };
-    let item_type = typed.at(field.and_then(|f| f.target.as_deref()));
-    let id = |item: &Value| item.get(&key).cloned();
-    let original: Vec<Option<Value>> = dest.iter().map(id).collect();
+    let original: Vec<Option<Vec<Option<Value>>>> = dest.iter().map(id).collect();
     let mut server_only = std::mem::take(dest);
     let mut from_patch = Vec::new();
     for item in patch {
         let Some(p) = item.as_object() else {
             continue;
         };
+        let patch_id = id(item);
         let found = server_only
             .iter()
-            .position(|d| p.contains_key(&key) && id(d) == p.get(&key).cloned());
+            .position(|d| patch_id.is_some() && id(d) == patch_id);
         let existing = found.map(|i| server_only.remove(i));
         match (existing, directive(p)) {
             (_, Some("delete")) => {}
             (Some(mut d), _) => {
                 if let Some(map) = d.as_object_mut() {
-                    merge_map(map, p, item_type);
+                    merge_map(map, p, child.typed);
                 }
                 from_patch.push(d);
             }
@@ -179,7 +267,8 @@ fn merge_list(dest: &mut Vec<Value>, patch: &[Value], field: Option<&Field>, typ
         }
     }
     *dest = in_server_order(server_only, from_patch, |v| {
-        original.iter().position(|o| o.is_some() && *o == id(v))
+        let v = id(v);
+        original.iter().position(|o| o.is_some() && *o == v)
     });
 }
 
@@ -264,7 +353,7 @@ mod tests {
             {"name": "side", "$patch": "delete"},
             {"name": "new", "image": "new:1"}
         ]}}}});
-        assert_eq!(apply(&mut d, &patch), Outcome::Patched);
+        assert_eq!(apply(&mut d, &patch, None), Outcome::Patched);
         assert_eq!(d["metadata"]["finalizers"], json!(["b", "a"]));
         assert_eq!(
             d["spec"]["template"]["spec"]["containers"],
@@ -283,7 +372,7 @@ mod tests {
             "containers": [{"name": "only", "image": "o:1"}, {"$patch": "replace"}],
             "securityContext": {"runAsUser": 1, "$patch": "replace"}
         }}}});
-        apply(&mut d, &patch);
+        apply(&mut d, &patch, None);
         assert!(d["metadata"].get("finalizers").is_none());
         assert_eq!(
             d["spec"]["template"]["spec"]["containers"],
@@ -294,7 +383,7 @@ mod tests {
             json!({"runAsUser": 1})
         );
         assert_eq!(
-            apply(&mut d, &json!({"$patch": "delete"})),
+            apply(&mut d, &json!({"$patch": "delete"}), None),
             Outcome::Deleted
         );
     }
@@ -306,7 +395,30 @@ mod tests {
         apply(
             &mut cr,
             &json!({"spec": {"parts": [{"name": "b"}], "tags": ["y"]}}),
+            None,
         );
         assert_eq!(cr["spec"], json!({"parts": [{"name": "b"}], "tags": ["y"]}));
+    }
+
+    #[test]
+    fn crd_schemas_merge_lists_by_their_keys() {
+        let schema = json!({"properties": {"spec": {"properties": {
+            "rules": {"type": "array", "x-kubernetes-list-type": "map",
+                      "x-kubernetes-list-map-keys": ["host", "port"],
+                      "items": {"properties": {"paths": {"type": "array",
+                          "x-kubernetes-patch-strategy": "merge"}}}},
+            "hosts": {"type": "array"}
+        }}}});
+        let mut cr = json!({"apiVersion": "example.com/v1", "kind": "Route", "metadata": {"name": "r"},
+            "spec": {"rules": [{"host": "a", "port": 80, "paths": ["/x"]}, {"host": "a", "port": 443}],
+                     "hosts": ["a"]}});
+        let patch = json!({"spec": {"rules": [{"host": "a", "port": 80, "paths": ["/y"]}],
+                                    "hosts": ["b"]}});
+        apply(&mut cr, &patch, Some(&schema));
+        assert_eq!(
+            cr["spec"],
+            json!({"rules": [{"host": "a", "port": 80, "paths": ["/y", "/x"]}, {"host": "a", "port": 443}],
+                   "hosts": ["b"]})
+        );
     }
 }

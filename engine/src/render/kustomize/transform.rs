@@ -5,17 +5,20 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::config::{Config, FieldSpec};
 use super::Error;
 use crate::render::{Manifest, RenderOptions, Tree};
 
-/// Where a kustomization is, for error messages and relative paths.
+/// Where a kustomization is, for error messages and relative paths, and
+/// the field specs its `configurations` (and those of its resources) add.
 pub(super) struct Context<'a> {
     pub file: &'a str,
     pub dir: &'a str,
     pub tree: &'a Tree,
     pub options: &'a RenderOptions,
+    pub config: &'a Config,
 }
 
 /// Kinds that have no namespace (kustomize's built-in list; unknown kinds,
@@ -52,36 +55,16 @@ const CLUSTER_SCOPED: [&str; 26] = [
 /// Kinds whose name kustomize never prefixes or suffixes.
 const KEEP_NAME: [&str; 3] = ["CustomResourceDefinition", "APIService", "Namespace"];
 
-/// A field path: `(group, kind)` filter (`None` = any) and the path, where
-/// arrays on the way are entered element by element. `create` makes missing
-/// maps, except below `name[]` segments, which must exist.
-struct FieldSpec {
-    group: Option<&'static str>,
-    kind: Option<&'static str>,
-    path: &'static str,
-    create: bool,
-}
-
 const fn spec(
     group: Option<&'static str>,
     kind: &'static str,
     path: &'static str,
     create: bool,
 ) -> FieldSpec {
-    FieldSpec {
-        group,
-        kind: Some(kind),
-        path,
-        create,
-    }
+    FieldSpec::builtin(group, Some(kind), path, create)
 }
 
-const METADATA_LABELS: FieldSpec = FieldSpec {
-    group: None,
-    kind: None,
-    path: "metadata/labels",
-    create: true,
-};
+const METADATA_LABELS: FieldSpec = FieldSpec::builtin(None, None, "metadata/labels", true);
 
 /// Pod-template label paths (kustomize's `templateLabels`).
 const TEMPLATE_LABELS: [FieldSpec; 8] = [
@@ -162,12 +145,7 @@ const SELECTOR_LABELS: [FieldSpec; 11] = [
 
 /// Annotation paths (kustomize's `commonAnnotations`).
 const ANNOTATIONS: [FieldSpec; 9] = [
-    FieldSpec {
-        group: None,
-        kind: None,
-        path: "metadata/annotations",
-        create: true,
-    },
+    FieldSpec::builtin(None, None, "metadata/annotations", true),
     spec(
         Some(""),
         "ReplicationController",
@@ -238,11 +216,11 @@ pub(super) fn apply(
     let prefix = string_field(k, "namePrefix", cx, errors);
     let suffix = string_field(k, "nameSuffix", cx, errors);
     if !prefix.is_empty() || !suffix.is_empty() {
-        rename(&prefix, &suffix, objects);
+        rename(&prefix, &suffix, cx.config, objects);
     }
     if let Some(labels) = k.get("commonLabels") {
         match string_map(labels) {
-            Some(pairs) => add_labels(&pairs, true, true, objects),
+            Some(pairs) => add_labels(&pairs, true, true, cx.config, objects),
             None => errors.push(invalid("`commonLabels` must map strings to strings".into())),
         }
     }
@@ -254,7 +232,7 @@ pub(super) fn apply(
         for entry in entries {
             match label_entry(entry) {
                 Ok((pairs, selectors, templates)) => {
-                    add_labels(&pairs, selectors, templates, objects)
+                    add_labels(&pairs, selectors, templates, cx.config, objects)
                 }
                 Err(message) => errors.push(match message {
                     LabelError::Unsupported(field) => Error::Unsupported {
@@ -272,7 +250,7 @@ pub(super) fn apply(
         match string_map(annotations) {
             Some(pairs) => {
                 for m in objects.iter_mut() {
-                    for spec in &ANNOTATIONS {
+                    for spec in ANNOTATIONS.iter().chain(&cx.config.common_annotations) {
                         set_pairs(&mut m.object, spec, &pairs);
                     }
                 }
@@ -309,6 +287,15 @@ pub(super) fn images(
             Some(image) => {
                 for m in objects.iter_mut() {
                     image.apply(&mut m.object);
+                    for spec in &cx.config.images {
+                        spec.each(&mut m.object, false, &mut |v| {
+                            if let Value::String(s) = v {
+                                if let Some(new) = image.rewrite(s) {
+                                    *s = new;
+                                }
+                            }
+                        });
+                    }
                 }
             }
             None => errors.push(Error::Invalid {
@@ -349,14 +336,6 @@ fn string_map(v: &Value) -> Option<Vec<(String, String)>> {
 
 fn kind(object: &Value) -> &str {
     object.get("kind").and_then(Value::as_str).unwrap_or("")
-}
-
-fn group(object: &Value) -> &str {
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 
 fn namespace(ns: &str, objects: &mut [Manifest]) {
@@ -419,8 +398,9 @@ fn subject_namespaces(objects: &mut [Manifest]) {
     }
 }
 
-/// Prefix/suffix names and update references to the renamed objects.
-fn rename(prefix: &str, suffix: &str, objects: &mut [Manifest]) {
+/// Prefix/suffix names (and the fields `configurations` adds to
+/// `namePrefix`/`nameSuffix`) and update references to the renamed objects.
+fn rename(prefix: &str, suffix: &str, config: &Config, objects: &mut [Manifest]) {
     let mut renamed: HashMap<(String, String), String> = HashMap::new();
     for m in objects.iter_mut() {
         let kind = kind(&m.object).to_owned();
@@ -432,9 +412,23 @@ fn rename(prefix: &str, suffix: &str, objects: &mut [Manifest]) {
             renamed.insert((kind, name.clone()), new.clone());
             *name = new;
         }
+        let extra = [
+            (&config.name_prefix, prefix, ""),
+            (&config.name_suffix, "", suffix),
+        ];
+        for (specs, prefix, suffix) in extra {
+            // `metadata/name` is renamed above, once.
+            for spec in specs.iter().filter(|s| s.path != "metadata/name") {
+                spec.each(&mut m.object, false, &mut |v| {
+                    if let Value::String(s) = v {
+                        *s = format!("{prefix}{s}{suffix}");
+                    }
+                });
+            }
+        }
     }
     for m in objects.iter_mut() {
-        references::update(&mut m.object, &renamed);
+        references::update(&mut m.object, &renamed, config);
     }
 }
 
@@ -445,6 +439,8 @@ pub(super) mod references {
     use std::collections::HashMap;
 
     use serde_json::Value;
+
+    use super::Config;
 
     type Renamed = HashMap<(String, String), String>;
 
@@ -464,7 +460,20 @@ pub(super) mod references {
         }
     }
 
-    pub(in crate::render::kustomize) fn update(object: &mut Value, renamed: &Renamed) {
+    /// Update the references in `object` to renamed objects: the built-in
+    /// ones, then the `nameReference`s of `config`.
+    pub(in crate::render::kustomize) fn update(
+        object: &mut Value,
+        renamed: &Renamed,
+        config: &Config,
+    ) {
+        for reference in &config.name_reference {
+            for spec in &reference.specs {
+                spec.each(object, false, &mut |v| {
+                    set(Some(v), &reference.kind, renamed)
+                });
+            }
+        }
         let kind = object
             .get("kind")
             .and_then(Value::as_str)
@@ -614,6 +623,7 @@ fn add_labels(
     pairs: &[(String, String)],
     selectors: bool,
     templates: bool,
+    config: &Config,
     objects: &mut [Manifest],
 ) {
     for m in objects.iter_mut() {
@@ -624,7 +634,7 @@ fn add_labels(
             }
         }
         if selectors {
-            for spec in &SELECTOR_LABELS {
+            for spec in SELECTOR_LABELS.iter().chain(&config.common_labels) {
                 set_pairs(&mut m.object, spec, pairs);
             }
         }
@@ -633,47 +643,13 @@ fn add_labels(
 
 /// Add `pairs` to the map at `spec`'s path if `spec` applies to `object`.
 fn set_pairs(object: &mut Value, spec: &FieldSpec, pairs: &[(String, String)]) {
-    if spec.kind.is_some_and(|k| k != kind(object))
-        || spec.group.is_some_and(|g| g != group(object))
-    {
-        return;
-    }
-    let path: Vec<&str> = spec.path.split('/').collect();
-    set_at(object, &path, spec.create, pairs);
-}
-
-fn set_at(value: &mut Value, path: &[&str], create: bool, pairs: &[(String, String)]) {
-    if let Value::Array(items) = value {
-        for item in items {
-            set_at(item, path, create, pairs);
+    spec.each(object, true, &mut |v| {
+        if let Some(map) = v.as_object_mut() {
+            for (k, value) in pairs {
+                map.insert(k.clone(), Value::String(value.clone()));
+            }
         }
-        return;
-    }
-    let Some(map) = value.as_object_mut() else {
-        return;
-    };
-    let Some((first, rest)) = path.split_first() else {
-        for (k, v) in pairs {
-            map.insert(k.clone(), Value::String(v.clone()));
-        }
-        return;
-    };
-    // `name[]`: a list that is entered only if it exists.
-    if let Some(list) = first.strip_suffix("[]") {
-        if let Some(items) = map.get_mut(list) {
-            set_at(items, rest, create, pairs);
-        }
-        return;
-    }
-    if !map.contains_key(*first) || map[*first].is_null() {
-        if !create {
-            return;
-        }
-        map.insert((*first).to_owned(), Value::Object(Map::new()));
-    }
-    if let Some(next) = map.get_mut(*first) {
-        set_at(next, rest, create, pairs);
-    }
+    });
 }
 
 /// One `images` entry.
