@@ -199,6 +199,7 @@ impl Baseline {
             report,
             inventory,
             reclaim,
+            inventory_changed: false,
             take_over: &self.take_over,
             resource_versions: BTreeMap::new(),
             passed_versions: BTreeMap::new(),

@@ -175,18 +175,19 @@ async fn reconcile_with(
         Err(error) => return (report.fail(error), None),
     };
     let State {
+        version,
+        rewrite,
         inventory,
         live,
         unserved,
-        ..
-    } = &state;
+    } = state;
     let plan_options = plan::Options {
         field_manager: cluster.options().field_manager.clone(),
         prune: spec.prune,
         sync: unit.name().to_owned(),
     };
     let objects = std::mem::take(&mut desired.objects);
-    let planned = plan::plan_owned(objects, live, inventory, &plan_options);
+    let planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
     report.summary = planned.summary();
 
     let ctx = EvalContext {
@@ -197,16 +198,24 @@ async fn reconcile_with(
         },
         target: unit.name().to_owned(),
     };
+    // Decided before anything is applied: the inventory as it was read.
+    let guard = planned.check_prune_guard(
+        &inventory,
+        &live,
+        spec.prune_guard.max_share,
+        spec.prune_guard.allow_mass_prune,
+    );
     let mut run = Run {
         cluster,
         report,
-        inventory: inventory.clone(),
         reclaim: inventory
             .entries
             .iter()
             .filter(|(_, entry)| !entry.ignored.is_empty())
             .map(|(key, _)| key.clone())
             .collect(),
+        inventory,
+        inventory_changed: false,
         take_over: &spec.take_over.managers,
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
@@ -215,7 +224,8 @@ async fn reconcile_with(
         self_heal: spec.self_heal,
         max_deferral: std::time::Duration::from_secs(spec.max_deferral_seconds.into()),
     };
-    let decisions = match decide(&planned, live, inventory, policies, &ctx, rules).await {
+    let decided = decide(&planned, &live, &run.inventory, policies, &ctx, rules).await;
+    let decisions = match decided {
         Ok((decisions, warnings)) => {
             run.report.warnings.extend(warnings);
             let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
@@ -230,15 +240,9 @@ async fn reconcile_with(
             .iter()
             .filter(|o| o.stage == stage && o.desired.is_some())
             .collect();
-        run.stage(&objects, &decisions, live).await;
+        run.stage(&objects, &decisions, &live).await;
     }
 
-    let guard = planned.check_prune_guard(
-        inventory,
-        live,
-        spec.prune_guard.max_share,
-        spec.prune_guard.allow_mass_prune,
-    );
     let prunes: Vec<&plan::PlannedObject> = planned
         .objects
         .iter()
@@ -252,30 +256,33 @@ async fn reconcile_with(
             run.skip(&prunes, "not pruned: the mass-deletion guard refused");
             run.report.errors.push(refused.to_string());
         }
-        Ok(()) => run.prune(&prunes, live).await,
+        Ok(()) => run.prune(&prunes, &live).await,
     }
-    run.report_unserved(unserved, inventory);
-    let kept = retained(&planned, unserved);
+    run.report_unserved(&unserved);
+    let kept = retained(&planned, &unserved);
+    let before = run.inventory.entries.len();
     run.inventory.entries.retain(|key, _| kept.contains(key));
-    let mut version = Some(state.version.clone());
-    let changed = state.rewrite || !run.inventory.same_records(inventory);
-    if changed && !cluster.options().dry_run {
-        version = match inventory_store::save(
+    let changed = rewrite || run.inventory_changed || run.inventory.entries.len() != before;
+    // The version the next write goes over; `None` when this write failed.
+    let version = if changed && !cluster.options().dry_run {
+        let saved = inventory_store::save(
             cluster,
             &spec.inventory_namespace,
             unit.name(),
-            &state.version,
+            &version,
             &run.inventory,
         )
-        .await
-        {
+        .await;
+        match saved {
             Ok(version) => Some(version),
             Err(error) => {
                 run.report.errors.push(error.to_string());
                 None
             }
-        };
-    }
+        }
+    } else {
+        Some(version)
+    };
     if !run.report.errors.is_empty() {
         run.report.status = Status::Failed;
     }
@@ -286,7 +293,7 @@ async fn reconcile_with(
                 && !cluster.options().dry_run =>
         {
             let mut resource_versions = std::mem::take(&mut run.resource_versions);
-            for (key, object) in live {
+            for (key, object) in &live {
                 if let Some(seen) = crate::object::resource_version(object) {
                     resource_versions
                         .entry(key.clone())
@@ -530,7 +537,11 @@ async fn decide(
 struct Run<'a> {
     cluster: &'a Cluster,
     report: Report,
+    /// The inventory as read, changed as objects are applied and pruned.
     inventory: Inventory,
+    /// Whether a record in [`Run::inventory`] changed (a new
+    /// `resourceVersion` alone does not count).
+    inventory_changed: bool,
     /// Objects with ignored drift: when Git changes them, Plumbline takes
     /// their fields back.
     reclaim: std::collections::BTreeSet<ObjectKey>,
@@ -719,6 +730,8 @@ impl Run<'_> {
                 if let Some(desired) = &object.desired {
                     let entry =
                         Entry::record(desired, &returned, &self.cluster.options().field_manager);
+                    let recorded = self.inventory.entries.get(&object.key);
+                    self.inventory_changed |= recorded.is_none_or(|r| !r.same_record(&entry));
                     self.inventory.entries.insert(object.key.clone(), entry);
                 }
                 let mut line = line(object, outcome, None, Some(health::assess(&returned)));
@@ -744,6 +757,7 @@ impl Run<'_> {
         resolution: &remediate::Resolution,
     ) {
         if let Some(entry) = self.inventory.entries.get_mut(&object.key) {
+            self.inventory_changed = true;
             if drift.deleted {
                 entry.ignored.insert(FieldPath::root());
             }
@@ -765,6 +779,7 @@ impl Run<'_> {
     ) {
         if resolution.decision.is_some() {
             if let Some(entry) = self.inventory.entries.get_mut(&object.key) {
+                self.inventory_changed = true;
                 entry.deferred_until = Some(remediate::now() + seconds);
                 entry.deferred_by = resolution.decision.as_ref().map(|d| d.policy.clone());
             }
@@ -799,11 +814,13 @@ impl Run<'_> {
                 Ok(()) => {
                     if !self.cluster.options().dry_run {
                         self.inventory.entries.remove(&object.key);
+                        self.inventory_changed = true;
                     }
                     self.push(object, Outcome::Pruned, None, None);
                 }
                 Err(error @ apply::Error::OwnershipChanged { .. }) => {
                     self.inventory.entries.remove(&object.key);
+                    self.inventory_changed = true;
                     self.push(
                         object,
                         Outcome::OwnershipChanged,
@@ -837,9 +854,10 @@ impl Run<'_> {
     }
 
     /// Report the inventory members whose kind is no longer served.
-    fn report_unserved(&mut self, unserved: &BTreeSet<ObjectKey>, inventory: &Inventory) {
+    fn report_unserved(&mut self, unserved: &BTreeSet<ObjectKey>) {
         for key in unserved {
-            let api_version = inventory
+            let api_version = self
+                .inventory
                 .entries
                 .get(key)
                 .map_or("", |e| e.api_version.as_str());
