@@ -909,7 +909,7 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server
         .await;
     let unit = fixture
         .wait_for_unit("team", "shop", "failing", |u| {
-            ready(u).is_some_and(|(_, reason)| reason == "ReconciliationFailed")
+            ready(u).is_some_and(|(_, reason)| reason == "FetchFailed")
         })
         .await;
     assert_eq!(ready(&unit).unwrap().0, "False");
@@ -918,9 +918,7 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server
     assert_eq!(condition(&unit, "Stalled").unwrap().0, "False");
     let events = fixture.events("team", "shop").await;
     assert!(
-        events
-            .iter()
-            .any(|(reason, _)| reason == "ReconciliationFailed"),
+        events.iter().any(|(reason, _)| reason == "FetchFailed"),
         "{events:?}"
     );
 
@@ -948,6 +946,60 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server
         .wait_for_unit("team", "shop", "Ready", is_ready)
         .await;
     assert!(running.reconciles("failed") >= 1);
+    running.stop().await;
+}
+
+/// A manifest the API server refuses as invalid (a 422) is refused again
+/// until Git or the spec changes: the sync is Stalled, with the API server's
+/// reason, one Event, and no retries; a new revision picked up by a spec
+/// change recovers it.
+async fn an_object_the_api_server_refuses_stalls_the_sync_without_retries(server: Server) {
+    let fixture = Fixture::on(server).await;
+    let invalid =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  not a key!: x\n";
+    fixture.world.repo.write("app/config.yaml", invalid);
+    fixture.world.repo.commit("an invalid data key");
+    let running = fixture.start();
+    let spec = spec_for(&fixture.world.repo.url(), "app", json!({}));
+    fixture.put_sync_unit("team", "shop", spec).await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "Stalled", |u| {
+            condition(u, "Stalled").is_some_and(|(status, _)| status == "True")
+        })
+        .await;
+    assert_eq!(
+        ready(&unit).unwrap(),
+        ("False".to_owned(), "Rejected".to_owned())
+    );
+    assert_eq!(condition(&unit, "Reconciling").unwrap().0, "False");
+    let message = &unit.status.as_ref().unwrap().conditions[0].message;
+    assert!(
+        message.contains("422") && message.contains("settings"),
+        "{message}"
+    );
+    let events = fixture.events("team", "shop").await;
+    assert!(
+        events.iter().any(|(reason, _)| reason == "Rejected"),
+        "{events:?}"
+    );
+
+    // No retries: with a 0.5 s base, a retried failure would have been
+    // tried again three times by now.
+    let failed = running.reconciles("failed");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(running.reconciles("failed"), failed);
+
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("a valid key");
+    fixture
+        .patch_spec("team", "shop", json!({"interval": "2h"}))
+        .await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
     running.stop().await;
 }
 
@@ -1148,3 +1200,5 @@ on_both_servers!(
     a_failing_sync_is_retried_with_backoff_until_it_recovers,
     a_depends_on_cycle_stalls_its_members_naming_the_cycle,
 );
+
+on_real_server!(an_object_the_api_server_refuses_stalls_the_sync_without_retries);

@@ -198,11 +198,12 @@ fn events_of(report: &Report, drift: Option<&DriftSummary>, status_changed: bool
             secondary: None,
         });
     }
-    if report.status == Status::Failed {
+    if let (Status::Failed, Some(failure)) = (report.status, report.deciding_failure()) {
+        let notes: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
         events.push(Event {
             type_: EventType::Warning,
-            reason: "ReconciliationFailed".into(),
-            note: Some(truncate(&report.errors.join("; "))),
+            reason: failure.error().reason().into(),
+            note: Some(truncate(&notes.join("; "))),
             action: "Reconcile".into(),
             secondary: None,
         });
@@ -297,6 +298,26 @@ mod tests {
         );
         let again = status::with_report(first, &reapplied);
         assert_ne!(again.drift.unwrap().detected_time, "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_failure_is_announced_with_its_own_reason() {
+        let refused = crate::plan::PruneRefused {
+            prunes: 3,
+            inventory: 4,
+            max_share: 0.5,
+        };
+        let report =
+            Report::new("shop", false).fail(crate::reconcile::Error::PruneRefused(refused));
+        let events = events_of(&report, None, true);
+        assert!(events[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("refusing to prune 3 of 4"));
+        assert_eq!(reasons(events), ["PruneRefused"]);
+        // Announced once: not again while the status does not change.
+        assert!(events_of(&report, None, false).is_empty());
     }
 
     #[test]

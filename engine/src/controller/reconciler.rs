@@ -440,7 +440,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         boxed(ctx.drift.ensure(&cluster, kinds)).await;
     }
 
-    let verdict = Verdict::of_report(&report, true);
+    let verdict = Verdict::of_report(&report);
     let mut next = status::with_report(
         status::with_verdict(&previous, &verdict, generation, &status::now()),
         &report,
@@ -467,13 +467,14 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
             trigger_dependents(&ctx, &object, &namespace);
             Ok(Action::requeue(interval))
         }
-        // Nothing changes until Git does: poll at the interval (the
-        // failures before it are over).
-        Status::Blocked => {
+        Status::Failed if verdict.reconciling => Ok(Action::requeue(ctx.backoff(&me, interval))),
+        // Stalled: nothing changes until the spec (which triggers a
+        // reconcile) or the revision does. No retries; only the interval's
+        // poll of Git (the failures before it are over).
+        Status::Blocked | Status::Failed => {
             ctx.succeeded(&me);
             Ok(Action::requeue(interval))
         }
-        Status::Failed => Ok(Action::requeue(ctx.backoff(&me, interval))),
     }
 }
 

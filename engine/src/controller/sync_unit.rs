@@ -130,13 +130,24 @@ pub enum Error {
     /// A policy did not load (bad component, settings refused).
     #[error("{0}")]
     Policy(#[source] crate::policy::Error),
+    /// Fetching or loading policies panicked (a bug). Retryable.
+    #[error("{stage} panicked: {message}")]
+    Panicked {
+        /// What was running.
+        stage: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl Error {
     /// Whether trying again later, unchanged, may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Secret { .. } | Error::Download { .. } | Error::Cache { .. } => true,
+            Error::Secret { .. }
+            | Error::Download { .. }
+            | Error::Cache { .. }
+            | Error::Panicked { .. } => true,
             Error::Fetch(e) => e.is_retryable(),
             _ => false,
         }
@@ -154,12 +165,21 @@ impl Error {
             Error::NotInRepository { .. } => "ModuleNotFound",
             Error::Fetch(_) => "FetchFailed",
             Error::Policy(_) => "PolicyFailed",
+            Error::Panicked { .. } => "Panicked",
         }
     }
 }
 
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error of a task that panicked while running `stage`.
+fn panicked(stage: &'static str, error: &tokio::task::JoinError) -> Error {
+    Error::Panicked {
+        stage,
+        message: error.to_string(),
+    }
+}
 
 /// A SyncUnit ready for [`reconcile::reconcile`].
 #[derive(Debug)]
@@ -455,7 +475,7 @@ impl Resolver<'_> {
         let host = self.host.clone();
         let policies = tokio::task::spawn_blocking(move || host.load_set(specs))
             .await
-            .map_err(|e| Error::InvalidSpec(format!("loading policies panicked: {e}")))?
+            .map_err(|e| panicked("loading policies", &e))?
             .map_err(Error::Policy)?;
         Ok(Resolved { unit, policies })
     }
@@ -475,7 +495,7 @@ impl Resolver<'_> {
             )
         })
         .await
-        .map_err(|e| Error::InvalidSpec(format!("fetching panicked: {e}")))?
+        .map_err(|e| panicked("fetching the repository", &e))?
         .map_err(Error::Fetch)?;
         unit.config.spec.source.reference = Some(spec::RefSpec {
             commit: Some(fetched.commit.to_string()),

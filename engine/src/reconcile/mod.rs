@@ -39,24 +39,36 @@ pub mod scope;
 pub mod transform_guard;
 
 pub use desired::{Desired, SyncUnit};
-pub use report::{ObjectReport, Outcome, Report, Status};
+pub use report::{Failure, ObjectReport, Outcome, Report, Status};
 
-/// Why a reconcile could not get to planning.
+/// What made a reconcile fail, typed up to the status and Events.
+///
+/// Each variant has a [`reason`](Error::reason) (the status condition's
+/// and the Event's) and says whether it [may go away by
+/// itself](Error::is_retryable): transient failures (network, 5xx, 409
+/// conflicts, timeouts) are retried with backoff; permanent ones (an
+/// invalid spec, a manifest the API server refuses, a policy's rejection,
+/// render errors of a revision) stall the sync until its spec or revision
+/// changes.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The sync configuration is unusable.
+    /// The sync configuration is unusable. Permanent.
     #[error(transparent)]
     Spec(crate::spec::Error),
     /// Fetching the source failed; the last good revision is kept.
+    /// Transient when the remote may come back (see
+    /// [`crate::source::Error::is_retryable`]).
     #[error("fetch failed: {0}")]
     Fetch(#[source] crate::source::Error),
-    /// Rendering failed; every render error is listed.
+    /// Rendering failed; every render error is listed. Permanent for the
+    /// revision.
     #[error("{0}")]
     Render(#[source] crate::render::Errors),
-    /// A policy could not be loaded or faulted (fail-closed).
+    /// A policy could not be loaded, refused the desired state, or faulted
+    /// (fail-closed). Permanent: policies are deterministic.
     #[error("{0}")]
     Policy(#[source] crate::policy::Error),
-    /// A policy project could not be built into a component.
+    /// A policy project could not be built into a component. Permanent.
     #[error("building policy {}: {source}", project.display())]
     PolicyBuild {
         /// The policy project directory.
@@ -65,13 +77,42 @@ pub enum Error {
         #[source]
         source: plumbline_policy_build::Error,
     },
-    /// Transformers returned an unusable desired set.
+    /// Transformers returned an unusable desired set. Permanent.
     #[error("transformers returned an invalid desired set: {0}")]
     InvalidTransform(String),
+    /// Validators found error-severity violations; nothing was written.
+    /// Permanent.
+    #[error("{count} error-severity violation(s) block the sync; nothing was applied")]
+    Violations {
+        /// How many.
+        count: usize,
+    },
+    /// An API request failed: an object refused (permanent for 400, 413 and
+    /// 422 responses and immutable fields), or a request that may succeed
+    /// later (see [`crate::apply::Error::is_retryable`]).
+    #[error(transparent)]
+    Apply(Box<crate::apply::Error>),
+    /// The mass-deletion guard refused the prune. Permanent.
+    #[error(transparent)]
+    PruneRefused(#[from] crate::plan::PruneRefused),
+    /// A stage panicked (a bug). Transient: retried with backoff.
+    #[error("{stage} panicked: {message}")]
+    Panicked {
+        /// What was running.
+        stage: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl From<crate::apply::Error> for Error {
+    fn from(error: crate::apply::Error) -> Self {
+        Error::Apply(Box::new(error))
+    }
 }
 
 impl Error {
-    /// A short machine-readable reason, for metrics and conditions.
+    /// A short machine-readable reason, for metrics, conditions and Events.
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Spec(_) => "InvalidSpec",
@@ -80,6 +121,35 @@ impl Error {
             Error::Policy(_) => "PolicyFailed",
             Error::PolicyBuild { .. } => "PolicyBuildFailed",
             Error::InvalidTransform(_) => "InvalidTransform",
+            Error::Violations { .. } => "ValidationFailed",
+            Error::Apply(error) => error.reason(),
+            Error::PruneRefused(_) => "PruneRefused",
+            Error::Panicked { .. } => "Panicked",
+        }
+    }
+
+    /// Whether trying again later, with the same spec and revision, may
+    /// succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Fetch(error) => error.is_retryable(),
+            Error::Apply(error) => error.is_retryable(),
+            Error::Panicked { .. } => true,
+            Error::Spec(_)
+            | Error::Render(_)
+            | Error::Policy(_)
+            | Error::PolicyBuild { .. }
+            | Error::InvalidTransform(_)
+            | Error::Violations { .. }
+            | Error::PruneRefused(_) => false,
+        }
+    }
+
+    /// The error of a task that panicked while running `stage`.
+    pub(crate) fn panicked(stage: &'static str, error: &tokio::task::JoinError) -> Self {
+        Error::Panicked {
+            stage,
+            message: error.to_string(),
         }
     }
 }
@@ -110,7 +180,9 @@ pub async fn reconcile(
     let desired = match loaded {
         Ok(Ok(desired)) => desired,
         Ok(Err(error)) => return report.fail(error),
-        Err(panicked) => return report.fail(panicked),
+        Err(panicked) => {
+            return report.fail(Error::panicked("loading the desired state", &panicked))
+        }
     };
     report.revision.clone_from(&desired.revision);
     report.fetch_duration = desired.fetch_duration;
@@ -118,11 +190,9 @@ pub async fn reconcile(
     report.warnings.extend(desired.warnings.iter().cloned());
     report.violations.clone_from(&desired.violations);
     if desired.blocking_violations() > 0 {
+        let count = desired.blocking_violations();
+        let mut report = report.fail(Error::Violations { count });
         report.status = Status::Blocked;
-        report.errors.push(format!(
-            "{} error-severity violation(s) block the sync; nothing was applied",
-            desired.blocking_violations()
-        ));
         return report;
     }
 
@@ -136,7 +206,7 @@ pub async fn reconcile(
     .await
     {
         Ok(state) => state,
-        Err(error) => return report.fail(error),
+        Err(error) => return report.fail(Error::from(error)),
     };
     let State {
         inventory,
@@ -211,7 +281,7 @@ pub async fn reconcile(
         }
         Err(refused) => {
             run.skip(&prunes, "not pruned: the mass-deletion guard refused");
-            run.report.errors.push(refused.to_string());
+            run.report.push_error(Error::PruneRefused(refused));
         }
         Ok(()) => run.prune(&prunes, live).await,
     }
@@ -229,7 +299,7 @@ pub async fn reconcile(
         )
         .await
         {
-            run.report.errors.push(error.to_string());
+            run.report.push_error(Error::from(error));
         }
     }
     if !run.report.errors.is_empty() {
@@ -414,7 +484,7 @@ async fn decide(
         Ok((decisions, warnings))
     })
     .await;
-    decided.unwrap_or_else(|panicked| Err(Error::InvalidTransform(panicked.to_string())))
+    decided.unwrap_or_else(|panicked| Err(Error::panicked("remediation", &panicked)))
 }
 
 /// The state of one reconcile while it writes.
@@ -557,7 +627,7 @@ impl Run<'_> {
                 .wait_ready(&object.key, &object.api_version)
                 .await
             {
-                self.report.errors.push(error.to_string());
+                self.report.push_error(Error::from(error));
                 self.report.status = Status::Failed;
             }
         }
@@ -596,9 +666,10 @@ impl Run<'_> {
                 self.report.objects.push(line);
             }
             Err(error) => {
-                self.report.errors.push(error.to_string());
+                let message = error.to_string();
+                self.report.push_error(Error::from(error));
                 self.report.status = Status::Failed;
-                let mut line = line(object, Outcome::Failed, Some(error.to_string()), None);
+                let mut line = line(object, Outcome::Failed, Some(message), None);
                 line.decision = decision;
                 line.drifted = drifted_paths(object);
                 self.report.objects.push(line);
@@ -681,8 +752,9 @@ impl Run<'_> {
                     );
                 }
                 Err(error) => {
-                    self.report.errors.push(error.to_string());
-                    self.push(object, Outcome::Failed, Some(error.to_string()), None);
+                    let message = error.to_string();
+                    self.report.push_error(Error::from(error));
+                    self.push(object, Outcome::Failed, Some(message), None);
                 }
             }
         }
