@@ -809,7 +809,7 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
     let resolved = resolver.resolve(&unit, &[]).await.unwrap();
     let config = &resolved.unit.config;
     assert_eq!(config.metadata.name, "team.shop");
-    assert_eq!(config.spec.target_namespace.as_deref(), Some("team"));
+    assert_eq!(config.spec.sync.target_namespace.as_deref(), Some("team"));
     let credentials = config.spec.source.credentials.clone().unwrap();
     assert_eq!(credentials.username.as_deref(), Some("bot"));
     let file = credentials.password_file.unwrap();
@@ -1001,6 +1001,39 @@ async fn an_object_the_api_server_refuses_stalls_the_sync_without_retries(server
         .wait_for_unit("team", "shop", "Ready", is_ready)
         .await;
     running.stop().await;
+}
+
+/// The CRD's schema carries the one ref type's rule: exactly one of branch,
+/// tag or commit, refused by the API server itself.
+async fn the_api_server_refuses_a_ref_naming_both_a_branch_and_a_tag(server: Server) {
+    let fixture = Fixture::on(server).await;
+    let api: Api<SyncUnit> = Api::namespaced(fixture.client(), "shop");
+    let unit = |reference: Value| {
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
+            "metadata": {"name": "shop", "namespace": "shop"},
+            "spec": {"source": {"url": "https://git.example.com/shop.git", "ref": reference},
+                     "selfHeal": true, "pruneGuard": {"maxShare": 0.2}},
+        })
+    };
+    let apply = PatchParams::apply("test");
+    let both = unit(json!({"branch": "main", "tag": "v1"}));
+    match api.patch("shop", &apply, &Patch::Apply(&both)).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 422, "{status:?}"),
+        other => panic!("expected a 422, got {other:?}"),
+    }
+    let tag = unit(json!({"tag": "v1"}));
+    let stored = api
+        .patch("shop", &apply, &Patch::Apply(&tag))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.spec.source.reference,
+        Some(plumbline::source::GitRef::Tag("v1".into()))
+    );
+    // The shared SyncSpec's fields, flattened, are kept by the server.
+    assert!(stored.spec.sync.self_heal);
+    assert_eq!(stored.spec.sync.prune_guard.max_share, 0.2);
 }
 
 /// The inventory ConfigMaps of a sync, by name.
@@ -1201,4 +1234,7 @@ on_both_servers!(
     a_depends_on_cycle_stalls_its_members_naming_the_cycle,
 );
 
-on_real_server!(an_object_the_api_server_refuses_stalls_the_sync_without_retries);
+on_real_server!(
+    an_object_the_api_server_refuses_stalls_the_sync_without_retries,
+    the_api_server_refuses_a_ref_naming_both_a_branch_and_a_tag,
+);

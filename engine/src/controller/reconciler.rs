@@ -207,7 +207,7 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
         return Ok(Action::await_change());
     }
     let has_finalizer = object.finalizers().iter().any(|f| f == PRUNE_FINALIZER);
-    if !object.spec.prune && !has_finalizer {
+    if !object.spec.sync.prune && !has_finalizer {
         if object.metadata.deletion_timestamp.is_some() {
             return Ok(Action::await_change());
         }
@@ -254,7 +254,7 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
     let reference = object_reference(&object);
     let why_not = if object.spec.suspend {
         Some("spec.suspend is true")
-    } else if !object.spec.prune {
+    } else if !object.spec.sync.prune {
         Some("spec.prune is false")
     } else {
         None
@@ -636,7 +636,7 @@ async fn list_cluster_policies(ctx: &Context) -> Result<Vec<ClusterSyncPolicy>> 
 /// or one impersonating the sync's service account.
 fn cluster_for(ctx: &Context, object: &SyncUnit, namespace: &str) -> Result<Cluster> {
     let mut options = ctx.apply.clone();
-    options.force_conflicts = object.spec.force_conflicts;
+    options.force_conflicts = object.spec.sync.force_conflicts;
     let Some(account) = &object.spec.service_account_name else {
         return Ok(Cluster::new(ctx.client.clone(), options));
     };

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use super::crd::{self, ClusterSyncPolicy, ModuleRef, SyncUnit};
 use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, PolicySpec};
 use crate::reconcile;
-use crate::source::{self, FetchOptions};
+use crate::source::{self, FetchOptions, GitRef};
 use crate::spec::{self, SyncConfig};
 
 /// Why a SyncUnit cannot be turned into a reconcilable sync.
@@ -497,10 +497,7 @@ impl Resolver<'_> {
         .await
         .map_err(|e| panicked("fetching the repository", &e))?
         .map_err(Error::Fetch)?;
-        unit.config.spec.source.reference = Some(spec::RefSpec {
-            commit: Some(fetched.commit.to_string()),
-            ..spec::RefSpec::default()
-        });
+        unit.config.spec.source.reference = Some(GitRef::Commit(fetched.commit.to_string()));
         Ok(fetched.files)
     }
 
@@ -621,60 +618,33 @@ fn config(
     inventory_namespace: &str,
 ) -> Result<SyncConfig> {
     let spec = &object.spec;
-    let reference = spec.source.reference.as_ref().map(|r| spec::RefSpec {
-        branch: r.branch.clone(),
-        tag: r.tag.clone(),
-        commit: r.commit.clone(),
-    });
-    if reference.as_ref().is_some_and(|r| r.git_ref().is_none()) {
-        return Err(Error::InvalidSpec(
-            "spec.source.ref must set exactly one of branch, tag or commit".into(),
-        ));
-    }
-    if !(0.0..=1.0).contains(&spec.prune_guard.max_share) {
-        return Err(Error::InvalidSpec(format!(
-            "spec.pruneGuard.maxShare must be between 0 and 1, got {}",
-            spec.prune_guard.max_share
-        )));
-    }
+    spec.sync.validate().map_err(Error::InvalidSpec)?;
     let url = &spec.source.url;
-    if !url.contains("://") && !url.contains('@') {
+    if !source::is_url(url) {
         return Err(Error::InvalidSpec(format!(
-            "spec.source.url {url:?} must be a repository URL (https://, ssh://, git://, file://)"
+            "spec.source.url {url:?} must be a repository URL (https://, ssh://, git://, file://, git@host:path)"
         )));
     }
+    let mut sync = spec.sync.clone();
+    sync.target_namespace
+        .get_or_insert_with(|| namespace.to_owned());
     Ok(SyncConfig {
         api_version: spec::API_VERSION.to_owned(),
         kind: "Sync".to_owned(),
         metadata: spec::Metadata {
             name: name.to_owned(),
         },
-        spec: spec::SyncSpec {
+        spec: spec::ConfigSpec {
             source: spec::SourceSpec {
                 url: url.clone(),
-                reference,
+                reference: spec.source.reference.clone(),
                 path: spec.source.path.clone(),
                 credentials,
             },
-            target_namespace: Some(
-                spec.target_namespace
-                    .clone()
-                    .unwrap_or_else(|| namespace.to_owned()),
-            ),
-            create_namespace: spec.create_namespace,
             policies: Vec::new(),
-            prune: spec.prune,
-            allow_empty: spec.allow_empty,
-            self_heal: spec.self_heal,
-            force_conflicts: spec.force_conflicts,
-            prune_guard: spec::PruneGuard {
-                max_share: spec.prune_guard.max_share,
-                allow_mass_prune: spec.prune_guard.allow_mass_prune,
-            },
-            take_over: spec.take_over.clone(),
-            max_deferral_seconds: spec.max_deferral_seconds,
-            transformer_guard: spec.transformer_guard.clone(),
             inventory_namespace: inventory_namespace.to_owned(),
+            sync,
+            unknown: BTreeMap::new(),
         },
     })
 }
@@ -685,7 +655,10 @@ fn pinned_revision(unit: &reconcile::SyncUnit) -> String {
         .source
         .reference
         .as_ref()
-        .and_then(|r| r.commit.clone())
+        .map(|r| match r {
+            GitRef::Commit(commit) => commit.clone(),
+            GitRef::Branch(_) | GitRef::Tag(_) => String::new(),
+        })
         .unwrap_or_default()
 }
 

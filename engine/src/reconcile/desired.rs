@@ -54,8 +54,7 @@ impl SyncUnit {
     /// its `.git`).
     fn local_dir(&self) -> Option<PathBuf> {
         let spec = &self.config.spec.source;
-        let is_url = spec.url.contains("://") || spec.url.contains('@');
-        if spec.reference.is_some() || is_url {
+        if spec.reference.is_some() || source::is_url(&spec.url) {
             return None;
         }
         let dir = self.resolve(Path::new(&spec.url));
@@ -120,7 +119,7 @@ pub fn load(
     let fetch_duration = revision.is_some().then(|| started.elapsed());
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
-        allow_empty: unit.config.spec.allow_empty,
+        allow_empty: unit.config.spec.sync.allow_empty,
         ..RenderOptions::default()
     };
     let rendered = render::render(&tree, &options).map_err(Error::Render)?;
@@ -134,9 +133,9 @@ pub fn load(
     }
 
     let spec = &unit.config.spec;
-    let namespace = spec.target_namespace.as_deref().unwrap_or("default");
+    let namespace = spec.sync.target_namespace.as_deref().unwrap_or("default");
     default_namespace(&mut objects, namespace);
-    if spec.create_namespace {
+    if spec.sync.create_namespace {
         add_namespace(&mut objects, namespace);
     }
     let ctx = EvalContext {
@@ -162,7 +161,7 @@ pub fn load(
     let refused = transform_guard::refusals(
         &transformer_changes,
         rendered.len(),
-        &spec.transformer_guard,
+        &spec.sync.transformer_guard,
     );
     if !refused.is_empty() {
         return Err(Error::InvalidTransform(refused.join("; ")));
@@ -207,8 +206,7 @@ fn fetch(
     // kustomization can reach `../base` as it can in a checkout.
     source.path = String::new();
     // A relative local path is relative to the configuration file.
-    let is_url = source.url.contains("://") || source.url.contains('@');
-    if !is_url {
+    if !source::is_url(&source.url) {
         source.url = unit.resolve(Path::new(&source.url)).display().to_string();
     }
     let fetched = source::fetch(

@@ -216,7 +216,7 @@ pub async fn reconcile(
     } = &state;
     let plan_options = plan::Options {
         field_manager: cluster.options().field_manager.clone(),
-        prune: spec.prune,
+        prune: spec.sync.prune,
         sync: unit.name().to_owned(),
     };
     let planned = plan::plan(&desired.objects, live, inventory, &plan_options);
@@ -240,11 +240,11 @@ pub async fn reconcile(
             .filter(|(_, entry)| !entry.ignored.is_empty())
             .map(|(key, _)| key.clone())
             .collect(),
-        take_over: &spec.take_over.managers,
+        take_over: &spec.sync.take_over.managers,
     };
     let rules = remediate::Rules {
-        self_heal: spec.self_heal,
-        max_deferral: std::time::Duration::from_secs(spec.max_deferral_seconds.into()),
+        self_heal: spec.sync.self_heal,
+        max_deferral: std::time::Duration::from_secs(spec.sync.max_deferral_seconds.into()),
     };
     let decisions = match decide(&planned, live, inventory, policies, &ctx, rules).await {
         Ok((decisions, warnings)) => {
@@ -267,8 +267,8 @@ pub async fn reconcile(
     let guard = planned.check_prune_guard(
         inventory,
         live,
-        spec.prune_guard.max_share,
-        spec.prune_guard.allow_mass_prune,
+        spec.sync.prune_guard.max_share,
+        spec.sync.prune_guard.allow_mass_prune,
     );
     let prunes: Vec<&plan::PlannedObject> = planned
         .objects
