@@ -15,6 +15,7 @@ use super::crd::{
     Condition, DriftEntry, DriftSummary, SyncUnitStatus, ViolationStatus, MAX_STATUS_ENTRIES,
 };
 use crate::reconcile::{Failure, ObjectReport, Outcome, Report, Status};
+use crate::text;
 
 /// `Ready`.
 pub const READY: &str = "Ready";
@@ -130,7 +131,7 @@ pub fn with_verdict(
                 type_: (*type_).to_owned(),
                 status: bool_status(*value).to_owned(),
                 reason,
-                message: truncate(&message, 1024),
+                message: text::truncate(&message, 1024).into_owned(),
                 last_transition_time: now.to_owned(),
                 observed_generation: generation,
             };
@@ -172,7 +173,7 @@ pub fn with_report(mut status: SyncUnitStatus, report: &Report) -> SyncUnitStatu
                 })
                 .unwrap_or_default(),
             path: v.path.clone(),
-            message: truncate(&v.message, 512),
+            message: text::truncate(&v.message, 512).into_owned(),
             severity: serde_json::to_value(v.severity)
                 .ok()
                 .and_then(|s| s.as_str().map(str::to_owned))
@@ -310,13 +311,6 @@ fn first_line(failures: &[Failure]) -> String {
         [] => String::new(),
         [only] => only.to_string(),
         [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
     }
 }
 

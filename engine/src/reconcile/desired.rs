@@ -21,6 +21,7 @@ use crate::policy::{EvalContext, NamedLog, PolicySet, SourceInfo, Timing, Violat
 use crate::render::{self, Origin, RenderOptions};
 use crate::source::{self, FetchOptions, Tree};
 use crate::spec::SyncConfig;
+use crate::text::truncate;
 
 /// A sync configuration together with the directory its relative paths
 /// (local sources, policy modules) are resolved from.
@@ -276,13 +277,6 @@ fn set_label(object: &mut Value, key: &str, value: &str) {
         .or_insert_with(|| Value::Object(serde_json::Map::new()));
     if let Some(labels) = labels.as_object_mut() {
         labels.insert(key.to_owned(), Value::String(value.to_owned()));
-    }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => &text[..end],
-        None => text,
     }
 }
 
