@@ -3,11 +3,13 @@
 //! `git daemon`), against an API server (the real control plane and the
 //! emulator), and on bad input, checking output and exit codes.
 
+mod binary_support;
 mod cli_support;
 mod server_support;
 mod source_support;
 
-use cli_support::{commit_bad_branch, copy_quickstart, plumbline, plumbline_async, repo_root};
+use binary_support::repo_root;
+use cli_support::{commit_bad_branch, copy_quickstart, plumbline, plumbline_async};
 use serde_json::Value;
 use server_support::Server;
 use source_support::git;

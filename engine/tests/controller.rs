@@ -10,7 +10,7 @@ mod server_support;
 
 use std::time::Duration;
 
-use controller_support::{condition, is_ready, ready, spec_for, Fixture, KillOnDrop};
+use controller_support::{condition, config_map, is_ready, ready, spec_for, Fixture, KillOnDrop};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube_emulator::{Fault, Verb};
@@ -20,12 +20,6 @@ use plumbline::controller::webhook::GitPush;
 use serde_json::{json, Value};
 use server_support::Server;
 use sha2::{Digest, Sha256};
-
-fn config_map(name: &str, mode: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{team: shop}}\ndata:\n  mode: {mode}\n"
-    )
-}
 
 const DEPLOYMENT: &str = "\
 apiVersion: apps/v1
