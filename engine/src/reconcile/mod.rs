@@ -73,9 +73,10 @@ pub enum Error {
     PolicyBuild {
         /// The policy project directory.
         project: std::path::PathBuf,
-        /// What failed.
+        /// What failed (`plumbline_policy_build::Error`, or that this
+        /// build cannot build policy projects).
         #[source]
-        source: plumbline_policy_build::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Transformers returned an unusable desired set. Permanent.
     #[error("transformers returned an invalid desired set: {0}")]
