@@ -454,8 +454,14 @@ impl Progress {
         Progress { stop, thread }
     }
 
-    /// Stop and clear the line.
-    pub fn stop(mut self) {
+    /// Stop and clear the line (as dropping it does).
+    pub fn stop(self) {}
+}
+
+/// Dropped on every path, an early error included: the spinner stops and
+/// its line is cleared before anything else is printed.
+impl Drop for Progress {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -466,6 +472,30 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dropped_spinner_stops_drawing() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let drawn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let thread = {
+            let (stop, drawn) = (stop.clone(), drawn.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    drawn.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let progress = Progress {
+            stop,
+            thread: Some(thread),
+        };
+        // An early return (`?`) drops it without `stop()`.
+        drop(progress);
+        let after = drawn.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(drawn.load(Ordering::Relaxed), after);
+    }
 
     #[test]
     fn references_are_commits_tags_or_branches() {

@@ -353,30 +353,13 @@ pub fn parse_sync_name(label: &str) -> Option<(&str, &str)> {
 pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
     let invalid = || {
         Error::InvalidSpec(format!(
-            "interval {text:?} is not a duration like 90s, 5m or 1h30m"
+            "interval {text:?} is not a duration of a second or more like 90s, 5m or 1h30m"
         ))
     };
-    let mut seconds = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(invalid()),
-        };
-        let n: u64 = number.parse().map_err(|_| invalid())?;
-        seconds = seconds.saturating_add(n.saturating_mul(unit));
-        number.clear();
+    match humantime::parse_duration(text.trim()) {
+        Ok(interval) if interval >= std::time::Duration::from_secs(1) => Ok(interval),
+        _ => Err(invalid()),
     }
-    if !number.is_empty() || seconds == 0 {
-        return Err(invalid());
-    }
-    Ok(std::time::Duration::from_secs(seconds))
 }
 
 impl Resolver<'_> {
@@ -736,7 +719,10 @@ mod tests {
         assert_eq!(parse_interval("90s").unwrap().as_secs(), 90);
         assert_eq!(parse_interval("5m").unwrap().as_secs(), 300);
         assert_eq!(parse_interval("1h30m").unwrap().as_secs(), 5400);
-        for bad in ["", "5", "0s", "5d", "m", "1.5h"] {
+        assert_eq!(parse_interval("1h 30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_interval("1d").unwrap().as_secs(), 86_400);
+        assert_eq!(parse_interval("1.5h").unwrap().as_secs(), 5400);
+        for bad in ["", "5", "0s", "500ms", "5x", "m"] {
             let error = parse_interval(bad).unwrap_err().to_string();
             assert!(error.contains("is not a duration"), "{bad}: {error}");
         }
