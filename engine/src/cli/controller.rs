@@ -99,8 +99,8 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
-        signal().await;
-        tracing::info!("shutdown requested");
+        let signal = super::interrupt::signalled().await;
+        tracing::info!(signal, "shutdown requested");
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -259,27 +259,6 @@ async fn client_config(
             .map_err(flat)?,
         None => kube::Config::infer().await.map_err(flat)?,
     })
-}
-
-/// Ctrl+C or SIGTERM.
-async fn signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn host_name() -> String {

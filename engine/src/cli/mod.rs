@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod controller;
 #[cfg(feature = "controller")]
 pub mod install;
+mod interrupt;
 mod logging;
 pub mod output;
 pub mod plan;

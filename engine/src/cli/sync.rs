@@ -312,7 +312,8 @@ Examples:
 Exit codes: 0 synced (drift may have been reported or ignored by decision),
 1 blocked by error-severity violations (nothing was applied),
 2 failed (bad arguments or configuration, fetch/render/policy errors, the
-cluster unreachable, or a write refused; nothing is pruned after a failure).")]
+cluster unreachable, or a write refused; nothing is pruned after a failure;
+Ctrl+C or SIGTERM, which stop the sync before its next API request).")]
 pub struct SyncArgs {
     #[command(flatten)]
     source: SourceArgs,
@@ -357,10 +358,25 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let host = policy_host()?;
     let policies = load_policies(&host, &unit, &[])?;
     let runtime = runtime()?;
+    // Ctrl+C or SIGTERM drops the reconcile at its next await: no request
+    // is started after it.
     let report = runtime.block_on(async {
         let cluster = args.cluster.connect(options).await?;
-        anyhow::Ok(reconcile::reconcile(&unit, &policies, &cluster, &git_cache()).await)
+        let git_cache = git_cache();
+        tokio::select! {
+            report = reconcile::reconcile(&unit, &policies, &cluster, &git_cache) => {
+                anyhow::Ok(report)
+            }
+            signal = super::interrupt::signalled() => anyhow::bail!(
+                "{signal}: the sync of {} stopped before its next API request and is \
+                 incomplete (what was applied stays; run it again to finish)",
+                unit.name()
+            ),
+        }
     });
+    // A Git fetch or policy run still going on its own thread is left
+    // behind rather than waited for.
+    runtime.shutdown_background();
     progress.stop();
     let report = report?;
     match global.output {
