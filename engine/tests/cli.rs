@@ -741,3 +741,23 @@ async fn sigterm_stops_a_running_sync_between_api_requests(server: Server) {
     assert_eq!(count().await, after, "written after the process exited");
     assert!(after < OBJECTS, "the sync finished before the signal");
 }
+
+/// A reader that goes away (`plumbline render | head`) ends the command
+/// with 141, as SIGPIPE would, without a panic or an error message.
+#[test]
+fn a_closed_stdout_ends_render_with_141_quietly() {
+    let mut child = binary_support::plumbline_command(&["render", "examples/quickstart"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error"),
+        "{stderr}"
+    );
+}

@@ -118,8 +118,9 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
     };
-    result.unwrap_or_else(|error| {
+    let code = result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");
         ExitCode::from(2)
-    })
+    });
+    output::stdout_failure().map_or(code, ExitCode::from)
 }

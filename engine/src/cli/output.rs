@@ -11,20 +11,35 @@ use crate::object::ObjectKey;
 use crate::policy::{printable, Severity, Violation};
 use crate::render::Origin;
 
-/// Write formatted text to standard output. When the reader went away
-/// (`plumbline render | head`), exit quietly with 141, the status of a
-/// process killed by SIGPIPE, instead of panicking as `print!` does.
+/// The exit status the first failed write to standard output calls for.
+static STDOUT_FAILURE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
+/// Write formatted text to standard output, instead of panicking as
+/// `print!` does when it fails. When the reader went away (`plumbline
+/// render | head`), later output is dropped quietly and the command ends
+/// with 141, the status of a process killed by SIGPIPE; any other failure
+/// is said once and ends it with 2 ([`stdout_failure`]). The command's
+/// work itself goes on: a closed pipe never cuts a sync short.
 pub fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
+    if STDOUT_FAILURE.get().is_some() {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = stdout.write_fmt(args) {
-        if error.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
-        }
-        // Any other failure to write results is fatal too, but says why.
-        eprintln!("error: writing to standard output: {error}");
-        std::process::exit(2);
+        let status = if error.kind() == std::io::ErrorKind::BrokenPipe {
+            141
+        } else {
+            eprintln!("error: writing to standard output: {error}");
+            2
+        };
+        let _ = STDOUT_FAILURE.set(status);
     }
+}
+
+/// The exit status for a write to standard output that failed, if one did.
+pub fn stdout_failure() -> Option<u8> {
+    STDOUT_FAILURE.get().copied()
 }
 
 /// `print!` that exits quietly on a closed pipe; see [`write_out`].
