@@ -24,11 +24,13 @@ use std::time::Duration;
 
 use crate::object::ObjectKey;
 
+mod client_config;
 mod cluster;
 pub mod discovery;
 pub mod inventory_store;
 pub mod takeover;
 
+pub use client_config::client_config;
 pub use cluster::{Applied, Cluster};
 
 /// The label that marks every object a sync applied, with the sync's name.

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::{mpsc, watch};
 
 use super::sync::{flat, runtime};
@@ -93,7 +92,8 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
-    let config = client_config(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let config =
+        crate::apply::client_config(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let client = kube::Client::try_from(config.clone()).map_err(flat)?;
     let identity = args.identity.clone().unwrap_or_else(host_name);
 
@@ -235,30 +235,6 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     released(elector).await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The client configuration, found the way `kubectl` finds it.
-async fn client_config(
-    kubeconfig: Option<&std::path::Path>,
-    context: Option<&str>,
-) -> anyhow::Result<kube::Config> {
-    let options = KubeConfigOptions {
-        context: context.map(str::to_owned),
-        ..KubeConfigOptions::default()
-    };
-    Ok(match kubeconfig {
-        Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(flat)?
-        }
-        None if context.is_some() => kube::Config::from_kubeconfig(&options)
-            .await
-            .map_err(flat)?,
-        None => kube::Config::infer().await.map_err(flat)?,
-    })
 }
 
 fn host_name() -> String {
