@@ -4,7 +4,10 @@
 #   plumbline install --print --image plumbline:dev | kubectl apply -f -
 #
 # Stage 1 builds the `plumbline` binary from this workspace (host crates
-# only; policy guests are not needed to build the binary). Stage 2 is the
+# only; policy guests are not needed to build the binary) with the features
+# `cli` and `controller` and without `policy-build`: the controller runs
+# built components (`.wasm`, by path in the repository or by URL) and never
+# runs cargo, clang or node, so none of that is linked in. Stage 2 is the
 # runtime: the binary, CA certificates for HTTPS Git remotes and policy
 # module URLs, and `ssh` for ssh:// sources. It runs as a non-root user
 # with a read-only root filesystem; the Deployment mounts an emptyDir at
@@ -19,6 +22,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p plumbline --bin plumbline \
+        --no-default-features --features cli,controller \
     && cp target/release/plumbline /usr/local/bin/plumbline
 
 FROM debian:bookworm-slim

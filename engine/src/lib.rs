@@ -20,7 +20,9 @@
 //! [`object`] holds the IO-free types every stage shares.
 
 pub mod apply;
+#[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "controller")]
 pub mod controller;
 pub mod health;
 pub mod object;
@@ -30,3 +32,4 @@ pub mod reconcile;
 pub mod render;
 pub mod source;
 pub mod spec;
+pub mod text;

@@ -29,6 +29,7 @@
 //! Parsing only; files are read by the caller ([`SyncConfig::from_yaml`]
 //! takes text and a name for error messages).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -51,7 +52,7 @@ pub struct SyncConfig {
     /// The sync's name (labels its objects and names its inventory).
     pub metadata: Metadata,
     /// What to sync.
-    pub spec: SyncSpec,
+    pub spec: ConfigSpec,
 }
 
 /// Name of a sync.
@@ -61,14 +62,41 @@ pub struct Metadata {
     pub name: String,
 }
 
-/// What to sync, from where, with which policies.
+/// The `spec` of a `plumbline.yaml`: the [`SyncSpec`] every sync has, and
+/// what only a file says (credentials from files or variables, policy
+/// modules as local paths, where the inventory lives). Unknown fields are
+/// refused by [`SyncConfig::from_yaml`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SyncSpec {
+#[serde(rename_all = "camelCase")]
+pub struct ConfigSpec {
     /// The Git source.
     pub source: SourceSpec,
+    /// Policies, in order: transformers run in this order, the first
+    /// remediator that decides wins, all validators run.
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+    /// Namespace of the ConfigMaps holding the inventory.
+    #[serde(default = "default_inventory_namespace")]
+    pub inventory_namespace: String,
+    /// How to sync.
+    #[serde(flatten)]
+    pub sync: SyncSpec,
+    /// The keys no field took, which [`SyncConfig::from_yaml`] refuses
+    /// (serde's `deny_unknown_fields` does not work beside a flattened
+    /// struct; declared after `sync`, this takes only what `sync` left).
+    #[serde(flatten, skip_serializing)]
+    pub(crate) unknown: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// How to sync: the fields a `plumbline.yaml` and a `SyncUnit`
+/// ([`crate::controller::crd::SyncUnitSpec`]) share, with one validation
+/// ([`SyncSpec::validate`]). Each side flattens it into its own spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSpec {
     /// Namespace given to namespaced objects that name none (default:
-    /// `default`, as with `kubectl apply`).
+    /// `default` in a `plumbline.yaml`, as with `kubectl apply`; the
+    /// SyncUnit's own namespace in a SyncUnit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_namespace: Option<String>,
     /// Create `targetNamespace` as part of the sync when the desired set
@@ -76,10 +104,6 @@ pub struct SyncSpec {
     /// namespace is then owned, and pruned, like any other object.
     #[serde(default)]
     pub create_namespace: bool,
-    /// Policies, in order: transformers run in this order, the first
-    /// remediator that decides wins, all validators run.
-    #[serde(default)]
-    pub policies: Vec<PolicySpec>,
     /// Delete objects that left Git (default true).
     #[serde(default = "yes")]
     pub prune: bool,
@@ -94,7 +118,7 @@ pub struct SyncSpec {
     /// Take fields owned by other field managers instead of failing.
     #[serde(default)]
     pub force_conflicts: bool,
-    /// The mass-deletion guard.
+    /// The mass-deletion guard of prune.
     #[serde(default)]
     pub prune_guard: PruneGuard,
     /// Field managers whose fields Plumbline takes over when it adopts an
@@ -108,9 +132,37 @@ pub struct SyncSpec {
     /// What transformers may add or move objects into.
     #[serde(default)]
     pub transformer_guard: TransformerGuard,
-    /// Namespace of the ConfigMaps holding the inventory.
-    #[serde(default = "default_inventory_namespace")]
-    pub inventory_namespace: String,
+}
+
+impl Default for SyncSpec {
+    fn default() -> Self {
+        SyncSpec {
+            target_namespace: None,
+            create_namespace: false,
+            prune: true,
+            allow_empty: false,
+            self_heal: false,
+            force_conflicts: false,
+            prune_guard: PruneGuard::default(),
+            take_over: TakeOver::default(),
+            max_deferral_seconds: default_max_deferral_seconds(),
+            transformer_guard: TransformerGuard::default(),
+        }
+    }
+}
+
+impl SyncSpec {
+    /// Check what the types cannot: the prune guard's share is between 0
+    /// and 1. The message names the field as both sides spell it.
+    pub fn validate(&self) -> Result<(), String> {
+        let share = self.prune_guard.max_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(format!(
+                "spec.pruneGuard.maxShare must be between 0 and 1, got {share}"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where the desired state lives.
@@ -119,44 +171,18 @@ pub struct SyncSpec {
 pub struct SourceSpec {
     /// Repository URL or local path.
     pub url: String,
-    /// Branch, tag or commit. Without one, a local directory is read as it
-    /// is on disk (working tree, uncommitted changes included) and a remote
+    /// Branch, tag or commit (`{branch: main}`, `{tag: v1}` or `{commit:
+    /// <40 hex>}`). Without one, a local directory is read as it is on disk
+    /// (working tree, uncommitted changes included) and a remote
     /// repository's branch `main` is fetched.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<RefSpec>,
+    pub reference: Option<GitRef>,
     /// Directory inside the repository (default: the root).
     #[serde(default)]
     pub path: String,
     /// How to authenticate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<CredentialsSpec>,
-}
-
-/// A Git reference: exactly one of branch, tag or commit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RefSpec {
-    /// A branch name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    /// A tag name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    /// A full commit id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-}
-
-impl RefSpec {
-    /// The reference, or `None` unless exactly one field is set.
-    pub fn git_ref(&self) -> Option<GitRef> {
-        match (&self.branch, &self.tag, &self.commit) {
-            (Some(b), None, None) => Some(GitRef::Branch(b.clone())),
-            (None, Some(t), None) => Some(GitRef::Tag(t.clone())),
-            (None, None, Some(c)) => Some(GitRef::Commit(c.clone())),
-            _ => None,
-        }
-    }
 }
 
 /// Where credentials come from. Secrets are never written in the file
@@ -206,13 +232,13 @@ pub struct PolicySpec {
 }
 
 /// The mass-deletion guard of prune.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PruneGuard {
-    /// Largest share of the inventory one sync may delete (default 0.5).
+    /// Largest share of the inventory one reconcile may delete (default 0.5).
     #[serde(default = "half")]
     pub max_share: f64,
-    /// Allow deleting more than `max_share`, or everything.
+    /// Allow deleting more than `maxShare`, or everything.
     #[serde(default)]
     pub allow_mass_prune: bool,
 }
@@ -371,6 +397,9 @@ impl SyncConfig {
             file: file.to_owned(),
             message,
         };
+        if let Some(field) = config.spec.unknown.keys().next() {
+            return Err(invalid(format!("unknown field `spec.{field}`")));
+        }
         if config.api_version != API_VERSION || config.kind != "Sync" {
             return Err(invalid(format!(
                 "expected apiVersion {API_VERSION} and kind Sync, found {} {}",
@@ -390,19 +419,7 @@ impl SyncConfig {
                 "metadata.name {name:?} must be a DNS label (lowercase letters, digits, '-', at most 63)"
             )));
         }
-        if let Some(reference) = &config.spec.source.reference {
-            if reference.git_ref().is_none() {
-                return Err(invalid(
-                    "spec.source.ref must set exactly one of branch, tag or commit".into(),
-                ));
-            }
-        }
-        let share = config.spec.prune_guard.max_share;
-        if !(0.0..=1.0).contains(&share) {
-            return Err(invalid(format!(
-                "spec.pruneGuard.maxShare must be between 0 and 1, got {share}"
-            )));
-        }
+        config.spec.sync.validate().map_err(invalid)?;
         Ok(config)
     }
 
@@ -421,8 +438,7 @@ impl SyncConfig {
             url: spec.url.clone(),
             reference: spec
                 .reference
-                .as_ref()
-                .and_then(RefSpec::git_ref)
+                .clone()
                 .unwrap_or_else(|| GitRef::Branch("main".into())),
             path: spec.path.clone(),
             credentials,
@@ -480,12 +496,12 @@ spec:
     fn a_full_configuration_parses_with_defaults_filled_in() {
         let config = SyncConfig::from_yaml(FULL, "plumbline.yaml").unwrap();
         let spec = &config.spec;
-        let reference = spec.source.reference.as_ref().unwrap();
-        assert_eq!(reference.git_ref(), Some(GitRef::Tag("v1.2.0".into())));
-        assert!(spec.prune && spec.self_heal && !spec.force_conflicts);
-        assert_eq!(spec.prune_guard.max_share, 0.25);
+        assert_eq!(spec.source.reference, Some(GitRef::Tag("v1.2.0".into())));
+        let sync = &spec.sync;
+        assert!(sync.prune && sync.self_heal && !sync.force_conflicts);
+        assert_eq!(sync.prune_guard.max_share, 0.25);
         assert_eq!(spec.inventory_namespace, "plumbline-system");
-        assert_eq!(spec.take_over.managers, take_over_managers());
+        assert_eq!(sync.take_over.managers, take_over_managers());
         let policy = &spec.policies[0];
         assert_eq!(
             policy.limits.timeout,
@@ -509,19 +525,50 @@ spec:
     }
 
     #[test]
-    fn unknown_fields_are_errors_with_a_location() {
-        let text = FULL.replace("selfHeal: true", "selfHeel: true");
-        let error = SyncConfig::from_yaml(&text, "plumbline.yaml").unwrap_err();
-        let message = error.to_string();
-        assert!(message.starts_with("plumbline.yaml:"), "{message}");
-        assert!(message.contains("selfHeel"), "{message}");
-        assert!(matches!(
-            error,
-            Error::Parse {
-                location: Some(_),
-                ..
-            }
-        ));
+    fn unknown_fields_are_errors_naming_the_field() {
+        let cases = [
+            (
+                FULL.replace("selfHeal: true", "selfHeel: true"),
+                "spec.selfHeel",
+            ),
+            (
+                FULL.replace("maxShare: 0.25", "maxShare: 0.25, allowMass: true"),
+                "`allowMass`",
+            ),
+            (
+                FULL.replace("    path: deploy\n", "    path: deploy\n    branch: x\n"),
+                "spec.source: unknown field `branch`",
+            ),
+        ];
+        for (text, path) in cases {
+            let message = SyncConfig::from_yaml(&text, "plumbline.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(message.starts_with("plumbline.yaml:"), "{message}");
+            assert!(message.contains(path), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_reference_names_exactly_one_of_branch_tag_or_commit() {
+        let both = FULL.replace("ref: {tag: v1.2.0}", "ref: {tag: v1.2.0, branch: main}");
+        let error = SyncConfig::from_yaml(&both, "p.yaml").unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Parse {
+                    location: Some(_),
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let branch = FULL.replace("ref: {tag: v1.2.0}", "ref: {branch: main}");
+        let config = SyncConfig::from_yaml(&branch, "p.yaml").unwrap();
+        assert_eq!(
+            config.spec.source.reference,
+            Some(GitRef::Branch("main".into()))
+        );
     }
 
     #[test]

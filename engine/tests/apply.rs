@@ -254,6 +254,29 @@ async fn the_inventory_survives_a_round_trip_through_config_maps(server: Server)
     assert!(!other.complete, "no inventory is an incomplete one");
 }
 
+/// The engine's table of built-in cluster-scoped kinds (namespace
+/// defaulting, apply order, kustomize) against the API server's own
+/// discovery: every kind it serves is listed exactly when it is
+/// cluster-scoped.
+async fn the_cluster_scoped_table_agrees_with_discovery(server: Server) {
+    let discovery = kube::Discovery::new(server.client()).run().await.unwrap();
+    let mut cluster_scoped = 0;
+    for group in discovery.groups() {
+        for (resource, capabilities) in group.recommended_resources() {
+            let served = capabilities.scope == kube::discovery::Scope::Cluster;
+            let listed =
+                plumbline::object::scope::is_cluster_scoped(&resource.group, &resource.kind);
+            assert_eq!(
+                listed, served,
+                "{}/{} is cluster-scoped: {served}, listed: {listed}",
+                resource.group, resource.kind
+            );
+            cluster_scoped += usize::from(served);
+        }
+    }
+    assert!(cluster_scoped > 20, "{cluster_scoped}");
+}
+
 on_both_servers!(
     normalised_quantities_and_defaults_never_show_as_drift,
     a_no_change_plan_reads_but_never_writes,
@@ -263,5 +286,8 @@ on_both_servers!(
     the_inventory_survives_a_round_trip_through_config_maps,
 );
 
-// The emulator answers a list in one page.
-on_real_server!(live_objects_are_read_page_by_page);
+// Discovery is the real server's; the emulator answers a list in one page.
+on_real_server!(
+    the_cluster_scoped_table_agrees_with_discovery,
+    live_objects_are_read_page_by_page,
+);

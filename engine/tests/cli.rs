@@ -3,11 +3,17 @@
 //! `git daemon`), against an API server (the real control plane and the
 //! emulator), and on bad input, checking output and exit codes.
 
+mod binary_support;
 mod cli_support;
 mod server_support;
 mod source_support;
 
-use cli_support::{commit_bad_branch, copy_quickstart, plumbline, plumbline_async, repo_root};
+use std::time::Duration;
+
+use binary_support::repo_root;
+use cli_support::{commit_bad_branch, copy_quickstart, plumbline, plumbline_async};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams};
 use serde_json::Value;
 use server_support::Server;
 use source_support::git;
@@ -650,10 +656,108 @@ async fn plan_shows_drifted_list_items_with_their_values_and_hides_secrets(serve
     );
 }
 
-on_real_server!(plan_shows_drifted_list_items_with_their_values_and_hides_secrets);
+on_real_server!(
+    plan_shows_drifted_list_items_with_their_values_and_hides_secrets,
+    sigterm_stops_a_running_sync_between_api_requests,
+);
 
 on_both_servers!(
     sync_then_plan_against_a_cluster_shows_changes_as_diffs,
     sync_of_a_blocked_branch_applies_nothing_and_exits_1,
     drift_shows_in_plan_and_the_remediator_decides_at_sync,
 );
+
+/// SIGTERM stops a running `plumbline sync` promptly, with a message that
+/// says so, and nothing is written after it. Issue #18.
+async fn sigterm_stops_a_running_sync_between_api_requests(server: Server) {
+    let repo = tempfile::TempDir::new().unwrap();
+    let dir = repo.path();
+    const OBJECTS: usize = 3000;
+    for i in 0..OBJECTS {
+        let manifest = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  n: \"{i}\"\n"
+        );
+        std::fs::write(dir.join(format!("cm-{i}.yaml")), manifest).unwrap();
+    }
+    let kubeconfig = kubeconfig_file(&server, dir);
+    let child = binary_support::plumbline_command(&["sync", ".", "--kubeconfig", &kubeconfig])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let count = || async {
+        let list = config_maps
+            .list_metadata(&ListParams::default())
+            .await
+            .unwrap();
+        list.items
+            .iter()
+            .filter(|c| {
+                c.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("cm-"))
+            })
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while count().await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "nothing applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let signalled = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM: the sync of")
+            && stderr.contains("stopped before its next API request"),
+        "{stderr}"
+    );
+    // Requests already on the wire may land; none is sent after.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = count().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count().await, after, "written after the process exited");
+    assert!(after < OBJECTS, "the sync finished before the signal");
+}
+
+/// A reader that goes away (`plumbline render | head`) ends the command
+/// with 141, as SIGPIPE would, without a panic or an error message.
+#[test]
+fn a_closed_stdout_ends_render_with_141_quietly() {
+    let mut child = binary_support::plumbline_command(&["render", "examples/quickstart"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error"),
+        "{stderr}"
+    );
+}

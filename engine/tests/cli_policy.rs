@@ -3,27 +3,14 @@
 //! expectation, a scaffolded project of each role built and tested, and
 //! inspection of a built component.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod binary_support;
+
+use std::path::Path;
+use std::process::Output;
+
+use binary_support::{repo_root as repo, run_in_repo as plumbline};
 
 use serde_json::Value;
-
-/// The repository root.
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("engine has a parent")
-        .to_owned()
-}
-
-/// Run `plumbline ARGS...` and wait for it.
-fn plumbline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run plumbline")
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

@@ -10,7 +10,7 @@ mod server_support;
 
 use std::time::Duration;
 
-use controller_support::{condition, is_ready, ready, spec_for, Fixture, KillOnDrop};
+use controller_support::{condition, config_map, is_ready, ready, spec_for, Fixture, KillOnDrop};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube_emulator::{Fault, Verb};
@@ -20,12 +20,6 @@ use plumbline::controller::webhook::GitPush;
 use serde_json::{json, Value};
 use server_support::Server;
 use sha2::{Digest, Sha256};
-
-fn config_map(name: &str, mode: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{team: shop}}\ndata:\n  mode: {mode}\n"
-    )
-}
 
 const DEPLOYMENT: &str = "\
 apiVersion: apps/v1
@@ -943,7 +937,7 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
     let resolved = resolver.resolve(&unit, &[]).await.unwrap();
     let config = &resolved.unit.config;
     assert_eq!(config.metadata.name, "team.shop");
-    assert_eq!(config.spec.target_namespace.as_deref(), Some("team"));
+    assert_eq!(config.spec.sync.target_namespace.as_deref(), Some("team"));
     let credentials = config.spec.source.credentials.clone().unwrap();
     assert_eq!(credentials.username.as_deref(), Some("bot"));
     let file = credentials.password_file.unwrap();
@@ -1043,7 +1037,7 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server
         .await;
     let unit = fixture
         .wait_for_unit("team", "shop", "failing", |u| {
-            ready(u).is_some_and(|(_, reason)| reason == "ReconciliationFailed")
+            ready(u).is_some_and(|(_, reason)| reason == "FetchFailed")
         })
         .await;
     assert_eq!(ready(&unit).unwrap().0, "False");
@@ -1052,9 +1046,7 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server
     assert_eq!(condition(&unit, "Stalled").unwrap().0, "False");
     let events = fixture.events("team", "shop").await;
     assert!(
-        events
-            .iter()
-            .any(|(reason, _)| reason == "ReconciliationFailed"),
+        events.iter().any(|(reason, _)| reason == "FetchFailed"),
         "{events:?}"
     );
 
@@ -1083,6 +1075,93 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server
         .await;
     assert!(running.reconciles("failed") >= 1);
     running.stop().await;
+}
+
+/// A manifest the API server refuses as invalid (a 422) is refused again
+/// until Git or the spec changes: the sync is Stalled, with the API server's
+/// reason, one Event, and no retries; a new revision picked up by a spec
+/// change recovers it.
+async fn an_object_the_api_server_refuses_stalls_the_sync_without_retries(server: Server) {
+    let fixture = Fixture::on(server).await;
+    let invalid =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  not a key!: x\n";
+    fixture.world.repo.write("app/config.yaml", invalid);
+    fixture.world.repo.commit("an invalid data key");
+    let running = fixture.start();
+    let spec = spec_for(&fixture.world.repo.url(), "app", json!({}));
+    fixture.put_sync_unit("team", "shop", spec).await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "Stalled", |u| {
+            condition(u, "Stalled").is_some_and(|(status, _)| status == "True")
+        })
+        .await;
+    assert_eq!(
+        ready(&unit).unwrap(),
+        ("False".to_owned(), "Rejected".to_owned())
+    );
+    assert_eq!(condition(&unit, "Reconciling").unwrap().0, "False");
+    let message = &unit.status.as_ref().unwrap().conditions[0].message;
+    assert!(
+        message.contains("422") && message.contains("settings"),
+        "{message}"
+    );
+    let events = fixture.events("team", "shop").await;
+    assert!(
+        events.iter().any(|(reason, _)| reason == "Rejected"),
+        "{events:?}"
+    );
+
+    // No retries: with a 0.5 s base, a retried failure would have been
+    // tried again three times by now.
+    let failed = running.reconciles("failed");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(running.reconciles("failed"), failed);
+
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("a valid key");
+    fixture
+        .patch_spec("team", "shop", json!({"interval": "2h"}))
+        .await;
+    fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+    running.stop().await;
+}
+
+/// The CRD's schema carries the one ref type's rule: exactly one of branch,
+/// tag or commit, refused by the API server itself.
+async fn the_api_server_refuses_a_ref_naming_both_a_branch_and_a_tag(server: Server) {
+    let fixture = Fixture::on(server).await;
+    let api: Api<SyncUnit> = Api::namespaced(fixture.client(), "shop");
+    let unit = |reference: Value| {
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
+            "metadata": {"name": "shop", "namespace": "shop"},
+            "spec": {"source": {"url": "https://git.example.com/shop.git", "ref": reference},
+                     "selfHeal": true, "pruneGuard": {"maxShare": 0.2}},
+        })
+    };
+    let apply = PatchParams::apply("test");
+    let both = unit(json!({"branch": "main", "tag": "v1"}));
+    match api.patch("shop", &apply, &Patch::Apply(&both)).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 422, "{status:?}"),
+        other => panic!("expected a 422, got {other:?}"),
+    }
+    let tag = unit(json!({"tag": "v1"}));
+    let stored = api
+        .patch("shop", &apply, &Patch::Apply(&tag))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.spec.source.reference,
+        Some(plumbline::source::GitRef::Tag("v1".into()))
+    );
+    // The shared SyncSpec's fields, flattened, are kept by the server.
+    assert!(stored.spec.sync.self_heal);
+    assert_eq!(stored.spec.sync.prune_guard.max_share, 0.2);
 }
 
 /// The inventory ConfigMaps of a sync, by name.
@@ -1283,4 +1362,9 @@ on_both_servers!(
     the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigterm,
     a_failing_sync_is_retried_with_backoff_until_it_recovers,
     a_depends_on_cycle_stalls_its_members_naming_the_cycle,
+);
+
+on_real_server!(
+    an_object_the_api_server_refuses_stalls_the_sync_without_retries,
+    the_api_server_refuses_a_ref_naming_both_a_branch_and_a_tag,
 );

@@ -5,6 +5,7 @@
 //! endpoints over real TCP (webhook signatures, probes, metrics after a real
 //! reconcile).
 
+mod binary_support;
 mod controller_support;
 mod reconcile_support;
 mod server_support;
@@ -13,6 +14,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use binary_support::run_in_repo as plumbline;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -524,13 +526,6 @@ async fn metrics_after_real_reconciles(api: ApiServer) {
 }
 
 // --- install ---
-
-fn plumbline(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn the_committed_deploy_manifests_are_what_install_prints() {

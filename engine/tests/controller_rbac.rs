@@ -7,7 +7,7 @@ mod controller_support;
 mod reconcile_support;
 mod server_support;
 
-use controller_support::{condition, is_ready, spec_for, Fixture};
+use controller_support::{condition, config_map, is_ready, spec_for, Fixture};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use plumbline::apply::{Cluster, Options as ApplyOptions};
@@ -17,10 +17,6 @@ use serde_json::{json, Value};
 use server_support::Server;
 
 const CONTROLLER_NAMESPACE: &str = "plumbline-system";
-
-fn config_map(name: &str, mode: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  mode: {mode}\n")
-}
 
 /// A fixture on a real server with everything `plumbline install` applies
 /// except the workloads (no kubelet would run them), and a controller

@@ -6,8 +6,12 @@
 //! the probe. Without the C toolchain these tests fail, naming the command
 //! that installs it.
 
+mod binary_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use binary_support::{plumbline_command, repo_root as repo};
 use std::sync::OnceLock;
 
 use plumbline::policy::{
@@ -15,14 +19,6 @@ use plumbline::policy::{
 };
 use plumbline_policy_build::{BuildOptions, Built, Language};
 use serde_json::{json, Value};
-
-/// The repository root.
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("engine has a parent")
-        .to_owned()
-}
 
 /// Build a C project of the repository once per test binary.
 fn build(project: &str, cell: &'static OnceLock<Built>) -> &'static Built {
@@ -54,10 +50,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// Run `plumbline ARGS...` in the repository root.
 fn plumbline(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(args)
+    plumbline_command(args)
         .envs(env.iter().copied())
-        .current_dir(repo())
         .output()
         .expect("run plumbline")
 }

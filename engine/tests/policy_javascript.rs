@@ -12,8 +12,12 @@
 //! is missing, these tests fail with that instruction.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod binary_support;
+
+use std::path::Path;
 use std::process::{Command, Output};
+
+use binary_support::{repo_root as repo, run_in_repo as plumbline};
 use std::sync::OnceLock;
 
 use plumbline::policy::{
@@ -21,14 +25,6 @@ use plumbline::policy::{
 };
 use plumbline_policy_build::{BuildOptions, Built, Language};
 use serde_json::json;
-
-/// The repository root.
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("engine has a parent")
-        .to_owned()
-}
 
 /// The projects built once for every test: the three ports and the probe.
 const PROJECTS: [&str; 4] = [
@@ -67,15 +63,6 @@ fn built() -> &'static BTreeMap<String, Built> {
 /// The component of one built project.
 fn component(name: &str) -> String {
     built()[name].component_path.to_string_lossy().into_owned()
-}
-
-/// Run `plumbline ARGS...` in the repository and wait for it.
-fn plumbline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run plumbline")
 }
 
 /// Standard output, with both streams in the panic message unless the

@@ -10,8 +10,12 @@
 //! Needs componentize-py (`scripts/setup` installs it into `.tools/python`);
 //! without it every test fails naming that command.
 
+mod binary_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use binary_support::{plumbline_command, repo_root as repo};
 use std::sync::OnceLock;
 
 use plumbline::policy::{
@@ -19,14 +23,6 @@ use plumbline::policy::{
 };
 use plumbline_policy_build::{python, BuildOptions, Built};
 use serde_json::{json, Value};
-
-/// The repository root.
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("engine has a parent")
-        .to_owned()
-}
 
 /// Guest builds persist here between test runs, so unchanged sources are
 /// not componentized again.
@@ -85,9 +81,7 @@ fn components() -> &'static Components {
 
 /// Run `plumbline ARGS...` in the repository with this binary's cache.
 fn plumbline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(args)
-        .current_dir(repo())
+    plumbline_command(args)
         .env("PLUMBLINE_CACHE_DIR", cache_dir())
         .output()
         .expect("run plumbline")

@@ -241,11 +241,11 @@ async fn a_failed_fetch_or_render_prunes_nothing(server: Server) {
     let vanished = world.unit_at(&world.repo.url(), "{branch: gone}", "");
     let fetch_failed = world.reconcile(&vanished).await;
     assert_eq!(fetch_failed.status, Status::Failed);
-    assert!(
-        fetch_failed.errors[0].contains("gone"),
-        "{:?}",
-        fetch_failed.errors
-    );
+    let failure = fetch_failed.errors[0].error();
+    assert!(failure.to_string().contains("gone"), "{failure}");
+    // The branch may come back: retried.
+    assert_eq!(failure.reason(), "FetchFailed");
+    assert!(failure.is_retryable());
 
     world.repo.remove("service.yaml");
     world
@@ -254,11 +254,11 @@ async fn a_failed_fetch_or_render_prunes_nothing(server: Server) {
         .commit("broken");
     let render_failed = world.reconcile(&world.unit("")).await;
     assert_eq!(render_failed.status, Status::Failed);
-    assert!(
-        render_failed.errors[0].contains("deployment.yaml"),
-        "{:?}",
-        render_failed.errors
-    );
+    let failure = render_failed.errors[0].error();
+    assert!(failure.to_string().contains("deployment.yaml"), "{failure}");
+    // The revision renders the same every time: stalled, not retried.
+    assert_eq!(failure.reason(), "RenderFailed");
+    assert!(!failure.is_retryable());
 
     assert_eq!(
         world.requests.writes(),
@@ -282,14 +282,13 @@ async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory(server: 
     world.requests.reset();
     let refused = world.reconcile(&world.unit("")).await;
     assert_eq!(refused.status, Status::Failed);
+    let failure = refused.deciding_failure().unwrap().error();
     assert!(
-        refused
-            .errors
-            .iter()
-            .any(|e| e.contains("refusing to prune 3 of 4")),
-        "{:?}",
-        refused.errors
+        failure.to_string().contains("refusing to prune 3 of 4"),
+        "{failure}"
     );
+    assert_eq!(failure.reason(), "PruneRefused");
+    assert!(!failure.is_retryable());
     assert_eq!(refused.count(&Outcome::Skipped), 3);
     assert_eq!(world.requests.deletes(), 0);
 
@@ -428,7 +427,7 @@ async fn objects_a_transformer_adds_are_guarded(server: Server) {
         .await;
     assert_eq!(refused.status, Status::Failed, "{refused:#?}");
     assert!(
-        refused.errors.iter().any(|e| e.contains(
+        refused.errors.iter().any(|e| e.to_string().contains(
             "a transformer added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: kind \
              ClusterRoleBinding.rbac.authorization.k8s.io is not in the sync's transformerGuard.allowKinds"
         )),

@@ -718,7 +718,7 @@ async fn the_prune_guard_counts_what_a_namespace_takes_with_it(server: Server) {
         report
             .errors
             .iter()
-            .any(|e| e.contains("refusing to prune 4 of 7")),
+            .any(|e| e.to_string().contains("refusing to prune 4 of 7")),
         "{report:#?}"
     );
     let namespaces: Api<Namespace> = Api::all(world.client());
@@ -757,7 +757,7 @@ async fn the_prune_guard_counts_the_custom_resources_of_a_pruned_crd(server: Ser
         report
             .errors
             .iter()
-            .any(|e| e.contains("refusing to prune 4 of 7")),
+            .any(|e| e.to_string().contains("refusing to prune 4 of 7")),
         "{report:#?}"
     );
     let crds: Api<CustomResourceDefinition> = Api::all(world.client());

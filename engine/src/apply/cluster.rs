@@ -9,7 +9,6 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, ObjectList, Patch, PatchParams,
     Preconditions,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
 
 use super::discovery::{Resolved, Resolver};
@@ -43,25 +42,7 @@ impl Cluster {
         context: Option<&str>,
         options: Options,
     ) -> Result<Self> {
-        let config_options = KubeConfigOptions {
-            context: context.map(str::to_owned),
-            ..KubeConfigOptions::default()
-        };
-        let config = match kubeconfig {
-            Some(path) => {
-                let file = Kubeconfig::read_from(path)
-                    .map_err(|e| Error::Connect(format!("{}: {e}", path.display())))?;
-                kube::Config::from_custom_kubeconfig(file, &config_options)
-                    .await
-                    .map_err(|e| Error::Connect(e.to_string()))?
-            }
-            None if context.is_some() => kube::Config::from_kubeconfig(&config_options)
-                .await
-                .map_err(|e| Error::Connect(e.to_string()))?,
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| Error::Connect(e.to_string()))?,
-        };
+        let config = super::client_config(kubeconfig, context).await?;
         let client = kube::Client::try_from(config).map_err(|e| Error::Connect(e.to_string()))?;
         Ok(Self::new(client, options))
     }

@@ -24,11 +24,13 @@ use std::time::Duration;
 
 use crate::object::ObjectKey;
 
+mod client_config;
 mod cluster;
 pub mod discovery;
 pub mod inventory_store;
 pub mod takeover;
 
+pub use client_config::client_config;
 pub use cluster::{live_value, Applied, Cluster, Compact};
 
 /// The label that marks every object a sync applied, with the sync's name.
@@ -67,7 +69,7 @@ impl Default for Options {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Connecting to the API server failed (kubeconfig, context, in-cluster
-    /// configuration).
+    /// configuration). Retryable.
     #[error("cannot connect to the Kubernetes API: {0}")]
     Connect(String),
     /// No API resource serves this kind: its CRD is missing or not
@@ -79,8 +81,8 @@ pub enum Error {
         /// The kind asked for.
         kind: String,
     },
-    /// Another field manager owns fields this apply sets. Not retryable
-    /// without `force_conflicts`.
+    /// Another field manager owns fields this apply sets (a 409). Retryable:
+    /// the other manager may let go; `force_conflicts` takes the fields.
     #[error("{object}: conflict with another field manager: {message}")]
     Conflict {
         /// The object.
@@ -104,6 +106,8 @@ pub enum Error {
         message: String,
     },
     /// The API server refused the object (invalid, forbidden, ...).
+    /// Retryable unless the code says the object itself is refused (400,
+    /// 413, 422).
     #[error("{object}: rejected by the API server ({code} {reason}): {message}")]
     Rejected {
         /// The object.
@@ -145,7 +149,7 @@ pub enum Error {
         /// The API server's message.
         message: String,
     },
-    /// The stored inventory could not be read or written.
+    /// The stored inventory could not be read or written. Retryable.
     #[error("inventory of sync {sync:?}: {message}")]
     Inventory {
         /// The sync.
@@ -156,12 +160,23 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying later may succeed without anyone changing anything.
+    /// Whether retrying later may succeed without anyone changing anything:
+    /// network failures, 5xx and 429 responses, timeouts, 409 conflicts
+    /// (another writer, or another field manager that may let go), kinds not
+    /// served yet, 403/404 (a role or a namespace may appear). An object the
+    /// API server refuses as invalid (400, 413, 422) or whose immutable
+    /// fields change is refused again until the object changes.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::UnknownKind { .. } | Error::Request { .. } | Error::Timeout { .. }
-        )
+        match self {
+            Error::Connect(_)
+            | Error::UnknownKind { .. }
+            | Error::Conflict { .. }
+            | Error::Request { .. }
+            | Error::Timeout { .. }
+            | Error::Inventory { .. } => true,
+            Error::Rejected { code, .. } => !matches!(code, 400 | 413 | 422),
+            Error::Immutable { .. } | Error::OwnershipChanged { .. } => false,
+        }
     }
 
     /// A short machine-readable reason, for metrics and conditions.
@@ -234,3 +249,49 @@ fn immutable_fields(status: &kube::core::Status) -> Vec<String> {
 
 /// The result type of the apply stage.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The error of an API response with `code` and `reason`.
+    fn answered(code: u16, reason: &str, message: &str) -> Error {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "status": "Failure", "code": code, "reason": reason, "message": message,
+        }))
+        .unwrap();
+        let key = ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("shop".into()),
+            name: "settings".into(),
+        };
+        Error::from_kube(&key, kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn refused_objects_are_permanent_and_everything_else_is_retried() {
+        let invalid = answered(422, "Invalid", "data[not a key!]: Invalid value");
+        assert_eq!(invalid.reason(), "Rejected");
+        assert!(!invalid.is_retryable());
+        assert!(!answered(400, "BadRequest", "malformed").is_retryable());
+
+        let field_manager = answered(409, "Conflict", "Apply failed with 1 conflict: ...");
+        assert_eq!(field_manager.reason(), "FieldManagerConflict");
+        assert!(field_manager.is_retryable());
+        let modified = answered(409, "Conflict", "the object has been modified");
+        assert!(modified.is_retryable(), "{modified}");
+        for (code, reason) in [
+            (500, "InternalError"),
+            (503, "ServiceUnavailable"),
+            (504, "Timeout"),
+            (429, "TooManyRequests"),
+            (403, "Forbidden"),
+            (404, "NotFound"),
+        ] {
+            let error = answered(code, reason, "try again");
+            assert!(error.is_retryable(), "{code}: {error}");
+        }
+    }
+}

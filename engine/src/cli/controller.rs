@@ -1,32 +1,16 @@
-//! `plumbline controller`: run the in-cluster controller.
-//!
-//! Connects like `kubectl` (in the cluster: the pod's service account),
-//! serves `/healthz`, `/readyz`, `/metrics` and the Git webhook, optionally
-//! takes part in leader election, and reconciles SyncUnits until SIGTERM or
-//! Ctrl+C; then it finishes the reconciles in flight and exits 0. Losing
-//! leadership exits 1 so that the pod restarts as a follower, after giving
-//! the reconciles in flight only as long as no other replica can take the
-//! Lease yet (lease duration minus renew deadline), so that two replicas
-//! never reconcile at once.
+//! `plumbline controller`: run the in-cluster controller. Parses the flags
+//! and calls [`crate::controller::process::run`] until SIGTERM or Ctrl+C;
+//! exits 0 after a graceful shutdown, 1 when leadership was lost (the pod
+//! restarts as a follower), 2 when it could not start.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use tokio::sync::{mpsc, watch};
-
-use super::sync::{flat, runtime};
+use super::sync::runtime;
 use super::Global;
-use crate::controller::http::{self, Webhook};
-use crate::controller::leader::{self, Elector};
-use crate::controller::metrics::Metrics;
-use crate::controller::runner::{Controller, Options};
+use crate::controller::process::{self, Exit, ProcessOptions};
 use crate::controller::shard::Shard;
-use crate::controller::sync_unit::Access;
-use crate::policy::{HostConfig, PolicyHost};
 
 /// Arguments of `plumbline controller`.
 #[derive(Debug, clap::Args)]
@@ -87,206 +71,31 @@ pub struct Args {
     shutdown_timeout: u64,
 }
 
-/// Run the controller until it is told to stop.
+/// Run the controller until SIGTERM or Ctrl+C ([`process::run`]).
 pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(serve(args))
-}
-
-async fn serve(args: Args) -> anyhow::Result<ExitCode> {
-    let config = client_config(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-    let client = kube::Client::try_from(config.clone()).map_err(flat)?;
-    let identity = args.identity.clone().unwrap_or_else(host_name);
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        signal().await;
-        tracing::info!("shutdown requested");
-        let _ = stop_tx.send(true);
-    });
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let options = ProcessOptions {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+        namespace: args.namespace,
+        identity: args.identity,
+        cache_dir: args.cache_dir,
+        listen: args.listen,
+        webhook_secret_file: args.webhook_secret_file,
+        shard: args.shard,
+        leader_elect: args.leader_elect,
+        lease_name: args.lease_name,
+        concurrency: args.concurrency,
+        allow_file_urls: args.allow_file_urls,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
-
-    let metrics = Arc::new(Metrics::new());
-    let (pushes_tx, pushes_rx) = mpsc::channel(64);
-    let webhook = match &args.webhook_secret_file {
-        Some(path) => Some(Webhook {
-            secret: std::fs::read(path)
-                .with_context(|| format!("reading the webhook secret {}", path.display()))?
-                .trim_ascii()
-                .to_vec(),
-            pushes: pushes_tx,
-        }),
-        None => None,
+    let shutdown = async {
+        let signal = super::interrupt::signalled().await;
+        tracing::info!(signal, "signal received");
     };
-
-    // Without election this replica always leads; the sender is kept so
-    // the channel stays open.
-    // The elector's task is awaited before exiting: on shutdown it
-    // releases the Lease, so a standby takes over at once.
-    // After losing the Lease, no other replica can take it for the lease
-    // duration minus the renew deadline: reconciles in flight get that
-    // long, not the shutdown timeout.
-    let shutdown_grace = Duration::from_secs(args.shutdown_timeout);
-    let (leading, _always_leading, elector, loss_grace) = if args.leader_elect {
-        let options = leader::Options::new(&args.namespace, &args.lease_name, &identity);
-        let loss_grace = options
-            .lease_duration
-            .saturating_sub(options.renew_deadline)
-            .min(shutdown_grace);
-        let (leading, task) = Elector::new(client.clone(), options).spawn(stopped(stop_rx.clone()));
-        (leading, None, Some(task), loss_grace)
-    } else {
-        let (sender, leading) = watch::channel(true);
-        (leading, Some(sender), None, shutdown_grace)
-    };
-    let released = |elector: Option<tokio::task::JoinHandle<()>>| async move {
-        if let Some(task) = elector {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
-    };
-    let mut gauge = leading.clone();
-    let leader_metric = Arc::clone(&metrics);
-    tokio::spawn(async move {
-        loop {
-            let leads = *gauge.borrow_and_update();
-            leader_metric.set_leader(leads);
-            if gauge.changed().await.is_err() {
-                break;
-            }
-        }
-    });
-    let listener = http::bind(&args.listen).await.map_err(flat)?;
-    let state = http::State {
-        metrics: Arc::clone(&metrics),
-        ready: leading.clone(),
-        webhook,
-    };
-    let server = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));
-
-    // Wait to lead (or to be told to stop first). The elector only ends
-    // after a shutdown request; if it is gone otherwise, whether this
-    // replica leads is unknown, so it must not reconcile.
-    let mut waiting = leading.clone();
-    let mut stop_wait = stop_rx.clone();
-    tokio::select! {
-        biased;
-        _ = stop_wait.wait_for(|stop| *stop) => {
-            released(elector).await;
-            return Ok(ExitCode::SUCCESS);
-        }
-        led = waiting.wait_for(|leads| *leads) => if led.is_err() {
-            if *stop_rx.borrow() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            tracing::error!("leader election stopped before this replica led; exiting");
-            return Ok(ExitCode::from(2));
-        }
-    }
-    tracing::info!(%identity, shard = %args.shard, "reconciling SyncUnits");
-
-    let host = PolicyHost::new(HostConfig {
-        cache_dir: Some(args.cache_dir.join("policies")),
-        ..HostConfig::default()
+    let exit = runtime()?.block_on(process::run(options, shutdown))?;
+    Ok(match exit {
+        Exit::Stopped => ExitCode::SUCCESS,
+        Exit::LeadershipLost => ExitCode::from(1),
+        Exit::NeverLed => ExitCode::from(2),
     })
-    .map_err(flat)?;
-    let mut options = Options::new(host, args.cache_dir.clone(), metrics);
-    options.config = Some(config);
-    options.inventory_namespace.clone_from(&args.namespace);
-    options.shard = args.shard.clone();
-    options.webhook = Some(pushes_rx);
-    options.instance = Some(identity);
-    options.concurrency = args.concurrency;
-    options.access = Access::new(args.allow_file_urls);
-
-    // Stop reconciling on shutdown, or when leadership is lost (or the
-    // elector is gone, so leadership is unknown).
-    let (stop, mut lost) = (stop_rx.clone(), leading.clone());
-    let controller = Controller::new(client, options).run(async move {
-        let mut stop = stop;
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => {}
-            _ = lost.wait_for(|leads| !*leads) => {}
-        }
-    });
-    // A graceful shutdown waits for the reconciles in flight, and
-    // kube-runtime first waits for its cache of SyncUnits to fill: with the
-    // API server unreachable that never happens, so give up after a while.
-    let mut deadline = stop_rx.clone();
-    let mut lost = leading.clone();
-    tokio::select! {
-        () = controller => {}
-        () = async {
-            let grace = tokio::select! {
-                biased;
-                _ = deadline.wait_for(|s| *s) => shutdown_grace,
-                _ = lost.wait_for(|leads| !*leads) => loss_grace,
-            };
-            tokio::time::sleep(grace).await;
-            tracing::warn!(?grace, "reconciles still running at the deadline; exiting anyway");
-        } => {}
-    }
-    // Without a shutdown request, only a lost leadership stops the
-    // controller.
-    if !*stop_rx.borrow() {
-        tracing::error!("leadership lost; exiting so that another replica takes over");
-        return Ok(ExitCode::from(1));
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
-    released(elector).await;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The client configuration, found the way `kubectl` finds it.
-async fn client_config(
-    kubeconfig: Option<&std::path::Path>,
-    context: Option<&str>,
-) -> anyhow::Result<kube::Config> {
-    let options = KubeConfigOptions {
-        context: context.map(str::to_owned),
-        ..KubeConfigOptions::default()
-    };
-    Ok(match kubeconfig {
-        Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(flat)?
-        }
-        None if context.is_some() => kube::Config::from_kubeconfig(&options)
-            .await
-            .map_err(flat)?,
-        None => kube::Config::infer().await.map_err(flat)?,
-    })
-}
-
-/// Ctrl+C or SIGTERM.
-async fn signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "plumbline".into())
 }

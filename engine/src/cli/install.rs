@@ -20,6 +20,7 @@ Examples:
   plumbline install --context kind-dev                 # apply to the cluster
   plumbline install --print --shards 3 --replicas 2    # 3 hash shards, a standby for each
   plumbline install --print --webhook                  # serve POST /hooks/git (Secret plumbline-webhook)
+  plumbline install --no-wildcard-apply                # no write-everything role: every SyncUnit names a serviceAccountName
 
 Exit codes: 0 printed or installed, 2 error (nothing after the failing
 object is applied).")]
@@ -43,6 +44,11 @@ pub struct Args {
     /// `plumbline-webhook` (key `secret`), which must exist.
     #[arg(long)]
     webhook: bool,
+    /// Leave out the ClusterRole `plumbline-apply` (every verb on every
+    /// resource, bound to the controller); every SyncUnit must then name a
+    /// `serviceAccountName` with the rights its objects need.
+    #[arg(long)]
+    no_wildcard_apply: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -56,6 +62,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         shards: args.shards,
         replicas: args.replicas,
         webhook: args.webhook,
+        wildcard_apply: !args.no_wildcard_apply,
     };
     let objects = install::manifests(&options);
     if args.print {

@@ -10,11 +10,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[cfg(feature = "controller")]
 pub mod controller;
+#[cfg(feature = "controller")]
 pub mod install;
+mod interrupt;
 mod logging;
 pub mod output;
 pub mod plan;
+#[cfg(feature = "policy-build")]
 pub mod policy;
 pub mod render;
 pub mod sync;
@@ -75,10 +79,13 @@ enum Command {
     /// Reconcile once: apply, remediate drift, prune.
     Sync(sync::SyncArgs),
     /// Run the in-cluster controller: reconcile SyncUnit resources.
+    #[cfg(feature = "controller")]
     Controller(controller::Args),
     /// Install the controller in a cluster, or print its manifests.
+    #[cfg(feature = "controller")]
     Install(install::Args),
     /// Write, build, test and inspect policies.
+    #[cfg(feature = "policy-build")]
     #[command(subcommand)]
     Policy(policy::Command),
     /// Print shell completions.
@@ -97,8 +104,11 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args, &cli.global),
         Command::Plan(args) => plan::run(args, &cli.global),
         Command::Sync(args) => sync::sync(args, &cli.global),
+        #[cfg(feature = "controller")]
         Command::Controller(args) => controller::run(args, &cli.global),
+        #[cfg(feature = "controller")]
         Command::Install(args) => install::run(args, &cli.global),
+        #[cfg(feature = "policy-build")]
         Command::Policy(command) => policy::run(command, &cli.global),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -108,8 +118,9 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
     };
-    result.unwrap_or_else(|error| {
+    let code = result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");
         ExitCode::from(2)
-    })
+    });
+    output::stdout_failure().map_or(code, ExitCode::from)
 }

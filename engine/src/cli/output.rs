@@ -11,20 +11,35 @@ use crate::object::ObjectKey;
 use crate::policy::{printable, Severity, Violation};
 use crate::render::Origin;
 
-/// Write formatted text to standard output. When the reader went away
-/// (`plumbline render | head`), exit quietly with 141, the status of a
-/// process killed by SIGPIPE, instead of panicking as `print!` does.
+/// The exit status the first failed write to standard output calls for.
+static STDOUT_FAILURE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
+/// Write formatted text to standard output, instead of panicking as
+/// `print!` does when it fails. When the reader went away (`plumbline
+/// render | head`), later output is dropped quietly and the command ends
+/// with 141, the status of a process killed by SIGPIPE; any other failure
+/// is said once and ends it with 2 ([`stdout_failure`]). The command's
+/// work itself goes on: a closed pipe never cuts a sync short.
 pub fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
+    if STDOUT_FAILURE.get().is_some() {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = stdout.write_fmt(args) {
-        if error.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
-        }
-        // Any other failure to write results is fatal too, but says why.
-        eprintln!("error: writing to standard output: {error}");
-        std::process::exit(2);
+        let status = if error.kind() == std::io::ErrorKind::BrokenPipe {
+            141
+        } else {
+            eprintln!("error: writing to standard output: {error}");
+            2
+        };
+        let _ = STDOUT_FAILURE.set(status);
     }
+}
+
+/// The exit status for a write to standard output that failed, if one did.
+pub fn stdout_failure() -> Option<u8> {
+    STDOUT_FAILURE.get().copied()
 }
 
 /// `print!` that exits quietly on a closed pipe; see [`write_out`].
@@ -240,62 +255,25 @@ pub enum Line<'a> {
     Added(&'a str),
 }
 
-/// Most cells of the longest-common-subsequence table of one [`diff`];
-/// past it (two large texts that differ in the middle) the differing middle
-/// is shown as removed then added, so time and memory stay bounded.
-const MAX_DIFF_CELLS: usize = 4 << 20;
+/// How long one [`diff`] may search for the shortest edit; past it (two
+/// large texts that differ throughout) it settles for a longer one.
+const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// A line diff (longest common subsequence; objects are small). The common
-/// first and last lines are matched first.
+/// A line diff (Myers' algorithm, through `similar`: linear memory, common
+/// ends matched first, bounded by [`DIFF_DEADLINE`]).
 pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
+    let deadline = std::time::Instant::now() + DIFF_DEADLINE;
+    similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &a, &b, Some(deadline))
         .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let mut lines: Vec<Line<'a>> = a[..prefix].iter().copied().map(Line::Same).collect();
-    lines.extend(lcs_diff(
-        &a[prefix..a.len() - suffix],
-        &b[prefix..b.len() - suffix],
-    ));
-    lines.extend(a[a.len() - suffix..].iter().copied().map(Line::Same));
-    lines
-}
-
-fn lcs_diff<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<Line<'a>> {
-    if (a.len() + 1).saturating_mul(b.len() + 1) > MAX_DIFF_CELLS {
-        let removed = a.iter().copied().map(Line::Removed);
-        return removed.chain(b.iter().copied().map(Line::Added)).collect();
-    }
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut lines) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            lines.push(Line::Same(a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            lines.push(Line::Removed(a[i]));
-            i += 1;
-        } else {
-            lines.push(Line::Added(b[j]));
-            j += 1;
-        }
-    }
-    lines
+        .flat_map(|op| op.iter_changes(&a, &b))
+        .map(|change| match change.tag() {
+            similar::ChangeTag::Equal => Line::Same(change.value()),
+            similar::ChangeTag::Delete => Line::Removed(change.value()),
+            similar::ChangeTag::Insert => Line::Added(change.value()),
+        })
+        .collect()
 }
 
 /// Print a diff with two lines of context around changes, indented.
@@ -386,7 +364,7 @@ mod tests {
         assert_eq!(lines.len(), 50_001);
         assert_eq!(lines[7], Line::Removed("line 7"));
         assert_eq!(lines[8], Line::Added("line seven"));
-        // Two large texts that share nothing: no quadratic table.
+        // Two large texts that share nothing: linear memory, bounded time.
         let other: String = (0..50_000).map(|i| format!("other {i}\n")).collect();
         assert_eq!(diff(&old, &other).len(), 100_000);
     }

@@ -244,7 +244,7 @@ impl serde::Serialize for Objects<'_> {
 
 fn options_for(unit: &SyncUnit) -> plan::Options {
     plan::Options {
-        prune: unit.config.spec.prune,
+        prune: unit.config.spec.sync.prune,
         sync: unit.name().to_owned(),
         ..plan::Options::default()
     }
@@ -342,7 +342,7 @@ fn changed_paths(old: &Value, new: &Value, prefix: &str, out: &mut Vec<String>) 
 /// configuration's directory and shown relative to the working directory.
 fn source_name(unit: &SyncUnit) -> String {
     let url = &unit.config.spec.source.url;
-    if url.contains("://") || url.contains('@') {
+    if crate::source::is_url(url) {
         return url.clone();
     }
     let path: std::path::PathBuf = unit
@@ -386,14 +386,9 @@ fn print_human(p: &Printed<'_>) {
         format!(", path {}", spec.source.path)
     };
     let revision = match (&p.desired.revision, &spec.source.reference) {
-        (Some(commit), Some(reference)) => format!(
-            "{} at commit {}",
-            reference
-                .git_ref()
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-            &commit[..commit.len().min(12)]
-        ),
+        (Some(commit), Some(reference)) => {
+            format!("{reference} at commit {}", &commit[..commit.len().min(12)])
+        }
         (Some(commit), None) => format!("commit {}", &commit[..commit.len().min(12)]),
         (None, _) => "working tree".to_owned(),
     };

@@ -19,7 +19,8 @@ use super::{Global, OutputFormat};
 use crate::apply::{Cluster, Options};
 use crate::policy::{HostConfig, PolicyHost, PolicySet};
 use crate::reconcile::{self, Outcome, Report, Status, SyncUnit};
-use crate::spec::{RefSpec, SyncConfig};
+use crate::source::GitRef;
+use crate::spec::SyncConfig;
 
 /// The configuration file looked for in a SOURCE directory.
 pub const CONFIG_FILE: &str = "plumbline.yaml";
@@ -48,7 +49,7 @@ pub struct SourceArgs {
 /// Turn the source arguments into a sync unit.
 pub fn load_unit(args: &SourceArgs) -> anyhow::Result<SyncUnit> {
     let given = Path::new(&args.source);
-    let is_url = args.source.contains("://") || args.source.contains('@');
+    let is_url = crate::source::is_url(&args.source);
     let config_file = if given.is_file() {
         Some(given.to_owned())
     } else if given.is_dir() && given.join(CONFIG_FILE).is_file() {
@@ -158,20 +159,17 @@ fn bare_unit(name: &str, url: &str) -> anyhow::Result<SyncUnit> {
 
 /// `--ref`: a commit (40 hex digits), a tag (`tags/` or `refs/tags/`), or
 /// a branch.
-pub fn parse_ref(text: &str) -> RefSpec {
-    let mut spec = RefSpec::default();
+pub fn parse_ref(text: &str) -> GitRef {
     if text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit()) {
-        spec.commit = Some(text.to_ascii_lowercase());
+        GitRef::Commit(text.to_ascii_lowercase())
     } else if let Some(tag) = text
         .strip_prefix("refs/tags/")
         .or_else(|| text.strip_prefix("tags/"))
     {
-        spec.tag = Some(tag.to_owned());
+        GitRef::Tag(tag.to_owned())
     } else {
-        let branch = text.strip_prefix("refs/heads/").unwrap_or(text);
-        spec.branch = Some(branch.to_owned());
+        GitRef::Branch(text.strip_prefix("refs/heads/").unwrap_or(text).to_owned())
     }
-    spec
 }
 
 /// A directory name made into a sync name (a DNS label).
@@ -314,7 +312,8 @@ Examples:
 Exit codes: 0 synced (drift may have been reported or ignored by decision),
 1 blocked by error-severity violations (nothing was applied),
 2 failed (bad arguments or configuration, fetch/render/policy errors, the
-cluster unreachable, or a write refused; nothing is pruned after a failure).")]
+cluster unreachable, or a write refused; nothing is pruned after a failure;
+Ctrl+C or SIGTERM, which stop the sync before its next API request).")]
 pub struct SyncArgs {
     #[command(flatten)]
     source: SourceArgs,
@@ -341,7 +340,7 @@ pub struct SyncArgs {
 /// `plumbline sync`.
 pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let mut unit = load_unit(&args.source)?;
-    let spec = &mut unit.config.spec;
+    let spec = &mut unit.config.spec.sync;
     if args.prune {
         spec.prune = true;
     }
@@ -359,10 +358,25 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let host = policy_host()?;
     let policies = load_policies(&host, &unit, &[])?;
     let runtime = runtime()?;
+    // Ctrl+C or SIGTERM drops the reconcile at its next await: no request
+    // is started after it.
     let report = runtime.block_on(async {
         let cluster = args.cluster.connect(options).await?;
-        anyhow::Ok(reconcile::reconcile(&unit, &policies, &cluster, &git_cache()).await)
+        let git_cache = git_cache();
+        tokio::select! {
+            report = reconcile::reconcile(&unit, &policies, &cluster, &git_cache) => {
+                anyhow::Ok(report)
+            }
+            signal = super::interrupt::signalled() => anyhow::bail!(
+                "{signal}: the sync of {} stopped before its next API request and is \
+                 incomplete (what was applied stays; run it again to finish)",
+                unit.name()
+            ),
+        }
     });
+    // A Git fetch or policy run still going on its own thread is left
+    // behind rather than waited for.
+    runtime.shutdown_background();
     progress.stop();
     let report = report?;
     match global.output {
@@ -456,8 +470,14 @@ impl Progress {
         Progress { stop, thread }
     }
 
-    /// Stop and clear the line.
-    pub fn stop(mut self) {
+    /// Stop and clear the line (as dropping it does).
+    pub fn stop(self) {}
+}
+
+/// Dropped on every path, an early error included: the spinner stops and
+/// its line is cleared before anything else is printed.
+impl Drop for Progress {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -470,13 +490,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_dropped_spinner_stops_drawing() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let drawn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let thread = {
+            let (stop, drawn) = (stop.clone(), drawn.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    drawn.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let progress = Progress {
+            stop,
+            thread: Some(thread),
+        };
+        // An early return (`?`) drops it without `stop()`.
+        drop(progress);
+        let after = drawn.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(drawn.load(Ordering::Relaxed), after);
+    }
+
+    #[test]
     fn references_are_commits_tags_or_branches() {
         let commit = "a".repeat(40);
-        assert_eq!(parse_ref(&commit).commit, Some(commit.clone()));
-        assert_eq!(parse_ref("tags/v1").tag.as_deref(), Some("v1"));
-        assert_eq!(parse_ref("refs/tags/v1").tag.as_deref(), Some("v1"));
-        assert_eq!(parse_ref("refs/heads/bad").branch.as_deref(), Some("bad"));
-        assert_eq!(parse_ref("bad").branch.as_deref(), Some("bad"));
+        assert_eq!(parse_ref(&commit), GitRef::Commit(commit.clone()));
+        assert_eq!(parse_ref("tags/v1"), GitRef::Tag("v1".into()));
+        assert_eq!(parse_ref("refs/tags/v1"), GitRef::Tag("v1".into()));
+        assert_eq!(parse_ref("refs/heads/bad"), GitRef::Branch("bad".into()));
+        assert_eq!(parse_ref("bad"), GitRef::Branch("bad".into()));
     }
 
     fn args(source: &str) -> SourceArgs {
@@ -496,10 +540,7 @@ mod tests {
         let unit = load_unit(&given).unwrap();
         let source = &unit.config.spec.source;
         assert_eq!(source.url, "https://git.example.com/shop.git");
-        assert_eq!(
-            source.reference.as_ref().unwrap().tag.as_deref(),
-            Some("v1.2.0")
-        );
+        assert_eq!(source.reference, Some(GitRef::Tag("v1.2.0".into())));
         assert_eq!(source.path, "deploy");
         assert!(unit.config.spec.policies.is_empty());
     }

@@ -6,11 +6,12 @@
 //! `CustomResource` derive with schemars), so the schema in the cluster and
 //! the code can never disagree: `plumbline install --print` prints them.
 //!
-//! A `SyncUnit`'s spec mirrors `plumbline.yaml` ([`crate::spec::SyncSpec`])
-//! so a sync tried with the CLI moves into the cluster with the same field
-//! names; what only makes sense in a cluster is added (interval, suspend,
-//! dependsOn, a credentials Secret, a service account to impersonate, and
-//! policy modules fetched by URL and pinned by sha256).
+//! A `SyncUnit`'s spec flattens the same [`crate::spec::SyncSpec`] as
+//! `plumbline.yaml`, so a sync tried with the CLI moves into the cluster
+//! with the same field names and the same validation; what only makes sense
+//! in a cluster is added (interval, suspend, dependsOn, a credentials
+//! Secret, a service account to impersonate, and policy modules fetched by
+//! URL and pinned by sha256).
 
 use std::collections::BTreeMap;
 
@@ -53,46 +54,13 @@ pub struct SyncUnitSpec {
     /// webhooks trigger reconciles in between.
     #[serde(default = "default_interval")]
     pub interval: String,
-    /// Namespace given to namespaced objects that name none (default: the
-    /// SyncUnit's own namespace).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_namespace: Option<String>,
-    /// Create `targetNamespace` as part of the sync when the desired set
-    /// does not contain it.
-    #[serde(default)]
-    pub create_namespace: bool,
     /// The sync's own policies, in order. ClusterSyncPolicies that select
     /// this SyncUnit run before them.
     #[serde(default)]
     pub policies: Vec<PolicyRef>,
-    /// Delete objects that left Git (default true).
-    #[serde(default = "yes")]
-    pub prune: bool,
-    /// Accept a source path that renders no objects (default false: an
-    /// empty render is an error, so it can never prune everything).
-    #[serde(default)]
-    pub allow_empty: bool,
-    /// Reapply drifted objects when no remediator decides (default false:
-    /// report drift only).
-    #[serde(default)]
-    pub self_heal: bool,
-    /// Take fields owned by other field managers instead of failing.
-    #[serde(default)]
-    pub force_conflicts: bool,
-    /// The mass-deletion guard of prune.
-    #[serde(default)]
-    pub prune_guard: PruneGuardSpec,
-    /// Field managers whose fields are taken over when an object is adopted
-    /// or a drifted one reapplied.
-    #[serde(default)]
-    pub take_over: crate::spec::TakeOver,
-    /// The longest a remediator may defer its decision about a drifted
-    /// object, in seconds (default one hour); longer deferrals are cut to it.
-    #[serde(default = "crate::spec::default_max_deferral_seconds")]
-    pub max_deferral_seconds: u32,
-    /// What transformers may add or move objects into.
-    #[serde(default)]
-    pub transformer_guard: crate::spec::TransformerGuard,
+    /// How to sync, as in `plumbline.yaml`.
+    #[serde(flatten)]
+    pub sync: crate::spec::SyncSpec,
     /// Stop reconciling (no fetch, no apply, no drift remediation) until
     /// set back to false. Status keeps its last values.
     #[serde(default)]
@@ -111,11 +79,12 @@ pub struct SyncUnitSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceSpec {
-    /// Repository URL (`https://`, `ssh://`, `git://`, `file://`).
+    /// Repository URL (`https://`, `ssh://`, `git://`, `file://`, or
+    /// scp-like `git@host:path`).
     pub url: String,
-    /// Branch, tag or commit (default: branch `main`).
+    /// Branch, tag or commit: exactly one (default: branch `main`).
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<GitRefSpec>,
+    pub reference: Option<crate::source::GitRef>,
     /// Directory inside the repository (default: the root).
     #[serde(default)]
     pub path: String,
@@ -124,21 +93,6 @@ pub struct SourceSpec {
     /// (token), or `identity` (SSH private key) with optional `known_hosts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectRef>,
-}
-
-/// A Git reference: exactly one of branch, tag or commit.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GitRefSpec {
-    /// A branch name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    /// A tag name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    /// A full commit id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
 }
 
 /// The name of an object in the same namespace.
@@ -218,27 +172,6 @@ pub struct LimitsSpec {
     /// Wasm stack, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_bytes: Option<u64>,
-}
-
-/// The mass-deletion guard of prune.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PruneGuardSpec {
-    /// Largest share of the inventory one reconcile may delete (default 0.5).
-    #[serde(default = "half")]
-    pub max_share: f64,
-    /// Allow deleting more than `maxShare`, or everything.
-    #[serde(default)]
-    pub allow_mass_prune: bool,
-}
-
-impl Default for PruneGuardSpec {
-    fn default() -> Self {
-        PruneGuardSpec {
-            max_share: half(),
-            allow_mass_prune: false,
-        }
-    }
 }
 
 /// What the controller last observed and did, in the kstatus style.
@@ -398,14 +331,6 @@ fn default_interval() -> String {
     "5m".into()
 }
 
-fn yes() -> bool {
-    true
-}
-
-fn half() -> f64 {
-    0.5
-}
-
 fn empty_object() -> Value {
     Value::Object(serde_json::Map::new())
 }
@@ -438,10 +363,36 @@ mod tests {
             serde_json::from_value(serde_json::json!({"source": {"url": "https://g/r.git"}}))
                 .unwrap();
         assert_eq!(spec.interval, "5m");
-        assert!(spec.prune && !spec.self_heal && !spec.suspend);
-        assert_eq!(spec.prune_guard.max_share, 0.5);
-        assert_eq!(spec.take_over.managers, crate::spec::take_over_managers());
+        assert!(!spec.suspend);
+        assert_eq!(spec.sync, crate::spec::SyncSpec::default());
+        assert!(spec.sync.prune && !spec.sync.self_heal);
+        assert_eq!(spec.sync.prune_guard.max_share, 0.5);
+        assert_eq!(
+            spec.sync.take_over.managers,
+            crate::spec::take_over_managers()
+        );
         assert!(spec.depends_on.is_empty());
+    }
+
+    #[test]
+    fn the_shared_sync_spec_and_the_ref_are_in_the_schema() {
+        let crd = serde_json::to_value(SyncUnit::crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        for field in [
+            "prune",
+            "selfHeal",
+            "forceConflicts",
+            "pruneGuard",
+            "targetNamespace",
+            "takeOver",
+        ] {
+            assert!(spec["properties"][field].is_object(), "{field}: {spec}");
+        }
+        // Exactly one of branch, tag or commit, enforced by the API server.
+        let reference = &spec["properties"]["source"]["properties"]["ref"];
+        assert_eq!(reference["type"], "object", "{reference}");
+        let one_of = reference["oneOf"].as_array().unwrap();
+        assert_eq!(one_of.len(), 3, "{reference}");
     }
 
     #[test]

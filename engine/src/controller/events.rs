@@ -198,11 +198,12 @@ fn events_of(report: &Report, drift: Option<&DriftSummary>, status_changed: bool
             secondary: None,
         });
     }
-    if report.status == Status::Failed {
+    if let (Status::Failed, Some(failure)) = (report.status, report.deciding_failure()) {
+        let notes: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
         events.push(Event {
             type_: EventType::Warning,
-            reason: "ReconciliationFailed".into(),
-            note: Some(truncate(&report.errors.join("; "))),
+            reason: failure.error().reason().into(),
+            note: Some(truncate(&notes.join("; "))),
             action: "Reconcile".into(),
             secondary: None,
         });
@@ -212,15 +213,7 @@ fn events_of(report: &Report, drift: Option<&DriftSummary>, status_changed: bool
 
 /// Event notes are at most 1 kB.
 fn truncate(text: &str) -> String {
-    const MAX: usize = 1000;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    crate::text::truncate(text, 1000).into_owned()
 }
 
 #[cfg(test)]
@@ -300,9 +293,22 @@ mod tests {
     }
 
     #[test]
-    fn long_notes_are_cut_at_a_character_boundary() {
-        let text = "é".repeat(800);
-        let cut = truncate(&text);
-        assert!(cut.len() <= 1004 && cut.ends_with('…'));
+    fn a_failure_is_announced_with_its_own_reason() {
+        let refused = crate::plan::PruneRefused {
+            prunes: 3,
+            inventory: 4,
+            max_share: 0.5,
+        };
+        let report =
+            Report::new("shop", false).fail(crate::reconcile::Error::PruneRefused(refused));
+        let events = events_of(&report, None, true);
+        assert!(events[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("refusing to prune 3 of 4"));
+        assert_eq!(reasons(events), ["PruneRefused"]);
+        // Announced once: not again while the status does not change.
+        assert!(events_of(&report, None, false).is_empty());
     }
 }

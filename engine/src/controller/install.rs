@@ -79,6 +79,11 @@ pub struct Options {
     pub replicas: u32,
     /// Mount the Secret [`WEBHOOK_SECRET`] and serve `POST /hooks/git`.
     pub webhook: bool,
+    /// Install the wildcard write role `plumbline-apply` (every verb on
+    /// every resource) bound to the controller, for SyncUnits that name no
+    /// `serviceAccountName`. Without it, each SyncUnit must name a service
+    /// account whose rights cover its objects.
+    pub wildcard_apply: bool,
 }
 
 impl Default for Options {
@@ -92,6 +97,7 @@ impl Default for Options {
             shards: 1,
             replicas: 1,
             webhook: false,
+            wildcard_apply: true,
         }
     }
 }
@@ -131,8 +137,6 @@ pub fn manifests(options: &Options) -> Vec<Value> {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
             "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
         }),
-        cluster_role("plumbline-apply", vec![rule("*", &["*"], &["*"])]),
-        cluster_role_binding("plumbline-apply", "plumbline-apply", ns),
         cluster_role(
             "plumbline-inventory",
             vec![rule(
@@ -142,6 +146,17 @@ pub fn manifests(options: &Options) -> Vec<Value> {
             )],
         ),
     ];
+    if options.wildcard_apply {
+        objects.push(cluster_role(
+            "plumbline-apply",
+            vec![rule("*", &["*"], &["*"])],
+        ));
+        objects.push(cluster_role_binding(
+            "plumbline-apply",
+            "plumbline-apply",
+            ns,
+        ));
+    }
     let count = options.shards.max(1);
     for index in 0..count {
         objects.push(deployment(options, index, count));
@@ -415,6 +430,29 @@ mod tests {
                 "{args:?}"
             );
         }
+    }
+
+    #[test]
+    fn without_the_wildcard_apply_role_nothing_grants_every_verb() {
+        let every_verb = |objects: &[Value]| {
+            objects.iter().any(|o| {
+                o["kind"] == "ClusterRole"
+                    && o["rules"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|r| r["verbs"] == serde_json::json!(["*"]))
+            })
+        };
+        assert!(every_verb(&manifests(&Options::default())));
+        let narrow = manifests(&Options {
+            wildcard_apply: false,
+            ..Options::default()
+        });
+        assert!(!every_verb(&narrow));
+        assert!(!narrow
+            .iter()
+            .any(|o| o["metadata"]["name"] == "plumbline-apply"));
     }
 
     #[test]

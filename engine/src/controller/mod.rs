@@ -24,6 +24,7 @@
 //! | [`webhook`] | Git push webhook: HMAC signature, payload, affected units | no |
 //! | [`install`] | the manifests that install the controller (CRDs, RBAC, Deployment) | no |
 //! | [`http`] | `/healthz`, `/readyz`, `/metrics`, `POST /hooks/git` | yes (TCP) |
+//! | [`process`] | the controller process: client, leader election, HTTP server, runner, graceful shutdown (what `plumbline controller` runs) | yes |
 
 pub mod cleanup;
 pub mod crd;
@@ -33,6 +34,7 @@ pub mod http;
 pub mod install;
 pub mod leader;
 pub mod metrics;
+pub mod process;
 pub mod reconciler;
 pub mod repair;
 pub mod runner;

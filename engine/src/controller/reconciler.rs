@@ -211,7 +211,7 @@ async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Acti
         return Ok(Action::await_change());
     }
     let has_finalizer = object.finalizers().iter().any(|f| f == PRUNE_FINALIZER);
-    if !object.spec.prune && !has_finalizer {
+    if !object.spec.sync.prune && !has_finalizer {
         if object.metadata.deletion_timestamp.is_some() {
             return Ok(Action::await_change());
         }
@@ -259,7 +259,7 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
     ctx.baselines.forget(&ObjectRef::from_obj(&*object));
     let why_not = if object.spec.suspend {
         Some("spec.suspend is true")
-    } else if !object.spec.prune {
+    } else if !object.spec.sync.prune {
         Some("spec.prune is false")
     } else {
         None
@@ -459,7 +459,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         .collect();
     let inventory_count = inventory.map(|inventory| inventory.entries.len() as u64);
 
-    let verdict = Verdict::of_report(&report, true);
+    let verdict = Verdict::of_report(&report);
     let mut next = status::with_report(
         status::with_verdict(&previous, &verdict, generation, &status::now()),
         &report,
@@ -499,13 +499,14 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
             trigger_dependents(&ctx, &object, &namespace);
             Ok(Action::requeue(interval))
         }
-        // Nothing changes until Git does: poll at the interval (the
-        // failures before it are over).
-        Status::Blocked => {
+        Status::Failed if verdict.reconciling => Ok(Action::requeue(ctx.backoff(&me, interval))),
+        // Stalled: nothing changes until the spec (which triggers a
+        // reconcile) or the revision does. No retries; only the interval's
+        // poll of Git (the failures before it are over).
+        Status::Blocked | Status::Failed => {
             ctx.succeeded(&me);
             Ok(Action::requeue(interval))
         }
-        Status::Failed => Ok(Action::requeue(ctx.backoff(&me, interval))),
     }
 }
 
@@ -667,7 +668,7 @@ async fn list_cluster_policies(ctx: &Context) -> Result<Vec<ClusterSyncPolicy>> 
 /// or one impersonating the sync's service account.
 fn cluster_for(ctx: &Context, object: &SyncUnit, namespace: &str) -> Result<Cluster> {
     let mut options = ctx.apply.clone();
-    options.force_conflicts = object.spec.force_conflicts;
+    options.force_conflicts = object.spec.sync.force_conflicts;
     let Some(account) = &object.spec.service_account_name else {
         return Ok(Cluster::new(ctx.client.clone(), options));
     };

@@ -212,7 +212,7 @@ async fn publish(ctx: &Context, unit: &SyncUnit, merged: &Report, repaired: &Rep
     };
     let previous = unit.status.clone().unwrap_or_default();
     let generation = unit.metadata.generation;
-    let verdict = Verdict::of_report(merged, true);
+    let verdict = Verdict::of_report(merged);
     let mut next = status::with_report(
         status::with_verdict(&previous, &verdict, generation, &status::now()),
         merged,

@@ -258,15 +258,7 @@ async fn forward_pushes(
                 .spec
                 .source
                 .reference
-                .as_ref()
-                .and_then(|r| {
-                    crate::spec::RefSpec {
-                        branch: r.branch.clone(),
-                        tag: r.tag.clone(),
-                        commit: r.commit.clone(),
-                    }
-                    .git_ref()
-                })
+                .clone()
                 .unwrap_or_else(|| GitRef::Branch("main".into()));
             if push.affects(&unit.spec.source.url, &reference) {
                 tracing::info!(syncunit = %unit.name_any(), reference = %push.reference, "Git push");

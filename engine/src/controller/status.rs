@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use super::crd::{
     Condition, DriftEntry, DriftSummary, SyncUnitStatus, ViolationStatus, MAX_STATUS_ENTRIES,
 };
-use crate::reconcile::{ObjectReport, Outcome, Report, Status};
+use crate::reconcile::{Failure, ObjectReport, Outcome, Report, Status};
+use crate::text;
 
 /// `Ready`.
 pub const READY: &str = "Ready";
@@ -72,31 +73,32 @@ impl Verdict {
         }
     }
 
-    /// The verdict of a reconcile report; `retryable` says whether a
-    /// failure may go away by itself.
-    pub fn of_report(report: &Report, retryable: bool) -> Self {
-        match report.status {
+    /// The verdict of a reconcile report. A failure that may go away by
+    /// itself keeps the sync `Reconciling` (it is retried with backoff);
+    /// one that cannot (an invalid manifest, a policy's rejection, render
+    /// errors of the revision) stalls it until its spec or revision
+    /// changes. The reason is the deciding failure's
+    /// ([`Report::deciding_failure`]).
+    pub fn of_report(report: &Report) -> Self {
+        let failure = match (report.status, report.deciding_failure()) {
             // The state, not what this reconcile changed (Events say
             // that): an unchanged cluster gives an unchanged status.
-            Status::Synced => Verdict::ready(
-                "ReconciliationSucceeded",
-                format!(
-                    "applied revision {}",
-                    report.revision.as_deref().unwrap_or("(local)")
-                ),
-            ),
-            Status::Blocked => Verdict::stalled(
-                "ValidationFailed",
-                first_line(&report.errors, "violations block the sync"),
-            ),
-            Status::Failed if retryable => Verdict::progressing(
-                "ReconciliationFailed",
-                first_line(&report.errors, "the reconcile failed"),
-            ),
-            Status::Failed => Verdict::stalled(
-                "ReconciliationFailed",
-                first_line(&report.errors, "the reconcile failed"),
-            ),
+            (Status::Synced, _) | (_, None) => {
+                return Verdict::ready(
+                    "ReconciliationSucceeded",
+                    format!(
+                        "applied revision {}",
+                        report.revision.as_deref().unwrap_or("(local)")
+                    ),
+                )
+            }
+            (_, Some(failure)) => failure.error(),
+        };
+        let message = first_line(&report.errors);
+        if failure.is_retryable() {
+            Verdict::progressing(failure.reason(), message)
+        } else {
+            Verdict::stalled(failure.reason(), message)
         }
     }
 }
@@ -129,7 +131,7 @@ pub fn with_verdict(
                 type_: (*type_).to_owned(),
                 status: bool_status(*value).to_owned(),
                 reason,
-                message: truncate(&message, 1024),
+                message: text::truncate(&message, 1024).into_owned(),
                 last_transition_time: now.to_owned(),
                 observed_generation: generation,
             };
@@ -171,7 +173,7 @@ pub fn with_report(mut status: SyncUnitStatus, report: &Report) -> SyncUnitStatu
                 })
                 .unwrap_or_default(),
             path: v.path.clone(),
-            message: truncate(&v.message, 512),
+            message: text::truncate(&v.message, 512).into_owned(),
             severity: serde_json::to_value(v.severity)
                 .ok()
                 .and_then(|s| s.as_str().map(str::to_owned))
@@ -303,23 +305,12 @@ pub fn now() -> String {
         .unwrap_or_default()
 }
 
-fn first_line(lines: &[String], fallback: &str) -> String {
-    lines
-        .first()
-        .map(|l| {
-            if lines.len() > 1 {
-                format!("{l} (and {} more)", lines.len() - 1)
-            } else {
-                l.clone()
-            }
-        })
-        .unwrap_or_else(|| fallback.to_owned())
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
+/// The first failure, and how many more there are.
+fn first_line(failures: &[Failure]) -> String {
+    match failures {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
     }
 }
 
@@ -355,6 +346,63 @@ mod tests {
         let reconciling = condition(&stalled, RECONCILING).unwrap();
         assert_eq!(reconciling.last_transition_time, "2026-01-01T00:00:00Z");
         assert_eq!(stalled.observed_generation, Some(2));
+    }
+
+    /// A failed report with these errors.
+    fn failed(errors: Vec<crate::reconcile::Error>) -> Report {
+        let mut report = Report::new("shop", false);
+        for error in errors {
+            report = report.fail(error);
+        }
+        report
+    }
+
+    fn api_error(retryable: bool) -> crate::reconcile::Error {
+        let key = crate::object::ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("shop".into()),
+            name: "settings".into(),
+        };
+        crate::reconcile::Error::from(if retryable {
+            crate::apply::Error::Inventory {
+                sync: "shop".into(),
+                message: "etcd is down".into(),
+            }
+        } else {
+            crate::apply::Error::Rejected {
+                object: key,
+                code: 422,
+                reason: "Invalid".into(),
+                message: "bad key".into(),
+            }
+        })
+    }
+
+    #[test]
+    fn permanent_failures_stall_and_transient_ones_keep_reconciling() {
+        let stalled = Verdict::of_report(&failed(vec![api_error(false)]));
+        assert!(stalled.stalled && !stalled.reconciling && !stalled.ready);
+        assert_eq!(stalled.reason, "Rejected");
+
+        let retried = Verdict::of_report(&failed(vec![api_error(true)]));
+        assert!(retried.reconciling && !retried.stalled);
+        assert_eq!(retried.reason, "InventoryFailed");
+
+        // Retrying may fix part of it: retried, with the transient reason.
+        let both = Verdict::of_report(&failed(vec![api_error(false), api_error(true)]));
+        assert!(both.reconciling && !both.stalled);
+        assert_eq!(both.reason, "InventoryFailed");
+        assert!(both.message.ends_with("(and 1 more)"), "{}", both.message);
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_reported_as_a_panic_and_retried() {
+        let panicked = tokio::spawn(async { panic!("a bug") }).await.unwrap_err();
+        let error = crate::reconcile::Error::panicked("remediation", &panicked);
+        let verdict = Verdict::of_report(&failed(vec![error]));
+        assert_eq!(verdict.reason, "Panicked");
+        assert!(verdict.reconciling && !verdict.stalled);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use super::crd::{self, ClusterSyncPolicy, ModuleRef, SyncUnit};
 use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, PolicySpec};
 use crate::reconcile;
-use crate::source::{self, FetchOptions};
+use crate::source::{self, FetchOptions, GitRef};
 use crate::spec::{self, SyncConfig};
 
 /// Why a SyncUnit cannot be turned into a reconcilable sync.
@@ -130,13 +130,24 @@ pub enum Error {
     /// A policy did not load (bad component, settings refused).
     #[error("{0}")]
     Policy(#[source] crate::policy::Error),
+    /// Fetching or loading policies panicked (a bug). Retryable.
+    #[error("{stage} panicked: {message}")]
+    Panicked {
+        /// What was running.
+        stage: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl Error {
     /// Whether trying again later, unchanged, may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Secret { .. } | Error::Download { .. } | Error::Cache { .. } => true,
+            Error::Secret { .. }
+            | Error::Download { .. }
+            | Error::Cache { .. }
+            | Error::Panicked { .. } => true,
             Error::Fetch(e) => e.is_retryable(),
             _ => false,
         }
@@ -154,12 +165,21 @@ impl Error {
             Error::NotInRepository { .. } => "ModuleNotFound",
             Error::Fetch(_) => "FetchFailed",
             Error::Policy(_) => "PolicyFailed",
+            Error::Panicked { .. } => "Panicked",
         }
     }
 }
 
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error of a task that panicked while running `stage`.
+fn panicked(stage: &'static str, error: &tokio::task::JoinError) -> Error {
+    Error::Panicked {
+        stage,
+        message: error.to_string(),
+    }
+}
 
 /// A SyncUnit ready for [`reconcile::reconcile`].
 #[derive(Debug)]
@@ -333,30 +353,13 @@ pub fn parse_sync_name(label: &str) -> Option<(&str, &str)> {
 pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
     let invalid = || {
         Error::InvalidSpec(format!(
-            "interval {text:?} is not a duration like 90s, 5m or 1h30m"
+            "interval {text:?} is not a duration of a second or more like 90s, 5m or 1h30m"
         ))
     };
-    let mut seconds = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(invalid()),
-        };
-        let n: u64 = number.parse().map_err(|_| invalid())?;
-        seconds = seconds.saturating_add(n.saturating_mul(unit));
-        number.clear();
+    match humantime::parse_duration(text.trim()) {
+        Ok(interval) if interval >= std::time::Duration::from_secs(1) => Ok(interval),
+        _ => Err(invalid()),
     }
-    if !number.is_empty() || seconds == 0 {
-        return Err(invalid());
-    }
-    Ok(std::time::Duration::from_secs(seconds))
 }
 
 impl Resolver<'_> {
@@ -455,7 +458,7 @@ impl Resolver<'_> {
         let host = self.host.clone();
         let policies = tokio::task::spawn_blocking(move || host.load_set(specs))
             .await
-            .map_err(|e| Error::InvalidSpec(format!("loading policies panicked: {e}")))?
+            .map_err(|e| panicked("loading policies", &e))?
             .map_err(Error::Policy)?;
         Ok(Resolved { unit, policies })
     }
@@ -475,12 +478,9 @@ impl Resolver<'_> {
             )
         })
         .await
-        .map_err(|e| Error::InvalidSpec(format!("fetching panicked: {e}")))?
+        .map_err(|e| panicked("fetching the repository", &e))?
         .map_err(Error::Fetch)?;
-        unit.config.spec.source.reference = Some(spec::RefSpec {
-            commit: Some(fetched.commit.to_string()),
-            ..spec::RefSpec::default()
-        });
+        unit.config.spec.source.reference = Some(GitRef::Commit(fetched.commit.to_string()));
         Ok(fetched.files)
     }
 
@@ -601,60 +601,33 @@ fn config(
     inventory_namespace: &str,
 ) -> Result<SyncConfig> {
     let spec = &object.spec;
-    let reference = spec.source.reference.as_ref().map(|r| spec::RefSpec {
-        branch: r.branch.clone(),
-        tag: r.tag.clone(),
-        commit: r.commit.clone(),
-    });
-    if reference.as_ref().is_some_and(|r| r.git_ref().is_none()) {
-        return Err(Error::InvalidSpec(
-            "spec.source.ref must set exactly one of branch, tag or commit".into(),
-        ));
-    }
-    if !(0.0..=1.0).contains(&spec.prune_guard.max_share) {
-        return Err(Error::InvalidSpec(format!(
-            "spec.pruneGuard.maxShare must be between 0 and 1, got {}",
-            spec.prune_guard.max_share
-        )));
-    }
+    spec.sync.validate().map_err(Error::InvalidSpec)?;
     let url = &spec.source.url;
-    if !url.contains("://") && !url.contains('@') {
+    if !source::is_url(url) {
         return Err(Error::InvalidSpec(format!(
-            "spec.source.url {url:?} must be a repository URL (https://, ssh://, git://, file://)"
+            "spec.source.url {url:?} must be a repository URL (https://, ssh://, git://, file://, git@host:path)"
         )));
     }
+    let mut sync = spec.sync.clone();
+    sync.target_namespace
+        .get_or_insert_with(|| namespace.to_owned());
     Ok(SyncConfig {
         api_version: spec::API_VERSION.to_owned(),
         kind: "Sync".to_owned(),
         metadata: spec::Metadata {
             name: name.to_owned(),
         },
-        spec: spec::SyncSpec {
+        spec: spec::ConfigSpec {
             source: spec::SourceSpec {
                 url: url.clone(),
-                reference,
+                reference: spec.source.reference.clone(),
                 path: spec.source.path.clone(),
                 credentials,
             },
-            target_namespace: Some(
-                spec.target_namespace
-                    .clone()
-                    .unwrap_or_else(|| namespace.to_owned()),
-            ),
-            create_namespace: spec.create_namespace,
             policies: Vec::new(),
-            prune: spec.prune,
-            allow_empty: spec.allow_empty,
-            self_heal: spec.self_heal,
-            force_conflicts: spec.force_conflicts,
-            prune_guard: spec::PruneGuard {
-                max_share: spec.prune_guard.max_share,
-                allow_mass_prune: spec.prune_guard.allow_mass_prune,
-            },
-            take_over: spec.take_over.clone(),
-            max_deferral_seconds: spec.max_deferral_seconds,
-            transformer_guard: spec.transformer_guard.clone(),
             inventory_namespace: inventory_namespace.to_owned(),
+            sync,
+            unknown: BTreeMap::new(),
         },
     })
 }
@@ -665,7 +638,10 @@ fn pinned_revision(unit: &reconcile::SyncUnit) -> String {
         .source
         .reference
         .as_ref()
-        .and_then(|r| r.commit.clone())
+        .map(|r| match r {
+            GitRef::Commit(commit) => commit.clone(),
+            GitRef::Branch(_) | GitRef::Tag(_) => String::new(),
+        })
         .unwrap_or_default()
 }
 
@@ -743,7 +719,10 @@ mod tests {
         assert_eq!(parse_interval("90s").unwrap().as_secs(), 90);
         assert_eq!(parse_interval("5m").unwrap().as_secs(), 300);
         assert_eq!(parse_interval("1h30m").unwrap().as_secs(), 5400);
-        for bad in ["", "5", "0s", "5d", "m", "1.5h"] {
+        assert_eq!(parse_interval("1h 30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_interval("1d").unwrap().as_secs(), 86_400);
+        assert_eq!(parse_interval("1.5h").unwrap().as_secs(), 5400);
+        for bad in ["", "5", "0s", "500ms", "5x", "m"] {
             let error = parse_interval(bad).unwrap_err().to_string();
             assert!(error.contains("is not a duration"), "{bad}: {error}");
         }

@@ -26,6 +26,7 @@ mod loaded;
 mod set;
 mod shape;
 mod state;
+#[cfg(feature = "policy-build")]
 pub mod suite;
 mod verdict;
 mod wasi;

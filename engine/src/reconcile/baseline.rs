@@ -235,7 +235,7 @@ impl Baseline {
                 .await;
                 match saved {
                     Ok(version) => self.version = version,
-                    Err(error) => report.errors.push(error.to_string()),
+                    Err(error) => report.push_error(super::Error::from(error)),
                 }
             }
         }

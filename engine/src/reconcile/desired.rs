@@ -21,6 +21,7 @@ use crate::policy::{EvalContext, NamedLog, PolicySet, SourceInfo, Timing, Violat
 use crate::render::{self, Origin, RenderOptions};
 use crate::source::{self, FetchOptions, Tree};
 use crate::spec::SyncConfig;
+use crate::text::truncate;
 
 /// A sync configuration together with the directory its relative paths
 /// (local sources, policy modules) are resolved from.
@@ -54,8 +55,7 @@ impl SyncUnit {
     /// its `.git`).
     fn local_dir(&self) -> Option<PathBuf> {
         let spec = &self.config.spec.source;
-        let is_url = spec.url.contains("://") || spec.url.contains('@');
-        if spec.reference.is_some() || is_url {
+        if spec.reference.is_some() || source::is_url(&spec.url) {
             return None;
         }
         let dir = self.resolve(Path::new(&spec.url));
@@ -145,7 +145,7 @@ pub fn from_source(
     } = fetched;
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
-        allow_empty: unit.config.spec.allow_empty,
+        allow_empty: unit.config.spec.sync.allow_empty,
         ..RenderOptions::default()
     };
     let rendered = render::render(&tree, &options).map_err(Error::Render)?;
@@ -159,9 +159,9 @@ pub fn from_source(
     }
 
     let spec = &unit.config.spec;
-    let namespace = spec.target_namespace.as_deref().unwrap_or("default");
+    let namespace = spec.sync.target_namespace.as_deref().unwrap_or("default");
     default_namespace(&mut objects, namespace);
-    if spec.create_namespace {
+    if spec.sync.create_namespace {
         add_namespace(&mut objects, namespace);
     }
     let ctx = EvalContext {
@@ -187,7 +187,7 @@ pub fn from_source(
     let refused = transform_guard::refusals(
         &transformer_changes,
         rendered.len(),
-        &spec.transformer_guard,
+        &spec.sync.transformer_guard,
     );
     if !refused.is_empty() {
         return Err(Error::InvalidTransform(refused.join("; ")));
@@ -235,8 +235,7 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
     // kustomization can reach `../base` as it can in a checkout.
     source.path = String::new();
     // A relative local path is relative to the configuration file.
-    let is_url = source.url.contains("://") || source.url.contains('@');
-    if !is_url {
+    if !source::is_url(&source.url) {
         source.url = unit.resolve(Path::new(&source.url)).display().to_string();
     }
     let fetched = source::fetch(
@@ -304,13 +303,6 @@ fn check_transformed(objects: Vec<Value>) -> Result<Vec<Value>, Error> {
 fn set_label(object: &mut Value, key: &str, value: &str) {
     if let Some(labels) = crate::object::metadata_map_mut(object, "labels") {
         labels.insert(key.to_owned(), Value::String(value.to_owned()));
-    }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => &text[..end],
-        None => text,
     }
 }
 

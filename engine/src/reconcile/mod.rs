@@ -42,39 +42,81 @@ pub mod transform_guard;
 
 pub use baseline::Baseline;
 pub use desired::{Desired, SyncUnit};
-pub use report::{ObjectReport, Outcome, Report, Status};
+pub use report::{Failure, ObjectReport, Outcome, Report, Status};
 
-/// Why a reconcile could not get to planning.
+/// What made a reconcile fail, typed up to the status and Events.
+///
+/// Each variant has a [`reason`](Error::reason) (the status condition's
+/// and the Event's) and says whether it [may go away by
+/// itself](Error::is_retryable): transient failures (network, 5xx, 409
+/// conflicts, timeouts) are retried with backoff; permanent ones (an
+/// invalid spec, a manifest the API server refuses, a policy's rejection,
+/// render errors of a revision) stall the sync until its spec or revision
+/// changes.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The sync configuration is unusable.
+    /// The sync configuration is unusable. Permanent.
     #[error(transparent)]
     Spec(crate::spec::Error),
     /// Fetching the source failed; the last good revision is kept.
+    /// Transient when the remote may come back (see
+    /// [`crate::source::Error::is_retryable`]).
     #[error("fetch failed: {0}")]
     Fetch(#[source] crate::source::Error),
-    /// Rendering failed; every render error is listed.
+    /// Rendering failed; every render error is listed. Permanent for the
+    /// revision.
     #[error("{0}")]
     Render(#[source] crate::render::Errors),
-    /// A policy could not be loaded or faulted (fail-closed).
+    /// A policy could not be loaded, refused the desired state, or faulted
+    /// (fail-closed). Permanent: policies are deterministic.
     #[error("{0}")]
     Policy(#[source] crate::policy::Error),
-    /// A policy project could not be built into a component.
+    /// A policy project could not be built into a component. Permanent.
     #[error("building policy {}: {source}", project.display())]
     PolicyBuild {
         /// The policy project directory.
         project: std::path::PathBuf,
-        /// What failed.
+        /// What failed (`plumbline_policy_build::Error`, or that this
+        /// build cannot build policy projects).
         #[source]
-        source: plumbline_policy_build::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// Transformers returned an unusable desired set.
+    /// Transformers returned an unusable desired set. Permanent.
     #[error("transformers returned an invalid desired set: {0}")]
     InvalidTransform(String),
+    /// Validators found error-severity violations; nothing was written.
+    /// Permanent.
+    #[error("{count} error-severity violation(s) block the sync; nothing was applied")]
+    Violations {
+        /// How many.
+        count: usize,
+    },
+    /// An API request failed: an object refused (permanent for 400, 413 and
+    /// 422 responses and immutable fields), or a request that may succeed
+    /// later (see [`crate::apply::Error::is_retryable`]).
+    #[error(transparent)]
+    Apply(Box<crate::apply::Error>),
+    /// The mass-deletion guard refused the prune. Permanent.
+    #[error(transparent)]
+    PruneRefused(#[from] crate::plan::PruneRefused),
+    /// A stage panicked (a bug). Transient: retried with backoff.
+    #[error("{stage} panicked: {message}")]
+    Panicked {
+        /// What was running.
+        stage: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl From<crate::apply::Error> for Error {
+    fn from(error: crate::apply::Error) -> Self {
+        Error::Apply(Box::new(error))
+    }
 }
 
 impl Error {
-    /// A short machine-readable reason, for metrics and conditions.
+    /// A short machine-readable reason, for metrics, conditions and Events.
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Spec(_) => "InvalidSpec",
@@ -83,6 +125,35 @@ impl Error {
             Error::Policy(_) => "PolicyFailed",
             Error::PolicyBuild { .. } => "PolicyBuildFailed",
             Error::InvalidTransform(_) => "InvalidTransform",
+            Error::Violations { .. } => "ValidationFailed",
+            Error::Apply(error) => error.reason(),
+            Error::PruneRefused(_) => "PruneRefused",
+            Error::Panicked { .. } => "Panicked",
+        }
+    }
+
+    /// Whether trying again later, with the same spec and revision, may
+    /// succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Fetch(error) => error.is_retryable(),
+            Error::Apply(error) => error.is_retryable(),
+            Error::Panicked { .. } => true,
+            Error::Spec(_)
+            | Error::Render(_)
+            | Error::Policy(_)
+            | Error::PolicyBuild { .. }
+            | Error::InvalidTransform(_)
+            | Error::Violations { .. }
+            | Error::PruneRefused(_) => false,
+        }
+    }
+
+    /// The error of a task that panicked while running `stage`.
+    pub(crate) fn panicked(stage: &'static str, error: &tokio::task::JoinError) -> Self {
+        Error::Panicked {
+            stage,
+            message: error.to_string(),
         }
     }
 }
@@ -145,7 +216,10 @@ async fn reconcile_with(
     let mut desired = match loaded {
         Ok(Ok(desired)) => desired,
         Ok(Err(error)) => return (report.fail(error), None),
-        Err(panicked) => return (report.fail(panicked), None),
+        Err(panicked) => {
+            let error = Error::panicked("loading the desired state", &panicked);
+            return (report.fail(error), None);
+        }
     };
     let mut report = report;
     report.revision.clone_from(&desired.revision);
@@ -154,11 +228,9 @@ async fn reconcile_with(
     report.warnings.extend(desired.warnings.iter().cloned());
     report.violations.clone_from(&desired.violations);
     if desired.blocking_violations() > 0 {
+        let count = desired.blocking_violations();
+        let mut report = report.fail(Error::Violations { count });
         report.status = Status::Blocked;
-        report.errors.push(format!(
-            "{} error-severity violation(s) block the sync; nothing was applied",
-            desired.blocking_violations()
-        ));
         return (report, None);
     }
 
@@ -172,7 +244,7 @@ async fn reconcile_with(
     .await
     {
         Ok(state) => state,
-        Err(error) => return (report.fail(error), None),
+        Err(error) => return (report.fail(Error::from(error)), None),
     };
     let State {
         version,
@@ -183,7 +255,7 @@ async fn reconcile_with(
     } = state;
     let plan_options = plan::Options {
         field_manager: cluster.options().field_manager.clone(),
-        prune: spec.prune,
+        prune: spec.sync.prune,
         sync: unit.name().to_owned(),
     };
     let objects = std::mem::take(&mut desired.objects);
@@ -202,8 +274,8 @@ async fn reconcile_with(
     let guard = planned.check_prune_guard(
         &inventory,
         &live,
-        spec.prune_guard.max_share,
-        spec.prune_guard.allow_mass_prune,
+        spec.sync.prune_guard.max_share,
+        spec.sync.prune_guard.allow_mass_prune,
     );
     let mut run = Run {
         cluster,
@@ -216,13 +288,13 @@ async fn reconcile_with(
             .collect(),
         inventory,
         inventory_changed: false,
-        take_over: &spec.take_over.managers,
+        take_over: &spec.sync.take_over.managers,
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
     };
     let rules = remediate::Rules {
-        self_heal: spec.self_heal,
-        max_deferral: std::time::Duration::from_secs(spec.max_deferral_seconds.into()),
+        self_heal: spec.sync.self_heal,
+        max_deferral: std::time::Duration::from_secs(spec.sync.max_deferral_seconds.into()),
     };
     let decided = decide(&planned, &live, &run.inventory, policies, &ctx, rules).await;
     let decisions = match decided {
@@ -254,7 +326,7 @@ async fn reconcile_with(
         }
         Err(refused) => {
             run.skip(&prunes, "not pruned: the mass-deletion guard refused");
-            run.report.errors.push(refused.to_string());
+            run.report.push_error(Error::PruneRefused(refused));
         }
         Ok(()) => run.prune(&prunes, &live).await,
     }
@@ -276,7 +348,7 @@ async fn reconcile_with(
         match saved {
             Ok(version) => Some(version),
             Err(error) => {
-                run.report.errors.push(error.to_string());
+                run.report.push_error(Error::from(error));
                 None
             }
         }
@@ -316,7 +388,7 @@ async fn reconcile_with(
                     .collect(),
                 ctx,
                 rules,
-                take_over: spec.take_over.managers.clone(),
+                take_over: spec.sync.take_over.managers.clone(),
                 plan: plan_options,
             })
         }
@@ -530,7 +602,7 @@ async fn decide(
         Ok((decisions, warnings))
     })
     .await;
-    decided.unwrap_or_else(|panicked| Err(Error::InvalidTransform(panicked.to_string())))
+    decided.unwrap_or_else(|panicked| Err(Error::panicked("remediation", &panicked)))
 }
 
 /// The state of one reconcile while it writes.
@@ -695,7 +767,7 @@ impl Run<'_> {
                 .wait_ready(&object.key, &object.api_version)
                 .await
             {
-                self.report.errors.push(error.to_string());
+                self.report.push_error(Error::from(error));
                 self.report.status = Status::Failed;
             }
         }
@@ -740,9 +812,10 @@ impl Run<'_> {
                 self.report.objects.push(line);
             }
             Err(error) => {
-                self.report.errors.push(error.to_string());
+                let message = error.to_string();
+                self.report.push_error(Error::from(error));
                 self.report.status = Status::Failed;
-                let mut line = line(object, Outcome::Failed, Some(error.to_string()), None);
+                let mut line = line(object, Outcome::Failed, Some(message), None);
                 line.decision = decision;
                 line.drifted = drifted_paths(object);
                 self.report.objects.push(line);
@@ -829,8 +902,9 @@ impl Run<'_> {
                     );
                 }
                 Err(error) => {
-                    self.report.errors.push(error.to_string());
-                    self.push(object, Outcome::Failed, Some(error.to_string()), None);
+                    let message = error.to_string();
+                    self.report.push_error(Error::from(error));
+                    self.push(object, Outcome::Failed, Some(message), None);
                 }
             }
         }

@@ -3,11 +3,10 @@
 //! A policy's `module` is either a component file (`.wasm`) or a policy
 //! project directory, which is built into a component first with
 //! `plumbline-policy-build` (cached: a rebuild without changes only checks
-//! timestamps). Paths are relative to the sync configuration.
+//! timestamps; only with the `policy-build` feature). Paths are relative to
+//! the sync configuration.
 
 use std::path::{Path, PathBuf};
-
-use plumbline_policy_build::BuildOptions;
 
 use super::{Error, SyncUnit};
 use crate::policy::{name_from_path, ComponentSource, PolicyHost, PolicySet, PolicySpec};
@@ -34,17 +33,33 @@ pub fn load(host: &PolicyHost, unit: &SyncUnit) -> Result<PolicySet, Error> {
 /// a project directory.
 fn component_file(path: &Path) -> Result<PathBuf, Error> {
     if path.is_dir() {
-        let built =
-            plumbline_policy_build::build(path, &BuildOptions::default()).map_err(|source| {
-                Error::PolicyBuild {
-                    project: path.to_owned(),
-                    source,
-                }
-            })?;
-        Ok(built.component_path)
+        build(path)
     } else {
         Ok(path.to_owned())
     }
+}
+
+/// Build the policy project at `path`.
+#[cfg(feature = "policy-build")]
+fn build(path: &Path) -> Result<PathBuf, Error> {
+    let options = plumbline_policy_build::BuildOptions::default();
+    let built =
+        plumbline_policy_build::build(path, &options).map_err(|source| Error::PolicyBuild {
+            project: path.to_owned(),
+            source: Box::new(source),
+        })?;
+    Ok(built.component_path)
+}
+
+/// Without the `policy-build` feature, a project directory is refused.
+#[cfg(not(feature = "policy-build"))]
+fn build(path: &Path) -> Result<PathBuf, Error> {
+    Err(Error::PolicyBuild {
+        project: path.to_owned(),
+        source: "this plumbline was built without the policy-build feature: \
+                 give the policy as a built component (.wasm)"
+            .into(),
+    })
 }
 
 #[cfg(test)]

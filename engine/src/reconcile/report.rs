@@ -2,13 +2,16 @@
 //! turns it into status conditions and events.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::health::Health;
 use crate::object::ObjectKey;
 use crate::plan::Summary;
 use crate::policy::{Decision, Violation};
+
+use super::Error;
 
 /// How a reconcile ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,8 +107,8 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Faults of fail-open policies and other non-fatal problems.
     pub warnings: Vec<String>,
-    /// What failed.
-    pub errors: Vec<String>,
+    /// What failed, in the order it failed.
+    pub errors: Vec<Failure>,
     /// How long each policy evaluation took (for metrics; not printed).
     #[serde(skip)]
     pub policy_timings: Vec<crate::policy::Timing>,
@@ -131,10 +134,25 @@ impl Report {
         }
     }
 
-    pub(crate) fn fail(mut self, error: impl fmt::Display) -> Self {
-        self.errors.push(error.to_string());
+    pub(crate) fn fail(mut self, error: Error) -> Self {
+        self.push_error(error);
         self.status = Status::Failed;
         self
+    }
+
+    pub(crate) fn push_error(&mut self, error: Error) {
+        self.errors.push(Failure(Arc::new(error)));
+    }
+
+    /// The failure that decides what happens next: the first one that
+    /// may go away by itself (the sync is retried), else the first one
+    /// (the sync is stalled until its spec or revision changes); `None`
+    /// when nothing failed.
+    pub fn deciding_failure(&self) -> Option<&Failure> {
+        self.errors
+            .iter()
+            .find(|f| f.error().is_retryable())
+            .or_else(|| self.errors.first())
     }
 
     /// The objects with the given outcome.
@@ -146,6 +164,42 @@ impl Report {
     /// The number of objects with the given outcome.
     pub fn count(&self, outcome: &Outcome) -> usize {
         self.with_outcome(outcome).count()
+    }
+}
+
+/// One failure of a reconcile: the typed [`Error`], shared (a report is
+/// cloned for the CLI, the status and Events). Serialized as its reason,
+/// whether it is retryable, and its message.
+#[derive(Debug, Clone)]
+pub struct Failure(Arc<Error>);
+
+impl Failure {
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Failure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            reason: &'a str,
+            retryable: bool,
+            message: String,
+        }
+        Shown {
+            reason: self.0.reason(),
+            retryable: self.0.is_retryable(),
+            message: self.0.to_string(),
+        }
+        .serialize(serializer)
     }
 }
 

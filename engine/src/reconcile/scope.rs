@@ -1,51 +1,19 @@
 //! Which kinds are namespaced, before and without asking a cluster.
 //!
 //! Namespace defaulting and apply ordering need to know whether a kind lives
-//! in namespaces. The answer comes from, in order: the cluster's discovery
-//! (when there is a cluster), the CustomResourceDefinitions in the desired
-//! set itself (their CRs may be applied before the API server knows them),
-//! and a table of the built-in cluster-scoped kinds. Anything else is taken
-//! to be namespaced, which is what most custom kinds are.
+//! in namespaces, before anything is applied. The answer comes from, in
+//! order: the CustomResourceDefinitions in the desired set itself (their CRs
+//! may be applied before the API server knows them), and the table of
+//! built-in cluster-scoped kinds ([`crate::object::scope`]). Anything else
+//! is taken to be namespaced, which is what most custom kinds are. The
+//! cluster's discovery is not consulted here (apply resolves kinds through
+//! it later, [`crate::apply::discovery`]).
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-/// Built-in kinds that are cluster-scoped, by group.
-const CLUSTER_SCOPED: &[(&str, &str)] = &[
-    ("", "Namespace"),
-    ("", "Node"),
-    ("", "PersistentVolume"),
-    ("", "ComponentStatus"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-    ("apiregistration.k8s.io", "APIService"),
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("storage.k8s.io", "StorageClass"),
-    ("storage.k8s.io", "CSIDriver"),
-    ("storage.k8s.io", "CSINode"),
-    ("storage.k8s.io", "VolumeAttachment"),
-    ("scheduling.k8s.io", "PriorityClass"),
-    ("networking.k8s.io", "IngressClass"),
-    ("node.k8s.io", "RuntimeClass"),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-    ),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
-    ("certificates.k8s.io", "CertificateSigningRequest"),
-    ("policy", "PodSecurityPolicy"),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-];
+use crate::object::scope::is_cluster_scoped;
 
 /// Scopes known from CRDs in the desired set, plus the built-in table.
 #[derive(Debug, Default)]
@@ -80,7 +48,7 @@ impl Scopes {
         if let Some(namespaced) = self.from_crds.get(&(group.to_owned(), kind.to_owned())) {
             return *namespaced;
         }
-        !CLUSTER_SCOPED.contains(&(group, kind))
+        !is_cluster_scoped(group, kind)
     }
 }
 

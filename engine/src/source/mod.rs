@@ -45,8 +45,11 @@ pub struct Source {
     pub credentials: Credentials,
 }
 
-/// The revision of a [`Source`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The revision of a [`Source`]; in `plumbline.yaml` and a SyncUnit,
+/// `ref: {branch: main}`, `{tag: v1.2.0}` or `{commit: <40 hex>}`: exactly
+/// one, refused otherwise when parsed, and by the CRD's schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RefFields", into = "RefFields")]
 pub enum GitRef {
     /// The tip of a branch, e.g. `main` (`refs/heads/main`).
     Branch(String),
@@ -56,6 +59,70 @@ pub enum GitRef {
     Commit(String),
 }
 
+/// How a [`GitRef`] is written: one of three optional fields.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commit: Option<String>,
+}
+
+impl TryFrom<RefFields> for GitRef {
+    type Error = &'static str;
+
+    fn try_from(fields: RefFields) -> Result<Self, Self::Error> {
+        match (fields.branch, fields.tag, fields.commit) {
+            (Some(branch), None, None) => Ok(GitRef::Branch(branch)),
+            (None, Some(tag), None) => Ok(GitRef::Tag(tag)),
+            (None, None, Some(commit)) => Ok(GitRef::Commit(commit)),
+            _ => Err("a ref sets exactly one of branch, tag or commit"),
+        }
+    }
+}
+
+impl From<GitRef> for RefFields {
+    fn from(reference: GitRef) -> Self {
+        let mut fields = RefFields {
+            branch: None,
+            tag: None,
+            commit: None,
+        };
+        match reference {
+            GitRef::Branch(branch) => fields.branch = Some(branch),
+            GitRef::Tag(tag) => fields.tag = Some(tag),
+            GitRef::Commit(commit) => fields.commit = Some(commit),
+        }
+        fields
+    }
+}
+
+impl schemars::JsonSchema for GitRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GitRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Git reference: exactly one of branch, tag or commit.",
+            "type": "object",
+            "properties": {
+                "branch": {"type": "string", "description": "A branch name."},
+                "tag": {"type": "string", "description": "A tag name."},
+                "commit": {"type": "string", "description": "A full commit id (40 hex digits)."}
+            },
+            "oneOf": [
+                {"required": ["branch"]},
+                {"required": ["tag"]},
+                {"required": ["commit"]}
+            ]
+        })
+    }
+}
+
 impl std::fmt::Display for GitRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -63,6 +130,22 @@ impl std::fmt::Display for GitRef {
             GitRef::Tag(t) => write!(f, "tag {t}"),
             GitRef::Commit(c) => write!(f, "commit {c}"),
         }
+    }
+}
+
+/// Whether `text` names a remote repository rather than a local path, by
+/// git's own rule: a URL with a scheme (`https://`, `ssh://`, `file://`,
+/// ...), or scp-like syntax (`git@host:path`, `host:path`), where a colon
+/// comes before any slash. A local path may contain `@` (`./team@2/repo`,
+/// `/srv/a@b`) or a colon after a slash (`./a:b`); a one-letter prefix is a
+/// drive (`C:\repo`), as git treats it.
+pub fn is_url(text: &str) -> bool {
+    if text.contains("://") {
+        return true;
+    }
+    match text.split_once(':') {
+        Some((host, _)) => host.len() > 1 && !host.contains(['/', '\\']),
+        None => false,
     }
 }
 
@@ -331,3 +414,44 @@ impl Error {
 
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_scp_like_names_are_remote_and_paths_with_at_signs_are_local() {
+        for remote in [
+            "https://git.example.com/shop.git",
+            "ssh://git@host/shop.git",
+            "file:///srv/repos/shop",
+            "git@github.com:org/shop.git",
+            "host.example.com:shop.git",
+        ] {
+            assert!(is_url(remote), "{remote}");
+        }
+        for local in [
+            "./team@2/repo",
+            "/srv/a@b/repo",
+            "repo",
+            "../deploy",
+            "./a:b",
+            "/tmp/x:y",
+            "C:\\repos\\shop",
+        ] {
+            assert!(!is_url(local), "{local}");
+        }
+    }
+
+    #[test]
+    fn a_reference_is_one_of_branch_tag_or_commit_in_yaml_and_json() {
+        let tag: GitRef = serde_json::from_str(r#"{"tag": "v1"}"#).unwrap();
+        assert_eq!(tag, GitRef::Tag("v1".into()));
+        assert_eq!(
+            serde_json::to_value(GitRef::Branch("main".into())).unwrap(),
+            serde_json::json!({"branch": "main"})
+        );
+        assert!(serde_json::from_str::<GitRef>(r#"{"tag": "v1", "branch": "main"}"#).is_err());
+        assert!(serde_json::from_str::<GitRef>("{}").is_err());
+    }
+}

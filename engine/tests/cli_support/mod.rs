@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::binary_support::repo_root;
+
 /// What one run of the binary printed and returned.
 #[derive(Debug)]
 pub struct Run {
@@ -24,14 +26,6 @@ impl Run {
         );
         self
     }
-}
-
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
 }
 
 /// Caches shared by all CLI tests (Git repositories, compiled policies).

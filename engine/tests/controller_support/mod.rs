@@ -21,6 +21,13 @@ use tokio::task::JoinHandle;
 use crate::reconcile_support::World;
 use crate::server_support::Server;
 
+/// A ConfigMap manifest labelled `team: shop` whose `data.mode` is `mode`.
+pub fn config_map(name: &str, mode: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{team: shop}}\ndata:\n  mode: {mode}\n"
+    )
+}
+
 /// How long a test waits for something the controller should do before it
 /// fails (a guard against hanging, not a performance assertion).
 pub const PATIENCE: Duration = Duration::from_secs(90);

@@ -10,7 +10,9 @@ use plumbline_sdk::serde_json::Value;
 use plumbline_sdk::Object;
 
 /// The cluster-scoped kinds of Kubernetes itself (core and the built-in API
-/// groups, current and recently removed versions).
+/// groups, current and recently removed versions). The engine's table
+/// (`engine/src/object/scope.rs`, with groups) must name the same kinds: a
+/// test there reads this list and fails when they differ.
 pub const BUILT_IN_CLUSTER_SCOPED: &[&str] = &[
     "APIService",
     "CertificateSigningRequest",

@@ -34,9 +34,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
-
-use crate::{inspect, BuildOptions, Built, Language};
+use crate::finish::{self, Origin};
+use crate::{BuildOptions, Built, Language};
 
 /// The policy contract the bindings are generated from.
 const CONTRACT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/policy.wit"));
@@ -135,15 +134,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The component could not be inspected.
-    #[error("cannot inspect the component {}", path.display())]
-    Inspect {
-        /// The component.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: inspect::Error,
-    },
+    /// The component that was written could not be read back or inspected.
+    #[error(transparent)]
+    Component(#[from] finish::Error),
 }
 
 /// Result of this module.
@@ -306,22 +299,15 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
     })?;
     write_atomically(&component_path, &component)?;
 
-    let interfaces = inspect::interfaces(&component).map_err(|source| Error::Inspect {
-        path: component_path.clone(),
-        source,
-    })?;
-    Ok(vec![Built {
+    let origin = Origin {
         name: project.name,
         project_dir: project.dir,
         language: Language::C,
         toolchain: format!("{} + wasi-libc, {BINDGEN}, {ADAPTER}", clang.version),
-        component_path,
         core_module_path: module,
-        size: component.len() as u64,
-        sha256: hex::encode(Sha256::digest(&component)),
         componentized: true,
-        interfaces,
-    }])
+    };
+    Ok(vec![finish::describe(component_path, origin)?])
 }
 
 /// The files `wit-bindgen c` wrote: the C source and the object file with

@@ -20,11 +20,10 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 pub mod c;
 pub mod cargo;
 pub mod componentize;
+pub mod finish;
 pub mod inspect;
 pub mod javascript;
 pub mod language;
@@ -115,24 +114,9 @@ pub enum Error {
         /// The policies found there.
         found: Vec<String>,
     },
-    /// The component that was written could not be read back.
-    #[error("cannot read the component {}", path.display())]
-    ReadComponent {
-        /// The component's path.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The component that was written could not be inspected.
-    #[error("cannot inspect the component {}", path.display())]
-    Inspect {
-        /// The component's path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: inspect::Error,
-    },
+    /// The component that was written could not be read back or inspected.
+    #[error(transparent)]
+    Component(#[from] finish::Error),
 }
 
 /// Result of this crate.
@@ -228,27 +212,15 @@ fn finish(
     })?;
     let component_path = out_dir.join(format!("{}.component.wasm", artifact.package));
     let componentized = componentize::componentize(&artifact.module, &component_path)?;
-
-    let bytes = std::fs::read(&component_path).map_err(|source| Error::ReadComponent {
-        path: component_path.clone(),
-        source,
-    })?;
-    let interfaces = inspect::interfaces(&bytes).map_err(|source| Error::Inspect {
-        path: component_path.clone(),
-        source,
-    })?;
-    Ok(Built {
+    let origin = finish::Origin {
         name: artifact.package,
         project_dir: artifact.package_dir,
         language,
         toolchain: route.to_string(),
-        component_path,
         core_module_path: artifact.module,
-        size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&bytes)),
         componentized,
-        interfaces,
-    })
+    };
+    Ok(finish::describe(component_path, origin)?)
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
-use crate::{default_target_dir, inspect, BuildOptions, Built, Language};
+use crate::finish::{self, Origin, Stamp};
+use crate::{default_target_dir, BuildOptions, Built, Language};
 
 pub use crate::role::Role;
 
@@ -157,15 +158,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The component that was written could not be inspected.
-    #[error("cannot inspect the component {}", path.display())]
-    Inspect {
-        /// The component.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: inspect::Error,
-    },
+    /// The component that was written could not be read back or inspected.
+    #[error(transparent)]
+    Component(#[from] finish::Error),
     /// componentize-py failed; its output says why.
     #[error("componentize-py failed to build {} ({status}):\n{output}", project.display())]
     Componentize {
@@ -195,35 +190,22 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Vec<Built>> {
         .join(&project.name);
     let out_dir = options.out_dir.clone().unwrap_or_else(|| work_dir.clone());
     let component_path = out_dir.join(format!("{}.component.wasm", project.name));
-    let inputs = inputs_digest(&project, &tool)?;
-    let stamp_path = out_dir.join(format!("{}.inputs.sha256", project.name));
-    let up_to_date = component_path.is_file()
-        && std::fs::read_to_string(&stamp_path).is_ok_and(|stamp| stamp.trim() == inputs);
+    let stamp = Stamp::new(&out_dir, &project.name, inputs_digest(&project, &tool)?);
+    let up_to_date = stamp.is_current(&component_path);
     if !up_to_date {
         componentize(&project, &tool, &work_dir, &component_path, options)?;
-        write(&stamp_path, inputs.as_bytes())?;
+        stamp.record()?;
     }
-    let bytes = std::fs::read(&component_path).map_err(|source| Error::Io {
-        path: component_path.clone(),
-        source,
-    })?;
-    let interfaces = inspect::interfaces(&bytes).map_err(|source| Error::Inspect {
-        path: component_path.clone(),
-        source,
-    })?;
     let stub = if project.wasi { "" } else { " --stub-wasi" };
-    Ok(vec![Built {
+    let origin = Origin {
         name: project.name.clone(),
         core_module_path: project.dir.join(format!("{}.py", project.app)),
         project_dir: project.dir,
         language: Language::Python,
         toolchain: format!("{}{stub}", tool.version),
-        component_path,
-        size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&bytes)),
         componentized: !up_to_date,
-        interfaces,
-    }])
+    };
+    Ok(vec![finish::describe(component_path, origin)?])
 }
 
 /// Read `pyproject.toml` (and check the policy module exists).

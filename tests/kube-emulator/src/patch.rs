@@ -2,6 +2,7 @@
 //! patch that merges keyed lists by their merge key and honours `$patch: delete` / `replace`
 //! (other directives are dropped). Pure functions over JSON.
 
+use json_patch::PatchOperation;
 use serde_json::Value;
 
 use crate::fieldset::{self, list_type, ListType};
@@ -101,149 +102,20 @@ fn strip_directives(v: &mut Value) {
     }
 }
 
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
-fn split_pointer(path: &str) -> Result<Vec<String>, ApiError> {
-    if path.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| ApiError::bad_request(format!("invalid JSON pointer {path:?}")))?;
-    Ok(rest.split('/').map(unescape).collect())
-}
-
-fn parent_mut<'a>(
-    doc: &'a mut Value,
-    tokens: &[String],
-    path: &str,
-) -> Result<&'a mut Value, ApiError> {
-    let mut cur = doc;
-    for t in tokens {
-        cur = match cur {
-            Value::Object(m) => m.get_mut(t),
-            Value::Array(a) => t.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-            _ => None,
-        }
-        .ok_or_else(|| ApiError::bad_patch(format!("jsonpatch: path {path:?} does not exist")))?;
-    }
-    Ok(cur)
-}
-
-fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), ApiError> {
-    let tokens = split_pointer(path)?;
-    let Some((last, parents)) = tokens.split_last() else {
-        *doc = value;
-        return Ok(());
-    };
-    match parent_mut(doc, parents, path)? {
-        Value::Object(m) => {
-            m.insert(last.clone(), value);
-        }
-        Value::Array(a) => {
-            let i = if last == "-" {
-                a.len()
-            } else {
-                last.parse().map_err(|_| bad_index(path))?
-            };
-            if i > a.len() {
-                return Err(bad_index(path));
-            }
-            a.insert(i, value);
-        }
-        _ => {
-            return Err(ApiError::bad_patch(format!(
-                "jsonpatch add: {path:?} has no container"
-            )))
-        }
-    }
-    Ok(())
-}
-
-fn bad_index(path: &str) -> ApiError {
-    ApiError::bad_patch(format!("jsonpatch: invalid array index in {path:?}"))
-}
-
-fn remove_at(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
-    let tokens = split_pointer(path)?;
-    let (last, parents) = tokens
-        .split_last()
-        .ok_or_else(|| ApiError::bad_patch("jsonpatch remove: empty path"))?;
-    let missing = || {
-        ApiError::bad_patch(format!(
-            "jsonpatch remove operation does not apply: doc is missing path: {path:?}"
-        ))
-    };
-    match parent_mut(doc, parents, path)? {
-        Value::Object(m) => m.remove(last).ok_or_else(missing),
-        Value::Array(a) => {
-            let i: usize = last.parse().map_err(|_| bad_index(path))?;
-            if i >= a.len() {
-                return Err(missing());
-            }
-            Ok(a.remove(i))
-        }
-        _ => Err(missing()),
-    }
-}
-
-/// Applies an RFC 6902 JSON patch (`add`, `remove`, `replace`, `move`, `copy`, `test`).
+/// Applies an RFC 6902 JSON patch (`add`, `remove`, `replace`, `move`, `copy`, `test`) with
+/// the `json-patch` crate. Like the API server's json-patch library, a `test` of a missing path
+/// compares equal to `null` (kube-runtime's finalizer helper relies on it).
 pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
-    let ops = ops
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("json patch must be an array of operations"))?;
+    let ops: Vec<PatchOperation> = serde_json::from_value(ops.clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid json patch: {e}")))?;
     for op in ops {
-        let name = op.get("op").and_then(Value::as_str).unwrap_or("");
-        let path = op
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::bad_request("json patch operation without path"))?;
-        let value = || {
-            op.get("value")
-                .cloned()
-                .ok_or_else(|| ApiError::bad_request(format!("json patch {name} without value")))
-        };
-        let from = || {
-            op.get("from")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad_request(format!("json patch {name} without from")))
-        };
-        match name {
-            "add" => add(doc, path, value()?)?,
-            "remove" => {
-                remove_at(doc, path)?;
-            }
-            "replace" => {
-                remove_at(doc, path)?;
-                add(doc, path, value()?)?;
-            }
-            "move" => {
-                let v = remove_at(doc, from()?)?;
-                add(doc, path, v)?;
-            }
-            "copy" => {
-                let v = doc
-                    .pointer(from()?)
-                    .cloned()
-                    .ok_or_else(|| ApiError::bad_patch("jsonpatch copy: from path missing"))?;
-                add(doc, path, v)?;
-            }
-            "test" => {
-                // Like the API server's json-patch library, a missing path
-                // tests equal to `null` (kube-runtime's finalizer helper
-                // relies on it).
-                if doc.pointer(path).unwrap_or(&Value::Null) != &value()? {
-                    return Err(ApiError::bad_patch(format!("testing value {path} failed")));
-                }
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unexpected json patch operation {other:?}"
-                )))
+        if let PatchOperation::Test(test) = &op {
+            if test.value.is_null() && test.path.resolve(doc).is_err() {
+                continue;
             }
         }
+        json_patch::patch(doc, std::slice::from_ref(&op))
+            .map_err(|e| ApiError::bad_patch(format!("jsonpatch {op}: {}", e.kind)))?;
     }
     Ok(())
 }

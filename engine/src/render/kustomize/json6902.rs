@@ -1,9 +1,12 @@
-//! JSON patch (RFC 6902) operations, with kustomize's leniency: `add`
-//! creates missing parent objects. No IO.
+//! JSON patch (RFC 6902) operations through the `json-patch` crate, with
+//! kustomize's leniency: `add` creates missing parent objects. No IO.
 
-use serde_json::Value;
+use json_patch::jsonptr::Pointer;
+use json_patch::{PatchErrorKind, PatchOperation};
+use serde_json::{Map, Value};
 
-/// Apply RFC 6902 operations to `doc`.
+/// Apply RFC 6902 operations to `doc`; an error names the operation
+/// (1-based) and what failed.
 pub(super) fn apply_ops(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
     for (i, op) in ops.iter().enumerate() {
         apply_op(doc, op).map_err(|e| format!("operation {}: {e}", i + 1))?;
@@ -12,103 +15,36 @@ pub(super) fn apply_ops(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
 }
 
 fn apply_op(doc: &mut Value, op: &Value) -> Result<(), String> {
-    let field = |k: &str| op.get(k).and_then(Value::as_str);
-    let name = field("op").ok_or("missing `op`")?;
-    let path = field("path").ok_or("missing `path`")?;
-    let value = || {
-        op.get("value")
-            .cloned()
-            .ok_or_else(|| "missing `value`".to_owned())
-    };
-    match name {
-        "add" => add(doc, path, value()?),
-        "remove" => remove(doc, path).map(drop),
-        "replace" => {
-            let target = doc
-                .pointer_mut(path)
-                .ok_or_else(|| format!("path {path} does not exist"))?;
-            *target = value()?;
-            Ok(())
+    let op: PatchOperation = serde_json::from_value(op.clone()).map_err(|e| e.to_string())?;
+    if let PatchOperation::Add(add) = &op {
+        if let Some(parent) = add.path.parent() {
+            create_objects(doc, parent);
         }
-        "move" => {
-            let from = field("from").ok_or("missing `from`")?;
-            let v = remove(doc, from)?;
-            add(doc, path, v)
-        }
-        "copy" => {
-            let from = field("from").ok_or("missing `from`")?;
-            let v = doc
-                .pointer(from)
-                .cloned()
-                .ok_or_else(|| format!("path {from} does not exist"))?;
-            add(doc, path, v)
-        }
-        "test" => {
-            let expected = value()?;
-            match doc.pointer(path) {
-                Some(actual) if *actual == expected => Ok(()),
-                _ => Err(format!("test failed at {path}")),
-            }
-        }
-        other => Err(format!("unknown op {other:?}")),
     }
+    json_patch::patch(doc, std::slice::from_ref(&op)).map_err(|error| match (&error.kind, &op) {
+        (PatchErrorKind::TestFailed, _) => format!("test failed at {}", error.path),
+        (PatchErrorKind::InvalidFromPointer, PatchOperation::Move(m)) => {
+            format!("path {} does not exist", m.from)
+        }
+        (PatchErrorKind::InvalidFromPointer, PatchOperation::Copy(c)) => {
+            format!("path {} does not exist", c.from)
+        }
+        (PatchErrorKind::InvalidPointer, _) => format!("path {} does not exist", error.path),
+        (kind, _) => format!("{kind} at {}", error.path),
+    })
 }
 
-/// Split a JSON pointer into its parent pointer and unescaped last token.
-fn split(path: &str) -> Result<(&str, String), String> {
-    let slash = path
-        .rfind('/')
-        .ok_or_else(|| format!("invalid path {path:?}"))?;
-    let token = path[slash + 1..].replace("~1", "/").replace("~0", "~");
-    Ok((&path[..slash], token))
-}
-
-/// `add`, creating missing parent objects like kustomize does
-/// (json-patch's `EnsurePathExistsOnAdd`).
-fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
-    if path.is_empty() {
-        *doc = value;
-        return Ok(());
+/// Create the missing objects on the way to `path`, as kustomize does
+/// (json-patch's `EnsurePathExistsOnAdd`); stops at anything that is not
+/// an object.
+fn create_objects(doc: &mut Value, path: &Pointer) {
+    let mut at = doc;
+    for token in path.tokens() {
+        let Value::Object(map) = at else { return };
+        at = map
+            .entry(token.decoded().into_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
-    let (parent, token) = split(path)?;
-    if doc.pointer(parent).is_none() {
-        add(doc, parent, Value::Object(serde_json::Map::new()))?;
-    }
-    match doc.pointer_mut(parent) {
-        Some(Value::Object(map)) => {
-            map.insert(token, value);
-            Ok(())
-        }
-        Some(Value::Array(items)) => {
-            if token == "-" {
-                items.push(value);
-                return Ok(());
-            }
-            let i: usize = token
-                .parse()
-                .map_err(|_| format!("invalid index in {path}"))?;
-            if i > items.len() {
-                return Err(format!("index out of range in {path}"));
-            }
-            items.insert(i, value);
-            Ok(())
-        }
-        _ => Err(format!("parent of {path} does not exist")),
-    }
-}
-
-fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
-    let (parent, token) = split(path)?;
-    match doc.pointer_mut(parent) {
-        Some(Value::Object(map)) => map.remove(&token),
-        Some(Value::Array(items)) => token
-            .parse::<usize>()
-            .ok()
-            .filter(|i| *i < items.len())
-            .map(|i| items.remove(i)),
-        _ => None,
-    }
-    .ok_or_else(|| format!("path {path} does not exist"))
 }
 
 #[cfg(test)]
@@ -132,5 +68,18 @@ mod tests {
         assert_eq!(doc, json!({"a": {"b": [0, 2, 3], "e/f": "y"}, "c": "y"}));
         let err = apply_ops(&mut doc, &[json!({"op": "remove", "path": "/nope"})]).unwrap_err();
         assert_eq!(err, "operation 1: path /nope does not exist");
+        let err = apply_ops(
+            &mut doc,
+            &[json!({"op": "move", "from": "/x", "path": "/y"})],
+        );
+        assert_eq!(err.unwrap_err(), "operation 1: path /x does not exist");
+    }
+
+    #[test]
+    fn add_creates_missing_parent_objects_like_kustomize() {
+        let mut doc = json!({"metadata": {"name": "a"}});
+        let add = json!({"op": "add", "path": "/metadata/labels/team", "value": "shop"});
+        apply_ops(&mut doc, &[add]).unwrap();
+        assert_eq!(doc["metadata"]["labels"], json!({"team": "shop"}));
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::config::{Config, FieldSpec};
 use super::Error;
+use crate::object::scope::is_cluster_scoped_kind;
 use crate::render::{Manifest, RenderOptions, Tree};
 
 /// Where a kustomization is, for error messages and relative paths, and
@@ -20,37 +21,6 @@ pub(super) struct Context<'a> {
     pub options: &'a RenderOptions,
     pub config: &'a Config,
 }
-
-/// Kinds that have no namespace (kustomize's built-in list; unknown kinds,
-/// e.g. custom resources, are namespaced).
-const CLUSTER_SCOPED: [&str; 26] = [
-    "APIService",
-    "CertificateSigningRequest",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "ComponentStatus",
-    "CSIDriver",
-    "CSINode",
-    "CustomResourceDefinition",
-    "FlowSchema",
-    "IngressClass",
-    "IPAddress",
-    "MutatingWebhookConfiguration",
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "PodSecurityPolicy",
-    "PriorityClass",
-    "PriorityLevelConfiguration",
-    "RuntimeClass",
-    "SelfSubjectAccessReview",
-    "ServiceCIDR",
-    "StorageClass",
-    "TokenReview",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-];
 
 /// Kinds whose name kustomize never prefixes or suffixes.
 const KEEP_NAME: [&str; 3] = ["CustomResourceDefinition", "APIService", "Namespace"];
@@ -347,7 +317,9 @@ fn namespace(ns: &str, objects: &mut [Manifest]) {
                 *name = Value::String(ns.to_owned());
             }
         }
-        if !CLUSTER_SCOPED.contains(&kind.as_str()) {
+        // Kinds that have no namespace: the built-in cluster-scoped ones
+        // (unknown kinds, e.g. custom resources, are namespaced).
+        if !is_cluster_scoped_kind(&kind) {
             if let Some(meta) = m.object.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.insert("namespace".into(), Value::String(ns.to_owned()));
             }

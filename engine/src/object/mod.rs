@@ -3,9 +3,12 @@
 //! Objects are kept as [`serde_json::Value`]: Plumbline handles any kind,
 //! including custom resources it has no Rust type for. [`ObjectKey`] is the
 //! identity of an object (two objects with the same key are the same object),
-//! and [`ObjectRef`] is how an object is named to policies and people.
+//! and [`ObjectRef`] is how an object is named to policies and people;
+//! [`scope`] knows which built-in kinds are cluster-scoped.
 
 use std::fmt;
+
+pub mod scope;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
