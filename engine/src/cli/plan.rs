@@ -15,10 +15,10 @@ use super::sync::{self, ClusterArgs, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::apply::Options;
 use crate::object::ObjectKey;
-use crate::plan::{self, Action, Inventory, Live, Plan, UpdateReason};
-use crate::policy::{PolicyHost, PolicySet};
+use crate::plan::{self, Action, Live, Plan, UpdateReason};
+use crate::policy::PolicySet;
 use crate::reconcile::desired::{self, Depth, Desired};
-use crate::reconcile::{self, SyncUnit};
+use crate::reconcile::{self, transform_guard, SyncUnit};
 
 /// Arguments of `plumbline plan`.
 #[derive(Debug, clap::Args)]
@@ -47,12 +47,6 @@ pub struct Args {
     server_dry_run: bool,
 }
 
-/// What the transformers changed in one object.
-struct Transformation {
-    object: String,
-    changes: Vec<String>,
-}
-
 /// `plumbline plan`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let unit = sync::load_unit(&args.source)?;
@@ -67,56 +61,31 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let policies = sync::load_policies(&host, &unit, &[])?;
     let interrupt = AtomicBool::new(false);
     let git_cache = sync::git_cache();
-    let mut desired = desired::load(&unit, &policies, &git_cache, Depth::Validated, &interrupt)
+    let mut desired = desired::load(&unit, &policies, &git_cache, Depth::Previewed, &interrupt)
         .map_err(sync::flat)?;
-    let transformations = transformations(&host, &unit, &policies, &desired)?;
+    let transformations = std::mem::take(&mut desired.transformer_edits);
 
     let spec = &unit.config.spec;
-    let options = options_for(&unit);
-    let mut rejected = Vec::new();
-    let (live, inventory) = if use_cluster {
-        let runtime = sync::runtime()?;
-        runtime.block_on(async {
-            let write_options = Options {
-                dry_run: true,
-                ..Options::default()
-            };
-            let cluster = args.cluster.connect(write_options).await?;
-            let reconcile::State {
-                inventory, live, ..
-            } = reconcile::read_state(
-                &cluster,
-                &spec.inventory_namespace,
-                unit.name(),
-                &desired.objects,
-            )
-            .await
-            .map_err(sync::flat)?;
-            if args.server_dry_run {
-                let planned = plan::plan(&desired.objects, &live, &inventory, &options);
-                let writes: Vec<Value> = planned
-                    .objects
-                    .iter()
-                    .filter(|o| matches!(o.action, Action::Create | Action::Update { .. }))
-                    .filter_map(|o| o.desired.clone())
-                    .collect();
-                for applied in cluster.apply(&writes).await {
-                    if let Err(error) = applied.result {
-                        rejected.push(error.to_string());
-                    }
-                }
+    let objects = std::mem::take(&mut desired.objects);
+    let runtime = sync::runtime()?;
+    let reconcile::Preview {
+        planned,
+        live,
+        rejected,
+    } = runtime.block_on(async {
+        let cluster = match use_cluster {
+            true => {
+                let write_options = Options {
+                    dry_run: true,
+                    ..Options::default()
+                };
+                Some(args.cluster.connect(write_options).await?)
             }
-            anyhow::Ok((live, inventory))
-        })?
-    } else {
-        (Live::new(), Inventory::default())
-    };
-    let planned = plan::plan_owned(
-        std::mem::take(&mut desired.objects),
-        &live,
-        &inventory,
-        &options,
-    );
+            false => None,
+        };
+        let preview = reconcile::preview(&unit, objects, cluster.as_ref(), args.server_dry_run);
+        preview.await.map_err(sync::flat)
+    })?;
     progress.stop();
 
     let summary = planned.summary();
@@ -242,102 +211,6 @@ impl serde::Serialize for Objects<'_> {
     }
 }
 
-fn options_for(unit: &SyncUnit) -> plan::Options {
-    plan::Options {
-        prune: unit.config.spec.sync.prune,
-        sync: unit.name().to_owned(),
-        ..plan::Options::default()
-    }
-}
-
-/// What the transformers changed: the desired state loaded again without
-/// them, compared object by object.
-fn transformations(
-    host: &PolicyHost,
-    unit: &SyncUnit,
-    policies: &PolicySet,
-    desired: &Desired,
-) -> anyhow::Result<Vec<Transformation>> {
-    if !policies.policies().iter().any(|p| p.roles().transformer) {
-        return Ok(Vec::new());
-    }
-    let none = host.load_set(Vec::new()).map_err(sync::flat)?;
-    let interrupt = AtomicBool::new(false);
-    let rendered = desired::load(
-        unit,
-        &none,
-        &sync::git_cache(),
-        Depth::Transformed,
-        &interrupt,
-    )
-    .map_err(sync::flat)?;
-    let before: BTreeMap<ObjectKey, &Value> = rendered
-        .objects
-        .iter()
-        .filter_map(|o| Some((ObjectKey::of(o)?, o)))
-        .collect();
-    let mut found = Vec::new();
-    for object in &desired.objects {
-        let Some(key) = ObjectKey::of(object) else {
-            continue;
-        };
-        let mut changes = Vec::new();
-        match before.get(&key) {
-            Some(old) => changed_paths(old, object, "", &mut changes),
-            None => changes.push("+ added by a transformer".to_owned()),
-        }
-        if !changes.is_empty() {
-            found.push(Transformation {
-                object: key.to_string(),
-                changes,
-            });
-        }
-    }
-    let after: Vec<ObjectKey> = desired.objects.iter().filter_map(ObjectKey::of).collect();
-    for key in before.keys().filter(|k| !after.contains(k)) {
-        found.push(Transformation {
-            object: key.to_string(),
-            changes: vec!["- removed by a transformer".to_owned()],
-        });
-    }
-    Ok(found)
-}
-
-/// Paths where `new` differs from `old`, marked `+` (added), `-`
-/// (removed) or `~` (changed).
-fn changed_paths(old: &Value, new: &Value, prefix: &str, out: &mut Vec<String>) {
-    let join = |key: &str| {
-        if prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{prefix}.{key}")
-        }
-    };
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in b {
-                match (a.get(key), value) {
-                    (Some(previous), _) => changed_paths(previous, value, &join(key), out),
-                    (None, Value::Object(_)) => {
-                        changed_paths(&json!({}), value, &join(key), out);
-                    }
-                    (None, _) => out.push(format!("+ {}", join(key))),
-                }
-            }
-            for key in a.keys().filter(|k| !b.contains_key(*k)) {
-                out.push(format!("- {}", join(key)));
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                changed_paths(x, y, &format!("{prefix}[{i}]"), out);
-            }
-        }
-        (a, b) if a != b => out.push(format!("~ {prefix}")),
-        _ => {}
-    }
-}
-
 /// The source for people: a URL as it is, a local path resolved against the
 /// configuration's directory and shown relative to the working directory.
 fn source_name(unit: &SyncUnit) -> String {
@@ -363,7 +236,7 @@ struct Printed<'a> {
     unit: &'a SyncUnit,
     policies: &'a PolicySet,
     desired: &'a Desired,
-    transformations: &'a [Transformation],
+    transformations: &'a [transform_guard::Edit],
     planned: &'a Plan,
     live: &'a Live,
     cluster: Option<&'a str>,
@@ -566,23 +439,5 @@ fn print_object(
             outln!("{indent}{reason}: not pruned");
         }
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changed_paths_name_added_removed_and_changed_fields() {
-        let old = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "list": [1, 2]});
-        let new =
-            json!({"metadata": {"name": "a", "labels": {"x": "2", "y": "3"}}, "list": [1, 3]});
-        let mut out = Vec::new();
-        changed_paths(&old, &new, "", &mut out);
-        assert_eq!(
-            out,
-            ["~ list[1]", "~ metadata.labels.x", "+ metadata.labels.y"]
-        );
     }
 }

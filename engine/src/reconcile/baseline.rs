@@ -113,6 +113,7 @@ impl Baseline {
             timings: Vec::new(),
             fetch_duration,
             transformer_changes: Default::default(),
+            transformer_edits: Vec::new(),
         })
     }
 

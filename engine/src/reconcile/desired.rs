@@ -84,6 +84,9 @@ pub struct Desired {
     pub fetch_duration: Option<std::time::Duration>,
     /// Objects the transformers added, removed or moved.
     pub transformer_changes: transform_guard::Changes,
+    /// What the transformers changed in each object; recorded only at
+    /// [`Depth::Previewed`].
+    pub transformer_edits: Vec<transform_guard::Edit>,
 }
 
 impl Desired {
@@ -103,6 +106,9 @@ pub enum Depth {
     Transformed,
     /// Also run the validators.
     Validated,
+    /// Validated, and what the transformers changed in each object
+    /// recorded ([`Desired::transformer_edits`], for `plumbline plan`).
+    Previewed,
 }
 
 /// Fetch and render the sync's source, then run its policies.
@@ -173,6 +179,14 @@ pub fn from_source(
         target: unit.name().to_owned(),
     };
     let rendered: Vec<ObjectKey> = objects.iter().filter_map(ObjectKey::of).collect();
+    let has_transformers = policies.policies().iter().any(|p| p.roles().transformer);
+    let before: Option<BTreeMap<ObjectKey, Value>> =
+        (depth == Depth::Previewed && has_transformers).then(|| {
+            let keyed = objects
+                .iter()
+                .filter_map(|o| Some((ObjectKey::of(o)?, o.clone())));
+            keyed.collect()
+        });
     let transformed = policies.transform(objects, &ctx).map_err(Error::Policy)?;
     let mut warnings: Vec<String> = transformed
         .warnings
@@ -182,6 +196,9 @@ pub fn from_source(
     let mut logs = transformed.logs;
     let mut timings = transformed.timings;
     let mut objects = check_transformed(transformed.value)?;
+    let transformer_edits = before
+        .map(|before| transform_guard::edits(&before, &objects))
+        .unwrap_or_default();
     let after: Vec<ObjectKey> = objects.iter().filter_map(ObjectKey::of).collect();
     let transformer_changes = transform_guard::changes(&rendered, &after);
     let refused = transform_guard::refusals(
@@ -197,7 +214,7 @@ pub fn from_source(
     }
 
     let mut violations = Vec::new();
-    if depth == Depth::Validated {
+    if depth != Depth::Transformed {
         let validated = policies.validate(&objects, &ctx).map_err(Error::Policy)?;
         warnings.extend(validated.warnings.iter().map(ToString::to_string));
         logs.extend(validated.logs);
@@ -214,6 +231,7 @@ pub fn from_source(
         timings,
         fetch_duration,
         transformer_changes,
+        transformer_edits,
     })
 }
 

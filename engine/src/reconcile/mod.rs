@@ -35,6 +35,7 @@ use crate::policy::{EvalContext, PolicySet, Remediation, SourceInfo};
 mod baseline;
 pub mod desired;
 pub mod policies;
+pub mod preview;
 pub mod remediate;
 mod report;
 pub mod scope;
@@ -42,6 +43,7 @@ pub mod transform_guard;
 
 pub use baseline::Baseline;
 pub use desired::{Desired, SyncUnit};
+pub use preview::{preview, Preview};
 pub use report::{Failure, ObjectReport, Outcome, Report, Status};
 
 /// What made a reconcile fail, typed up to the status and Events.

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::object::ObjectKey;
 use crate::spec::TransformerGuard;
@@ -140,8 +141,98 @@ fn namespace_allowed(namespace: &str, guard: &TransformerGuard) -> bool {
         .any(|allowed| allowed == namespace)
 }
 
+/// What transformers changed in one object, for people: each path marked
+/// `+` (added), `-` (removed) or `~` (changed); an object added or removed
+/// as a whole is one line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edit {
+    /// The object.
+    pub object: String,
+    /// What changed in it.
+    pub changes: Vec<String>,
+}
+
+/// The edits transformers made: `before` is the rendered set by key,
+/// `after` what the transformers returned.
+pub fn edits(before: &BTreeMap<ObjectKey, Value>, after: &[Value]) -> Vec<Edit> {
+    let mut found = Vec::new();
+    let mut kept = BTreeSet::new();
+    for object in after {
+        let Some(key) = ObjectKey::of(object) else {
+            continue;
+        };
+        let mut changes = Vec::new();
+        match before.get(&key) {
+            Some(old) => changed_paths(old, object, "", &mut changes),
+            None => changes.push("+ added by a transformer".to_owned()),
+        }
+        if !changes.is_empty() {
+            found.push(Edit {
+                object: key.to_string(),
+                changes,
+            });
+        }
+        kept.insert(key);
+    }
+    for key in before.keys().filter(|k| !kept.contains(*k)) {
+        found.push(Edit {
+            object: key.to_string(),
+            changes: vec!["- removed by a transformer".to_owned()],
+        });
+    }
+    found
+}
+
+/// Paths where `new` differs from `old`, marked `+` (added), `-`
+/// (removed) or `~` (changed).
+fn changed_paths(old: &Value, new: &Value, prefix: &str, out: &mut Vec<String>) {
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in b {
+                match (a.get(key), value) {
+                    (Some(previous), _) => changed_paths(previous, value, &join(key), out),
+                    (None, Value::Object(_)) => {
+                        changed_paths(&json!({}), value, &join(key), out);
+                    }
+                    (None, _) => out.push(format!("+ {}", join(key))),
+                }
+            }
+            for key in a.keys().filter(|k| !b.contains_key(*k)) {
+                out.push(format!("- {}", join(key)));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                changed_paths(x, y, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("~ {prefix}")),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn changed_paths_name_added_removed_and_changed_fields() {
+        let old = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "list": [1, 2]});
+        let new =
+            json!({"metadata": {"name": "a", "labels": {"x": "2", "y": "3"}}, "list": [1, 3]});
+        let mut out = Vec::new();
+        changed_paths(&old, &new, "", &mut out);
+        assert_eq!(
+            out,
+            ["~ list[1]", "~ metadata.labels.x", "+ metadata.labels.y"]
+        );
+    }
+
     use super::*;
 
     fn key(group: &str, kind: &str, namespace: Option<&str>, name: &str) -> ObjectKey {

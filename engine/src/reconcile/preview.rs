@@ -1,0 +1,78 @@
+//! What a sync would do, without doing it (`plumbline plan`).
+//!
+//! The desired state is planned against the cluster's live objects and the
+//! sync's inventory, read exactly as a reconcile reads them
+//! ([`super::read_state`]), or against an empty cluster. On request the
+//! creates and updates of that one plan are also sent as server-side
+//! dry-run applies, so the API server validates them. Nothing is written.
+
+use serde_json::Value;
+
+use super::{read_state, Error, SyncUnit};
+use crate::apply::Cluster;
+use crate::plan::{self, Action, Inventory, Live, Plan};
+
+/// A plan and what it was made against.
+#[derive(Debug)]
+pub struct Preview {
+    /// What a sync would do, object by object.
+    pub planned: Plan,
+    /// The live objects the plan was made against (empty without a
+    /// cluster).
+    pub live: Live,
+    /// What the API server refused in the server-side dry run, one message
+    /// per object.
+    pub rejected: Vec<String>,
+}
+
+/// Plan `desired` for `unit` against `cluster`, or against an empty
+/// cluster when there is none. With `server_dry_run`, the creates and
+/// updates are sent as applies through `cluster`, which must be connected
+/// with [`crate::apply::Options::dry_run`] set.
+pub async fn preview(
+    unit: &SyncUnit,
+    desired: Vec<Value>,
+    cluster: Option<&Cluster>,
+    server_dry_run: bool,
+) -> Result<Preview, Error> {
+    let spec = &unit.config.spec;
+    let mut options = plan::Options {
+        prune: spec.sync.prune,
+        sync: unit.name().to_owned(),
+        ..plan::Options::default()
+    };
+    let Some(cluster) = cluster else {
+        let live = Live::new();
+        let planned = plan::plan_owned(desired, &live, &Inventory::default(), &options);
+        return Ok(Preview {
+            planned,
+            live,
+            rejected: Vec::new(),
+        });
+    };
+    debug_assert!(cluster.options().dry_run, "a preview writes nothing");
+    options
+        .field_manager
+        .clone_from(&cluster.options().field_manager);
+    let state = read_state(cluster, &spec.inventory_namespace, unit.name(), &desired).await?;
+    let planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
+    let mut rejected = Vec::new();
+    if server_dry_run {
+        let writes: Vec<Value> = planned
+            .objects
+            .iter()
+            .filter(|o| matches!(o.action, Action::Create | Action::Update { .. }))
+            .filter_map(|o| o.desired.clone())
+            .collect();
+        for applied in cluster.apply(&writes).await {
+            if let Err(error) = applied.result {
+                rejected.push(error.to_string());
+            }
+        }
+    }
+    Ok(Preview {
+        planned,
+        live: state.live,
+        rejected,
+    })
+}
