@@ -153,21 +153,32 @@ impl Cluster {
     /// Server-side apply many objects, at most `concurrency` at a time.
     /// Results come back in input order.
     pub async fn apply(&self, objects: &[Value]) -> Vec<Applied> {
-        self.apply_with(objects, self.options.force_conflicts).await
+        let results: Vec<Result<Value>> = self
+            .apply_each(objects, self.options.force_conflicts)
+            .collect()
+            .await;
+        objects
+            .iter()
+            .zip(results)
+            .map(|(object, result)| Applied {
+                key: ObjectKey::of(object).unwrap_or_else(unnamed),
+                result,
+            })
+            .collect()
     }
 
-    /// [`Cluster::apply`], forcing conflicts if `force`.
-    pub async fn apply_with(&self, objects: &[Value], force: bool) -> Vec<Applied> {
+    /// Server-side apply `objects`, at most `concurrency` at a time,
+    /// forcing conflicts if `force`. The results come in input order as
+    /// each is ready, so a caller that records them as they come holds only
+    /// those in flight.
+    pub fn apply_each<'a>(
+        &'a self,
+        objects: impl IntoIterator<Item = &'a Value> + 'a,
+        force: bool,
+    ) -> impl futures_util::Stream<Item = Result<Value>> + 'a {
         stream::iter(objects)
-            .map(|object| async move {
-                Applied {
-                    key: ObjectKey::of(object).unwrap_or_else(unnamed),
-                    result: self.apply_one_with(object, force).await,
-                }
-            })
+            .map(move |object| self.apply_one_with(object, force))
             .buffered(self.options.concurrency.max(1))
-            .collect()
-            .await
     }
 
     /// Delete an object with background propagation. With a `uid`, the

@@ -201,7 +201,6 @@ fn merge(report: &mut Report, repaired: &Report) {
             None => report.objects.push(line.clone()),
         }
     }
-    report.warnings.extend(repaired.warnings.iter().cloned());
 }
 
 /// Write the status the merged report makes (if it changed), and the

@@ -27,16 +27,16 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Whether both record the same applies, whatever `resourceVersion`s
-    /// they noted: a reapply that restored exactly what was applied needs
-    /// no inventory write.
-    pub fn same_records(&self, other: &Inventory) -> bool {
-        self.entries.len() == other.entries.len()
-            && self
-                .entries
-                .iter()
-                .zip(&other.entries)
-                .all(|((k1, e1), (k2, e2))| k1 == k2 && e1.same_record(e2))
+    /// Record `entry` for `key`; returns whether that changed the record
+    /// (a new `resourceVersion` alone does not: a reapply that restored
+    /// exactly what was applied needs no inventory write).
+    pub fn record(&mut self, key: ObjectKey, entry: Entry) -> bool {
+        let changed = self
+            .entries
+            .get(&key)
+            .is_none_or(|recorded| !recorded.same_record(&entry));
+        self.entries.insert(key, entry);
+        changed
     }
 }
 

@@ -432,15 +432,13 @@ fn a_new_resource_version_alone_needs_no_inventory_write() {
     let desired = config_map();
     let mut returned = desired.clone();
     returned["metadata"]["resourceVersion"] = json!("7");
-    let (before, _) = synced(&desired, &returned);
+    let (mut inventory, _) = synced(&desired, &returned);
+    let before = inventory.clone();
     returned["metadata"]["resourceVersion"] = json!("9");
-    let (after, _) = synced(&desired, &returned);
-    assert_ne!(before, after);
-    assert!(before.same_records(&after));
-    let mut git_changed = after.clone();
-    git_changed
-        .entries
-        .values_mut()
-        .for_each(|e| e.desired_hash = "other".into());
-    assert!(!before.same_records(&git_changed));
+    let entry = Entry::record(&desired, &returned, "plumbline");
+    assert!(!inventory.record(key(&desired), entry.clone()));
+    assert_ne!(inventory, before, "the new version is kept");
+    let mut git_changed = entry;
+    git_changed.desired_hash = "other".into();
+    assert!(inventory.record(key(&desired), git_changed));
 }

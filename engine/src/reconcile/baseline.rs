@@ -117,20 +117,9 @@ impl Baseline {
         })
     }
 
-    /// The commit the baseline was rendered from (`None` for a local
-    /// directory).
-    pub fn revision(&self) -> Option<&str> {
-        self.revision.as_deref()
-    }
-
     /// The inventory as last recorded.
     pub fn inventory(&self) -> &Inventory {
         &self.inventory
-    }
-
-    /// Whether `key` is one of the sync's desired objects.
-    pub fn is_desired(&self, key: &ObjectKey) -> bool {
-        self.desired.contains_key(key)
     }
 
     /// Repair one object after it changed (`live`) or was deleted (`None`):
@@ -208,7 +197,7 @@ impl Baseline {
         run.stage(&[planned_object], &decisions, &live).await;
         let Run {
             mut report,
-            inventory,
+            mut inventory,
             resource_versions,
             passed_versions,
             ..
@@ -221,11 +210,8 @@ impl Baseline {
             }
             None => self.remember(key, live.get(key)),
         }
-        if let Some(entry) = inventory.entries.get(key) {
-            let recorded = self.inventory.entries.get(key);
-            let changed = recorded.is_none_or(|recorded| !recorded.same_record(entry));
-            self.inventory.entries.insert(key.clone(), entry.clone());
-            if changed {
+        if let Some(entry) = inventory.entries.remove(key) {
+            if self.inventory.record(key.clone(), entry) {
                 let saved = inventory_store::save(
                     cluster,
                     &self.inventory_namespace,

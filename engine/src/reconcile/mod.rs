@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use futures_util::{stream, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::apply::{self, inventory_store, Cluster};
@@ -743,21 +743,17 @@ impl Run<'_> {
     ) {
         let cluster = self.cluster;
         let force = force || cluster.options().force_conflicts;
-        let with_manifest = batch
+        let with_manifest: Vec<(&plan::PlannedObject, &Outcome, &Value)> = batch
             .iter()
-            .filter_map(|(object, outcome)| Some((*object, outcome, object.desired.as_ref()?)));
-        let mut applied = stream::iter(with_manifest)
-            .map(|(object, outcome, desired)| async move {
-                (
-                    object,
-                    outcome,
-                    cluster.apply_one_with(desired, force).await,
-                )
-            })
-            .buffered(cluster.options().concurrency.max(1))
-            .boxed_local();
-        while let Some((object, outcome, result)) = applied.next().await {
-            self.record(object, outcome.clone(), result, decisions);
+            .filter_map(|(object, outcome)| Some((*object, outcome, object.desired.as_ref()?)))
+            .collect();
+        let manifests = with_manifest.iter().map(|(_, _, desired)| *desired);
+        let mut results = cluster.apply_each(manifests, force).boxed_local();
+        for (object, outcome, _) in &with_manifest {
+            let Some(result) = results.next().await else {
+                break;
+            };
+            self.record(object, (*outcome).clone(), result, decisions);
         }
     }
 
@@ -804,9 +800,7 @@ impl Run<'_> {
                 if let Some(desired) = &object.desired {
                     let entry =
                         Entry::record(desired, &returned, &self.cluster.options().field_manager);
-                    let recorded = self.inventory.entries.get(&object.key);
-                    self.inventory_changed |= recorded.is_none_or(|r| !r.same_record(&entry));
-                    self.inventory.entries.insert(object.key.clone(), entry);
+                    self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
                 let mut line = line(object, outcome, None, Some(health::assess(&returned)));
                 line.decision = decision;
