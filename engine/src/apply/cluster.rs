@@ -170,14 +170,15 @@ impl Cluster {
     /// Server-side apply `objects`, at most `concurrency` at a time,
     /// forcing conflicts if `force`. The results come in input order as
     /// each is ready, so a caller that records them as they come holds only
-    /// those in flight.
-    pub fn apply_each<'a>(
+    /// those in flight (objects are taken from `objects` only as requests
+    /// go out).
+    pub fn apply_each<'a, O: std::borrow::Borrow<Value> + 'a>(
         &'a self,
-        objects: impl IntoIterator<Item = &'a Value> + 'a,
+        objects: impl IntoIterator<Item = O> + 'a,
         force: bool,
     ) -> impl futures_util::Stream<Item = Result<Value>> + 'a {
         stream::iter(objects)
-            .map(move |object| self.apply_one_with(object, force))
+            .map(move |object| async move { self.apply_one_with(object.borrow(), force).await })
             .buffered(self.options.concurrency.max(1))
     }
 

@@ -214,7 +214,7 @@ pub fn mask_secret(object: &Value, other: Option<&Value>) -> Value {
 /// Secret's fields are hidden, like everywhere else.
 pub fn shown_action(object: &crate::plan::PlannedObject) -> serde_json::Result<Value> {
     let mut action = object.action.clone();
-    let is_secret = object.desired.as_ref().is_some_and(is_secret);
+    let is_secret = object.key.kind == "Secret" && object.api_version == "v1";
     if let (crate::plan::Action::Drifted(drift), true) = (&mut action, is_secret) {
         let hidden = || Some(Value::String("(hidden)".to_owned()));
         for change in &mut drift.changes {

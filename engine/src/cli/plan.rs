@@ -182,7 +182,7 @@ impl serde::Serialize for Objects<'_> {
         struct Object<'a> {
             action: &'a Value,
             api_version: &'a str,
-            desired: Option<std::borrow::Cow<'a, Value>>,
+            desired: Option<Value>,
             key: &'a ObjectKey,
             object: String,
             origin: Option<String>,
@@ -195,11 +195,12 @@ impl serde::Serialize for Objects<'_> {
                 .map(|(o, action)| Object {
                     action,
                     api_version: &o.api_version,
-                    desired: o.desired.as_ref().map(|d| {
-                        if output::is_secret(d) {
-                            std::borrow::Cow::Owned(output::mask_secret(d, None))
+                    desired: o.desired.as_ref().map(|manifest| {
+                        let desired = manifest.value();
+                        if output::is_secret(&desired) {
+                            output::mask_secret(&desired, None)
                         } else {
-                            std::borrow::Cow::Borrowed(d)
+                            desired
                         }
                     }),
                     key: &o.key,
@@ -381,7 +382,8 @@ fn print_object(
     );
     let indent = "      ";
     let live_object = live.get(&object.key);
-    match (&object.action, &object.desired) {
+    let desired = object.desired.as_ref().map(plan::Manifest::value);
+    match (&object.action, &desired) {
         (Action::Create, Some(desired)) => {
             let shown = if output::is_secret(desired) {
                 output::mask_secret(desired, None)

@@ -89,6 +89,11 @@ impl Entry {
     /// it, with `metadata.managedFields`; `manager` is Plumbline's field
     /// manager name.
     pub fn record(desired: &Value, returned: &Value, manager: &str) -> Self {
+        Self::applied(desired_hash(desired), returned, manager)
+    }
+
+    /// [`Entry::record`] of an apply of the manifest with `desired_hash`.
+    pub fn applied(desired_hash: String, returned: &Value, manager: &str) -> Self {
         let owned = fields::applied_by(returned, manager)
             .map(|tree| fields::leaves(&tree))
             .unwrap_or_default()
@@ -107,7 +112,7 @@ impl Entry {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            desired_hash: desired_hash(desired),
+            desired_hash,
             owned,
             ignored: BTreeSet::new(),
             deferred_until: None,
@@ -167,54 +172,22 @@ impl Entry {
     }
 }
 
-/// The hash of a desired manifest: sha256 of its canonical JSON (keys
-/// sorted, whatever order the file had).
+/// The hash of a desired manifest: sha256 of its compact JSON text. A
+/// `Value`'s maps keep their keys sorted, so the text, and the hash, do not
+/// depend on the key order of the file.
 pub fn desired_hash(desired: &Value) -> String {
-    let mut text = String::new();
-    canonical_json(desired, &mut text);
+    hash_text(&desired.to_string())
+}
+
+/// sha256 of `text`, in hex.
+pub(super) fn hash_text(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// A short digest of a field's value; a missing field has its own digest.
 pub fn value_digest(value: Option<&Value>) -> String {
-    let mut text = String::from("<absent>");
-    if let Some(value) = value {
-        text.clear();
-        canonical_json(value, &mut text);
-    }
+    let text = value.map_or_else(|| "<absent>".to_owned(), Value::to_string);
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
-}
-
-/// JSON text with object keys in sorted order, independent of how the
-/// `Value` stores them.
-fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
 }
 
 /// `ObjectKey` is a struct, so the map is stored as a list of

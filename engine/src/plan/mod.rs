@@ -42,11 +42,13 @@ use crate::object::ObjectKey;
 
 pub mod fields;
 pub mod inventory;
+pub mod manifest;
 pub mod order;
 pub mod ownership;
 
 pub use fields::FieldPath;
 pub use inventory::{Entry, Inventory};
+pub use manifest::{DesiredObject, Manifest};
 pub use order::Stage;
 
 /// Settings of one planning run.
@@ -117,7 +119,7 @@ pub struct PlannedObject {
     pub action: Action,
     /// The desired manifest; `None` for prunes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub desired: Option<Value>,
+    pub desired: Option<Manifest>,
 }
 
 /// The action for one object.
@@ -330,33 +332,38 @@ impl fmt::Display for Summary {
 /// cluster-scoped) and must not contain objects without identity (render
 /// rejects those).
 pub fn plan(desired: &[Value], live: &Live, inventory: &Inventory, options: &Options) -> Plan {
-    plan_owned(desired.to_vec(), live, inventory, options)
+    let desired = desired.iter().filter_map(DesiredObject::of).collect();
+    plan_owned(desired, live, inventory, options)
 }
 
-/// [`plan`], taking the desired objects into the plan instead of copying
-/// them (a sync of 10,000 objects holds one copy, not two).
+/// [`plan`], taking the desired objects into the plan: their manifests are
+/// moved, not copied, and parsed only where a field comparison needs them.
 pub fn plan_owned(
-    desired: Vec<Value>,
+    desired: Vec<DesiredObject>,
     live: &Live,
     inventory: &Inventory,
     options: &Options,
 ) -> Plan {
     let mut objects: Vec<PlannedObject> = desired
         .into_iter()
-        .filter_map(|object| {
-            let key = ObjectKey::of(&object)?;
+        .map(|object| {
+            let DesiredObject {
+                key,
+                api_version,
+                manifest,
+            } = object;
             let entry = inventory.entries.get(&key).filter(|e| !e.is_recovered());
             let action = match live.get(&key) {
                 Some(live) if crate::object::is_terminating(live) => Action::Terminating,
-                live => desired_action(&key, &object, live, entry, options),
+                live => desired_action(&key, &manifest, live, entry, options),
             };
-            Some(PlannedObject {
+            PlannedObject {
                 stage: order::stage(&key, key.namespace.is_some()),
-                api_version: object["apiVersion"].as_str().unwrap_or_default().to_owned(),
+                api_version,
                 key,
                 action,
-                desired: Some(object),
-            })
+                desired: Some(manifest),
+            }
         })
         .collect();
     objects.sort_by(|a, b| apply_order(a).cmp(&apply_order(b)));
@@ -429,12 +436,12 @@ fn apply_order(object: &PlannedObject) -> (Stage, usize, &ObjectKey) {
 
 fn desired_action(
     key: &ObjectKey,
-    desired: &Value,
+    desired: &Manifest,
     live: Option<&Value>,
     entry: Option<&Entry>,
     options: &Options,
 ) -> Action {
-    let same_manifest = entry.is_some_and(|e| e.desired_hash == inventory::desired_hash(desired));
+    let same_manifest = entry.is_some_and(|e| e.desired_hash == desired.hash());
     match (live, entry) {
         (None, Some(entry)) if same_manifest && entry.ignored.contains(&FieldPath::root()) => {
             Action::Unchanged
@@ -459,7 +466,7 @@ fn desired_action(
             Action::Unchanged
         }
         (Some(live), Some(entry)) => {
-            let changes = drifted_fields(desired, live, entry, &options.field_manager);
+            let changes = drifted_fields(&desired.value(), live, entry, &options.field_manager);
             if changes.is_empty() {
                 Action::Unchanged
             } else {

@@ -28,9 +28,9 @@ pub struct Baseline {
     pub(super) sync: String,
     pub(super) inventory_namespace: String,
     pub(super) revision: Option<String>,
-    /// Each desired manifest, as compact JSON text: a tenth of the memory
-    /// of a parsed `Value`, and parsed again only for the object repaired.
-    pub(super) desired: HashMap<ObjectKey, Box<str>>,
+    /// Each desired object, its manifest held as text
+    /// ([`plan::Manifest`]) and parsed again only for the object repaired.
+    pub(super) desired: HashMap<ObjectKey, plan::DesiredObject>,
     pub(super) inventory: Inventory,
     pub(super) version: inventory_store::Version,
     /// The `resourceVersion` each object had when it was last applied or
@@ -52,16 +52,18 @@ pub struct Baseline {
     pub(super) plan: plan::Options,
 }
 
-/// The desired manifests of a plan as compact JSON, by key.
-pub(super) fn compact(planned: &plan::Plan) -> HashMap<ObjectKey, Box<str>> {
+/// The desired objects of a plan, by key.
+pub(super) fn desired_objects(planned: &plan::Plan) -> HashMap<ObjectKey, plan::DesiredObject> {
     planned
         .objects
         .iter()
         .filter_map(|o| {
-            Some((
-                o.key.clone(),
-                o.desired.as_ref()?.to_string().into_boxed_str(),
-            ))
+            let object = plan::DesiredObject {
+                key: o.key.clone(),
+                api_version: o.api_version.clone(),
+                manifest: o.desired.clone()?,
+            };
+            Some((o.key.clone(), object))
         })
         .collect()
 }
@@ -84,7 +86,8 @@ pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
 }
 
 impl Baseline {
-    /// The desired state again, if this baseline was rendered from
+    /// The desired state again (its findings, and its objects apart), if
+    /// this baseline was rendered from
     /// `revision` with the same [`inputs`]: render, transformers and
     /// validators would give the same objects and findings, so they are not
     /// run. Never for a local directory (`None`), which may have changed.
@@ -93,19 +96,13 @@ impl Baseline {
         revision: Option<&str>,
         inputs: &str,
         fetch_duration: Option<std::time::Duration>,
-    ) -> Option<Desired> {
+    ) -> Option<(Desired, Vec<plan::DesiredObject>)> {
         if revision.is_none() || revision != self.revision.as_deref() || inputs != self.inputs {
             return None;
         }
-        let objects = self
-            .desired
-            .values()
-            .map(|text| serde_json::from_str(text))
-            .collect::<Result<Vec<Value>, _>>()
-            .ok()?;
-        Some(Desired {
+        let desired = Desired {
             revision: self.revision.clone(),
-            objects,
+            objects: Vec::new(),
             origins: Default::default(),
             violations: self.violations.clone(),
             warnings: self.warnings.clone(),
@@ -114,7 +111,8 @@ impl Baseline {
             fetch_duration,
             transformer_changes: Default::default(),
             transformer_edits: Vec::new(),
-        })
+        };
+        Some((desired, self.desired.values().cloned().collect()))
     }
 
     /// The inventory as last recorded.
@@ -135,7 +133,7 @@ impl Baseline {
         policies: &PolicySet,
         cluster: &Cluster,
     ) -> Option<Report> {
-        let text = self.desired.get(key)?;
+        let desired = self.desired.get(key)?;
         let seen = live.as_ref().and_then(object::resource_version);
         let known = [
             &self.resource_versions.get(key),
@@ -144,18 +142,12 @@ impl Baseline {
         if seen.is_some() && known.iter().any(|k| k.map(String::as_str) == seen) {
             return None;
         }
-        let desired: Value = serde_json::from_str(text).ok()?;
         let live: Live = live.map(|l| (key.clone(), l)).into_iter().collect();
         let mut inventory = Inventory::default();
         if let Some(entry) = self.inventory.entries.get(key) {
             inventory.entries.insert(key.clone(), entry.clone());
         }
-        let planned = plan::plan(
-            std::slice::from_ref(&desired),
-            &live,
-            &inventory,
-            &self.plan,
-        );
+        let planned = plan::plan_owned(vec![desired.clone()], &live, &inventory, &self.plan);
         let planned_object = planned.objects.iter().find(|o| &o.key == key)?;
         if matches!(
             planned_object.action,

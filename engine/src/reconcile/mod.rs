@@ -205,18 +205,24 @@ async fn reconcile_with(
         tokio::task::spawn_blocking(move || {
             let interrupt = AtomicBool::new(false);
             let fetched = desired::fetch(&unit, &cache_dir, &interrupt)?;
-            let again = previous.and_then(|previous| {
+            if let Some(again) = previous.and_then(|previous| {
                 previous.desired_again(fetched.revision.as_deref(), &inputs, fetched.duration)
-            });
-            match again {
-                Some(desired) => Ok(desired),
-                None => desired::from_source(&unit, &policies, fetched, desired::Depth::Validated),
+            }) {
+                return Ok(again);
             }
+            let mut desired =
+                desired::from_source(&unit, &policies, fetched, desired::Depth::Validated)?;
+            // From here on each manifest is held as text, not as a `Value`.
+            let objects = std::mem::take(&mut desired.objects)
+                .into_iter()
+                .filter_map(|object| plan::DesiredObject::of(&object))
+                .collect();
+            Ok((desired, objects))
         })
         .await
     };
-    let mut desired = match loaded {
-        Ok(Ok(desired)) => desired,
+    let (mut desired, objects) = match loaded {
+        Ok(Ok(loaded)) => loaded,
         Ok(Err(error)) => return (report.fail(error), None),
         Err(panicked) => {
             let error = Error::panicked("loading the desired state", &panicked);
@@ -237,14 +243,7 @@ async fn reconcile_with(
     }
 
     let spec = &unit.config.spec;
-    let state = match read_state(
-        cluster,
-        &spec.inventory_namespace,
-        unit.name(),
-        &desired.objects,
-    )
-    .await
-    {
+    let state = match read_state(cluster, &spec.inventory_namespace, unit.name(), &objects).await {
         Ok(state) => state,
         Err(error) => return (report.fail(Error::from(error)), None),
     };
@@ -260,7 +259,6 @@ async fn reconcile_with(
         prune: spec.sync.prune,
         sync: unit.name().to_owned(),
     };
-    let objects = std::mem::take(&mut desired.objects);
     let planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
     report.summary = planned.summary();
 
@@ -378,7 +376,7 @@ async fn reconcile_with(
                 sync: unit.name().to_owned(),
                 inventory_namespace: spec.inventory_namespace.clone(),
                 revision: desired.revision.clone(),
-                desired: baseline::compact(&planned),
+                desired: baseline::desired_objects(&planned),
                 inputs,
                 violations: std::mem::take(&mut desired.violations),
                 warnings: std::mem::take(&mut desired.warnings),
@@ -429,7 +427,7 @@ pub async fn read_state(
     cluster: &Cluster,
     inventory_namespace: &str,
     sync: &str,
-    desired: &[Value],
+    desired: &[plan::DesiredObject],
 ) -> apply::Result<State> {
     let mut stored = inventory_store::load(cluster, inventory_namespace, sync).await?;
     let mut inventory = std::mem::take(&mut stored.inventory);
@@ -447,13 +445,12 @@ pub async fn read_state(
     // Desired objects unchanged in Git that still have the version of
     // their recorded apply are kept as summaries: they plan as unchanged,
     // and neither their fields nor a diff are ever shown.
-    let applied: std::collections::HashMap<ObjectKey, &str> = desired
+    let applied: std::collections::HashMap<&ObjectKey, &str> = desired
         .iter()
         .filter_map(|object| {
-            let key = ObjectKey::of(object)?;
-            let entry = inventory.entries.get(&key)?;
+            let entry = inventory.entries.get(&object.key)?;
             let version = entry.resource_version.as_deref()?;
-            (entry.desired_hash == plan::inventory::desired_hash(object)).then_some((key, version))
+            (entry.desired_hash == object.manifest.hash()).then_some((&object.key, version))
         })
         .collect();
     let compact = |key: &ObjectKey, object: Value| {
@@ -503,11 +500,11 @@ fn fill_in_uids(inventory: &mut Inventory, live: &plan::Live, sync: &str) -> boo
 /// no version any more (as opposed to objects that are simply gone).
 async fn unserved(
     cluster: &Cluster,
-    desired: &[Value],
+    desired: &[plan::DesiredObject],
     inventory: &Inventory,
     live: &plan::Live,
 ) -> apply::Result<BTreeSet<ObjectKey>> {
-    let desired_keys: BTreeSet<ObjectKey> = desired.iter().filter_map(ObjectKey::of).collect();
+    let desired_keys: BTreeSet<&ObjectKey> = desired.iter().map(|o| &o.key).collect();
     let mut unserved = BTreeSet::new();
     for (key, entry) in &inventory.entries {
         if desired_keys.contains(key) || live.contains_key(key) {
@@ -551,10 +548,13 @@ fn retained<'a>(
 
 /// The objects whose live state a plan needs: the desired ones and the
 /// inventory's, each with the `apiVersion` to read it with.
-pub fn live_objects_to_read(desired: &[Value], inventory: &Inventory) -> Vec<(ObjectKey, String)> {
+pub fn live_objects_to_read(
+    desired: &[plan::DesiredObject],
+    inventory: &Inventory,
+) -> Vec<(ObjectKey, String)> {
     let mut wanted: Vec<(ObjectKey, String)> = desired
         .iter()
-        .filter_map(|o| Some((ObjectKey::of(o)?, o["apiVersion"].as_str()?.to_owned())))
+        .map(|o| (o.key.clone(), o.api_version.clone()))
         .collect();
     wanted.extend(
         inventory
@@ -581,7 +581,7 @@ async fn decide(
             (Action::Drifted(drift), Some(desired)) => Some((
                 o.key.clone(),
                 remediate::Drifted {
-                    desired: desired.clone(),
+                    desired: desired.value(),
                     live: live.get(&o.key).cloned(),
                     drift: drift.clone(),
                     entry: inventory.entries.get(&o.key).cloned(),
@@ -743,13 +743,18 @@ impl Run<'_> {
     ) {
         let cluster = self.cluster;
         let force = force || cluster.options().force_conflicts;
-        let with_manifest: Vec<(&plan::PlannedObject, &Outcome, &Value)> = batch
+        let with_manifest: Vec<(&plan::PlannedObject, &Outcome)> = batch
             .iter()
-            .filter_map(|(object, outcome)| Some((*object, outcome, object.desired.as_ref()?)))
+            .filter(|(object, _)| object.desired.is_some())
+            .map(|(object, outcome)| (*object, outcome))
             .collect();
-        let manifests = with_manifest.iter().map(|(_, _, desired)| *desired);
+        // Each manifest is parsed as its apply is sent, and dropped once
+        // its result is recorded.
+        let manifests = with_manifest
+            .iter()
+            .filter_map(|(object, _)| Some(object.desired.as_ref()?.value()));
         let mut results = cluster.apply_each(manifests, force).boxed_local();
-        for (object, outcome, _) in &with_manifest {
+        for (object, outcome) in &with_manifest {
             let Some(result) = results.next().await else {
                 break;
             };
@@ -779,7 +784,10 @@ impl Run<'_> {
         self.cluster
             .wait_deleted(&object.key, &object.api_version)
             .await?;
-        let desired = object.desired.clone().unwrap_or(Value::Null);
+        let desired = object
+            .desired
+            .as_ref()
+            .map_or(Value::Null, plan::Manifest::value);
         self.cluster.apply_one_with(&desired, true).await
     }
 
@@ -798,8 +806,8 @@ impl Run<'_> {
                     self.resource_versions.insert(object.key.clone(), seen);
                 }
                 if let Some(desired) = &object.desired {
-                    let entry =
-                        Entry::record(desired, &returned, &self.cluster.options().field_manager);
+                    let manager = &self.cluster.options().field_manager;
+                    let entry = Entry::applied(desired.hash().to_owned(), &returned, manager);
                     self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
                 let mut line = line(object, outcome, None, Some(health::assess(&returned)));

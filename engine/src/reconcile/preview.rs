@@ -41,6 +41,10 @@ pub async fn preview(
         sync: unit.name().to_owned(),
         ..plan::Options::default()
     };
+    let desired: Vec<plan::DesiredObject> = desired
+        .into_iter()
+        .filter_map(|object| plan::DesiredObject::of(&object))
+        .collect();
     let Some(cluster) = cluster else {
         let live = Live::new();
         let planned = plan::plan_owned(desired, &live, &Inventory::default(), &options);
@@ -62,7 +66,7 @@ pub async fn preview(
             .objects
             .iter()
             .filter(|o| matches!(o.action, Action::Create | Action::Update { .. }))
-            .filter_map(|o| o.desired.clone())
+            .filter_map(|o| o.desired.as_ref().map(plan::Manifest::value))
             .collect();
         for applied in cluster.apply(&writes).await {
             if let Err(error) = applied.result {
