@@ -31,7 +31,7 @@ mod support;
 /// The allocator of the `plumbline` binary, so the controller measured here
 /// runs as it ships.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: plumbline::allocator::Allocator = plumbline::allocator::Allocator;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -516,6 +516,7 @@ async fn run(shape: Shape) {
 }
 
 fn main() {
+    plumbline::allocator::return_freed_memory_at_once();
     if std::env::var_os("PLUMBLINE_BENCH_EMULATOR").is_some() {
         serve_emulator();
         return;

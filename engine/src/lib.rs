@@ -19,6 +19,7 @@
 //! spec changes, intervals, Git pushes and drift of managed objects.
 //! [`object`] holds the IO-free types every stage shares.
 
+pub mod allocator;
 pub mod apply;
 #[cfg(feature = "cli")]
 pub mod cli;

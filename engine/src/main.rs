@@ -1,10 +1,9 @@
 //! The `plumbline` command-line tool; see [`plumbline::cli`].
 
-/// mimalloc returns freed memory to the system (glibc's allocator keeps a
-/// long-running controller at the peak of its largest reconcile).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: plumbline::allocator::Allocator = plumbline::allocator::Allocator;
 
 fn main() -> std::process::ExitCode {
+    plumbline::allocator::return_freed_memory_at_once();
     plumbline::cli::main()
 }

@@ -130,7 +130,7 @@ async fn a_sync_unit_becomes_ready_with_its_status_filled(server: Server) {
         applied.metadata.labels.unwrap()["plumbline.dev/sync"],
         "team-a.shop"
     );
-    let events = fixture.events("team-a", "shop").await;
+    let events = fixture.wait_for_event("team-a", "shop", "Applied").await;
     assert!(
         events
             .iter()
@@ -186,7 +186,9 @@ async fn a_manual_edit_is_remediated_by_the_watch_not_the_interval(server: Serve
     assert_eq!(drift.decisions.get("reapplied"), Some(&1));
     assert_eq!(drift.entries[0].object, "ConfigMap shop/settings");
     assert_eq!(drift.entries[0].fields, vec!["data.mode".to_owned()]);
-    let events = fixture.events("team-a", "shop").await;
+    let events = fixture
+        .wait_for_event("team-a", "shop", "DriftRemediated")
+        .await;
     assert!(
         events.iter().any(|(reason, _)| reason == "DriftRemediated"),
         "{events:?}"
@@ -699,7 +701,9 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
         status.last_attempted_revision.as_deref(),
         Some(head(&fixture).as_str())
     );
-    let events = fixture.events("team", "strict").await;
+    let events = fixture
+        .wait_for_event("team", "strict", "ValidationFailed")
+        .await;
     assert!(
         events
             .iter()
@@ -998,15 +1002,24 @@ async fn the_plumbline_controller_command_reconciles_and_stops_cleanly_on_sigter
     fixture
         .wait_for_unit("team", "shop", "Ready", is_ready)
         .await;
+    // Events follow the status that caused them.
     let events: Api<k8s_openapi::api::events::v1::Event> =
         Api::namespaced(fixture.client(), "team");
-    let published = events.list(&Default::default()).await.unwrap().items;
-    assert!(
-        published
+    let started = std::time::Instant::now();
+    loop {
+        let published = events.list(&Default::default()).await.unwrap().items;
+        if published
             .iter()
-            .any(|e| e.reporting_instance.as_deref() == Some("test-replica")),
-        "{published:?}"
-    );
+            .any(|e| e.reporting_instance.as_deref() == Some("test-replica"))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < controller_support::PATIENCE,
+            "no Event from test-replica: {published:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.0.as_ref().unwrap().id().to_string()])
@@ -1044,7 +1057,7 @@ async fn a_failing_sync_is_retried_with_backoff_until_it_recovers(server: Server
     // Retryable: Reconciling, not Stalled.
     assert_eq!(condition(&unit, "Reconciling").unwrap().0, "True");
     assert_eq!(condition(&unit, "Stalled").unwrap().0, "False");
-    let events = fixture.events("team", "shop").await;
+    let events = fixture.wait_for_event("team", "shop", "FetchFailed").await;
     assert!(
         events.iter().any(|(reason, _)| reason == "FetchFailed"),
         "{events:?}"
@@ -1105,7 +1118,7 @@ async fn an_object_the_api_server_refuses_stalls_the_sync_without_retries(server
         message.contains("422") && message.contains("settings"),
         "{message}"
     );
-    let events = fixture.events("team", "shop").await;
+    let events = fixture.wait_for_event("team", "shop", "Rejected").await;
     assert!(
         events.iter().any(|(reason, _)| reason == "Rejected"),
         "{events:?}"
@@ -1325,7 +1338,7 @@ async fn a_depends_on_cycle_stalls_its_members_naming_the_cycle(server: Server) 
         condition(&d, "Stalled").map(|(s, _)| s),
         Some("True".into())
     );
-    let events = fixture.events("team", "a").await;
+    let events = fixture.wait_for_event("team", "a", "DependencyCycle").await;
     assert!(
         events.iter().any(|(reason, _)| reason == "DependencyCycle"),
         "{events:?}"

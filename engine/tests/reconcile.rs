@@ -8,7 +8,7 @@ mod server_support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-use plumbline::reconcile::{Outcome, Report, Status, SyncUnit};
+use plumbline::reconcile::{self, Outcome, Report, Status, SyncUnit};
 use reconcile_support::{all_roles_policy, World};
 use serde_json::json;
 use server_support::Server;
@@ -459,6 +459,68 @@ async fn when_every_remediator_abstains_the_sync_default_decides(server: Server)
     assert_eq!(config_mode(&world).await, "fast");
 }
 
+/// `plumbline sync` keeps each render: a commit reconciled before with the
+/// same inputs is not rendered, transformed or validated again, and plans
+/// exactly as before. A new commit, or other policy settings, render
+/// again; a damaged file is rendered over. Issue #16.
+async fn a_kept_render_is_reused_for_the_same_commit_and_inputs(server: Server) {
+    let world = World::on(server);
+    seed(&world);
+    let kept = world.scratch.path().join("rendered");
+    let reconcile = |unit: SyncUnit| {
+        let (world, kept) = (&world, &kept);
+        async move {
+            let policies = world.policies(&unit);
+            let cluster = world.cluster();
+            let git = world.git_cache().join("git");
+            reconcile::reconcile_kept(&unit, &policies, &cluster, &git, kept).await
+        }
+    };
+    let policies_ran = |report: &Report| {
+        let mut roles: Vec<&str> = report.policy_timings.iter().map(|t| t.role).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        roles
+    };
+
+    let unit = world.unit(&all_roles_policy("reapply"));
+    let first = reconcile(unit.clone()).await;
+    assert_eq!(first.status, Status::Synced, "{:?}", first.errors);
+    assert_eq!(policies_ran(&first), ["transformer", "validator"]);
+    assert_eq!(first.summary.create, 4);
+
+    let again = reconcile(unit.clone()).await;
+    assert_eq!(again.status, Status::Synced, "{:?}", again.errors);
+    assert!(
+        policies_ran(&again).is_empty(),
+        "{:?}",
+        again.policy_timings
+    );
+    assert_eq!(again.summary.unchanged, 4, "{:?}", again.summary);
+    assert_eq!(again.revision, first.revision);
+
+    world
+        .repo
+        .write("config.yaml", &CONFIG.replace("fast", "safe"))
+        .commit("shop: safe mode");
+    let changed = reconcile(unit.clone()).await;
+    assert_eq!(policies_ran(&changed), ["transformer", "validator"]);
+    assert_eq!(changed.summary.update, 1, "{:?}", changed.summary);
+
+    let other_settings = world.unit(&all_roles_policy("report"));
+    let resettled = reconcile(other_settings.clone()).await;
+    assert_eq!(resettled.status, Status::Synced, "{:?}", resettled.errors);
+    assert_eq!(policies_ran(&resettled), ["transformer", "validator"]);
+
+    for file in std::fs::read_dir(&kept).unwrap() {
+        std::fs::write(file.unwrap().path(), "{\"build\": ").unwrap();
+    }
+    let damaged = reconcile(other_settings).await;
+    assert_eq!(damaged.status, Status::Synced, "{:?}", damaged.errors);
+    assert_eq!(policies_ran(&damaged), ["transformer", "validator"]);
+    assert_eq!(damaged.summary.unchanged, 4, "{:?}", damaged.summary);
+}
+
 on_both_servers!(
     first_sync_creates_everything_in_order_and_a_second_writes_nothing,
     a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned,
@@ -478,4 +540,5 @@ on_both_servers!(
     a_deferral_is_bounded_and_ends_with_its_policy,
     objects_a_transformer_adds_are_guarded,
     when_every_remediator_abstains_the_sync_default_decides,
+    a_kept_render_is_reused_for_the_same_commit_and_inputs,
 );

@@ -292,17 +292,27 @@ impl Cluster {
                 .insert(key.namespace.as_deref());
         }
         let selector = format!("{}={sync}", super::SYNC_LABEL);
+        // Kinds are listed side by side: one parses a page while the API
+        // server serves another's.
+        let listed: Vec<Live> = stream::iter(&kinds)
+            .map(|((api_version, kind), namespaces)| {
+                let selector = &selector;
+                async move {
+                    let resolved = match self.resolve_served(api_version, kind).await {
+                        Ok(resolved) => resolved,
+                        Err(Error::UnknownKind { .. }) => return Ok(Live::new()),
+                        Err(e) => return Err(e),
+                    };
+                    self.list_labelled(&resolved, selector, namespaces, compact)
+                        .await
+                }
+            })
+            .buffer_unordered(LISTS_AT_ONCE)
+            .try_collect()
+            .await?;
         let mut live = Live::new();
-        for ((api_version, kind), namespaces) in &kinds {
-            let resolved = match self.resolve_served(api_version, kind).await {
-                Ok(resolved) => resolved,
-                Err(Error::UnknownKind { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            let listed = self
-                .list_labelled(&resolved, &selector, namespaces, compact)
-                .await?;
-            live.extend(listed);
+        for kind in listed {
+            live.extend(kind);
         }
         let missing: Vec<&(ObjectKey, String)> = wanted
             .iter()
@@ -436,6 +446,9 @@ pub type Compact<'a> = dyn Fn(&ObjectKey, Value) -> Value + Sync + 'a;
 /// Objects per page of a list: the API server answers each page from one
 /// consistent snapshot, and no response body holds the whole kind.
 const LIST_PAGE: u32 = 500;
+
+/// How many kinds [`Cluster::live_compacting`] lists at once.
+const LISTS_AT_ONCE: usize = 4;
 
 /// A listed or watched object of `resource` as JSON, with the `apiVersion`
 /// and `kind` API servers leave out of list items.

@@ -195,7 +195,7 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 
 /// The cache directories: `$PLUMBLINE_CACHE_DIR`, else
 /// `~/.cache/plumbline`; Git repositories in `git/`, compiled policies in
-/// `policies/`.
+/// `policies/`, the latest render of each sync in `rendered/`.
 pub fn cache_root() -> PathBuf {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(dir) = var("PLUMBLINE_CACHE_DIR") {
@@ -362,9 +362,9 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     // is started after it.
     let report = runtime.block_on(async {
         let cluster = args.cluster.connect(options).await?;
-        let git_cache = git_cache();
+        let (git_cache, rendered) = (git_cache(), cache_root().join("rendered"));
         tokio::select! {
-            report = reconcile::reconcile(&unit, &policies, &cluster, &git_cache) => {
+            report = reconcile::reconcile_kept(&unit, &policies, &cluster, &git_cache, &rendered) => {
                 anyhow::Ok(report)
             }
             signal = super::interrupt::signalled() => anyhow::bail!(

@@ -31,6 +31,14 @@ impl Manifest {
         }
     }
 
+    /// The manifest whose compact JSON text (keys sorted) is `text`.
+    pub fn from_text(text: &str) -> Self {
+        Manifest {
+            hash: hash_text(text),
+            text: text.into(),
+        }
+    }
+
     /// The manifest as a `Value`, parsed from its text.
     pub fn value(&self) -> Value {
         serde_json::from_str(&self.text).expect("serde_json parses the JSON it wrote")

@@ -105,6 +105,21 @@ pub struct Plan {
     pub objects: Vec<PlannedObject>,
 }
 
+impl Plan {
+    /// The desired objects of the plan (their manifests shared, not
+    /// copied).
+    pub fn desired_objects(&self) -> Vec<DesiredObject> {
+        let desired = self.objects.iter().filter_map(|o| {
+            Some(DesiredObject {
+                key: o.key.clone(),
+                api_version: o.api_version.clone(),
+                manifest: o.desired.clone()?,
+            })
+        });
+        desired.collect()
+    }
+}
+
 /// What happens to one object.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

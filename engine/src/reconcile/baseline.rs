@@ -14,23 +14,24 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::desired::Desired;
+use super::rendered::Rendered;
 use super::SyncUnit;
 use super::{decide, remediate, Report, Run, Status};
 use crate::apply::{inventory_store, Cluster};
 use crate::object::{self, ObjectKey};
 use crate::plan::{self, Action, Inventory, Live};
-use crate::policy::{EvalContext, PolicySet, Violation};
+use crate::policy::{EvalContext, PolicySet};
 
 /// The state of a sync as its last successful reconcile left it.
 #[derive(Debug)]
 pub struct Baseline {
     pub(super) sync: String,
     pub(super) inventory_namespace: String,
-    pub(super) revision: Option<String>,
-    /// Each desired object, its manifest held as text
+    /// The render it applied; each manifest is held as text
     /// ([`plan::Manifest`]) and parsed again only for the object repaired.
-    pub(super) desired: HashMap<ObjectKey, plan::DesiredObject>,
+    pub(super) rendered: Rendered,
+    /// Where each object is in [`Baseline::rendered`].
+    pub(super) index: HashMap<ObjectKey, usize>,
     pub(super) inventory: Inventory,
     pub(super) version: inventory_store::Version,
     /// The `resourceVersion` each object had when it was last applied or
@@ -40,32 +41,16 @@ pub struct Baseline {
     /// object gave it on the way to the apply: the notice of that version
     /// is not news either.
     pub(super) passed_versions: HashMap<ObjectKey, String>,
-    /// [`inputs`] of the reconcile that rendered the baseline.
-    pub(super) inputs: String,
-    /// What the validators found in it (none of error severity).
-    pub(super) violations: Vec<Violation>,
-    /// Faults of fail-open policies while it was rendered.
-    pub(super) warnings: Vec<String>,
     pub(super) ctx: EvalContext,
     pub(super) rules: remediate::Rules,
     pub(super) take_over: Vec<String>,
     pub(super) plan: plan::Options,
 }
 
-/// The desired objects of a plan, by key.
-pub(super) fn desired_objects(planned: &plan::Plan) -> HashMap<ObjectKey, plan::DesiredObject> {
-    planned
-        .objects
-        .iter()
-        .filter_map(|o| {
-            let object = plan::DesiredObject {
-                key: o.key.clone(),
-                api_version: o.api_version.clone(),
-                manifest: o.desired.clone()?,
-            };
-            Some((o.key.clone(), object))
-        })
-        .collect()
+/// Where each of `rendered`'s objects is, by key.
+pub(super) fn index(rendered: &Rendered) -> HashMap<ObjectKey, usize> {
+    let keys = rendered.objects.iter().map(|o| o.key.clone());
+    keys.zip(0..).collect()
 }
 
 /// A digest of everything besides the commit that shapes a sync's desired
@@ -86,35 +71,6 @@ pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
 }
 
 impl Baseline {
-    /// The desired state again (its findings, and its objects apart), if
-    /// this baseline was rendered from
-    /// `revision` with the same [`inputs`]: render, transformers and
-    /// validators would give the same objects and findings, so they are not
-    /// run. Never for a local directory (`None`), which may have changed.
-    pub(super) fn desired_again(
-        &self,
-        revision: Option<&str>,
-        inputs: &str,
-        fetch_duration: Option<std::time::Duration>,
-    ) -> Option<(Desired, Vec<plan::DesiredObject>)> {
-        if revision.is_none() || revision != self.revision.as_deref() || inputs != self.inputs {
-            return None;
-        }
-        let desired = Desired {
-            revision: self.revision.clone(),
-            objects: Vec::new(),
-            origins: Default::default(),
-            violations: self.violations.clone(),
-            warnings: self.warnings.clone(),
-            logs: Vec::new(),
-            timings: Vec::new(),
-            fetch_duration,
-            transformer_changes: Default::default(),
-            transformer_edits: Vec::new(),
-        };
-        Some((desired, self.desired.values().cloned().collect()))
-    }
-
     /// The inventory as last recorded.
     pub fn inventory(&self) -> &Inventory {
         &self.inventory
@@ -133,7 +89,7 @@ impl Baseline {
         policies: &PolicySet,
         cluster: &Cluster,
     ) -> Option<Report> {
-        let desired = self.desired.get(key)?;
+        let desired = &self.rendered.objects[*self.index.get(key)?];
         let seen = live.as_ref().and_then(object::resource_version);
         let known = [
             &self.resource_versions.get(key),
@@ -158,7 +114,7 @@ impl Baseline {
         }
 
         let mut report = Report::new(&self.sync, cluster.options().dry_run);
-        report.revision.clone_from(&self.revision);
+        report.revision.clone_from(&self.rendered.revision);
         report.summary = planned.summary();
         let decided = decide(&planned, &live, &inventory, policies, &self.ctx, self.rules).await;
         let decisions = match decided {

@@ -37,6 +37,7 @@ pub mod desired;
 pub mod policies;
 pub mod preview;
 pub mod remediate;
+pub mod rendered;
 mod report;
 pub mod scope;
 pub mod transform_guard;
@@ -44,6 +45,7 @@ pub mod transform_guard;
 pub use baseline::Baseline;
 pub use desired::{Desired, SyncUnit};
 pub use preview::{preview, Preview};
+use rendered::Rendered;
 pub use report::{Failure, ObjectReport, Outcome, Report, Status};
 
 /// What made a reconcile fail, typed up to the status and Events.
@@ -161,14 +163,32 @@ impl Error {
 }
 
 /// Reconcile one sync against `cluster`. Writes are server-side dry-runs
-/// when the cluster's options say so.
+/// when the cluster's options say so. `cache_dir` keeps bare Git
+/// repositories between runs.
 pub async fn reconcile(
     unit: &SyncUnit,
     policies: &PolicySet,
     cluster: &Cluster,
     cache_dir: &Path,
 ) -> Report {
-    reconcile_with(unit, policies, cluster, cache_dir, None, false)
+    reconcile_with(unit, policies, cluster, cache_dir, Reuse::Nothing)
+        .await
+        .0
+}
+
+/// [`reconcile`], reusing the render of the same commit with the same
+/// inputs that an earlier run kept in `rendered_dir`
+/// ([`rendered::load`]), and keeping its own there: what `plumbline sync`
+/// runs.
+pub async fn reconcile_kept(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cluster: &Cluster,
+    cache_dir: &Path,
+    rendered_dir: &Path,
+) -> Report {
+    let reuse = Reuse::Kept(rendered_dir.to_owned());
+    reconcile_with(unit, policies, cluster, cache_dir, reuse)
         .await
         .0
 }
@@ -176,8 +196,7 @@ pub async fn reconcile(
 /// [`reconcile`], also returning the [`Baseline`] single objects can be
 /// repaired against until the next reconcile, when this one ended
 /// [`Status::Synced`] with real writes. With the `previous` baseline, a
-/// commit it was rendered from with the same inputs is not rendered again
-/// ([`Baseline::desired_again`]).
+/// commit it was rendered from with the same inputs is not rendered again.
 pub async fn reconcile_to_baseline(
     unit: &SyncUnit,
     policies: &PolicySet,
@@ -185,43 +204,77 @@ pub async fn reconcile_to_baseline(
     cache_dir: &Path,
     previous: Option<Baseline>,
 ) -> (Report, Option<Baseline>) {
-    reconcile_with(unit, policies, cluster, cache_dir, previous, true).await
+    let reuse = Reuse::Baseline(previous.map(|b| b.rendered));
+    reconcile_with(unit, policies, cluster, cache_dir, reuse).await
 }
 
-/// The reconcile, leaving a baseline if `keep_baseline`.
+/// Where a reconcile finds a render it may reuse, and what it leaves.
+enum Reuse {
+    /// Render every time; leave nothing.
+    Nothing,
+    /// The render kept in this directory; keep this one's there.
+    Kept(std::path::PathBuf),
+    /// The render of the previous baseline; leave a baseline.
+    Baseline(Option<Rendered>),
+}
+
+/// The desired state of `unit`: the render `reuse` holds if it is of the
+/// fetched commit with the same `inputs`, else a new render, kept if
+/// `reuse` says so.
+fn load_desired(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cache_dir: &Path,
+    inputs: &str,
+    reuse: &Reuse,
+) -> Result<(Desired, Vec<plan::DesiredObject>), Error> {
+    let interrupt = AtomicBool::new(false);
+    let fetched = desired::fetch(unit, cache_dir, &interrupt)?;
+    let config = unit.base_dir.join(&unit.file).display().to_string();
+    let previous = match reuse {
+        Reuse::Nothing => None,
+        Reuse::Kept(dir) => rendered::load(dir, &config, inputs),
+        Reuse::Baseline(previous) => previous.clone(),
+    };
+    if let Some(previous) = previous.filter(|p| p.is_of(fetched.revision.as_deref(), inputs)) {
+        return Ok(previous.into_desired(fetched.duration));
+    }
+    let mut desired = desired::from_source(unit, policies, fetched, desired::Depth::Validated)?;
+    // From here on each manifest is held as text, not as a `Value`.
+    let objects: Vec<plan::DesiredObject> = std::mem::take(&mut desired.objects)
+        .into_iter()
+        .filter_map(|object| plan::DesiredObject::of(&object))
+        .collect();
+    if let Reuse::Kept(dir) = reuse {
+        rendered::save(
+            dir,
+            &config,
+            &Rendered::of(&desired, inputs, objects.clone()),
+        );
+    }
+    Ok((desired, objects))
+}
+
+/// The reconcile, reusing and leaving what `reuse` says.
 async fn reconcile_with(
     unit: &SyncUnit,
     policies: &PolicySet,
     cluster: &Cluster,
     cache_dir: &Path,
-    previous: Option<Baseline>,
-    keep_baseline: bool,
+    reuse: Reuse,
 ) -> (Report, Option<Baseline>) {
     let report = Report::new(unit.name(), cluster.options().dry_run);
     let inputs = baseline::inputs(unit, policies);
+    let keep_baseline = matches!(reuse, Reuse::Baseline(_));
     let loaded = {
         let (unit, policies, cache_dir) = (unit.clone(), policies.clone(), cache_dir.to_owned());
         let inputs = inputs.clone();
         tokio::task::spawn_blocking(move || {
-            let interrupt = AtomicBool::new(false);
-            let fetched = desired::fetch(&unit, &cache_dir, &interrupt)?;
-            if let Some(again) = previous.and_then(|previous| {
-                previous.desired_again(fetched.revision.as_deref(), &inputs, fetched.duration)
-            }) {
-                return Ok(again);
-            }
-            let mut desired =
-                desired::from_source(&unit, &policies, fetched, desired::Depth::Validated)?;
-            // From here on each manifest is held as text, not as a `Value`.
-            let objects = std::mem::take(&mut desired.objects)
-                .into_iter()
-                .filter_map(|object| plan::DesiredObject::of(&object))
-                .collect();
-            Ok((desired, objects))
+            load_desired(&unit, &policies, &cache_dir, &inputs, &reuse)
         })
         .await
     };
-    let (mut desired, objects) = match loaded {
+    let (desired, objects) = match loaded {
         Ok(Ok(loaded)) => loaded,
         Ok(Err(error)) => return (report.fail(error), None),
         Err(panicked) => {
@@ -372,14 +425,12 @@ async fn reconcile_with(
                         .or_insert_with(|| seen.to_owned());
                 }
             }
+            let rendered = Rendered::of(&desired, &inputs, planned.desired_objects());
             Some(Baseline {
                 sync: unit.name().to_owned(),
                 inventory_namespace: spec.inventory_namespace.clone(),
-                revision: desired.revision.clone(),
-                desired: baseline::desired_objects(&planned),
-                inputs,
-                violations: std::mem::take(&mut desired.violations),
-                warnings: std::mem::take(&mut desired.warnings),
+                index: baseline::index(&rendered),
+                rendered,
                 inventory: std::mem::take(&mut run.inventory),
                 version,
                 resource_versions,
@@ -762,17 +813,18 @@ impl Run<'_> {
         }
     }
 
-    /// Wait for the CRDs and namespaces of a stage, then refresh discovery.
+    /// Wait for the CRDs and namespaces of a stage, all at once, then
+    /// refresh discovery.
     async fn await_definitions(&mut self, objects: &[&plan::PlannedObject]) {
-        for object in objects {
-            if let Err(error) = self
-                .cluster
-                .wait_ready(&object.key, &object.api_version)
-                .await
-            {
-                self.report.push_error(Error::from(error));
-                self.report.status = Status::Failed;
-            }
+        let cluster = self.cluster;
+        let waits: Vec<apply::Result<()>> = futures_util::stream::iter(objects)
+            .map(|object| cluster.wait_ready(&object.key, &object.api_version))
+            .buffer_unordered(cluster.options().concurrency.max(1))
+            .collect()
+            .await;
+        for error in waits.into_iter().filter_map(Result::err) {
+            self.report.push_error(Error::from(error));
+            self.report.status = Status::Failed;
         }
         self.cluster.refresh_discovery();
     }

@@ -208,6 +208,29 @@ impl Fixture {
     }
 
     /// Events about an object, as `(reason, note)`.
+    /// Poll until an Event with `reason` about the object exists (the
+    /// controller publishes Events after the status that caused them);
+    /// returns every Event about it, as [`Fixture::events`].
+    pub async fn wait_for_event(
+        &self,
+        namespace: &str,
+        name: &str,
+        reason: &str,
+    ) -> Vec<(String, String)> {
+        let started = Instant::now();
+        loop {
+            let events = self.events(namespace, name).await;
+            if events.iter().any(|(found, _)| found == reason) {
+                return events;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "no {reason} Event about {namespace}/{name}: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn events(&self, namespace: &str, name: &str) -> Vec<(String, String)> {
         let api: Api<k8s_openapi::api::events::v1::Event> =
             Api::namespaced(self.client(), namespace);

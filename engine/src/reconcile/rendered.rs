@@ -1,0 +1,271 @@
+//! A render kept for reuse: the desired objects of one commit, and what the
+//! validators found in them.
+//!
+//! Rendering is a function of the commit's files, the sync's configuration,
+//! its policies and their settings ([`super::baseline::inputs`]) and
+//! Plumbline itself. A reconcile of a commit it rendered before with the
+//! same inputs reuses the render instead of parsing, transforming and
+//! validating every manifest again. The controller keeps it in memory, in
+//! the [`super::Baseline`]; `plumbline sync` keeps it in a file
+//! ([`load`]/[`save`]), which also names the build that wrote it, so
+//! another build of Plumbline renders again.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::desired::Desired;
+use crate::object::ObjectKey;
+use crate::plan::{DesiredObject, Manifest};
+use crate::policy::Violation;
+
+/// The desired state of one commit, as a reconcile rendered it.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The commit; `None` for a local directory, which is never reused.
+    pub(super) revision: Option<String>,
+    /// [`super::baseline::inputs`] it was rendered with.
+    pub(super) inputs: String,
+    /// What the validators found in it.
+    pub(super) violations: Vec<Violation>,
+    /// Faults of fail-open policies while it was rendered.
+    pub(super) warnings: Vec<String>,
+    /// The objects.
+    pub(super) objects: Vec<DesiredObject>,
+}
+
+impl Rendered {
+    /// Keep `objects` of `desired` (whose own list was taken apart).
+    pub(super) fn of(desired: &Desired, inputs: &str, objects: Vec<DesiredObject>) -> Rendered {
+        Rendered {
+            revision: desired.revision.clone(),
+            inputs: inputs.to_owned(),
+            violations: desired.violations.clone(),
+            warnings: desired.warnings.clone(),
+            objects,
+        }
+    }
+
+    /// Whether this is the render of commit `revision` with `inputs`.
+    pub(super) fn is_of(&self, revision: Option<&str>, inputs: &str) -> bool {
+        revision.is_some() && revision == self.revision.as_deref() && inputs == self.inputs
+    }
+
+    /// The desired state again: its findings, with the objects apart. No
+    /// policy ran, so there are no logs or timings.
+    pub(super) fn into_desired(
+        self,
+        fetch_duration: Option<std::time::Duration>,
+    ) -> (Desired, Vec<DesiredObject>) {
+        let desired = Desired {
+            revision: self.revision,
+            objects: Vec::new(),
+            origins: Default::default(),
+            violations: self.violations,
+            warnings: self.warnings,
+            logs: Vec::new(),
+            timings: Vec::new(),
+            fetch_duration,
+            transformer_changes: Default::default(),
+            transformer_edits: Vec::new(),
+        };
+        (desired, self.objects)
+    }
+}
+
+/// A [`Rendered`] as a file holds it.
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    /// [`build`] of the Plumbline that wrote it.
+    build: String,
+    revision: String,
+    inputs: String,
+    violations: Vec<Violation>,
+    warnings: Vec<String>,
+    #[serde(borrow)]
+    objects: Vec<StoredObject<'a>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredObject<'a> {
+    key: ObjectKey,
+    api_version: String,
+    /// The manifest's JSON text, kept as it is (neither parsed nor
+    /// escaped).
+    #[serde(borrow)]
+    manifest: &'a RawValue,
+}
+
+/// This build of Plumbline: its version, and the size and modification
+/// time of its executable. `None` when the executable cannot be found.
+fn build() -> Option<String> {
+    let metadata = std::env::current_exe().ok()?.metadata().ok()?;
+    let modified = metadata
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!(
+        "{} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        metadata.len(),
+        modified.as_nanos()
+    ))
+}
+
+/// The file of the render of the sync configured in `config` with
+/// `inputs` in `dir`: one per configuration file, configuration and set of
+/// policies, holding its latest commit.
+fn file(dir: &Path, config: &str, inputs: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let key = Sha256::new()
+        .chain_update(config.len().to_le_bytes())
+        .chain_update(config)
+        .chain_update(inputs)
+        .finalize();
+    dir.join(format!("{}.json", &hex::encode(key)[..32]))
+}
+
+/// The render stored in `dir` for the sync configured in `config` with
+/// `inputs`, if this build of Plumbline wrote it. Anything unreadable is no
+/// render: the commit is rendered again.
+pub fn load(dir: &Path, config: &str, inputs: &str) -> Option<Rendered> {
+    let text = std::fs::read(file(dir, config, inputs)).ok()?;
+    let stored: Stored = serde_json::from_slice(&text).ok()?;
+    if Some(&stored.build) != build().as_ref() || stored.inputs != inputs {
+        return None;
+    }
+    let objects = stored
+        .objects
+        .into_iter()
+        .map(|o| DesiredObject {
+            key: o.key,
+            api_version: o.api_version,
+            manifest: Manifest::from_text(o.manifest.get()),
+        })
+        .collect();
+    Some(Rendered {
+        revision: Some(stored.revision),
+        inputs: stored.inputs,
+        violations: stored.violations,
+        warnings: stored.warnings,
+        objects,
+    })
+}
+
+/// Store the render of a commit of the sync configured in `config` in
+/// `dir`, replacing its previous one; a failure only costs the next run a
+/// render, and is logged.
+pub fn save(dir: &Path, config: &str, rendered: &Rendered) {
+    let Some(revision) = &rendered.revision else {
+        return;
+    };
+    if let Err(error) = try_save(&file(dir, config, &rendered.inputs), revision, rendered) {
+        tracing::warn!("the render of {revision} is not kept: {error}");
+    }
+}
+
+fn try_save(path: &Path, revision: &str, rendered: &Rendered) -> anyhow::Result<()> {
+    let build = build().ok_or_else(|| anyhow::anyhow!("the executable is not found"))?;
+    let objects = rendered
+        .objects
+        .iter()
+        .map(|o| {
+            Ok(StoredObject {
+                key: o.key.clone(),
+                api_version: o.api_version.clone(),
+                manifest: serde_json::from_str(o.manifest.text())?,
+            })
+        })
+        .collect::<serde_json::Result<_>>()?;
+    let stored = Stored {
+        build,
+        revision: revision.to_owned(),
+        inputs: rendered.inputs.clone(),
+        violations: rendered.violations.clone(),
+        warnings: rendered.warnings.clone(),
+        objects,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, serde_json::to_vec(&stored)?)?;
+    std::fs::rename(&partial, path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rendered(revision: &str, inputs: &str) -> Rendered {
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "a", "namespace": "n"}, "data": {"k": "v \"quoted\""}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "b", "namespace": "n"}, "spec": {"replicas": 2}}),
+        ];
+        Rendered {
+            revision: Some(revision.to_owned()),
+            inputs: inputs.to_owned(),
+            violations: Vec::new(),
+            warnings: vec!["a fail-open policy faulted".to_owned()],
+            objects: objects.iter().filter_map(DesiredObject::of).collect(),
+        }
+    }
+
+    #[test]
+    fn a_stored_render_comes_back_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = rendered("c0ffee", "inputs-1");
+        save(dir.path(), "plumbline.yaml", &kept);
+        let loaded = load(dir.path(), "plumbline.yaml", "inputs-1").expect("the render is kept");
+        assert!(loaded.is_of(Some("c0ffee"), "inputs-1"));
+        assert_eq!(loaded.warnings, kept.warnings);
+        let manifests = |r: &Rendered| -> Vec<(ObjectKey, String, Manifest)> {
+            r.objects
+                .iter()
+                .map(|o| (o.key.clone(), o.api_version.clone(), o.manifest.clone()))
+                .collect()
+        };
+        assert_eq!(manifests(&loaded), manifests(&kept));
+    }
+
+    #[test]
+    fn a_render_is_reused_only_for_its_commit_and_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        save(
+            dir.path(),
+            "plumbline.yaml",
+            &rendered("c0ffee", "inputs-1"),
+        );
+        assert!(load(dir.path(), "plumbline.yaml", "inputs-2").is_none());
+        assert!(load(dir.path(), "other/plumbline.yaml", "inputs-1").is_none());
+        let loaded = load(dir.path(), "plumbline.yaml", "inputs-1").unwrap();
+        assert!(!loaded.is_of(Some("beef"), "inputs-1"));
+        assert!(!loaded.is_of(None, "inputs-1"));
+    }
+
+    #[test]
+    fn a_render_written_by_another_build_or_damaged_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        save(
+            dir.path(),
+            "plumbline.yaml",
+            &rendered("c0ffee", "inputs-1"),
+        );
+        let path = file(dir.path(), "plumbline.yaml", "inputs-1");
+        let mut stored: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        stored["build"] = json!("0.0.1 1 1");
+        std::fs::write(&path, stored.to_string()).unwrap();
+        assert!(load(dir.path(), "plumbline.yaml", "inputs-1").is_none());
+
+        std::fs::write(&path, "{\"build\": ").unwrap();
+        assert!(load(dir.path(), "plumbline.yaml", "inputs-1").is_none());
+    }
+}
