@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, finalizer, Event as FinalizerEvent};
@@ -753,7 +754,7 @@ fn set_condition(
             condition.message = message.into();
             condition.observed_generation = status.observed_generation;
         }
-        None => status.conditions.push(super::crd::Condition {
+        None => status.conditions.push(Condition {
             type_: type_.into(),
             status: value.into(),
             reason: reason.into(),
