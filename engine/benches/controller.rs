@@ -383,13 +383,16 @@ async fn run(shape: Shape) {
     let (pushes, pushes_rx) = mpsc::channel(16);
     let mut options = Options::new(host, scratch.path().join("cache"), Arc::clone(&metrics));
     options.config = Some(config);
-    options.webhook = Some(pushes_rx);
     // The benchmark's repository is a local directory.
     options.access = Access::new(true);
     let (stop, stopped) = oneshot::channel::<()>();
-    let controller = tokio::spawn(Controller::new(client.clone(), options).run(async move {
-        let _ = stopped.await;
-    }));
+    let controller = tokio::spawn(
+        Controller::new(client.clone(), options)
+            .with_webhook(pushes_rx)
+            .run(async move {
+                let _ = stopped.await;
+            }),
+    );
 
     // 1. cold
     let started = Instant::now();

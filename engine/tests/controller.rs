@@ -832,7 +832,7 @@ async fn a_git_push_webhook_reconciles_the_syncs_following_the_pushed_ref(server
         .write("app/config.yaml", &config_map("settings", "fast"));
     fixture.world.repo.commit("app");
     let (pushes, webhook) = tokio::sync::mpsc::channel(4);
-    let running = fixture.start_with(|options| options.webhook = Some(webhook));
+    let running = fixture.start_with_webhook(webhook);
     let url = fixture.world.repo.url();
     fixture
         .put_sync_unit("team", "shop", spec_for(&url, "app", json!({})))

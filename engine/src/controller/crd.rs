@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -178,7 +178,7 @@ pub struct LimitsSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncUnitStatus {
-    /// `Ready`, `Reconciling` and `Stalled`.
+    /// `Ready`, `Reconciling` and `Stalled`, as `metav1.Condition`s.
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// The `metadata.generation` the status describes.
@@ -204,35 +204,14 @@ pub struct SyncUnitStatus {
     /// reconcile finds drift again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftSummary>,
-    /// When the last reconcile finished (RFC 3339).
+    /// When the last reconcile finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_time: Option<String>,
+    pub last_reconcile_time: Option<Time>,
 }
 
 /// The most entries a list in the status holds, so the object stays small
 /// however large the sync.
 pub const MAX_STATUS_ENTRIES: usize = 20;
-
-/// One status condition (the shape of `metav1.Condition`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    /// `Ready`, `Reconciling` or `Stalled`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    /// A `PascalCase` reason, for machines.
-    pub reason: String,
-    /// What happened, for people.
-    #[serde(default)]
-    pub message: String,
-    /// When `status` last changed (RFC 3339).
-    pub last_transition_time: String,
-    /// The `metadata.generation` the condition was set for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-}
 
 /// One violation, as the status shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

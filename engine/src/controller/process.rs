@@ -208,7 +208,6 @@ pub async fn run(
     options.config = Some(config);
     options.inventory_namespace.clone_from(&args.namespace);
     options.shard = args.shard.clone();
-    options.webhook = Some(pushes_rx);
     options.instance = Some(identity);
     options.concurrency = args.concurrency;
     options.access = Access::new(args.allow_file_urls);
@@ -216,13 +215,15 @@ pub async fn run(
     // Stop reconciling on shutdown, or when leadership is lost (or the
     // elector is gone, so leadership is unknown).
     let (stop, mut lost) = (stop_rx.clone(), leading.clone());
-    let controller = Controller::new(client, options).run(async move {
-        let mut stop = stop;
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => {}
-            _ = lost.wait_for(|leads| !*leads) => {}
-        }
-    });
+    let controller = Controller::new(client, options)
+        .with_webhook(pushes_rx)
+        .run(async move {
+            let mut stop = stop;
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                _ = lost.wait_for(|leads| !*leads) => {}
+            }
+        });
     // A graceful shutdown waits for the reconciles in flight, and
     // kube-runtime first waits for its cache of SyncUnits to fill: with the
     // API server unreachable that never happens, so give up after a while.

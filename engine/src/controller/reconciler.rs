@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, finalizer, Event as FinalizerEvent};
@@ -31,13 +32,11 @@ use super::cleanup;
 use super::crd::{ClusterSyncPolicy, SyncUnit, SyncUnitStatus};
 use super::drift_watch::DriftWatch;
 use super::events::Events;
-use super::metrics::Metrics;
 use super::repair::{Baselines, Held};
-use super::shard::Shard;
+use super::runner::Options;
 use super::status::{self, Verdict};
-use super::sync_unit::{self, Access, Resolver};
-use crate::apply::{self, inventory_store, Cluster};
-use crate::policy::PolicyHost;
+use super::sync_unit::{self, Resolver};
+use crate::apply::{inventory_store, Cluster};
 use crate::reconcile::{self, Baseline, Status};
 
 /// Errors that end a reconcile early; kube-runtime's error policy retries
@@ -102,27 +101,14 @@ impl Error {
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything reconciles share.
+/// Everything reconciles share: the controller's [`Options`] and what
+/// the controller built from them.
 pub struct Context {
     /// The controller's own client.
     pub client: kube::Client,
-    /// The configuration `client` was built from, to build clients that
-    /// impersonate a sync's `serviceAccountName`; `None` refuses such syncs.
-    pub config: Option<kube::Config>,
-    /// Loads and runs policies.
-    pub host: PolicyHost,
-    /// Git cache, downloaded modules, credential files.
-    pub cache_dir: PathBuf,
-    /// Namespace of the inventory ConfigMaps.
-    pub inventory_namespace: String,
-    /// Which URLs SyncUnits may name; module download limits.
-    pub access: Access,
-    /// How objects are applied (field manager, parallelism).
-    pub apply: apply::Options,
-    /// Which SyncUnits this replica reconciles.
-    pub shard: Shard,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
+    /// How the controller runs (policy host, cache, inventory namespace,
+    /// access, apply options, shard, metrics, ...).
+    pub options: Options,
     /// Event publisher.
     pub events: Events,
     /// Watches of managed objects.
@@ -207,7 +193,7 @@ pub fn reconcile(
 pub const PRUNE_FINALIZER: &str = "plumbline.dev/prune";
 
 async fn reconcile_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
-    if !ctx.shard.owns(&object.metadata) {
+    if !ctx.options.shard.owns(&object.metadata) {
         return Ok(Action::await_change());
     }
     let has_finalizer = object.finalizers().iter().any(|f| f == PRUNE_FINALIZER);
@@ -272,9 +258,13 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
         return Ok(Action::await_change());
     };
     let cluster = cluster_for(&ctx, &object, &namespace)?;
-    let pruned = run_cleanup(cluster, ctx.inventory_namespace.clone(), sync.clone())
-        .await
-        .map_err(|e| Error::Panicked(e.to_string()))?;
+    let pruned = run_cleanup(
+        cluster,
+        ctx.options.inventory_namespace.clone(),
+        sync.clone(),
+    )
+    .await
+    .map_err(|e| Error::Panicked(e.to_string()))?;
     match pruned {
         Ok(deleted) => {
             let message = format!("deleted: pruned its {deleted} object(s) and its inventory");
@@ -396,16 +386,18 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
     let cluster_policies = list_cluster_policies(&ctx).await?;
     let resolver = Resolver {
         client: &ctx.client,
-        host: &ctx.host,
-        cache_dir: &ctx.cache_dir,
-        inventory_namespace: &ctx.inventory_namespace,
-        access: &ctx.access,
+        host: &ctx.options.host,
+        cache_dir: &ctx.options.cache_dir,
+        inventory_namespace: &ctx.options.inventory_namespace,
+        access: &ctx.options.access,
     };
     let resolved = match boxed(resolver.resolve(&object, &cluster_policies)).await {
         Ok(resolved) => resolved,
         Err(error) => {
             tracing::warn!(syncunit = %me, %error, "cannot resolve the SyncUnit");
-            ctx.metrics.record_reconcile_error(started.elapsed());
+            ctx.options
+                .metrics
+                .record_reconcile_error(started.elapsed());
             let message = error.to_string();
             let verdict = if error.is_retryable() {
                 Verdict::progressing(error.reason(), message.clone())
@@ -432,21 +424,31 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
     };
 
     let cluster = cluster_for(&ctx, &object, &namespace)?;
-    let (report, baseline, cluster, resolved) =
-        run_reconcile(resolved, cluster, ctx.cache_dir.join("git"), last_baseline)
-            .await
-            .map_err(|e| Error::Panicked(e.to_string()))?;
-    ctx.metrics.record_reconcile(&report, started.elapsed());
+    let (report, baseline, cluster, resolved) = run_reconcile(
+        resolved,
+        cluster,
+        ctx.options.cache_dir.join("git"),
+        last_baseline,
+    )
+    .await
+    .map_err(|e| Error::Panicked(e.to_string()))?;
+    ctx.options
+        .metrics
+        .record_reconcile(&report, started.elapsed());
     tracing::info!(syncunit = %me, elapsed = ?started.elapsed(), "{report}");
 
     // The inventory as recorded: the baseline's, or read back after a
     // reconcile that left none.
     let loaded = match &baseline {
         Some(_) => None,
-        None => inventory_store::load(&cluster, &ctx.inventory_namespace, resolved.unit.name())
-            .await
-            .ok()
-            .map(|stored| stored.inventory),
+        None => inventory_store::load(
+            &cluster,
+            &ctx.options.inventory_namespace,
+            resolved.unit.name(),
+        )
+        .await
+        .ok()
+        .map(|stored| stored.inventory),
     };
     let inventory = baseline
         .as_ref()
@@ -490,7 +492,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
     drop(held);
     // Watches start once the baseline is in place: their first list is
     // checked against it.
-    let watcher = Cluster::new(ctx.client.clone(), ctx.apply.clone());
+    let watcher = Cluster::new(ctx.client.clone(), ctx.options.apply.clone());
     boxed(ctx.drift.ensure(&watcher, kinds.into_iter())).await;
 
     match report.status {
@@ -667,16 +669,20 @@ async fn list_cluster_policies(ctx: &Context) -> Result<Vec<ClusterSyncPolicy>> 
 /// The cluster connection a sync applies through: the controller's own,
 /// or one impersonating the sync's service account.
 fn cluster_for(ctx: &Context, object: &SyncUnit, namespace: &str) -> Result<Cluster> {
-    let mut options = ctx.apply.clone();
+    let mut options = ctx.options.apply.clone();
     options.force_conflicts = object.spec.sync.force_conflicts;
     let Some(account) = &object.spec.service_account_name else {
         return Ok(Cluster::new(ctx.client.clone(), options));
     };
     let user = format!("system:serviceaccount:{namespace}:{account}");
-    let mut config = ctx.config.clone().ok_or_else(|| Error::Impersonate {
-        account: user.clone(),
-        source: kube::Error::Service("no client configuration to impersonate with".into()),
-    })?;
+    let mut config = ctx
+        .options
+        .config
+        .clone()
+        .ok_or_else(|| Error::Impersonate {
+            account: user.clone(),
+            source: kube::Error::Service("no client configuration to impersonate with".into()),
+        })?;
     config.auth_info.impersonate = Some(user.clone());
     let client = kube::Client::try_from(config).map_err(|source| Error::Impersonate {
         account: user,
@@ -748,7 +754,7 @@ fn set_condition(
             condition.message = message.into();
             condition.observed_generation = status.observed_generation;
         }
-        None => status.conditions.push(super::crd::Condition {
+        None => status.conditions.push(Condition {
             type_: type_.into(),
             status: value.into(),
             reason: reason.into(),

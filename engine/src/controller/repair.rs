@@ -149,7 +149,7 @@ fn wait(waiting: &mut HashMap<ObjectRef<SyncUnit>, HashMap<ObjectKey, Noticed>>,
 /// Gives the notice back when the owner's reconcile is running.
 async fn repair(ctx: &Context, noticed: Noticed) -> Option<Noticed> {
     let unit = ctx.store.get(&noticed.owner)?;
-    if !ctx.shard.owns(&unit.metadata) {
+    if !ctx.options.shard.owns(&unit.metadata) {
         return None;
     }
     let Ok(held) = ctx.baselines.slot(&noticed.owner).try_lock_owned() else {
@@ -165,7 +165,9 @@ async fn repair(ctx: &Context, noticed: Noticed) -> Option<Noticed> {
         .baseline
         .repair(&noticed.key, noticed.live, &held.policies, &held.cluster)
         .await?;
-    ctx.metrics.record_repair(&repaired, started.elapsed());
+    ctx.options
+        .metrics
+        .record_repair(&repaired, started.elapsed());
     tracing::info!(syncunit = %noticed.owner, object = %noticed.key,
                    elapsed = ?started.elapsed(), "repaired: {repaired}");
     if repaired.status != Status::Synced {

@@ -51,7 +51,8 @@ use crate::apply;
 use crate::policy::PolicyHost;
 use crate::source::GitRef;
 
-/// How the controller runs.
+/// How the controller runs. Every reconcile sees them as
+/// [`Context::options`](reconciler::Context::options).
 pub struct Options {
     /// The client configuration, to impersonate syncs' service accounts;
     /// `None` refuses SyncUnits that set `serviceAccountName`.
@@ -70,8 +71,6 @@ pub struct Options {
     pub shard: Shard,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Git pushes from the webhook endpoint.
-    pub webhook: Option<mpsc::Receiver<GitPush>>,
     /// The name of this replica in Events (its pod name).
     pub instance: Option<String>,
     /// SyncUnits reconciled at once.
@@ -93,7 +92,6 @@ impl Options {
             apply: apply::Options::default(),
             shard: Shard::All,
             metrics,
-            webhook: None,
             instance: None,
             concurrency: 4,
             retry_base: Duration::from_secs(5),
@@ -105,18 +103,35 @@ impl Options {
 pub struct Controller {
     client: kube::Client,
     options: Options,
+    webhook: Option<mpsc::Receiver<GitPush>>,
 }
 
 impl Controller {
     /// A controller talking through `client`.
     pub fn new(client: kube::Client, options: Options) -> Self {
-        Controller { client, options }
+        Controller {
+            client,
+            options,
+            webhook: None,
+        }
+    }
+
+    /// Also reconcile the SyncUnits following the repository and ref of
+    /// each Git push received from the webhook endpoint.
+    #[must_use]
+    pub fn with_webhook(mut self, pushes: mpsc::Receiver<GitPush>) -> Self {
+        self.webhook = Some(pushes);
+        self
     }
 
     /// Reconcile until `shutdown` resolves, then finish the reconciles in
     /// flight and return.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-        let Controller { client, options } = self;
+        let Controller {
+            client,
+            options,
+            webhook,
+        } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (trigger_tx, mut trigger_rx) = mpsc::unbounded_channel::<ObjectRef<SyncUnit>>();
         let (noticed_tx, noticed_rx) = mpsc::unbounded_channel::<Noticed>();
@@ -134,7 +149,7 @@ impl Controller {
         .applied_objects()
         .predicate_filter(spec_or_labels, PredicateConfig::default());
 
-        if let Some(pushes) = options.webhook {
+        if let Some(pushes) = webhook {
             tokio::spawn(forward_pushes(
                 pushes,
                 reader.clone(),
@@ -142,29 +157,23 @@ impl Controller {
                 stop_rx.clone(),
             ));
         }
+        let concurrency = options.concurrency;
         let context = Arc::new(Context {
             client: client.clone(),
-            config: options.config,
-            host: options.host,
-            cache_dir: options.cache_dir,
-            inventory_namespace: options.inventory_namespace,
-            access: options.access,
-            apply: options.apply,
-            shard: options.shard,
-            metrics: options.metrics,
-            events: Events::new(client.clone(), options.instance),
+            events: Events::new(client.clone(), options.instance.clone()),
             drift: DriftWatch::new(client.clone(), noticed_tx, stop_rx.clone()),
             triggers: trigger_tx,
             store: reader.clone(),
             backoff: Backoff::new(options.retry_base),
             baselines: Baselines::default(),
+            options,
         });
         let repairs = repair::run(context.clone(), noticed_rx, stop_rx.clone());
 
         let selections = Selections::new(reader.clone());
         let triggers = futures_util::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
         kube::runtime::Controller::for_stream(sync_units, reader)
-            .with_config(Config::default().concurrency(options.concurrency))
+            .with_config(Config::default().concurrency(concurrency))
             .watches(
                 Api::<ClusterSyncPolicy>::all(client),
                 watcher::Config::default(),

@@ -11,9 +11,10 @@
 
 use std::collections::BTreeMap;
 
-use super::crd::{
-    Condition, DriftEntry, DriftSummary, SyncUnitStatus, ViolationStatus, MAX_STATUS_ENTRIES,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::{Timestamp, Unit};
+
+use super::crd::{DriftEntry, DriftSummary, SyncUnitStatus, ViolationStatus, MAX_STATUS_ENTRIES};
 use crate::reconcile::{Failure, ObjectReport, Outcome, Report, Status};
 use crate::text;
 
@@ -109,7 +110,7 @@ pub fn with_verdict(
     previous: &SyncUnitStatus,
     verdict: &Verdict,
     generation: Option<i64>,
-    now: &str,
+    now: &Time,
 ) -> SyncUnitStatus {
     let mut status = previous.clone();
     status.observed_generation = generation;
@@ -132,7 +133,7 @@ pub fn with_verdict(
                 status: bool_status(*value).to_owned(),
                 reason,
                 message: text::truncate(&message, 1024).into_owned(),
-                last_transition_time: now.to_owned(),
+                last_transition_time: now.clone(),
                 observed_generation: generation,
             };
             if let Some(old) = previous.conditions.iter().find(|c| c.type_ == *type_) {
@@ -264,7 +265,7 @@ fn drift_summary(report: &Report) -> Option<DriftSummary> {
         *decisions.entry(outcome_name(&object.outcome)).or_insert(0) += 1;
     }
     Some(DriftSummary {
-        detected_time: now(),
+        detected_time: now().0.to_string(),
         detected: drifted.len() as u64,
         decisions,
         entries: drifted
@@ -297,12 +298,11 @@ pub fn condition<'a>(status: &'a SyncUnitStatus, type_: &str) -> Option<&'a Cond
     status.conditions.iter().find(|c| c.type_ == type_)
 }
 
-/// Now, in RFC 3339 with second precision (as Kubernetes writes times).
-pub fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .round(k8s_openapi::jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+/// Now, to the second: Kubernetes writes times in seconds, so a time
+/// read back from the API server equals the one written.
+pub fn now() -> Time {
+    let now = Timestamp::now();
+    Time(now.round(Unit::Second).unwrap_or(now))
 }
 
 /// The first failure, and how many more there are.
@@ -318,33 +318,40 @@ fn first_line(failures: &[Failure]) -> String {
 mod tests {
     use super::*;
 
+    fn time(rfc3339: &str) -> Time {
+        Time(rfc3339.parse().unwrap())
+    }
+
     #[test]
     fn transition_times_move_only_when_a_condition_changes() {
         let first = with_verdict(
             &SyncUnitStatus::default(),
             &Verdict::ready("ReconciliationSucceeded", "ok".into()),
             Some(1),
-            "2026-01-01T00:00:00Z",
+            &time("2026-01-01T00:00:00Z"),
         );
         let again = with_verdict(
             &first,
             &Verdict::ready("ReconciliationSucceeded", "ok".into()),
             Some(1),
-            "2026-01-01T00:05:00Z",
+            &time("2026-01-01T00:05:00Z"),
         );
         assert!(!changed(&first, &again));
         let stalled = with_verdict(
             &again,
             &Verdict::stalled("ValidationFailed", "no".into()),
             Some(2),
-            "2026-01-01T00:06:00Z",
+            &time("2026-01-01T00:06:00Z"),
         );
         let ready = condition(&stalled, READY).unwrap();
         assert_eq!(ready.status, "False");
-        assert_eq!(ready.last_transition_time, "2026-01-01T00:06:00Z");
+        assert_eq!(ready.last_transition_time, time("2026-01-01T00:06:00Z"));
         assert_eq!(condition(&stalled, STALLED).unwrap().status, "True");
         let reconciling = condition(&stalled, RECONCILING).unwrap();
-        assert_eq!(reconciling.last_transition_time, "2026-01-01T00:00:00Z");
+        assert_eq!(
+            reconciling.last_transition_time,
+            time("2026-01-01T00:00:00Z")
+        );
         assert_eq!(stalled.observed_generation, Some(2));
     }
 
@@ -406,8 +413,33 @@ mod tests {
     }
 
     #[test]
-    fn now_is_rfc3339_in_seconds() {
+    fn now_is_in_whole_seconds_and_serializes_as_rfc3339() {
         let now = now();
-        assert!(now.ends_with('Z') && now.len() == 20, "{now}");
+        assert_eq!(now.0.subsec_nanosecond(), 0);
+        let written = serde_json::to_value(&now).unwrap();
+        let written = written.as_str().unwrap();
+        assert!(written.ends_with('Z') && written.len() == 20, "{written}");
+        assert_eq!(serde_json::from_value::<Time>(written.into()).unwrap(), now);
+    }
+
+    #[test]
+    fn conditions_serialize_as_the_api_server_writes_them() {
+        let status = with_verdict(
+            &SyncUnitStatus::default(),
+            &Verdict::stalled("ValidationFailed", "no".into()),
+            Some(3),
+            &time("2026-01-01T00:06:00Z"),
+        );
+        let written = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            written["conditions"][2],
+            serde_json::json!({
+                "type": "Stalled", "status": "True", "reason": "ValidationFailed",
+                "message": "no", "lastTransitionTime": "2026-01-01T00:06:00Z",
+                "observedGeneration": 3,
+            })
+        );
+        let read: SyncUnitStatus = serde_json::from_value(written).unwrap();
+        assert_eq!(read, status);
     }
 }

@@ -14,8 +14,9 @@ use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
 use plumbline::controller::metrics::Metrics;
 use plumbline::controller::runner::{Controller, Options};
 use plumbline::controller::sync_unit::Access;
+use plumbline::controller::webhook::GitPush;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::reconcile_support::World;
@@ -72,7 +73,14 @@ impl Fixture {
     /// Start a controller with changed options.
     pub fn start_with(&self, change: impl FnOnce(&mut Options)) -> Running {
         let client = self.world.server.counting_client(&self.world.requests);
-        self.start_as(client, self.world.server.config(), change)
+        self.launch(client, self.world.server.config(), change, None)
+    }
+
+    /// Start a controller for every SyncUnit that also takes Git pushes
+    /// from `pushes`, as from its webhook endpoint.
+    pub fn start_with_webhook(&self, pushes: mpsc::Receiver<GitPush>) -> Running {
+        let client = self.world.server.counting_client(&self.world.requests);
+        self.launch(client, self.world.server.config(), |_| {}, Some(pushes))
     }
 
     /// Start a controller that talks to the API server as `client` (and
@@ -83,6 +91,16 @@ impl Fixture {
         client: kube::Client,
         config: kube::Config,
         change: impl FnOnce(&mut Options),
+    ) -> Running {
+        self.launch(client, config, change, None)
+    }
+
+    fn launch(
+        &self,
+        client: kube::Client,
+        config: kube::Config,
+        change: impl FnOnce(&mut Options),
+        pushes: Option<mpsc::Receiver<GitPush>>,
     ) -> Running {
         let metrics = Arc::new(Metrics::new());
         let mut options = Options::new(
@@ -95,8 +113,12 @@ impl Fixture {
         // The tests' repositories and modules are local files.
         options.access = Access::new(true);
         change(&mut options);
+        let mut controller = Controller::new(client, options);
+        if let Some(pushes) = pushes {
+            controller = controller.with_webhook(pushes);
+        }
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(Controller::new(client, options).run(async move {
+        let task = tokio::spawn(controller.run(async move {
             let _ = stopped.await;
         }));
         Running {
