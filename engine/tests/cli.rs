@@ -11,7 +11,9 @@ mod source_support;
 use std::time::Duration;
 
 use binary_support::repo_root;
-use cli_support::{commit_bad_branch, copy_quickstart, plumbline, plumbline_async};
+use cli_support::{
+    commit_bad_branch, copy_quickstart, plumbline, plumbline_async, plumbline_cached_in,
+};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
@@ -63,6 +65,52 @@ fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
         out.contains("Changes: 4 to create, 0 to update, 0 unchanged"),
         "{out}"
     );
+}
+
+/// A commit planned before with the same inputs is not rendered again: the
+/// kept render shows the same objects, origins, transformations and
+/// findings. Issue #16.
+#[test]
+fn a_second_plan_of_a_commit_shows_what_the_first_showed() {
+    let repo = quickstart_repo();
+    let cache = tempfile::tempdir().unwrap();
+    let kept_files = || -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+        std::fs::read_dir(cache.path().join("rendered"))
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let modified = path.metadata().unwrap().modified().unwrap();
+                (path, modified)
+            })
+            .collect()
+    };
+    for (reference, code) in [("main", 1), ("bad", 1)] {
+        let plan = || {
+            plumbline_cached_in(
+                cache.path(),
+                repo.path(),
+                &["plan", ".", "--ref", reference],
+            )
+            .expect(code)
+        };
+        let first = plan();
+        let kept = kept_files();
+        let second = plan();
+        assert_eq!(second.stdout, first.stdout);
+        assert_eq!(kept_files(), kept, "the second plan rendered again");
+        let out = &first.stdout;
+        assert!(
+            out.contains("+ metadata.labels.app.kubernetes.io/managed-by"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Deployment.apps shop/web  (deploy/deployment.yaml:1)"),
+            "{out}"
+        );
+    }
+    assert_eq!(kept_files().len(), 2, "one file per configuration: each ref");
+    let bad = plumbline_cached_in(cache.path(), repo.path(), &["plan", ".", "--ref", "bad"]);
+    assert!(bad.stdout.contains("[images-pinned]"), "{}", bad.stdout);
 }
 
 #[test]

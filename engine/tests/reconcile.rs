@@ -521,6 +521,40 @@ async fn a_kept_render_is_reused_for_the_same_commit_and_inputs(server: Server) 
     assert_eq!(damaged.summary.unchanged, 4, "{:?}", damaged.summary);
 }
 
+/// The controller's next reconcile plans with the inventory its baseline
+/// holds only while the stored inventory is that one: after another writer
+/// (here a reconcile without a baseline) recorded an object, the stored
+/// inventory is read again, and the object is pruned when it leaves Git.
+async fn a_baseline_inventory_is_used_only_while_it_is_the_stored_one(server: Server) {
+    let world = World::on(server);
+    seed(&world);
+    let unit = world.unit("");
+    let policies = world.policies(&unit);
+    let cluster = world.cluster();
+    let git = world.git_cache().join("git");
+    let (first, baseline) =
+        reconcile::reconcile_to_baseline(&unit, &policies, &cluster, &git, None).await;
+    assert_eq!(first.status, Status::Synced, "{:?}", first.errors);
+    assert!(baseline.is_some());
+
+    let extra = CONFIG.replace("settings", "extra");
+    world.repo.write("extra.yaml", &extra).commit("shop: extra");
+    let other = world.reconcile(&unit).await;
+    assert_eq!(other.status, Status::Synced, "{:?}", other.errors);
+    world.repo.remove("extra.yaml").commit("shop: no extra");
+
+    let (last, _) =
+        reconcile::reconcile_to_baseline(&unit, &policies, &cluster, &git, baseline).await;
+    assert_eq!(last.status, Status::Synced, "{:?}", last.errors);
+    assert!(
+        outcomes(&last).contains(&("ConfigMap shop/extra".to_owned(), Outcome::Pruned)),
+        "{:?}",
+        outcomes(&last)
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.client(), "shop");
+    assert!(config_maps.get_opt("extra").await.unwrap().is_none());
+}
+
 on_both_servers!(
     first_sync_creates_everything_in_order_and_a_second_writes_nothing,
     a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned,
@@ -541,4 +575,5 @@ on_both_servers!(
     objects_a_transformer_adds_are_guarded,
     when_every_remediator_abstains_the_sync_default_decides,
     a_kept_render_is_reused_for_the_same_commit_and_inputs,
+    a_baseline_inventory_is_used_only_while_it_is_the_stored_one,
 );

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 
 use serde_json::{json, Value};
 
@@ -17,7 +16,7 @@ use crate::apply::Options;
 use crate::object::ObjectKey;
 use crate::plan::{self, Action, Live, Plan, UpdateReason};
 use crate::policy::PolicySet;
-use crate::reconcile::desired::{self, Depth, Desired};
+use crate::reconcile::desired::{Depth, Desired};
 use crate::reconcile::{self, transform_guard, SyncUnit};
 
 /// Arguments of `plumbline plan`.
@@ -59,14 +58,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let progress = sync::Progress::start(global, &format!("planning {}", unit.name()));
     let host = sync::policy_host()?;
     let policies = sync::load_policies(&host, &unit, &[])?;
-    let interrupt = AtomicBool::new(false);
-    let git_cache = sync::git_cache();
-    let mut desired = desired::load(&unit, &policies, &git_cache, Depth::Previewed, &interrupt)
-        .map_err(sync::flat)?;
+    let (git_cache, rendered) = (sync::git_cache(), sync::rendered_cache());
+    let (mut desired, objects) =
+        reconcile::load_kept(&unit, &policies, &git_cache, &rendered, Depth::Previewed)
+            .map_err(sync::flat)?;
     let transformations = std::mem::take(&mut desired.transformer_edits);
 
     let spec = &unit.config.spec;
-    let objects = std::mem::take(&mut desired.objects);
     let runtime = sync::runtime()?;
     let reconcile::Preview {
         planned,

@@ -213,6 +213,11 @@ pub fn git_cache() -> PathBuf {
     cache_root().join("git")
 }
 
+/// Where each sync's latest render is kept.
+pub fn rendered_cache() -> PathBuf {
+    cache_root().join("rendered")
+}
+
 /// A policy host with its compile cache.
 pub fn policy_host() -> anyhow::Result<PolicyHost> {
     PolicyHost::new(HostConfig {
@@ -362,7 +367,7 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     // is started after it.
     let report = runtime.block_on(async {
         let cluster = args.cluster.connect(options).await?;
-        let (git_cache, rendered) = (git_cache(), cache_root().join("rendered"));
+        let (git_cache, rendered) = (git_cache(), rendered_cache());
         tokio::select! {
             report = reconcile::reconcile_kept(&unit, &policies, &cluster, &git_cache, &rendered) => {
                 anyhow::Ok(report)

@@ -71,6 +71,17 @@ pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
 }
 
 impl Baseline {
+    /// What the next reconcile reuses: the render, and the inventory as
+    /// last read or written.
+    pub(super) fn into_reused(self) -> (Rendered, inventory_store::Stored) {
+        let stored = inventory_store::Stored {
+            inventory: self.inventory,
+            complete: true,
+            version: self.version,
+        };
+        (self.rendered, stored)
+    }
+
     /// The inventory as last recorded.
     pub fn inventory(&self) -> &Inventory {
         &self.inventory

@@ -171,7 +171,7 @@ pub async fn reconcile(
     cluster: &Cluster,
     cache_dir: &Path,
 ) -> Report {
-    reconcile_with(unit, policies, cluster, cache_dir, Reuse::Nothing)
+    reconcile_with(unit, policies, cluster, cache_dir, Reuse::Nothing, None)
         .await
         .0
 }
@@ -188,7 +188,7 @@ pub async fn reconcile_kept(
     rendered_dir: &Path,
 ) -> Report {
     let reuse = Reuse::Kept(rendered_dir.to_owned());
-    reconcile_with(unit, policies, cluster, cache_dir, reuse)
+    reconcile_with(unit, policies, cluster, cache_dir, reuse, None)
         .await
         .0
 }
@@ -196,7 +196,9 @@ pub async fn reconcile_kept(
 /// [`reconcile`], also returning the [`Baseline`] single objects can be
 /// repaired against until the next reconcile, when this one ended
 /// [`Status::Synced`] with real writes. With the `previous` baseline, a
-/// commit it was rendered from with the same inputs is not rendered again.
+/// commit it was rendered from with the same inputs is not rendered again,
+/// and its inventory is not read again while the stored one is the one it
+/// holds.
 pub async fn reconcile_to_baseline(
     unit: &SyncUnit,
     policies: &PolicySet,
@@ -204,8 +206,9 @@ pub async fn reconcile_to_baseline(
     cache_dir: &Path,
     previous: Option<Baseline>,
 ) -> (Report, Option<Baseline>) {
-    let reuse = Reuse::Baseline(previous.map(|b| b.rendered));
-    reconcile_with(unit, policies, cluster, cache_dir, reuse).await
+    let (rendered, known) = previous.map(Baseline::into_reused).unzip();
+    let reuse = Reuse::Baseline(rendered.map(Box::new));
+    reconcile_with(unit, policies, cluster, cache_dir, reuse, known).await
 }
 
 /// Where a reconcile finds a render it may reuse, and what it leaves.
@@ -215,53 +218,71 @@ enum Reuse {
     /// The render kept in this directory; keep this one's there.
     Kept(std::path::PathBuf),
     /// The render of the previous baseline; leave a baseline.
-    Baseline(Option<Rendered>),
+    Baseline(Option<Box<Rendered>>),
 }
 
-/// The desired state of `unit`: the render `reuse` holds if it is of the
-/// fetched commit with the same `inputs`, else a new render, kept if
-/// `reuse` says so.
+/// The desired state of `unit` at `depth`, reusing the render kept in
+/// `rendered_dir` if it is of the fetched commit with the same inputs, and
+/// keeping a new one there: what `plumbline plan` reads.
+pub fn load_kept(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cache_dir: &Path,
+    rendered_dir: &Path,
+    depth: desired::Depth,
+) -> Result<(Desired, Vec<plan::DesiredObject>), Error> {
+    let inputs = baseline::inputs(unit, policies);
+    let reuse = Reuse::Kept(rendered_dir.to_owned());
+    load_desired(unit, policies, cache_dir, &inputs, reuse, depth)
+}
+
+/// The desired state of `unit` at `depth`: the render `reuse` holds if it
+/// is of the fetched commit with the same `inputs`, else a new render,
+/// kept if `reuse` says so.
 fn load_desired(
     unit: &SyncUnit,
     policies: &PolicySet,
     cache_dir: &Path,
     inputs: &str,
-    reuse: &Reuse,
+    reuse: Reuse,
+    depth: desired::Depth,
 ) -> Result<(Desired, Vec<plan::DesiredObject>), Error> {
     let interrupt = AtomicBool::new(false);
     let fetched = desired::fetch(unit, cache_dir, &interrupt)?;
     let config = unit.base_dir.join(&unit.file).display().to_string();
-    let previous = match reuse {
-        Reuse::Nothing => None,
-        Reuse::Kept(dir) => rendered::load(dir, &config, inputs),
-        Reuse::Baseline(previous) => previous.clone(),
+    let (previous, keep_in) = match reuse {
+        Reuse::Nothing => (None, None),
+        Reuse::Kept(dir) => (rendered::load(&dir, &config, inputs), Some(dir)),
+        Reuse::Baseline(previous) => (previous.map(|p| *p), None),
     };
-    if let Some(previous) = previous.filter(|p| p.is_of(fetched.revision.as_deref(), inputs)) {
+    let has_transformers = policies.policies().iter().any(|p| p.roles().transformer);
+    let revision = fetched.revision.as_deref();
+    if let Some(previous) = previous.filter(|p| p.is_of(revision, inputs, depth, has_transformers))
+    {
         return Ok(previous.into_desired(fetched.duration));
     }
-    let mut desired = desired::from_source(unit, policies, fetched, desired::Depth::Validated)?;
+    let mut desired = desired::from_source(unit, policies, fetched, depth)?;
     // From here on each manifest is held as text, not as a `Value`.
     let objects: Vec<plan::DesiredObject> = std::mem::take(&mut desired.objects)
         .into_iter()
         .filter_map(|object| plan::DesiredObject::of(&object))
         .collect();
-    if let Reuse::Kept(dir) = reuse {
-        rendered::save(
-            dir,
-            &config,
-            &Rendered::of(&desired, inputs, objects.clone()),
-        );
+    if let Some(dir) = keep_in {
+        let kept = Rendered::of(&desired, inputs, objects.clone(), depth);
+        rendered::save(&dir, &config, &kept);
     }
     Ok((desired, objects))
 }
 
-/// The reconcile, reusing and leaving what `reuse` says.
+/// The reconcile, reusing and leaving what `reuse` says, with the
+/// inventory last `known` (see [`read_state`]).
 async fn reconcile_with(
     unit: &SyncUnit,
     policies: &PolicySet,
     cluster: &Cluster,
     cache_dir: &Path,
     reuse: Reuse,
+    known: Option<inventory_store::Stored>,
 ) -> (Report, Option<Baseline>) {
     let report = Report::new(unit.name(), cluster.options().dry_run);
     let inputs = baseline::inputs(unit, policies);
@@ -270,7 +291,8 @@ async fn reconcile_with(
         let (unit, policies, cache_dir) = (unit.clone(), policies.clone(), cache_dir.to_owned());
         let inputs = inputs.clone();
         tokio::task::spawn_blocking(move || {
-            load_desired(&unit, &policies, &cache_dir, &inputs, &reuse)
+            let depth = desired::Depth::Validated;
+            load_desired(&unit, &policies, &cache_dir, &inputs, reuse, depth)
         })
         .await
     };
@@ -296,7 +318,8 @@ async fn reconcile_with(
     }
 
     let spec = &unit.config.spec;
-    let state = match read_state(cluster, &spec.inventory_namespace, unit.name(), &objects).await {
+    let namespace = &spec.inventory_namespace;
+    let state = match read_state(cluster, namespace, unit.name(), &objects, known).await {
         Ok(state) => state,
         Err(error) => return (report.fail(Error::from(error)), None),
     };
@@ -425,7 +448,10 @@ async fn reconcile_with(
                         .or_insert_with(|| seen.to_owned());
                 }
             }
-            let rendered = Rendered::of(&desired, &inputs, planned.desired_objects());
+            let depth = desired::Depth::Validated;
+            let mut rendered = Rendered::of(&desired, &inputs, planned.desired_objects(), depth);
+            // A repair names no files.
+            rendered.origins.clear();
             Some(Baseline {
                 sync: unit.name().to_owned(),
                 inventory_namespace: spec.inventory_namespace.clone(),
@@ -469,6 +495,8 @@ pub struct State {
 }
 
 /// Read the inventory and the live state of `sync` for a plan of `desired`.
+/// An inventory `known` from the last reconcile is used as it is if the
+/// stored one is still that one ([`inventory_store::load_since`]).
 /// When the stored inventory is lost or partly written, every object that
 /// carries the sync's label and was server-side applied by Plumbline's field
 /// manager counts as a member, so nothing it applied leaks (objects a
@@ -479,8 +507,9 @@ pub async fn read_state(
     inventory_namespace: &str,
     sync: &str,
     desired: &[plan::DesiredObject],
+    known: Option<inventory_store::Stored>,
 ) -> apply::Result<State> {
-    let mut stored = inventory_store::load(cluster, inventory_namespace, sync).await?;
+    let mut stored = inventory_store::load_since(cluster, inventory_namespace, sync, known).await?;
     let mut inventory = std::mem::take(&mut stored.inventory);
     if !stored.complete {
         let manager = &cluster.options().field_manager;

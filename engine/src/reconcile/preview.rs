@@ -31,7 +31,7 @@ pub struct Preview {
 /// with [`crate::apply::Options::dry_run`] set.
 pub async fn preview(
     unit: &SyncUnit,
-    desired: Vec<Value>,
+    desired: Vec<plan::DesiredObject>,
     cluster: Option<&Cluster>,
     server_dry_run: bool,
 ) -> Result<Preview, Error> {
@@ -41,10 +41,6 @@ pub async fn preview(
         sync: unit.name().to_owned(),
         ..plan::Options::default()
     };
-    let desired: Vec<plan::DesiredObject> = desired
-        .into_iter()
-        .filter_map(|object| plan::DesiredObject::of(&object))
-        .collect();
     let Some(cluster) = cluster else {
         let live = Live::new();
         let planned = plan::plan_owned(desired, &live, &Inventory::default(), &options);
@@ -58,7 +54,8 @@ pub async fn preview(
     options
         .field_manager
         .clone_from(&cluster.options().field_manager);
-    let state = read_state(cluster, &spec.inventory_namespace, unit.name(), &desired).await?;
+    let namespace = &spec.inventory_namespace;
+    let state = read_state(cluster, namespace, unit.name(), &desired, None).await?;
     let planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
     let mut rejected = Vec::new();
     if server_dry_run {

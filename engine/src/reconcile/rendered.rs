@@ -15,10 +15,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::desired::Desired;
+use std::collections::BTreeMap;
+
+use super::desired::{Depth, Desired};
+use super::transform_guard::{Changes, Edit};
 use crate::object::ObjectKey;
 use crate::plan::{DesiredObject, Manifest};
 use crate::policy::Violation;
+use crate::render::Origin;
 
 /// The desired state of one commit, as a reconcile rendered it.
 #[derive(Debug, Clone)]
@@ -31,25 +35,50 @@ pub struct Rendered {
     pub(super) violations: Vec<Violation>,
     /// Faults of fail-open policies while it was rendered.
     pub(super) warnings: Vec<String>,
+    /// The file each object came from.
+    pub(super) origins: BTreeMap<ObjectKey, Origin>,
+    /// Objects the transformers added, removed or moved.
+    pub(super) changes: Changes,
+    /// What the transformers changed in each object, if it was rendered
+    /// at [`Depth::Previewed`].
+    pub(super) edits: Option<Vec<Edit>>,
     /// The objects.
     pub(super) objects: Vec<DesiredObject>,
 }
 
 impl Rendered {
-    /// Keep `objects` of `desired` (whose own list was taken apart).
-    pub(super) fn of(desired: &Desired, inputs: &str, objects: Vec<DesiredObject>) -> Rendered {
+    /// Keep `objects` of `desired` (whose own list was taken apart),
+    /// rendered at `depth`.
+    pub(super) fn of(
+        desired: &Desired,
+        inputs: &str,
+        objects: Vec<DesiredObject>,
+        depth: Depth,
+    ) -> Rendered {
         Rendered {
             revision: desired.revision.clone(),
             inputs: inputs.to_owned(),
             violations: desired.violations.clone(),
             warnings: desired.warnings.clone(),
+            origins: desired.origins.clone(),
+            changes: desired.transformer_changes.clone(),
+            edits: (depth == Depth::Previewed).then(|| desired.transformer_edits.clone()),
             objects,
         }
     }
 
-    /// Whether this is the render of commit `revision` with `inputs`.
-    pub(super) fn is_of(&self, revision: Option<&str>, inputs: &str) -> bool {
-        revision.is_some() && revision == self.revision.as_deref() && inputs == self.inputs
+    /// Whether this is the render of commit `revision` with `inputs`, and
+    /// has what `depth` shows (the transformers' edits, when a sync with
+    /// transformers is previewed).
+    pub(super) fn is_of(
+        &self,
+        revision: Option<&str>,
+        inputs: &str,
+        depth: Depth,
+        has_transformers: bool,
+    ) -> bool {
+        let shown = depth != Depth::Previewed || !has_transformers || self.edits.is_some();
+        revision.is_some() && revision == self.revision.as_deref() && inputs == self.inputs && shown
     }
 
     /// The desired state again: its findings, with the objects apart. No
@@ -61,14 +90,14 @@ impl Rendered {
         let desired = Desired {
             revision: self.revision,
             objects: Vec::new(),
-            origins: Default::default(),
+            origins: self.origins,
             violations: self.violations,
             warnings: self.warnings,
             logs: Vec::new(),
             timings: Vec::new(),
             fetch_duration,
-            transformer_changes: Default::default(),
-            transformer_edits: Vec::new(),
+            transformer_changes: self.changes,
+            transformer_edits: self.edits.unwrap_or_default(),
         };
         (desired, self.objects)
     }
@@ -83,6 +112,9 @@ struct Stored<'a> {
     inputs: String,
     violations: Vec<Violation>,
     warnings: Vec<String>,
+    origins: Vec<(ObjectKey, Origin)>,
+    changes: Changes,
+    edits: Option<Vec<Edit>>,
     #[serde(borrow)]
     objects: Vec<StoredObject<'a>>,
 }
@@ -151,6 +183,9 @@ pub fn load(dir: &Path, config: &str, inputs: &str) -> Option<Rendered> {
         inputs: stored.inputs,
         violations: stored.violations,
         warnings: stored.warnings,
+        origins: stored.origins.into_iter().collect(),
+        changes: stored.changes,
+        edits: stored.edits,
         objects,
     })
 }
@@ -186,6 +221,9 @@ fn try_save(path: &Path, revision: &str, rendered: &Rendered) -> anyhow::Result<
         inputs: rendered.inputs.clone(),
         violations: rendered.violations.clone(),
         warnings: rendered.warnings.clone(),
+        origins: rendered.origins.clone().into_iter().collect(),
+        changes: rendered.changes.clone(),
+        edits: rendered.edits.clone(),
         objects,
     };
     if let Some(dir) = path.parent() {
@@ -214,6 +252,9 @@ mod tests {
             inputs: inputs.to_owned(),
             violations: Vec::new(),
             warnings: vec!["a fail-open policy faulted".to_owned()],
+            origins: BTreeMap::new(),
+            changes: Changes::default(),
+            edits: None,
             objects: objects.iter().filter_map(DesiredObject::of).collect(),
         }
     }
@@ -221,11 +262,26 @@ mod tests {
     #[test]
     fn a_stored_render_comes_back_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
-        let kept = rendered("c0ffee", "inputs-1");
+        let mut kept = rendered("c0ffee", "inputs-1");
+        let origin = Origin {
+            file: "app/config.yaml".to_owned(),
+            document: 2,
+            line: 7,
+        };
+        let key = kept.objects[0].key.clone();
+        kept.origins.insert(key.clone(), origin);
+        kept.changes.added.push(key);
+        kept.edits = Some(vec![Edit {
+            object: "ConfigMap n/a".to_owned(),
+            changes: vec!["+ metadata.labels.team".to_owned()],
+        }]);
         save(dir.path(), "plumbline.yaml", &kept);
         let loaded = load(dir.path(), "plumbline.yaml", "inputs-1").expect("the render is kept");
-        assert!(loaded.is_of(Some("c0ffee"), "inputs-1"));
+        assert!(loaded.is_of(Some("c0ffee"), "inputs-1", Depth::Validated, true));
         assert_eq!(loaded.warnings, kept.warnings);
+        assert_eq!(loaded.origins, kept.origins);
+        assert_eq!(loaded.changes, kept.changes);
+        assert_eq!(loaded.edits, kept.edits);
         let manifests = |r: &Rendered| -> Vec<(ObjectKey, String, Manifest)> {
             r.objects
                 .iter()
@@ -246,8 +302,12 @@ mod tests {
         assert!(load(dir.path(), "plumbline.yaml", "inputs-2").is_none());
         assert!(load(dir.path(), "other/plumbline.yaml", "inputs-1").is_none());
         let loaded = load(dir.path(), "plumbline.yaml", "inputs-1").unwrap();
-        assert!(!loaded.is_of(Some("beef"), "inputs-1"));
-        assert!(!loaded.is_of(None, "inputs-1"));
+        assert!(!loaded.is_of(Some("beef"), "inputs-1", Depth::Validated, false));
+        assert!(!loaded.is_of(None, "inputs-1", Depth::Validated, false));
+        // A preview shows the transformers' edits, which a sync does not
+        // record.
+        assert!(!loaded.is_of(Some("c0ffee"), "inputs-1", Depth::Previewed, true));
+        assert!(loaded.is_of(Some("c0ffee"), "inputs-1", Depth::Previewed, false));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::object::ObjectKey;
@@ -29,7 +29,7 @@ const GUARDED_NAMESPACES: [&str; 1] = ["kube-system"];
 const MIN_ADDED: usize = 10;
 
 /// How the transformers changed the set of objects (not their contents).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
     /// Objects that were not rendered.
     pub added: Vec<ObjectKey>,
@@ -144,7 +144,7 @@ fn namespace_allowed(namespace: &str, guard: &TransformerGuard) -> bool {
 /// What transformers changed in one object, for people: each path marked
 /// `+` (added), `-` (removed) or `~` (changed); an object added or removed
 /// as a whole is one line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Edit {
     /// The object.
     pub object: String,

@@ -61,7 +61,7 @@ impl Default for RenderOptions {
 }
 
 /// Where an object came from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     /// File path relative to the tree root.
     pub file: String,

@@ -47,12 +47,17 @@ pub fn guest_target_dir() -> PathBuf {
 /// Run `plumbline ARGS` in `dir`, without a KUBECONFIG from the
 /// environment.
 pub fn plumbline(dir: &Path, args: &[&str]) -> Run {
+    plumbline_cached_in(&cache_dir(), dir, args)
+}
+
+/// [`plumbline`] with its caches in `cache`.
+pub fn plumbline_cached_in(cache: &Path, dir: &Path, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_plumbline"))
         .args(args)
         .current_dir(dir)
         .env_remove("KUBECONFIG")
         .env("NO_COLOR", "1")
-        .env("PLUMBLINE_CACHE_DIR", cache_dir())
+        .env("PLUMBLINE_CACHE_DIR", cache)
         .env("PLUMBLINE_GUEST_TARGET_DIR", guest_target_dir())
         .output()
         .expect("plumbline runs");
