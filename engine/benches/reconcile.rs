@@ -11,6 +11,9 @@
 //! - **plumbline sync** (the CLI binary, cold: everything created), then a
 //!   no-change `sync` and a no-change `plan`, each with wall time and peak
 //!   RSS (`/usr/bin/time`);
+//! - **the floor of a no-change run**: the reads it cannot avoid (the
+//!   inventory ConfigMaps and a paged list of each kind), bodies received
+//!   but not parsed;
 //! - **kubectl apply --server-side** (2,000 objects only: it is sequential).
 //!
 //! Ratios to the floor are printed. Without control-plane binaries it says
@@ -129,6 +132,50 @@ async fn raw_apply(plane: &ControlPlane, objects: &[Value]) -> Duration {
     started.elapsed()
 }
 
+/// The reads no no-change sync can avoid, with no client work on what they
+/// return: the sync's inventory ConfigMaps, and a paged list (500 a page,
+/// as Plumbline reads) of each kind with the sync's label, the kinds side
+/// by side. Bodies are received; only each page's `continue` token is
+/// looked at.
+async fn read_floor(plane: &ControlPlane) -> Duration {
+    let client = plane.client();
+    let started = Instant::now();
+    let inventory = (
+        "/api/v1/namespaces/plumbline-system/configmaps",
+        "plumbline.dev/inventory=bench",
+    );
+    let kinds = [
+        "/apis/apps/v1/deployments",
+        "/api/v1/configmaps",
+        "/api/v1/namespaces",
+    ]
+    .map(|path| (path, "plumbline.dev/sync=bench"));
+    stream::iter(std::iter::once(inventory).chain(kinds))
+        .map(|(path, selector)| list_unparsed(&client, path, selector))
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
+    started.elapsed()
+}
+
+/// Every page of `path` with `selector`, received and dropped.
+async fn list_unparsed(client: &kube::Client, path: &str, selector: &str) {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        metadata: kube::api::ListMeta,
+    }
+    let mut params = kube::api::ListParams::default().labels(selector).limit(500);
+    loop {
+        let request = kube::core::Request::new(path).list(&params).unwrap();
+        let text = client.request_text(request.map(Into::into)).await.unwrap();
+        let page: Page = serde_json::from_str(&text).unwrap();
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return,
+        }
+    }
+}
+
 /// One run of a command: wall time, peak RSS (MiB) and exit code.
 struct Run {
     wall: Duration,
@@ -242,6 +289,14 @@ async fn run(objects: usize) {
     let plan = measured(plumbline, &args("plan"), &dir);
     assert_eq!(plan.code, 0, "no change: plan exits 0");
     line("plumbline plan, no change", total, &plan, floor);
+    let reads = read_floor(&plane).await;
+    println!(
+        "{total:>6} objects  {:<34} {:>7.2} s  (no-change sync {:.2}x, plan {:.2}x this floor)",
+        "floor of a no-change run: its reads",
+        reads.as_secs_f64(),
+        again.wall.as_secs_f64() / reads.as_secs_f64(),
+        plan.wall.as_secs_f64() / reads.as_secs_f64(),
+    );
     drop(plane);
 
     if objects <= 2_000 {

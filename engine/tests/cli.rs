@@ -108,7 +108,11 @@ fn a_second_plan_of_a_commit_shows_what_the_first_showed() {
             "{out}"
         );
     }
-    assert_eq!(kept_files().len(), 2, "one file per configuration: each ref");
+    assert_eq!(
+        kept_files().len(),
+        2,
+        "one file per configuration: each ref"
+    );
     let bad = plumbline_cached_in(cache.path(), repo.path(), &["plan", ".", "--ref", "bad"]);
     assert!(bad.stdout.contains("[images-pinned]"), "{}", bad.stdout);
 }

@@ -177,12 +177,16 @@ fn read_parts(
             }),
         },
     };
-    for name in &content.parts {
-        let part = parts
+    // Parts are checked and parsed on every core: a sync of 10,000 objects
+    // has some 30 of them.
+    let read = crate::parallel::map(&content.parts, |name| {
+        parts
             .get(name)
             .and_then(|part| data(part, DATA_KEY))
             .filter(|text| part_name(sync, text) == *name)
-            .and_then(|text| serde_json::from_str::<Inventory>(text).ok());
+            .and_then(|text| serde_json::from_str::<Inventory>(text).ok())
+    });
+    for (name, part) in content.parts.iter().zip(read) {
         match part {
             Some(part) => stored.inventory.entries.extend(part.entries),
             None => {

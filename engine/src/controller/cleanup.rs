@@ -53,7 +53,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// the sync's label and has the recorded uid (in reverse apply order), then
 /// its inventory ConfigMaps. Returns the number of objects deleted.
 pub async fn prune_all(cluster: &Cluster, inventory_namespace: &str, sync: &str) -> Result<usize> {
-    let state = read_state(cluster, inventory_namespace, sync, &[], None)
+    let stored = inventory_store::load(cluster, inventory_namespace, sync)
+        .await
+        .map_err(|e| Error::Apply(Box::new(e)))?;
+    let state = read_state(cluster, sync, &[], stored)
         .await
         .map_err(|e| Error::Apply(Box::new(e)))?;
     let options = plan::Options {

@@ -275,7 +275,7 @@ fn load_desired(
 }
 
 /// The reconcile, reusing and leaving what `reuse` says, with the
-/// inventory last `known` (see [`read_state`]).
+/// inventory last `known` ([`inventory_store::load_since`]).
 async fn reconcile_with(
     unit: &SyncUnit,
     policies: &PolicySet,
@@ -287,15 +287,19 @@ async fn reconcile_with(
     let report = Report::new(unit.name(), cluster.options().dry_run);
     let inputs = baseline::inputs(unit, policies);
     let keep_baseline = matches!(reuse, Reuse::Baseline(_));
-    let loaded = {
+    let spec = &unit.config.spec;
+    let loading = {
         let (unit, policies, cache_dir) = (unit.clone(), policies.clone(), cache_dir.to_owned());
         let inputs = inputs.clone();
         tokio::task::spawn_blocking(move || {
             let depth = desired::Depth::Validated;
             load_desired(&unit, &policies, &cache_dir, &inputs, reuse, depth)
         })
-        .await
     };
+    // The inventory is read while the desired state loads.
+    let reading =
+        inventory_store::load_since(cluster, &spec.inventory_namespace, unit.name(), known);
+    let (loaded, stored) = tokio::join!(loading, reading);
     let (desired, objects) = match loaded {
         Ok(Ok(loaded)) => loaded,
         Ok(Err(error)) => return (report.fail(error), None),
@@ -317,9 +321,11 @@ async fn reconcile_with(
         return (report, None);
     }
 
-    let spec = &unit.config.spec;
-    let namespace = &spec.inventory_namespace;
-    let state = match read_state(cluster, namespace, unit.name(), &objects, known).await {
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(error) => return (report.fail(Error::from(error)), None),
+    };
+    let state = match read_state(cluster, unit.name(), &objects, stored).await {
         Ok(state) => state,
         Err(error) => return (report.fail(Error::from(error)), None),
     };
@@ -494,9 +500,8 @@ pub struct State {
     pub unserved: BTreeSet<ObjectKey>,
 }
 
-/// Read the inventory and the live state of `sync` for a plan of `desired`.
-/// An inventory `known` from the last reconcile is used as it is if the
-/// stored one is still that one ([`inventory_store::load_since`]).
+/// Read the live state of `sync` for a plan of `desired`, with its `stored`
+/// inventory ([`inventory_store::load`]).
 /// When the stored inventory is lost or partly written, every object that
 /// carries the sync's label and was server-side applied by Plumbline's field
 /// manager counts as a member, so nothing it applied leaks (objects a
@@ -504,12 +509,10 @@ pub struct State {
 /// applied, and are not claimed).
 pub async fn read_state(
     cluster: &Cluster,
-    inventory_namespace: &str,
     sync: &str,
     desired: &[plan::DesiredObject],
-    known: Option<inventory_store::Stored>,
+    mut stored: inventory_store::Stored,
 ) -> apply::Result<State> {
-    let mut stored = inventory_store::load_since(cluster, inventory_namespace, sync, known).await?;
     let mut inventory = std::mem::take(&mut stored.inventory);
     if !stored.complete {
         let manager = &cluster.options().field_manager;

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::{read_state, Error, SyncUnit};
-use crate::apply::Cluster;
+use crate::apply::{inventory_store, Cluster};
 use crate::plan::{self, Action, Inventory, Live, Plan};
 
 /// A plan and what it was made against.
@@ -54,8 +54,8 @@ pub async fn preview(
     options
         .field_manager
         .clone_from(&cluster.options().field_manager);
-    let namespace = &spec.inventory_namespace;
-    let state = read_state(cluster, namespace, unit.name(), &desired, None).await?;
+    let stored = inventory_store::load(cluster, &spec.inventory_namespace, unit.name()).await?;
+    let state = read_state(cluster, unit.name(), &desired, stored).await?;
     let planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
     let mut rejected = Vec::new();
     if server_dry_run {

@@ -323,28 +323,10 @@ fn parse_in_parallel(parts: &[Part], options: &RenderOptions) -> Vec<(Vec<Manife
             Part::Kustomization(_) => None,
         })
         .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = files.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = files
-            .chunks(chunk)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(path, bytes)| {
-                            let mut errors = Vec::new();
-                            let manifests = manifests::from_file(path, bytes, options, &mut errors);
-                            (manifests, errors)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap_or_default())
-            .collect()
+    crate::parallel::map(&files, |(path, bytes)| {
+        let mut errors = Vec::new();
+        let manifests = manifests::from_file(path, bytes, options, &mut errors);
+        (manifests, errors)
     })
 }
 
