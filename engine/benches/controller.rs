@@ -429,6 +429,7 @@ async fn run(shape: Shape) {
 
     // 2. no-change rounds, triggered by a push webhook
     let mut samples = Vec::new();
+    let mut walls = Vec::new();
     for round in 1..=ROUNDS {
         let (count0, sum0) = reconciles(&metrics);
         let started = Instant::now();
@@ -442,6 +443,7 @@ async fn run(shape: Shape) {
             .unwrap();
         wait_reconciles(&metrics, count0, unit_count as u64).await;
         let wall = started.elapsed();
+        walls.push(wall);
         let (count1, sum1) = reconciles(&metrics);
         let (rss, _) = memory();
         samples.push(rss);
@@ -493,6 +495,7 @@ async fn run(shape: Shape) {
     }
     latencies.sort();
     let (rss, _) = memory();
+    samples.push(rss);
     println!(
         "drift to remediation ({DRIFTS} manual edits, one at a time): p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms; RSS {rss:.1} MiB",
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
@@ -506,16 +509,40 @@ async fn run(shape: Shape) {
     );
     let (rss, peak) = memory();
     let first = samples.first().copied().unwrap_or_default();
-    let last = samples.last().copied().unwrap_or_default();
+    let last = samples[samples.len().saturating_sub(2)];
     println!(
         "memory: RSS after round 1 {first:.1} MiB, after round {ROUNDS} {last:.1} MiB ({:+.1} MiB over {} reconciles); now {rss:.1} MiB, peak {peak:.1} MiB",
         last - first,
         (ROUNDS - 1) * unit_count,
     );
+    if unit_count == 1 {
+        let repair = percentile(&latencies, 0.5);
+        let most = samples.iter().copied().fold(0.0, f64::max);
+        let slowest = walls.iter().max().copied().unwrap_or_default();
+        println!(
+            "targets for one SyncUnit of {per_unit} objects: edit to repair p50 <= 100 ms: {} ({:.0} ms); \
+             RSS <= 100 MiB after every no-change round and after the repairs: {} (at most {most:.1} MiB); \
+             no-change reconcile <= 1 s: {} (slowest round {:.2} s)",
+            met(repair <= Duration::from_millis(100)),
+            repair.as_secs_f64() * 1000.0,
+            met(most <= 100.0),
+            met(slowest <= Duration::from_secs(1)),
+            slowest.as_secs_f64(),
+        );
+    }
 
     let _ = stop.send(());
     controller.await.unwrap();
     server.stop();
+}
+
+/// How a target reads in the output.
+fn met(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT met"
+    }
 }
 
 fn main() {

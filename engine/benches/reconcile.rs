@@ -297,6 +297,23 @@ async fn run(objects: usize) {
         again.wall.as_secs_f64() / reads.as_secs_f64(),
         plan.wall.as_secs_f64() / reads.as_secs_f64(),
     );
+    if objects >= 10_000 {
+        let within = |run: &Run, seconds: f64| {
+            if run.wall.as_secs_f64() <= seconds {
+                "met"
+            } else {
+                "NOT met"
+            }
+        };
+        let peak = cold.rss_mib.max(again.rss_mib);
+        println!(
+            "{total:>6} objects  targets: no-change sync <= 1 s: {}; no-change plan <= 1 s: {}; \
+             sync peak RSS <= 150 MiB: {} ({peak:.1} MiB)",
+            within(&again, 1.0),
+            within(&plan, 1.0),
+            if peak <= 150.0 { "met" } else { "NOT met" },
+        );
+    }
     drop(plane);
 
     if objects <= 2_000 {
