@@ -4,12 +4,14 @@
 //! the controller both use: [`reconcile`] takes a [`SyncUnit`] and returns a
 //! [`Report`]. It runs the whole pipeline:
 //!
-//! 1. [`desired::load`]: fetch, render, transform, validate. Any failure
-//!    here ends the reconcile with nothing written and nothing pruned;
-//!    error-severity violations end it as [`Status::Blocked`].
-//! 2. [`read_state`]: read the inventory (falling back to the sync's label
-//!    when it is lost or partly written) and the live objects, and
-//!    [`plan`](crate::plan) them.
+//! 1. [`desired::load`]: fetch, render, transform, validate — or reuse the
+//!    render of the same commit with the same inputs ([`rendered`]). Any
+//!    failure here ends the reconcile with nothing written and nothing
+//!    pruned; error-severity violations end it as [`Status::Blocked`]. The
+//!    inventory is read meanwhile.
+//! 2. [`read_state`]: complete the inventory (from the sync's label when it
+//!    is lost or partly written), read the live objects, and
+//!    [`plan`] them.
 //! 3. [`remediate`]: each drifted object gets a decision from the
 //!    remediator policies (or the sync's default).
 //! 4. Apply in stages (definitions, then cluster-scoped, then namespaced
@@ -20,7 +22,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -45,7 +46,8 @@ pub mod transform_guard;
 pub use baseline::Baseline;
 pub use desired::{Desired, SyncUnit};
 pub use preview::{preview, Preview};
-use rendered::Rendered;
+pub use rendered::load_kept;
+use rendered::{Rendered, Reuse};
 pub use report::{Failure, ObjectReport, Outcome, Report, Status};
 
 /// What made a reconcile fail, typed up to the status and Events.
@@ -211,69 +213,6 @@ pub async fn reconcile_to_baseline(
     reconcile_with(unit, policies, cluster, cache_dir, reuse, known).await
 }
 
-/// Where a reconcile finds a render it may reuse, and what it leaves.
-enum Reuse {
-    /// Render every time; leave nothing.
-    Nothing,
-    /// The render kept in this directory; keep this one's there.
-    Kept(std::path::PathBuf),
-    /// The render of the previous baseline; leave a baseline.
-    Baseline(Option<Box<Rendered>>),
-}
-
-/// The desired state of `unit` at `depth`, reusing the render kept in
-/// `rendered_dir` if it is of the fetched commit with the same inputs, and
-/// keeping a new one there: what `plumbline plan` reads.
-pub fn load_kept(
-    unit: &SyncUnit,
-    policies: &PolicySet,
-    cache_dir: &Path,
-    rendered_dir: &Path,
-    depth: desired::Depth,
-) -> Result<(Desired, Vec<plan::DesiredObject>), Error> {
-    let inputs = baseline::inputs(unit, policies);
-    let reuse = Reuse::Kept(rendered_dir.to_owned());
-    load_desired(unit, policies, cache_dir, &inputs, reuse, depth)
-}
-
-/// The desired state of `unit` at `depth`: the render `reuse` holds if it
-/// is of the fetched commit with the same `inputs`, else a new render,
-/// kept if `reuse` says so.
-fn load_desired(
-    unit: &SyncUnit,
-    policies: &PolicySet,
-    cache_dir: &Path,
-    inputs: &str,
-    reuse: Reuse,
-    depth: desired::Depth,
-) -> Result<(Desired, Vec<plan::DesiredObject>), Error> {
-    let interrupt = AtomicBool::new(false);
-    let fetched = desired::fetch(unit, cache_dir, &interrupt)?;
-    let config = unit.base_dir.join(&unit.file).display().to_string();
-    let (previous, keep_in) = match reuse {
-        Reuse::Nothing => (None, None),
-        Reuse::Kept(dir) => (rendered::load(&dir, &config, inputs), Some(dir)),
-        Reuse::Baseline(previous) => (previous.map(|p| *p), None),
-    };
-    let has_transformers = policies.policies().iter().any(|p| p.roles().transformer);
-    let revision = fetched.revision.as_deref();
-    if let Some(previous) = previous.filter(|p| p.is_of(revision, inputs, depth, has_transformers))
-    {
-        return Ok(previous.into_desired(fetched.duration));
-    }
-    let mut desired = desired::from_source(unit, policies, fetched, depth)?;
-    // From here on each manifest is held as text, not as a `Value`.
-    let objects: Vec<plan::DesiredObject> = std::mem::take(&mut desired.objects)
-        .into_iter()
-        .filter_map(|object| plan::DesiredObject::of(&object))
-        .collect();
-    if let Some(dir) = keep_in {
-        let kept = Rendered::of(&desired, inputs, objects.clone(), depth);
-        rendered::save(&dir, &config, &kept);
-    }
-    Ok((desired, objects))
-}
-
 /// The reconcile, reusing and leaving what `reuse` says, with the
 /// inventory last `known` ([`inventory_store::load_since`]).
 async fn reconcile_with(
@@ -293,7 +232,7 @@ async fn reconcile_with(
         let inputs = inputs.clone();
         tokio::task::spawn_blocking(move || {
             let depth = desired::Depth::Validated;
-            load_desired(&unit, &policies, &cache_dir, &inputs, reuse, depth)
+            rendered::load_desired(&unit, &policies, &cache_dir, &inputs, reuse, depth)
         })
     };
     // The inventory is read while the desired state loads.

@@ -2,13 +2,13 @@
 //! validators found in them.
 //!
 //! Rendering is a function of the commit's files, the sync's configuration,
-//! its policies and their settings ([`super::baseline::inputs`]) and
+//! its policies and their settings (`baseline::inputs`) and
 //! Plumbline itself. A reconcile of a commit it rendered before with the
 //! same inputs reuses the render instead of parsing, transforming and
-//! validating every manifest again. The controller keeps it in memory, in
-//! the [`super::Baseline`]; `plumbline sync` keeps it in a file
-//! ([`load`]/[`save`]), which also names the build that wrote it, so
-//! another build of Plumbline renders again.
+//! validating every manifest again (`load_desired`). The controller keeps
+//! it in memory, in the [`super::Baseline`]; `plumbline sync` and `plan`
+//! keep it in a file ([`load`]/[`save`]), which also names the build that
+//! wrote it, so another build of Plumbline renders again.
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +16,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
-use super::desired::{Depth, Desired};
+use super::desired::{self, Depth, Desired, SyncUnit};
 use super::transform_guard::{Changes, Edit};
+use super::Error;
 use crate::object::ObjectKey;
 use crate::plan::{DesiredObject, Manifest};
-use crate::policy::Violation;
+use crate::policy::{PolicySet, Violation};
 use crate::render::Origin;
 
 /// The desired state of one commit, as a reconcile rendered it.
@@ -29,7 +31,7 @@ use crate::render::Origin;
 pub struct Rendered {
     /// The commit; `None` for a local directory, which is never reused.
     pub(super) revision: Option<String>,
-    /// [`super::baseline::inputs`] it was rendered with.
+    /// `baseline::inputs` it was rendered with.
     pub(super) inputs: String,
     /// What the validators found in it.
     pub(super) violations: Vec<Violation>,
@@ -101,6 +103,69 @@ impl Rendered {
         };
         (desired, self.objects)
     }
+}
+
+/// Where a reconcile finds a render it may reuse, and what it leaves.
+pub(super) enum Reuse {
+    /// Render every time; leave nothing.
+    Nothing,
+    /// The render kept in this directory; keep this one's there.
+    Kept(std::path::PathBuf),
+    /// The render of the previous baseline; leave a baseline.
+    Baseline(Option<Box<Rendered>>),
+}
+
+/// The desired state of `unit` at `depth`, reusing the render kept in
+/// `rendered_dir` if it is of the fetched commit with the same inputs, and
+/// keeping a new one there: what `plumbline plan` reads.
+pub fn load_kept(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cache_dir: &Path,
+    rendered_dir: &Path,
+    depth: Depth,
+) -> Result<(Desired, Vec<DesiredObject>), Error> {
+    let inputs = super::baseline::inputs(unit, policies);
+    let reuse = Reuse::Kept(rendered_dir.to_owned());
+    load_desired(unit, policies, cache_dir, &inputs, reuse, depth)
+}
+
+/// The desired state of `unit` at `depth`: the render `reuse` holds if it
+/// is of the fetched commit with the same `inputs`, else a new render,
+/// kept if `reuse` says so.
+pub(super) fn load_desired(
+    unit: &SyncUnit,
+    policies: &PolicySet,
+    cache_dir: &Path,
+    inputs: &str,
+    reuse: Reuse,
+    depth: Depth,
+) -> Result<(Desired, Vec<DesiredObject>), Error> {
+    let interrupt = AtomicBool::new(false);
+    let fetched = desired::fetch(unit, cache_dir, &interrupt)?;
+    let config = unit.base_dir.join(&unit.file).display().to_string();
+    let (previous, keep_in) = match reuse {
+        Reuse::Nothing => (None, None),
+        Reuse::Kept(dir) => (load(&dir, &config, inputs), Some(dir)),
+        Reuse::Baseline(previous) => (previous.map(|p| *p), None),
+    };
+    let has_transformers = policies.policies().iter().any(|p| p.roles().transformer);
+    let revision = fetched.revision.as_deref();
+    if let Some(previous) = previous.filter(|p| p.is_of(revision, inputs, depth, has_transformers))
+    {
+        return Ok(previous.into_desired(fetched.duration));
+    }
+    let mut desired = desired::from_source(unit, policies, fetched, depth)?;
+    // From here on each manifest is held as text, not as a `Value`.
+    let objects: Vec<DesiredObject> = std::mem::take(&mut desired.objects)
+        .into_iter()
+        .filter_map(|object| DesiredObject::of(&object))
+        .collect();
+    if let Some(dir) = keep_in {
+        let kept = Rendered::of(&desired, inputs, objects.clone(), depth);
+        save(&dir, &config, &kept);
+    }
+    Ok((desired, objects))
 }
 
 /// A [`Rendered`] as a file holds it.
