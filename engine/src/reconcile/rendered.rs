@@ -291,11 +291,19 @@ fn try_save(path: &Path, revision: &str, rendered: &Rendered) -> anyhow::Result<
         edits: rendered.edits.clone(),
         objects,
     };
+    // Manifests can hold Secrets: only their owner reads them.
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     let partial = path.with_extension("partial");
-    std::fs::write(&partial, serde_json::to_vec(&stored)?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&partial)?, &serde_json::to_vec(&stored)?)?;
     std::fs::rename(&partial, path)?;
     Ok(())
 }
@@ -354,6 +362,17 @@ mod tests {
                 .collect()
         };
         assert_eq!(manifests(&loaded), manifests(&kept));
+    }
+
+    #[test]
+    fn a_kept_render_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("rendered");
+        save(&kept, "plumbline.yaml", &rendered("c0ffee", "inputs-1"));
+        let mode = |path: &Path| path.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&kept), 0o700);
+        assert_eq!(mode(&file(&kept, "plumbline.yaml", "inputs-1")), 0o600);
     }
 
     #[test]
