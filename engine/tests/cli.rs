@@ -193,6 +193,35 @@ fn a_bad_image_on_a_branch_is_blocked_by_validate_and_plan() {
     );
 }
 
+/// Colour goes to a terminal only, unless `CLICOLOR_FORCE` asks for it;
+/// `NO_COLOR` wins over both.
+#[test]
+fn colour_follows_no_color_and_clicolor_force() {
+    let repo = quickstart_repo();
+    let validate = |env: &[(&str, &str)]| {
+        let mut command = cli_support::command(
+            &cli_support::cache_dir(),
+            repo.path(),
+            &["validate", ".", "--ref", "bad"],
+        );
+        command.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        cli_support::run(&mut command).expect(1).stdout
+    };
+    const RED: &str = "\x1b[31m";
+    let piped = validate(&[]);
+    assert!(
+        piped.contains("error   [images-pinned]") && !piped.contains('\x1b'),
+        "{piped}"
+    );
+    let forced = validate(&[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.contains(&format!("{RED}error  ")), "{forced:?}");
+    let refused = validate(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert_eq!(refused, piped);
+}
+
 #[test]
 fn a_git_url_served_by_git_daemon_renders_with_policies_from_a_config_file() {
     let repo = quickstart_repo();

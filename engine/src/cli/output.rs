@@ -1,10 +1,10 @@
-//! Printing for people: colours (only on a terminal), violations grouped by
+//! Printing for people: colours (anstyle, on a terminal only), violations grouped by
 //! object with their file and line, YAML line diffs, and masking of Secret
 //! values. No IO beyond writing to standard output.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
+use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
 use crate::object::ObjectKey;
@@ -57,41 +57,35 @@ macro_rules! outln {
 
 pub(crate) use {out, outln};
 
-/// ANSI colour codes.
-pub const RED: &str = "31";
-/// Green.
-pub const GREEN: &str = "32";
-/// Yellow.
-pub const YELLOW: &str = "33";
-/// Cyan.
-pub const CYAN: &str = "36";
-/// Bold.
-pub const BOLD: &str = "1";
-/// Dim.
-pub const DIM: &str = "2";
+/// Red: errors, removals.
+pub const RED: Style = AnsiColor::Red.on_default();
+/// Green: success, additions.
+pub const GREEN: Style = AnsiColor::Green.on_default();
+/// Yellow: warnings, changes.
+pub const YELLOW: Style = AnsiColor::Yellow.on_default();
+/// Cyan: notes.
+pub const CYAN: Style = AnsiColor::Cyan.on_default();
+/// Bold: headings.
+pub const BOLD: Style = Style::new().bold();
+/// Dim: file and line, elided context.
+pub const DIM: Style = Style::new().dimmed();
 
-/// Whether to colour: only when standard output is a terminal and
-/// `NO_COLOR` is unset.
-#[derive(Debug, Clone, Copy)]
-pub struct Paint {
-    enabled: bool,
+/// Whether standard output gets colour, as anstream decides it: on a
+/// terminal, unless `NO_COLOR` is set or `TERM=dumb`; `CLICOLOR_FORCE`
+/// forces it on. Decided once per process.
+fn colour_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+    })
 }
 
-impl Paint {
-    /// Colours for standard output.
-    pub fn stdout() -> Self {
-        Paint {
-            enabled: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        }
-    }
-
-    /// `text` in `colour`.
-    pub fn colour(&self, colour: &str, text: &str) -> String {
-        if self.enabled {
-            format!("\x1b[{colour}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
+/// `text` in `style`, when standard output gets colour ([`colour_on`]).
+pub fn paint(style: Style, text: &str) -> String {
+    if colour_on() {
+        format!("{style}{text}{style:#}")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -111,11 +105,7 @@ pub fn origin_of(origins: &BTreeMap<ObjectKey, Origin>, key: &ObjectKey) -> Opti
 
 /// Violations grouped by object, with the object's file and line; the
 /// objects in order of first violation.
-pub fn print_violations(
-    paint: &Paint,
-    violations: &[Violation],
-    origins: Option<&BTreeMap<ObjectKey, Origin>>,
-) {
+pub fn print_violations(violations: &[Violation], origins: Option<&BTreeMap<ObjectKey, Origin>>) {
     let mut groups: Vec<(Option<ObjectKey>, Vec<&Violation>)> = Vec::new();
     let mut index: std::collections::HashMap<Option<ObjectKey>, usize> = Default::default();
     for violation in violations {
@@ -139,7 +129,7 @@ pub fn print_violations(
             }
             None => "the whole desired set".to_owned(),
         };
-        outln!("{}", paint.colour(BOLD, &heading));
+        outln!("{}", paint(BOLD, &heading));
         for violation in list {
             let (word, colour) = severity_word(violation.severity);
             let path = if violation.path.is_empty() {
@@ -149,7 +139,7 @@ pub fn print_violations(
             };
             outln!(
                 "  {} [{}]{path} {}",
-                paint.colour(colour, word),
+                paint(colour, word),
                 printable(&violation.policy),
                 printable(&violation.message)
             );
@@ -157,7 +147,7 @@ pub fn print_violations(
     }
 }
 
-fn severity_word(severity: Severity) -> (&'static str, &'static str) {
+fn severity_word(severity: Severity) -> (&'static str, Style) {
     match severity {
         Severity::Error => ("error  ", RED),
         Severity::Warning => ("warning", YELLOW),
@@ -277,7 +267,7 @@ pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
 }
 
 /// Print a diff with two lines of context around changes, indented.
-pub fn print_diff(paint: &Paint, lines: &[Line<'_>], indent: &str) {
+pub fn print_diff(lines: &[Line<'_>], indent: &str) {
     const CONTEXT: usize = 2;
     // Distance from each line to the nearest change, in two linear passes.
     let mut distance = vec![usize::MAX; lines.len()];
@@ -303,13 +293,13 @@ pub fn print_diff(paint: &Paint, lines: &[Line<'_>], indent: &str) {
             continue;
         }
         if skipped {
-            outln!("{indent}{}", paint.colour(DIM, "  ..."));
+            outln!("{indent}{}", paint(DIM, "  ..."));
             skipped = false;
         }
         match line {
             Line::Same(text) => outln!("{indent}  {text}"),
-            Line::Removed(text) => outln!("{indent}{}", paint.colour(RED, &format!("- {text}"))),
-            Line::Added(text) => outln!("{indent}{}", paint.colour(GREEN, &format!("+ {text}"))),
+            Line::Removed(text) => outln!("{indent}{}", paint(RED, &format!("- {text}"))),
+            Line::Added(text) => outln!("{indent}{}", paint(GREEN, &format!("+ {text}"))),
         }
     }
 }

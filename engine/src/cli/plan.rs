@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use super::output::{self, out, outln, Paint};
+use super::output::{self, out, outln};
 use super::sync::{self, ClusterArgs, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::apply::Options;
@@ -243,11 +243,10 @@ struct Printed<'a> {
 }
 
 fn print_human(p: &Printed<'_>) {
-    let paint = Paint::stdout();
     let spec = &p.unit.config.spec;
     outln!(
         "{}",
-        paint.colour(
+        output::paint(
             output::BOLD,
             &format!("Plan for sync {} ({})", p.unit.name(), p.unit.file)
         )
@@ -269,7 +268,7 @@ fn print_human(p: &Printed<'_>) {
         Some(cluster) => outln!("  cluster:  {cluster}"),
         None => outln!(
             "  cluster:  {}",
-            paint.colour(
+            output::paint(
                 output::YELLOW,
                 "none: planning against an EMPTY cluster (give --kubeconfig or --context, or set KUBECONFIG, to compare with a real one)"
             )
@@ -297,39 +296,39 @@ fn print_human(p: &Printed<'_>) {
     let (errors, warnings, _) = output::severity_counts(&p.desired.violations);
     outln!(
         "{}",
-        paint.colour(
+        output::paint(
             output::BOLD,
             &format!("Violations: {errors} error(s), {warnings} warning(s)")
         )
     );
-    output::print_violations(&paint, &p.desired.violations, Some(&p.desired.origins));
+    output::print_violations(&p.desired.violations, Some(&p.desired.origins));
     for warning in &p.desired.warnings {
         outln!(
             "{}",
-            paint.colour(output::YELLOW, &format!("warning: {warning}"))
+            output::paint(output::YELLOW, &format!("warning: {warning}"))
         );
     }
 
     if !p.transformations.is_empty() {
         outln!();
-        outln!("{}", paint.colour(output::BOLD, "Transformations:"));
+        outln!("{}", output::paint(output::BOLD, "Transformations:"));
         for t in p.transformations {
             outln!("  {}", t.object);
             for change in &t.changes {
-                outln!("    {}", paint.colour(output::CYAN, change));
+                outln!("    {}", output::paint(output::CYAN, change));
             }
         }
     }
 
     outln!();
-    outln!("{}", paint.colour(output::BOLD, "Plan:"));
+    outln!("{}", output::paint(output::BOLD, "Plan:"));
     for object in &p.planned.objects {
-        print_object(&paint, object, p.live, &p.desired.origins);
+        print_object(object, p.live, &p.desired.origins);
     }
     for error in p.rejected {
         outln!(
             "{}",
-            paint.colour(output::RED, &format!("server dry-run: {error}"))
+            output::paint(output::RED, &format!("server dry-run: {error}"))
         );
     }
 
@@ -346,11 +345,10 @@ fn print_human(p: &Printed<'_>) {
     } else {
         (format!("Changes: {summary}."), output::YELLOW)
     };
-    outln!("{}", paint.colour(colour, &verdict));
+    outln!("{}", output::paint(colour, &verdict));
 }
 
 fn print_object(
-    paint: &Paint,
     object: &plan::PlannedObject,
     live: &Live,
     origins: &BTreeMap<ObjectKey, crate::render::Origin>,
@@ -375,8 +373,8 @@ fn print_object(
     };
     outln!(
         "{}{}",
-        paint.colour(colour, &format!("{mark} {word:<9} {}", object.key)),
-        paint.colour(output::DIM, &origin)
+        output::paint(colour, &format!("{mark} {word:<9} {}", object.key)),
+        output::paint(output::DIM, &origin)
     );
     let indent = "      ";
     let live_object = live.get(&object.key);
@@ -391,7 +389,7 @@ fn print_object(
             for line in output::yaml(&shown).lines() {
                 outln!(
                     "{indent}{}",
-                    paint.colour(output::GREEN, &format!("+ {line}"))
+                    output::paint(output::GREEN, &format!("+ {line}"))
                 );
             }
         }
@@ -407,7 +405,7 @@ fn print_object(
             };
             let old = projected.map(|l| output::yaml(&l)).unwrap_or_default();
             let new = output::yaml(&desired);
-            output::print_diff(paint, &output::diff(&old, &new), indent);
+            output::print_diff(&output::diff(&old, &new), indent);
         }
         (Action::Drifted(drift), desired) => {
             if drift.deleted {
@@ -432,7 +430,7 @@ fn print_object(
                         change.taken_over_by.join(", ")
                     ));
                 }
-                outln!("{indent}{}", paint.colour(output::RED, &line));
+                outln!("{indent}{}", output::paint(output::RED, &line));
             }
         }
         (Action::OwnershipChanged { reason }, _) => {

@@ -5,16 +5,14 @@
 //! IO: reads configuration files, builds policy projects, talks to the
 //! cluster (`sync`).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
-use super::output::{self, out, outln, Paint};
+use super::output::{self, out, outln};
 use super::{Global, OutputFormat};
 use crate::apply::{Cluster, Options};
 use crate::policy::{HostConfig, PolicyHost, PolicySet};
@@ -397,11 +395,10 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
 }
 
 fn print_report(report: &Report) {
-    let paint = Paint::stdout();
     if let Some(revision) = &report.revision {
         outln!("revision {revision}");
     }
-    output::print_violations(&paint, &report.violations, None);
+    output::print_violations(&report.violations, None);
     for object in &report.objects {
         let (mark, colour) = match object.outcome {
             Outcome::Created => ("+", output::GREEN),
@@ -425,97 +422,128 @@ fn print_report(report: &Report) {
         if let Some(message) = &object.message {
             line.push_str(&format!("  ({message})"));
         }
-        outln!("{}", paint.colour(colour, &line));
+        outln!("{}", output::paint(colour, &line));
     }
     for warning in &report.warnings {
         outln!(
             "{}",
-            paint.colour(output::YELLOW, &format!("warning: {warning}"))
+            output::paint(output::YELLOW, &format!("warning: {warning}"))
         );
     }
     for error in &report.errors {
-        outln!("{}", paint.colour(output::RED, &format!("error: {error}")));
+        outln!("{}", output::paint(output::RED, &format!("error: {error}")));
     }
     let colour = match report.status {
         Status::Synced => output::GREEN,
         _ => output::RED,
     };
-    outln!("{}", paint.colour(colour, &report.to_string()));
+    outln!("{}", output::paint(colour, &report.to_string()));
 }
 
-/// A one-line spinner on standard error while long work runs; silent when
-/// standard error is not a terminal or with `--quiet`.
+/// A one-line spinner on standard error while long work runs (indicatif);
+/// silent when standard error is not a terminal or with `--quiet`.
+/// Dropped on every path, an early error included: the spinner stops and
+/// its line is cleared before anything else is printed.
 pub struct Progress {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _bar: ProgressBar,
 }
 
 impl Progress {
     /// Start showing `what`.
     pub fn start(global: &Global, what: &str) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = (!global.quiet && std::io::stderr().is_terminal()).then(|| {
-            let (stop, what) = (stop.clone(), what.to_owned());
-            std::thread::spawn(move || {
-                let started = Instant::now();
-                let frames = ['|', '/', '-', '\\'];
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    eprint!(
-                        "\r{} {what}… {}s ",
-                        frames[n % frames.len()],
-                        started.elapsed().as_secs()
-                    );
-                    n += 1;
-                    std::thread::sleep(Duration::from_millis(120));
-                }
-                eprint!("\r\x1b[2K");
-            })
-        });
-        Progress { stop, thread }
+        let target = if global.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        Self::on(target, what)
+    }
+
+    fn on(target: ProgressDrawTarget, what: &str) -> Self {
+        let style = ProgressStyle::with_template("{spinner} {msg}… {elapsed}")
+            .expect("the spinner's template is valid");
+        let bar = ProgressBar::with_draw_target(None, target)
+            .with_style(style)
+            .with_message(what.to_owned())
+            .with_finish(ProgressFinish::AndClear);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress { _bar: bar }
     }
 
     /// Stop and clear the line (as dropping it does).
     pub fn stop(self) {}
 }
 
-/// Dropped on every path, an early error included: the spinner stops and
-/// its line is cleared before anything else is printed.
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
     use super::*;
 
+    /// A terminal that records what is drawn on it.
+    #[derive(Debug, Default, Clone)]
+    struct Screen(Arc<Mutex<Vec<String>>>);
+
+    impl Screen {
+        fn record(&self, what: String) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(what);
+            Ok(())
+        }
+        fn drawn(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            80
+        }
+        fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+            self.record(format!("up {n}"))
+        }
+        fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+            self.record(format!("down {n}"))
+        }
+        fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+            self.record(format!("right {n}"))
+        }
+        fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+            self.record(format!("left {n}"))
+        }
+        fn write_line(&self, line: &str) -> std::io::Result<()> {
+            self.record(format!("line {line}"))
+        }
+        fn write_str(&self, text: &str) -> std::io::Result<()> {
+            self.record(format!("text {text}"))
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.record("clear".to_owned())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn a_dropped_spinner_stops_drawing() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let drawn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let thread = {
-            let (stop, drawn) = (stop.clone(), drawn.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    drawn.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            })
-        };
-        let progress = Progress {
-            stop,
-            thread: Some(thread),
-        };
+    fn a_dropped_spinner_clears_its_line_and_stops_drawing() {
+        let screen = Screen::default();
+        let progress = Progress::on(
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+            "syncing shop",
+        );
+        let started = Instant::now();
+        while !screen.drawn().iter().any(|d| d.contains("syncing shop")) {
+            assert!(started.elapsed() < Duration::from_secs(10), "never drawn");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         // An early return (`?`) drops it without `stop()`.
         drop(progress);
-        let after = drawn.load(Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(drawn.load(Ordering::Relaxed), after);
+        let drawn = screen.drawn();
+        let last = |what: &str| drawn.iter().rposition(|d| d.starts_with(what));
+        assert!(last("clear") > last("text"), "not cleared: {drawn:?}");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(screen.drawn(), drawn, "drawn after it was dropped");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
 
-use super::output::{self, out, outln, Paint};
+use super::output::{self, out, outln};
 use super::sync::{self, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::reconcile::desired::{self, Depth};
@@ -55,12 +55,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         .count();
     match global.output {
         OutputFormat::Human => {
-            let paint = Paint::stdout();
-            output::print_violations(&paint, &desired.violations, Some(&desired.origins));
+            output::print_violations(&desired.violations, Some(&desired.origins));
             for warning in &desired.warnings {
                 outln!(
                     "{}",
-                    paint.colour(
+                    output::paint(
                         output::YELLOW,
                         &format!("warning: {}", crate::policy::printable(warning))
                     )
@@ -79,7 +78,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             } else {
                 output::GREEN
             };
-            outln!("{}", paint.colour(colour, &line));
+            outln!("{}", output::paint(colour, &line));
         }
         format => {
             let violations: Vec<_> = desired

@@ -52,15 +52,26 @@ pub fn plumbline(dir: &Path, args: &[&str]) -> Run {
 
 /// [`plumbline`] with its caches in `cache`.
 pub fn plumbline_cached_in(cache: &Path, dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+    run(&mut command(cache, dir, args))
+}
+
+/// The command [`plumbline_cached_in`] runs, to change before running it
+/// with [`run`]: without a KUBECONFIG from the environment, without colour.
+pub fn command(cache: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plumbline"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("KUBECONFIG")
         .env("NO_COLOR", "1")
         .env("PLUMBLINE_CACHE_DIR", cache)
-        .env("PLUMBLINE_GUEST_TARGET_DIR", guest_target_dir())
-        .output()
-        .expect("plumbline runs");
+        .env("PLUMBLINE_GUEST_TARGET_DIR", guest_target_dir());
+    command
+}
+
+/// Run `command` to its end.
+pub fn run(command: &mut Command) -> Run {
+    let out = command.output().expect("plumbline runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).unwrap(),

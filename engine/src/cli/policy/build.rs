@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::{build_options, print_structured, roles};
+use crate::cli::output::outln;
 use crate::cli::Global;
 
 /// Arguments of `policy build`.
@@ -61,13 +62,13 @@ pub fn run(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
         componentized: built.componentized,
     };
     if !print_structured(global, &report)? {
-        println!("name:       {}", report.name);
-        println!("component:  {}", report.component.display());
-        println!("size:       {} bytes", report.size);
-        println!("sha256:     {}", report.sha256);
-        println!("roles:      {}", report.roles.join(", "));
-        println!("imports:    {}", report.imports.join(", "));
-        println!(
+        outln!("name:       {}", report.name);
+        outln!("component:  {}", report.component.display());
+        outln!("size:       {} bytes", report.size);
+        outln!("sha256:     {}", report.sha256);
+        outln!("roles:      {}", report.roles.join(", "));
+        outln!("imports:    {}", report.imports.join(", "));
+        outln!(
             "build:      {} ({}{})",
             report.language,
             report.toolchain,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{print_structured, roles};
+use crate::cli::output::outln;
 use crate::cli::Global;
 use crate::policy::{ComponentSource, HostConfig, PolicyHost, PolicyInfo, PolicySpec};
 
@@ -93,37 +94,37 @@ pub fn run(args: InspectArgs, global: &Global) -> anyhow::Result<ExitCode> {
 /// component, so it is escaped for the terminal.
 fn print_human(report: &Report) {
     use crate::policy::printable;
-    println!("component:   {}", report.component.display());
-    println!("size:        {} bytes", report.size);
-    println!("sha256:      {}", report.sha256);
-    println!("roles:       {}", report.roles.join(", "));
+    outln!("component:   {}", report.component.display());
+    outln!("size:        {} bytes", report.size);
+    outln!("sha256:      {}", report.sha256);
+    outln!("roles:       {}", report.roles.join(", "));
     match (&report.info, &report.info_error) {
         (Some(info), _) => {
-            println!("name:        {}", printable(&info.name));
-            println!("version:     {}", printable(&info.version));
-            println!("description: {}", printable(&info.description));
+            outln!("name:        {}", printable(&info.name));
+            outln!("version:     {}", printable(&info.version));
+            outln!("description: {}", printable(&info.description));
             match &info.settings_schema {
                 Some(schema) => {
                     let pretty = serde_json::from_str::<serde_json::Value>(schema)
                         .and_then(|v| serde_json::to_string_pretty(&v))
                         .unwrap_or_else(|_| schema.clone());
-                    println!("settings:");
+                    outln!("settings:");
                     for line in pretty.lines() {
-                        println!("  {}", printable(line));
+                        outln!("  {}", printable(line));
                     }
                 }
-                None => println!("settings:    none"),
+                None => outln!("settings:    none"),
             }
         }
-        (None, Some(error)) => println!("metadata:    unavailable: {}", printable(error)),
+        (None, Some(error)) => outln!("metadata:    unavailable: {}", printable(error)),
         (None, None) => {}
     }
-    println!("imports:");
+    outln!("imports:");
     for import in &report.imports {
-        println!("  {}", printable(import));
+        outln!("  {}", printable(import));
     }
-    println!("exports:");
+    outln!("exports:");
     for export in &report.exports {
-        println!("  {}", printable(export));
+        outln!("  {}", printable(export));
     }
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+use super::output::outln;
 use super::{Global, OutputFormat};
 
 mod build;
@@ -46,7 +47,7 @@ fn print_structured(global: &Global, value: &impl Serialize) -> anyhow::Result<b
     match global.output {
         OutputFormat::Human => Ok(false),
         OutputFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(value)?);
+            outln!("{}", serde_json::to_string_pretty(value)?);
             Ok(true)
         }
         OutputFormat::Yaml => {

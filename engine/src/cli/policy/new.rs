@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::print_structured;
+use crate::cli::output::outln;
 use crate::cli::Global;
 
 /// The SDK next to this engine's sources, found at compile time.
@@ -233,15 +234,15 @@ fn finish(
     };
     if !print_structured(global, &report)? {
         let role = format!("{role:?}").to_lowercase();
-        println!(
+        outln!(
             "created the {role} policy `{}` in {}",
             report.name,
             report.dir.display()
         );
         for file in &report.files {
-            println!("  {}", file.display());
+            outln!("  {}", file.display());
         }
-        println!(
+        outln!(
             "next: plumbline policy build {0} && plumbline policy test {0}",
             report.dir.display()
         );

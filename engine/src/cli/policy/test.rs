@@ -14,7 +14,7 @@ use anyhow::bail;
 use serde::Serialize;
 
 use super::{build_options, print_structured};
-use crate::cli::output::{diff, print_diff, Paint, GREEN, RED};
+use crate::cli::output::{diff, outln, paint, print_diff, GREEN, RED};
 use crate::cli::{Global, OutputFormat};
 use crate::policy::printable;
 use crate::policy::suite::{self, Suite, SuiteReport};
@@ -102,7 +102,7 @@ pub fn run(args: TestArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 summary.errors.len()
             ));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(if !summary.errors.is_empty() {
         ExitCode::from(2)
@@ -115,8 +115,7 @@ pub fn run(args: TestArgs, global: &Global) -> anyhow::Result<ExitCode> {
 
 /// Print one suite: a line per case and a diff under each failure.
 fn print_suite(report: &SuiteReport) {
-    let paint = Paint::stdout();
-    println!(
+    outln!(
         "suite {} ({})",
         report.suite.display(),
         report.component.display()
@@ -124,17 +123,17 @@ fn print_suite(report: &SuiteReport) {
     for case in &report.cases {
         let name = printable(&case.name);
         let Some(failure) = &case.failure else {
-            println!("  {}      {name}", paint.colour(GREEN, "ok"));
+            outln!("  {}      {name}", paint(GREEN, "ok"));
             continue;
         };
-        println!("  {}  {name}", paint.colour(RED, "FAILED"));
-        println!("          {}", printable(&failure.reason));
-        println!("          --- expected  +++ actual");
+        outln!("  {}  {name}", paint(RED, "FAILED"));
+        outln!("          {}", printable(&failure.reason));
+        outln!("          --- expected  +++ actual");
         let expected = pretty(&failure.expected);
         let actual = pretty(&failure.actual);
-        print_diff(&paint, &diff(&expected, &actual), "          ");
+        print_diff(&diff(&expected, &actual), "          ");
     }
-    println!();
+    outln!();
 }
 
 /// A value as pretty JSON.
