@@ -72,14 +72,14 @@ struct Report {
 
 /// Write the project.
 pub fn run(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    if !matches!(args.lang, Lang::Rust | Lang::Python | Lang::Js) {
+    let Some(scaffold) = scaffold(args.lang) else {
         bail!(
             "only Rust, Python and JavaScript projects are scaffolded for now; to write a \
              policy in C, build a component against wit/policy.wit with that \
              language's component tooling (see docs/policy-authoring.md) and test it \
              with `plumbline policy test`"
         );
-    }
+    };
     check_name(&args.name)?;
     let dir = args
         .dir
@@ -89,127 +89,118 @@ pub fn run(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
     if occupied {
         bail!("{} already exists and is not empty", dir.display());
     }
-    if args.lang == Lang::Python {
-        let files = python_files(&args.name, args.role);
-        return finish(args.name, args.role, dir, files, global);
-    }
-    if args.lang == Lang::Js {
-        let files = js_files(&args.name, args.role);
-        return finish(args.name, args.role, dir, files, global);
-    }
-    let sdk = args
-        .sdk
-        .canonicalize()
+    let sdk = match args.lang {
+        Lang::Rust => Some(rust_sdk(&args.sdk)?),
+        _ => None,
+    };
+    let files = scaffold.files(&args.name, args.role, sdk.as_deref());
+    finish(args.name, args.role, dir, files, global)
+}
+
+/// The Rust SDK at `path`, which Rust projects name as a path dependency.
+fn rust_sdk(path: &Path) -> anyhow::Result<PathBuf> {
+    path.canonicalize()
         .ok()
         .filter(|sdk| sdk.join("Cargo.toml").is_file())
         .with_context(|| {
             format!(
                 "the Rust SDK is not at {}; pass --sdk PATH/TO/plumbline/sdk/rust",
-                args.sdk.display()
+                path.display()
             )
-        })?;
-    let (source, suite) = match args.role {
-        Role::Validator => (
-            include_str!("templates/validator.rs.tmpl"),
-            include_str!("templates/validator.yaml.tmpl"),
-        ),
-        Role::Transformer => (
-            include_str!("templates/transformer.rs.tmpl"),
-            include_str!("templates/transformer.yaml.tmpl"),
-        ),
-        Role::Remediator => (
-            include_str!("templates/remediator.rs.tmpl"),
-            include_str!("templates/remediator.yaml.tmpl"),
-        ),
-    };
-    let role = format!("{:?}", args.role).to_lowercase();
-    let fill = |template: &str| {
-        template
-            .replace("{{name}}", &args.name)
-            .replace("{{role}}", &role)
-            .replace("{{sdk}}", &sdk.to_string_lossy())
-    };
-    let files = [
-        (
-            "Cargo.toml",
-            fill(include_str!("templates/Cargo.toml.tmpl")),
-        ),
-        ("README.md", fill(include_str!("templates/README.md.tmpl"))),
-        ("src/lib.rs", fill(source)),
-        ("tests/suite.yaml", fill(suite)),
-    ];
-    finish(args.name, args.role, dir, Vec::from(files), global)
+        })
 }
 
-/// The files of a Python project: `pyproject.toml` naming the role,
-/// `app.py`, and the same suite as the Rust scaffold of that role (the
-/// Python examples behave alike).
-fn python_files(name: &str, role: Role) -> Vec<(&'static str, String)> {
-    let (source, suite) = match role {
-        Role::Validator => (
-            include_str!("templates/python/validator.py.tmpl"),
-            include_str!("templates/validator.yaml.tmpl"),
-        ),
-        Role::Transformer => (
-            include_str!("templates/python/transformer.py.tmpl"),
-            include_str!("templates/transformer.yaml.tmpl"),
-        ),
-        Role::Remediator => (
-            include_str!("templates/python/remediator.py.tmpl"),
-            include_str!("templates/remediator.yaml.tmpl"),
-        ),
-    };
-    let role = format!("{role:?}").to_lowercase();
-    let fill = |template: &str| {
-        template
-            .replace("{{name}}", name)
-            .replace("{{role}}", &role)
-    };
-    vec![
-        (
-            "pyproject.toml",
-            fill(include_str!("templates/python/pyproject.toml.tmpl")),
-        ),
-        (
-            "README.md",
-            fill(include_str!("templates/python/README.md.tmpl")),
-        ),
-        ("app.py", fill(source)),
-        ("tests/suite.yaml", fill(suite)),
-    ]
+/// One language's project templates. Every language gets the same test
+/// suite for a role (the examples behave alike).
+struct Scaffold {
+    /// The project file (`Cargo.toml`, `pyproject.toml`, `package.json`)
+    /// and its template.
+    project: (&'static str, &'static str),
+    /// The README template.
+    readme: &'static str,
+    /// The source file's path.
+    source: &'static str,
+    /// The source templates of a validator, a transformer and a remediator.
+    examples: [&'static str; 3],
 }
 
-/// The files of a JavaScript project: `package.json` naming the role,
-/// `policy.js`, and the same suite as the Rust scaffold of that role.
-fn js_files(name: &str, role: Role) -> Vec<(&'static str, String)> {
-    let source = match role {
-        Role::Validator => include_str!("templates/js/validator.js.tmpl"),
-        Role::Transformer => include_str!("templates/js/transformer.js.tmpl"),
-        Role::Remediator => include_str!("templates/js/remediator.js.tmpl"),
+/// The templates of `lang`; none for C yet.
+fn scaffold(lang: Lang) -> Option<Scaffold> {
+    let scaffold = match lang {
+        Lang::Python => Scaffold {
+            project: (
+                "pyproject.toml",
+                include_str!("templates/python/pyproject.toml.tmpl"),
+            ),
+            readme: include_str!("templates/python/README.md.tmpl"),
+            source: "app.py",
+            examples: [
+                include_str!("templates/python/validator.py.tmpl"),
+                include_str!("templates/python/transformer.py.tmpl"),
+                include_str!("templates/python/remediator.py.tmpl"),
+            ],
+        },
+        Lang::Js => Scaffold {
+            project: (
+                "package.json",
+                include_str!("templates/js/package.json.tmpl"),
+            ),
+            readme: include_str!("templates/js/README.md.tmpl"),
+            source: "policy.js",
+            examples: [
+                include_str!("templates/js/validator.js.tmpl"),
+                include_str!("templates/js/transformer.js.tmpl"),
+                include_str!("templates/js/remediator.js.tmpl"),
+            ],
+        },
+        Lang::Rust => Scaffold {
+            project: ("Cargo.toml", include_str!("templates/Cargo.toml.tmpl")),
+            readme: include_str!("templates/README.md.tmpl"),
+            source: "src/lib.rs",
+            examples: [
+                include_str!("templates/validator.rs.tmpl"),
+                include_str!("templates/transformer.rs.tmpl"),
+                include_str!("templates/remediator.rs.tmpl"),
+            ],
+        },
+        Lang::C => return None,
     };
-    let suite = match role {
-        Role::Validator => include_str!("templates/validator.yaml.tmpl"),
-        Role::Transformer => include_str!("templates/transformer.yaml.tmpl"),
-        Role::Remediator => include_str!("templates/remediator.yaml.tmpl"),
-    };
-    let role = format!("{role:?}").to_lowercase();
-    let fill = |template: &str| {
-        template
-            .replace("{{name}}", name)
-            .replace("{{role}}", &role)
-    };
-    vec![
-        (
-            "package.json",
-            fill(include_str!("templates/js/package.json.tmpl")),
-        ),
-        (
-            "README.md",
-            fill(include_str!("templates/js/README.md.tmpl")),
-        ),
-        ("policy.js", fill(source)),
-        ("tests/suite.yaml", fill(suite)),
-    ]
+    Some(scaffold)
+}
+
+impl Scaffold {
+    /// The project's files for a policy `name` with an example of `role`;
+    /// `sdk` is the Rust SDK a Rust project depends on.
+    fn files(&self, name: &str, role: Role, sdk: Option<&Path>) -> Vec<(&'static str, String)> {
+        let (example, suite) = match role {
+            Role::Validator => (
+                self.examples[0],
+                include_str!("templates/validator.yaml.tmpl"),
+            ),
+            Role::Transformer => (
+                self.examples[1],
+                include_str!("templates/transformer.yaml.tmpl"),
+            ),
+            Role::Remediator => (
+                self.examples[2],
+                include_str!("templates/remediator.yaml.tmpl"),
+            ),
+        };
+        let role = format!("{role:?}").to_lowercase();
+        let sdk = sdk.map(|sdk| sdk.to_string_lossy()).unwrap_or_default();
+        let fill = |template: &str| {
+            template
+                .replace("{{name}}", name)
+                .replace("{{role}}", &role)
+                .replace("{{sdk}}", &sdk)
+        };
+        vec![
+            (self.project.0, fill(self.project.1)),
+            ("README.md", fill(self.readme)),
+            (self.source, fill(example)),
+            ("tests/suite.yaml", fill(suite)),
+        ]
+    }
 }
 
 /// Write the project's files and report them.
