@@ -7,19 +7,12 @@ mod fixtures;
 
 use std::time::Duration;
 
+use fixtures::{assert_host_still_works, host, objects, spec};
 use plumbline::policy::{
     ComponentSource, Drift, Error, EvalContext, FaultKind, HostConfig, Limit, LimitOverrides,
     LoadedPolicy, LogLevel, PolicyHost, PolicySpec, Remediation, Role, Severity, SourceInfo, Trap,
 };
-use serde_json::{json, Value};
-
-fn host() -> PolicyHost {
-    PolicyHost::new(HostConfig::default()).unwrap()
-}
-
-fn spec(name: &str, bytes: Vec<u8>) -> PolicySpec {
-    PolicySpec::new(name, ComponentSource::Bytes(bytes))
-}
+use serde_json::json;
 
 fn ctx() -> EvalContext {
     EvalContext {
@@ -30,19 +23,6 @@ fn ctx() -> EvalContext {
         },
         target: "prod".into(),
     }
-}
-
-fn objects(n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}")}}))
-        .collect()
-}
-
-/// A well-behaved validator loaded and evaluated on `host` succeeds.
-fn assert_host_still_works(host: &PolicyHost) {
-    let good = host.load(spec("good", fixtures::good_validator())).unwrap();
-    let eval = good.validate(&objects(2), &ctx()).unwrap();
-    assert_eq!(eval.value.len(), 2);
 }
 
 /// Load `bytes` with `limits` on `host`, validate, and return the fault.

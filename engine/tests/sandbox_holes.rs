@@ -10,31 +10,10 @@ mod fixtures;
 use std::process::Command;
 use std::time::Duration;
 
+use fixtures::{assert_host_still_works, host, objects, spec};
 use plumbline::policy::{
-    ComponentSource, Error, EvalContext, Fault, FaultKind, HostConfig, Limit, LimitOverrides,
-    PolicyHost, PolicySpec, Role,
+    Error, EvalContext, Fault, FaultKind, Limit, LimitOverrides, PolicyHost, Role,
 };
-use serde_json::{json, Value};
-
-fn host() -> PolicyHost {
-    PolicyHost::new(HostConfig::default()).unwrap()
-}
-
-fn spec(name: &str, bytes: Vec<u8>) -> PolicySpec {
-    PolicySpec::new(name, ComponentSource::Bytes(bytes))
-}
-
-fn objects(n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}")}}))
-        .collect()
-}
-
-fn assert_host_still_works(host: &PolicyHost) {
-    let good = host.load(spec("good", fixtures::good_validator())).unwrap();
-    let eval = good.validate(&objects(2), &EvalContext::default()).unwrap();
-    assert_eq!(eval.value.len(), 2);
-}
 
 /// The fault of validating one object with a policy that loads.
 fn validate_fault(host: &PolicyHost, bytes: Vec<u8>, limits: LimitOverrides) -> Fault {

@@ -8,6 +8,9 @@
 
 use std::path::Path;
 
+use plumbline::policy::{ComponentSource, EvalContext, HostConfig, PolicyHost, PolicySpec};
+use serde_json::{json, Value};
+
 /// Memory map of every fixture core module:
 /// strings at 16..512, return areas at 512..1100, templates at 640,
 /// bump heap from 4096.
@@ -510,4 +513,29 @@ pub fn terminal_escapes() -> Vec<u8> {
            (i32.store offset=52 (i32.load (i32.const 1024)) (i32.const 15))
            (local.get $list)"#,
     )
+}
+
+/// A policy host with the default limits.
+pub fn host() -> PolicyHost {
+    PolicyHost::new(HostConfig::default()).unwrap()
+}
+
+/// The spec of a policy named `name` made of `bytes`.
+pub fn spec(name: &str, bytes: Vec<u8>) -> PolicySpec {
+    PolicySpec::new(name, ComponentSource::Bytes(bytes))
+}
+
+/// `n` ConfigMaps named `cm-0`, `cm-1`, ...
+pub fn objects(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}")}}))
+        .collect()
+}
+
+/// A well-behaved validator loaded and evaluated on `host` succeeds: what
+/// every hostile case checks after its fault.
+pub fn assert_host_still_works(host: &PolicyHost) {
+    let good = host.load(spec("good", good_validator())).unwrap();
+    let eval = good.validate(&objects(2), &EvalContext::default()).unwrap();
+    assert_eq!(eval.value.len(), 2);
 }
