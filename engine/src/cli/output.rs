@@ -80,7 +80,7 @@ fn colour_on() -> bool {
     })
 }
 
-/// `text` in `style`, when standard output gets colour ([`colour_on`]).
+/// `text` in `style`, when standard output gets colour (see `colour_on`).
 pub fn paint(style: Style, text: &str) -> String {
     if colour_on() {
         format!("{style}{text}{style:#}")
@@ -250,7 +250,7 @@ pub enum Line<'a> {
 const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A line diff (Myers' algorithm, through `similar`: linear memory, common
-/// ends matched first, bounded by [`DIFF_DEADLINE`]).
+/// ends matched first, bounded by `DIFF_DEADLINE`).
 pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();

@@ -3,7 +3,7 @@
 //!
 //! A component may export any subset of the roles; the host looks each role
 //! up on its own through the per-interface `GuestIndices` (see
-//! [`super::loaded`]), so the world's all-roles shape is never required.
+//! the `loaded` module), so the world's all-roles shape is never required.
 //! Public so that tools driving a component directly (benches, the SDK test
 //! harness) share these types with the host.
 

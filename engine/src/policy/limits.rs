@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The largest wasm stack a policy may ask for. Evaluations run on the host's
 /// worker threads, whose native stacks are sized for this plus the host's own
-/// frames (see [`WORKER_STACK_BYTES`]).
+/// frames (see `WORKER_STACK_BYTES`).
 pub const MAX_STACK_BYTES: usize = 8 << 20;
 
 /// Native stack size of the host's evaluation threads: the largest wasm stack

@@ -10,7 +10,7 @@
 //!
 //! Policies are wasmtime components bound with `bindgen!` against
 //! `wit/policy.wit`. A pure component gets only `plumbline:policy/host`; one
-//! that imports WASI 0.2 gets an empty WASI ([`wasi`] module docs); anything
+//! that imports WASI 0.2 gets an empty WASI (the `wasi` module docs); anything
 //! else is refused at load. Every evaluation gets a fresh `Store` with its
 //! own limits ([`Limits`]), on a worker pool that uses every core. The user
 //! documentation is `docs/sandbox.md`.

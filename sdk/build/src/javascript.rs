@@ -327,7 +327,7 @@ pub fn world(roles: &[Role]) -> String {
     world
 }
 
-/// The generated entry module (see [`ENTRY`]): an export missing from the
+/// The generated entry module (see `ENTRY`): an export missing from the
 /// project's module, or a role it exports without listing it, fails the
 /// build with a message naming `package.json`.
 pub fn entry_module(project: &Project) -> String {
