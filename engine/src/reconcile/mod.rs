@@ -239,7 +239,7 @@ async fn reconcile_with(
     let reading =
         inventory_store::load_since(cluster, &spec.inventory_namespace, unit.name(), known);
     let (loaded, stored) = tokio::join!(loading, reading);
-    let (desired, objects) = match loaded {
+    let (mut desired, objects) = match loaded {
         Ok(Ok(loaded)) => loaded,
         Ok(Err(error)) => return (report.fail(error), None),
         Err(panicked) => {
@@ -393,10 +393,10 @@ async fn reconcile_with(
                         .or_insert_with(|| seen.to_owned());
                 }
             }
+            // A repair names no files: the baseline keeps no origins.
+            desired.origins.clear();
             let depth = desired::Depth::Validated;
-            let mut rendered = Rendered::of(&desired, &inputs, planned.desired_objects(), depth);
-            // A repair names no files.
-            rendered.origins.clear();
+            let rendered = Rendered::of(&desired, &inputs, planned.desired_objects(), depth);
             Some(Baseline {
                 sync: unit.name().to_owned(),
                 inventory_namespace: spec.inventory_namespace.clone(),

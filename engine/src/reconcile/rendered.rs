@@ -10,13 +10,12 @@
 //! keep it in a file ([`load`]/[`save`]), which also names the build that
 //! wrote it, so another build of Plumbline renders again.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-
-use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
 
 use super::desired::{self, Depth, Desired, SyncUnit};
 use super::transform_guard::{Changes, Edit};
@@ -110,7 +109,7 @@ pub(super) enum Reuse {
     /// Render every time; leave nothing.
     Nothing,
     /// The render kept in this directory; keep this one's there.
-    Kept(std::path::PathBuf),
+    Kept(PathBuf),
     /// The render of the previous baseline; leave a baseline.
     Baseline(Option<Box<Rendered>>),
 }
