@@ -76,7 +76,9 @@ impl Baseline {
     pub(super) fn into_reused(self) -> (Rendered, inventory_store::Stored) {
         let stored = inventory_store::Stored {
             inventory: self.inventory,
-            complete: true,
+            // Another run marked as applying may have applied objects
+            // since: they are looked for again.
+            complete: !self.version.is_marked(),
             version: self.version,
         };
         (self.rendered, stored)

@@ -14,11 +14,14 @@
 //!    [`plan`] them.
 //! 3. [`remediate`]: each drifted object gets a decision from the
 //!    remediator policies (or the sync's default).
-//! 4. Apply in stages (definitions, then cluster-scoped, then namespaced
-//!    objects), waiting for CRDs and namespaces to be established.
+//! 4. Mark the inventory as being applied when objects it does not hold
+//!    are about to be ([`inventory_store::begin_applying`]), then apply in
+//!    stages (definitions, then cluster-scoped, then namespaced objects),
+//!    waiting for CRDs and namespaces to be established.
 //! 5. Prune, in reverse order, only when everything before succeeded and
 //!    the mass-deletion guard allows it.
-//! 6. Record the inventory (only if it changed) and assess health.
+//! 6. Record the inventory (only if it changed, or to remove the mark)
+//!    and assess health.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -327,6 +330,17 @@ async fn reconcile_with(
         }
         Err(error) => return (run.report.fail(error), None),
     };
+    // Before anything the inventory does not hold is applied, the head is
+    // marked: if this run is killed, or another sync of it writes the
+    // inventory first, what it applied is found by its label next time.
+    let mut version = version;
+    if applies_unrecorded(&planned, &run.inventory) {
+        let namespace = &spec.inventory_namespace;
+        match inventory_store::begin_applying(cluster, namespace, unit.name(), &version).await {
+            Ok(marked) => version = marked,
+            Err(error) => return (run.report.fail(Error::from(error)), None),
+        }
+    }
     for stage in [Stage::Definitions, Stage::ClusterScoped, Stage::Namespaced] {
         let objects: Vec<&plan::PlannedObject> = planned
             .objects
@@ -355,7 +369,12 @@ async fn reconcile_with(
     let kept = retained(&planned, &unserved);
     let before = run.inventory.entries.len();
     run.inventory.entries.retain(|key, _| kept.contains(key));
-    let changed = rewrite || run.inventory_changed || run.inventory.entries.len() != before;
+    // A marked head is written even if nothing else changed, to remove the
+    // mark.
+    let changed = rewrite
+        || version.is_marked()
+        || run.inventory_changed
+        || run.inventory.entries.len() != before;
     // The version the next write goes over; `None` when this write failed.
     let version = if changed && !cluster.options().dry_run {
         let saved = inventory_store::save(
@@ -494,6 +513,16 @@ pub async fn read_state(
         inventory,
         live,
         unserved,
+    })
+}
+
+/// Whether the plan applies an object the inventory does not hold (a
+/// create, an adoption): one that a stopped run would leave unrecorded.
+fn applies_unrecorded(planned: &plan::Plan, inventory: &Inventory) -> bool {
+    planned.objects.iter().any(|o| {
+        o.desired.is_some()
+            && !matches!(o.action, Action::Unchanged | Action::Terminating)
+            && !inventory.entries.contains_key(&o.key)
     })
 }
 
