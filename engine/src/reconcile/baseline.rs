@@ -43,7 +43,7 @@ pub struct Baseline {
     pub(super) passed_versions: HashMap<ObjectKey, String>,
     pub(super) ctx: EvalContext,
     pub(super) rules: remediate::Rules,
-    pub(super) take_over: Vec<String>,
+    pub(super) take_over: crate::spec::TakeOver,
     pub(super) plan: plan::Options,
 }
 

@@ -108,6 +108,18 @@ pub enum Error {
     /// The mass-deletion guard refused the prune. Permanent.
     #[error(transparent)]
     PruneRefused(#[from] crate::plan::PruneRefused),
+    /// An object this sync declares was applied by another sync, which this
+    /// one may not take it from (`takeOver.syncs`). Permanent.
+    #[error(
+        "{object}: applied by sync {owner:?}, not this one: not applied (list {owner:?} \
+         in takeOver.syncs to take it over)"
+    )]
+    OwnedByAnotherSync {
+        /// The object.
+        object: ObjectKey,
+        /// The sync whose label it carries.
+        owner: String,
+    },
     /// A stage panicked (a bug). Transient: retried with backoff.
     #[error("{stage} panicked: {message}")]
     Panicked {
@@ -137,6 +149,7 @@ impl Error {
             Error::Violations { .. } => "ValidationFailed",
             Error::Apply(error) => error.reason(),
             Error::PruneRefused(_) => "PruneRefused",
+            Error::OwnedByAnotherSync { .. } => "OwnedByAnotherSync",
             Error::Panicked { .. } => "Panicked",
         }
     }
@@ -154,7 +167,8 @@ impl Error {
             | Error::PolicyBuild { .. }
             | Error::InvalidTransform(_)
             | Error::Violations { .. }
-            | Error::PruneRefused(_) => false,
+            | Error::PruneRefused(_)
+            | Error::OwnedByAnotherSync { .. } => false,
         }
     }
 
@@ -312,7 +326,7 @@ async fn reconcile_with(
             .collect(),
         inventory,
         inventory_changed: false,
-        take_over: &spec.sync.take_over.managers,
+        take_over: &spec.sync.take_over,
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
     };
@@ -429,7 +443,7 @@ async fn reconcile_with(
                     .collect(),
                 ctx,
                 rules,
-                take_over: spec.sync.take_over.managers.clone(),
+                take_over: spec.sync.take_over.clone(),
                 plan: plan_options,
             })
         }
@@ -670,8 +684,9 @@ struct Run<'a> {
     /// Objects with ignored drift: when Git changes them, Plumbline takes
     /// their fields back.
     reclaim: std::collections::BTreeSet<ObjectKey>,
-    /// Field managers whose fields adopted and reapplied objects take over.
-    take_over: &'a [String],
+    /// The field managers whose fields adopted and reapplied objects take
+    /// over, and the other syncs whose objects this one may take.
+    take_over: &'a crate::spec::TakeOver,
     /// The `resourceVersion` of each object as its apply returned it.
     resource_versions: BTreeMap<ObjectKey, String>,
     /// The `resourceVersion` a field takeover gave an object on the way to
@@ -694,6 +709,10 @@ impl Run<'_> {
         let mut to_force: Vec<(&plan::PlannedObject, Outcome)> = Vec::new();
         let mut to_recreate = Vec::new();
         for object in objects.iter().copied() {
+            if let Some(owner) = owner_elsewhere(object, live, &self.report.sync, self.take_over) {
+                self.not_taken(object, owner.to_owned());
+                continue;
+            }
             match &object.action {
                 Action::Create => to_apply.push((object, Outcome::Created)),
                 Action::Update { .. } if self.reclaim.contains(&object.key) => {
@@ -755,6 +774,28 @@ impl Run<'_> {
         }
     }
 
+    /// Report an object another sync (`owner`) applied: lost, if it was
+    /// this sync's (the other sync took it over); refused, naming the
+    /// owner, if it never was.
+    fn not_taken(&mut self, object: &plan::PlannedObject, owner: String) {
+        if self.inventory.entries.contains_key(&object.key) {
+            let message = format!(
+                "taken over by sync {owner:?}: not applied (list {owner:?} in \
+                 takeOver.syncs to take it back)"
+            );
+            self.push(object, Outcome::Lost, Some(message), None);
+        } else {
+            let error = Error::OwnedByAnotherSync {
+                object: object.key.clone(),
+                owner,
+            };
+            let message = error.to_string();
+            self.report.push_error(error);
+            self.report.status = Status::Failed;
+            self.push(object, Outcome::Failed, Some(message), None);
+        }
+    }
+
     /// Take over the fields of the sync's takeover managers on the objects
     /// of `batch` that are adopted or reapplied, so the apply that follows
     /// makes them match Git. Objects whose takeover failed are recorded as
@@ -768,7 +809,7 @@ impl Run<'_> {
         let mut kept = Vec::with_capacity(batch.len());
         for (object, outcome) in batch {
             let taken = match live.get(&object.key).filter(|_| takes_over(object)) {
-                Some(live) => self.cluster.take_over(live, self.take_over).await,
+                Some(live) => self.cluster.take_over(live, &self.take_over.managers).await,
                 None => Ok(None),
             };
             match taken {
@@ -1030,6 +1071,21 @@ impl Run<'_> {
         let line = line(object, outcome, message, health);
         self.report.objects.push(line);
     }
+}
+
+/// The sync that applied the live copy of an object this sync would write,
+/// when that is another sync that `take_over` does not list.
+fn owner_elsewhere<'l>(
+    object: &plan::PlannedObject,
+    live: &'l plan::Live,
+    sync: &str,
+    take_over: &crate::spec::TakeOver,
+) -> Option<&'l str> {
+    if matches!(object.action, Action::Unchanged | Action::Terminating) {
+        return None;
+    }
+    let owner = crate::object::label(live.get(&object.key)?, apply::SYNC_LABEL)?;
+    (owner != sync && !take_over.syncs.iter().any(|s| s == owner)).then_some(owner)
 }
 
 /// Whether fields are taken over before applying the object: when it is
