@@ -177,7 +177,11 @@ async fn a_killed_sync_leaves_nothing_a_revert_does_not_prune(server: Server) {
     let scratch = tempfile::TempDir::new().unwrap();
     let kubeconfig = server.kubeconfig_file(scratch.path());
     let cache = scratch.path().join("cache");
-    let run = |args: &[&str]| plumbline(&repo, &kubeconfig, &cache, args).output().unwrap();
+    let run = |args: &[&str]| {
+        plumbline(&repo, &kubeconfig, &cache, args)
+            .output()
+            .unwrap()
+    };
     let synced = run(&["sync", "."]);
     assert!(synced.status.success(), "{}", printed(&synced));
 
@@ -224,9 +228,7 @@ async fn a_killed_sync_leaves_nothing_a_revert_does_not_prune(server: Server) {
 /// second started while the first applies: the one whose inventory write
 /// loses says so, and names what happens to what it applied; once the
 /// winner syncs again, none of the loser's objects are left.
-async fn overlapping_syncs_leave_nothing_of_the_loser_once_the_winner_syncs_again(
-    server: Server,
-) {
+async fn overlapping_syncs_leave_nothing_of_the_loser_once_the_winner_syncs_again(server: Server) {
     let client = server.client();
     let repo = repository("overlap");
     write_objects(&repo, "first", OBJECTS);
@@ -240,7 +242,11 @@ async fn overlapping_syncs_leave_nothing_of_the_loser_once_the_winner_syncs_agai
     let scratch = tempfile::TempDir::new().unwrap();
     let kubeconfig = server.kubeconfig_file(scratch.path());
     let cache = scratch.path().join("cache");
-    let run = |args: &[&str]| plumbline(&repo, &kubeconfig, &cache, args).output().unwrap();
+    let run = |args: &[&str]| {
+        plumbline(&repo, &kubeconfig, &cache, args)
+            .output()
+            .unwrap()
+    };
     let synced = run(&["sync", ".", "--ref", "main"]);
     assert!(synced.status.success(), "{}", printed(&synced));
 

@@ -92,7 +92,10 @@ async fn a_second_sync_declaring_an_object_is_refused_unless_it_takes_it_over(se
         let lost = line(&report);
         assert_eq!(lost.outcome, Outcome::Lost, "{report:?}");
         let message = lost.message.as_deref().unwrap_or_default();
-        assert!(message.contains("taken over by sync \"second\""), "{message}");
+        assert!(
+            message.contains("taken over by sync \"second\""),
+            "{message}"
+        );
         assert_eq!(live(&world).await, ("second".into(), "second".into()));
     }
     // And the second, syncing again, finds nothing to change.

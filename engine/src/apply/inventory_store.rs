@@ -91,7 +91,9 @@ impl Version {
     /// Whether runs that may have applied objects the inventory does not
     /// hold are marked in the head: the inventory is then incomplete.
     pub fn is_marked(&self) -> bool {
-        self.head.as_ref().is_some_and(|h| !h.head.applying.is_empty())
+        self.head
+            .as_ref()
+            .is_some_and(|h| !h.head.applying.is_empty())
     }
 }
 
@@ -316,7 +318,14 @@ pub async fn begin_applying(
     head.applying.push(marker.clone());
     let conflict = "changed by another sync of it since this one read it (it is running, or \
                     has just run): nothing was applied; run this sync again";
-    let written = write_head(&api, namespace, sync, previous.head.as_ref(), &head, conflict);
+    let written = write_head(
+        &api,
+        namespace,
+        sync,
+        previous.head.as_ref(),
+        &head,
+        conflict,
+    );
     let resource_version = written.await?;
     Ok(Version {
         head: Some(StoredHead {
@@ -361,13 +370,7 @@ pub async fn save(
     let head = Head {
         buckets,
         parts: parts.iter().map(|p| p.name.clone()).collect(),
-        applying: old
-            .map(|h| &h.applying[..])
-            .unwrap_or_default()
-            .iter()
-            .filter(|m| Some(*m) != mine && !m.is_stale())
-            .cloned()
-            .collect(),
+        applying: still_applying(old.map(|h| &h.applying[..]).unwrap_or_default(), mine),
     };
     let conflict = match mine {
         Some(_) => {
@@ -377,7 +380,15 @@ pub async fn save(
         }
         None => "changed by another writer since it was read; the next reconcile retries",
     };
-    let written = write_head(&api, namespace, sync, previous.head.as_ref(), &head, conflict).await;
+    let written = write_head(
+        &api,
+        namespace,
+        sync,
+        previous.head.as_ref(),
+        &head,
+        conflict,
+    )
+    .await;
     let resource_version = match (written, mine) {
         (Ok(resource_version), _) => resource_version,
         (Err(error), Some(marker)) => {
@@ -394,6 +405,16 @@ pub async fn save(
         }),
         mine: None,
     })
+}
+
+/// The markers a run's final write keeps: those of other runs younger than
+/// [`STALE_AFTER`] (they may still be applying); not its own.
+fn still_applying(markers: &[Marker], mine: Option<&Marker>) -> Vec<Marker> {
+    markers
+        .iter()
+        .filter(|m| Some(*m) != mine && !m.is_stale())
+        .cloned()
+        .collect()
 }
 
 /// After this run's final write lost to another writer: make sure the head
@@ -651,6 +672,51 @@ mod tests {
         assert_eq!(old.len(), new.len());
         let changed = old.iter().zip(&new).filter(|(a, b)| a != b).count();
         assert_eq!(changed, 1);
+    }
+
+    fn head(content: &str, parts: &[Part]) -> (ConfigMap, BTreeMap<String, ConfigMap>) {
+        let config_map = |name: &str, key: &str, text: &str| -> ConfigMap {
+            serde_json::from_value(json!({"metadata": {"name": name, "resourceVersion": "7"},
+                                          "data": {key: text}}))
+            .unwrap()
+        };
+        let parts = parts
+            .iter()
+            .map(|p| (p.name.clone(), config_map(&p.name, DATA_KEY, &p.text)))
+            .collect();
+        (config_map(&head_name("shop"), HEAD_KEY, content), parts)
+    }
+
+    #[test]
+    fn a_head_that_marks_a_run_applying_reads_as_incomplete() {
+        let parts = split("shop", &inventory(3), 1);
+        let names = serde_json::to_string(&[&parts[0].name]).unwrap();
+        // A head written before markers existed has no `applying`.
+        let (plain, stored) = head(&format!(r#"{{"buckets":1,"parts":{names}}}"#), &parts);
+        let read = read_parts("shop", &plain, &stored).unwrap();
+        assert!(read.complete && !read.version.is_marked());
+        assert_eq!(read.inventory.entries.len(), 3);
+
+        let marked =
+            format!(r#"{{"buckets":1,"parts":{names},"applying":[{{"run":"a1","started":1}}]}}"#);
+        let (marked, stored) = head(&marked, &parts);
+        let read = read_parts("shop", &marked, &stored).unwrap();
+        assert!(!read.complete && read.version.is_marked());
+        assert_eq!(read.inventory.entries.len(), 3, "the parts are still read");
+    }
+
+    #[test]
+    fn a_final_write_drops_its_own_marker_and_stale_ones_only() {
+        let mine = Marker::now();
+        let other = Marker::now();
+        assert_ne!(mine.run, other.run);
+        let stale = Marker {
+            run: "old".into(),
+            started: other.started - STALE_AFTER.as_secs() - 1,
+        };
+        let markers = [mine.clone(), other.clone(), stale];
+        assert_eq!(still_applying(&markers, Some(&mine)), markers[1..2]);
+        assert_eq!(still_applying(&markers[1..], None), markers[1..2]);
     }
 
     #[test]
