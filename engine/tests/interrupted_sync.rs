@@ -229,6 +229,20 @@ async fn a_killed_sync_leaves_nothing_a_revert_does_not_prune(server: Server) {
 /// loses says so, and names what happens to what it applied; once the
 /// winner syncs again, none of the loser's objects are left.
 async fn overlapping_syncs_leave_nothing_of_the_loser_once_the_winner_syncs_again(server: Server) {
+    overlapping_syncs(server, false).await;
+}
+
+/// The same with both started at once: whichever marks the inventory
+/// second applies nothing and says so, or, if it read the inventory after
+/// the other marked it, loses at its final write as above.
+async fn syncs_started_at_once_leave_nothing_of_the_loser(server: Server) {
+    overlapping_syncs(server, true).await;
+}
+
+/// A sync of commit `first` (400 new ConfigMaps) and one of commit
+/// `second` (50 others), started `together` or the second once the first
+/// applied something.
+async fn overlapping_syncs(server: Server, together: bool) {
     let client = server.client();
     let repo = repository("overlap");
     write_objects(&repo, "first", OBJECTS);
@@ -241,21 +255,24 @@ async fn overlapping_syncs_leave_nothing_of_the_loser_once_the_winner_syncs_agai
     repo.git(&["checkout", "-q", "main"]);
     let scratch = tempfile::TempDir::new().unwrap();
     let kubeconfig = server.kubeconfig_file(scratch.path());
-    let cache = scratch.path().join("cache");
-    let run = |args: &[&str]| {
-        plumbline(&repo, &kubeconfig, &cache, args)
-            .output()
-            .unwrap()
+    // Each run has its own caches, as on two machines.
+    let sync = |reference: &str| {
+        let cache = scratch.path().join(format!("cache-{reference}"));
+        plumbline(
+            &repo,
+            &kubeconfig,
+            &cache,
+            &["sync", ".", "--ref", reference],
+        )
     };
-    let synced = run(&["sync", ".", "--ref", "main"]);
+    let synced = sync("main").output().unwrap();
     assert!(synced.status.success(), "{}", printed(&synced));
 
-    let first = plumbline(&repo, &kubeconfig, &cache, &["sync", ".", "--ref", "first"])
-        .spawn()
-        .unwrap();
-    let mut first = KillOnDrop(Some(first));
-    wait_for_applied(&client, "first", 1).await;
-    let second = run(&["sync", ".", "--ref", "second"]);
+    let mut first = KillOnDrop(Some(sync("first").spawn().unwrap()));
+    if !together {
+        wait_for_applied(&client, "first", 1).await;
+    }
+    let second = sync("second").output().unwrap();
     let first = finish(first.0.take().unwrap()).await;
     let (winner, loser, loser_output) = match (first.status.success(), second.status.success()) {
         (false, true) => ("second", "first", first),
@@ -266,14 +283,18 @@ async fn overlapping_syncs_leave_nothing_of_the_loser_once_the_winner_syncs_agai
             printed(&second)
         ),
     };
-    let again = run(&["sync", ".", "--ref", winner]);
+    let again = sync(winner).output().unwrap();
     assert!(again.status.success(), "{}", printed(&again));
     assert_eq!(existing(&client, loser).await, BTreeSet::new());
     assert!(!existing(&client, winner).await.is_empty());
     assert_all_recorded(&client, "overlap").await;
     let said = printed(&loser_output);
+    let told = [
+        "nothing was applied",
+        "the next sync finds it by the sync's label",
+    ];
     assert!(
-        said.contains("changed by another sync of it"),
+        said.contains("changed by another sync of it") && told.iter().any(|t| said.contains(t)),
         "the loser ({loser}) must say what happened:\n{said}"
     );
 }
@@ -378,5 +399,6 @@ fn git_head(repo: &Repo) -> String {
 on_real_server!(
     a_killed_sync_leaves_nothing_a_revert_does_not_prune,
     overlapping_syncs_leave_nothing_of_the_loser_once_the_winner_syncs_again,
+    syncs_started_at_once_leave_nothing_of_the_loser,
     a_controller_killed_mid_reconcile_prunes_after_a_revert_and_a_restart,
 );
