@@ -239,13 +239,15 @@ async fn syncs_started_at_once_leave_nothing_of_the_loser(server: Server) {
     overlapping_syncs(server, true).await;
 }
 
-/// A sync of commit `first` (400 new ConfigMaps) and one of commit
-/// `second` (50 others), started `together` or the second once the first
-/// applied something.
+/// A sync of commit `first` (new ConfigMaps) and one of commit `second`
+/// (50 others), started `together` or the second once the first applied
+/// something (then the first has 1,500, so that it still applies while the
+/// second finds what it applied so far, applies and records).
 async fn overlapping_syncs(server: Server, together: bool) {
     let client = server.client();
     let repo = repository("overlap");
-    write_objects(&repo, "first", OBJECTS);
+    let first_objects = if together { OBJECTS } else { 1500 };
+    write_objects(&repo, "first", first_objects);
     repo.git(&["checkout", "-q", "-b", "first"]);
     repo.commit("the first commit");
     repo.git(&["checkout", "-q", "main"]);
