@@ -195,7 +195,7 @@ fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec
 
 /// The child's side: compile the component on standard input for the
 /// engine named by `args` (the arguments after [`COMPILE_SUBCOMMAND`]) and
-/// write [`MAGIC`] and the serialized code to standard output. The host
+/// write a marker and the serialized code to standard output. The host
 /// has already limited this process's memory and CPU time.
 ///
 /// A binary that embeds the engine and wants to compile policies itself

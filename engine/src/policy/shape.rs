@@ -1,15 +1,20 @@
 //! What a component declares, read from its bytes before anything is
-//! compiled or instantiated: core module instances, linear memories and
-//! tables with their minimum sizes, and the largest function body. No IO.
+//! compiled or instantiated: instances (nested component instantiations
+//! expanded), linear memories and tables with their minimum sizes,
+//! functions and their code, locals and element segments, and how deep
+//! components nest. No IO.
 //!
 //! The load-time checks of the sandbox ([`Shape::check`]) refuse a component
 //! that could not run within its limits anyway (too many memories, a minimum
-//! above the memory budget) or whose compilation would be unbounded (too
-//! large, or one huge function: cranelift's time and memory grow faster
-//! than linearly in a function's size, and compilation cannot be
-//! interrupted). The counts are static: a core module instantiated twice
-//! counts twice, one never instantiated still counts; the store's resource
-//! limiter enforces the same caps at run time ([`super::state::Limiter`]).
+//! above the memory budget) or whose compilation would be too costly:
+//! cranelift's time and memory grow with the number and size of functions,
+//! with locals times blocks in one function, with element segments, and
+//! with every expanded instantiation, and compilation cannot be interrupted
+//! (the compile child's limits, `super::compiler`, bound what these
+//! estimates miss). Memory and table counts are static: a core module
+//! instantiated twice counts once, one never instantiated still counts; the
+//! store's resource limiter enforces the same caps at run time
+//! ([`super::state::Limiter`]).
 
 use wasmparser::{
     ComponentAlias, ComponentExternalKind, ComponentInstance, ComponentOuterAliasKind,
