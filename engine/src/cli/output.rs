@@ -81,11 +81,12 @@ fn colour_on() -> bool {
 }
 
 /// `text` in `style`, when standard output gets colour (see `colour_on`),
-/// and always escaped for the terminal ([`printable`]): painted text is
-/// mostly names, messages and YAML from manifests and policies, and the
-/// only control sequences on a line must be the ones written here.
+/// and always escaped for the terminal (`printable_lines`: line breaks of
+/// multi-line errors stay): painted text is mostly names, messages and
+/// YAML from manifests and policies, and the only control sequences on a
+/// line must be the ones written here.
 pub fn paint(style: Style, text: &str) -> String {
-    let text = printable(text);
+    let text = crate::policy::printable_lines(text);
     if colour_on() {
         format!("{style}{text}{style:#}")
     } else {
