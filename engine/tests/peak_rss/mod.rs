@@ -96,15 +96,18 @@ pub fn run_measured(command: &mut Command) -> Measured {
     // SAFETY: `pid` is our child, not waited for by anyone else (`child`
     // is never waited on); `status` and `usage` are valid for writes.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    // (`ru_maxrss` is in kilobytes on Linux.)
     reaped.store(true, Ordering::SeqCst);
     assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
     watchdog.join().unwrap();
     drop(child);
+    let peak_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
+    // Shown with `--nocapture`: what each hostile input cost.
+    println!("peak RSS {} MB: {command:?}", peak_rss >> 20);
     Measured {
         status: ExitStatus::from_raw(status),
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
-        // Linux reports kilobytes.
-        peak_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        peak_rss,
     }
 }
