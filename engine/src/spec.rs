@@ -397,7 +397,7 @@ pub enum Error {
 impl SyncConfig {
     /// Parse and check a configuration; `file` names it in errors.
     pub fn from_yaml(text: &str, file: &str) -> Result<Self, Error> {
-        let config: SyncConfig = serde_yaml::from_str(text).map_err(|e| Error::Parse {
+        let config: SyncConfig = crate::yaml::from_str(text).map_err(|e| Error::Parse {
             file: file.to_owned(),
             location: e.location().map(|l| (l.line(), l.column())),
             message: e.to_string(),

@@ -3,6 +3,8 @@
 //! kube-apiserver v1.36) and on the emulator. Each test is one story a
 //! platform team lives through.
 
+#[path = "policy_host/fixtures.rs"]
+mod fixtures;
 mod reconcile_support;
 mod server_support;
 
@@ -445,6 +447,27 @@ async fn objects_a_transformer_adds_are_guarded(server: Server) {
     assert_eq!(synced.count(&Outcome::Created), 3, "{synced:#?}");
 }
 
+/// A namespaced object a transformer adds without a namespace gets the
+/// sync's target namespace, like a rendered one, and is applied there.
+async fn objects_a_transformer_adds_without_a_namespace_get_the_target_one(server: Server) {
+    let world = World::on(server);
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write("config.yaml", CONFIG)
+        .commit("shop");
+    let transformer = world.scratch.path().join("adds-a-config-map.wasm");
+    std::fs::write(&transformer, fixtures::adding_transformer()).unwrap();
+    let spec = format!(
+        "  policies:\n    - module: {}\n  transformerGuard: {{allowKinds: [ConfigMap], allowNamespaces: [shop]}}\n",
+        transformer.display()
+    );
+    let report = world.reconcile(&world.unit(&spec)).await;
+    assert_eq!(report.status, Status::Synced, "{report:#?}");
+    let added = config_maps(&world).get("added-by-policy").await.unwrap();
+    assert_eq!(added.metadata.namespace.as_deref(), Some("shop"));
+}
+
 async fn when_every_remediator_abstains_the_sync_default_decides(server: Server) {
     let healing = format!("{}  selfHeal: true\n", all_roles_policy("abstain"));
     let (world, unit) = synced(server, &healing).await;
@@ -573,6 +596,7 @@ on_both_servers!(
     a_deferred_decision_is_kept_until_its_time_comes,
     a_deferral_is_bounded_and_ends_with_its_policy,
     objects_a_transformer_adds_are_guarded,
+    objects_a_transformer_adds_without_a_namespace_get_the_target_one,
     when_every_remediator_abstains_the_sync_default_decides,
     a_kept_render_is_reused_for_the_same_commit_and_inputs,
     a_baseline_inventory_is_used_only_while_it_is_the_stored_one,

@@ -80,12 +80,17 @@ fn colour_on() -> bool {
     })
 }
 
-/// `text` in `style`, when standard output gets colour (see `colour_on`).
+/// `text` in `style`, when standard output gets colour (see `colour_on`),
+/// and always escaped for the terminal (`printable_lines`: line breaks of
+/// multi-line errors stay): painted text is mostly names, messages and
+/// YAML from manifests and policies, and the only control sequences on a
+/// line must be the ones written here.
 pub fn paint(style: Style, text: &str) -> String {
+    let text = crate::policy::printable_lines(text);
     if colour_on() {
         format!("{style}{text}{style:#}")
     } else {
-        text.to_owned()
+        text.into_owned()
     }
 }
 
@@ -266,7 +271,8 @@ pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
         .collect()
 }
 
-/// Print a diff with two lines of context around changes, indented.
+/// Print a diff with two lines of context around changes, indented; every
+/// line escaped for the terminal.
 pub fn print_diff(lines: &[Line<'_>], indent: &str) {
     const CONTEXT: usize = 2;
     // Distance from each line to the nearest change, in two linear passes.
@@ -297,7 +303,7 @@ pub fn print_diff(lines: &[Line<'_>], indent: &str) {
             skipped = false;
         }
         match line {
-            Line::Same(text) => outln!("{indent}  {text}"),
+            Line::Same(text) => outln!("{indent}  {}", printable(text)),
             Line::Removed(text) => outln!("{indent}{}", paint(RED, &format!("- {text}"))),
             Line::Added(text) => outln!("{indent}{}", paint(GREEN, &format!("+ {text}"))),
         }

@@ -15,7 +15,7 @@ use super::{Global, OutputFormat};
 use crate::apply::Options;
 use crate::object::ObjectKey;
 use crate::plan::{self, Action, Live, Plan, UpdateReason};
-use crate::policy::PolicySet;
+use crate::policy::{printable, PolicySet};
 use crate::reconcile::desired::{Depth, Desired};
 use crate::reconcile::{self, transform_guard, SyncUnit};
 
@@ -263,9 +263,12 @@ fn print_human(p: &Printed<'_>) {
         (Some(commit), None) => format!("commit {}", &commit[..commit.len().min(12)]),
         (None, _) => "working tree".to_owned(),
     };
-    outln!("  source:   {}{path} ({revision})", source_name(p.unit));
+    outln!(
+        "  source:   {}",
+        printable(&format!("{}{path} ({revision})", source_name(p.unit)))
+    );
     match p.cluster {
-        Some(cluster) => outln!("  cluster:  {cluster}"),
+        Some(cluster) => outln!("  cluster:  {}", printable(cluster)),
         None => outln!(
             "  cluster:  {}",
             output::paint(
@@ -285,7 +288,7 @@ fn print_human(p: &Printed<'_>) {
         if names.is_empty() {
             "-".to_owned()
         } else {
-            names.join(", ")
+            printable(&names.join(", ")).into_owned()
         }
     };
     outln!("  policies: transformers {}", by_role(|r| r.transformer));
@@ -313,7 +316,7 @@ fn print_human(p: &Printed<'_>) {
         outln!();
         outln!("{}", output::paint(output::BOLD, "Transformations:"));
         for t in p.transformations {
-            outln!("  {}", t.object);
+            outln!("  {}", printable(&t.object));
             for change in &t.changes {
                 outln!("    {}", output::paint(output::CYAN, change));
             }
@@ -434,7 +437,7 @@ fn print_object(
             }
         }
         (Action::OwnershipChanged { reason }, _) => {
-            outln!("{indent}{reason}: not pruned");
+            outln!("{indent}{}: not pruned", printable(reason));
         }
         _ => {}
     }

@@ -291,10 +291,21 @@ impl ClusterArgs {
     }
 }
 
-/// A library error as one message. The library's errors already include
-/// their causes in their messages, so printing the chain would repeat them.
-pub fn flat(error: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{error}")
+/// A library error and its causes as one message. Most of the library's
+/// errors already include their causes in their messages, so a cause is
+/// added only where the message does not say it yet.
+pub fn flat(error: impl std::error::Error) -> anyhow::Error {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = next.source();
+    }
+    anyhow::anyhow!(message)
 }
 
 /// A tokio runtime for the commands that talk to a cluster.

@@ -14,7 +14,8 @@ use wasmtime::component::{Instance, InstancePre};
 use wasmtime::Store;
 
 use super::bindings::exports::plumbline::policy::{metadata, remediator, transformer, validator};
-use super::cache::{CompileError, ComponentDigest};
+use super::cache::ComponentDigest;
+use super::compiler::CompileError;
 use super::engines::{EngineKey, EngineSlot, EPOCH_TICK};
 use super::fault::{classify, Fault, FaultKind, Role};
 use super::lift::{self, count_items, violation_bytes};
@@ -203,27 +204,35 @@ impl LoadedPolicy {
                 found,
             });
         }
-        let (component, digest) =
-            match host
-                .cache
-                .component(key, &slot, bytes, limits.compile_timeout)
-            {
-                Ok(found) => found,
-                Err(CompileError::Invalid(e)) => {
-                    return Err(Error::Compile {
-                        policy,
-                        source: e.into_boxed_dyn_error(),
-                    })
-                }
-                Err(CompileError::Timeout) => {
-                    return Err(Error::OverLimit {
-                        policy,
-                        value: limits.describe(Limit::CompileTime),
-                        limit: Limit::CompileTime,
-                        found: "its compilation did not finish in time".into(),
-                    })
-                }
-            };
+        let compiled = host
+            .cache
+            .component(key, &slot, bytes, &host.compiler, &limits);
+        let (component, digest) = match compiled {
+            Ok(found) => found,
+            Err(CompileError::Invalid(reason)) => {
+                return Err(Error::Compile {
+                    policy,
+                    source: reason.into(),
+                })
+            }
+            Err(CompileError::Timeout) => {
+                return Err(Error::OverLimit {
+                    policy,
+                    value: limits.describe(Limit::CompileTime),
+                    limit: Limit::CompileTime,
+                    found: "its compilation did not finish in time".into(),
+                })
+            }
+            Err(CompileError::OutOfMemory) => {
+                return Err(Error::OverLimit {
+                    policy,
+                    value: limits.describe(Limit::CompileMemory),
+                    limit: Limit::CompileMemory,
+                    found: "its compilation ran out of memory".into(),
+                })
+            }
+            Err(CompileError::Compiler(reason)) => return Err(Error::Compiler { policy, reason }),
+        };
         let imports = inspect_imports(&component, &slot.engine);
         if !imports.unsatisfied.is_empty() {
             return Err(Error::UnsatisfiedImports {
@@ -620,8 +629,14 @@ fn forward_log(policy: &str, role: Role, log: &PolicyLog) {
             }
         }
     }
-    if log.dropped_bytes > 0 {
-        tracing::warn!(policy, %role, dropped_bytes = log.dropped_bytes, "policy log exceeded its limit; lines dropped");
+    if log.dropped_lines > 0 {
+        tracing::warn!(
+            policy,
+            %role,
+            dropped_lines = log.dropped_lines,
+            dropped_bytes = log.dropped_bytes,
+            "policy log exceeded its limit; lines dropped"
+        );
     }
 }
 

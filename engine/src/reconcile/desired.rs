@@ -195,7 +195,12 @@ pub fn from_source(
         .collect();
     let mut logs = transformed.logs;
     let mut timings = transformed.timings;
-    let mut objects = check_transformed(transformed.value)?;
+    // What a transformer added (or stripped of its namespace) gets the
+    // target namespace like what was rendered, before anything checks,
+    // compares or applies it.
+    let mut objects = transformed.value;
+    default_namespace(&mut objects, namespace);
+    let mut objects = check_transformed(objects)?;
     let transformer_edits = before
         .map(|before| transform_guard::edits(&before, &objects))
         .unwrap_or_default();
