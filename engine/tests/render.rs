@@ -1917,7 +1917,11 @@ fn kubebuilder_v4_config_default_matches_live_kubectl_kustomize() {
             "shipyard-webhook-service.shipyard-system.svc.cluster.local"
         ])
     );
-    let crd = object(&ours, "CustomResourceDefinition", "firstmates.fleet.example.org");
+    let crd = object(
+        &ours,
+        "CustomResourceDefinition",
+        "firstmates.fleet.example.org",
+    );
     assert_eq!(
         crd["spec"]["conversion"]["webhook"]["clientConfig"]["service"],
         json!({"name": "shipyard-webhook-service", "namespace": "shipyard-system", "path": "/convert"})

@@ -161,7 +161,8 @@ mod tests {
         );
         assert!(objects[0].object["metadata"].get("namespace").is_none());
         assert_eq!(
-            objects[1].object["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["namespace"],
+            objects[1].object["spec"]["conversion"]["webhook"]["clientConfig"]["service"]
+                ["namespace"],
             "prod"
         );
         assert_eq!(objects[2].object["spec"], json!({}));
@@ -180,8 +181,10 @@ mod tests {
             }],
             ..Config::default()
         };
-        let mut objects = manifests(vec![json!({"apiVersion": "example.com/v1", "kind": "Widget",
-            "metadata": {"name": "w"}, "spec": {"target": {"namespace": "a"}}})]);
+        let mut objects = manifests(vec![
+            json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"}, "spec": {"target": {"namespace": "a"}}}),
+        ]);
         assert_eq!(
             apply("prod", &config, &mut objects),
             ["namespace field spec spec/target of Widget w: found a map, not a namespace"]
