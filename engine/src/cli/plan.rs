@@ -61,7 +61,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (git_cache, rendered) = (sync::git_cache(), sync::rendered_cache());
     let (mut desired, objects) =
         reconcile::load_kept(&unit, &policies, &git_cache, &rendered, Depth::Previewed)
-            .map_err(sync::flat)?;
+            .map_err(|e| sync::desired_error(&args.source, e))?;
     let transformations = std::mem::take(&mut desired.transformer_edits);
 
     let spec = &unit.config.spec;
