@@ -132,6 +132,10 @@ pub struct PolicyRef {
     /// When the policy faults, warn and go on instead of failing the sync.
     #[serde(default)]
     pub fail_open: bool,
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields (default: nothing), as in `plumbline.yaml`.
+    #[serde(default)]
+    pub allow: crate::spec::TransformerAllowance,
 }
 
 /// Where a policy component comes from: a `.wasm` file in the sync's
@@ -293,6 +297,10 @@ pub struct ClusterSyncPolicySpec {
     /// When the policy faults, warn and go on instead of failing the sync.
     #[serde(default)]
     pub fail_open: bool,
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields (default: nothing), as in `plumbline.yaml`.
+    #[serde(default)]
+    pub allow: crate::spec::TransformerAllowance,
     /// The SyncUnits it applies to, by label; empty or absent selects all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_selector: Option<LabelSelector>,
