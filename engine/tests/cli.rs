@@ -495,6 +495,14 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server)
         "{}",
         synced.stdout
     );
+    // What the transformer did is shown with the objects (issue 24).
+    assert!(
+        synced
+            .stdout
+            .contains("Transformers:\n  policy common-metadata added 0, removed 0, changed 4 objects\n"),
+        "{}",
+        synced.stdout
+    );
 
     let again = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
         .await
@@ -581,6 +589,10 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server)
     .expect(0);
     let report: Value = serde_json::from_str(&kept.stdout).unwrap();
     assert_eq!(report["status"], "Synced");
+    assert_eq!(
+        report["transformers"][0]["policy"], "common-metadata",
+        "{report:#}"
+    );
     let orphaned: Vec<&Value> = report["objects"]
         .as_array()
         .unwrap()
