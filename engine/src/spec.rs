@@ -702,7 +702,10 @@ spec:
         let allow = &config.spec.policies[0].allow;
         assert!(allow.allows_kind("", "ConfigMap"));
         assert!(allow.allows_kind("networking.k8s.io", "NetworkPolicy"));
-        assert!(!allow.allows_kind("", "NetworkPolicy"), "groups match exactly");
+        assert!(
+            !allow.allows_kind("", "NetworkPolicy"),
+            "groups match exactly"
+        );
         assert!(allow.allows_namespace("shop") && !allow.allows_namespace("kube-system"));
         assert!(allow.allows(SensitiveEdit::Rbac) && !allow.allows(SensitiveEdit::Admission));
 

@@ -74,7 +74,10 @@ fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
     let json = plumbline(&repo_root(), &["plan", "examples/quickstart", "-o", "json"]).expect(1);
     let document: Value = serde_json::from_str(&json.stdout).unwrap();
     let transformers = &document["transformers"];
-    assert_eq!(transformers[0]["policy"], "common-metadata", "{transformers}");
+    assert_eq!(
+        transformers[0]["policy"], "common-metadata",
+        "{transformers}"
+    );
     assert_eq!(
         transformers[0]["changed"].as_array().map(Vec::len),
         Some(4),
@@ -497,9 +500,9 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server)
     );
     // What the transformer did is shown with the objects (issue 24).
     assert!(
-        synced
-            .stdout
-            .contains("Transformers:\n  policy common-metadata added 0, removed 0, changed 4 objects\n"),
+        synced.stdout.contains(
+            "Transformers:\n  policy common-metadata added 0, removed 0, changed 4 objects\n"
+        ),
         "{}",
         synced.stdout
     );

@@ -447,7 +447,11 @@ async fn objects_a_transformer_adds_are_guarded(server: Server) {
     let synced = world.reconcile(&world.unit(&allowed)).await;
     assert_eq!(synced.status, Status::Synced, "{synced:#?}");
     assert_eq!(synced.count(&Outcome::Created), 3, "{synced:#?}");
-    let summary: Vec<String> = synced.transformers.iter().map(ToString::to_string).collect();
+    let summary: Vec<String> = synced
+        .transformers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         summary,
         ["policy test-all-roles added 1, removed 0, changed 2 objects"],

@@ -189,8 +189,18 @@ async fn exists(
 /// Actions `dev` must not gain: bindings, escalation, impersonation,
 /// secrets, workloads and namespaces.
 const FORBIDDEN: [(&str, &str, &str, Option<&str>); 8] = [
-    ("create", "rbac.authorization.k8s.io", "rolebindings", Some("shop")),
-    ("escalate", "rbac.authorization.k8s.io", "roles", Some("shop")),
+    (
+        "create",
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        Some("shop"),
+    ),
+    (
+        "escalate",
+        "rbac.authorization.k8s.io",
+        "roles",
+        Some("shop"),
+    ),
     ("bind", "rbac.authorization.k8s.io", "clusterroles", None),
     ("impersonate", "", "users", None),
     ("get", "", "secrets", Some("shop")),
@@ -293,9 +303,21 @@ async fn a_hostile_transformer_escalates_nothing(server: Server) {
             None,
             "dev-root",
         ),
-        ((admission, "v1", "ValidatingWebhookConfiguration"), None, "hostile"),
-        ((admission, "v1", "MutatingWebhookConfiguration"), None, "hostile"),
-        ((admission, "v1", "ValidatingAdmissionPolicy"), None, "hostile"),
+        (
+            (admission, "v1", "ValidatingWebhookConfiguration"),
+            None,
+            "hostile",
+        ),
+        (
+            (admission, "v1", "MutatingWebhookConfiguration"),
+            None,
+            "hostile",
+        ),
+        (
+            (admission, "v1", "ValidatingAdmissionPolicy"),
+            None,
+            "hostile",
+        ),
         (
             ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
             None,
@@ -303,7 +325,10 @@ async fn a_hostile_transformer_escalates_nothing(server: Server) {
         ),
         (("apps", "v1", "DaemonSet"), Some("shop"), "node-root"),
     ] {
-        assert!(!exists(&world, gvk, namespace, name).await, "{gvk:?} {name}");
+        assert!(
+            !exists(&world, gvk, namespace, name).await,
+            "{gvk:?} {name}"
+        );
     }
     let volumes: Api<PersistentVolume> = Api::all(world.client());
     assert!(volumes.get_opt("host-root").await.unwrap().is_none());
@@ -330,10 +355,16 @@ async fn an_allowed_transformer_is_shown_and_kept_to_its_allowance(server: Serve
     };
     let settings = json!({"add": [extra("extra")], "remove": ["admins"]});
     let allow = "{add: [{kind: ConfigMap}], namespaces: [shop]}";
-    let report = world.reconcile(&world.unit(&emitter(&settings, allow))).await;
+    let report = world
+        .reconcile(&world.unit(&emitter(&settings, allow)))
+        .await;
     assert_eq!(report.status, Status::Synced, "{report:#?}");
     assert_eq!(report.count(&Outcome::Created), 5, "{report:#?}");
-    let shown: Vec<String> = report.transformers.iter().map(ToString::to_string).collect();
+    let shown: Vec<String> = report
+        .transformers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         shown,
         ["policy hostile added 1, removed 1, changed 0 objects"]
@@ -353,7 +384,9 @@ async fn an_allowed_transformer_is_shown_and_kept_to_its_allowance(server: Serve
         "metadata": {"name": "s", "namespace": "shop"}});
     let settings = json!({"add": [outside, secret]});
     world.requests.reset();
-    let refused = world.reconcile(&world.unit(&emitter(&settings, allow))).await;
+    let refused = world
+        .reconcile(&world.unit(&emitter(&settings, allow)))
+        .await;
     assert_eq!(refused.status, Status::Failed, "{refused:#?}");
     assert_eq!(world.requests.writes(), 0, "nothing is applied");
     let message = refused.errors[0].to_string();

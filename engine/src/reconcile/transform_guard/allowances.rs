@@ -150,7 +150,8 @@ mod tests {
     }
 
     fn config_map(namespace: Option<&str>, name: &str) -> Value {
-        let mut object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        let mut object =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
         if let Some(namespace) = namespace {
             object["metadata"]["namespace"] = json!(namespace);
         }
@@ -219,8 +220,10 @@ mod tests {
         let refused = refusals("p", &allowed, "shop", &step(&before, &after));
         assert_eq!(
             refused,
-            ["transformer p changed RoleBinding.rbac.authorization.k8s.io shop/b: roleRef is a \
-              rbac edit, which is not in the policy's allow.sensitive"]
+            [
+                "transformer p changed RoleBinding.rbac.authorization.k8s.io shop/b: roleRef is a \
+              rbac edit, which is not in the policy's allow.sensitive"
+            ]
         );
         allowed.sensitive.push(SensitiveEdit::Rbac);
         assert!(refusals("p", &allowed, "shop", &step(&before, &after)).is_empty());

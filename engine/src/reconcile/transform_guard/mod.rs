@@ -295,9 +295,7 @@ mod tests {
 
     #[test]
     fn the_guard_summarises_each_transformer_and_collects_every_refusal() {
-        let config_map = |name: &str| {
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop"}})
-        };
+        let config_map = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop"}});
         let rendered = [config_map("a")];
         let first = [config_map("a"), config_map("b")];
         let second = [config_map("b")];
@@ -326,7 +324,9 @@ mod tests {
         );
         assert_eq!(refused.len(), 2, "{refused:?}");
         assert!(
-            refused.iter().all(|r| r.starts_with("transformer hostile added ConfigMap shop/a")),
+            refused
+                .iter()
+                .all(|r| r.starts_with("transformer hostile added ConfigMap shop/a")),
             "{refused:?}"
         );
     }

@@ -226,7 +226,12 @@ pub fn pod_grants(object: &Value) -> BTreeSet<String> {
                 grant(field.to_owned());
             }
         }
-        for volume in pod.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+        for volume in pod
+            .get("volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(host) = volume.get("hostPath") {
                 let at = host["path"].as_str().unwrap_or_default();
                 grant(format!("hostPath volume {at}"));
@@ -274,8 +279,15 @@ fn context_grants(context: &Value) -> Vec<String> {
             grants.push(format!("{field} 0"));
         }
     }
-    for capability in context["capabilities"]["add"].as_array().into_iter().flatten() {
-        grants.push(format!("capability {}", capability.as_str().unwrap_or_default()));
+    for capability in context["capabilities"]["add"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        grants.push(format!(
+            "capability {}",
+            capability.as_str().unwrap_or_default()
+        ));
     }
     for profile in ["seccompProfile", "appArmorProfile"] {
         if context[profile]["type"] == "Unconfined" {
@@ -331,7 +343,11 @@ fn context_protections(context: &Value) -> Vec<String> {
             protections.push(format!("{field} {id}"));
         }
     }
-    for capability in context["capabilities"]["drop"].as_array().into_iter().flatten() {
+    for capability in context["capabilities"]["drop"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         protections.push(format!(
             "dropped capability {}",
             capability.as_str().unwrap_or_default()
@@ -458,7 +474,9 @@ mod tests {
         let found = sensitive_edits(Some(&plain), &hostile);
         let what: Vec<&str> = found.iter().map(|e| e.what.as_str()).collect();
         assert!(
-            found.iter().all(|e| e.rule == SensitiveEdit::PrivilegedPods),
+            found
+                .iter()
+                .all(|e| e.rule == SensitiveEdit::PrivilegedPods),
             "{found:?}"
         );
         assert_eq!(
