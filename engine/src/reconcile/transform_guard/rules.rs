@@ -65,16 +65,14 @@ pub fn sensitive_edits(before: Option<&Value>, after: &Value) -> Vec<Sensitive> 
                 );
             }
         }
-        ("admissionregistration.k8s.io", _) => {
-            if differs_beyond_labels(before, after) {
-                push(SensitiveEdit::Admission, format!("the {kind}"));
-            }
+        ("admissionregistration.k8s.io", _) if differs_beyond_labels(before, after) => {
+            push(SensitiveEdit::Admission, format!("the {kind}"));
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition")
-        | ("apiregistration.k8s.io", "APIService") => {
-            if differs_beyond_labels(before, after) {
-                push(SensitiveEdit::ApiExtensions, format!("the {kind}"));
-            }
+        | ("apiregistration.k8s.io", "APIService")
+            if differs_beyond_labels(before, after) =>
+        {
+            push(SensitiveEdit::ApiExtensions, format!("the {kind}"));
         }
         ("", "Namespace") => {
             let old = before.map(pod_security_labels).unwrap_or_default();
