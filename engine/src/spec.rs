@@ -274,12 +274,21 @@ pub struct TakeOver {
     /// `before-first-apply`); `[]` turns takeover off.
     #[serde(default = "take_over_managers")]
     pub managers: Vec<String>,
+    /// Other syncs whose objects this sync may take over when it declares
+    /// them too (their `plumbline.dev/sync` label, e.g. `team.shop` for a
+    /// SyncUnit, the `metadata.name` of a plumbline.yaml). Default none: an
+    /// object another sync applied is refused, naming that sync, and a
+    /// sync whose object was taken over reports it lost instead of taking
+    /// it back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub syncs: Vec<String>,
 }
 
 impl Default for TakeOver {
     fn default() -> Self {
         TakeOver {
             managers: take_over_managers(),
+            syncs: Vec::new(),
         }
     }
 }

@@ -373,7 +373,8 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
             }
             signal = super::interrupt::signalled() => anyhow::bail!(
                 "{signal}: the sync of {} stopped before its next API request and is \
-                 incomplete (what was applied stays; run it again to finish)",
+                 incomplete: what it applied stays, and the next sync or plan finds it by \
+                 the sync's label (run it again to finish, or sync a revert to prune it)",
                 unit.name()
             ),
         }

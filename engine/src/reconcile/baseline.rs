@@ -43,7 +43,7 @@ pub struct Baseline {
     pub(super) passed_versions: HashMap<ObjectKey, String>,
     pub(super) ctx: EvalContext,
     pub(super) rules: remediate::Rules,
-    pub(super) take_over: Vec<String>,
+    pub(super) take_over: crate::spec::TakeOver,
     pub(super) plan: plan::Options,
 }
 
@@ -79,7 +79,9 @@ impl Baseline {
     pub(super) fn into_reused(self) -> (Rendered, inventory_store::Stored) {
         let stored = inventory_store::Stored {
             inventory: self.inventory,
-            complete: true,
+            // Another run marked as applying may have applied objects
+            // since: they are looked for again.
+            complete: !self.version.is_marked(),
             version: self.version,
         };
         (self.rendered, stored)

@@ -53,6 +53,9 @@ pub enum Outcome {
     /// Left Git, but is not this sync's any more (another sync's label, no
     /// label, or another uid): not deleted, and forgotten.
     OwnershipChanged,
+    /// In Git, but another sync took it over (`takeOver.syncs`): not
+    /// applied, so the two syncs do not fight over it.
+    Lost,
     /// Being deleted (`deletionTimestamp` set, finalizers running): left
     /// alone.
     Terminating,
@@ -224,6 +227,7 @@ impl fmt::Display for Report {
             Outcome::Pruned,
             Outcome::Orphaned,
             Outcome::OwnershipChanged,
+            Outcome::Lost,
             Outcome::Terminating,
             Outcome::Unserved,
             Outcome::Skipped,
