@@ -55,6 +55,12 @@ fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
         out.contains("+ metadata.labels.app.kubernetes.io/managed-by"),
         "{out}"
     );
+    // What each transformer did, summed up (issue 24).
+    assert!(
+        out.contains("policy common-metadata added 0, removed 0, changed 4 objects\n")
+            && out.contains("    ~ Deployment.apps shop/web\n"),
+        "{out}"
+    );
     assert!(
         out.contains("+ create    Deployment.apps shop/web  (deploy/deployment.yaml:1)"),
         "{out}"
@@ -64,6 +70,18 @@ fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
     assert!(
         out.contains("Changes: 4 to create, 0 to update, 0 unchanged"),
         "{out}"
+    );
+    let json = plumbline(&repo_root(), &["plan", "examples/quickstart", "-o", "json"]).expect(1);
+    let document: Value = serde_json::from_str(&json.stdout).unwrap();
+    let transformers = &document["transformers"];
+    assert_eq!(
+        transformers[0]["policy"], "common-metadata",
+        "{transformers}"
+    );
+    assert_eq!(
+        transformers[0]["changed"].as_array().map(Vec::len),
+        Some(4),
+        "{transformers}"
     );
 }
 
@@ -574,6 +592,14 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server)
         "{}",
         synced.stdout
     );
+    // What the transformer did is shown with the objects (issue 24).
+    assert!(
+        synced.stdout.contains(
+            "Transformers:\n  policy common-metadata added 0, removed 0, changed 4 objects\n"
+        ),
+        "{}",
+        synced.stdout
+    );
 
     let again = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
         .await
@@ -660,6 +686,10 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server)
     .expect(0);
     let report: Value = serde_json::from_str(&kept.stdout).unwrap();
     assert_eq!(report["status"], "Synced");
+    assert_eq!(
+        report["transformers"][0]["policy"], "common-metadata",
+        "{report:#}"
+    );
     let orphaned: Vec<&Value> = report["objects"]
         .as_array()
         .unwrap()

@@ -413,8 +413,8 @@ async fn a_deferral_is_bounded_and_ends_with_its_policy(server: Server) {
 }
 
 /// A transformer that adds a ClusterRoleBinding (here: the test policy
-/// copying an annotated one) is refused unless the sync allows the kind;
-/// nothing is applied meanwhile.
+/// copying an annotated one) is refused unless its policy's `allow` lists
+/// the kind and RBAC edits; nothing is applied meanwhile.
 async fn objects_a_transformer_adds_are_guarded(server: Server) {
     let world = World::on(server);
     let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ops\n  annotations: {test/duplicate: \"yes\"}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n- {kind: Group, name: ops, apiGroup: rbac.authorization.k8s.io}\n";
@@ -428,23 +428,38 @@ async fn objects_a_transformer_adds_are_guarded(server: Server) {
         .reconcile(&world.unit(&all_roles_policy("reapply")))
         .await;
     assert_eq!(refused.status, Status::Failed, "{refused:#?}");
-    assert!(
-        refused.errors.iter().any(|e| e.to_string().contains(
-            "a transformer added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: kind \
-             ClusterRoleBinding.rbac.authorization.k8s.io is not in the sync's transformerGuard.allowKinds"
-        )),
-        "{:?}",
-        refused.errors
-    );
+    let messages: Vec<String> = refused.errors.iter().map(ToString::to_string).collect();
+    for expected in [
+        "added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: kind \
+         ClusterRoleBinding.rbac.authorization.k8s.io is not in the policy's allow.add",
+        "added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: roleRef is a rbac edit",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{expected}: {messages:?}"
+        );
+    }
     assert_eq!(world.requests.writes(), 0, "nothing is applied");
 
     let allowed = format!(
-        "{}  transformerGuard: {{allowKinds: [Namespace, ClusterRoleBinding.rbac.authorization.k8s.io]}}\n",
+        "{}      allow: {{add: [{{kind: ClusterRoleBinding, group: rbac.authorization.k8s.io}}], \
+         sensitive: [rbac]}}\n",
         all_roles_policy("reapply")
     );
     let synced = world.reconcile(&world.unit(&allowed)).await;
     assert_eq!(synced.status, Status::Synced, "{synced:#?}");
     assert_eq!(synced.count(&Outcome::Created), 3, "{synced:#?}");
+    let summary: Vec<String> = synced
+        .transformers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        summary,
+        ["policy test-all-roles added 1, removed 0, changed 2 objects"],
+        "{:#?}",
+        synced.transformers
+    );
 }
 
 /// A namespaced object a transformer adds without a namespace gets the

@@ -310,6 +310,25 @@ pub fn print_diff(lines: &[Line<'_>], indent: &str) {
     }
 }
 
+/// What each transformer did, for `sync` and `plan`: a line per
+/// transformer (`policy X added 2, removed 1, changed 3 objects`), then one
+/// per object it added (`+`), removed (`-`), moved (`>`) or changed (`~`).
+/// The summaries' names are escaped already.
+pub fn print_transformer_summaries(
+    summaries: &[crate::reconcile::transform_guard::TransformerSummary],
+) {
+    if summaries.is_empty() {
+        return;
+    }
+    outln!("{}", paint(BOLD, "Transformers:"));
+    for summary in summaries {
+        outln!("  {summary}");
+        for line in summary.lines() {
+            outln!("    {}", paint(CYAN, &line));
+        }
+    }
+}
+
 /// One line per object the transformers added (`+`), removed (`-`) or
 /// moved (`>`), for the human output of `render` and `validate`; names a
 /// transformer chose are escaped for the terminal.

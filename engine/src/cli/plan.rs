@@ -126,6 +126,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     .map(|t| json!({"object": t.object, "changes": t.changes}))
                     .collect(),
                 transformer_changes: &desired.transformer_changes,
+                transformers: &desired.transformer_summaries,
                 violations: &desired.violations,
                 warnings: &desired.warnings,
             };
@@ -161,6 +162,7 @@ struct Document<'a> {
     sync: &'a str,
     transformations: Vec<Value>,
     transformer_changes: &'a crate::reconcile::transform_guard::Changes,
+    transformers: &'a [transform_guard::TransformerSummary],
     violations: &'a [crate::policy::Violation],
     warnings: &'a [String],
 }
@@ -310,6 +312,11 @@ fn print_human(p: &Printed<'_>) {
             "{}",
             output::paint(output::YELLOW, &format!("warning: {warning}"))
         );
+    }
+
+    if !p.desired.transformer_summaries.is_empty() {
+        outln!();
+        output::print_transformer_summaries(&p.desired.transformer_summaries);
     }
 
     if !p.transformations.is_empty() {

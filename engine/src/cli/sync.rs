@@ -315,6 +315,7 @@ pub fn load_policies(
             settings: serde_json::json!({}),
             limits: crate::policy::LimitOverrides::default(),
             fail_open: false,
+            allow: crate::spec::TransformerAllowance::default(),
         });
     }
     reconcile::policies::load(host, &unit).map_err(flat)
@@ -474,6 +475,7 @@ fn print_report(report: &Report) {
         outln!("revision {revision}");
     }
     output::print_violations(&report.violations, None);
+    output::print_transformer_summaries(&report.transformers);
     for object in &report.objects {
         let (mark, colour) = match object.outcome {
             Outcome::Created => ("+", output::GREEN),

@@ -26,6 +26,7 @@ use super::verdict::{Decision, Drift, EvalContext, PolicyInfo, Violation};
 use super::wasi::inspect_imports;
 use super::{Error, HostInner, Result};
 use crate::object::ObjectRef;
+use crate::spec::TransformerAllowance;
 
 /// Where a policy's component comes from.
 #[derive(Debug, Clone)]
@@ -64,6 +65,9 @@ pub struct PolicySpec {
     /// If true, a fault of this policy is reported as a warning and the
     /// policy is skipped; by default (false) a fault fails the evaluation.
     pub fail_open: bool,
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields; checked by the reconcile, not by the host.
+    pub transformer_allowance: TransformerAllowance,
 }
 
 impl PolicySpec {
@@ -75,6 +79,7 @@ impl PolicySpec {
             settings: Value::Object(Default::default()),
             limits: LimitOverrides::default(),
             fail_open: false,
+            transformer_allowance: TransformerAllowance::default(),
         }
     }
 
@@ -93,6 +98,12 @@ impl PolicySpec {
     /// Make the policy fail-open (or fail-closed again).
     pub fn fail_open(mut self, fail_open: bool) -> Self {
         self.fail_open = fail_open;
+        self
+    }
+
+    /// Set what the policy may do as a transformer.
+    pub fn transformer_allowance(mut self, allowance: TransformerAllowance) -> Self {
+        self.transformer_allowance = allowance;
         self
     }
 }
@@ -138,6 +149,7 @@ struct Loaded {
     limits: Limits,
     settings_json: String,
     fail_open: bool,
+    transformer_allowance: TransformerAllowance,
     digest: ComponentDigest,
     uses_wasi: bool,
     slot: Arc<EngineSlot>,
@@ -273,6 +285,7 @@ impl LoadedPolicy {
             limits,
             settings_json,
             fail_open: spec.fail_open,
+            transformer_allowance: spec.transformer_allowance,
             digest,
             uses_wasi: imports.uses_wasi,
             slot,
@@ -325,6 +338,12 @@ impl LoadedPolicy {
     /// Whether a fault is a warning (true) or an error (false).
     pub fn fail_open(&self) -> bool {
         self.inner.fail_open
+    }
+
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields.
+    pub fn transformer_allowance(&self) -> &TransformerAllowance {
+        &self.inner.transformer_allowance
     }
 
     /// SHA-256 of the component bytes, hex-encoded.

@@ -54,8 +54,8 @@ pub(super) fn index(rendered: &Rendered) -> HashMap<ObjectKey, usize> {
 }
 
 /// A digest of everything besides the commit that shapes a sync's desired
-/// state: its configuration, and each policy's component, settings and
-/// failure mode, in order.
+/// state: its configuration, and each policy's component, settings,
+/// failure mode and transformer allowance, in order.
 pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
@@ -66,6 +66,9 @@ pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
             hasher.update(part);
         }
         hasher.update([u8::from(policy.fail_open())]);
+        let allowance = serde_json::to_string(policy.transformer_allowance()).unwrap_or_default();
+        hasher.update(allowance.len().to_le_bytes());
+        hasher.update(allowance);
     }
     hex::encode(hasher.finalize())
 }

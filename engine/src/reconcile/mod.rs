@@ -93,6 +93,11 @@ pub enum Error {
     /// Transformers returned an unusable desired set. Permanent.
     #[error("transformers returned an invalid desired set: {0}")]
     InvalidTransform(String),
+    /// Transformers did what their policies are not allowed to (one
+    /// message each, naming the policy, the object and the rule); nothing
+    /// was applied. Permanent.
+    #[error("transformers were refused, nothing was applied: {}", .0.join("; "))]
+    TransformRefused(Vec<String>),
     /// Validators found error-severity violations; nothing was written.
     /// Permanent.
     #[error("{count} error-severity violation(s) block the sync; nothing was applied")]
@@ -146,6 +151,7 @@ impl Error {
             Error::Policy(_) => "PolicyFailed",
             Error::PolicyBuild { .. } => "PolicyBuildFailed",
             Error::InvalidTransform(_) => "InvalidTransform",
+            Error::TransformRefused(_) => "TransformRefused",
             Error::Violations { .. } => "ValidationFailed",
             Error::Apply(error) => error.reason(),
             Error::PruneRefused(_) => "PruneRefused",
@@ -166,6 +172,7 @@ impl Error {
             | Error::Policy(_)
             | Error::PolicyBuild { .. }
             | Error::InvalidTransform(_)
+            | Error::TransformRefused(_)
             | Error::Violations { .. }
             | Error::PruneRefused(_)
             | Error::OwnedByAnotherSync { .. } => false,
@@ -270,6 +277,9 @@ async fn reconcile_with(
     report.policy_timings.clone_from(&desired.timings);
     report.warnings.extend(desired.warnings.iter().cloned());
     report.violations.clone_from(&desired.violations);
+    report
+        .transformers
+        .clone_from(&desired.transformer_summaries);
     if desired.blocking_violations() > 0 {
         let count = desired.blocking_violations();
         let mut report = report.fail(Error::Violations { count });

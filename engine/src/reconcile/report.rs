@@ -11,6 +11,7 @@ use crate::object::ObjectKey;
 use crate::plan::Summary;
 use crate::policy::{Decision, Violation};
 
+use super::transform_guard::TransformerSummary;
 use super::Error;
 
 /// How a reconcile ended.
@@ -108,6 +109,10 @@ pub struct Report {
     pub objects: Vec<ObjectReport>,
     /// Every violation the validators found.
     pub violations: Vec<Violation>,
+    /// What each transformer added, removed, moved or changed, in order
+    /// (those that changed nothing left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transformers: Vec<TransformerSummary>,
     /// Faults of fail-open policies and other non-fatal problems.
     pub warnings: Vec<String>,
     /// What failed, in the order it failed.
@@ -130,6 +135,7 @@ impl Report {
             summary: Summary::default(),
             objects: Vec::new(),
             violations: Vec::new(),
+            transformers: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
             policy_timings: Vec::new(),
