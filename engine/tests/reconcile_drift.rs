@@ -381,7 +381,9 @@ async fn env(world: &World) -> Vec<String> {
     let deployment = deployments.get("web").await.unwrap();
     let containers = deployment.spec.template.spec.unwrap().containers;
     let env = containers[0].env.clone().unwrap_or_default();
-    env.into_iter().map(|e| e.name).collect()
+    let mut names: Vec<String> = env.into_iter().map(|e| e.name).collect();
+    names.sort();
+    names
 }
 
 /// Issue 23, finding 9: what a heal removes is in the plan.
@@ -396,7 +398,7 @@ async fn an_env_var_added_with_kubectl_is_planned_as_drift_and_healed_away(serve
         .patch("web", &by("kubectl-set"), &Patch::Strategic(added))
         .await
         .unwrap();
-    assert_eq!(env(&world).await, ["MODE", "DEBUG"]);
+    assert_eq!(env(&world).await, ["DEBUG", "MODE"]);
 
     let item = "spec.template.spec.containers[name=web].env[name=DEBUG]";
     let plan = world.plan(&unit).await;
@@ -411,7 +413,7 @@ async fn an_env_var_added_with_kubectl_is_planned_as_drift_and_healed_away(serve
 
     let reported = world.reconcile(&unit).await;
     assert_eq!(line(&reported, "Deployment.apps shop/web").drifted, [item]);
-    assert_eq!(env(&world).await, ["MODE", "DEBUG"], "only reported");
+    assert_eq!(env(&world).await, ["DEBUG", "MODE"], "only reported");
 
     let healing = world.unit("  selfHeal: true\n");
     let healed = world.reconcile(&healing).await;
