@@ -407,7 +407,10 @@ async fn an_env_var_added_with_kubectl_is_planned_as_drift_and_healed_away(serve
     let Action::Drifted(drift) = &web.action else {
         unreachable!()
     };
-    assert_eq!(drift.changes[0].live, Some(json!({"name": "DEBUG", "value": "1"})));
+    assert_eq!(
+        drift.changes[0].live,
+        Some(json!({"name": "DEBUG", "value": "1"}))
+    );
     assert_eq!(drift.changes[0].desired, None);
     assert_eq!(drift.changes[0].taken_over_by, ["kubectl-set"]);
 
@@ -443,11 +446,19 @@ async fn a_key_removed_from_a_secrets_string_data_leaves_the_secret(server: Serv
     let (world, unit) = synced(server, &[("secret.yaml", &two_keys)], "").await;
     assert_eq!(secret_keys(&world).await, ["password", "user"]);
 
-    world.repo.write("secret.yaml", SECRET).commit("db: no user");
+    world
+        .repo
+        .write("secret.yaml", SECRET)
+        .commit("db: no user");
     let plan = world.plan(&unit).await;
     let db = planned(&plan, "Secret shop/db");
     assert!(
-        matches!(db.action, Action::Update { reason: UpdateReason::GitChanged }),
+        matches!(
+            db.action,
+            Action::Update {
+                reason: UpdateReason::GitChanged
+            }
+        ),
         "{db:#?}"
     );
     let updated = world.reconcile(&unit).await;
@@ -502,7 +513,8 @@ async fn dropping_cluster_ip_none_from_a_headless_service_fails_by_name(server: 
 /// Issue 23, finding 10. Without kube-controller-manager, a deleted
 /// Namespace stays terminating.
 async fn a_terminating_namespace_is_reported_without_waiting_for_it(server: Server) {
-    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+    let config =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
     let (world, unit) = synced(server, &[("config.yaml", config)], "").await;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(world.client());
     namespaces
@@ -519,7 +531,11 @@ async fn a_terminating_namespace_is_reported_without_waiting_for_it(server: Serv
     let namespace = line(&report, "Namespace shop");
     assert_eq!(namespace.outcome, Outcome::Terminating);
     assert!(
-        namespace.message.as_deref().unwrap_or_default().contains("being deleted"),
+        namespace
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("being deleted"),
         "{namespace:#?}"
     );
     assert_eq!(

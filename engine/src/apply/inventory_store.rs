@@ -151,7 +151,13 @@ pub async fn load(cluster: &Cluster, namespace: &str, sync: &str) -> Result<Stor
     {
         Ok(listed) => listed.items,
         Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
-        Err(e) => return Err(request_error(sync, &format!("listing it in {namespace}"), &e)),
+        Err(e) => {
+            return Err(request_error(
+                sync,
+                &format!("listing it in {namespace}"),
+                &e,
+            ))
+        }
     };
     let mut by_name: BTreeMap<String, ConfigMap> = listed
         .into_iter()
@@ -237,7 +243,7 @@ pub async fn save(
     }
     ensure_namespace(cluster, namespace)
         .await
-        .map_err(|e| inventory_error(sync, format!("writing it: creating {e}")))?;
+        .map_err(|e| inventory_error(sync, format!("writing it in namespace {namespace}: {e}")))?;
     let api: Api<ConfigMap> = Api::namespaced(cluster.client().clone(), namespace);
     let old = previous.head.as_ref().map(|h| &h.head);
     let buckets = buckets_for(inventory, old.map_or(1, |h| h.buckets));
@@ -314,7 +320,11 @@ async fn write_head(
             sync,
             "changed by another writer since it was read; the next reconcile retries",
         )),
-        Err(e) => Err(request_error(sync, &format!("writing its head {name} in {namespace}"), &e)),
+        Err(e) => Err(request_error(
+            sync,
+            &format!("writing its head {name} in {namespace}"),
+            &e,
+        )),
     }
 }
 

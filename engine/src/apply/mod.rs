@@ -298,6 +298,30 @@ mod tests {
     }
 
     #[test]
+    fn messages_say_what_to_do_and_never_show_rust_debug() {
+        let conflict = answered(409, "Conflict", "Apply failed with 1 conflict: ...");
+        let text = conflict.to_string();
+        assert!(
+            text.contains("forceConflicts: true") && text.contains("takeOver.managers"),
+            "{text}"
+        );
+        let unavailable = answered(503, "ServiceUnavailable", "etcd is down");
+        let text = unavailable.to_string();
+        assert_eq!(
+            text,
+            "ConfigMap shop/settings: request failed: etcd is down (503 ServiceUnavailable)"
+        );
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "status": "Failure", "code": 403, "reason": "Forbidden",
+            "message": "configmaps is forbidden: User \"ci\" cannot list resource \"configmaps\"",
+        }))
+        .unwrap();
+        let forbidden = kube_message(&kube::Error::Api(Box::new(status)));
+        assert!(!forbidden.contains("Status {"), "{forbidden}");
+        assert!(forbidden.ends_with("(403 Forbidden)"), "{forbidden}");
+    }
+
+    #[test]
     fn refused_objects_are_permanent_and_everything_else_is_retried() {
         let invalid = answered(422, "Invalid", "data[not a key!]: Invalid value");
         assert_eq!(invalid.reason(), "Rejected");

@@ -244,7 +244,11 @@ pub fn project_applied(desired: &Value, live: &Value, manager: &str) -> Value {
     use crate::plan::fields;
     let mut projected = project(desired, live);
     let applied = fields::applied_by(live, manager);
-    for path in applied.map(|tree| fields::not_set_in(&tree, desired)).into_iter().flatten() {
+    for path in applied
+        .map(|tree| fields::not_set_in(&tree, desired))
+        .into_iter()
+        .flatten()
+    {
         let stored = fields::stored_path(live, &path);
         if let Some(value) = fields::lookup(live, &stored) {
             insert_field(&mut projected, &stored, value.clone());

@@ -400,8 +400,7 @@ fn print_object(
         }
         (Action::Update { .. }, Some(desired)) => {
             let desired = &plan::fields::stored_form(desired).into_owned();
-            let projected =
-                live_object.map(|l| output::project_applied(desired, l, field_manager));
+            let projected = live_object.map(|l| output::project_applied(desired, l, field_manager));
             let (desired, projected) = if output::is_secret(desired) {
                 (
                     output::mask_secret(desired, projected.as_ref()),

@@ -679,6 +679,21 @@ mod tests {
     }
 
     #[test]
+    fn repeated_failures_are_counted_not_repeated() {
+        let mut repeats = Repeats::default();
+        let down = "request failed: connection refused";
+        for i in 0..1000 {
+            let first = i == 0;
+            let message = format!("ConfigMap shop/cm-{i}: {down}");
+            assert_eq!(repeats.seen_again("! failed", &message), !first);
+        }
+        assert!(!repeats.seen_again("! failed", "Secret shop/db: refused"));
+        assert!(!repeats.seen_again("? skipped", &format!("x: {down}")));
+        let counted: Vec<(String, String, usize)> = repeats.counted().collect();
+        assert_eq!(counted, [("! failed".into(), down.into(), 999)]);
+    }
+
+    #[test]
     fn directory_names_become_dns_labels() {
         assert_eq!(dns_label(Some("My_Shop")), "my-shop");
         assert_eq!(dns_label(Some("__")), "local");

@@ -528,7 +528,8 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "Secret",
                 "data": {"a": "eA==", "b": "eWVz", "c": "bm8="}})
         );
-        let not_strings = json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"port": 5432}});
+        let not_strings =
+            json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"port": 5432}});
         assert_eq!(stored_form(&not_strings).as_ref(), &not_strings);
         let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "stringData": {"a": "b"}});
         assert_eq!(stored_form(&config).as_ref(), &config);
@@ -539,8 +540,12 @@ mod tests {
         let tree = json!({"f:metadata": {"f:labels": {"f:app": {}, "f:team": {}}},
             "f:spec": {"f:ports": {"k:{\"port\":80}": {".": {}, "f:port": {}},
                                    "k:{\"port\":81}": {".": {}, "f:port": {}}}}});
-        let desired = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"ports": [{"port": 80}]}});
-        let paths: Vec<String> = not_set_in(&tree, &desired).iter().map(ToString::to_string).collect();
+        let desired =
+            json!({"metadata": {"labels": {"app": "web"}}, "spec": {"ports": [{"port": 80}]}});
+        let paths: Vec<String> = not_set_in(&tree, &desired)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(paths, ["metadata.labels.team", "spec.ports[port=81]"]);
     }
 

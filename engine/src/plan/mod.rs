@@ -489,9 +489,7 @@ fn desired_action(
         }),
         (None, _) => Action::Create,
         (Some(live), None) => update(desired, live, UpdateReason::Adopt),
-        (Some(live), Some(_)) if !same_manifest => {
-            update(desired, live, UpdateReason::GitChanged)
-        }
+        (Some(live), Some(_)) if !same_manifest => update(desired, live, UpdateReason::GitChanged),
         // Not written since the apply recorded in the entry: exactly what
         // was applied.
         (Some(live), Some(entry))

@@ -1040,7 +1040,10 @@ fn immutable_refusal(key: &ObjectKey, changes: &[plan::FieldChange]) -> apply::E
     let kept: Vec<String> = changes
         .iter()
         .map(|change| {
-            let live = change.live.as_ref().map_or("(absent)".into(), Value::to_string);
+            let live = change
+                .live
+                .as_ref()
+                .map_or("(absent)".into(), Value::to_string);
             format!("{} stays {live}", change.path)
         })
         .collect();

@@ -165,7 +165,10 @@ impl World {
     /// against the cluster, read as a reconcile reads it; nothing written.
     pub async fn plan(&self, unit: &SyncUnit) -> plumbline::plan::Plan {
         let policies = self.policies(unit);
-        let (git, rendered) = (self.git_cache().join("git"), self.scratch.path().join("plans"));
+        let (git, rendered) = (
+            self.git_cache().join("git"),
+            self.scratch.path().join("plans"),
+        );
         let (_, objects) = tokio::task::block_in_place(|| {
             reconcile::load_kept(unit, &policies, &git, &rendered, Depth::Previewed)
         })
