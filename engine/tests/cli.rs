@@ -862,7 +862,73 @@ async fn plan_shows_drifted_list_items_with_their_values_and_hides_secrets(serve
     );
 }
 
+/// Issue 23, findings 7, 8 and 13: a key removed from a Secret's
+/// `stringData` shows in the plan's diff and leaves the Secret; dropping
+/// `clusterIP: None` is immutable in the plan and fails the sync by name,
+/// with the error on stderr; the JSON summary is camelCase.
+async fn plan_and_sync_agree_on_a_removed_secret_key_and_an_immutable_service(server: Server) {
+    use k8s_openapi::api::core::v1::Secret;
+
+    let repo = tempfile::TempDir::new().unwrap();
+    let dir = repo.path();
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: s3cret\n";
+    let service =
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n";
+    let headless = service.replace("spec:\n", "spec:\n  clusterIP: None\n");
+    std::fs::write(dir.join("secret.yaml"), format!("{secret}  user: admin\n")).unwrap();
+    std::fs::write(dir.join("service.yaml"), &headless).unwrap();
+    let kubeconfig = kubeconfig_file(&server, dir);
+    let kc = kubeconfig.as_str();
+    plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+
+    std::fs::write(dir.join("secret.yaml"), secret).unwrap();
+    std::fs::write(dir.join("service.yaml"), service).unwrap();
+    let plan = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    let out = &plan.stdout;
+    assert!(out.contains("~ update    Secret default/db"), "{out}");
+    assert!(out.contains("-   user: (hidden)"), "{out}");
+    assert!(!out.contains("YWRtaW4") && !out.contains("admin"), "{out}");
+    assert!(out.contains("! immutable Service default/web"), "{out}");
+    assert!(
+        out.contains(r#"spec.clusterIP: live "None", desired (absent): immutable"#),
+        "{out}"
+    );
+    let json = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc, "-o", "json"])
+        .await
+        .expect(1)
+        .stdout;
+    let document: Value = serde_json::from_str(&json).unwrap();
+    let summary = document["summary"].as_object().unwrap();
+    assert_eq!(summary["immutable"], 1, "{summary:?}");
+    assert!(summary.keys().all(|k| !k.contains('_')), "{summary:?}");
+
+    let sync = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(2);
+    assert!(
+        sync.stderr
+            .contains("error: Service default/web: immutable field spec.clusterIP"),
+        "{}",
+        sync.stderr
+    );
+    assert!(!sync.stdout.contains("error:"), "{}", sync.stdout);
+    assert!(
+        sync.stdout.contains("~ updated    Secret default/db"),
+        "{}",
+        sync.stdout
+    );
+    let secrets: Api<Secret> = Api::namespaced(server.client(), "default");
+    let data = secrets.get("db").await.unwrap().data.unwrap();
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["password"]);
+}
+
 on_real_server!(
+    plan_and_sync_agree_on_a_removed_secret_key_and_an_immutable_service,
     plan_shows_drifted_list_items_with_their_values_and_hides_secrets,
     sigterm_stops_a_running_sync_between_api_requests,
 );

@@ -272,6 +272,29 @@ async fn a_failed_fetch_or_render_prunes_nothing(server: Server) {
     assert!(services.get_opt("web").await.unwrap().is_some());
 }
 
+/// Issue 23, finding 12: a sync's path that is missing or renders nothing
+/// is named as such in the status, not as a render error of the manifests.
+async fn a_missing_path_and_an_empty_render_have_their_own_reasons(server: Server) {
+    use plumbline::controller::status::Verdict;
+
+    let (world, _) = synced(server, "").await;
+    world
+        .repo
+        .write("empty/README.md", "no manifests here\n")
+        .commit("an empty directory");
+    for (path, reason) in [("deploy/prod", "PathNotFound"), ("empty", "EmptyRender")] {
+        let mut unit = world.unit("");
+        unit.config.spec.source.path = path.into();
+        let report = world.reconcile(&unit).await;
+        assert_eq!(report.status, Status::Failed, "{report:#?}");
+        let failure = report.deciding_failure().unwrap().error();
+        assert_eq!(failure.reason(), reason, "{path}: {failure}");
+        assert!(!failure.is_retryable());
+        let verdict = Verdict::of_report(&report);
+        assert_eq!((verdict.reason.as_str(), verdict.stalled), (reason, true));
+    }
+}
+
 async fn the_mass_deletion_guard_refuses_to_prune_most_of_the_inventory(server: Server) {
     let (world, _) = synced(server, "").await;
 
@@ -602,6 +625,7 @@ on_both_servers!(
     without_remediators_drift_is_reported_unless_self_heal_is_on,
     a_failing_validator_applies_nothing,
     a_failed_fetch_or_render_prunes_nothing,
+    a_missing_path_and_an_empty_render_have_their_own_reasons,
     real_world_guestbook_stays_in_sync,
     real_world_podinfo_kustomization_stays_in_sync,
     real_world_crd_with_its_resources_stays_in_sync,

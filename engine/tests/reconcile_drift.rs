@@ -10,6 +10,7 @@ mod server_support;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use plumbline::plan::{Action, Plan, PlannedObject, UpdateReason};
 use plumbline::reconcile::{Outcome, Report, Status, SyncUnit};
 use reconcile_support::World;
 use serde_json::json;
@@ -216,7 +217,7 @@ spec:
     assert_eq!(adopted.status, Status::Synced, "{adopted:#?}");
     assert_eq!(
         line(&adopted, "Deployment.apps shop/web").outcome,
-        Outcome::Updated
+        Outcome::Adopted
     );
     let again = world.reconcile(&unit).await;
     assert_eq!(again.status, Status::Synced, "{again:#?}");
@@ -255,7 +256,7 @@ async fn editing_the_data_of_a_secret_written_with_string_data_is_drift(server: 
     let reported = world.reconcile(&unit).await;
     let drifted = line(&reported, "Secret shop/db");
     assert_eq!(drifted.outcome, Outcome::Reported, "{reported:#?}");
-    assert_eq!(drifted.drifted, ["stringData.password"]);
+    assert_eq!(drifted.drifted, ["data.password"]);
     assert_eq!(password(&world).await, "overridden");
 
     let healed = world.reconcile(&world.unit("  selfHeal: true\n")).await;
@@ -340,7 +341,214 @@ async fn a_git_change_to_a_role_binding_role_ref_fails_as_immutable(server: Serv
     assert!(error.contains("immutable field roleRef"), "{error}");
 }
 
+/// The planned object `object` (e.g. `Service shop/web`).
+fn planned<'a>(plan: &'a Plan, object: &str) -> &'a PlannedObject {
+    plan.objects
+        .iter()
+        .find(|o| o.key.to_string() == object)
+        .unwrap_or_else(|| panic!("{object} is not planned: {plan:#?}"))
+}
+
+/// The paths of a drifted object's changes, as `plan` shows them.
+fn drifted_paths(action: &Action) -> Vec<String> {
+    match action {
+        Action::Drifted(drift) => drift.changes.iter().map(|c| c.path.to_string()).collect(),
+        other => panic!("not drifted: {other:?}"),
+    }
+}
+
+const WEB: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        env:
+        - {name: MODE, value: fast}
+";
+
+async fn env(world: &World) -> Vec<String> {
+    let deployments: Api<Deployment> = Api::namespaced(world.client(), "shop");
+    let deployment = deployments.get("web").await.unwrap();
+    let containers = deployment.spec.template.spec.unwrap().containers;
+    let env = containers[0].env.clone().unwrap_or_default();
+    let mut names: Vec<String> = env.into_iter().map(|e| e.name).collect();
+    names.sort();
+    names
+}
+
+/// Issue 23, finding 9: what a heal removes is in the plan.
+async fn an_env_var_added_with_kubectl_is_planned_as_drift_and_healed_away(server: Server) {
+    let (world, unit) = synced(server, &[("deployment.yaml", WEB)], "").await;
+    // `kubectl set env deployment/web DEBUG=1`
+    let deployments: Api<Deployment> = Api::namespaced(world.client(), "shop");
+    let added = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "env": [{"name": "DEBUG", "value": "1"}]}
+    ]}}}});
+    deployments
+        .patch("web", &by("kubectl-set"), &Patch::Strategic(added))
+        .await
+        .unwrap();
+    assert_eq!(env(&world).await, ["DEBUG", "MODE"]);
+
+    let item = "spec.template.spec.containers[name=web].env[name=DEBUG]";
+    let plan = world.plan(&unit).await;
+    let web = planned(&plan, "Deployment.apps shop/web");
+    assert_eq!(drifted_paths(&web.action), [item], "{web:#?}");
+    let Action::Drifted(drift) = &web.action else {
+        unreachable!()
+    };
+    assert_eq!(
+        drift.changes[0].live,
+        Some(json!({"name": "DEBUG", "value": "1"}))
+    );
+    assert_eq!(drift.changes[0].desired, None);
+    assert_eq!(drift.changes[0].taken_over_by, ["kubectl-set"]);
+
+    let reported = world.reconcile(&unit).await;
+    assert_eq!(line(&reported, "Deployment.apps shop/web").drifted, [item]);
+    assert_eq!(env(&world).await, ["DEBUG", "MODE"], "only reported");
+
+    let healing = world.unit("  selfHeal: true\n");
+    let healed = world.reconcile(&healing).await;
+    assert_eq!(healed.status, Status::Synced, "{healed:#?}");
+    let web = line(&healed, "Deployment.apps shop/web");
+    assert_eq!(web.outcome, Outcome::Reapplied);
+    assert_eq!(web.drifted, [item]);
+    assert_eq!(env(&world).await, ["MODE"]);
+
+    let plan = world.plan(&healing).await;
+    let web = planned(&plan, "Deployment.apps shop/web");
+    assert_eq!(web.action, Action::Unchanged, "{web:#?}");
+    let again = world.reconcile(&healing).await;
+    let web = line(&again, "Deployment.apps shop/web");
+    assert_eq!(web.outcome, Outcome::Unchanged, "{again:#?}");
+}
+
+async fn secret_keys(world: &World) -> Vec<String> {
+    let secrets: Api<Secret> = Api::namespaced(world.client(), "shop");
+    let data = secrets.get("db").await.unwrap().data.unwrap_or_default();
+    data.into_keys().collect()
+}
+
+/// Issue 23, finding 7.
+async fn a_key_removed_from_a_secrets_string_data_leaves_the_secret(server: Server) {
+    let two_keys = format!("{SECRET}  user: admin\n");
+    let (world, unit) = synced(server, &[("secret.yaml", &two_keys)], "").await;
+    assert_eq!(secret_keys(&world).await, ["password", "user"]);
+
+    world
+        .repo
+        .write("secret.yaml", SECRET)
+        .commit("db: no user");
+    let plan = world.plan(&unit).await;
+    let db = planned(&plan, "Secret shop/db");
+    assert!(
+        matches!(
+            db.action,
+            Action::Update {
+                reason: UpdateReason::GitChanged
+            }
+        ),
+        "{db:#?}"
+    );
+    let updated = world.reconcile(&unit).await;
+    assert_eq!(updated.status, Status::Synced, "{updated:#?}");
+    assert_eq!(line(&updated, "Secret shop/db").outcome, Outcome::Updated);
+    assert_eq!(secret_keys(&world).await, ["password"]);
+    assert_eq!(password(&world).await, "s3cret");
+
+    let plan = world.plan(&unit).await;
+    assert_eq!(planned(&plan, "Secret shop/db").action, Action::Unchanged);
+    let again = world.reconcile(&unit).await;
+    assert_eq!(line(&again, "Secret shop/db").outcome, Outcome::Unchanged);
+}
+
+/// Issue 23, finding 8: the API server accepts an apply without
+/// `clusterIP` and keeps `None`; plan and sync both say so, by name.
+async fn dropping_cluster_ip_none_from_a_headless_service_fails_by_name(server: Server) {
+    let headless = SERVICE.replace("spec:\n", "spec:\n  clusterIP: None\n");
+    let (world, unit) = synced(server, &[("service.yaml", &headless)], "").await;
+    world
+        .repo
+        .write("service.yaml", SERVICE)
+        .commit("web: not headless");
+
+    for round in 0..2 {
+        let plan = world.plan(&unit).await;
+        let web = planned(&plan, "Service shop/web");
+        let Action::Immutable { changes } = &web.action else {
+            panic!("round {round}: {web:#?}");
+        };
+        assert_eq!(changes[0].path.to_string(), "spec.clusterIP");
+        assert_eq!(changes[0].live, Some(json!("None")));
+        assert!(!plan.summary().in_sync());
+
+        let report = world.reconcile(&unit).await;
+        assert_eq!(report.status, Status::Failed, "{report:#?}");
+        assert_eq!(line(&report, "Service shop/web").outcome, Outcome::Failed);
+        let failure = report.deciding_failure().unwrap();
+        assert_eq!(failure.error().reason(), "ImmutableField");
+        assert!(!failure.error().is_retryable());
+        let message = failure.to_string();
+        assert!(
+            message.starts_with("Service shop/web: immutable field spec.clusterIP"),
+            "{message}"
+        );
+        let services: Api<Service> = Api::namespaced(world.client(), "shop");
+        let spec = services.get("web").await.unwrap().spec.unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+    }
+}
+
+/// Issue 23, finding 10. Without kube-controller-manager, a deleted
+/// Namespace stays terminating.
+async fn a_terminating_namespace_is_reported_without_waiting_for_it(server: Server) {
+    let config =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+    let (world, unit) = synced(server, &[("config.yaml", config)], "").await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(world.client());
+    namespaces
+        .delete("shop", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+
+    let plan = world.plan(&unit).await;
+    assert_eq!(planned(&plan, "Namespace shop").action, Action::Terminating);
+    assert!(!plan.summary().in_sync());
+
+    let report = world.reconcile(&unit).await;
+    assert_eq!(report.status, Status::Synced, "{report:#?}");
+    let namespace = line(&report, "Namespace shop");
+    assert_eq!(namespace.outcome, Outcome::Terminating);
+    assert!(
+        namespace
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("being deleted"),
+        "{namespace:#?}"
+    );
+    assert_eq!(
+        line(&report, "ConfigMap shop/settings").outcome,
+        Outcome::Unchanged
+    );
+}
+
 on_real_server!(
+    an_env_var_added_with_kubectl_is_planned_as_drift_and_healed_away,
+    a_key_removed_from_a_secrets_string_data_leaves_the_secret,
+    dropping_cluster_ip_none_from_a_headless_service_fails_by_name,
+    a_terminating_namespace_is_reported_without_waiting_for_it,
     a_replaced_service_port_heals_to_exactly_the_ports_in_git,
     with_takeover_off_the_fields_kubectl_wrote_are_left_to_kubectl,
     an_adopted_object_created_by_kubectl_loses_a_key_removed_from_git,

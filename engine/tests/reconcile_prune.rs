@@ -180,7 +180,7 @@ async fn an_object_handed_to_another_sync_is_not_pruned_by_the_first(server: Ser
     let adopted = world.reconcile(&b).await;
     assert_eq!(
         line(&adopted, "ConfigMap shop/shared").outcome,
-        Outcome::Updated,
+        Outcome::Adopted,
         "{adopted:#?}"
     );
     let handed_over = world.reconcile(&a).await;

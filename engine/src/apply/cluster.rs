@@ -93,7 +93,9 @@ impl Cluster {
     }
 
     /// Server-side apply one object, forcing conflicts if `force` (self-heal
-    /// takes back fields another manager took over).
+    /// takes back fields another manager took over). A Secret's
+    /// `stringData` is sent as `data` ([`crate::plan::fields::stored_form`]),
+    /// so that Plumbline owns the keys the API server stores.
     pub async fn apply_one_with(&self, object: &Value, force: bool) -> Result<Value> {
         let key = ObjectKey::of(object).ok_or_else(|| Error::Rejected {
             object: unnamed(),
@@ -106,8 +108,9 @@ impl Cluster {
         let mut params = PatchParams::apply(&self.options.field_manager);
         params.force = force;
         params.dry_run = self.options.dry_run;
+        let object = crate::plan::fields::stored_form(object);
         let returned = api
-            .patch(&key.name, &params, &Patch::Apply(object))
+            .patch(&key.name, &params, &Patch::Apply(object.as_ref()))
             .await
             .map_err(|e| Error::from_kube(&key, e))?;
         serde_json::to_value(returned).map_err(|e| Error::Rejected {

@@ -52,13 +52,8 @@ impl Resolver {
                 .map_err(|error| match error {
                     kube::Error::Api(status) if status.code == 404 => unknown(),
                     kube::Error::Discovery(_) => unknown(),
-                    source => Error::Request {
-                        object: crate::object::ObjectKey {
-                            group: group.to_owned(),
-                            kind: kind.to_owned(),
-                            namespace: None,
-                            name: String::new(),
-                        },
+                    source => Error::Discovery {
+                        what: format!("{api_version} {kind}"),
                         source,
                     },
                 })?;
@@ -125,13 +120,8 @@ pub async fn listable(client: &kube::Client) -> Result<Vec<Resolved>> {
     let discovery = kube::discovery::Discovery::new(client.clone())
         .run()
         .await
-        .map_err(|source| Error::Request {
-            object: crate::object::ObjectKey {
-                group: String::new(),
-                kind: "APIGroupList".into(),
-                namespace: None,
-                name: String::new(),
-            },
+        .map_err(|source| Error::Discovery {
+            what: "the kinds the API server serves".into(),
             source,
         })?;
     Ok(discovery

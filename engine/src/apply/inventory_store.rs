@@ -173,6 +173,12 @@ fn inventory_error(sync: &str, message: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The error of a request about a sync's inventory that failed while
+/// `doing` something, with the API server's message.
+fn request_error(sync: &str, doing: &str, error: &kube::Error) -> Error {
+    inventory_error(sync, format!("{doing}: {}", super::kube_message(error)))
+}
+
 fn head_name(sync: &str) -> String {
     format!("plumbline-inventory-{sync}")
 }
@@ -198,7 +204,7 @@ pub async fn load_since(
     let head = api
         .get_opt(&head_name(sync))
         .await
-        .map_err(|e| inventory_error(sync, e))?;
+        .map_err(|e| request_error(sync, &format!("reading its head in {namespace}"), &e))?;
     let unchanged = head.is_some_and(|head| {
         head.metadata.resource_version.as_deref() == Some(known_head.resource_version.as_str())
     });
@@ -218,7 +224,13 @@ pub async fn load(cluster: &Cluster, namespace: &str, sync: &str) -> Result<Stor
     {
         Ok(listed) => listed.items,
         Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
-        Err(e) => return Err(inventory_error(sync, e)),
+        Err(e) => {
+            return Err(request_error(
+                sync,
+                &format!("listing it in {namespace}"),
+                &e,
+            ))
+        }
     };
     let mut by_name: BTreeMap<String, ConfigMap> = listed
         .into_iter()
@@ -355,7 +367,9 @@ pub async fn save(
     if cluster.options().dry_run {
         return Ok(previous.clone());
     }
-    ensure_namespace(cluster, namespace).await?;
+    ensure_namespace(cluster, namespace)
+        .await
+        .map_err(|e| inventory_error(sync, format!("writing it in namespace {namespace}: {e}")))?;
     let api: Api<ConfigMap> = Api::namespaced(cluster.client().clone(), namespace);
     let old = previous.head.as_ref().map(|h| &h.head);
     let buckets = buckets_for(inventory, old.map_or(1, |h| h.buckets));
@@ -471,7 +485,10 @@ async fn create_part(api: &Api<ConfigMap>, namespace: &str, sync: &str, part: &P
     match api.create(&PostParams::default(), &config_map).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(e) => Err(inventory_error(sync, e)),
+        Err(e) => {
+            let doing = format!("writing its part {} in {namespace}", part.name);
+            Err(request_error(sync, &doing, &e))
+        }
     }
 }
 
@@ -505,7 +522,11 @@ async fn write_head(
     match written {
         Ok(written) => Ok(written.metadata.resource_version.unwrap_or_default()),
         Err(kube::Error::Api(status)) if status.code == 409 => Err(inventory_error(sync, conflict)),
-        Err(e) => Err(inventory_error(sync, e)),
+        Err(e) => Err(request_error(
+            sync,
+            &format!("writing its head {name} in {namespace}"),
+            &e,
+        )),
     }
 }
 

@@ -83,7 +83,11 @@ pub enum Error {
     },
     /// Another field manager owns fields this apply sets (a 409). Retryable:
     /// the other manager may let go; `force_conflicts` takes the fields.
-    #[error("{object}: conflict with another field manager: {message}")]
+    #[error(
+        "{object}: conflict with another field manager: {message}; to make Git win, set \
+         forceConflicts: true in the sync (or pass --force-conflicts), or add the manager \
+         to takeOver.managers if its edits are to be taken over"
+    )]
     Conflict {
         /// The object.
         object: ObjectKey,
@@ -121,10 +125,20 @@ pub enum Error {
     },
     /// The request failed before the API server answered (network, timeout,
     /// server error). Retryable.
-    #[error("{object}: request failed: {source}")]
+    #[error("{object}: request failed: {}", kube_message(source))]
     Request {
         /// The object.
         object: ObjectKey,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Discovery (which API resource serves a kind) failed before the API
+    /// server answered, or with a server error. Retryable.
+    #[error("discovering {what}: request failed: {}", kube_message(source))]
+    Discovery {
+        /// What was looked up, e.g. `v1 Namespace`, or `the served API groups`.
+        what: String,
         /// The client error.
         #[source]
         source: kube::Error,
@@ -172,6 +186,7 @@ impl Error {
             | Error::UnknownKind { .. }
             | Error::Conflict { .. }
             | Error::Request { .. }
+            | Error::Discovery { .. }
             | Error::Timeout { .. }
             | Error::Inventory { .. } => true,
             Error::Rejected { code, .. } => !matches!(code, 400 | 413 | 422),
@@ -187,7 +202,7 @@ impl Error {
             Error::Conflict { .. } => "FieldManagerConflict",
             Error::Immutable { .. } => "ImmutableField",
             Error::Rejected { .. } => "Rejected",
-            Error::Request { .. } => "RequestFailed",
+            Error::Request { .. } | Error::Discovery { .. } => "RequestFailed",
             Error::Timeout { .. } => "Timeout",
             Error::OwnershipChanged { .. } => "OwnershipChanged",
             Error::Inventory { .. } => "InventoryFailed",
@@ -225,6 +240,18 @@ impl Error {
                 source,
             },
         }
+    }
+}
+
+/// A client error for people: the API server's own message, code and
+/// reason for an answer (kube's `Display` of it appends the Rust `Debug`
+/// of the whole `Status`), the client's message otherwise.
+pub fn kube_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            format!("{} ({} {})", status.message, status.code, status.reason)
+        }
+        other => other.to_string(),
     }
 }
 
@@ -268,6 +295,30 @@ mod tests {
             name: "settings".into(),
         };
         Error::from_kube(&key, kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn messages_say_what_to_do_and_never_show_rust_debug() {
+        let conflict = answered(409, "Conflict", "Apply failed with 1 conflict: ...");
+        let text = conflict.to_string();
+        assert!(
+            text.contains("forceConflicts: true") && text.contains("takeOver.managers"),
+            "{text}"
+        );
+        let unavailable = answered(503, "ServiceUnavailable", "etcd is down");
+        let text = unavailable.to_string();
+        assert_eq!(
+            text,
+            "ConfigMap shop/settings: request failed: etcd is down (503 ServiceUnavailable)"
+        );
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "status": "Failure", "code": 403, "reason": "Forbidden",
+            "message": "configmaps is forbidden: User \"ci\" cannot list resource \"configmaps\"",
+        }))
+        .unwrap();
+        let forbidden = kube_message(&kube::Error::Api(Box::new(status)));
+        assert!(!forbidden.contains("Status {"), "{forbidden}");
+        assert!(forbidden.ends_with("(403 Forbidden)"), "{forbidden}");
     }
 
     #[test]

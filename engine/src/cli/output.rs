@@ -239,6 +239,53 @@ pub fn project(desired: &Value, live: &Value) -> Value {
     }
 }
 
+/// The live object cut down to what an apply of `desired` by field
+/// `manager` touches: the fields `desired` sets ([`project`]) and the
+/// fields `manager` applied before that `desired` no longer sets, which
+/// the apply removes (a key that left a ConfigMap or a Secret's
+/// `stringData`). `desired` is in [`crate::plan::fields::stored_form`].
+/// Removed list items already show: [`project`] keeps every live item.
+pub fn project_applied(desired: &Value, live: &Value, manager: &str) -> Value {
+    use crate::plan::fields;
+    let mut projected = project(desired, live);
+    let applied = fields::applied_by(live, manager);
+    for path in applied
+        .map(|tree| fields::not_set_in(&tree, desired))
+        .into_iter()
+        .flatten()
+    {
+        let stored = fields::stored_path(live, &path);
+        if let Some(value) = fields::lookup(live, &stored) {
+            insert_field(&mut projected, &stored, value.clone());
+        }
+    }
+    projected
+}
+
+/// Put `value` at `path` in `object`, making the maps on the way; a path
+/// through a list is left out.
+fn insert_field(object: &mut Value, path: &crate::plan::FieldPath, value: Value) {
+    use crate::plan::fields::Segment;
+    let Some((last, parents)) = path.0.split_last() else {
+        return;
+    };
+    let mut node = object;
+    for segment in parents {
+        let Segment::Field(name) = segment else {
+            return;
+        };
+        let Some(map) = node.as_object_mut() else {
+            return;
+        };
+        node = map
+            .entry(name.clone())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    if let (Segment::Field(name), Some(map)) = (last, node.as_object_mut()) {
+        map.insert(name.clone(), value);
+    }
+}
+
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line<'a> {
@@ -405,6 +452,18 @@ mod tests {
         assert_eq!(
             project(&desired, &live),
             json!({"spec": {"replicas": 3, "containers": [{"image": "b"}]}})
+        );
+    }
+
+    #[test]
+    fn fields_an_apply_removes_are_projected_too() {
+        let desired = json!({"data": {"mode": "fast"}});
+        let live = json!({"data": {"mode": "slow", "debug": "on", "other": "x"},
+            "metadata": {"managedFields": [{"manager": "plumbline", "operation": "Apply",
+                "fieldsV1": {"f:data": {"f:mode": {}, "f:debug": {}}}}]}});
+        assert_eq!(
+            project_applied(&desired, &live, "plumbline"),
+            json!({"data": {"mode": "slow", "debug": "on"}})
         );
     }
 }

@@ -99,6 +99,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             live: &live,
             cluster: cluster.as_deref(),
             rejected: &rejected,
+            field_manager: &Options::default().field_manager,
         }),
         format => {
             let actions = planned
@@ -242,6 +243,8 @@ struct Printed<'a> {
     live: &'a Live,
     cluster: Option<&'a str>,
     rejected: &'a [String],
+    /// Plumbline's field manager, whose applied fields a diff shows.
+    field_manager: &'a str,
 }
 
 fn print_human(p: &Printed<'_>) {
@@ -333,7 +336,7 @@ fn print_human(p: &Printed<'_>) {
     outln!();
     outln!("{}", output::paint(output::BOLD, "Plan:"));
     for object in &p.planned.objects {
-        print_object(object, p.live, &p.desired.origins);
+        print_object(object, p.live, &p.desired.origins, p.field_manager);
     }
     for error in p.rejected {
         outln!(
@@ -362,6 +365,7 @@ fn print_object(
     object: &plan::PlannedObject,
     live: &Live,
     origins: &BTreeMap<ObjectKey, crate::render::Origin>,
+    field_manager: &str,
 ) {
     let origin = output::origin_of(origins, &object.key)
         .map(|o| format!("  ({o})"))
@@ -380,6 +384,7 @@ fn print_object(
         Action::Orphan => ("?", "orphan", output::CYAN),
         Action::OwnershipChanged { .. } => ("?", "not ours", output::CYAN),
         Action::Terminating => ("x", "terminating", output::DIM),
+        Action::Immutable { .. } => ("!", "immutable", output::RED),
     };
     outln!(
         "{}{}",
@@ -404,7 +409,8 @@ fn print_object(
             }
         }
         (Action::Update { .. }, Some(desired)) => {
-            let projected = live_object.map(|l| output::project(desired, l));
+            let desired = &plan::fields::stored_form(desired).into_owned();
+            let projected = live_object.map(|l| output::project_applied(desired, l, field_manager));
             let (desired, projected) = if output::is_secret(desired) {
                 (
                     output::mask_secret(desired, projected.as_ref()),
@@ -445,6 +451,24 @@ fn print_object(
         }
         (Action::OwnershipChanged { reason }, _) => {
             outln!("{indent}{}: not pruned", printable(reason));
+        }
+        (Action::Immutable { changes }, _) => {
+            for change in changes {
+                let desired = change
+                    .desired
+                    .as_ref()
+                    .map_or_else(|| "(absent)".to_owned(), Value::to_string);
+                let live = change
+                    .live
+                    .as_ref()
+                    .map_or_else(|| "(absent)".to_owned(), Value::to_string);
+                let line = format!(
+                    "{}: live {live}, desired {desired}: immutable, the API server keeps it; \
+                     delete the object so the next sync creates it again",
+                    change.path
+                );
+                outln!("{indent}{}", output::paint(output::RED, &line));
+            }
         }
         _ => {}
     }

@@ -470,16 +470,24 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     }))
 }
 
+/// The report for people: one line per object on standard output, then
+/// warnings and the summary line; errors on standard error. Failed or
+/// skipped objects that repeat one message (an API server outage fails
+/// every request the same way) are shown once, then counted on one line;
+/// repeated errors likewise.
 fn print_report(report: &Report) {
     if let Some(revision) = &report.revision {
         outln!("revision {revision}");
     }
     output::print_violations(&report.violations, None);
     output::print_transformer_summaries(&report.transformers);
+    let mut repeats = Repeats::default();
     for object in &report.objects {
         let (mark, colour) = match object.outcome {
             Outcome::Created => ("+", output::GREEN),
-            Outcome::Updated | Outcome::Reapplied | Outcome::Recreated => ("~", output::YELLOW),
+            Outcome::Updated | Outcome::Adopted | Outcome::Reapplied | Outcome::Recreated => {
+                ("~", output::YELLOW)
+            }
             Outcome::Pruned => ("-", output::RED),
             Outcome::Failed => ("!", output::RED),
             Outcome::Unchanged => ("=", output::DIM),
@@ -489,6 +497,12 @@ fn print_report(report: &Report) {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
+        let repeatable = matches!(object.outcome, Outcome::Failed | Outcome::Skipped);
+        if let Some(message) = object.message.as_deref().filter(|_| repeatable) {
+            if repeats.seen_again(&format!("{mark} {outcome:<10}"), message) {
+                continue;
+            }
+        }
         let mut line = format!("{mark} {outcome:<10} {}", object.key);
         if let Some(health) = &object.health {
             line.push_str(&format!("  [{health}]"));
@@ -501,20 +515,63 @@ fn print_report(report: &Report) {
         }
         outln!("{}", output::paint(colour, &line));
     }
+    for (start, cause, more) in repeats.counted() {
+        let line = format!("{start} ... and {more} more object(s) with the same message: {cause}");
+        outln!("{}", output::paint(output::RED, &line));
+    }
     for warning in &report.warnings {
         outln!(
             "{}",
             output::paint(output::YELLOW, &format!("warning: {warning}"))
         );
     }
+    let mut errors = Repeats::default();
     for error in &report.errors {
-        outln!("{}", output::paint(output::RED, &format!("error: {error}")));
+        let text = error.to_string();
+        if !errors.seen_again("error:", &text) {
+            eprintln!("error: {text}");
+        }
+    }
+    for (start, cause, more) in errors.counted() {
+        eprintln!("{start} ... and {more} more with the same cause: {cause}");
     }
     let colour = match report.status {
         Status::Synced => output::GREEN,
         _ => output::RED,
     };
     outln!("{}", output::paint(colour, &report.to_string()));
+}
+
+/// Messages seen so far, by how they start (the outcome shown) and their
+/// cause: the message without the object it names, which is everything
+/// after the first `": "` (`ConfigMap shop/a: request failed: ...`).
+#[derive(Default)]
+struct Repeats {
+    /// Each (start, cause) in the order first seen, with how many more
+    /// times it came.
+    counts: Vec<(String, String, usize)>,
+    index: std::collections::HashMap<(String, String), usize>,
+}
+
+impl Repeats {
+    /// Note a message; whether one with the same start and cause came
+    /// before (then it is counted, not shown).
+    fn seen_again(&mut self, start: &str, message: &str) -> bool {
+        let cause = message.split_once(": ").map_or(message, |(_, rest)| rest);
+        let key = (start.to_owned(), cause.to_owned());
+        if let Some(&at) = self.index.get(&key) {
+            self.counts[at].2 += 1;
+            return true;
+        }
+        self.index.insert(key.clone(), self.counts.len());
+        self.counts.push((key.0, key.1, 0));
+        false
+    }
+
+    /// The messages that came more than once, with how many more times.
+    fn counted(self) -> impl Iterator<Item = (String, String, usize)> {
+        self.counts.into_iter().filter(|(_, _, more)| *more > 0)
+    }
 }
 
 /// A one-line spinner on standard error while long work runs (indicatif);
@@ -697,6 +754,21 @@ mod tests {
             plain.path().display().to_string()
         );
         assert_eq!(unit.config.spec.source.path, "");
+    }
+
+    #[test]
+    fn repeated_failures_are_counted_not_repeated() {
+        let mut repeats = Repeats::default();
+        let down = "request failed: connection refused";
+        for i in 0..1000 {
+            let first = i == 0;
+            let message = format!("ConfigMap shop/cm-{i}: {down}");
+            assert_eq!(repeats.seen_again("! failed", &message), !first);
+        }
+        assert!(!repeats.seen_again("! failed", "Secret shop/db: refused"));
+        assert!(!repeats.seen_again("? skipped", &format!("x: {down}")));
+        let counted: Vec<(String, String, usize)> = repeats.counted().collect();
+        assert_eq!(counted, [("! failed".into(), down.into(), 999)]);
     }
 
     #[test]

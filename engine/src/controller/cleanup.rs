@@ -63,6 +63,7 @@ pub async fn prune_all(cluster: &Cluster, inventory_namespace: &str, sync: &str)
         field_manager: cluster.options().field_manager.clone(),
         prune: true,
         sync: sync.to_owned(),
+        ..plan::Options::default()
     };
     let planned = plan::plan(&[], &state.live, &state.inventory, &options);
     let mut deleted = 0;

@@ -130,7 +130,7 @@ fn events_of(report: &Report, drift: Option<&DriftSummary>, status_changed: bool
         }
         (count, shown.join(", "))
     };
-    let (applied, list) = listed(&[Outcome::Created, Outcome::Updated]);
+    let (applied, list) = listed(&[Outcome::Created, Outcome::Updated, Outcome::Adopted]);
     if applied > 0 {
         events.push(normal(
             "Applied",

@@ -260,7 +260,7 @@ impl Metrics {
         let mut pruned = 0;
         for object in &report.objects {
             match object.outcome {
-                Outcome::Created | Outcome::Updated => applied += 1,
+                Outcome::Created | Outcome::Updated | Outcome::Adopted => applied += 1,
                 Outcome::Pruned => pruned += 1,
                 _ => {}
             }

@@ -142,6 +142,37 @@ fn collect_leaves(node: &Value, prefix: &mut Vec<Segment>, out: &mut Vec<FieldPa
     }
 }
 
+/// The paths of a fieldsV1 tree that `desired` does not set, each the
+/// outermost such path: a map or list item `desired` lacks is one path,
+/// not one per field inside it.
+pub fn not_set_in(fields: &Value, desired: &Value) -> Vec<FieldPath> {
+    let mut out = Vec::new();
+    collect_not_set(fields, desired, &mut Vec::new(), &mut out);
+    out
+}
+
+fn collect_not_set(
+    node: &Value,
+    desired: &Value,
+    prefix: &mut Vec<Segment>,
+    out: &mut Vec<FieldPath>,
+) {
+    let children = node.as_object().into_iter().flatten();
+    for (key, child) in children.filter(|(key, _)| key.as_str() != ".") {
+        let Some(segment) = parse_segment(key) else {
+            continue;
+        };
+        prefix.push(segment);
+        let path = FieldPath(prefix.clone());
+        if lookup_desired(desired, &path).is_some() {
+            collect_not_set(child, desired, prefix, out);
+        } else {
+            out.push(path);
+        }
+        prefix.pop();
+    }
+}
+
 fn parse_segment(key: &str) -> Option<Segment> {
     let (prefix, rest) = key.split_at_checked(2)?;
     match prefix {
@@ -262,6 +293,50 @@ pub fn stored_path(object: &Value, path: &FieldPath) -> FieldPath {
         }
         _ => path.clone(),
     }
+}
+
+/// A manifest as the API server stores it, which is how Plumbline applies
+/// it: a `v1` Secret's write-only `stringData` is merged into `data`,
+/// base64-encoded, and dropped (a key in both takes `stringData`'s value,
+/// as the API server does). Applied this way, Plumbline owns `data.<key>`,
+/// so a key that leaves Git's `stringData` is removed from the Secret by
+/// server-side apply (owning only `stringData.<key>`, which the API server
+/// never stores, it would stay in `data` forever). Every other object,
+/// and a Secret whose `stringData` or `data` is not a map of strings (the
+/// API server refuses it by name), is returned as it is.
+pub fn stored_form(object: &Value) -> std::borrow::Cow<'_, Value> {
+    use base64::Engine as _;
+    let is_secret = object.get("kind").and_then(Value::as_str) == Some("Secret")
+        && object.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    if !is_secret || object.get("stringData").is_none() {
+        return std::borrow::Cow::Borrowed(object);
+    }
+    let strings = |field: &str| -> Option<Vec<(&String, &str)>> {
+        let map = match object.get(field) {
+            None => return Some(Vec::new()),
+            Some(map) => map.as_object()?,
+        };
+        map.iter()
+            .map(|(key, value)| Some((key, value.as_str()?)))
+            .collect()
+    };
+    let (Some(string_data), Some(data)) = (strings("stringData"), strings("data")) else {
+        return std::borrow::Cow::Borrowed(object);
+    };
+    let mut merged: Map<String, Value> = data
+        .into_iter()
+        .map(|(key, value)| (key.clone(), Value::String(value.to_owned())))
+        .collect();
+    for (key, text) in string_data {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        merged.insert(key.clone(), Value::String(encoded));
+    }
+    let mut stored = object.clone();
+    if let Some(fields) = stored.as_object_mut() {
+        fields.remove("stringData");
+        fields.insert("data".to_owned(), Value::Object(merged));
+    }
+    std::borrow::Cow::Owned(stored)
 }
 
 /// The fieldsV1 tree of one manager's `Apply` entry in an object's
@@ -442,6 +517,36 @@ mod tests {
         assert_eq!(stored_path(&secret, &path).to_string(), "data.password");
         let other = json!({"apiVersion": "example.com/v1", "kind": "Secret"});
         assert_eq!(stored_path(&other, &path), path);
+    }
+
+    #[test]
+    fn a_secret_is_applied_with_string_data_merged_into_data() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "data": {"a": "eA==", "b": "eA=="}, "stringData": {"b": "yes", "c": "no"}});
+        assert_eq!(
+            stored_form(&secret).into_owned(),
+            json!({"apiVersion": "v1", "kind": "Secret",
+                "data": {"a": "eA==", "b": "eWVz", "c": "bm8="}})
+        );
+        let not_strings =
+            json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"port": 5432}});
+        assert_eq!(stored_form(&not_strings).as_ref(), &not_strings);
+        let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "stringData": {"a": "b"}});
+        assert_eq!(stored_form(&config).as_ref(), &config);
+    }
+
+    #[test]
+    fn fields_desired_does_not_set_are_found_at_their_outermost_path() {
+        let tree = json!({"f:metadata": {"f:labels": {"f:app": {}, "f:team": {}}},
+            "f:spec": {"f:ports": {"k:{\"port\":80}": {".": {}, "f:port": {}},
+                                   "k:{\"port\":81}": {".": {}, "f:port": {}}}}});
+        let desired =
+            json!({"metadata": {"labels": {"app": "web"}}, "spec": {"ports": [{"port": 80}]}});
+        let paths: Vec<String> = not_set_in(&tree, &desired)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(paths, ["metadata.labels.team", "spec.ports[port=81]"]);
     }
 
     #[test]

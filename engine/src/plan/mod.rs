@@ -41,6 +41,7 @@ use serde_json::Value;
 use crate::object::ObjectKey;
 
 pub mod fields;
+pub mod immutable;
 pub mod inventory;
 pub mod manifest;
 pub mod order;
@@ -61,6 +62,10 @@ pub struct Options {
     /// The sync's name: the value of the `plumbline.dev/sync` label on the
     /// objects it owns.
     pub sync: String,
+    /// The field managers whose fields a reapply takes over
+    /// (`spec.takeOver.managers`): what they wrote and Git does not set is
+    /// drift, because the reapply removes it.
+    pub take_over: Vec<String>,
 }
 
 impl Default for Options {
@@ -69,6 +74,7 @@ impl Default for Options {
             field_manager: "plumbline".to_owned(),
             prune: true,
             sync: String::new(),
+            take_over: crate::spec::take_over_managers(),
         }
     }
 }
@@ -167,6 +173,14 @@ pub enum Action {
     /// The object is being deleted (`deletionTimestamp` set): leave it and
     /// report it.
     Terminating,
+    /// Git changes fields that the API server accepts and does not change
+    /// ([`immutable::kept_by_server`]): the object is not applied, and the
+    /// sync fails it by name until someone deletes it (the next sync then
+    /// creates it from Git).
+    Immutable {
+        /// The fields, with their live and desired values.
+        changes: Vec<FieldChange>,
+    },
 }
 
 /// Why an existing object is applied.
@@ -219,6 +233,7 @@ impl Plan {
                 Action::Orphan => s.orphan += 1,
                 Action::OwnershipChanged { .. } => s.ownership_changed += 1,
                 Action::Terminating => s.terminating += 1,
+                Action::Immutable { .. } => s.immutable += 1,
             }
         }
         s
@@ -292,6 +307,7 @@ pub struct PruneRefused {
 
 /// Counts of planned actions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Objects to create.
     pub create: usize,
@@ -309,12 +325,15 @@ pub struct Summary {
     pub ownership_changed: usize,
     /// Objects being deleted.
     pub terminating: usize,
+    /// Objects whose change in Git the API server would not make.
+    pub immutable: usize,
 }
 
 impl Summary {
     /// Whether the cluster already matches Git.
     pub fn in_sync(&self) -> bool {
-        self.create + self.update + self.drifted + self.prune + self.terminating == 0
+        self.create + self.update + self.drifted + self.prune + self.terminating + self.immutable
+            == 0
     }
 }
 
@@ -337,6 +356,9 @@ impl fmt::Display for Summary {
         }
         if self.terminating > 0 {
             write!(f, ", {} terminating", self.terminating)?;
+        }
+        if self.immutable > 0 {
+            write!(f, ", {} cannot change (immutable)", self.immutable)?;
         }
         Ok(())
     }
@@ -466,12 +488,8 @@ fn desired_action(
             changes: Vec::new(),
         }),
         (None, _) => Action::Create,
-        (Some(_), None) => Action::Update {
-            reason: UpdateReason::Adopt,
-        },
-        (Some(_), Some(_)) if !same_manifest => Action::Update {
-            reason: UpdateReason::GitChanged,
-        },
+        (Some(live), None) => update(desired, live, UpdateReason::Adopt),
+        (Some(live), Some(_)) if !same_manifest => update(desired, live, UpdateReason::GitChanged),
         // Not written since the apply recorded in the entry: exactly what
         // was applied.
         (Some(live), Some(entry))
@@ -481,7 +499,9 @@ fn desired_action(
             Action::Unchanged
         }
         (Some(live), Some(entry)) => {
-            let changes = drifted_fields(&desired.value(), live, entry, &options.field_manager);
+            let desired = desired.value();
+            let desired = fields::stored_form(&desired);
+            let changes = drifted_fields(&desired, live, entry, options);
             if changes.is_empty() {
                 Action::Unchanged
             } else {
@@ -495,10 +515,30 @@ fn desired_action(
     }
 }
 
+/// An update of `live` to `desired`, or [`Action::Immutable`] when it
+/// changes fields the API server would keep as they are.
+fn update(desired: &Manifest, live: &Value, reason: UpdateReason) -> Action {
+    let changes = immutable::kept_by_server(desired, live);
+    if changes.is_empty() {
+        Action::Update { reason }
+    } else {
+        Action::Immutable { changes }
+    }
+}
+
 /// The owned fields of `live` that differ from the inventory record or that
-/// another manager took over, minus ignored ones. A write-only field is
-/// compared where the API server stores it ([`fields::stored_path`]).
-fn drifted_fields(desired: &Value, live: &Value, entry: &Entry, manager: &str) -> Vec<FieldChange> {
+/// another manager took over, and the fields the takeover managers wrote
+/// that Git does not set, minus ignored ones: every change a reapply makes.
+/// `desired` is in [`fields::stored_form`]; a field recorded where it is
+/// written is compared where the API server stores it
+/// ([`fields::stored_path`]).
+fn drifted_fields(
+    desired: &Value,
+    live: &Value,
+    entry: &Entry,
+    options: &Options,
+) -> Vec<FieldChange> {
+    let manager = options.field_manager.as_str();
     let owners = fields::owners(live);
     let changes = entry
         .owned
@@ -521,7 +561,54 @@ fn drifted_fields(desired: &Value, live: &Value, entry: &Entry, manager: &str) -
             })
         })
         .collect();
-    describe_missing_items(changes, desired, live, entry, &owners)
+    let mut changes = describe_missing_items(changes, desired, live, entry, &owners);
+    for added in written_by_takeover_managers(desired, live, &options.take_over) {
+        let covered = changes.iter().any(|c| added.path.starts_with(&c.path));
+        if !covered && !is_ignored(entry, &added.path) {
+            changes.push(added);
+        }
+    }
+    changes
+}
+
+/// The fields of `live` that the takeover `managers` wrote and `desired`
+/// does not set, each as a change with its live value and the managers that
+/// wrote it: a reapply moves their fields to Plumbline
+/// ([`crate::apply::takeover`]) and so removes these (an env var or a
+/// Service port added with `kubectl`, a label added with `kubectl label`).
+/// A map or list item Git does not have is one change, not one per field.
+fn written_by_takeover_managers(
+    desired: &Value,
+    live: &Value,
+    managers: &[String],
+) -> Vec<FieldChange> {
+    let mut written: BTreeMap<FieldPath, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
+    for entry in entries.into_iter().flatten() {
+        let manager = entry.get("manager").and_then(Value::as_str).unwrap_or("");
+        if entry.get("subresource").is_some() || !managers.iter().any(|m| m == manager) {
+            continue;
+        }
+        let Some(tree) = entry.get("fieldsV1") else {
+            continue;
+        };
+        for path in fields::not_set_in(tree, desired) {
+            written.entry(path).or_default().insert(manager.to_owned());
+        }
+    }
+    written
+        .into_iter()
+        .filter_map(|(path, managers)| {
+            Some(FieldChange {
+                live: Some(fields::lookup(live, &path)?.clone()),
+                desired: None,
+                path,
+                taken_over_by: managers.into_iter().collect(),
+            })
+        })
+        .collect()
 }
 
 /// Whether a remediator chose to ignore the drift of this field, or of the

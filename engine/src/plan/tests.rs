@@ -43,6 +43,14 @@ fn applied_deployment() -> Value {
                 "resources": {"requests": {"cpu": "1"}}}]}}}})
 }
 
+#[test]
+fn the_summary_is_camel_case_like_the_rest_of_the_plan() {
+    let summary = serde_json::to_value(Summary::default()).unwrap();
+    let keys: Vec<&String> = summary.as_object().unwrap().keys().collect();
+    assert!(keys.iter().any(|k| *k == "ownershipChanged"), "{keys:?}");
+    assert!(keys.iter().all(|k| !k.contains('_')), "{keys:?}");
+}
+
 /// The options of sync `shop`.
 fn options() -> Options {
     Options {

@@ -146,8 +146,9 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Spec(_) => "InvalidSpec",
+            Error::Fetch(crate::source::Error::PathNotFound { .. }) => "PathNotFound",
             Error::Fetch(_) => "FetchFailed",
-            Error::Render(_) => "RenderFailed",
+            Error::Render(errors) => render_reason(errors),
             Error::Policy(_) => "PolicyFailed",
             Error::PolicyBuild { .. } => "PolicyBuildFailed",
             Error::InvalidTransform(_) => "InvalidTransform",
@@ -185,6 +186,17 @@ impl Error {
             stage,
             message: error.to_string(),
         }
+    }
+}
+
+/// The reason of a failed render: `PathNotFound` or `EmptyRender` when that
+/// is all that went wrong (the sync's path, not its manifests, needs
+/// fixing), else `RenderFailed`.
+fn render_reason(errors: &crate::render::Errors) -> &'static str {
+    let reasons: BTreeSet<&str> = errors.0.iter().map(crate::render::Error::reason).collect();
+    match reasons.into_iter().collect::<Vec<_>>()[..] {
+        [reason @ ("PathNotFound" | "EmptyRender")] => reason,
+        _ => "RenderFailed",
     }
 }
 
@@ -306,6 +318,7 @@ async fn reconcile_with(
         field_manager: cluster.options().field_manager.clone(),
         prune: spec.sync.prune,
         sync: unit.name().to_owned(),
+        take_over: spec.sync.take_over.managers.clone(),
     };
     let planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
     report.summary = planned.summary();
@@ -718,6 +731,9 @@ impl Run<'_> {
         // changing an object whose drift was ignored until Git changed.
         let mut to_force: Vec<(&plan::PlannedObject, Outcome)> = Vec::new();
         let mut to_recreate = Vec::new();
+        // ... and changes the API server would not make fail by name, like
+        // those it refuses.
+        let mut immutable = Vec::new();
         for object in objects.iter().copied() {
             if let Some(owner) = owner_elsewhere(object, live, &self.report.sync, self.take_over) {
                 self.not_taken(object, owner.to_owned());
@@ -728,6 +744,9 @@ impl Run<'_> {
                 Action::Update { .. } if self.reclaim.contains(&object.key) => {
                     to_force.push((object, Outcome::Updated));
                 }
+                Action::Update {
+                    reason: plan::UpdateReason::Adopt,
+                } => to_apply.push((object, Outcome::Adopted)),
                 Action::Update { .. } => to_apply.push((object, Outcome::Updated)),
                 Action::Unchanged => {
                     let health = live.get(&object.key).map(health::assess);
@@ -755,8 +774,11 @@ impl Run<'_> {
                 }
                 Action::Terminating => {
                     let health = live.get(&object.key).map(health::assess);
-                    self.push(object, Outcome::Terminating, None, health);
+                    let message = "being deleted: left alone; once it is gone, the next sync \
+                                   creates it again";
+                    self.push(object, Outcome::Terminating, Some(message.into()), health);
                 }
+                Action::Immutable { changes } => immutable.push((object, changes)),
                 Action::Prune | Action::Orphan | Action::OwnershipChanged { .. } => {}
             }
         }
@@ -766,6 +788,7 @@ impl Run<'_> {
                 .chain(&to_force)
                 .map(|(o, _)| *o)
                 .chain(to_recreate.iter().copied())
+                .chain(immutable.iter().map(|(o, _)| *o))
                 .collect();
             self.skip(&all, "not applied: an earlier stage failed");
             return;
@@ -774,6 +797,10 @@ impl Run<'_> {
         let to_force = self.take_over_fields(to_force, live, decisions).await;
         self.apply_batch(&to_apply, false, decisions).await;
         self.apply_batch(&to_force, true, decisions).await;
+        for (object, changes) in immutable {
+            let refused = immutable_refusal(&object.key, changes);
+            self.record(object, Outcome::Failed, Err(refused), decisions);
+        }
         for object in to_recreate {
             let result = self.recreate(object).await;
             self.record(object, Outcome::Recreated, result, decisions);
@@ -865,10 +892,14 @@ impl Run<'_> {
     }
 
     /// Wait for the CRDs and namespaces of a stage, all at once, then
-    /// refresh discovery.
+    /// refresh discovery. Objects being deleted are not waited for: they
+    /// will not become ready, and are reported as terminating.
     async fn await_definitions(&mut self, objects: &[&plan::PlannedObject]) {
         let cluster = self.cluster;
-        let waits: Vec<apply::Result<()>> = futures_util::stream::iter(objects)
+        let awaited = objects
+            .iter()
+            .filter(|o| !matches!(o.action, Action::Terminating | Action::Immutable { .. }));
+        let waits: Vec<apply::Result<()>> = futures_util::stream::iter(awaited)
             .map(|object| cluster.wait_ready(&object.key, &object.api_version))
             .buffer_unordered(cluster.options().concurrency.max(1))
             .collect()
@@ -1096,6 +1127,29 @@ fn owner_elsewhere<'l>(
     }
     let owner = crate::object::label(live.get(&object.key)?, apply::SYNC_LABEL)?;
     (owner != sync && !take_over.syncs.iter().any(|s| s == owner)).then_some(owner)
+}
+
+/// The error of an object whose change in Git the API server would accept
+/// and not make ([`plan::immutable::kept_by_server`]), naming its fields.
+fn immutable_refusal(key: &ObjectKey, changes: &[plan::FieldChange]) -> apply::Error {
+    let kept: Vec<String> = changes
+        .iter()
+        .map(|change| {
+            let live = change
+                .live
+                .as_ref()
+                .map_or("(absent)".into(), Value::to_string);
+            format!("{} stays {live}", change.path)
+        })
+        .collect();
+    apply::Error::Immutable {
+        object: key.clone(),
+        fields: changes.iter().map(|c| c.path.to_string()).collect(),
+        message: format!(
+            "the API server would accept the change and keep the live value: {}",
+            kept.join(", ")
+        ),
+    }
 }
 
 /// Whether fields are taken over before applying the object: when it is

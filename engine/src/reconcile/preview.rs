@@ -39,6 +39,7 @@ pub async fn preview(
     let mut options = plan::Options {
         prune: spec.sync.prune,
         sync: unit.name().to_owned(),
+        take_over: spec.sync.take_over.managers.clone(),
         ..plan::Options::default()
     };
     let Some(cluster) = cluster else {

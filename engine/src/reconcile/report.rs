@@ -32,8 +32,11 @@ pub enum Status {
 pub enum Outcome {
     /// Created.
     Created,
-    /// Updated because Git changed (or adopted).
+    /// Updated because Git changed.
     Updated,
+    /// Existed without being this sync's (first sync, or a lost
+    /// inventory), and was applied to take ownership: `plan`'s `adopt`.
+    Adopted,
     /// Already as desired.
     Unchanged,
     /// Drifted, and the desired state was applied again.
@@ -218,6 +221,7 @@ impl fmt::Display for Report {
         for outcome in [
             Outcome::Created,
             Outcome::Updated,
+            Outcome::Adopted,
             Outcome::Unchanged,
             Outcome::Reapplied,
             Outcome::Ignored,

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use plumbline::apply::{Cluster, Options};
 use plumbline::policy::{HostConfig, PolicyHost, PolicySet};
+use plumbline::reconcile::desired::Depth;
 use plumbline::reconcile::{self, Report, SyncUnit};
 use plumbline::spec::SyncConfig;
 use tempfile::TempDir;
@@ -159,6 +160,27 @@ impl World {
 
     pub fn git_cache(&self) -> &Path {
         self.scratch.path()
+    }
+
+    /// What `plumbline plan` shows for `unit`: the desired state planned
+    /// against the cluster, read as a reconcile reads it; nothing written.
+    pub async fn plan(&self, unit: &SyncUnit) -> plumbline::plan::Plan {
+        let policies = self.policies(unit);
+        let (git, rendered) = (
+            self.git_cache().join("git"),
+            self.scratch.path().join("plans"),
+        );
+        let (_, objects) = tokio::task::block_in_place(|| {
+            reconcile::load_kept(unit, &policies, &git, &rendered, Depth::Previewed)
+        })
+        .unwrap();
+        let options = Options {
+            dry_run: true,
+            ..Options::default()
+        };
+        let cluster = Cluster::new(self.server.client(), options);
+        let preview = reconcile::preview(unit, objects, Some(&cluster), false);
+        preview.await.unwrap().planned
     }
 
     pub async fn reconcile(&self, unit: &SyncUnit) -> Report {
