@@ -70,6 +70,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         planned,
         live,
         rejected,
+        guard,
     } = runtime.block_on(async {
         let cluster = match use_cluster {
             true => {
@@ -99,6 +100,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             live: &live,
             cluster: cluster.as_deref(),
             rejected: &rejected,
+            guard: guard.as_ref().err(),
         }),
         format => {
             let actions = planned
@@ -116,6 +118,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     actions: &actions,
                     origins: &desired.origins,
                 },
+                prune_refused: guard.as_ref().err().map(ToString::to_string),
                 revision: &desired.revision,
                 server_dry_run_errors: &rejected,
                 source: &spec.source,
@@ -154,6 +157,7 @@ struct Document<'a> {
     empty_cluster: bool,
     in_sync: bool,
     objects: Objects<'a>,
+    prune_refused: Option<String>,
     revision: &'a Option<String>,
     server_dry_run_errors: &'a [String],
     source: &'a crate::spec::SourceSpec,
@@ -240,6 +244,8 @@ struct Printed<'a> {
     live: &'a Live,
     cluster: Option<&'a str>,
     rejected: &'a [String],
+    /// The mass-deletion guard's refusal, if a sync would refuse the prune.
+    guard: Option<&'a plan::PruneRefused>,
 }
 
 fn print_human(p: &Printed<'_>) {
@@ -340,6 +346,16 @@ fn print_human(p: &Printed<'_>) {
             format!("BLOCKED: {blocking} error-severity violation(s); a sync would apply nothing. {summary}"),
             output::RED,
         )
+    } else if let Some(refused) = p.guard {
+        (
+            format!("REFUSED: a sync would prune nothing: {refused}. {summary}."),
+            output::RED,
+        )
+    } else if summary.prune_refused > 0 {
+        (
+            format!("REFUSED: a sync would fail, not pruning what would delete objects it does not own. {summary}."),
+            output::RED,
+        )
     } else if summary.in_sync() {
         (format!("In sync: {summary}."), output::GREEN)
     } else {
@@ -370,6 +386,9 @@ fn print_object(
         Action::Orphan => ("?", "orphan", output::CYAN),
         Action::OwnershipChanged { .. } => ("?", "not ours", output::CYAN),
         Action::Terminating => ("x", "terminating", output::DIM),
+        Action::KeptAdopted => ("?", "adopted", output::CYAN),
+        Action::PruneRefused { .. } => ("!", "refused", output::RED),
+        Action::Unserved => ("?", "unserved", output::CYAN),
     };
     outln!(
         "{}{}",
@@ -436,6 +455,19 @@ fn print_object(
         (Action::OwnershipChanged { reason }, _) => {
             outln!("{indent}{reason}: not pruned");
         }
+        (Action::KeptAdopted, _) => outln!(
+            "{indent}adopted, not pruned: it existed before this sync applied it; \
+             set spec.pruneGuard.pruneAdopted: true to prune it"
+        ),
+        (Action::PruneRefused { reason }, _) => {
+            outln!("{indent}{}", output::paint(output::RED, reason));
+        }
+        (Action::Unserved, _) => outln!(
+            "{indent}{} {} is no longer served (nor any other version of it): \
+             it cannot be checked or pruned",
+            object.api_version,
+            object.key.kind
+        ),
         _ => {}
     }
 }
