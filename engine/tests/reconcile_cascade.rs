@@ -132,11 +132,18 @@ async fn a_namespace_holding_objects_the_sync_does_not_own_is_not_pruned(server:
     let Action::PruneRefused { reason } = &planned(&preview, "Namespace team").action else {
         panic!("{:#?}", preview.planned);
     };
-    for named in ["2 object(s)", "ConfigMap team/theirs", "Secret team/their-secret"] {
+    for named in [
+        "2 object(s)",
+        "ConfigMap team/theirs",
+        "Secret team/their-secret",
+    ] {
         assert!(reason.contains(named), "{named} in {reason}");
     }
     assert!(reason.contains("pruneGuard.allowCascade"), "{reason}");
-    assert_eq!(planned(&preview, "ConfigMap team/one").action, Action::Prune);
+    assert_eq!(
+        planned(&preview, "ConfigMap team/one").action,
+        Action::Prune
+    );
     assert!(!preview.planned.summary().in_sync());
 
     let report = world.reconcile(&unit).await;
@@ -144,7 +151,10 @@ async fn a_namespace_holding_objects_the_sync_does_not_own_is_not_pruned(server:
     let team = line(&report, "Namespace team");
     assert_eq!(team.outcome, Outcome::Refused, "{report:#?}");
     assert_eq!(team.message.as_deref(), Some(reason.as_str()));
-    assert!(errors(&report).contains("ConfigMap team/theirs"), "{report:#?}");
+    assert!(
+        errors(&report).contains("ConfigMap team/theirs"),
+        "{report:#?}"
+    );
     assert_eq!(line(&report, "ConfigMap team/one").outcome, Outcome::Pruned);
     assert!(!is_terminating(&world, "team").await);
     let theirs = Api::<ConfigMap>::namespaced(world.client(), "team");
@@ -169,9 +179,7 @@ async fn a_namespace_holding_objects_the_sync_does_not_own_is_not_pruned(server:
     assert!(is_terminating(&world, "team").await);
 }
 
-async fn allowing_cascades_prunes_the_namespace_and_the_guard_counts_its_contents(
-    server: Server,
-) {
+async fn allowing_cascades_prunes_the_namespace_and_the_guard_counts_its_contents(server: Server) {
     let world = World::on(server);
     let unit = team_with_foreign_objects(&world, "  pruneGuard: {allowCascade: true}\n").await;
 
@@ -251,8 +259,14 @@ async fn a_crd_whose_resources_include_others_is_not_pruned(server: Server) {
     let Action::PruneRefused { reason } = &crd.action else {
         panic!("{:#?}", preview.planned);
     };
-    assert!(reason.contains("Widget.example.com default/theirs"), "{reason}");
-    assert!(!reason.contains("shop/mine"), "the sync's own widget: {reason}");
+    assert!(
+        reason.contains("Widget.example.com default/theirs"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("shop/mine"),
+        "the sync's own widget: {reason}"
+    );
 
     let report = world.reconcile(&unit).await;
     assert_eq!(report.status, Status::Failed, "{report:#?}");

@@ -447,6 +447,9 @@ impl Cluster {
                         namespace: metadata.namespace,
                         name: metadata.name.unwrap_or_default(),
                     },
+                    sync_label: metadata
+                        .labels
+                        .and_then(|mut labels| labels.remove(super::SYNC_LABEL)),
                     uid: metadata.uid,
                     owners: metadata
                         .owner_references

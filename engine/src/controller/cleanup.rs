@@ -77,7 +77,15 @@ pub async fn prune_all(cluster: &Cluster, inventory_namespace: &str, sync: &str)
         ..PruneGuard::default()
     };
     let (inventory, live) = (&state.inventory, &state.live);
-    let checked = prune_check::check(cluster, &mut planned, inventory, live, &state.unserved, &guard);
+    let checked = prune_check::check(
+        cluster,
+        sync,
+        &mut planned,
+        inventory,
+        live,
+        &state.unserved,
+        &guard,
+    );
     let _mass_prune_allowed = checked.await.map_err(|e| Error::Apply(Box::new(e)))?;
     let mut deleted = 0;
     for object in &planned.objects {

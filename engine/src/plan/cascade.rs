@@ -82,25 +82,39 @@ pub struct Content {
     pub uid: Option<String>,
     /// The uids of its `metadata.ownerReferences`.
     pub owners: Vec<String>,
+    /// The value of its `plumbline.dev/sync` label.
+    pub sync_label: Option<String>,
 }
 
-/// The contents that are not the sync's: neither inventory members (with
-/// the recorded uid), nor owned (through `ownerReferences`, at any depth)
+/// The contents that are not `sync`'s: neither inventory members that are
+/// still the sync's (with its label and the recorded uid), nor owned (through `ownerReferences`, at any depth)
 /// by one, nor what the API server and its controllers make by themselves
-/// (every namespace's `kube-root-ca.crt` ConfigMap and `default`
-/// ServiceAccount, Events, the Endpoints of a Service of the sync). An
-/// object served by two groups is named once.
-pub fn foreign<'a>(contents: &'a Contents, inventory: &Inventory) -> Vec<&'a ObjectKey> {
+/// (the certificate ConfigMaps kube-controller-manager publishes in every
+/// namespace, its `default` ServiceAccount, Events, the Endpoints of a
+/// Service of the sync). An object served by two groups is named once.
+pub fn foreign<'a>(
+    contents: &'a Contents,
+    inventory: &Inventory,
+    sync: &str,
+) -> Vec<&'a ObjectKey> {
     let is_member = |content: &Content| {
-        inventory
-            .entries
-            .get(&content.key)
-            .is_some_and(|entry| entry.uid.is_none() || entry.uid == content.uid)
+        content.sync_label.as_deref() == Some(sync)
+            && inventory
+                .entries
+                .get(&content.key)
+                .is_some_and(|entry| entry.uid.is_none() || entry.uid == content.uid)
     };
+    let not_ours: BTreeSet<&str> = contents
+        .objects
+        .iter()
+        .filter(|c| !is_member(c))
+        .filter_map(|c| c.uid.as_deref())
+        .collect();
     let mut ours: BTreeSet<&str> = inventory
         .entries
         .values()
         .filter_map(|entry| entry.uid.as_deref())
+        .filter(|uid| !not_ours.contains(uid))
         .collect();
     ours.extend(
         contents
@@ -138,7 +152,8 @@ pub fn foreign<'a>(contents: &'a Contents, inventory: &Inventory) -> Vec<&'a Obj
 /// Objects the API server and its controllers make by themselves.
 fn made_by_the_cluster(key: &ObjectKey, inventory: &Inventory) -> bool {
     match (key.group.as_str(), key.kind.as_str(), key.name.as_str()) {
-        ("", "ConfigMap", "kube-root-ca.crt") | ("", "ServiceAccount", "default") => true,
+        ("", "ConfigMap", "kube-root-ca.crt" | "openshift-service-ca.crt")
+        | ("", "ServiceAccount", "default") => true,
         ("" | "events.k8s.io", "Event", _) => true,
         ("", "Endpoints", _) => inventory.entries.contains_key(&ObjectKey {
             kind: "Service".to_owned(),
@@ -156,7 +171,11 @@ const NAMED: usize = 5;
 pub fn refusal(key: &ObjectKey, foreign: &[&ObjectKey], unlisted: &[String]) -> String {
     let mut reasons = Vec::new();
     if !foreign.is_empty() {
-        let mut named: Vec<String> = foreign.iter().take(NAMED).map(ToString::to_string).collect();
+        let mut named: Vec<String> = foreign
+            .iter()
+            .take(NAMED)
+            .map(ToString::to_string)
+            .collect();
         if foreign.len() > NAMED {
             named.push(format!("and {} more", foreign.len() - NAMED));
         }
@@ -213,6 +232,7 @@ mod tests {
             key: key(kind, name),
             uid: Some(uid.to_owned()),
             owners: owners.iter().map(|&o| o.to_owned()).collect(),
+            sync_label: Some("shop".to_owned()),
         }
     }
 
@@ -228,6 +248,7 @@ mod tests {
         member(&mut inventory, "Deployment", "web", "d");
         member(&mut inventory, "Service", "web", "s");
         member(&mut inventory, "ConfigMap", "replaced", "old");
+        member(&mut inventory, "ConfigMap", "handed-over", "h");
         let contents = Contents {
             objects: vec![
                 content("Deployment", "web", "d", &[]),
@@ -236,19 +257,24 @@ mod tests {
                 content("Service", "web", "s", &[]),
                 content("Endpoints", "web", "e", &[]),
                 content("ConfigMap", "kube-root-ca.crt", "r", &[]),
+                content("ConfigMap", "openshift-service-ca.crt", "o", &[]),
                 content("ServiceAccount", "default", "sa", &[]),
                 content("Event", "web.1", "ev", &[]),
                 content("ConfigMap", "replaced", "new", &[]),
                 content("Secret", "theirs", "t", &[]),
                 content("Pod", "theirs-owned", "to", &["t"]),
+                Content {
+                    sync_label: Some("other".to_owned()),
+                    ..content("ConfigMap", "handed-over", "h", &[])
+                },
             ],
             unlisted: Vec::new(),
         };
-        let names: Vec<String> = foreign(&contents, &inventory)
+        let names: Vec<String> = foreign(&contents, &inventory, "shop")
             .iter()
             .map(|k| k.name.clone())
             .collect();
-        assert_eq!(names, ["replaced", "theirs", "theirs-owned"]);
+        assert_eq!(names, ["handed-over", "replaced", "theirs", "theirs-owned"]);
     }
 
     #[test]

@@ -374,6 +374,9 @@ mod tests {
 
         reapplied.uid = Some("2".to_owned());
         assert!(inventory.record(key.clone(), reapplied));
-        assert!(!inventory.entries[&key].adopted, "created again by the sync");
+        assert!(
+            !inventory.entries[&key].adopted,
+            "created again by the sync"
+        );
     }
 }

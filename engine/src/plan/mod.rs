@@ -306,7 +306,11 @@ impl Plan {
 
     /// Add the inventory members that left Git and whose kind no version of
     /// the API server serves any more, as [`Action::Unserved`].
-    pub fn add_unserved(&mut self, unserved: &std::collections::BTreeSet<ObjectKey>, inventory: &Inventory) {
+    pub fn add_unserved(
+        &mut self,
+        unserved: &std::collections::BTreeSet<ObjectKey>,
+        inventory: &Inventory,
+    ) {
         for key in unserved {
             let Some(entry) = inventory.entries.get(key) else {
                 continue;
@@ -371,7 +375,12 @@ pub struct Summary {
 impl Summary {
     /// Whether the cluster already matches Git.
     pub fn in_sync(&self) -> bool {
-        self.create + self.update + self.drifted + self.prune + self.terminating + self.prune_refused
+        self.create
+            + self.update
+            + self.drifted
+            + self.prune
+            + self.terminating
+            + self.prune_refused
             == 0
     }
 }

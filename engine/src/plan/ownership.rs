@@ -41,7 +41,12 @@ pub fn changed(live: &Value, entry: &Entry, sync: &str) -> Option<String> {
 /// Whether applying `object` adopts it: it exists, the sync has no record
 /// of it (not even one recovered from its label), and it does not carry
 /// the sync's label.
-pub fn adopts(object: &PlannedObject, live: Option<&Value>, inventory: &Inventory, sync: &str) -> bool {
+pub fn adopts(
+    object: &PlannedObject,
+    live: Option<&Value>,
+    inventory: &Inventory,
+    sync: &str,
+) -> bool {
     let adopt = Action::Update {
         reason: UpdateReason::Adopt,
     };

@@ -334,7 +334,10 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
             .contains("spec.pruneGuard.allowMassPrune: true"),
         "{refused}"
     );
-    assert_eq!(most.check_prune_guard(&inventory, &live, 0.5, true, 0), Ok(()));
+    assert_eq!(
+        most.check_prune_guard(&inventory, &live, 0.5, true, 0),
+        Ok(())
+    );
 
     let all = plan(&[], &live, &inventory, &options());
     assert!(all

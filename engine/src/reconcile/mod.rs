@@ -299,6 +299,7 @@ async fn reconcile_with(
     // Decided before anything is applied: the inventory as it was read.
     let checked = prune_check::check(
         cluster,
+        unit.name(),
         &mut planned,
         &inventory,
         &live,
@@ -712,7 +713,8 @@ impl Run<'_> {
                 }
                 Action::Update { .. } => {
                     let sync = &self.report.sync;
-                    if plan::ownership::adopts(object, live.get(&object.key), &self.inventory, sync) {
+                    if plan::ownership::adopts(object, live.get(&object.key), &self.inventory, sync)
+                    {
                         self.adopting.insert(object.key.clone());
                     }
                     to_apply.push((object, Outcome::Updated));
@@ -1082,7 +1084,12 @@ impl Run<'_> {
             Action::KeptAdopted => {
                 let message = "adopted, not pruned: it existed before this sync applied it; \
                                set spec.pruneGuard.pruneAdopted: true to prune it";
-                self.push(object, Outcome::AdoptedNotPruned, Some(message.into()), None);
+                self.push(
+                    object,
+                    Outcome::AdoptedNotPruned,
+                    Some(message.into()),
+                    None,
+                );
             }
             Action::Unserved => {
                 let message = format!(

@@ -65,6 +65,7 @@ pub async fn preview(
     let mut planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
     let guard = prune_check::check(
         cluster,
+        unit.name(),
         &mut planned,
         &state.inventory,
         &state.live,

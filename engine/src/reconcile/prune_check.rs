@@ -12,10 +12,11 @@ use crate::object::ObjectKey;
 use crate::plan::{self, cascade, Action, Inventory, Plan, PruneRefused};
 use crate::spec::PruneGuard;
 
-/// Refine `planned`'s prunes as the module says, and return the
-/// mass-deletion guard's verdict on them.
+/// Refine the prunes `planned` made for `sync` as the module says, and
+/// return the mass-deletion guard's verdict on them.
 pub async fn check(
     cluster: &Cluster,
+    sync: &str,
     planned: &mut Plan,
     inventory: &Inventory,
     live: &plan::Live,
@@ -32,7 +33,7 @@ pub async fn check(
         .filter_map(|o| Some((&o.key, cascade::of(&o.key, live.get(&o.key))?)));
     for (key, cascade) in cascading {
         let contents = cluster.contents(&cascade).await?;
-        let foreign = cascade::foreign(&contents, inventory);
+        let foreign = cascade::foreign(&contents, inventory, sync);
         if foreign.is_empty() && contents.unlisted.is_empty() {
             continue;
         }
