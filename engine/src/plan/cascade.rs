@@ -274,7 +274,7 @@ mod tests {
             .iter()
             .map(|k| k.name.clone())
             .collect();
-        assert_eq!(names, ["handed-over", "replaced", "theirs", "theirs-owned"]);
+        assert_eq!(names, ["replaced", "theirs", "theirs-owned", "handed-over"]);
     }
 
     #[test]
