@@ -738,7 +738,47 @@ async fn plan_shows_drifted_list_items_with_their_values_and_hides_secrets(serve
     );
 }
 
+async fn plan_shows_the_mass_deletion_guard_that_sync_trips_and_names_its_setting(server: Server) {
+    let repo = quickstart_repo();
+    let dir = repo.path();
+    let kubeconfig = kubeconfig_file(&server, dir);
+    let kc = kubeconfig.as_str();
+    plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+    let kustomization = dir.join("deploy/kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    let only_the_namespace = text.replace(
+        "  - configmap.yaml\n  - deployment.yaml\n  - service.yaml\n",
+        "",
+    );
+    assert_ne!(text, only_the_namespace);
+    std::fs::write(&kustomization, only_the_namespace).unwrap();
+
+    let refused = "refusing to prune 3 of 4 objects this sync owns";
+    let plan = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    assert!(plan.stdout.contains("REFUSED"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(refused), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("spec.pruneGuard.allowMassPrune: true"),
+        "{}",
+        plan.stdout
+    );
+    let sync = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(2);
+    let said = format!("{}{}", sync.stdout, sync.stderr);
+    assert!(said.contains(refused), "{said}");
+    assert!(
+        said.contains("spec.pruneGuard.allowMassPrune: true"),
+        "{said}"
+    );
+}
+
 on_real_server!(
+    plan_shows_the_mass_deletion_guard_that_sync_trips_and_names_its_setting,
     plan_shows_drifted_list_items_with_their_values_and_hides_secrets,
     sigterm_stops_a_running_sync_between_api_requests,
 );
