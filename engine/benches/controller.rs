@@ -377,6 +377,7 @@ async fn run(shape: Shape) {
     let metrics = Arc::new(Metrics::new());
     let host = PolicyHost::new(HostConfig {
         cache_dir: Some(scratch.path().join("policies")),
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
         ..HostConfig::default()
     })
     .unwrap();

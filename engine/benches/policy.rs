@@ -122,10 +122,13 @@ fn bench(label: &str, bytes: Vec<u8>) {
     let spec = || PolicySpec::new("bench", ComponentSource::Bytes(bytes.clone()));
 
     let compile = time(5, || {
-        PolicyHost::new(HostConfig::default())
-            .unwrap()
-            .load(spec())
-            .unwrap()
+        PolicyHost::new(HostConfig {
+            compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+            ..HostConfig::default()
+        })
+        .unwrap()
+        .load(spec())
+        .unwrap()
     });
     println!(
         "compile + load (no cache)          {:>10.2} ms",
@@ -135,6 +138,7 @@ fn bench(label: &str, bytes: Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let cached = HostConfig {
         cache_dir: Some(dir.path().to_owned()),
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
         ..Default::default()
     };
     PolicyHost::new(cached.clone())
@@ -163,7 +167,11 @@ fn bench(label: &str, bytes: Vec<u8>) {
         instantiate.as_secs_f64() * 1e6
     );
 
-    let host = PolicyHost::new(HostConfig::default()).unwrap();
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .unwrap();
     let policy = host.load(spec()).unwrap();
     let objects = vec![object_2k()];
     let ctx = EvalContext::default();

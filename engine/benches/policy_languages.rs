@@ -237,6 +237,7 @@ fn measure(language: &Language) -> Result<Row, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let host = PolicyHost::new(HostConfig {
             cache_dir: Some(dir.path().to_owned()),
+            compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
             ..Default::default()
         })
         .expect("host");
@@ -246,6 +247,7 @@ fn measure(language: &Language) -> Result<Row, String> {
     });
     let cached = HostConfig {
         cache_dir: Some(cache_dirs[0].path().to_owned()),
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
         ..Default::default()
     };
     PolicyHost::new(cached.clone())
@@ -274,7 +276,11 @@ fn measure(language: &Language) -> Result<Row, String> {
         pre.instantiate(&mut store).expect("instantiates")
     });
 
-    let host = PolicyHost::new(HostConfig::default()).expect("host");
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .expect("host");
     let policy = host.load(spec()).map_err(|e| format!("load: {e}"))?;
     let objects = vec![deployment()];
     let ctx = EvalContext::default();

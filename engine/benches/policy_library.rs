@@ -87,7 +87,11 @@ fn load(host: &PolicyHost, name: &str, path: &str, settings: Value) -> LoadedPol
 }
 
 fn main() {
-    let host = PolicyHost::new(HostConfig::default()).expect("host");
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .expect("host");
     let ctx = EvalContext::default();
     let objects: Vec<Value> = (0..OBJECTS).map(deployment).collect();
     let bytes: usize = objects.iter().map(|o| o.to_string().len()).sum();

@@ -35,3 +35,4 @@ pub mod render;
 pub mod source;
 pub mod spec;
 pub mod text;
+pub mod yaml;

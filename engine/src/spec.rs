@@ -21,6 +21,10 @@
 //!     - module: policies/required-labels.wasm
 //!       settings: {labels: [team]}
 //!       limits: {timeoutMs: 500}
+//!     - module: policies/network-defaults.wasm
+//!       allow:                     # what a transformer may add (default: nothing)
+//!         add: [{kind: NetworkPolicy, group: networking.k8s.io}]
+//!         namespaces: [shop]
 //!   prune: true
 //!   selfHeal: true
 //!   pruneGuard: {maxShare: 0.5, allowCascade: false, pruneAdopted: false}
@@ -130,7 +134,8 @@ pub struct SyncSpec {
     /// object, in seconds (default one hour); longer deferrals are cut to it.
     #[serde(default = "default_max_deferral_seconds")]
     pub max_deferral_seconds: u32,
-    /// What transformers may add or move objects into.
+    /// How much transformers may grow the set of objects; what each one
+    /// may add is its policy's `allow`.
     #[serde(default)]
     pub transformer_guard: TransformerGuard,
 }
@@ -230,6 +235,10 @@ pub struct PolicySpec {
     /// go on instead of failing the sync. Default false (fail closed).
     #[serde(default)]
     pub fail_open: bool,
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields (default: nothing).
+    #[serde(default)]
+    pub allow: TransformerAllowance,
 }
 
 /// The mass-deletion guard of prune.
@@ -279,12 +288,21 @@ pub struct TakeOver {
     /// `before-first-apply`); `[]` turns takeover off.
     #[serde(default = "take_over_managers")]
     pub managers: Vec<String>,
+    /// Other syncs whose objects this sync may take over when it declares
+    /// them too (their `plumbline.dev/sync` label, e.g. `team.shop` for a
+    /// SyncUnit, the `metadata.name` of a plumbline.yaml). Default none: an
+    /// object another sync applied is refused, naming that sync, and a
+    /// sync whose object was taken over reports it lost instead of taking
+    /// it back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub syncs: Vec<String>,
 }
 
 impl Default for TakeOver {
     fn default() -> Self {
         TakeOver {
             managers: take_over_managers(),
+            syncs: Vec::new(),
         }
     }
 }
@@ -306,21 +324,13 @@ pub const TAKE_OVER_MANAGERS: [&str; 10] = [
     "before-first-apply",
 ];
 
-/// What transformers may do to the set of objects (see
-/// `reconcile::transform_guard`). The same type in plumbline.yaml and the
-/// SyncUnit CRD.
+/// How much transformers may grow the set of objects, all together (see
+/// `reconcile::transform_guard`). What each transformer may add, move or
+/// change is its policy's [`TransformerAllowance`]. The same type in
+/// plumbline.yaml and the SyncUnit CRD.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransformerGuard {
-    /// Kinds (`Kind` or `Kind.group`) transformers may add or move objects
-    /// of. Empty (the default): every kind but `ClusterRole` and
-    /// `ClusterRoleBinding`.
-    #[serde(default)]
-    pub allow_kinds: Vec<String>,
-    /// Namespaces transformers may add or move objects into. Empty (the
-    /// default): every namespace but `kube-system`.
-    #[serde(default)]
-    pub allow_namespaces: Vec<String>,
     /// Transformers may add at most this share of the rendered object count
     /// (in percent; at least 10 objects). Default 100: the set may double.
     #[serde(default = "hundred")]
@@ -330,10 +340,105 @@ pub struct TransformerGuard {
 impl Default for TransformerGuard {
     fn default() -> Self {
         TransformerGuard {
-            allow_kinds: Vec::new(),
-            allow_namespaces: Vec::new(),
             max_added_percent: hundred(),
         }
+    }
+}
+
+/// What one transformer may do beyond editing ordinary fields of the
+/// objects it is given (`allow` of a policy). Nothing by default: a
+/// transformer may add no object, move none to another namespace, and make
+/// no security-sensitive edit. The same type in plumbline.yaml, the
+/// SyncUnit and the ClusterSyncPolicy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransformerAllowance {
+    /// Kinds of objects the transformer may add, or move to another
+    /// namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<KindRef>,
+    /// Namespaces it may add objects to or move objects into (a namespaced
+    /// object added without a namespace goes to the sync's target
+    /// namespace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Security-sensitive edits it may make, to objects it adds or changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<SensitiveEdit>,
+}
+
+impl TransformerAllowance {
+    /// Whether objects of `kind` in `group` may be added or moved.
+    pub fn allows_kind(&self, group: &str, kind: &str) -> bool {
+        self.add.iter().any(|k| k.group == group && k.kind == kind)
+    }
+
+    /// Whether objects may be added to or moved into `namespace`.
+    pub fn allows_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// Whether edits of the `rule` kind may be made.
+    pub fn allows(&self, rule: SensitiveEdit) -> bool {
+        self.sensitive.contains(&rule)
+    }
+}
+
+/// A kind, by its API group (empty, the default, for the core group) and
+/// name: `{kind: ConfigMap}`, `{kind: NetworkPolicy, group:
+/// networking.k8s.io}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KindRef {
+    /// The kind, e.g. `ConfigMap`.
+    pub kind: String,
+    /// The API group, e.g. `apps`; empty for the core group.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+}
+
+/// A class of security-sensitive edits a transformer needs an explicit
+/// allowance for (`reconcile::transform_guard::rules` says what each
+/// covers).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SensitiveEdit {
+    /// RBAC: rules and aggregation of roles, subjects and role of bindings,
+    /// service-account token Secrets.
+    Rbac,
+    /// Admission webhooks and admission policies and their bindings.
+    Admission,
+    /// CustomResourceDefinitions and APIServices.
+    ApiExtensions,
+    /// Privileged pod settings: privileged, host namespaces, host paths and
+    /// ports, added capabilities, root users, unconfined profiles, another
+    /// service account, and protections taken away.
+    PrivilegedPods,
+    /// `pod-security.kubernetes.io/*` labels of Namespaces.
+    NamespaceSecurity,
+    /// PersistentVolumes on a host's file system (`hostPath`, `local`).
+    HostVolumes,
+}
+
+impl SensitiveEdit {
+    /// The name used in `allow.sensitive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SensitiveEdit::Rbac => "rbac",
+            SensitiveEdit::Admission => "admission",
+            SensitiveEdit::ApiExtensions => "api-extensions",
+            SensitiveEdit::PrivilegedPods => "privileged-pods",
+            SensitiveEdit::NamespaceSecurity => "namespace-security",
+            SensitiveEdit::HostVolumes => "host-volumes",
+        }
+    }
+}
+
+impl std::fmt::Display for SensitiveEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -402,7 +507,7 @@ pub enum Error {
 impl SyncConfig {
     /// Parse and check a configuration; `file` names it in errors.
     pub fn from_yaml(text: &str, file: &str) -> Result<Self, Error> {
-        let config: SyncConfig = serde_yaml::from_str(text).map_err(|e| Error::Parse {
+        let config: SyncConfig = crate::yaml::from_str(text).map_err(|e| Error::Parse {
             file: file.to_owned(),
             location: e.location().map(|l| (l.line(), l.column())),
             message: e.to_string(),
@@ -601,6 +706,40 @@ spec:
                 .to_string();
             assert!(error.contains(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn a_policy_allows_nothing_unless_its_allow_says_so() {
+        let config = SyncConfig::from_yaml(FULL, "p.yaml").unwrap();
+        assert_eq!(
+            config.spec.policies[0].allow,
+            TransformerAllowance::default()
+        );
+        let allowing = FULL.replace(
+            "      failOpen: true\n",
+            "      failOpen: true\n      allow:\n        add: [{kind: ConfigMap}, \
+             {kind: NetworkPolicy, group: networking.k8s.io}]\n        namespaces: [shop]\n        \
+             sensitive: [rbac, privileged-pods]\n",
+        );
+        let config = SyncConfig::from_yaml(&allowing, "p.yaml").unwrap();
+        let allow = &config.spec.policies[0].allow;
+        assert!(allow.allows_kind("", "ConfigMap"));
+        assert!(allow.allows_kind("networking.k8s.io", "NetworkPolicy"));
+        assert!(
+            !allow.allows_kind("", "NetworkPolicy"),
+            "groups match exactly"
+        );
+        assert!(allow.allows_namespace("shop") && !allow.allows_namespace("kube-system"));
+        assert!(allow.allows(SensitiveEdit::Rbac) && !allow.allows(SensitiveEdit::Admission));
+
+        let unknown = allowing.replace("privileged-pods", "everything");
+        let error = SyncConfig::from_yaml(&unknown, "p.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown variant `everything`") && error.contains("privileged-pods"),
+            "{error}"
+        );
     }
 
     #[test]

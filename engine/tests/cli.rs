@@ -55,6 +55,12 @@ fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
         out.contains("+ metadata.labels.app.kubernetes.io/managed-by"),
         "{out}"
     );
+    // What each transformer did, summed up (issue 24).
+    assert!(
+        out.contains("policy common-metadata added 0, removed 0, changed 4 objects\n")
+            && out.contains("    ~ Deployment.apps shop/web\n"),
+        "{out}"
+    );
     assert!(
         out.contains("+ create    Deployment.apps shop/web  (deploy/deployment.yaml:1)"),
         "{out}"
@@ -64,6 +70,18 @@ fn the_quickstart_plans_against_an_empty_cluster_with_its_transformations() {
     assert!(
         out.contains("Changes: 4 to create, 0 to update, 0 unchanged"),
         "{out}"
+    );
+    let json = plumbline(&repo_root(), &["plan", "examples/quickstart", "-o", "json"]).expect(1);
+    let document: Value = serde_json::from_str(&json.stdout).unwrap();
+    let transformers = &document["transformers"];
+    assert_eq!(
+        transformers[0]["policy"], "common-metadata",
+        "{transformers}"
+    );
+    assert_eq!(
+        transformers[0]["changed"].as_array().map(Vec::len),
+        Some(4),
+        "{transformers}"
     );
 }
 
@@ -376,6 +394,100 @@ fn an_overlay_renders_its_base_from_elsewhere_in_the_repository_but_not_outside_
     );
 }
 
+// Issue #30, finding 4: outside any Git work tree the boundary is the
+// directory named on the command line, widened by `--root`.
+#[test]
+fn outside_git_an_overlay_reaches_its_base_only_with_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("base/kustomization.yaml", "resources: [cm.yaml]\n"),
+        (
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+        ),
+        (
+            "overlays/prod/kustomization.yaml",
+            "resources: [../../base]\nnamePrefix: prod-\n",
+        ),
+        (
+            "overlays/escape/kustomization.yaml",
+            "resources: [../../../outside]\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = dir.path().join("plain").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+    let plain = dir.path().join("plain");
+    assert!(
+        !plain.ancestors().any(|a| a.join(".git").exists()),
+        "the test directory must not be in a Git work tree"
+    );
+
+    let refused = plumbline(&plain, &["render", "overlays/prod"]).expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("kustomization.yaml: \"../../base\" is outside the source path")
+            && refused.stderr.contains(
+            "overlays/prod is not in a Git work tree, so its kustomizations may only use files under it; pass --root DIR"
+        ),
+        "{}",
+        refused.stderr
+    );
+
+    let rendered = plumbline(
+        &plain,
+        &["render", "overlays/prod", "--root", ".", "-o", "json"],
+    )
+    .expect(0);
+    let objects: Value = serde_json::from_str(&rendered.stdout).unwrap();
+    assert_eq!(objects[0]["metadata"]["name"], "prod-web");
+    let kubectl = std::process::Command::new("kubectl")
+        .args(["kustomize", "overlays/prod"])
+        .current_dir(&plain)
+        .output()
+        .expect("kubectl must be installed (scripts/setup installs it)");
+    assert!(String::from_utf8_lossy(&kubectl.stdout).contains("name: prod-web"));
+    // --path is relative to SOURCE, as inside a work tree.
+    let by_path = plumbline(
+        &plain,
+        &[
+            "render", "overlays", "--root", ".", "--path", "prod", "-o", "json",
+        ],
+    )
+    .expect(0);
+    let objects: Value = serde_json::from_str(&by_path.stdout).unwrap();
+    assert_eq!(objects[0]["metadata"]["name"], "prod-web");
+
+    // --root is the boundary: not wider than it says.
+    let escape = plumbline(&plain, &["render", "overlays/escape", "--root", "."]).expect(2);
+    assert!(
+        escape
+            .stderr
+            .contains("\"../../../outside\" is outside the source path"),
+        "{}",
+        escape.stderr
+    );
+    let narrow = plumbline(&plain, &["render", "overlays/prod", "--root", "overlays"]).expect(2);
+    assert!(
+        narrow
+            .stderr
+            .contains("\"../../base\" is outside the source path")
+            && !narrow.stderr.contains("pass --root"),
+        "{}",
+        narrow.stderr
+    );
+    let not_inside = plumbline(&plain, &["render", "base", "--root", "overlays"]).expect(2);
+    assert!(
+        not_inside.stderr.contains("is not inside --root"),
+        "{}",
+        not_inside.stderr
+    );
+}
+
 #[test]
 fn a_policy_that_traps_fails_validate_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -480,6 +592,14 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server)
         "{}",
         synced.stdout
     );
+    // What the transformer did is shown with the objects (issue 24).
+    assert!(
+        synced.stdout.contains(
+            "Transformers:\n  policy common-metadata added 0, removed 0, changed 4 objects\n"
+        ),
+        "{}",
+        synced.stdout
+    );
 
     let again = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
         .await
@@ -566,6 +686,10 @@ async fn sync_then_plan_against_a_cluster_shows_changes_as_diffs(server: Server)
     .expect(0);
     let report: Value = serde_json::from_str(&kept.stdout).unwrap();
     assert_eq!(report["status"], "Synced");
+    assert_eq!(
+        report["transformers"][0]["policy"], "common-metadata",
+        "{report:#}"
+    );
     let orphaned: Vec<&Value> = report["objects"]
         .as_array()
         .unwrap()

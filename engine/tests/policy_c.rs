@@ -208,7 +208,11 @@ fn load_probe(host: &PolicyHost) -> LoadedPolicy {
 
 #[test]
 fn the_sandbox_gives_a_c_policy_no_files_no_environment_and_no_sockets() {
-    let host = PolicyHost::new(HostConfig::default()).expect("host");
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .expect("host");
     let policy = load_probe(&host);
     assert!(policy.uses_wasi(), "the probe is built with wasi-libc");
     let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});

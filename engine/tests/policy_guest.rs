@@ -44,7 +44,11 @@ fn assert_well_behaved(policy: &LoadedPolicy) {
 
 #[test]
 fn rust_guest_validates_transforms_and_remediates() {
-    let host = PolicyHost::new(HostConfig::default()).unwrap();
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .unwrap();
     let policy = load(&host, json!({}), LimitOverrides::default()).unwrap();
     let roles = policy.roles();
     assert!(roles.validator && roles.transformer && roles.remediator);
@@ -111,7 +115,11 @@ fn rust_guest_validates_transforms_and_remediates() {
 
 #[test]
 fn rust_guest_rejects_settings_with_its_message() {
-    let host = PolicyHost::new(HostConfig::default()).unwrap();
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .unwrap();
     match load(&host, json!({"reject": true}), LimitOverrides::default()) {
         Err(Error::SettingsRejected { policy, message }) => {
             assert_eq!(policy, "all-roles");
@@ -123,7 +131,11 @@ fn rust_guest_rejects_settings_with_its_message() {
 
 #[test]
 fn rust_guest_misbehaviour_faults_and_the_host_recovers() {
-    let host = PolicyHost::new(HostConfig::default()).unwrap();
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .unwrap();
     let limits = LimitOverrides {
         timeout: Some(Duration::from_millis(300)),
         memory_bytes: Some(32 << 20),

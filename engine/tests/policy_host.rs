@@ -438,6 +438,7 @@ fn compiled_components_are_cached_on_disk_and_deduplicated() {
     let dir = tempfile::tempdir().unwrap();
     let config = HostConfig {
         cache_dir: Some(dir.path().to_owned()),
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
         ..Default::default()
     };
     let bytes = fixtures::good_validator();

@@ -148,7 +148,11 @@ fn case_count(suite: &str) -> usize {
 
 #[test]
 fn the_ports_log_through_the_host() {
-    let host = PolicyHost::new(HostConfig::default()).expect("host");
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .expect("host");
     let policy = host
         .load(PolicySpec::new(
             "hpa-replicas",
@@ -196,7 +200,11 @@ const ATTEMPTS: [&str; 8] = [
 
 /// Load a probe component and run it; returns its reports and its log.
 fn run_probe(component: &Path) -> (Vec<String>, Vec<LogLine>, bool) {
-    let host = PolicyHost::new(HostConfig::default()).expect("host");
+    let host = PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .expect("host");
     let policy = host
         .load(PolicySpec::new(
             "probe",
@@ -448,6 +456,7 @@ fn a_second_host_loads_the_runtime_from_the_compile_cache() {
     let cache = tempfile::tempdir().expect("cache dir");
     let config = HostConfig {
         cache_dir: Some(cache.path().to_owned()),
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
         ..HostConfig::default()
     };
     let spec = || {

@@ -273,6 +273,7 @@ fn a_second_engine_loads_the_python_component_from_the_compile_cache() {
     let dir = tempfile::tempdir().expect("cache dir");
     let config = HostConfig {
         cache_dir: Some(dir.path().to_owned()),
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
         ..HostConfig::default()
     };
     let spec = || {

@@ -3,6 +3,8 @@
 //! kube-apiserver v1.36) and on the emulator. Each test is one story a
 //! platform team lives through.
 
+#[path = "policy_host/fixtures.rs"]
+mod fixtures;
 mod reconcile_support;
 mod server_support;
 
@@ -411,8 +413,8 @@ async fn a_deferral_is_bounded_and_ends_with_its_policy(server: Server) {
 }
 
 /// A transformer that adds a ClusterRoleBinding (here: the test policy
-/// copying an annotated one) is refused unless the sync allows the kind;
-/// nothing is applied meanwhile.
+/// copying an annotated one) is refused unless its policy's `allow` lists
+/// the kind and RBAC edits; nothing is applied meanwhile.
 async fn objects_a_transformer_adds_are_guarded(server: Server) {
     let world = World::on(server);
     let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ops\n  annotations: {test/duplicate: \"yes\"}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n- {kind: Group, name: ops, apiGroup: rbac.authorization.k8s.io}\n";
@@ -426,23 +428,59 @@ async fn objects_a_transformer_adds_are_guarded(server: Server) {
         .reconcile(&world.unit(&all_roles_policy("reapply")))
         .await;
     assert_eq!(refused.status, Status::Failed, "{refused:#?}");
-    assert!(
-        refused.errors.iter().any(|e| e.to_string().contains(
-            "a transformer added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: kind \
-             ClusterRoleBinding.rbac.authorization.k8s.io is not in the sync's transformerGuard.allowKinds"
-        )),
-        "{:?}",
-        refused.errors
-    );
+    let messages: Vec<String> = refused.errors.iter().map(ToString::to_string).collect();
+    for expected in [
+        "added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: kind \
+         ClusterRoleBinding.rbac.authorization.k8s.io is not in the policy's allow.add",
+        "added ClusterRoleBinding.rbac.authorization.k8s.io ops-copy: roleRef is a rbac edit",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{expected}: {messages:?}"
+        );
+    }
     assert_eq!(world.requests.writes(), 0, "nothing is applied");
 
     let allowed = format!(
-        "{}  transformerGuard: {{allowKinds: [Namespace, ClusterRoleBinding.rbac.authorization.k8s.io]}}\n",
+        "{}      allow: {{add: [{{kind: ClusterRoleBinding, group: rbac.authorization.k8s.io}}], \
+         sensitive: [rbac]}}\n",
         all_roles_policy("reapply")
     );
     let synced = world.reconcile(&world.unit(&allowed)).await;
     assert_eq!(synced.status, Status::Synced, "{synced:#?}");
     assert_eq!(synced.count(&Outcome::Created), 3, "{synced:#?}");
+    let summary: Vec<String> = synced
+        .transformers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        summary,
+        ["policy test-all-roles added 1, removed 0, changed 2 objects"],
+        "{:#?}",
+        synced.transformers
+    );
+}
+
+/// A namespaced object a transformer adds without a namespace gets the
+/// sync's target namespace, like a rendered one, and is applied there.
+async fn objects_a_transformer_adds_without_a_namespace_get_the_target_one(server: Server) {
+    let world = World::on(server);
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write("config.yaml", CONFIG)
+        .commit("shop");
+    let transformer = world.scratch.path().join("adds-a-config-map.wasm");
+    std::fs::write(&transformer, fixtures::adding_transformer()).unwrap();
+    let spec = format!(
+        "  policies:\n    - module: {}\n  transformerGuard: {{allowKinds: [ConfigMap], allowNamespaces: [shop]}}\n",
+        transformer.display()
+    );
+    let report = world.reconcile(&world.unit(&spec)).await;
+    assert_eq!(report.status, Status::Synced, "{report:#?}");
+    let added = config_maps(&world).get("added-by-policy").await.unwrap();
+    assert_eq!(added.metadata.namespace.as_deref(), Some("shop"));
 }
 
 async fn when_every_remediator_abstains_the_sync_default_decides(server: Server) {
@@ -573,6 +611,7 @@ on_both_servers!(
     a_deferred_decision_is_kept_until_its_time_comes,
     a_deferral_is_bounded_and_ends_with_its_policy,
     objects_a_transformer_adds_are_guarded,
+    objects_a_transformer_adds_without_a_namespace_get_the_target_one,
     when_every_remediator_abstains_the_sync_default_decides,
     a_kept_render_is_reused_for_the_same_commit_and_inputs,
     a_baseline_inventory_is_used_only_while_it_is_the_stored_one,

@@ -54,6 +54,13 @@ fn sync_of(world: &World, name: &str, path: &str) -> SyncUnit {
     }
 }
 
+/// `unit`, allowed to take over the objects of sync `owner` (to hand
+/// objects over from it).
+fn taking_from(owner: &str, mut unit: SyncUnit) -> SyncUnit {
+    unit.config.spec.sync.take_over.syncs = vec![owner.to_owned()];
+    unit
+}
+
 /// A world on the real control plane with namespace `shop` and the
 /// ConfigMaps `settings`, `keep-1` and `keep-2` in Git, synced once.
 async fn synced_shop(server: Server) -> (World, SyncUnit) {
@@ -158,7 +165,10 @@ async fn an_object_handed_to_another_sync_is_not_pruned_by_the_first(server: Ser
         .write("a/keep-2.yaml", &config_map("keep-2"))
         .write("b/own.yaml", &config_map("own"))
         .commit("a owns shared");
-    let (a, b) = (sync_of(&world, "a", "a"), sync_of(&world, "b", "b"));
+    let (a, b) = (
+        sync_of(&world, "a", "a"),
+        taking_from("a", sync_of(&world, "b", "b")),
+    );
     assert_eq!(world.reconcile(&a).await.status, Status::Synced);
     assert_eq!(world.reconcile(&b).await.status, Status::Synced);
 
@@ -205,7 +215,9 @@ async fn deleting_a_sync_leaves_what_was_handed_to_another_sync(server: Server) 
         .repo
         .write("b/shared.yaml", &config_map("shared"))
         .commit("hand shared over to b");
-    world.reconcile(&sync_of(&world, "b", "b")).await;
+    world
+        .reconcile(&taking_from("a", sync_of(&world, "b", "b")))
+        .await;
 
     let cluster = world.cluster();
     let deleted = cleanup::prune_all(&cluster, INVENTORY_NAMESPACE, "a")

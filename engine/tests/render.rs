@@ -1728,17 +1728,18 @@ patches:
         widget["spec"],
         json!({
             "parts": [
-                {"name": "a", "size": 1},
                 {"name": "b", "size": 3, "ports": [
-                    {"port": 80, "protocol": "TCP"},
-                    {"port": 80, "protocol": "UDP", "extra": "y"}
+                    {"port": 80, "protocol": "UDP", "extra": "y"},
+                    {"port": 80, "protocol": "TCP"}
                 ]},
-                {"name": "c", "size": 4}
+                {"name": "c", "size": 4},
+                {"name": "a", "size": 1}
             ],
-            "items": [{"id": 1, "v": "a"}, {"id": 2, "v": "new"}],
+            "items": [{"id": 2, "v": "new"}, {"id": 1, "v": "a"}],
             "tags": ["z"]
         }),
-        "merged by list-map-keys (nested too) and patch-merge-key; plain lists replaced"
+        "merged by list-map-keys (nested too) and patch-merge-key, the patch's items first; \
+         plain lists replaced"
     );
 
     // kubectl kustomize (v5.5) does not read CRDs of the build: it replaces
@@ -1856,4 +1857,235 @@ fn one_render_names_every_refused_feature_of_the_build() {
             "base/conf.yaml: line 1: field `templateLabels` is not supported (not supported yet)",
         ],
     );
+}
+
+/// A project layout kept under `tests/fixtures` (written for these tests
+/// after the project's own scaffold; see each fixture's README.md).
+fn project(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The object of `kind` named `name` in `objects`.
+fn object<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+// Issue #30, finding 1: kubebuilder's `config/default`, whose
+// `replacements` write field paths with a leading dot (`.metadata.name`).
+#[test]
+fn kubebuilder_v4_config_default_matches_live_kubectl_kustomize() {
+    let dir = project("kubebuilder-v4");
+    let ours = assert_matches_live_kubectl(&dir, "config/default");
+    let inject = "shipyard-system/shipyard-serving-cert";
+    for (kind, name) in [
+        (
+            "ValidatingWebhookConfiguration",
+            "shipyard-validating-webhook-configuration",
+        ),
+        (
+            "MutatingWebhookConfiguration",
+            "shipyard-mutating-webhook-configuration",
+        ),
+        ("CustomResourceDefinition", "firstmates.fleet.example.org"),
+    ] {
+        let o = object(&ours, kind, name);
+        assert_eq!(
+            o["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], inject,
+            "{kind}"
+        );
+    }
+    let webhook = object(
+        &ours,
+        "ValidatingWebhookConfiguration",
+        "shipyard-validating-webhook-configuration",
+    );
+    assert_eq!(
+        webhook["webhooks"][1]["clientConfig"]["service"],
+        json!({"name": "shipyard-webhook-service", "namespace": "shipyard-system",
+               "path": "/validate-fleet-example-org-v2-firstmate"})
+    );
+    let certificate = object(&ours, "Certificate", "shipyard-serving-cert");
+    assert_eq!(
+        certificate["spec"]["dnsNames"],
+        json!([
+            "shipyard-webhook-service.shipyard-system.svc",
+            "shipyard-webhook-service.shipyard-system.svc.cluster.local"
+        ])
+    );
+    let crd = object(
+        &ours,
+        "CustomResourceDefinition",
+        "firstmates.fleet.example.org",
+    );
+    assert_eq!(
+        crd["spec"]["conversion"]["webhook"]["clientConfig"]["service"],
+        json!({"name": "shipyard-webhook-service", "namespace": "shipyard-system", "path": "/convert"})
+    );
+}
+
+// Issue #30, finding 5: kubebuilder's `config/samples` with a v1 and a v2
+// sample of one resource. kubectl builds both; they are one object of the
+// API server, so a render (and a sync) refuses them, saying so.
+#[test]
+fn one_object_in_two_versions_is_refused_naming_both_versions() {
+    let dir = project("kubebuilder-v4");
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir.join("config/samples"))
+        .output()
+        .expect("kubectl must be installed (scripts/setup installs it)");
+    assert!(out.status.success());
+    // Read without Plumbline's render, which refuses exactly this.
+    let kubectl: Vec<Value> = serde_yaml::Deserializer::from_slice(&out.stdout)
+        .map(|document| serde::Deserialize::deserialize(document).unwrap())
+        .collect();
+    let versions: Vec<&Value> = kubectl
+        .iter()
+        .filter(|o| o["kind"] == "FirstMate")
+        .map(|o| &o["apiVersion"])
+        .collect();
+    assert_eq!(versions, ["fleet.example.org/v1", "fleet.example.org/v2"]);
+
+    let tree = source::read_local_dir(&dir, &Limits::default()).unwrap();
+    let errors = render::render(&tree, &options("config/samples")).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "1 render error(s):\n  same object in two versions: FirstMate.fleet.example.org firstmate-sample \
+         is fleet.example.org/v1 in config/samples/fleet_v1_firstmate.yaml: document 1 (line 1) \
+         and fleet.example.org/v2 in config/samples/fleet_v2_firstmate.yaml: document 1 (line 1) \
+         (the API server stores one object; keep one version)"
+    );
+    assert_eq!(errors.0[0].reason(), "ObjectInTwoVersions");
+}
+
+// Issue #30, finding 2: MetalLB's webhook `configurations` teach kustomize
+// where the webhook's service name and namespace live.
+#[test]
+fn metallb_webhook_configurations_match_live_kubectl_kustomize() {
+    let dir = project("metallb");
+    let ours = assert_matches_live_kubectl(&dir, "config/native");
+    let webhook = object(
+        &ours,
+        "ValidatingWebhookConfiguration",
+        "metallb-webhook-configuration",
+    );
+    let services: Vec<&Value> = webhook["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| &w["clientConfig"]["service"]["namespace"])
+        .collect();
+    // The last webhook's service is not in the build: only the
+    // configured namespace field spec (with `create`) gives it one.
+    assert_eq!(services, ["metallb-system"; 4]);
+}
+
+// Issue #30, finding 3: a component's strategic merge patch that adds env
+// entries; merged lists come out in kustomize's order (the patch's items
+// first), which `$(VAR)` references depend on.
+#[test]
+fn a_component_adding_env_entries_orders_them_like_live_kubectl_kustomize() {
+    let deployment = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+      - name: api
+        image: example.com/api:1.4.2
+        args: [--listen=:$(PORT)]
+        env:
+        - {name: LOG_LEVEL, value: info}
+        - {name: PORT, value: '8080'}
+        - {name: DISABLE_PROFILER, value: 'true'}
+        ports:
+        - {name: http, containerPort: 8080}
+      - name: proxy
+        image: example.com/proxy:2
+";
+    let profiling = "\
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+patches:
+- path: profiling.yaml
+";
+    let profiling_patch = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  template:
+    spec:
+      containers:
+      - name: api
+        env:
+        - {name: ENABLE_PROFILER, value: 'true'}
+        - {name: DISABLE_PROFILER, value: 'false'}
+        - {name: PROFILER_PORT, value: '6060'}
+        ports:
+        - {name: pprof, containerPort: 6060}
+";
+    let sidecar = "\
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+patches:
+- target: {kind: Deployment}
+  patch: |-
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: any, finalizers: [example.com/drain]}
+    spec:
+      template:
+        spec:
+          containers:
+          - name: metrics
+            image: example.com/metrics:3
+          - name: api
+            env:
+            - {name: METRICS_ADDR, value: ':9090'}
+            - {name: LOG_LEVEL, value: debug}
+";
+    let dir = fixture(&[
+        ("base/kustomization.yaml", "resources: [api.yaml]\n"),
+        ("base/api.yaml", deployment),
+        ("components/profiling/kustomization.yaml", profiling),
+        ("components/profiling/profiling.yaml", profiling_patch),
+        ("components/sidecar/kustomization.yaml", sidecar),
+        (
+            "overlay/kustomization.yaml",
+            "resources: [../base]\ncomponents: [../components/profiling, ../components/sidecar]\n",
+        ),
+    ]);
+    let ours = assert_matches_live_kubectl(dir.path(), "overlay");
+    let api = object(&ours, "Deployment", "api");
+    let containers = &api["spec"]["template"]["spec"]["containers"];
+    let env: Vec<&Value> = containers[1]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["name"])
+        .collect();
+    assert_eq!(
+        env,
+        [
+            "METRICS_ADDR",
+            "LOG_LEVEL",
+            "ENABLE_PROFILER",
+            "DISABLE_PROFILER",
+            "PROFILER_PORT",
+            "PORT"
+        ]
+    );
+    assert_eq!(containers[0]["name"], "metrics");
 }

@@ -19,6 +19,17 @@
 //! incomplete ([`Stored::complete`]), and reconcile falls back to the
 //! `plumbline.dev/sync` label.
 //!
+//! **Interrupted and overlapping writers.** Before a reconcile applies an
+//! object its inventory does not hold yet, it adds a [`Marker`] to the head
+//! ([`begin_applying`]), with the same `resourceVersion` precondition, and
+//! its final write removes it. A head with a marker reads as incomplete, so
+//! after a process killed mid-sync, or a sync whose final write lost to a
+//! concurrent one, the next reconcile (and `plan`) finds what was applied
+//! by the sync's label and field manager, and prunes what is not in Git.
+//! A marker of another run is removed only once it is older than
+//! [`STALE_AFTER`]: until then that run may still be applying, so every
+//! reconcile looks for its objects again.
+//!
 //! Inventories written before the head existed (`plumbline-inventory-<sync>-<n>`
 //! parts only) are still read, and replaced at the next write.
 //!
@@ -46,6 +57,11 @@ const PART_BYTES: usize = 512 * 1024;
 const DATA_KEY: &str = "inventory.json";
 const HEAD_KEY: &str = "head.json";
 
+/// How long a run's [`Marker`] protects it from being removed by another
+/// run's write: a sync still applying after this long has its objects
+/// found by their label only until the next reconcile after it.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// An inventory as read from the cluster, with what the next write needs.
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
@@ -66,6 +82,19 @@ pub struct Stored {
 pub struct Version {
     /// The head, if there is one.
     head: Option<StoredHead>,
+    /// The marker this run added with [`begin_applying`], which its
+    /// [`save`] removes.
+    mine: Option<Marker>,
+}
+
+impl Version {
+    /// Whether runs that may have applied objects the inventory does not
+    /// hold are marked in the head: the inventory is then incomplete.
+    pub fn is_marked(&self) -> bool {
+        self.head
+            .as_ref()
+            .is_some_and(|h| !h.head.applying.is_empty())
+    }
 }
 
 /// The head as read: its content and the `resourceVersion` a replacement
@@ -84,6 +113,50 @@ struct Head {
     buckets: usize,
     /// The names of the parts, one per non-empty bucket.
     parts: Vec<String>,
+    /// The runs that started applying objects the parts may not hold, and
+    /// have not written the inventory since.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    applying: Vec<Marker>,
+}
+
+/// A run that is applying, or was stopped while applying, objects the
+/// inventory may not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    /// Which run: unique to one reconcile of one process.
+    pub run: String,
+    /// When it started applying, in seconds since the Unix epoch.
+    pub started: u64,
+}
+
+impl Marker {
+    /// A marker for a run starting now.
+    fn now() -> Self {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let seed = format!(
+            "{host}/{}/{}/{run}",
+            std::process::id(),
+            since_epoch.as_nanos()
+        );
+        Marker {
+            run: hex::encode(&Sha256::digest(seed.as_bytes())[..8]),
+            started: since_epoch.as_secs(),
+        }
+    }
+
+    /// Whether another run may remove it: it is older than [`STALE_AFTER`].
+    fn is_stale(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        now.saturating_sub(self.started) > STALE_AFTER.as_secs()
+    }
 }
 
 /// One part to store: its name and JSON text.
@@ -167,14 +240,18 @@ fn read_parts(
 ) -> Result<Stored, String> {
     let text = data(head, HEAD_KEY).ok_or("the head has no head.json")?;
     let content: Head = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if !content.applying.is_empty() {
+        tracing::warn!(%sync, runs = ?content.applying, "a sync was stopped or overtaken while applying; its objects are found by their label");
+    }
     let mut stored = Stored {
         inventory: Inventory::default(),
-        complete: true,
+        complete: content.applying.is_empty(),
         version: Version {
             head: Some(StoredHead {
                 resource_version: head.metadata.resource_version.clone().unwrap_or_default(),
                 head: content.clone(),
             }),
+            mine: None,
         },
     };
     // Parts are checked and parsed on every core: a sync of 10,000 objects
@@ -214,11 +291,60 @@ fn data<'a>(config_map: &'a ConfigMap, key: &str) -> Option<&'a str> {
     config_map.data.as_ref()?.get(key).map(String::as_str)
 }
 
+/// Mark the head, over `previous` (the [`Stored::version`] [`load`]
+/// returned), with a [`Marker`] for this run before it applies objects the
+/// inventory does not hold: until this run's [`save`] removes it, the
+/// inventory reads as incomplete, so whatever the run applied is found by
+/// the sync's label even if the process is killed. Fails, before anything
+/// is applied, if another writer changed the head since it was read.
+/// Creates the namespace if needed. Does nothing in dry-run mode.
+pub async fn begin_applying(
+    cluster: &Cluster,
+    namespace: &str,
+    sync: &str,
+    previous: &Version,
+) -> Result<Version> {
+    if cluster.options().dry_run {
+        return Ok(previous.clone());
+    }
+    ensure_namespace(cluster, namespace).await?;
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client().clone(), namespace);
+    let marker = Marker::now();
+    let mut head = previous
+        .head
+        .as_ref()
+        .map(|h| h.head.clone())
+        .unwrap_or_default();
+    head.applying.push(marker.clone());
+    let conflict = "changed by another sync of it since this one read it (it is running, or \
+                    has just run): nothing was applied; run this sync again";
+    let written = write_head(
+        &api,
+        namespace,
+        sync,
+        previous.head.as_ref(),
+        &head,
+        conflict,
+    );
+    let resource_version = written.await?;
+    Ok(Version {
+        head: Some(StoredHead {
+            head,
+            resource_version,
+        }),
+        mine: Some(marker),
+    })
+}
+
 /// Write a sync's inventory over `previous` (the [`Stored::version`]
-/// [`load`] returned, or what the last `save` returned): create the changed
-/// parts, replace the head if nobody else did since, delete the parts no
-/// longer named. Creates the namespace if needed. Returns the version a
-/// later write goes over. Does nothing in dry-run mode.
+/// [`load`] returned, or what [`begin_applying`] or the last `save`
+/// returned): create the changed parts, replace the head if nobody else did
+/// since, delete the parts no longer named. The head keeps the markers of
+/// other runs younger than [`STALE_AFTER`]; this run's is removed. If
+/// another writer got there first, this run's marker is kept in the head
+/// (the objects it applied are found by their label) and the write fails.
+/// Creates the namespace if needed. Returns the version a later write goes
+/// over. Does nothing in dry-run mode.
 pub async fn save(
     cluster: &Cluster,
     namespace: &str,
@@ -240,18 +366,96 @@ pub async fn save(
     {
         create_part(&api, namespace, sync, part).await?;
     }
+    let mine = previous.mine.as_ref();
     let head = Head {
         buckets,
         parts: parts.iter().map(|p| p.name.clone()).collect(),
+        applying: still_applying(old.map(|h| &h.applying[..]).unwrap_or_default(), mine),
     };
-    let resource_version = write_head(&api, namespace, sync, previous.head.as_ref(), &head).await?;
+    let conflict = match mine {
+        Some(_) => {
+            "changed by another sync of it while this one applied: what this one applied \
+             is not recorded, and the next sync finds it by the sync's label (and prunes \
+             what is not in Git)"
+        }
+        None => "changed by another writer since it was read; the next reconcile retries",
+    };
+    let written = write_head(
+        &api,
+        namespace,
+        sync,
+        previous.head.as_ref(),
+        &head,
+        conflict,
+    )
+    .await;
+    let resource_version = match (written, mine) {
+        (Ok(resource_version), _) => resource_version,
+        (Err(error), Some(marker)) => {
+            keep_marked(&api, sync, marker).await;
+            return Err(error);
+        }
+        (Err(error), None) => return Err(error),
+    };
     delete_unnamed(&api, sync, &head).await;
     Ok(Version {
         head: Some(StoredHead {
             head,
             resource_version,
         }),
+        mine: None,
     })
+}
+
+/// The markers a run's final write keeps: those of other runs younger than
+/// [`STALE_AFTER`] (they may still be applying); not its own.
+fn still_applying(markers: &[Marker], mine: Option<&Marker>) -> Vec<Marker> {
+    markers
+        .iter()
+        .filter(|m| Some(*m) != mine && !m.is_stale())
+        .cloned()
+        .collect()
+}
+
+/// After this run's final write lost to another writer: make sure the head
+/// still carries this run's marker (another run removes it only once it is
+/// stale), so the objects this run applied stay findable by their label.
+/// Failures are logged: the write's own error is what is reported.
+async fn keep_marked(api: &Api<ConfigMap>, sync: &str, marker: &Marker) {
+    for _ in 0..3 {
+        let head = match api.get_opt(&head_name(sync)).await {
+            // No head: the inventory reads as lost, and is found by label.
+            Ok(None) => return,
+            Ok(Some(head)) => head,
+            Err(error) => {
+                tracing::warn!(%sync, %error, "reading the inventory head to keep this run's marker");
+                return;
+            }
+        };
+        let Some(mut content) =
+            data(&head, HEAD_KEY).and_then(|text| serde_json::from_str::<Head>(text).ok())
+        else {
+            return;
+        };
+        if content.applying.contains(marker) {
+            return;
+        }
+        content.applying.push(marker.clone());
+        let mut replaced = head;
+        let text = serde_json::to_string(&content).unwrap_or_default();
+        replaced.data = Some(BTreeMap::from([(HEAD_KEY.to_owned(), text)]));
+        match api
+            .replace(&head_name(sync), &PostParams::default(), &replaced)
+            .await
+        {
+            Ok(_) => return,
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => {
+                tracing::warn!(%sync, %error, "keeping this run's marker in the inventory head");
+                return;
+            }
+        }
+    }
 }
 
 /// Create an immutable part; one that exists already has the same content
@@ -273,13 +477,14 @@ async fn create_part(api: &Api<ConfigMap>, namespace: &str, sync: &str, part: &P
 
 /// Create the head, or replace it if its `resourceVersion` is still the one
 /// read; returns the new `resourceVersion`. A conflict means another writer
-/// got there first.
+/// got there first: the error says `conflict`.
 async fn write_head(
     api: &Api<ConfigMap>,
     namespace: &str,
     sync: &str,
     previous: Option<&StoredHead>,
     head: &Head,
+    conflict: &str,
 ) -> Result<String> {
     let name = head_name(sync);
     let text = serde_json::to_string(head).map_err(|e| inventory_error(sync, e))?;
@@ -299,10 +504,7 @@ async fn write_head(
     };
     match written {
         Ok(written) => Ok(written.metadata.resource_version.unwrap_or_default()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Err(inventory_error(
-            sync,
-            "changed by another writer since it was read; the next reconcile retries",
-        )),
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(inventory_error(sync, conflict)),
         Err(e) => Err(inventory_error(sync, e)),
     }
 }
@@ -470,6 +672,51 @@ mod tests {
         assert_eq!(old.len(), new.len());
         let changed = old.iter().zip(&new).filter(|(a, b)| a != b).count();
         assert_eq!(changed, 1);
+    }
+
+    fn head(content: &str, parts: &[Part]) -> (ConfigMap, BTreeMap<String, ConfigMap>) {
+        let config_map = |name: &str, key: &str, text: &str| -> ConfigMap {
+            serde_json::from_value(json!({"metadata": {"name": name, "resourceVersion": "7"},
+                                          "data": {key: text}}))
+            .unwrap()
+        };
+        let parts = parts
+            .iter()
+            .map(|p| (p.name.clone(), config_map(&p.name, DATA_KEY, &p.text)))
+            .collect();
+        (config_map(&head_name("shop"), HEAD_KEY, content), parts)
+    }
+
+    #[test]
+    fn a_head_that_marks_a_run_applying_reads_as_incomplete() {
+        let parts = split("shop", &inventory(3), 1);
+        let names = serde_json::to_string(&[&parts[0].name]).unwrap();
+        // A head written before markers existed has no `applying`.
+        let (plain, stored) = head(&format!(r#"{{"buckets":1,"parts":{names}}}"#), &parts);
+        let read = read_parts("shop", &plain, &stored).unwrap();
+        assert!(read.complete && !read.version.is_marked());
+        assert_eq!(read.inventory.entries.len(), 3);
+
+        let marked =
+            format!(r#"{{"buckets":1,"parts":{names},"applying":[{{"run":"a1","started":1}}]}}"#);
+        let (marked, stored) = head(&marked, &parts);
+        let read = read_parts("shop", &marked, &stored).unwrap();
+        assert!(!read.complete && read.version.is_marked());
+        assert_eq!(read.inventory.entries.len(), 3, "the parts are still read");
+    }
+
+    #[test]
+    fn a_final_write_drops_its_own_marker_and_stale_ones_only() {
+        let mine = Marker::now();
+        let other = Marker::now();
+        assert_ne!(mine.run, other.run);
+        let stale = Marker {
+            run: "old".into(),
+            started: other.started - STALE_AFTER.as_secs() - 1,
+        };
+        let markers = [mine.clone(), other.clone(), stale];
+        assert_eq!(still_applying(&markers, Some(&mine)), markers[1..2]);
+        assert_eq!(still_applying(&markers[1..], None), markers[1..2]);
     }
 
     #[test]

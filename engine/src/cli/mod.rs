@@ -119,7 +119,12 @@ pub fn main() -> ExitCode {
         }
     };
     let code = result.unwrap_or_else(|error| {
-        eprintln!("error: {error:#}");
+        // Errors quote what they refused: names and text from manifests
+        // and components, escaped for the terminal.
+        eprintln!(
+            "error: {}",
+            crate::policy::printable_lines(&format!("{error:#}"))
+        );
         ExitCode::from(2)
     });
     output::stdout_failure().map_or(code, ExitCode::from)

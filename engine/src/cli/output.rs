@@ -80,12 +80,17 @@ fn colour_on() -> bool {
     })
 }
 
-/// `text` in `style`, when standard output gets colour (see `colour_on`).
+/// `text` in `style`, when standard output gets colour (see `colour_on`),
+/// and always escaped for the terminal (`printable_lines`: line breaks of
+/// multi-line errors stay): painted text is mostly names, messages and
+/// YAML from manifests and policies, and the only control sequences on a
+/// line must be the ones written here.
 pub fn paint(style: Style, text: &str) -> String {
+    let text = crate::policy::printable_lines(text);
     if colour_on() {
         format!("{style}{text}{style:#}")
     } else {
-        text.to_owned()
+        text.into_owned()
     }
 }
 
@@ -266,7 +271,8 @@ pub fn diff<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
         .collect()
 }
 
-/// Print a diff with two lines of context around changes, indented.
+/// Print a diff with two lines of context around changes, indented; every
+/// line escaped for the terminal.
 pub fn print_diff(lines: &[Line<'_>], indent: &str) {
     const CONTEXT: usize = 2;
     // Distance from each line to the nearest change, in two linear passes.
@@ -297,9 +303,28 @@ pub fn print_diff(lines: &[Line<'_>], indent: &str) {
             skipped = false;
         }
         match line {
-            Line::Same(text) => outln!("{indent}  {text}"),
+            Line::Same(text) => outln!("{indent}  {}", printable(text)),
             Line::Removed(text) => outln!("{indent}{}", paint(RED, &format!("- {text}"))),
             Line::Added(text) => outln!("{indent}{}", paint(GREEN, &format!("+ {text}"))),
+        }
+    }
+}
+
+/// What each transformer did, for `sync` and `plan`: a line per
+/// transformer (`policy X added 2, removed 1, changed 3 objects`), then one
+/// per object it added (`+`), removed (`-`), moved (`>`) or changed (`~`).
+/// The summaries' names are escaped already.
+pub fn print_transformer_summaries(
+    summaries: &[crate::reconcile::transform_guard::TransformerSummary],
+) {
+    if summaries.is_empty() {
+        return;
+    }
+    outln!("{}", paint(BOLD, "Transformers:"));
+    for summary in summaries {
+        outln!("  {summary}");
+        for line in summary.lines() {
+            outln!("    {}", paint(CYAN, &line));
         }
     }
 }

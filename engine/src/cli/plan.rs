@@ -15,7 +15,7 @@ use super::{Global, OutputFormat};
 use crate::apply::Options;
 use crate::object::ObjectKey;
 use crate::plan::{self, Action, Live, Plan, UpdateReason};
-use crate::policy::PolicySet;
+use crate::policy::{printable, PolicySet};
 use crate::reconcile::desired::{Depth, Desired};
 use crate::reconcile::{self, transform_guard, SyncUnit};
 
@@ -61,7 +61,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (git_cache, rendered) = (sync::git_cache(), sync::rendered_cache());
     let (mut desired, objects) =
         reconcile::load_kept(&unit, &policies, &git_cache, &rendered, Depth::Previewed)
-            .map_err(sync::flat)?;
+            .map_err(|e| sync::desired_error(&args.source, e))?;
     let transformations = std::mem::take(&mut desired.transformer_edits);
 
     let spec = &unit.config.spec;
@@ -129,6 +129,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     .map(|t| json!({"object": t.object, "changes": t.changes}))
                     .collect(),
                 transformer_changes: &desired.transformer_changes,
+                transformers: &desired.transformer_summaries,
                 violations: &desired.violations,
                 warnings: &desired.warnings,
             };
@@ -165,6 +166,7 @@ struct Document<'a> {
     sync: &'a str,
     transformations: Vec<Value>,
     transformer_changes: &'a crate::reconcile::transform_guard::Changes,
+    transformers: &'a [transform_guard::TransformerSummary],
     violations: &'a [crate::policy::Violation],
     warnings: &'a [String],
 }
@@ -269,9 +271,12 @@ fn print_human(p: &Printed<'_>) {
         (Some(commit), None) => format!("commit {}", &commit[..commit.len().min(12)]),
         (None, _) => "working tree".to_owned(),
     };
-    outln!("  source:   {}{path} ({revision})", source_name(p.unit));
+    outln!(
+        "  source:   {}",
+        printable(&format!("{}{path} ({revision})", source_name(p.unit)))
+    );
     match p.cluster {
-        Some(cluster) => outln!("  cluster:  {cluster}"),
+        Some(cluster) => outln!("  cluster:  {}", printable(cluster)),
         None => outln!(
             "  cluster:  {}",
             output::paint(
@@ -291,7 +296,7 @@ fn print_human(p: &Printed<'_>) {
         if names.is_empty() {
             "-".to_owned()
         } else {
-            names.join(", ")
+            printable(&names.join(", ")).into_owned()
         }
     };
     outln!("  policies: transformers {}", by_role(|r| r.transformer));
@@ -315,11 +320,16 @@ fn print_human(p: &Printed<'_>) {
         );
     }
 
+    if !p.desired.transformer_summaries.is_empty() {
+        outln!();
+        output::print_transformer_summaries(&p.desired.transformer_summaries);
+    }
+
     if !p.transformations.is_empty() {
         outln!();
         outln!("{}", output::paint(output::BOLD, "Transformations:"));
         for t in p.transformations {
-            outln!("  {}", t.object);
+            outln!("  {}", printable(&t.object));
             for change in &t.changes {
                 outln!("    {}", output::paint(output::CYAN, change));
             }
@@ -453,7 +463,7 @@ fn print_object(
             }
         }
         (Action::OwnershipChanged { reason }, _) => {
-            outln!("{indent}{reason}: not pruned");
+            outln!("{indent}{}: not pruned", printable(reason));
         }
         (Action::KeptAdopted, _) => outln!(
             "{indent}adopted, not pruned: it existed before this sync applied it; \

@@ -38,7 +38,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Depth::Transformed,
         &interrupt,
     )
-    .map_err(sync::flat)?;
+    .map_err(|e| sync::desired_error(&args.source, e))?;
     match global.output {
         OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&desired.objects)?),
         OutputFormat::Human | OutputFormat::Yaml => {

@@ -42,6 +42,12 @@ pub struct SourceArgs {
     /// URL or a directory of manifests.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// For a local directory SOURCE: the directory that kustomizations in
+    /// it may reach with `../` (it must hold SOURCE). Without it, the
+    /// boundary is the Git work tree that holds SOURCE, or SOURCE itself
+    /// outside any work tree.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 /// Turn the source arguments into a sync unit.
@@ -61,13 +67,22 @@ pub fn load_unit(args: &SourceArgs) -> anyhow::Result<SyncUnit> {
             args.source
         );
     }
+    if args.root.is_some() && (config_file.is_some() || is_url || !given.is_dir()) {
+        anyhow::bail!(
+            "--root is for a local directory of manifests; {} is not one",
+            args.source
+        );
+    }
     let mut unit = match (config_file.or_else(|| args.config.clone()), is_url) {
         (Some(file), _) => read_config(&file)?,
         (None, true) => bare_unit("source", &args.source)?,
         (None, false) if given.is_dir() => {
             let dir = absolute(given)?;
             let name = dns_label(dir.file_name().map(|n| n.to_string_lossy()).as_deref());
-            let (root, inside) = repository_root(&dir);
+            let (root, inside) = match &args.root {
+                Some(root) => within(root, given)?,
+                None => repository_root(&dir),
+            };
             let mut unit = bare_unit(&name, &root.display().to_string())?;
             unit.config.spec.source.path = inside;
             unit
@@ -117,6 +132,54 @@ fn repository_root(dir: &Path) -> (PathBuf, String) {
         .collect::<Vec<_>>()
         .join("/");
     (root.to_owned(), inside)
+}
+
+/// `--root`: the directory `root` and `dir` relative to it
+/// (`/`-separated); `dir` must be inside `root`.
+fn within(root: &Path, dir: &Path) -> anyhow::Result<(PathBuf, String)> {
+    let canonical = |path: &Path| {
+        std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))
+    };
+    let (root, dir) = (canonical(root)?, canonical(dir)?);
+    let Ok(inside) = dir.strip_prefix(&root) else {
+        anyhow::bail!("{} is not inside --root {}", dir.display(), root.display());
+    };
+    let inside = inside
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    Ok((root, inside))
+}
+
+/// A failed load of the desired state as one message. When a
+/// kustomization of a local directory outside any Git work tree reached
+/// outside it, the message says how to widen the boundary.
+pub fn desired_error(args: &SourceArgs, error: reconcile::Error) -> anyhow::Error {
+    use crate::render::{kustomize, Error as RenderError};
+    let reached_out = match &error {
+        reconcile::Error::Render(errors) => errors.0.iter().any(|e| {
+            matches!(e, RenderError::Kustomize(kustomize::Error::Outside { path, .. })
+                if !crate::source::is_url(path) && !path.starts_with("git@"))
+        }),
+        _ => false,
+    };
+    let given = Path::new(&args.source);
+    let bare_directory = given.is_dir()
+        && !given.join(CONFIG_FILE).is_file()
+        && args.config.is_none()
+        && args.root.is_none();
+    let outside_git =
+        absolute(given).is_ok_and(|dir| !dir.ancestors().any(|a| a.join(".git").exists()));
+    if reached_out && bare_directory && outside_git {
+        anyhow::anyhow!(
+            "{error}\n{} is not in a Git work tree, so its kustomizations may only use files under it; \
+             pass --root DIR to let them reach files under DIR",
+            args.source
+        )
+    } else {
+        flat(error)
+    }
 }
 
 /// A configuration file, checked.
@@ -252,6 +315,7 @@ pub fn load_policies(
             settings: serde_json::json!({}),
             limits: crate::policy::LimitOverrides::default(),
             fail_open: false,
+            allow: crate::spec::TransformerAllowance::default(),
         });
     }
     reconcile::policies::load(host, &unit).map_err(flat)
@@ -291,10 +355,21 @@ impl ClusterArgs {
     }
 }
 
-/// A library error as one message. The library's errors already include
-/// their causes in their messages, so printing the chain would repeat them.
-pub fn flat(error: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{error}")
+/// A library error and its causes as one message. Most of the library's
+/// errors already include their causes in their messages, so a cause is
+/// added only where the message does not say it yet.
+pub fn flat(error: impl std::error::Error) -> anyhow::Error {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = next.source();
+    }
+    anyhow::anyhow!(message)
 }
 
 /// A tokio runtime for the commands that talk to a cluster.
@@ -372,7 +447,8 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
             }
             signal = super::interrupt::signalled() => anyhow::bail!(
                 "{signal}: the sync of {} stopped before its next API request and is \
-                 incomplete (what was applied stays; run it again to finish)",
+                 incomplete: what it applied stays, and the next sync or plan finds it by \
+                 the sync's label (run it again to finish, or sync a revert to prune it)",
                 unit.name()
             ),
         }
@@ -399,6 +475,7 @@ fn print_report(report: &Report) {
         outln!("revision {revision}");
     }
     output::print_violations(&report.violations, None);
+    output::print_transformer_summaries(&report.transformers);
     for object in &report.objects {
         let (mark, colour) = match object.outcome {
             Outcome::Created => ("+", output::GREEN),
@@ -562,6 +639,7 @@ mod tests {
             reference: None,
             path: None,
             config: None,
+            root: None,
         }
     }
 

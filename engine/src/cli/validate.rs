@@ -46,7 +46,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Depth::Validated,
         &interrupt,
     )
-    .map_err(sync::flat)?;
+    .map_err(|e| sync::desired_error(&args.source, e))?;
     let blocking = desired.blocking_violations();
     let validators = policies
         .policies()

@@ -132,6 +132,10 @@ pub struct PolicyRef {
     /// When the policy faults, warn and go on instead of failing the sync.
     #[serde(default)]
     pub fail_open: bool,
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields (default: nothing), as in `plumbline.yaml`.
+    #[serde(default)]
+    pub allow: crate::spec::TransformerAllowance,
 }
 
 /// Where a policy component comes from: a `.wasm` file in the sync's
@@ -293,6 +297,10 @@ pub struct ClusterSyncPolicySpec {
     /// When the policy faults, warn and go on instead of failing the sync.
     #[serde(default)]
     pub fail_open: bool,
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields (default: nothing), as in `plumbline.yaml`.
+    #[serde(default)]
+    pub allow: crate::spec::TransformerAllowance,
     /// The SyncUnits it applies to, by label; empty or absent selects all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_selector: Option<LabelSelector>,
@@ -382,5 +390,32 @@ mod tests {
             ["properties"]["settings"];
         assert_eq!(settings["x-kubernetes-preserve-unknown-fields"], true);
         assert_eq!(settings["type"], "object");
+    }
+
+    #[test]
+    fn a_policy_allows_its_transformer_what_the_sync_unit_says_and_nothing_by_default() {
+        let crd = serde_json::to_value(SyncUnit::crd()).unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let allow =
+            &schema["properties"]["spec"]["properties"]["policies"]["items"]["properties"]["allow"];
+        for field in ["add", "namespaces", "sensitive"] {
+            assert!(allow["properties"][field].is_object(), "{field}: {allow}");
+        }
+        let spec: SyncUnitSpec = serde_json::from_value(serde_json::json!({
+            "source": {"url": "https://git.example.com/shop.git"},
+            "policies": [
+                {"module": {"path": "a.wasm"}},
+                {"module": {"path": "b.wasm"}, "allow": {"add": [{"kind": "ConfigMap"}],
+                    "namespaces": ["shop"], "sensitive": ["privileged-pods"]}},
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            spec.policies[0].allow,
+            crate::spec::TransformerAllowance::default()
+        );
+        let allow = &spec.policies[1].allow;
+        assert!(allow.allows_kind("", "ConfigMap") && allow.allows_namespace("shop"));
+        assert!(allow.allows(crate::spec::SensitiveEdit::PrivilegedPods));
     }
 }

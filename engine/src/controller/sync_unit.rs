@@ -390,7 +390,7 @@ impl Resolver<'_> {
             file: format!("SyncUnit {namespace}/{}", object.name_any()),
         };
 
-        let mut wanted: Vec<(String, &ModuleRef, &Value, crd::LimitsSpec, bool)> = Vec::new();
+        let mut wanted: Vec<Wanted> = Vec::new();
         let mut selected: Vec<&ClusterSyncPolicy> = cluster_policies
             .iter()
             .filter(|p| selects(p.spec.sync_selector.as_ref(), object.labels()))
@@ -404,6 +404,7 @@ impl Resolver<'_> {
                 &spec.settings,
                 spec.limits,
                 spec.fail_open,
+                &spec.allow,
             ));
         }
         for policy in &object.spec.policies {
@@ -418,12 +419,13 @@ impl Resolver<'_> {
                 &policy.settings,
                 policy.limits,
                 policy.fail_open,
+                &policy.allow,
             ));
         }
 
         let mut tree: Option<source::Tree> = None;
         let mut specs = Vec::with_capacity(wanted.len());
-        for (policy, module, settings, limits, fail_open) in wanted {
+        for (policy, module, settings, limits, fail_open, allow) in wanted {
             let bytes = match (&module.path, &module.url, &module.sha256) {
                 (Some(path), None, None) => {
                     if tree.is_none() {
@@ -452,7 +454,8 @@ impl Resolver<'_> {
                 PolicySpec::new(policy, ComponentSource::Bytes(bytes))
                     .settings(settings.clone())
                     .limits(limit_overrides(limits))
-                    .fail_open(fail_open),
+                    .fail_open(fail_open)
+                    .transformer_allowance(allow.clone()),
             );
         }
         let host = self.host.clone();
@@ -593,6 +596,17 @@ impl Resolver<'_> {
 
 /// The `plumbline.yaml` shape of a SyncUnit (policies are loaded
 /// separately).
+/// One policy a SyncUnit runs: its name, module, settings, limits,
+/// failure mode and transformer allowance.
+type Wanted<'a> = (
+    String,
+    &'a ModuleRef,
+    &'a Value,
+    crd::LimitsSpec,
+    bool,
+    &'a spec::TransformerAllowance,
+);
+
 fn config(
     object: &SyncUnit,
     name: &str,

@@ -12,19 +12,24 @@
 //! to a temporary name and renamed into place, so readers never see a torn
 //! file; the checksum catches truncation or corruption on disk, which is then
 //! treated as a miss. Cache problems are logged and never fail a load.
+//!
+//! A component found in neither is compiled in a child process within the
+//! policy's compile budget (`super::compiler`); a hit never starts one.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+use super::compiler::{compile_in_child, CompileError};
 use super::engines::{EngineKey, EngineSlot};
+use super::limits::Limits;
 
 /// SHA-256 of a component's bytes.
 pub type ComponentDigest = [u8; 32];
@@ -32,7 +37,7 @@ pub type ComponentDigest = [u8; 32];
 /// How loads were served since the host started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Components compiled with cranelift.
+    /// Components compiled with cranelift (in a compile child process).
     pub compiled: u64,
     /// Components deserialized from the on-disk cache.
     pub disk_hits: u64,
@@ -72,14 +77,17 @@ impl ComponentCache {
     }
 
     /// The compiled form of `bytes` on `slot`'s engine: from memory, from
-    /// disk, or compiled now within `timeout` (and then stored in both).
+    /// disk, or compiled now by `compiler` in a child process within
+    /// `limits`' compile budget (and then stored in both).
     pub(crate) fn component(
         &self,
         key: EngineKey,
         slot: &EngineSlot,
         bytes: Vec<u8>,
-        timeout: Duration,
+        compiler: &Path,
+        limits: &Limits,
     ) -> Result<(Component, ComponentDigest), CompileError> {
+        let timeout = limits.compile_timeout;
         let digest: ComponentDigest = Sha256::digest(&bytes).into();
         let loaded = || self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(component) = loaded().get(&(key, digest)) {
@@ -105,11 +113,11 @@ impl ComponentCache {
                     .get(&(key, digest))
                     .is_some_and(|limit| *limit >= timeout)
                 {
-                    // Compiling it again would take as long; the earlier
-                    // compilation may even still be running.
+                    // Compiling it again would take as long (the earlier
+                    // compile child was killed at its deadline).
                     return Err(CompileError::Timeout);
                 }
-                let precompiled = match compile(&slot.engine, bytes, timeout) {
+                let precompiled = match compile_in_child(compiler, key, &bytes, limits) {
                     Err(CompileError::Timeout) => {
                         timed_out().insert((key, digest), timeout);
                         return Err(CompileError::Timeout);
@@ -117,56 +125,18 @@ impl ComponentCache {
                     result => result?,
                 };
                 self.compiled.fetch_add(1, Ordering::Relaxed);
+                let component = deserialize(&slot.engine, &precompiled)
+                    .map_err(|e| CompileError::Compiler(format!("{e:#}")))?;
                 if let Some(path) = &path {
                     write_cached(path, &precompiled);
                 }
-                deserialize(&slot.engine, &precompiled).map_err(CompileError::Invalid)?
+                component
             }
         };
         loaded().insert((key, digest), component.clone());
         Ok((component, digest))
     }
 }
-
-/// Why a component could not be compiled.
-#[derive(Debug)]
-pub(crate) enum CompileError {
-    /// Not a valid component, or cranelift failed.
-    Invalid(wasmtime::Error),
-    /// Compilation did not finish within its deadline.
-    Timeout,
-}
-
-/// Compile `bytes` on a thread of its own and wait at most `timeout`.
-///
-/// Cranelift cannot be interrupted: past the deadline the caller gets
-/// [`CompileError::Timeout`] and the thread runs on until compilation ends,
-/// then drops its result. The load-time size limits (component and function
-/// bytes) bound how long and how much memory that takes; the cache
-/// remembers the timeout, so loading the same component again is refused at
-/// once instead of starting another compilation.
-fn compile(engine: &Engine, bytes: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, CompileError> {
-    let (done, result) = mpsc::sync_channel(1);
-    let engine = engine.clone();
-    std::thread::Builder::new()
-        .name("plumbline-compile".into())
-        .stack_size(COMPILE_STACK_BYTES)
-        .spawn(move || {
-            // The receiver is gone if the caller stopped waiting.
-            let _ = done.send(engine.precompile_component(&bytes));
-        })
-        .map_err(|e| CompileError::Invalid(e.into()))?;
-    match result.recv_timeout(timeout) {
-        Ok(compiled) => compiled.map_err(CompileError::Invalid),
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(CompileError::Timeout),
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(CompileError::Invalid(
-            wasmtime::format_err!("the compiler thread panicked"),
-        )),
-    }
-}
-
-/// Native stack of a compilation thread.
-const COMPILE_STACK_BYTES: usize = 8 << 20;
 
 fn file_name(engine: &Engine, digest: &ComponentDigest) -> String {
     let mut hasher = Sha256Hasher::default();
@@ -222,7 +192,10 @@ fn write_cached(path: &Path, precompiled: &[u8]) {
 fn deserialize(engine: &Engine, precompiled: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: `Component::deserialize` trusts its input to be native code
     // produced by a compatible wasmtime. The bytes passed here are either the
-    // output of `Engine::precompile_component` in this process, or a file in
+    // output of `Engine::precompile_component` in the host's compile child
+    // (the host's own executable unless the operator configured another
+    // Plumbline binary, with the same engine configuration; its answer
+    // carries the compiler's marker), or a file in
     // the host's cache directory that this module wrote (under a name keyed
     // by the component digest and the engine's compatibility hash) and whose
     // checksum still matches; wasmtime additionally rejects bytes from an

@@ -27,6 +27,8 @@ pub const DEFAULT_MAX_TABLES: u32 = 32;
 pub const DEFAULT_MAX_INSTANCES: u32 = 100;
 /// Default [`Limits::table_elements`].
 pub const DEFAULT_TABLE_ELEMENTS: u64 = 1 << 20;
+/// Default [`Limits::log_lines`].
+pub const DEFAULT_LOG_LINES: u64 = 1000;
 /// Default [`Limits::output_items`].
 pub const DEFAULT_OUTPUT_ITEMS: u64 = 100_000;
 /// Default [`Limits::component_bytes`].
@@ -35,6 +37,18 @@ pub const DEFAULT_COMPONENT_BYTES: u64 = 32 << 20;
 pub const DEFAULT_FUNCTION_BYTES: u64 = 1 << 20;
 /// Default [`Limits::compile_timeout`].
 pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default [`Limits::max_functions`].
+pub const DEFAULT_MAX_FUNCTIONS: u64 = 50_000;
+/// Default [`Limits::code_bytes`].
+pub const DEFAULT_CODE_BYTES: u64 = 24 << 20;
+/// Default [`Limits::function_locals_bytes`].
+pub const DEFAULT_FUNCTION_LOCALS_BYTES: u64 = 1 << 27;
+/// Default [`Limits::element_items`].
+pub const DEFAULT_ELEMENT_ITEMS: u64 = 100_000;
+/// Default [`Limits::component_nesting`].
+pub const DEFAULT_COMPONENT_NESTING: u32 = 16;
+/// Default [`Limits::compile_memory_bytes`].
+pub const DEFAULT_COMPILE_MEMORY_BYTES: u64 = 2 << 30;
 
 /// The limits applied to one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,20 +80,41 @@ pub struct Limits {
     /// Most items (violations, objects) a policy returns from one call.
     pub output_items: u64,
     /// Largest total size of the log (host `log` plus captured WASI
-    /// stdout/stderr) kept from one evaluation; the rest is dropped and
+    /// stdout/stderr) kept from one evaluation, each line charged its
+    /// length plus [`LOG_LINE_COST`](crate::policy::LOG_LINE_COST); the rest is dropped and
     /// counted.
     pub log_bytes: u64,
+    /// Most log lines kept from one evaluation; the rest are dropped and
+    /// counted.
+    pub log_lines: u64,
     /// Largest wasm stack, at most [`MAX_STACK_BYTES`].
     pub stack_bytes: usize,
     /// Largest component, in bytes; checked before compiling.
     pub component_bytes: u64,
     /// Largest function body, in bytes; checked before compiling.
     pub function_bytes: u64,
-    /// Longest compilation at load. Compilation runs on its own thread and
-    /// cannot be interrupted: past the deadline the load is refused and the
-    /// thread finishes in the background, its result dropped.
+    /// Most function bodies, summed over core modules; checked before
+    /// compiling.
+    pub max_functions: u64,
+    /// Largest total size of all function bodies, in bytes; checked before
+    /// compiling.
+    pub code_bytes: u64,
+    /// Largest product of one function's declared locals and its body size
+    /// in bytes; checked before compiling.
+    pub function_locals_bytes: u64,
+    /// Most items of all element segments together; checked before
+    /// compiling.
+    pub element_items: u64,
+    /// Deepest nesting of components; checked before compiling.
+    pub component_nesting: u32,
+    /// Longest compilation at load, in wall-clock time and in CPU time of
+    /// the compile child process (rounded up to whole seconds). Past either
+    /// the child is killed and the load refused.
     #[serde(with = "millis", rename = "compileTimeoutMs")]
     pub compile_timeout: Duration,
+    /// Address space of the compile child process (`RLIMIT_AS`): what
+    /// compiling may take, memory mapped for the compiler itself included.
+    pub compile_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -96,10 +131,17 @@ impl Default for Limits {
             output_bytes: 8 << 20,
             output_items: DEFAULT_OUTPUT_ITEMS,
             log_bytes: 64 << 10,
+            log_lines: DEFAULT_LOG_LINES,
             stack_bytes: 512 << 10,
             component_bytes: DEFAULT_COMPONENT_BYTES,
             function_bytes: DEFAULT_FUNCTION_BYTES,
+            max_functions: DEFAULT_MAX_FUNCTIONS,
+            code_bytes: DEFAULT_CODE_BYTES,
+            function_locals_bytes: DEFAULT_FUNCTION_LOCALS_BYTES,
+            element_items: DEFAULT_ELEMENT_ITEMS,
+            component_nesting: DEFAULT_COMPONENT_NESTING,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
+            compile_memory_bytes: DEFAULT_COMPILE_MEMORY_BYTES,
         }
     }
 }
@@ -140,6 +182,9 @@ pub struct LimitOverrides {
     /// See [`Limits::log_bytes`].
     #[serde(default)]
     pub log_bytes: Option<u64>,
+    /// See [`Limits::log_lines`].
+    #[serde(default)]
+    pub log_lines: Option<u64>,
     /// See [`Limits::stack_bytes`].
     #[serde(default)]
     pub stack_bytes: Option<usize>,
@@ -149,9 +194,27 @@ pub struct LimitOverrides {
     /// See [`Limits::function_bytes`].
     #[serde(default)]
     pub function_bytes: Option<u64>,
+    /// See [`Limits::max_functions`].
+    #[serde(default)]
+    pub max_functions: Option<u64>,
+    /// See [`Limits::code_bytes`].
+    #[serde(default)]
+    pub code_bytes: Option<u64>,
+    /// See [`Limits::function_locals_bytes`].
+    #[serde(default)]
+    pub function_locals_bytes: Option<u64>,
+    /// See [`Limits::element_items`].
+    #[serde(default)]
+    pub element_items: Option<u64>,
+    /// See [`Limits::component_nesting`].
+    #[serde(default)]
+    pub component_nesting: Option<u32>,
     /// See [`Limits::compile_timeout`].
     #[serde(default, with = "opt_millis", rename = "compileTimeoutMs")]
     pub compile_timeout: Option<Duration>,
+    /// See [`Limits::compile_memory_bytes`].
+    #[serde(default)]
+    pub compile_memory_bytes: Option<u64>,
 }
 
 impl LimitOverrides {
@@ -168,10 +231,21 @@ impl LimitOverrides {
             output_bytes: self.output_bytes.unwrap_or(defaults.output_bytes),
             output_items: self.output_items.unwrap_or(defaults.output_items),
             log_bytes: self.log_bytes.unwrap_or(defaults.log_bytes),
+            log_lines: self.log_lines.unwrap_or(defaults.log_lines),
             stack_bytes: self.stack_bytes.unwrap_or(defaults.stack_bytes),
             component_bytes: self.component_bytes.unwrap_or(defaults.component_bytes),
             function_bytes: self.function_bytes.unwrap_or(defaults.function_bytes),
+            max_functions: self.max_functions.unwrap_or(defaults.max_functions),
+            code_bytes: self.code_bytes.unwrap_or(defaults.code_bytes),
+            function_locals_bytes: self
+                .function_locals_bytes
+                .unwrap_or(defaults.function_locals_bytes),
+            element_items: self.element_items.unwrap_or(defaults.element_items),
+            component_nesting: self.component_nesting.unwrap_or(defaults.component_nesting),
             compile_timeout: self.compile_timeout.unwrap_or(defaults.compile_timeout),
+            compile_memory_bytes: self
+                .compile_memory_bytes
+                .unwrap_or(defaults.compile_memory_bytes),
         }
     }
 }
@@ -197,6 +271,9 @@ impl Limits {
         if self.compile_timeout.is_zero() {
             return Some("compileTimeoutMs must be positive".into());
         }
+        if self.compile_memory_bytes == 0 {
+            return Some("compileMemoryBytes must be positive".into());
+        }
         None
     }
 
@@ -219,6 +296,12 @@ impl Limits {
             Limit::ComponentSize => format!("{} bytes", self.component_bytes),
             Limit::FunctionSize => format!("{} bytes", self.function_bytes),
             Limit::CompileTime => format!("{:?}", self.compile_timeout),
+            Limit::Functions => self.max_functions.to_string(),
+            Limit::CodeSize => format!("{} bytes", self.code_bytes),
+            Limit::FunctionLocals => format!("{} local-bytes", self.function_locals_bytes),
+            Limit::ElementItems => format!("{} items", self.element_items),
+            Limit::ComponentNesting => format!("{} levels", self.component_nesting),
+            Limit::CompileMemory => format!("{} bytes", self.compile_memory_bytes),
         }
     }
 }
@@ -252,6 +335,18 @@ pub enum Limit {
     FunctionSize,
     /// [`Limits::compile_timeout`] (at load).
     CompileTime,
+    /// [`Limits::max_functions`] (at load).
+    Functions,
+    /// [`Limits::code_bytes`] (at load).
+    CodeSize,
+    /// [`Limits::function_locals_bytes`] (at load).
+    FunctionLocals,
+    /// [`Limits::element_items`] (at load).
+    ElementItems,
+    /// [`Limits::component_nesting`] (at load).
+    ComponentNesting,
+    /// [`Limits::compile_memory_bytes`] (at load).
+    CompileMemory,
 }
 
 impl Limit {
@@ -271,6 +366,12 @@ impl Limit {
             Limit::ComponentSize => "componentBytes",
             Limit::FunctionSize => "functionBytes",
             Limit::CompileTime => "compileTimeoutMs",
+            Limit::Functions => "maxFunctions",
+            Limit::CodeSize => "codeBytes",
+            Limit::FunctionLocals => "functionLocalsBytes",
+            Limit::ElementItems => "elementItems",
+            Limit::ComponentNesting => "componentNesting",
+            Limit::CompileMemory => "compileMemoryBytes",
         }
     }
 }
@@ -291,6 +392,12 @@ impl fmt::Display for Limit {
             Limit::ComponentSize => "component size limit",
             Limit::FunctionSize => "function size limit",
             Limit::CompileTime => "compile time limit",
+            Limit::Functions => "function count limit",
+            Limit::CodeSize => "code size limit",
+            Limit::FunctionLocals => "function locals limit",
+            Limit::ElementItems => "element segment limit",
+            Limit::ComponentNesting => "component nesting limit",
+            Limit::CompileMemory => "compile memory limit",
         })
     }
 }

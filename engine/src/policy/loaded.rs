@@ -14,7 +14,8 @@ use wasmtime::component::{Instance, InstancePre};
 use wasmtime::Store;
 
 use super::bindings::exports::plumbline::policy::{metadata, remediator, transformer, validator};
-use super::cache::{CompileError, ComponentDigest};
+use super::cache::ComponentDigest;
+use super::compiler::CompileError;
 use super::engines::{EngineKey, EngineSlot, EPOCH_TICK};
 use super::fault::{classify, Fault, FaultKind, Role};
 use super::lift::{self, count_items, violation_bytes};
@@ -25,6 +26,7 @@ use super::verdict::{Decision, Drift, EvalContext, PolicyInfo, Violation};
 use super::wasi::inspect_imports;
 use super::{Error, HostInner, Result};
 use crate::object::ObjectRef;
+use crate::spec::TransformerAllowance;
 
 /// Where a policy's component comes from.
 #[derive(Debug, Clone)]
@@ -63,6 +65,9 @@ pub struct PolicySpec {
     /// If true, a fault of this policy is reported as a warning and the
     /// policy is skipped; by default (false) a fault fails the evaluation.
     pub fail_open: bool,
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields; checked by the reconcile, not by the host.
+    pub transformer_allowance: TransformerAllowance,
 }
 
 impl PolicySpec {
@@ -74,6 +79,7 @@ impl PolicySpec {
             settings: Value::Object(Default::default()),
             limits: LimitOverrides::default(),
             fail_open: false,
+            transformer_allowance: TransformerAllowance::default(),
         }
     }
 
@@ -92,6 +98,12 @@ impl PolicySpec {
     /// Make the policy fail-open (or fail-closed again).
     pub fn fail_open(mut self, fail_open: bool) -> Self {
         self.fail_open = fail_open;
+        self
+    }
+
+    /// Set what the policy may do as a transformer.
+    pub fn transformer_allowance(mut self, allowance: TransformerAllowance) -> Self {
+        self.transformer_allowance = allowance;
         self
     }
 }
@@ -137,6 +149,7 @@ struct Loaded {
     limits: Limits,
     settings_json: String,
     fail_open: bool,
+    transformer_allowance: TransformerAllowance,
     digest: ComponentDigest,
     uses_wasi: bool,
     slot: Arc<EngineSlot>,
@@ -203,27 +216,35 @@ impl LoadedPolicy {
                 found,
             });
         }
-        let (component, digest) =
-            match host
-                .cache
-                .component(key, &slot, bytes, limits.compile_timeout)
-            {
-                Ok(found) => found,
-                Err(CompileError::Invalid(e)) => {
-                    return Err(Error::Compile {
-                        policy,
-                        source: e.into_boxed_dyn_error(),
-                    })
-                }
-                Err(CompileError::Timeout) => {
-                    return Err(Error::OverLimit {
-                        policy,
-                        value: limits.describe(Limit::CompileTime),
-                        limit: Limit::CompileTime,
-                        found: "its compilation did not finish in time".into(),
-                    })
-                }
-            };
+        let compiled = host
+            .cache
+            .component(key, &slot, bytes, &host.compiler, &limits);
+        let (component, digest) = match compiled {
+            Ok(found) => found,
+            Err(CompileError::Invalid(reason)) => {
+                return Err(Error::Compile {
+                    policy,
+                    source: reason.into(),
+                })
+            }
+            Err(CompileError::Timeout) => {
+                return Err(Error::OverLimit {
+                    policy,
+                    value: limits.describe(Limit::CompileTime),
+                    limit: Limit::CompileTime,
+                    found: "its compilation did not finish in time".into(),
+                })
+            }
+            Err(CompileError::OutOfMemory) => {
+                return Err(Error::OverLimit {
+                    policy,
+                    value: limits.describe(Limit::CompileMemory),
+                    limit: Limit::CompileMemory,
+                    found: "its compilation ran out of memory".into(),
+                })
+            }
+            Err(CompileError::Compiler(reason)) => return Err(Error::Compiler { policy, reason }),
+        };
         let imports = inspect_imports(&component, &slot.engine);
         if !imports.unsatisfied.is_empty() {
             return Err(Error::UnsatisfiedImports {
@@ -264,6 +285,7 @@ impl LoadedPolicy {
             limits,
             settings_json,
             fail_open: spec.fail_open,
+            transformer_allowance: spec.transformer_allowance,
             digest,
             uses_wasi: imports.uses_wasi,
             slot,
@@ -316,6 +338,12 @@ impl LoadedPolicy {
     /// Whether a fault is a warning (true) or an error (false).
     pub fn fail_open(&self) -> bool {
         self.inner.fail_open
+    }
+
+    /// What the policy may do as a transformer beyond editing ordinary
+    /// fields.
+    pub fn transformer_allowance(&self) -> &TransformerAllowance {
+        &self.inner.transformer_allowance
     }
 
     /// SHA-256 of the component bytes, hex-encoded.
@@ -620,8 +648,14 @@ fn forward_log(policy: &str, role: Role, log: &PolicyLog) {
             }
         }
     }
-    if log.dropped_bytes > 0 {
-        tracing::warn!(policy, %role, dropped_bytes = log.dropped_bytes, "policy log exceeded its limit; lines dropped");
+    if log.dropped_lines > 0 {
+        tracing::warn!(
+            policy,
+            %role,
+            dropped_lines = log.dropped_lines,
+            dropped_bytes = log.dropped_bytes,
+            "policy log exceeded its limit; lines dropped"
+        );
     }
 }
 

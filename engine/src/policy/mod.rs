@@ -17,6 +17,7 @@
 
 pub mod bindings;
 mod cache;
+mod compiler;
 mod engines;
 mod escape;
 mod fault;
@@ -37,13 +38,14 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 pub use cache::CacheStats;
+pub use compiler::{compiler_main, COMPILE_SUBCOMMAND};
 pub use engines::EPOCH_TICK;
 pub use escape::{printable, printable_lines};
 pub use fault::{Fault, FaultKind, Role};
 pub use limits::{Limit, LimitOverrides, Limits, MAX_STACK_BYTES};
 pub use loaded::{name_from_path, ComponentSource, Evaluation, LoadedPolicy, PolicySpec, Roles};
 pub use set::{NamedLog, Outcome, PolicySet, Timing};
-pub use state::{LogLevel, LogLine, PolicyLog};
+pub use state::{LogLevel, LogLine, PolicyLog, LOG_LINE_COST};
 pub use verdict::{
     Decision, Drift, EvalContext, FieldChange, PolicyInfo, Remediation, Severity, SourceInfo,
     Violation,
@@ -79,14 +81,32 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The bytes are not a valid component, or cranelift failed.
-    #[error("policy `{}`: not a valid WebAssembly component", printable(policy))]
+    /// The bytes are not a valid component, or cranelift failed; the
+    /// message says why (escaped: it may quote the component's names).
+    #[error(
+        "policy `{}`: not a valid WebAssembly component: {}",
+        printable(policy),
+        printable(&causes(source.as_ref()))
+    )]
     Compile {
         /// Configured policy name.
         policy: String,
         /// wasmtime's report.
         #[source]
         source: BoxError,
+    },
+    /// The compiler executable could not be run, or did not answer as a
+    /// Plumbline compiler.
+    #[error(
+        "policy `{}`: cannot compile: {}",
+        printable(policy),
+        printable(reason)
+    )]
+    Compiler {
+        /// Configured policy name.
+        policy: String,
+        /// What went wrong.
+        reason: String,
     },
     /// The component cannot run within the sandbox's limits, or compiling
     /// it would exceed the compile budget: refused before it runs.
@@ -111,8 +131,9 @@ pub enum Error {
     },
     /// The component's imports have the right names but the wrong types.
     #[error(
-        "policy `{}`: its imports do not match what the host provides",
-        printable(policy)
+        "policy `{}`: its imports do not match what the host provides: {}",
+        printable(policy),
+        printable(&causes(source.as_ref()))
     )]
     Link {
         /// Configured policy name.
@@ -180,6 +201,19 @@ pub enum Error {
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `error` and every cause under it, joined by `: ` (wasmtime's errors say
+/// what failed at the top and why in their causes).
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
 /// How to build a [`PolicyHost`].
 #[derive(Debug, Clone, Default)]
 pub struct HostConfig {
@@ -190,6 +224,15 @@ pub struct HostConfig {
     pub defaults: Limits,
     /// Evaluation threads; `None` uses one per core.
     pub threads: Option<usize>,
+    /// The executable that compiles components, in a child process under
+    /// the compile limits: a `plumbline` binary, or any binary that calls
+    /// [`compiler_main`] when its first argument is [`COMPILE_SUBCOMMAND`].
+    /// `None` is this process's own executable (`std::env::current_exe`),
+    /// right for the `plumbline` CLI and controller; programs and tests that
+    /// embed the engine set it (integration tests:
+    /// `env!("CARGO_BIN_EXE_plumbline")`). Loads served by the compile
+    /// cache never run it.
+    pub compiler: Option<PathBuf>,
 }
 
 /// Loads and runs policies: wasmtime engines, linkers, the compile cache,
@@ -202,6 +245,7 @@ pub struct PolicyHost {
 
 pub(crate) struct HostInner {
     defaults: Limits,
+    compiler: PathBuf,
     engines: engines::Engines,
     cache: cache::ComponentCache,
     pool: rayon::ThreadPool,
@@ -227,9 +271,14 @@ impl PolicyHost {
             pool = pool.num_threads(threads);
         }
         let pool = pool.build().map_err(|e| Error::Start(e.into()))?;
+        let compiler = match config.compiler {
+            Some(compiler) => compiler,
+            None => std::env::current_exe().map_err(|e| Error::Start(e.into()))?,
+        };
         Ok(Self {
             inner: Arc::new(HostInner {
                 defaults: config.defaults,
+                compiler,
                 engines,
                 cache: cache::ComponentCache::new(config.cache_dir),
                 pool,

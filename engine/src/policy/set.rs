@@ -118,12 +118,25 @@ impl PolicySet {
 
     /// Run every transformer in order over `objects`.
     pub fn transform(&self, objects: Vec<Value>, ctx: &EvalContext) -> Result<Outcome<Vec<Value>>> {
+        self.transform_observed(objects, ctx, |_, _, _| {})
+    }
+
+    /// [`Self::transform`], showing `observe` what each transformer was
+    /// given and what it returned: `(policy, before, after)`. A skipped
+    /// fail-open transformer is not shown.
+    pub fn transform_observed(
+        &self,
+        objects: Vec<Value>,
+        ctx: &EvalContext,
+        mut observe: impl FnMut(&LoadedPolicy, &[Value], &[Value]),
+    ) -> Result<Outcome<Vec<Value>>> {
         let mut outcome = Outcome::new(objects);
         for policy in self.policies.iter().filter(|p| p.roles().transformer) {
             let started = Instant::now();
             let result = policy.transform(&outcome.value, ctx);
             outcome.time(policy, "transformer", started.elapsed());
             if let Some(objects) = outcome.absorb(policy, result)? {
+                observe(policy, &outcome.value, &objects);
                 outcome.value = objects;
             }
         }

@@ -48,33 +48,46 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// The log of one evaluation, bounded in bytes: lines past the bound are
-/// dropped and counted, never an error.
+/// What every kept log line costs against the byte budget on top of its
+/// text: the host's own bookkeeping of one line. An empty line is not free,
+/// so a loop of `log("")` exhausts the budget like any other.
+pub const LOG_LINE_COST: u64 = 64;
+
+/// The log of one evaluation, bounded in bytes and in lines: lines past
+/// either bound are dropped and counted, never an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyLog {
     /// The lines kept, in order.
     pub lines: Vec<LogLine>,
-    /// Bytes that were dropped because the bound was reached.
+    /// Bytes of text that were dropped because a bound was reached.
     pub dropped_bytes: u64,
+    /// Lines that were dropped because a bound was reached (empty ones
+    /// included).
+    pub dropped_lines: u64,
     budget: u64,
+    max_lines: u64,
 }
 
 impl PolicyLog {
-    pub(crate) fn new(budget: u64) -> Self {
+    pub(crate) fn new(limits: &Limits) -> Self {
         Self {
-            budget,
+            budget: limits.log_bytes,
+            max_lines: limits.log_lines,
             ..Self::default()
         }
     }
 
-    /// Keep `message` if it fits in the remaining budget, else count it.
+    /// Keep `message` if it fits in the remaining budget (its length plus
+    /// [`LOG_LINE_COST`]) and under the line cap, else count it.
     pub(crate) fn push(&mut self, level: LogLevel, message: String) {
         let len = message.len() as u64;
-        if len <= self.budget {
-            self.budget -= len;
+        let cost = len.saturating_add(LOG_LINE_COST);
+        if cost <= self.budget && (self.lines.len() as u64) < self.max_lines {
+            self.budget -= cost;
             self.lines.push(LogLine { level, message });
         } else {
-            self.dropped_bytes += len;
+            self.dropped_bytes = self.dropped_bytes.saturating_add(len);
+            self.dropped_lines = self.dropped_lines.saturating_add(1);
         }
     }
 }
@@ -224,7 +237,7 @@ impl StoreState {
     pub(crate) fn new(limits: &Limits) -> Self {
         Self {
             limiter: Limiter::new(limits),
-            log: Arc::new(Mutex::new(PolicyLog::new(limits.log_bytes))),
+            log: Arc::new(Mutex::new(PolicyLog::new(limits))),
             wasi: None,
         }
     }
@@ -263,13 +276,43 @@ mod tests {
 
     #[test]
     fn log_keeps_lines_within_budget_and_counts_the_rest() {
-        let mut log = PolicyLog::new(10);
+        let limits = Limits {
+            log_bytes: 10 + 2 * LOG_LINE_COST,
+            ..Limits::default()
+        };
+        let mut log = PolicyLog::new(&limits);
         log.push(LogLevel::Info, "12345".into());
         log.push(LogLevel::Warn, "1234567".into());
         log.push(LogLevel::Error, "12345".into());
         let kept: Vec<_> = log.lines.iter().map(|l| l.message.as_str()).collect();
         assert_eq!(kept, ["12345", "12345"]);
-        assert_eq!(log.dropped_bytes, 7);
+        assert_eq!((log.dropped_bytes, log.dropped_lines), (7, 1));
+    }
+
+    #[test]
+    fn empty_log_lines_are_charged_and_capped() {
+        // Every line costs LOG_LINE_COST: the byte budget runs out.
+        let limits = Limits {
+            log_bytes: 10 * LOG_LINE_COST,
+            ..Limits::default()
+        };
+        let mut log = PolicyLog::new(&limits);
+        for _ in 0..1000 {
+            log.push(LogLevel::Info, String::new());
+        }
+        assert_eq!((log.lines.len(), log.dropped_lines), (10, 990));
+        // The line cap holds whatever the byte budget.
+        let limits = Limits {
+            log_bytes: u64::MAX,
+            log_lines: 3,
+            ..Limits::default()
+        };
+        let mut log = PolicyLog::new(&limits);
+        for _ in 0..5 {
+            log.push(LogLevel::Info, "x".into());
+        }
+        assert_eq!((log.lines.len(), log.dropped_lines), (3, 2));
+        assert_eq!(log.dropped_bytes, 2);
     }
 
     #[test]

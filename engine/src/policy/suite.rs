@@ -456,7 +456,7 @@ impl Suite {
     /// Parse suite text; `path` names the file in errors and anchors
     /// relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
-        let raw: RawSuite = serde_yaml::from_str(text).map_err(|source| Error::Parse {
+        let raw: RawSuite = crate::yaml::from_str(text).map_err(|source| Error::Parse {
             path: path.to_owned(),
             source,
         })?;
@@ -494,19 +494,12 @@ fn read_fixture(suite: &Path, case: &str, fixture: &Path) -> Result<Vec<Value>> 
         path: fixture.to_owned(),
         source,
     })?;
-    let mut objects = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value = Value::deserialize(document).map_err(|source| Error::Fixture {
-            suite: suite.to_owned(),
-            case: case.to_owned(),
-            fixture: fixture.to_owned(),
-            source,
-        })?;
-        if !value.is_null() {
-            objects.push(value);
-        }
-    }
-    Ok(objects)
+    crate::yaml::documents(&text).map_err(|source| Error::Fixture {
+        suite: suite.to_owned(),
+        case: case.to_owned(),
+        fixture: fixture.to_owned(),
+        source,
+    })
 }
 
 /// The component a suite tests: `policy:` itself when it is a file, or the

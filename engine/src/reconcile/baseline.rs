@@ -43,7 +43,7 @@ pub struct Baseline {
     pub(super) passed_versions: HashMap<ObjectKey, String>,
     pub(super) ctx: EvalContext,
     pub(super) rules: remediate::Rules,
-    pub(super) take_over: Vec<String>,
+    pub(super) take_over: crate::spec::TakeOver,
     /// Whether a `recreate` may delete a Namespace or CRD with everything
     /// in it (`pruneGuard.allowCascade`).
     pub(super) allow_cascade: bool,
@@ -57,8 +57,8 @@ pub(super) fn index(rendered: &Rendered) -> HashMap<ObjectKey, usize> {
 }
 
 /// A digest of everything besides the commit that shapes a sync's desired
-/// state: its configuration, and each policy's component, settings and
-/// failure mode, in order.
+/// state: its configuration, and each policy's component, settings,
+/// failure mode and transformer allowance, in order.
 pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
@@ -69,6 +69,9 @@ pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
             hasher.update(part);
         }
         hasher.update([u8::from(policy.fail_open())]);
+        let allowance = serde_json::to_string(policy.transformer_allowance()).unwrap_or_default();
+        hasher.update(allowance.len().to_le_bytes());
+        hasher.update(allowance);
     }
     hex::encode(hasher.finalize())
 }
@@ -79,7 +82,9 @@ impl Baseline {
     pub(super) fn into_reused(self) -> (Rendered, inventory_store::Stored) {
         let stored = inventory_store::Stored {
             inventory: self.inventory,
-            complete: true,
+            // Another run marked as applying may have applied objects
+            // since: they are looked for again.
+            complete: !self.version.is_marked(),
             version: self.version,
         };
         (self.rendered, stored)

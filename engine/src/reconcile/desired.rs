@@ -87,6 +87,9 @@ pub struct Desired {
     /// What the transformers changed in each object; recorded only at
     /// [`Depth::Previewed`].
     pub transformer_edits: Vec<transform_guard::Edit>,
+    /// What each transformer added, removed, moved or changed, in order
+    /// (those that changed nothing left out).
+    pub transformer_summaries: Vec<transform_guard::TransformerSummary>,
 }
 
 impl Desired {
@@ -187,7 +190,13 @@ pub fn from_source(
                 .filter_map(|o| Some((ObjectKey::of(o)?, o.clone())));
             keyed.collect()
         });
-    let transformed = policies.transform(objects, &ctx).map_err(Error::Policy)?;
+    let mut guard = transform_guard::Guard::new(namespace);
+    let transformed = policies
+        .transform_observed(objects, &ctx, |policy, before, after| {
+            guard.observe(policy.name(), policy.transformer_allowance(), before, after);
+        })
+        .map_err(Error::Policy)?;
+    let (transformer_summaries, mut refused) = guard.finish();
     let mut warnings: Vec<String> = transformed
         .warnings
         .iter()
@@ -195,19 +204,24 @@ pub fn from_source(
         .collect();
     let mut logs = transformed.logs;
     let mut timings = transformed.timings;
-    let mut objects = check_transformed(transformed.value)?;
+    // What a transformer added (or stripped of its namespace) gets the
+    // target namespace like what was rendered, before anything checks,
+    // compares or applies it.
+    let mut objects = transformed.value;
+    default_namespace(&mut objects, namespace);
+    let mut objects = check_transformed(objects)?;
     let transformer_edits = before
         .map(|before| transform_guard::edits(&before, &objects))
         .unwrap_or_default();
     let after: Vec<ObjectKey> = objects.iter().filter_map(ObjectKey::of).collect();
     let transformer_changes = transform_guard::changes(&rendered, &after);
-    let refused = transform_guard::refusals(
+    refused.extend(transform_guard::growth_refusal(
         &transformer_changes,
         rendered.len(),
         &spec.sync.transformer_guard,
-    );
+    ));
     if !refused.is_empty() {
-        return Err(Error::InvalidTransform(refused.join("; ")));
+        return Err(Error::TransformRefused(refused));
     }
     for object in &mut objects {
         set_label(object, SYNC_LABEL, unit.name());
@@ -232,6 +246,7 @@ pub fn from_source(
         fetch_duration,
         transformer_changes,
         transformer_edits,
+        transformer_summaries,
     })
 }
 

@@ -14,12 +14,15 @@
 //!    [`plan`] them.
 //! 3. [`remediate`]: each drifted object gets a decision from the
 //!    remediator policies (or the sync's default).
-//! 4. Apply in stages (definitions, then cluster-scoped, then namespaced
-//!    objects), waiting for CRDs and namespaces to be established.
+//! 4. Mark the inventory as being applied when objects it does not hold
+//!    are about to be ([`inventory_store::begin_applying`]), then apply in
+//!    stages (definitions, then cluster-scoped, then namespaced objects),
+//!    waiting for CRDs and namespaces to be established.
 //! 5. Prune, in reverse order, only when everything before succeeded and
 //!    the mass-deletion guard allows it; a Namespace or CRD that would take
 //!    objects the sync does not own with it is refused ([`prune_check`]).
-//! 6. Record the inventory (only if it changed) and assess health.
+//! 6. Record the inventory (only if it changed, or to remove the mark)
+//!    and assess health.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -92,6 +95,11 @@ pub enum Error {
     /// Transformers returned an unusable desired set. Permanent.
     #[error("transformers returned an invalid desired set: {0}")]
     InvalidTransform(String),
+    /// Transformers did what their policies are not allowed to (one
+    /// message each, naming the policy, the object and the rule); nothing
+    /// was applied. Permanent.
+    #[error("transformers were refused, nothing was applied: {}", .0.join("; "))]
+    TransformRefused(Vec<String>),
     /// Validators found error-severity violations; nothing was written.
     /// Permanent.
     #[error("{count} error-severity violation(s) block the sync; nothing was applied")]
@@ -116,6 +124,18 @@ pub enum Error {
         object: ObjectKey,
         /// Why, and what would have been deleted.
         message: String,
+    },
+    /// An object this sync declares was applied by another sync, which this
+    /// one may not take it from (`takeOver.syncs`). Permanent.
+    #[error(
+        "{object}: applied by sync {owner:?}, not this one: not applied (list {owner:?} \
+         in takeOver.syncs to take it over)"
+    )]
+    OwnedByAnotherSync {
+        /// The object.
+        object: ObjectKey,
+        /// The sync whose label it carries.
+        owner: String,
     },
     /// A stage panicked (a bug). Transient: retried with backoff.
     #[error("{stage} panicked: {message}")]
@@ -143,10 +163,12 @@ impl Error {
             Error::Policy(_) => "PolicyFailed",
             Error::PolicyBuild { .. } => "PolicyBuildFailed",
             Error::InvalidTransform(_) => "InvalidTransform",
+            Error::TransformRefused(_) => "TransformRefused",
             Error::Violations { .. } => "ValidationFailed",
             Error::Apply(error) => error.reason(),
             Error::PruneRefused(_) => "PruneRefused",
             Error::CascadeRefused { .. } => "CascadeRefused",
+            Error::OwnedByAnotherSync { .. } => "OwnedByAnotherSync",
             Error::Panicked { .. } => "Panicked",
         }
     }
@@ -163,9 +185,11 @@ impl Error {
             | Error::Policy(_)
             | Error::PolicyBuild { .. }
             | Error::InvalidTransform(_)
+            | Error::TransformRefused(_)
             | Error::Violations { .. }
             | Error::PruneRefused(_)
-            | Error::CascadeRefused { .. } => false,
+            | Error::CascadeRefused { .. }
+            | Error::OwnedByAnotherSync { .. } => false,
         }
     }
 
@@ -267,6 +291,9 @@ async fn reconcile_with(
     report.policy_timings.clone_from(&desired.timings);
     report.warnings.extend(desired.warnings.iter().cloned());
     report.violations.clone_from(&desired.violations);
+    report
+        .transformers
+        .clone_from(&desired.transformer_summaries);
     if desired.blocking_violations() > 0 {
         let count = desired.blocking_violations();
         let mut report = report.fail(Error::Violations { count });
@@ -331,7 +358,7 @@ async fn reconcile_with(
             .collect(),
         inventory,
         inventory_changed: false,
-        take_over: &spec.sync.take_over.managers,
+        take_over: &spec.sync.take_over,
         allow_cascade: spec.sync.prune_guard.allow_cascade,
         adopting: BTreeSet::new(),
         recreated_namespaces: BTreeSet::new(),
@@ -352,6 +379,17 @@ async fn reconcile_with(
         }
         Err(error) => return (run.report.fail(error), None),
     };
+    // Before anything the inventory does not hold is applied, the head is
+    // marked: if this run is killed, or another sync of it writes the
+    // inventory first, what it applied is found by its label next time.
+    let mut version = version;
+    if applies_unrecorded(&planned, &run.inventory) {
+        let namespace = &spec.inventory_namespace;
+        match inventory_store::begin_applying(cluster, namespace, unit.name(), &version).await {
+            Ok(marked) => version = marked,
+            Err(error) => return (run.report.fail(Error::from(error)), None),
+        }
+    }
     for stage in [Stage::Definitions, Stage::ClusterScoped, Stage::Namespaced] {
         let objects: Vec<&plan::PlannedObject> = planned
             .objects
@@ -379,7 +417,12 @@ async fn reconcile_with(
     let kept = retained(&planned);
     let before = run.inventory.entries.len();
     run.inventory.entries.retain(|key, _| kept.contains(key));
-    let changed = rewrite || run.inventory_changed || run.inventory.entries.len() != before;
+    // A marked head is written even if nothing else changed, to remove the
+    // mark.
+    let changed = rewrite
+        || version.is_marked()
+        || run.inventory_changed
+        || run.inventory.entries.len() != before;
     // The version the next write goes over; `None` when this write failed.
     let version = if changed && !cluster.options().dry_run {
         let saved = inventory_store::save(
@@ -434,7 +477,7 @@ async fn reconcile_with(
                     .collect(),
                 ctx,
                 rules,
-                take_over: spec.sync.take_over.managers.clone(),
+                take_over: spec.sync.take_over.clone(),
                 allow_cascade: spec.sync.prune_guard.allow_cascade,
                 plan: plan_options,
             })
@@ -519,6 +562,16 @@ pub async fn read_state(
         inventory,
         live,
         unserved,
+    })
+}
+
+/// Whether the plan applies an object the inventory does not hold (a
+/// create, an adoption): one that a stopped run would leave unrecorded.
+fn applies_unrecorded(planned: &plan::Plan, inventory: &Inventory) -> bool {
+    planned.objects.iter().any(|o| {
+        o.desired.is_some()
+            && !matches!(o.action, Action::Unchanged | Action::Terminating)
+            && !inventory.entries.contains_key(&o.key)
     })
 }
 
@@ -667,8 +720,9 @@ struct Run<'a> {
     /// Objects with ignored drift: when Git changes them, Plumbline takes
     /// their fields back.
     reclaim: std::collections::BTreeSet<ObjectKey>,
-    /// Field managers whose fields adopted and reapplied objects take over.
-    take_over: &'a [String],
+    /// The field managers whose fields adopted and reapplied objects take
+    /// over, and the other syncs whose objects this one may take.
+    take_over: &'a crate::spec::TakeOver,
     /// Whether a `recreate` may delete a Namespace or CRD with everything
     /// in it.
     allow_cascade: bool,
@@ -699,6 +753,10 @@ impl Run<'_> {
         let mut to_force: Vec<(&plan::PlannedObject, Outcome)> = Vec::new();
         let mut to_recreate = Vec::new();
         for object in objects.iter().copied() {
+            if let Some(owner) = owner_elsewhere(object, live, &self.report.sync, self.take_over) {
+                self.not_taken(object, owner.to_owned());
+                continue;
+            }
             let namespace = object.key.namespace.as_ref();
             match &object.action {
                 // Deleted with the namespace a remediator recreated.
@@ -786,6 +844,28 @@ impl Run<'_> {
         }
     }
 
+    /// Report an object another sync (`owner`) applied: lost, if it was
+    /// this sync's (the other sync took it over); refused, naming the
+    /// owner, if it never was.
+    fn not_taken(&mut self, object: &plan::PlannedObject, owner: String) {
+        if self.inventory.entries.contains_key(&object.key) {
+            let message = format!(
+                "taken over by sync {owner:?}: not applied (list {owner:?} in \
+                 takeOver.syncs to take it back)"
+            );
+            self.push(object, Outcome::Lost, Some(message), None);
+        } else {
+            let error = Error::OwnedByAnotherSync {
+                object: object.key.clone(),
+                owner,
+            };
+            let message = error.to_string();
+            self.report.push_error(error);
+            self.report.status = Status::Failed;
+            self.push(object, Outcome::Failed, Some(message), None);
+        }
+    }
+
     /// Take over the fields of the sync's takeover managers on the objects
     /// of `batch` that are adopted or reapplied, so the apply that follows
     /// makes them match Git. Objects whose takeover failed are recorded as
@@ -799,7 +879,7 @@ impl Run<'_> {
         let mut kept = Vec::with_capacity(batch.len());
         for (object, outcome) in batch {
             let taken = match live.get(&object.key).filter(|_| takes_over(object)) {
-                Some(live) => self.cluster.take_over(live, self.take_over).await,
+                Some(live) => self.cluster.take_over(live, &self.take_over.managers).await,
                 None => Ok(None),
             };
             match taken {
@@ -1130,6 +1210,21 @@ impl Run<'_> {
         let line = line(object, outcome, message, health);
         self.report.objects.push(line);
     }
+}
+
+/// The sync that applied the live copy of an object this sync would write,
+/// when that is another sync that `take_over` does not list.
+fn owner_elsewhere<'l>(
+    object: &plan::PlannedObject,
+    live: &'l plan::Live,
+    sync: &str,
+    take_over: &crate::spec::TakeOver,
+) -> Option<&'l str> {
+    if matches!(object.action, Action::Unchanged | Action::Terminating) {
+        return None;
+    }
+    let owner = crate::object::label(live.get(&object.key)?, apply::SYNC_LABEL)?;
+    (owner != sync && !take_over.syncs.iter().any(|s| s == owner)).then_some(owner)
 }
 
 /// Whether fields are taken over before applying the object: when it is

@@ -23,7 +23,8 @@ pub fn load(host: &PolicyHost, unit: &SyncUnit) -> Result<PolicySet, Error> {
             PolicySpec::new(name, ComponentSource::File(component))
                 .settings(policy.settings.clone())
                 .limits(policy.limits)
-                .fail_open(policy.fail_open),
+                .fail_open(policy.fail_open)
+                .transformer_allowance(policy.allow.clone()),
         );
     }
     host.load_set(specs).map_err(Error::Policy)

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::desired::{self, Depth, Desired, SyncUnit};
-use super::transform_guard::{Changes, Edit};
+use super::transform_guard::{Changes, Edit, TransformerSummary};
 use super::Error;
 use crate::object::ObjectKey;
 use crate::plan::{DesiredObject, Manifest};
@@ -43,6 +43,8 @@ pub struct Rendered {
     /// What the transformers changed in each object, if it was rendered
     /// at [`Depth::Previewed`].
     pub(super) edits: Option<Vec<Edit>>,
+    /// What each transformer added, removed, moved or changed.
+    pub(super) transformers: Vec<TransformerSummary>,
     /// The objects.
     pub(super) objects: Vec<DesiredObject>,
 }
@@ -64,6 +66,7 @@ impl Rendered {
             origins: desired.origins.clone(),
             changes: desired.transformer_changes.clone(),
             edits: (depth == Depth::Previewed).then(|| desired.transformer_edits.clone()),
+            transformers: desired.transformer_summaries.clone(),
             objects,
         }
     }
@@ -99,6 +102,7 @@ impl Rendered {
             fetch_duration,
             transformer_changes: self.changes,
             transformer_edits: self.edits.unwrap_or_default(),
+            transformer_summaries: self.transformers,
         };
         (desired, self.objects)
     }
@@ -179,6 +183,7 @@ struct Stored<'a> {
     origins: Vec<(ObjectKey, Origin)>,
     changes: Changes,
     edits: Option<Vec<Edit>>,
+    transformers: Vec<TransformerSummary>,
     #[serde(borrow)]
     objects: Vec<StoredObject<'a>>,
 }
@@ -250,6 +255,7 @@ pub fn load(dir: &Path, config: &str, inputs: &str) -> Option<Rendered> {
         origins: stored.origins.into_iter().collect(),
         changes: stored.changes,
         edits: stored.edits,
+        transformers: stored.transformers,
         objects,
     })
 }
@@ -288,6 +294,7 @@ fn try_save(path: &Path, revision: &str, rendered: &Rendered) -> anyhow::Result<
         origins: rendered.origins.clone().into_iter().collect(),
         changes: rendered.changes.clone(),
         edits: rendered.edits.clone(),
+        transformers: rendered.transformers.clone(),
         objects,
     };
     // Manifests can hold Secrets: only their owner reads them.
@@ -327,6 +334,7 @@ mod tests {
             origins: BTreeMap::new(),
             changes: Changes::default(),
             edits: None,
+            transformers: Vec::new(),
             objects: objects.iter().filter_map(DesiredObject::of).collect(),
         }
     }

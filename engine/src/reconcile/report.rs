@@ -11,6 +11,7 @@ use crate::object::ObjectKey;
 use crate::plan::Summary;
 use crate::policy::{Decision, Violation};
 
+use super::transform_guard::TransformerSummary;
 use super::Error;
 
 /// How a reconcile ended.
@@ -52,6 +53,9 @@ pub enum Outcome {
     /// Left Git, but is not this sync's any more (another sync's label, no
     /// label, or another uid): not deleted, and forgotten.
     OwnershipChanged,
+    /// In Git, but another sync took it over (`takeOver.syncs`): not
+    /// applied, so the two syncs do not fight over it.
+    Lost,
     /// Being deleted (`deletionTimestamp` set, finalizers running): left
     /// alone.
     Terminating,
@@ -113,6 +117,10 @@ pub struct Report {
     pub objects: Vec<ObjectReport>,
     /// Every violation the validators found.
     pub violations: Vec<Violation>,
+    /// What each transformer added, removed, moved or changed, in order
+    /// (those that changed nothing left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transformers: Vec<TransformerSummary>,
     /// Faults of fail-open policies and other non-fatal problems.
     pub warnings: Vec<String>,
     /// What failed, in the order it failed.
@@ -135,6 +143,7 @@ impl Report {
             summary: Summary::default(),
             objects: Vec::new(),
             violations: Vec::new(),
+            transformers: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
             policy_timings: Vec::new(),
@@ -226,6 +235,7 @@ impl fmt::Display for Report {
             Outcome::Pruned,
             Outcome::Orphaned,
             Outcome::OwnershipChanged,
+            Outcome::Lost,
             Outcome::Terminating,
             Outcome::Unserved,
             Outcome::AdoptedNotPruned,

@@ -17,7 +17,8 @@
 //! - Multi-document YAML and JSON are read with size, depth and alias limits
 //!   (see `yaml.rs`); `kind: List` and other `*List` kinds are flattened.
 //! - Every object needs `apiVersion`, `kind` and `metadata.name`, and no two
-//!   objects may share group, kind, namespace and name.
+//!   objects may share group, kind, namespace and name (not even in two
+//!   versions: the API server stores them as one object).
 //! - A path that is not in the tree is an error, and so is a render without
 //!   objects unless [`RenderOptions::allow_empty`] is set.
 
@@ -159,6 +160,25 @@ pub enum Error {
         /// Where it appeared again.
         second: Origin,
     },
+    /// Two objects are one object of the API server in two versions: the
+    /// same group, kind, namespace and name with different `apiVersion`s
+    /// (kubebuilder's v1 and v2 samples of one resource, say). Applying
+    /// both would make one overwrite the other.
+    #[error(
+        "same object in two versions: {key} is {first_version} in {first} and {second_version} in {second} (the API server stores one object; keep one version)"
+    )]
+    TwoVersions {
+        /// The shared identity.
+        key: ObjectKey,
+        /// The `apiVersion` where it appeared first.
+        first_version: String,
+        /// Where it appeared first.
+        first: Origin,
+        /// The other `apiVersion`.
+        second_version: String,
+        /// Where it appeared again.
+        second: Origin,
+    },
     /// The directory to render ([`RenderOptions::path`]) is not in the
     /// tree.
     #[error("path {path:?} does not exist in the source")]
@@ -190,6 +210,7 @@ impl Error {
             Error::NotAnObject { .. } => "NotAnObject",
             Error::MissingField { .. } => "MissingField",
             Error::Duplicate { .. } => "DuplicateObject",
+            Error::TwoVersions { .. } => "ObjectInTwoVersions",
             Error::PathNotFound { .. } => "PathNotFound",
             Error::Empty { .. } => "EmptyRender",
             Error::Kustomize(e) => e.reason(),
@@ -331,18 +352,37 @@ fn parse_in_parallel(parts: &[Part], options: &RenderOptions) -> Vec<(Vec<Manife
 }
 
 fn check_duplicates(objects: &[Manifest], errors: &mut Vec<Error>) {
-    let mut seen: std::collections::HashMap<ObjectKey, &Origin> = Default::default();
+    let mut seen: std::collections::HashMap<ObjectKey, &Manifest> = Default::default();
+    let api_version = |m: &Manifest| {
+        m.object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     for m in objects {
-        if let Some(key) = ObjectKey::of(&m.object) {
-            if let Some(first) = seen.get(&key) {
-                errors.push(Error::Duplicate {
-                    key,
-                    first: (*first).clone(),
-                    second: m.origin.clone(),
-                });
-            } else {
-                seen.insert(key, &m.origin);
+        let Some(key) = ObjectKey::of(&m.object) else {
+            continue;
+        };
+        let Some(first) = seen.get(&key) else {
+            seen.insert(key, m);
+            continue;
+        };
+        let (first_version, second_version) = (api_version(first), api_version(m));
+        errors.push(if first_version == second_version {
+            Error::Duplicate {
+                key,
+                first: first.origin.clone(),
+                second: m.origin.clone(),
             }
-        }
+        } else {
+            Error::TwoVersions {
+                key,
+                first_version,
+                first: first.origin.clone(),
+                second_version,
+                second: m.origin.clone(),
+            }
+        });
     }
 }

@@ -4,17 +4,15 @@
 //! Guards, all checked while parsing so that hostile input fails fast:
 //! the file size limit is checked before anything is parsed; nesting is
 //! limited to 128 levels (serde_yaml and serde_json stop there); and every
-//! document has an *expansion budget* (32 × its size, at least 1 MiB) that
-//! aliases cannot exceed, which stops "billion laughs" bombs long before
-//! serde_yaml's own alias-repetition limit would.
+//! document is read by the bounded YAML loader ([`crate::yaml`]), whose
+//! *expansion budget* (32 × the document's size, at least 1 MiB) aliases
+//! cannot exceed.
 
-use std::cell::Cell;
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde::de::DeserializeSeed;
+use serde_json::Value;
 
 use super::{Error, RenderOptions};
+use crate::yaml::{Budget, ValueSeed};
 
 /// One document of a file.
 #[derive(Debug)]
@@ -158,7 +156,7 @@ fn parse_yaml(file: &str, text: &str, errors: &mut Vec<Error>) -> Vec<Document> 
         let Some(content) = content_line(chunk.text) else {
             continue;
         };
-        let budget = Budget::new((chunk.text.len() * 32).max(1 << 20));
+        let budget = Budget::for_text(chunk.text);
         for de in serde_yaml::Deserializer::from_str(chunk.text) {
             match ValueSeed(&budget).deserialize(de) {
                 Ok(Value::Null) => {}
@@ -186,156 +184,6 @@ fn parse_yaml(file: &str, text: &str, errors: &mut Vec<Error>) -> Vec<Document> 
         }
     }
     docs
-}
-
-/// Bytes a document may still expand to.
-struct Budget {
-    limit: usize,
-    left: Cell<usize>,
-}
-
-impl Budget {
-    fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            left: Cell::new(limit),
-        }
-    }
-
-    /// Charge `n` bytes (plus a node's overhead).
-    fn charge<E: de::Error>(&self, n: usize) -> Result<(), E> {
-        let cost = n + 16;
-        match self.left.get().checked_sub(cost) {
-            Some(left) => {
-                self.left.set(left);
-                Ok(())
-            }
-            None => Err(E::custom(format_args!(
-                "document expands to more than {} bytes (too many aliases?)",
-                self.limit
-            ))),
-        }
-    }
-}
-
-/// Builds a [`Value`] directly from a YAML deserializer, charging the budget
-/// and turning scalar mapping keys into strings like Kubernetes does.
-struct ValueSeed<'a>(&'a Budget);
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a YAML value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        self.0.charge(0)?;
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        self.0.charge(0)?;
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        self.0.charge(0)?;
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        self.0.charge(0)?;
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom(format_args!("{v} cannot be represented in JSON")))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        self.0.charge(v.len())?;
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        self.0.charge(v.len())?;
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        self.0.charge(0)?;
-        Ok(Value::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        self.visit_unit()
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        self.deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        self.0.charge(0)?;
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(ValueSeed(self.0))? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        self.0.charge(0)?;
-        let mut object = Map::new();
-        while let Some(key) = map.next_key_seed(KeySeed(self.0))? {
-            if key == "<<" {
-                return Err(de::Error::custom("YAML merge keys (<<) are not supported"));
-            }
-            let value = map.next_value_seed(ValueSeed(self.0))?;
-            if object.insert(key.clone(), value).is_some() {
-                return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
-            }
-        }
-        Ok(Value::Object(object))
-    }
-    fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
-        Err(de::Error::custom("YAML tags (!tag) are not supported"))
-    }
-}
-
-/// Mapping keys: scalars, converted to strings.
-struct KeySeed<'a>(&'a Budget);
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = String;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a scalar mapping key")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        self.visit_string(v.to_string())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        self.visit_string(v.to_string())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        self.visit_string(v.to_string())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        self.visit_string(v.to_string())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        self.visit_string(v.to_owned())
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-        self.0.charge(v.len())?;
-        Ok(v)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        self.visit_string("null".to_owned())
-    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,12 @@ world all-roles {
     export plumbline:policy/remediator@0.1.0;
 }
 
+world transformer {
+    import plumbline:policy/host@0.1.0;
+    export plumbline:policy/metadata@0.1.0;
+    export plumbline:policy/transformer@0.1.0;
+}
+
 world metadata-only {
     export plumbline:policy/metadata@0.1.0;
 }
@@ -236,19 +242,36 @@ pub fn good_validator() -> Vec<u8> {
 /// 1208).
 pub fn all_roles() -> Vec<u8> {
     all_roles_with(
-        r#"(local.set $list (call $realloc (i32.const 0) (i32.const 0) (i32.const 4)
-                                 (i32.mul (i32.add (local.get $n) (i32.const 1)) (i32.const 8))))
-           (memory.copy (local.get $list) (local.get $objs) (i32.mul (local.get $n) (i32.const 8)))
-           (i32.store (i32.add (local.get $list) (i32.mul (local.get $n) (i32.const 8))) (i32.const 192))
-           (i32.store (i32.add (local.get $list) (i32.add (i32.mul (local.get $n) (i32.const 8)) (i32.const 4))) (i32.const 76))
-           (i32.store8 (i32.const 1100) (i32.const 0))
-           (i32.store (i32.const 1104) (local.get $list))
-           (i32.store (i32.const 1108) (i32.add (local.get $n) (i32.const 1)))
-           (i32.const 1100)"#,
+        ADD_CONFIG_MAP,
         r#"(i32.store8 (i32.const 1200) (i32.const 1))
            (i32.store8 (i32.const 1204) (i32.const 4))
            (i32.store (i32.const 1208) (i32.const 30))
            (i32.const 1200)"#,
+    )
+}
+
+/// A transform body that returns its input plus the ConfigMap
+/// `added-by-policy`, which names no namespace.
+const ADD_CONFIG_MAP: &str = r#"
+    (local.set $list (call $realloc (i32.const 0) (i32.const 0) (i32.const 4)
+                       (i32.mul (i32.add (local.get $n) (i32.const 1)) (i32.const 8))))
+    (memory.copy (local.get $list) (local.get $objs) (i32.mul (local.get $n) (i32.const 8)))
+    (i32.store (i32.add (local.get $list) (i32.mul (local.get $n) (i32.const 8))) (i32.const 192))
+    (i32.store (i32.add (local.get $list) (i32.add (i32.mul (local.get $n) (i32.const 8)) (i32.const 4))) (i32.const 76))
+    (i32.store8 (i32.const 1100) (i32.const 0))
+    (i32.store (i32.const 1104) (local.get $list))
+    (i32.store (i32.const 1108) (i32.add (local.get $n) (i32.const 1)))
+    (i32.const 1100)"#;
+
+/// Only a transformer: appends the ConfigMap `added-by-policy`, without a
+/// namespace, to its input.
+pub fn adding_transformer() -> Vec<u8> {
+    component(
+        "transformer",
+        &format!(
+            "(module {LOG_IMPORT} {PRELUDE} {})",
+            transform(ADD_CONFIG_MAP)
+        ),
     )
 }
 
@@ -517,7 +540,11 @@ pub fn terminal_escapes() -> Vec<u8> {
 
 /// A policy host with the default limits.
 pub fn host() -> PolicyHost {
-    PolicyHost::new(HostConfig::default()).unwrap()
+    PolicyHost::new(HostConfig {
+        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
+        ..HostConfig::default()
+    })
+    .unwrap()
 }
 
 /// The spec of a policy named `name` made of `bytes`.

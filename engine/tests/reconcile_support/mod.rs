@@ -105,6 +105,7 @@ impl World {
         let scratch = TempDir::new().unwrap();
         let host = PolicyHost::new(HostConfig {
             cache_dir: Some(scratch.path().join("policy-cache")),
+            compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
             ..HostConfig::default()
         })
         .unwrap();

@@ -71,7 +71,7 @@ pub fn run(args: InspectArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 args.settings
             )),
         ),
-        Err(e) => return Err(anyhow::Error::from(e)),
+        Err(e) => return Err(crate::cli::sync::flat(e)),
     };
     let report = Report {
         component: path,

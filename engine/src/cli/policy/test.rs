@@ -16,8 +16,8 @@ use serde::Serialize;
 use super::{build_options, print_structured};
 use crate::cli::output::{diff, outln, paint, print_diff, GREEN, RED};
 use crate::cli::{Global, OutputFormat};
-use crate::policy::printable;
 use crate::policy::suite::{self, Suite, SuiteReport};
+use crate::policy::{printable, printable_lines};
 
 /// Arguments of `policy test`.
 #[derive(Debug, clap::Args)]
@@ -86,9 +86,9 @@ pub fn run(args: TestArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 summary.suites.push(report);
             }
             Err(error) => {
-                let error = format!("{:#}", anyhow::Error::from(error));
+                let error = crate::cli::sync::flat(error).to_string();
                 if human {
-                    eprintln!("error: {error}\n");
+                    eprintln!("error: {}\n", printable_lines(&error));
                 }
                 summary.errors.push(SuiteError { suite: file, error });
             }

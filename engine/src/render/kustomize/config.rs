@@ -15,8 +15,9 @@
 //! - {path: spec/selector/labels, kind: Widget, create: true}
 //! ```
 //!
-//! Built: `nameReference`, `namePrefix`, `nameSuffix`, `commonLabels`,
-//! `commonAnnotations`, `images` and `varReference`. Configurations of a
+//! Built: `nameReference`, `namePrefix`, `nameSuffix`, `namespace`,
+//! `commonLabels`, `commonAnnotations`, `images` and `varReference`.
+//! Configurations of a
 //! kustomization's resources and components apply to it too (kustomize
 //! merges them upwards).
 
@@ -84,7 +85,8 @@ impl FieldSpec {
     /// Call `f` on every value at the spec's path in `object`, if the spec
     /// applies to it; items of a list at the end of the path are visited
     /// one by one. With `create` (and the spec's own `create`), missing
-    /// maps on the way, and at the end, are made.
+    /// maps on the way are made, and a missing field at the end is added
+    /// as `null` and visited (`f` gives it its value).
     pub fn each(&self, object: &mut Value, create: bool, f: &mut impl FnMut(&mut Value)) {
         if !self.applies_to(object) {
             return;
@@ -119,7 +121,12 @@ fn walk(value: &mut Value, path: &[&str], create: bool, f: &mut impl FnMut(&mut 
         if !create {
             return;
         }
-        map.insert((*first).to_owned(), Value::Object(Map::new()));
+        let missing = if rest.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(Map::new())
+        };
+        map.insert((*first).to_owned(), missing);
     }
     if let Some(next) = map.get_mut(*first) {
         walk(next, rest, create, f);
@@ -144,6 +151,9 @@ pub(super) struct Config {
     pub name_prefix: Vec<FieldSpec>,
     /// Fields that get the name suffix.
     pub name_suffix: Vec<FieldSpec>,
+    /// Fields that hold a namespace and get the kustomization's
+    /// `namespace` (e.g. a webhook's `clientConfig/service/namespace`).
+    pub namespace: Vec<FieldSpec>,
     /// Label maps `commonLabels` (and selector `labels`) write to.
     pub common_labels: Vec<FieldSpec>,
     /// Annotation maps `commonAnnotations` writes to.
@@ -161,11 +171,11 @@ const KEYS: [(&str, Option<&str>); 10] = [
     ("nameReference", None),
     ("namePrefix", None),
     ("nameSuffix", None),
+    ("namespace", None),
     ("commonLabels", None),
     ("commonAnnotations", None),
     ("images", None),
     ("varReference", None),
-    ("namespace", Some("not supported yet")),
     ("templateLabels", Some("not supported yet")),
     ("replicas", Some("not supported yet")),
 ];
@@ -182,6 +192,7 @@ impl Config {
         }
         add(&mut self.name_prefix, other.name_prefix);
         add(&mut self.name_suffix, other.name_suffix);
+        add(&mut self.namespace, other.namespace);
         add(&mut self.common_labels, other.common_labels);
         add(&mut self.common_annotations, other.common_annotations);
         add(&mut self.images, other.images);
@@ -285,6 +296,7 @@ fn parse(doc: &Value, file: &str, text: &str) -> Result<Config, Vec<Error>> {
             specs(value).map(|specs| match key.as_str() {
                 "namePrefix" => config.name_prefix = specs,
                 "nameSuffix" => config.name_suffix = specs,
+                "namespace" => config.namespace = specs,
                 "commonLabels" => config.common_labels = specs,
                 "commonAnnotations" => config.common_annotations = specs,
                 "images" => config.images = specs,
@@ -375,6 +387,9 @@ mod tests {
         let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
                            "spec": {"items": [{"labels": {"a": "1"}}, {}]}});
         spec.each(&mut d, true, &mut |v| {
+            if v.is_null() {
+                *v = json!({});
+            }
             v.as_object_mut().unwrap().insert("b".into(), json!("2"));
         });
         assert_eq!(
@@ -388,14 +403,14 @@ mod tests {
     #[test]
     fn refused_keys_are_reported_with_their_lines() {
         let text =
-            "commonLabels:\n- path: spec/x\n  kind: W\nnamespace:\n- path: spec/ns\nbogus: 1\n";
+            "commonLabels:\n- path: spec/x\n  kind: W\nreplicas:\n- path: spec/size\nbogus: 1\n";
         let doc: Value = serde_yaml::from_str(text).unwrap();
         let errors = parse(&doc, "conf.yaml", text).unwrap_err();
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
             [
-                "conf.yaml: line 4: field `namespace` is not supported (not supported yet)",
+                "conf.yaml: line 4: field `replicas` is not supported (not supported yet)",
                 "conf.yaml: line 6: field `bogus` is not supported (not a kustomize transformer configuration field)",
             ]
         );

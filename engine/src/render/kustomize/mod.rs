@@ -27,6 +27,7 @@ mod crd;
 mod fields;
 mod generator;
 mod json6902;
+mod namespace;
 mod patch;
 mod replacement;
 mod replicas;

@@ -197,24 +197,33 @@ fn apply_target(
     Ok(())
 }
 
-/// Split a field path on dots outside brackets.
+/// Split a field path on dots outside brackets. Empty segments (a leading
+/// dot, as kubebuilder writes `.metadata.name`, or two dots) are dropped
+/// and spaces around segments trimmed, as kyaml does.
 pub(super) fn segments(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut depth = 0;
+    let mut end_segment = |current: &mut String| {
+        let segment = std::mem::take(current);
+        let segment = segment.trim();
+        if !segment.is_empty() {
+            out.push(segment.to_owned());
+        }
+    };
     for c in path.chars() {
         match c {
             '[' => depth += 1,
             ']' => depth -= 1,
             '.' if depth == 0 => {
-                out.push(std::mem::take(&mut current));
+                end_segment(&mut current);
                 continue;
             }
             _ => {}
         }
         current.push(c);
     }
-    out.push(current);
+    end_segment(&mut current);
     out
 }
 
@@ -346,6 +355,8 @@ mod tests {
             Some(json!("n"))
         );
         assert_eq!(at("spec.missing"), None);
+        assert_eq!(at(".spec.containers.0.name"), Some(json!("a")));
+        assert_eq!(segments(". spec..image"), ["spec", "image"]);
     }
 
     #[test]

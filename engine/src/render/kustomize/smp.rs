@@ -6,9 +6,10 @@
 //!   of scalars with that strategy are merged as sets. All other lists,
 //!   and every list of a kind the schema does not know (custom resources),
 //!   are replaced.
-//! - Merged lists are ordered as the API server orders them: the patch's
-//!   items in its order, items only in the original interleaved where the
-//!   original put them before a patched item.
+//! - Merged lists are ordered as kustomize (kyaml `merge2`, prepending)
+//!   orders them: the patch's items in its order (merged with the
+//!   original's item of the same key), then the items only in the
+//!   original, in its order.
 //! - Directives: `$patch: delete` (a map or a list item goes),
 //!   `$patch: replace` (a map or a whole list is replaced by the patch's),
 //!   `$deleteFromPrimitiveList/<field>` (removes scalars from a list);
@@ -243,18 +244,17 @@ fn merge_list(dest: &mut Vec<Value>, patch: &[Value], child: &Child<'_>) {
         let values: Vec<Option<Value>> = keys.iter().map(|k| item.get(k).cloned()).collect();
         values.iter().any(Option::is_some).then_some(values)
     };
-    let original: Vec<Option<Vec<Option<Value>>>> = dest.iter().map(id).collect();
-    let mut server_only = std::mem::take(dest);
+    let mut original_only = std::mem::take(dest);
     let mut from_patch = Vec::new();
     for item in patch {
         let Some(p) = item.as_object() else {
             continue;
         };
         let patch_id = id(item);
-        let found = server_only
+        let found = original_only
             .iter()
             .position(|d| patch_id.is_some() && id(d) == patch_id);
-        let existing = found.map(|i| server_only.remove(i));
+        let existing = found.map(|i| original_only.remove(i));
         match (existing, directive(p)) {
             (_, Some("delete")) => {}
             (Some(mut d), _) => {
@@ -266,13 +266,12 @@ fn merge_list(dest: &mut Vec<Value>, patch: &[Value], child: &Child<'_>) {
             (None, _) => from_patch.push(strip_value(item)),
         }
     }
-    *dest = in_server_order(server_only, from_patch, |v| {
-        let v = id(v);
-        original.iter().position(|o| o.is_some() && *o == v)
-    });
+    from_patch.append(&mut original_only);
+    *dest = from_patch;
 }
 
-/// Lists of scalars with strategy `merge`: a set union.
+/// Lists of scalars with strategy `merge`: a set union, the patch's
+/// values first.
 fn merge_set(dest: &mut Vec<Value>, patch: &[Value]) {
     let original = std::mem::take(dest);
     let mut from_patch: Vec<Value> = Vec::new();
@@ -281,39 +280,12 @@ fn merge_set(dest: &mut Vec<Value>, patch: &[Value]) {
             from_patch.push(strip_value(item));
         }
     }
-    let server_only: Vec<Value> = original
-        .iter()
-        .filter(|v| !from_patch.contains(v))
-        .cloned()
-        .collect();
-    *dest = in_server_order(server_only, from_patch, |v| {
-        original.iter().position(|o| o == v)
-    });
-}
-
-/// The order of a merged list, as the API server's strategic merge makes
-/// it (`mergeSortedSlice`): items of the patch and items only in the
-/// original are interleaved; an original-only item goes first only when
-/// both are in the original and it came earlier there.
-fn in_server_order(
-    server_only: Vec<Value>,
-    from_patch: Vec<Value>,
-    index: impl Fn(&Value) -> Option<usize>,
-) -> Vec<Value> {
-    let mut out = Vec::with_capacity(server_only.len() + from_patch.len());
-    let mut left = server_only.into_iter().peekable();
-    let mut right = from_patch.into_iter().peekable();
-    loop {
-        let take_left = match (left.peek(), right.peek()) {
-            (None, None) => break,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(l), Some(r)) => matches!((index(l), index(r)), (Some(a), Some(b)) if a < b),
-        };
-        let next = if take_left { left.next() } else { right.next() };
-        out.extend(next);
+    for item in original {
+        if !from_patch.contains(&item) {
+            from_patch.push(item);
+        }
     }
-    out
+    *dest = from_patch;
 }
 
 /// A map without its `$` directives (recursively) and without `null`s.

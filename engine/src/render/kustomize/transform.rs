@@ -1,5 +1,6 @@
 //! The kustomize transformers of the supported subset, in kustomize's
-//! order: namespace, name prefix/suffix (and references), labels,
+//! order: namespace (`namespace`), name prefix/suffix (and references to
+//! moved objects), labels,
 //! annotations ([`apply`]); images ([`images`], after `patchesJson6902`).
 //! No IO.
 
@@ -8,8 +9,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::config::{Config, FieldSpec};
-use super::Error;
-use crate::object::scope::is_cluster_scoped_kind;
+use super::{namespace, Error};
 use crate::render::{Manifest, RenderOptions, Tree};
 
 /// Where a kustomization is, for error messages and relative paths, and
@@ -177,9 +177,24 @@ pub(super) fn apply(
         file: cx.file.to_owned(),
         message,
     };
+    // Where objects were, for the references that follow them.
+    let moving = ["namespace", "namePrefix", "nameSuffix"]
+        .iter()
+        .any(|field| k.get(field).is_some());
+    let before: Vec<references::Identity> = match moving {
+        true => objects
+            .iter()
+            .map(|m| references::Identity::of(&m.object))
+            .collect(),
+        false => Vec::new(),
+    };
     if let Some(ns) = k.get("namespace") {
         match ns.as_str() {
-            Some(ns) => namespace(ns, objects),
+            Some(ns) => {
+                for problem in namespace::apply(ns, cx.config, objects) {
+                    errors.push(invalid(problem));
+                }
+            }
             None => errors.push(invalid("`namespace` must be a string".into())),
         }
     }
@@ -187,6 +202,12 @@ pub(super) fn apply(
     let suffix = string_field(k, "nameSuffix", cx, errors);
     if !prefix.is_empty() || !suffix.is_empty() {
         rename(&prefix, &suffix, cx.config, objects);
+    }
+    let moved = references::Moved::between(&before, objects);
+    if !moved.is_empty() {
+        for m in objects.iter_mut() {
+            references::update_maps(&mut m.object, &moved, cx.config);
+        }
     }
     if let Some(labels) = k.get("commonLabels") {
         match string_map(labels) {
@@ -308,36 +329,6 @@ fn kind(object: &Value) -> &str {
     object.get("kind").and_then(Value::as_str).unwrap_or("")
 }
 
-fn namespace(ns: &str, objects: &mut [Manifest]) {
-    for m in objects.iter_mut() {
-        let kind = kind(&m.object).to_owned();
-        // kustomize renames Namespace objects to the namespace.
-        if kind == "Namespace" {
-            if let Some(name) = m.object.pointer_mut("/metadata/name") {
-                *name = Value::String(ns.to_owned());
-            }
-        }
-        // Kinds that have no namespace: the built-in cluster-scoped ones
-        // (unknown kinds, e.g. custom resources, are namespaced).
-        if !is_cluster_scoped_kind(&kind) {
-            if let Some(meta) = m.object.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.insert("namespace".into(), Value::String(ns.to_owned()));
-            }
-        }
-        if kind == "RoleBinding" || kind == "ClusterRoleBinding" {
-            if let Some(subjects) = m.object.get_mut("subjects").and_then(Value::as_array_mut) {
-                for subject in subjects {
-                    if subject.get("name").and_then(Value::as_str) == Some("default") {
-                        if let Some(s) = subject.as_object_mut() {
-                            s.insert("namespace".into(), Value::String(ns.to_owned()));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Give ServiceAccount subjects of (Cluster)RoleBindings the namespace of
 /// the ServiceAccount of that name in the build, like kustomize's name
 /// references do.
@@ -412,9 +403,145 @@ pub(super) mod references {
 
     use serde_json::Value;
 
-    use super::Config;
+    use super::{Config, FieldSpec};
 
     type Renamed = HashMap<(String, String), String>;
+
+    /// Kind, name and namespace of an object.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(in crate::render::kustomize) struct Identity {
+        kind: String,
+        name: String,
+        namespace: Option<String>,
+    }
+
+    impl Identity {
+        pub(in crate::render::kustomize) fn of(object: &Value) -> Self {
+            let text = |p: &str| object.pointer(p).and_then(Value::as_str);
+            Identity {
+                kind: text("/kind").unwrap_or("").to_owned(),
+                name: text("/metadata/name").unwrap_or("").to_owned(),
+                namespace: text("/metadata/namespace").map(str::to_owned),
+            }
+        }
+
+        /// The namespace, `default` when none is set (kustomize's
+        /// "effective namespace").
+        fn effective_namespace(&self) -> &str {
+            self.namespace.as_deref().unwrap_or("default")
+        }
+    }
+
+    /// An object whose name or namespace changed: where it was, and
+    /// where it is.
+    #[derive(Debug)]
+    pub(in crate::render::kustomize) struct Moved {
+        before: Identity,
+        now: Identity,
+    }
+
+    impl Moved {
+        /// The objects whose identity differs from `before` (index-aligned).
+        pub(in crate::render::kustomize) fn between(
+            before: &[Identity],
+            objects: &[crate::render::Manifest],
+        ) -> Vec<Moved> {
+            before
+                .iter()
+                .zip(objects)
+                .map(|(before, m)| Moved {
+                    before: before.clone(),
+                    now: Identity::of(&m.object),
+                })
+                .filter(|m| m.before != m.now)
+                .collect()
+        }
+    }
+
+    /// References that name an object together with its namespace:
+    /// `{name, namespace}` maps (kustomize's name references that end at
+    /// a map).
+    const SERVICE_MAPS: [FieldSpec; 2] = [
+        FieldSpec::builtin(
+            Some("admissionregistration.k8s.io"),
+            Some("ValidatingWebhookConfiguration"),
+            "webhooks/clientConfig/service",
+            false,
+        ),
+        FieldSpec::builtin(
+            Some("admissionregistration.k8s.io"),
+            Some("MutatingWebhookConfiguration"),
+            "webhooks/clientConfig/service",
+            false,
+        ),
+    ];
+
+    /// Update the `{name, namespace}` references in `object` (a webhook's
+    /// `clientConfig.service`, and `nameReference` field specs of
+    /// `config` that end at a map) to objects that `moved`, as kustomize
+    /// does: the reference's `namespace`, when it has one, must be the
+    /// object's namespace before or after the move; the new name is
+    /// written, and the new namespace when the object has one.
+    pub(in crate::render::kustomize) fn update_maps(
+        object: &mut Value,
+        moved: &[Moved],
+        config: &Config,
+    ) {
+        for spec in &SERVICE_MAPS {
+            spec.each(object, false, &mut |v| set_map(v, "Service", moved));
+        }
+        for reference in &config.name_reference {
+            for spec in &reference.specs {
+                spec.each(object, false, &mut |v| set_map(v, &reference.kind, moved));
+            }
+        }
+    }
+
+    fn set_map(reference: &mut Value, kind: &str, moved: &[Moved]) {
+        let Some(map) = reference.as_object_mut() else {
+            return;
+        };
+        let Some(name) = map.get("name").and_then(Value::as_str) else {
+            return;
+        };
+        let namespace = map.get("namespace").and_then(Value::as_str);
+        let candidates: Vec<&Identity> = {
+            let named = || {
+                moved
+                    .iter()
+                    .filter(move |m| m.before.kind == kind && m.before.name == name)
+            };
+            match namespace {
+                None => named().map(|m| &m.now).collect(),
+                Some(ns) => {
+                    let before: Vec<&Identity> = named()
+                        .filter(|m| m.before.effective_namespace() == ns)
+                        .map(|m| &m.now)
+                        .collect();
+                    if before.is_empty() {
+                        named()
+                            .filter(|m| m.now.effective_namespace() == ns)
+                            .map(|m| &m.now)
+                            .collect()
+                    } else {
+                        before
+                    }
+                }
+            }
+        };
+        // Several candidates that moved to different places: kustomize
+        // cannot choose either.
+        let Some(now) = candidates.first() else {
+            return;
+        };
+        if candidates.iter().any(|c| c != now) {
+            return;
+        }
+        map.insert("name".into(), Value::String(now.name.clone()));
+        if let Some(ns) = &now.namespace {
+            map.insert("namespace".into(), Value::String(ns.clone()));
+        }
+    }
 
     fn set(field: Option<&mut Value>, kind: &str, renamed: &Renamed) {
         if let Some(Value::String(name)) = field {
@@ -616,6 +743,9 @@ fn add_labels(
 /// Add `pairs` to the map at `spec`'s path if `spec` applies to `object`.
 fn set_pairs(object: &mut Value, spec: &FieldSpec, pairs: &[(String, String)]) {
     spec.each(object, true, &mut |v| {
+        if v.is_null() {
+            *v = Value::Object(serde_json::Map::new());
+        }
         if let Some(map) = v.as_object_mut() {
             for (k, value) in pairs {
                 map.insert(k.clone(), Value::String(value.clone()));

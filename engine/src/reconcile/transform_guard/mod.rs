@@ -1,12 +1,19 @@
-//! What transformers may do to the desired set: which objects they added,
-//! removed or moved to another namespace, and whether the sync allows it.
+//! What transformers may do to the desired set, and what they did.
 //!
-//! A transformer is code from a policy author, and the objects it adds are
-//! applied with the sync's rights. By default it may not add (or move an
-//! object into) cluster-scoped RBAC — `ClusterRole`, `ClusterRoleBinding` —
-//! nor anything in `kube-system`, and it may add at most as many objects as
-//! were rendered (at least 10). A sync widens or narrows this with
-//! `transformerGuard` ([`TransformerGuard`]). Pure: no IO.
+//! A transformer is code from a policy author, and what it returns is
+//! applied with the sync's rights. The guard is deny by default: each
+//! transformer's edit is checked against its policy's
+//! `allow` ([`crate::spec::TransformerAllowance`]): it may
+//! add or move objects only of the kinds and into the namespaces listed
+//! there, and make security-sensitive edits ([`rules`]) only of the classes
+//! listed there. All together, transformers may add at most as many
+//! objects as were rendered (at least 10; `transformerGuard`). What each
+//! transformer added, removed, moved or changed is summarised for people
+//! ([`TransformerSummary`]). Pure: no IO.
+
+mod allowances;
+pub mod rules;
+mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,19 +21,62 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::object::ObjectKey;
-use crate::spec::TransformerGuard;
+use crate::spec::{TransformerAllowance, TransformerGuard};
 
-/// Kinds a transformer may not add unless the sync lists them.
-const GUARDED_KINDS: [(&str, &str); 2] = [
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-];
-
-/// Namespaces a transformer may not add objects to unless the sync lists them.
-const GUARDED_NAMESPACES: [&str; 1] = ["kube-system"];
+use summary::step;
+pub use summary::TransformerSummary;
 
 /// Objects need never be refused for growth below this many additions.
 const MIN_ADDED: usize = 10;
+
+/// Watches the transformers one by one: what each did and what it was
+/// refused. Give it every step ([`Guard::observe`]), then take its
+/// findings ([`Guard::finish`]).
+#[derive(Debug)]
+pub struct Guard<'a> {
+    target_namespace: &'a str,
+    summaries: Vec<TransformerSummary>,
+    refused: Vec<String>,
+}
+
+impl<'a> Guard<'a> {
+    /// A guard for a sync whose target namespace is `target_namespace`.
+    pub fn new(target_namespace: &'a str) -> Self {
+        Guard {
+            target_namespace,
+            summaries: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Judge and summarise what `policy`, allowed `allowance`, returned
+    /// (`after`) for what it was given (`before`).
+    pub fn observe(
+        &mut self,
+        policy: &str,
+        allowance: &TransformerAllowance,
+        before: &[Value],
+        after: &[Value],
+    ) {
+        let step = step(before, after);
+        self.refused.extend(allowances::refusals(
+            policy,
+            allowance,
+            self.target_namespace,
+            &step,
+        ));
+        let summary = TransformerSummary::of(policy, &step);
+        if !summary.is_empty() {
+            self.summaries.push(summary);
+        }
+    }
+
+    /// The summaries of the transformers that changed anything, in order,
+    /// and every refusal.
+    pub fn finish(self) -> (Vec<TransformerSummary>, Vec<String>) {
+        (self.summaries, self.refused)
+    }
+}
 
 /// How the transformers changed the set of objects (not their contents).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,78 +117,27 @@ pub fn changes(rendered: &[ObjectKey], transformed: &[ObjectKey]) -> Changes {
     result
 }
 
-/// Every way `changes` breaks the sync's guard, one message each; empty
-/// when it keeps to it.
-pub fn refusals(changes: &Changes, rendered: usize, guard: &TransformerGuard) -> Vec<String> {
-    let mut refused = Vec::new();
-    let arrivals = changes
-        .added
-        .iter()
-        .map(|key| ("added", key))
-        .chain(changes.moved.iter().map(|(_, to)| ("moved", to)));
-    for (how, key) in arrivals {
-        if !kind_allowed(key, guard) {
-            refused.push(format!(
-                "a transformer {how} {key}: kind {} is not in the sync's transformerGuard.allowKinds",
-                kind_name(key)
-            ));
-        }
-        if let Some(namespace) = key.namespace.as_deref() {
-            if !namespace_allowed(namespace, guard) {
-                refused.push(format!(
-                    "a transformer {how} {key}: namespace {namespace} is not in the sync's \
-                     transformerGuard.allowNamespaces"
-                ));
-            }
-        }
-    }
+/// The refusal of growth beyond `transformerGuard.maxAddedPercent` of the
+/// `rendered` count, if `changes` grew the set that much.
+pub fn growth_refusal(
+    changes: &Changes,
+    rendered: usize,
+    guard: &TransformerGuard,
+) -> Option<String> {
     let share = usize::try_from(guard.max_added_percent).unwrap_or(usize::MAX);
     let limit = (rendered.saturating_mul(share) / 100).max(MIN_ADDED);
-    if changes.added.len() > limit {
-        refused.push(format!(
+    (changes.added.len() > limit).then(|| {
+        format!(
             "transformers added {} objects to {rendered} rendered; the sync allows {limit} \
              (transformerGuard.maxAddedPercent {})",
             changes.added.len(),
             guard.max_added_percent
-        ));
-    }
-    refused
+        )
+    })
 }
 
 fn identity(key: &ObjectKey) -> (String, String, String) {
     (key.group.clone(), key.kind.clone(), key.name.clone())
-}
-
-/// `Kind` for the core group, `Kind.group` otherwise.
-fn kind_name(key: &ObjectKey) -> String {
-    if key.group.is_empty() {
-        key.kind.clone()
-    } else {
-        format!("{}.{}", key.kind, key.group)
-    }
-}
-
-fn kind_allowed(key: &ObjectKey, guard: &TransformerGuard) -> bool {
-    if guard.allow_kinds.is_empty() {
-        return !GUARDED_KINDS
-            .iter()
-            .any(|(group, kind)| key.group == *group && key.kind == *kind);
-    }
-    let name = kind_name(key);
-    guard
-        .allow_kinds
-        .iter()
-        .any(|allowed| *allowed == name || *allowed == key.kind)
-}
-
-fn namespace_allowed(namespace: &str, guard: &TransformerGuard) -> bool {
-    if guard.allow_namespaces.is_empty() {
-        return !GUARDED_NAMESPACES.contains(&namespace);
-    }
-    guard
-        .allow_namespaces
-        .iter()
-        .any(|allowed| allowed == namespace)
 }
 
 /// What transformers changed in one object, for people: each path marked
@@ -269,71 +268,65 @@ mod tests {
     }
 
     #[test]
-    fn the_default_refuses_cluster_rbac_and_kube_system_and_unbounded_growth() {
+    fn growth_is_bounded_by_the_rendered_count() {
         let guard = TransformerGuard::default();
-        let binding = key(
-            "rbac.authorization.k8s.io",
-            "ClusterRoleBinding",
-            None,
-            "root",
-        );
-        let system = key("", "ConfigMap", Some("kube-system"), "x");
-        let moved = Changes {
-            moved: vec![(key("", "ConfigMap", Some("shop"), "y"), system.clone())],
-            ..Changes::default()
-        };
-        let added = Changes {
-            added: vec![binding, key("", "ConfigMap", Some("shop"), "ok")],
-            ..Changes::default()
-        };
-        let refused = refusals(&added, 5, &guard);
-        assert_eq!(refused.len(), 1, "{refused:?}");
-        assert!(refused[0].contains("ClusterRoleBinding.rbac.authorization.k8s.io"));
-        let refused = refusals(&moved, 5, &guard);
-        assert_eq!(refused.len(), 1, "{refused:?}");
-        assert!(
-            refused[0].contains("moved ConfigMap kube-system/x"),
-            "{refused:?}"
-        );
-
         let many = Changes {
             added: (0..25)
                 .map(|i| key("", "ConfigMap", Some("shop"), &format!("n{i}")))
                 .collect(),
             ..Changes::default()
         };
-        assert!(
-            refusals(&many, 30, &guard).is_empty(),
+        assert_eq!(
+            growth_refusal(&many, 30, &guard),
+            None,
             "up to as many as rendered"
         );
-        let refused = refusals(&many, 20, &guard);
-        assert!(refused[0].contains("added 25 objects to 20 rendered; the sync allows 20"));
+        let refused = growth_refusal(&many, 20, &guard).unwrap();
+        assert!(
+            refused.contains("added 25 objects to 20 rendered; the sync allows 20"),
+            "{refused}"
+        );
+        let few = Changes {
+            added: many.added[..10].to_vec(),
+            ..Changes::default()
+        };
+        assert_eq!(growth_refusal(&few, 1, &guard), None, "at least 10");
     }
 
     #[test]
-    fn a_sync_can_allow_what_the_default_refuses() {
-        let guard = TransformerGuard {
-            allow_kinds: vec!["ClusterRoleBinding.rbac.authorization.k8s.io".into()],
-            allow_namespaces: vec!["kube-system".into()],
-            max_added_percent: 100,
+    fn the_guard_summarises_each_transformer_and_collects_every_refusal() {
+        let config_map = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop"}});
+        let rendered = [config_map("a")];
+        let first = [config_map("a"), config_map("b")];
+        let second = [config_map("b")];
+        let mut guard = Guard::new("shop");
+        let allowed = TransformerAllowance {
+            add: vec![crate::spec::KindRef {
+                kind: "ConfigMap".into(),
+                group: String::new(),
+            }],
+            namespaces: vec!["shop".into()],
+            sensitive: Vec::new(),
         };
-        let added = Changes {
-            added: vec![
-                key(
-                    "rbac.authorization.k8s.io",
-                    "ClusterRoleBinding",
-                    None,
-                    "root",
-                ),
-                key("", "ConfigMap", Some("kube-system"), "x"),
-            ],
-            ..Changes::default()
-        };
-        let refused = refusals(&added, 5, &guard);
-        // Only the listed kinds may be added once a list is given.
-        assert_eq!(refused.len(), 1, "{refused:?}");
+        guard.observe("adds", &allowed, &rendered, &first);
+        guard.observe("drops", &TransformerAllowance::default(), &first, &second);
+        guard.observe("idle", &TransformerAllowance::default(), &second, &second);
+        guard.observe("hostile", &TransformerAllowance::default(), &second, &first);
+        let (summaries, refused) = guard.finish();
+        let shown: Vec<String> = summaries.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "policy adds added 1, removed 0, changed 0 objects",
+                "policy drops added 0, removed 1, changed 0 objects",
+                "policy hostile added 1, removed 0, changed 0 objects",
+            ]
+        );
+        assert_eq!(refused.len(), 2, "{refused:?}");
         assert!(
-            refused[0].contains("kind ConfigMap is not in"),
+            refused
+                .iter()
+                .all(|r| r.starts_with("transformer hostile added ConfigMap shop/a")),
             "{refused:?}"
         );
     }
