@@ -27,6 +27,7 @@
 //!         namespaces: [shop]
 //!   prune: true
 //!   selfHeal: true
+//!   pruneGuard: {maxShare: 0.5, allowCascade: false, pruneAdopted: false}
 //!   takeOver: {managers: [kubectl-edit]}   # default: kubectl's managers
 //! ```
 //!
@@ -250,6 +251,17 @@ pub struct PruneGuard {
     /// Allow deleting more than `maxShare`, or everything.
     #[serde(default)]
     pub allow_mass_prune: bool,
+    /// Allow deletions that take objects this sync does not own with them:
+    /// pruning a Namespace or CustomResourceDefinition that still holds
+    /// such objects, and a remediator's `recreate` of a Namespace or
+    /// CustomResourceDefinition.
+    #[serde(default)]
+    pub allow_cascade: bool,
+    /// Prune objects the sync adopted (they existed before it first applied
+    /// them) when they leave Git; by default they are left in place and
+    /// reported.
+    #[serde(default)]
+    pub prune_adopted: bool,
 }
 
 impl Default for PruneGuard {
@@ -257,6 +269,8 @@ impl Default for PruneGuard {
         PruneGuard {
             max_share: half(),
             allow_mass_prune: false,
+            allow_cascade: false,
+            prune_adopted: false,
         }
     }
 }

@@ -862,6 +862,47 @@ async fn plan_shows_drifted_list_items_with_their_values_and_hides_secrets(serve
     );
 }
 
+/// Issue 23, finding 11: `plan` shows the mass-deletion guard that `sync`
+/// trips, and both name the setting that allows it.
+async fn plan_shows_the_mass_deletion_guard_that_sync_trips_and_names_its_setting(server: Server) {
+    let repo = quickstart_repo();
+    let dir = repo.path();
+    let kubeconfig = kubeconfig_file(&server, dir);
+    let kc = kubeconfig.as_str();
+    plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+    let kustomization = dir.join("deploy/kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    let only_the_namespace = text.replace(
+        "  - configmap.yaml\n  - deployment.yaml\n  - service.yaml\n",
+        "",
+    );
+    assert_ne!(text, only_the_namespace);
+    std::fs::write(&kustomization, only_the_namespace).unwrap();
+
+    let refused = "refusing to prune 3 of 4 objects this sync owns";
+    let plan = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    assert!(plan.stdout.contains("REFUSED"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(refused), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("spec.pruneGuard.allowMassPrune: true"),
+        "{}",
+        plan.stdout
+    );
+    let sync = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(2);
+    let said = format!("{}{}", sync.stdout, sync.stderr);
+    assert!(said.contains(refused), "{said}");
+    assert!(
+        said.contains("spec.pruneGuard.allowMassPrune: true"),
+        "{said}"
+    );
+}
+
 /// Issue 23, findings 7, 8 and 13: a key removed from a Secret's
 /// `stringData` shows in the plan's diff and leaves the Secret; dropping
 /// `clusterIP: None` is immutable in the plan and fails the sync by name,
@@ -928,6 +969,7 @@ async fn plan_and_sync_agree_on_a_removed_secret_key_and_an_immutable_service(se
 }
 
 on_real_server!(
+    plan_shows_the_mass_deletion_guard_that_sync_trips_and_names_its_setting,
     plan_and_sync_agree_on_a_removed_secret_key_and_an_immutable_service,
     plan_shows_drifted_list_items_with_their_values_and_hides_secrets,
     sigterm_stops_a_running_sync_between_api_requests,

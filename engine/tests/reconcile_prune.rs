@@ -223,10 +223,15 @@ async fn deleting_a_sync_leaves_what_was_handed_to_another_sync(server: Server) 
     let deleted = cleanup::prune_all(&cluster, INVENTORY_NAMESPACE, "a")
         .await
         .unwrap();
-    // `mine` and the namespace go (the namespace last); `shared` is b's.
-    assert_eq!(deleted, 2);
+    // `mine` goes; `shared` is b's, so the namespace that holds it stays
+    // (deleting it would delete `shared`).
+    assert_eq!(deleted, 1);
     let api = config_maps(&world, "shop");
     assert!(api.get_opt("shared").await.unwrap().is_some());
+    assert!(api.get_opt("mine").await.unwrap().is_none());
+    let namespaces: Api<Namespace> = Api::all(world.client());
+    let shop = namespaces.get("shop").await.unwrap();
+    assert!(shop.metadata.deletion_timestamp.is_none());
 }
 
 /// A client that, just before the first DELETE of ConfigMap `settings`,

@@ -15,6 +15,7 @@ use super::discovery::{Resolved, Resolver};
 use super::{Error, Options, Result};
 use crate::health::{self, Health};
 use crate::object::ObjectKey;
+use crate::plan::cascade::{Cascade, Content, Contents};
 use crate::plan::Live;
 
 /// One API server, with Plumbline's write options and a discovery cache.
@@ -370,6 +371,102 @@ impl Cluster {
             }
         }
         Ok(live)
+    }
+
+    /// What deleting an object takes with it ([`Cascade`]), as listed now:
+    /// everything in a Namespace (one metadata-only LIST per namespaced
+    /// kind), or every custom resource of a kind. Kinds the client may not
+    /// list are named in [`Contents::unlisted`]; a kind no longer served
+    /// has nothing left to delete.
+    pub async fn contents(&self, cascade: &Cascade) -> Result<Contents> {
+        let kinds: Vec<(Resolved, Option<&str>)> = match cascade {
+            Cascade::Namespace(namespace) => super::discovery::listable(&self.client)
+                .await?
+                .into_iter()
+                .filter(|resolved| resolved.namespaced)
+                .map(|resolved| (resolved, Some(namespace.as_str())))
+                .collect(),
+            Cascade::CustomResources { api_version, kind } => {
+                match self.resolve_served(api_version, kind).await {
+                    Ok(resolved) => vec![(resolved, None)],
+                    Err(Error::UnknownKind { .. }) => Vec::new(),
+                    Err(error) => return Err(error),
+                }
+            }
+        };
+        let listed: Vec<(String, Option<Vec<Content>>)> = stream::iter(&kinds)
+            .map(|(resolved, namespace)| async move {
+                let kind = resolved.resource.kind.clone();
+                match self.list_metadata(&resolved.resource, *namespace).await {
+                    Ok(found) => Ok((kind, Some(found))),
+                    Err(kube::Error::Api(status)) if status.code == 403 => Ok((kind, None)),
+                    Err(error) => {
+                        let listing = ObjectKey {
+                            group: resolved.resource.group.clone(),
+                            kind,
+                            namespace: namespace.map(str::to_owned),
+                            name: "*".into(),
+                        };
+                        Err(Error::from_kube(&listing, error))
+                    }
+                }
+            })
+            .buffer_unordered(LISTS_AT_ONCE)
+            .try_collect()
+            .await?;
+        let mut contents = Contents::default();
+        for (kind, found) in listed {
+            match found {
+                Some(found) => contents.objects.extend(found),
+                None => contents.unlisted.push(kind),
+            }
+        }
+        contents.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        contents.unlisted.sort();
+        Ok(contents)
+    }
+
+    /// The metadata of every object of one kind (in `namespace`, or
+    /// everywhere), [`LIST_PAGE`] at a time.
+    async fn list_metadata(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+    ) -> std::result::Result<Vec<Content>, kube::Error> {
+        let api: Api<DynamicObject> = match namespace {
+            Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        };
+        let mut params = ListParams::default().limit(LIST_PAGE);
+        let mut found = Vec::new();
+        loop {
+            let page = api.list_metadata(&params).await?;
+            for item in page.items {
+                let metadata = item.metadata;
+                found.push(Content {
+                    key: ObjectKey {
+                        group: resource.group.clone(),
+                        kind: resource.kind.clone(),
+                        namespace: metadata.namespace,
+                        name: metadata.name.unwrap_or_default(),
+                    },
+                    sync_label: metadata
+                        .labels
+                        .and_then(|mut labels| labels.remove(super::SYNC_LABEL)),
+                    uid: metadata.uid,
+                    owners: metadata
+                        .owner_references
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|owner| owner.uid)
+                        .collect(),
+                });
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params.continue_token = Some(token),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// The objects of one kind with `selector`, by key: one list across the

@@ -70,6 +70,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         planned,
         live,
         rejected,
+        guard,
     } = runtime.block_on(async {
         let cluster = match use_cluster {
             true => {
@@ -100,6 +101,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             cluster: cluster.as_deref(),
             rejected: &rejected,
             field_manager: &Options::default().field_manager,
+            guard: guard.as_ref().err(),
         }),
         format => {
             let actions = planned
@@ -117,6 +119,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     actions: &actions,
                     origins: &desired.origins,
                 },
+                prune_refused: guard.as_ref().err().map(ToString::to_string),
                 revision: &desired.revision,
                 server_dry_run_errors: &rejected,
                 source: &spec.source,
@@ -156,6 +159,7 @@ struct Document<'a> {
     empty_cluster: bool,
     in_sync: bool,
     objects: Objects<'a>,
+    prune_refused: Option<String>,
     revision: &'a Option<String>,
     server_dry_run_errors: &'a [String],
     source: &'a crate::spec::SourceSpec,
@@ -245,6 +249,8 @@ struct Printed<'a> {
     rejected: &'a [String],
     /// Plumbline's field manager, whose applied fields a diff shows.
     field_manager: &'a str,
+    /// The mass-deletion guard's refusal, if a sync would refuse the prune.
+    guard: Option<&'a plan::PruneRefused>,
 }
 
 fn print_human(p: &Printed<'_>) {
@@ -353,6 +359,16 @@ fn print_human(p: &Printed<'_>) {
             format!("BLOCKED: {blocking} error-severity violation(s); a sync would apply nothing. {summary}"),
             output::RED,
         )
+    } else if let Some(refused) = p.guard {
+        (
+            format!("REFUSED: a sync would prune nothing: {refused}. {summary}."),
+            output::RED,
+        )
+    } else if summary.prune_refused > 0 {
+        (
+            format!("REFUSED: a sync would fail, not pruning what would delete objects it does not own. {summary}."),
+            output::RED,
+        )
     } else if summary.in_sync() {
         (format!("In sync: {summary}."), output::GREEN)
     } else {
@@ -385,6 +401,9 @@ fn print_object(
         Action::OwnershipChanged { .. } => ("?", "not ours", output::CYAN),
         Action::Terminating => ("x", "terminating", output::DIM),
         Action::Immutable { .. } => ("!", "immutable", output::RED),
+        Action::KeptAdopted => ("?", "adopted", output::CYAN),
+        Action::PruneRefused { .. } => ("!", "refused", output::RED),
+        Action::Unserved => ("?", "unserved", output::CYAN),
     };
     outln!(
         "{}{}",
@@ -470,6 +489,19 @@ fn print_object(
                 outln!("{indent}{}", output::paint(output::RED, &line));
             }
         }
+        (Action::KeptAdopted, _) => outln!(
+            "{indent}adopted, not pruned: it existed before this sync applied it; \
+             set spec.pruneGuard.pruneAdopted: true to prune it"
+        ),
+        (Action::PruneRefused { reason }, _) => {
+            outln!("{indent}{}", output::paint(output::RED, reason));
+        }
+        (Action::Unserved, _) => outln!(
+            "{indent}{} {} is no longer served (nor any other version of it): \
+             it cannot be checked or pruned",
+            object.api_version,
+            object.key.kind
+        ),
         _ => {}
     }
 }

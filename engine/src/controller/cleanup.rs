@@ -8,15 +8,19 @@
 //! in reverse apply order (the order [`crate::plan::plan`] gives prunes),
 //! then the inventory ConfigMaps. Prune's ownership rules hold: only an
 //! object that still carries the sync's label and the recorded uid is
-//! deleted, with a uid precondition. The inventory goes only when every
-//! object is gone, so a failed cleanup is retried from the same inventory.
+//! deleted, with a uid precondition. Cascade protection holds too: an
+//! object the sync adopted, and a Namespace or CRD that holds objects the
+//! sync does not own, are left in place (and logged). The inventory goes
+//! only when every object is gone, so a failed cleanup is retried from the
+//! same inventory.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams};
 
 use crate::apply::{self, inventory_store, Cluster};
 use crate::plan::{self, Action};
-use crate::reconcile::read_state;
+use crate::reconcile::{prune_check, read_state};
+use crate::spec::PruneGuard;
 
 /// Why a cleanup did not finish; the finalizer stays and it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -62,14 +66,38 @@ pub async fn prune_all(cluster: &Cluster, inventory_namespace: &str, sync: &str)
     let options = plan::Options {
         field_manager: cluster.options().field_manager.clone(),
         prune: true,
+        prune_adopted: false,
         sync: sync.to_owned(),
         ..plan::Options::default()
     };
-    let planned = plan::plan(&[], &state.live, &state.inventory, &options);
+    let mut planned = plan::plan(&[], &state.live, &state.inventory, &options);
+    // Deleting the SyncUnit asks for everything to go: no mass-deletion
+    // guard, but nothing that is not the sync's goes with it.
+    let guard = PruneGuard {
+        allow_mass_prune: true,
+        ..PruneGuard::default()
+    };
+    let (inventory, live) = (&state.inventory, &state.live);
+    let checked = prune_check::check(
+        cluster,
+        sync,
+        &mut planned,
+        inventory,
+        live,
+        &state.unserved,
+        &guard,
+    );
+    let _mass_prune_allowed = checked.await.map_err(|e| Error::Apply(Box::new(e)))?;
     let mut deleted = 0;
     for object in &planned.objects {
-        if let Action::OwnershipChanged { reason } = &object.action {
-            tracing::info!(%sync, object = %object.key, "not deleted: {reason}");
+        match &object.action {
+            Action::OwnershipChanged { reason } | Action::PruneRefused { reason } => {
+                tracing::info!(%sync, object = %object.key, "not deleted: {reason}");
+            }
+            Action::KeptAdopted => {
+                tracing::info!(%sync, object = %object.key, "not deleted: adopted, not pruned");
+            }
+            _ => {}
         }
         if object.action != Action::Prune {
             continue;

@@ -297,6 +297,7 @@ mod tests {
         let refused = crate::plan::PruneRefused {
             prunes: 3,
             inventory: 4,
+            foreign: 0,
             max_share: 0.5,
         };
         let report =

@@ -29,12 +29,13 @@ pub struct Inventory {
 impl Inventory {
     /// Record `entry` for `key`; returns whether that changed the record
     /// (a new `resourceVersion` alone does not: a reapply that restored
-    /// exactly what was applied needs no inventory write).
-    pub fn record(&mut self, key: ObjectKey, entry: Entry) -> bool {
-        let changed = self
-            .entries
-            .get(&key)
-            .is_none_or(|recorded| !recorded.same_record(&entry));
+    /// exactly what was applied needs no inventory write). An object
+    /// recorded as [adopted](Entry::adopted) stays adopted while it keeps
+    /// its uid.
+    pub fn record(&mut self, key: ObjectKey, mut entry: Entry) -> bool {
+        let recorded = self.entries.get(&key);
+        entry.adopted |= recorded.is_some_and(|r| r.adopted && r.uid == entry.uid);
+        let changed = recorded.is_none_or(|recorded| !recorded.same_record(&entry));
         self.entries.insert(key, entry);
         changed
     }
@@ -73,6 +74,12 @@ pub struct Entry {
     /// skips comparing its fields. `None` in older inventories.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
+    /// The object existed before this sync first applied it (the sync
+    /// adopted it): it is pruned only when the sync allows pruning adopted
+    /// objects. `false` in inventories written before adoption was
+    /// recorded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 /// One field Plumbline owns, and a digest of its applied value.
@@ -119,6 +126,7 @@ impl Entry {
             deferred_by: None,
             uid: crate::object::uid(returned).map(str::to_owned),
             resource_version: crate::object::resource_version(returned).map(str::to_owned),
+            adopted: false,
         }
     }
 
@@ -140,6 +148,7 @@ impl Entry {
             deferred_by: None,
             uid: crate::object::uid(live).map(str::to_owned),
             resource_version: None,
+            adopted: false,
         }
     }
 
@@ -155,6 +164,7 @@ impl Entry {
             deferred_by,
             uid,
             resource_version: _,
+            adopted,
         } = self;
         *api_version == other.api_version
             && *desired_hash == other.desired_hash
@@ -163,6 +173,7 @@ impl Entry {
             && *deferred_until == other.deferred_until
             && *deferred_by == other.deferred_by
             && *uid == other.uid
+            && *adopted == other.adopted
     }
 
     /// Whether the entry was recovered from a label rather than recorded
@@ -223,6 +234,8 @@ mod entries_as_list {
         deferred_by: Option<String>,
         uid: Option<String>,
         resource_version: Option<String>,
+        #[serde(default)]
+        adopted: bool,
     }
 
     pub fn serialize<S: Serializer>(
@@ -246,6 +259,7 @@ mod entries_as_list {
                 deferred_by: record.deferred_by,
                 uid: record.uid,
                 resource_version: record.resource_version,
+                adopted: record.adopted,
             };
             (record.key, entry)
         });
@@ -309,6 +323,7 @@ mod tests {
         entry.deferred_by = Some("later".to_owned());
         entry.uid = Some("5f0c".to_owned());
         entry.resource_version = Some("42".to_owned());
+        entry.adopted = true;
         inventory
             .entries
             .insert(ObjectKey::of(&desired).unwrap(), entry);
@@ -325,6 +340,7 @@ mod tests {
             "deferredBy",
             "uid",
             "resourceVersion",
+            "adopted",
         ] {
             assert!(text.contains(&format!("\"{field}\":")), "{field} in {text}");
         }
@@ -338,5 +354,29 @@ mod tests {
         let entry = inventory.entries.values().next().unwrap();
         assert_eq!(entry.uid, None);
         assert!(!entry.is_recovered());
+        assert!(!entry.adopted, "an older inventory adopted nothing");
+    }
+
+    #[test]
+    fn an_adopted_object_stays_adopted_while_it_keeps_its_uid() {
+        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let key = ObjectKey::of(&desired).unwrap();
+        let mut inventory = Inventory::default();
+        let mut adopted = Entry::record(&desired, &returned(), "plumbline");
+        adopted.uid = Some("1".to_owned());
+        adopted.adopted = true;
+        inventory.record(key.clone(), adopted.clone());
+
+        let mut reapplied = adopted.clone();
+        reapplied.adopted = false;
+        assert!(!inventory.record(key.clone(), reapplied.clone()));
+        assert!(inventory.entries[&key].adopted);
+
+        reapplied.uid = Some("2".to_owned());
+        assert!(inventory.record(key.clone(), reapplied));
+        assert!(
+            !inventory.entries[&key].adopted,
+            "created again by the sync"
+        );
     }
 }

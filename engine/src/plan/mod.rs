@@ -16,7 +16,7 @@
 //! | yes | yes | no | [`Action::Update`] (adopt) |
 //! | yes | yes | yes, other manifest | [`Action::Update`] (Git changed) |
 //! | yes | yes | yes, same manifest | [`Action::Unchanged`] or [`Action::Drifted`] |
-//! | no | yes, still ours | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off) |
+//! | no | yes, still ours | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off, [`Action::KeptAdopted`] when the sync adopted it and does not prune adopted objects) |
 //! | no | yes, not ours any more | yes | [`Action::OwnershipChanged`] |
 //! | any | being deleted | any | [`Action::Terminating`] |
 //!
@@ -25,6 +25,12 @@
 //! whose live uid is that of a desired object is the same object under
 //! another group (core `v1 Event` and `events.k8s.io/v1 Event`), and is
 //! never pruned.
+//!
+//! The apply stage refines the prunes with what only the API server knows:
+//! a pruned Namespace or CustomResourceDefinition that would take objects
+//! the sync does not own with it is refused ([`cascade`],
+//! [`Action::PruneRefused`]), and members whose kind is no longer served
+//! are added as [`Action::Unserved`].
 //!
 //! Drift follows the design's rule: a field Plumbline owns whose live value
 //! differs from the value the API server returned after the last apply, or
@@ -40,6 +46,7 @@ use serde_json::Value;
 
 use crate::object::ObjectKey;
 
+pub mod cascade;
 pub mod fields;
 pub mod immutable;
 pub mod inventory;
@@ -59,6 +66,9 @@ pub struct Options {
     pub field_manager: String,
     /// Whether inventory members that left Git are deleted.
     pub prune: bool,
+    /// Whether that includes members the sync adopted
+    /// ([`Entry::adopted`]).
+    pub prune_adopted: bool,
     /// The sync's name: the value of the `plumbline.dev/sync` label on the
     /// objects it owns.
     pub sync: String,
@@ -73,6 +83,7 @@ impl Default for Options {
         Options {
             field_manager: "plumbline".to_owned(),
             prune: true,
+            prune_adopted: false,
             sync: String::new(),
             take_over: crate::spec::take_over_managers(),
         }
@@ -181,6 +192,19 @@ pub enum Action {
         /// The fields, with their live and desired values.
         changes: Vec<FieldChange>,
     },
+    /// The object left Git, but the sync adopted it (it existed before the
+    /// sync first applied it) and does not prune adopted objects: leave
+    /// it and report it.
+    KeptAdopted,
+    /// The object left Git, but deleting it would delete objects the sync
+    /// does not own (see [`cascade`]): leave it and report why.
+    PruneRefused {
+        /// What it would take with it.
+        reason: String,
+    },
+    /// The object left Git, but no version of its kind is served any more:
+    /// it can be neither checked nor deleted, and stays in the inventory.
+    Unserved,
 }
 
 /// Why an existing object is applied.
@@ -234,6 +258,9 @@ impl Plan {
                 Action::OwnershipChanged { .. } => s.ownership_changed += 1,
                 Action::Terminating => s.terminating += 1,
                 Action::Immutable { .. } => s.immutable += 1,
+                Action::KeptAdopted => s.kept_adopted += 1,
+                Action::PruneRefused { .. } => s.prune_refused += 1,
+                Action::Unserved => s.unserved += 1,
             }
         }
         s
@@ -242,26 +269,30 @@ impl Plan {
     /// Refuse a prune that deletes more than `max_share` (0.0–1.0) of the
     /// inventory, or all of it, unless `allow` is set. A pruned Namespace or
     /// CustomResourceDefinition counts the inventory members it takes with
-    /// it (see [`Plan::pruned_with_cascade`]).
+    /// it (see [`Plan::pruned_with_cascade`]), and `foreign`, the objects
+    /// the sync does not own that the pruned ones take with them, count
+    /// both as deleted and in the whole.
     pub fn check_prune_guard(
         &self,
         inventory: &Inventory,
         live: &Live,
         max_share: f64,
         allow: bool,
+        foreign: usize,
     ) -> Result<(), PruneRefused> {
         let prunes = self.pruned_with_cascade(inventory, live).len();
         let total = inventory.entries.len();
-        if allow || prunes == 0 {
+        if allow || prunes + foreign == 0 {
             return Ok(());
         }
         // Counts are far below 2^52, so the conversion is exact.
         #[allow(clippy::cast_precision_loss)]
-        let share = prunes as f64 / total as f64;
+        let share = (prunes + foreign) as f64 / (total + foreign) as f64;
         if prunes == total || share > max_share {
             return Err(PruneRefused {
                 prunes,
                 inventory: total,
+                foreign,
                 max_share,
             });
         }
@@ -287,20 +318,44 @@ impl Plan {
         }
         deleted
     }
+
+    /// Add the inventory members that left Git and whose kind no version of
+    /// the API server serves any more, as [`Action::Unserved`].
+    pub fn add_unserved(
+        &mut self,
+        unserved: &std::collections::BTreeSet<ObjectKey>,
+        inventory: &Inventory,
+    ) {
+        for key in unserved {
+            let Some(entry) = inventory.entries.get(key) else {
+                continue;
+            };
+            self.objects.push(PlannedObject {
+                key: key.clone(),
+                api_version: entry.api_version.clone(),
+                stage: order::stage(key, key.namespace.is_some()),
+                action: Action::Unserved,
+                desired: None,
+            });
+        }
+    }
 }
 
 /// A prune refused by the mass-deletion guard.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "refusing to prune {prunes} of {inventory} objects this sync owns (more than {:.0} %, or all of them); \
-     if this is intended, allow mass pruning for this sync",
+    "refusing to prune {prunes} of {inventory} objects this sync owns{} (more than {:.0} %, or all of them); \
+     if this is intended, set spec.pruneGuard.allowMassPrune: true (or raise spec.pruneGuard.maxShare) for this sync",
+    if *foreign > 0 { format!(" and {foreign} it does not own") } else { String::new() },
     max_share * 100.0
 )]
 pub struct PruneRefused {
-    /// Objects the plan would delete.
+    /// Objects of the sync the plan would delete.
     pub prunes: usize,
     /// Objects in the inventory.
     pub inventory: usize,
+    /// Objects the sync does not own that would be deleted with them.
+    pub foreign: usize,
     /// The configured maximum share.
     pub max_share: f64,
 }
@@ -327,12 +382,24 @@ pub struct Summary {
     pub terminating: usize,
     /// Objects whose change in Git the API server would not make.
     pub immutable: usize,
+    /// Adopted objects that left Git, left in place.
+    pub kept_adopted: usize,
+    /// Prunes refused: they would delete objects the sync does not own.
+    pub prune_refused: usize,
+    /// Objects that left Git whose kind is no longer served.
+    pub unserved: usize,
 }
 
 impl Summary {
     /// Whether the cluster already matches Git.
     pub fn in_sync(&self) -> bool {
-        self.create + self.update + self.drifted + self.prune + self.terminating + self.immutable
+        self.create
+            + self.update
+            + self.drifted
+            + self.prune
+            + self.terminating
+            + self.immutable
+            + self.prune_refused
             == 0
     }
 }
@@ -359,6 +426,19 @@ impl fmt::Display for Summary {
         }
         if self.immutable > 0 {
             write!(f, ", {} cannot change (immutable)", self.immutable)?;
+        }
+        if self.kept_adopted > 0 {
+            write!(f, ", {} adopted, not pruned", self.kept_adopted)?;
+        }
+        if self.prune_refused > 0 {
+            write!(
+                f,
+                ", {} not pruned (would delete what the sync does not own)",
+                self.prune_refused
+            )?;
+        }
+        if self.unserved > 0 {
+            write!(f, ", {} no longer served", self.unserved)?;
         }
         Ok(())
     }
@@ -456,6 +536,8 @@ fn prune_action(live: &Value, entry: &Entry, options: &Options) -> Action {
         Action::OwnershipChanged { reason }
     } else if crate::object::is_terminating(live) {
         Action::Terminating
+    } else if entry.adopted && options.prune && !options.prune_adopted {
+        Action::KeptAdopted
     } else if options.prune {
         Action::Prune
     } else {

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::{Entry, Inventory, Live};
+use super::{Action, Entry, Inventory, Live, PlannedObject, UpdateReason};
 use crate::apply::SYNC_LABEL;
 use crate::object::{self, ObjectKey};
 
@@ -36,6 +36,23 @@ pub fn changed(live: &Value, entry: &Entry, sync: &str) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// Whether applying `object` adopts it: it exists, the sync has no record
+/// of it (not even one recovered from its label), and it does not carry
+/// the sync's label.
+pub fn adopts(
+    object: &PlannedObject,
+    live: Option<&Value>,
+    inventory: &Inventory,
+    sync: &str,
+) -> bool {
+    let adopt = Action::Update {
+        reason: UpdateReason::Adopt,
+    };
+    object.action == adopt
+        && !inventory.entries.contains_key(&object.key)
+        && live.is_some_and(|live| object::label(live, SYNC_LABEL) != Some(sync))
 }
 
 /// The inventory members that deleting `key` deletes too: the objects in a

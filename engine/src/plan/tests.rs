@@ -269,6 +269,29 @@ fn objects_that_left_git_are_pruned_in_reverse_order() {
 }
 
 #[test]
+fn an_adopted_object_that_left_git_is_pruned_only_when_the_sync_says_so() {
+    let mut inventory = Inventory::default();
+    let mut live = Live::new();
+    for object in [namespace(), config_map()] {
+        let mut entry = Entry::record(&object, &object, "plumbline");
+        entry.adopted = key(&object).kind == "ConfigMap";
+        inventory.entries.insert(key(&object), entry);
+        live.insert(key(&object), object);
+    }
+    let kept = plan(&[namespace()], &live, &inventory, &options());
+    assert_eq!(kept.objects[1].action, Action::KeptAdopted);
+    assert!(kept.summary().in_sync());
+    assert!(kept.summary().to_string().contains("1 adopted, not pruned"));
+
+    let pruning = Options {
+        prune_adopted: true,
+        ..options()
+    };
+    let pruned = plan(&[namespace()], &live, &inventory, &pruning);
+    assert_eq!(pruned.objects[1].action, Action::Prune);
+}
+
+#[test]
 fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
     let mut inventory = Inventory::default();
     let mut live = Live::new();
@@ -287,13 +310,24 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
     }
     let half = plan(&cms[..2], &live, &inventory, &options());
     assert_eq!(
-        half.check_prune_guard(&inventory, &live, 0.5, false),
+        half.check_prune_guard(&inventory, &live, 0.5, false, 0),
         Ok(())
+    );
+    // What the pruned objects take with them that the sync does not own
+    // counts too.
+    let taking_more = half
+        .check_prune_guard(&inventory, &live, 0.5, false, 1)
+        .unwrap_err();
+    assert!(
+        taking_more
+            .to_string()
+            .contains("2 of 4 objects this sync owns and 1 it does not own"),
+        "{taking_more}"
     );
 
     let most = plan(&cms[..1], &live, &inventory, &options());
     let refused = most
-        .check_prune_guard(&inventory, &live, 0.5, false)
+        .check_prune_guard(&inventory, &live, 0.5, false, 0)
         .unwrap_err();
     assert_eq!((refused.prunes, refused.inventory), (3, 4));
     assert!(
@@ -302,11 +336,20 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
             .contains("refusing to prune 3 of 4 objects"),
         "{refused}"
     );
-    assert_eq!(most.check_prune_guard(&inventory, &live, 0.5, true), Ok(()));
+    assert!(
+        refused
+            .to_string()
+            .contains("spec.pruneGuard.allowMassPrune: true"),
+        "{refused}"
+    );
+    assert_eq!(
+        most.check_prune_guard(&inventory, &live, 0.5, true, 0),
+        Ok(())
+    );
 
     let all = plan(&[], &live, &inventory, &options());
     assert!(all
-        .check_prune_guard(&inventory, &live, 1.0, false)
+        .check_prune_guard(&inventory, &live, 1.0, false, 0)
         .is_err());
 }
 
@@ -386,7 +429,7 @@ fn the_prune_guard_counts_what_a_namespace_or_crd_takes_with_it() {
         ]
     );
     let refused = planned
-        .check_prune_guard(&inventory, &live, 0.5, false)
+        .check_prune_guard(&inventory, &live, 0.5, false, 0)
         .unwrap_err();
     assert_eq!((refused.prunes, refused.inventory), (4, 5));
 }

@@ -44,6 +44,9 @@ pub struct Baseline {
     pub(super) ctx: EvalContext,
     pub(super) rules: remediate::Rules,
     pub(super) take_over: crate::spec::TakeOver,
+    /// Whether a `recreate` may delete a Namespace or CRD with everything
+    /// in it (`pruneGuard.allowCascade`).
+    pub(super) allow_cascade: bool,
     pub(super) plan: plan::Options,
 }
 
@@ -155,6 +158,9 @@ impl Baseline {
             reclaim,
             inventory_changed: false,
             take_over: &self.take_over,
+            allow_cascade: self.allow_cascade,
+            adopting: BTreeSet::new(),
+            recreated_namespaces: BTreeSet::new(),
             resource_versions: BTreeMap::new(),
             passed_versions: BTreeMap::new(),
         };

@@ -19,7 +19,8 @@
 //!    stages (definitions, then cluster-scoped, then namespaced objects),
 //!    waiting for CRDs and namespaces to be established.
 //! 5. Prune, in reverse order, only when everything before succeeded and
-//!    the mass-deletion guard allows it.
+//!    the mass-deletion guard allows it; a Namespace or CRD that would take
+//!    objects the sync does not own with it is refused ([`prune_check`]).
 //! 6. Record the inventory (only if it changed, or to remove the mark)
 //!    and assess health.
 
@@ -40,6 +41,7 @@ mod baseline;
 pub mod desired;
 pub mod policies;
 pub mod preview;
+pub mod prune_check;
 pub mod remediate;
 pub mod rendered;
 mod report;
@@ -62,6 +64,10 @@ pub use report::{Failure, ObjectReport, Outcome, Report, Status};
 /// invalid spec, a manifest the API server refuses, a policy's rejection,
 /// render errors of a revision) stall the sync until its spec or revision
 /// changes.
+///
+/// Variants that name an object box its key: `Result`s of this error are
+/// returned all along the pipeline, and four strings inline would double
+/// their size.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The sync configuration is unusable. Permanent.
@@ -113,6 +119,16 @@ pub enum Error {
     /// The mass-deletion guard refused the prune. Permanent.
     #[error(transparent)]
     PruneRefused(#[from] crate::plan::PruneRefused),
+    /// A deletion that would take objects the sync does not own with it
+    /// (a prune or a `recreate` of a Namespace or CRD) was refused.
+    /// Permanent.
+    #[error("{object}: {message}")]
+    CascadeRefused {
+        /// The object that was not deleted.
+        object: Box<ObjectKey>,
+        /// Why, and what would have been deleted.
+        message: String,
+    },
     /// An object this sync declares was applied by another sync, which this
     /// one may not take it from (`takeOver.syncs`). Permanent.
     #[error(
@@ -121,7 +137,7 @@ pub enum Error {
     )]
     OwnedByAnotherSync {
         /// The object.
-        object: ObjectKey,
+        object: Box<ObjectKey>,
         /// The sync whose label it carries.
         owner: String,
     },
@@ -156,6 +172,7 @@ impl Error {
             Error::Violations { .. } => "ValidationFailed",
             Error::Apply(error) => error.reason(),
             Error::PruneRefused(_) => "PruneRefused",
+            Error::CascadeRefused { .. } => "CascadeRefused",
             Error::OwnedByAnotherSync { .. } => "OwnedByAnotherSync",
             Error::Panicked { .. } => "Panicked",
         }
@@ -176,6 +193,7 @@ impl Error {
             | Error::TransformRefused(_)
             | Error::Violations { .. }
             | Error::PruneRefused(_)
+            | Error::CascadeRefused { .. }
             | Error::OwnedByAnotherSync { .. } => false,
         }
     }
@@ -317,10 +335,25 @@ async fn reconcile_with(
     let plan_options = plan::Options {
         field_manager: cluster.options().field_manager.clone(),
         prune: spec.sync.prune,
+        prune_adopted: spec.sync.prune_guard.prune_adopted,
         sync: unit.name().to_owned(),
         take_over: spec.sync.take_over.managers.clone(),
     };
-    let planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
+    let mut planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
+    // Decided before anything is applied: the inventory as it was read.
+    let checked = prune_check::check(
+        cluster,
+        unit.name(),
+        &mut planned,
+        &inventory,
+        &live,
+        &unserved,
+        &spec.sync.prune_guard,
+    );
+    let guard = match checked.await {
+        Ok(guard) => guard,
+        Err(error) => return (report.fail(Error::from(error)), None),
+    };
     report.summary = planned.summary();
 
     let ctx = EvalContext {
@@ -331,13 +364,6 @@ async fn reconcile_with(
         },
         target: unit.name().to_owned(),
     };
-    // Decided before anything is applied: the inventory as it was read.
-    let guard = planned.check_prune_guard(
-        &inventory,
-        &live,
-        spec.sync.prune_guard.max_share,
-        spec.sync.prune_guard.allow_mass_prune,
-    );
     let mut run = Run {
         cluster,
         report,
@@ -350,6 +376,9 @@ async fn reconcile_with(
         inventory,
         inventory_changed: false,
         take_over: &spec.sync.take_over,
+        allow_cascade: spec.sync.prune_guard.allow_cascade,
+        adopting: BTreeSet::new(),
+        recreated_namespaces: BTreeSet::new(),
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
     };
@@ -402,8 +431,7 @@ async fn reconcile_with(
         }
         Ok(()) => run.prune(&prunes, &live).await,
     }
-    run.report_unserved(&unserved);
-    let kept = retained(&planned, &unserved);
+    let kept = retained(&planned);
     let before = run.inventory.entries.len();
     run.inventory.entries.retain(|key, _| kept.contains(key));
     // A marked head is written even if nothing else changed, to remove the
@@ -467,6 +495,7 @@ async fn reconcile_with(
                 ctx,
                 rules,
                 take_over: spec.sync.take_over.clone(),
+                allow_cascade: spec.sync.prune_guard.allow_cascade,
                 plan: plan_options,
             })
         }
@@ -612,13 +641,10 @@ async fn unserved(
 /// The inventory members that stay after a reconcile (those pruned are
 /// removed as they are deleted): the objects in Git, those that left Git
 /// but are still this sync's and still there (prune is off, they are
-/// terminating, or a guard or an error stopped the prune), and those whose
-/// kind is not served. Members gone from the cluster, or not this sync's
-/// any more, are forgotten.
-fn retained<'a>(
-    planned: &'a plan::Plan,
-    unserved: &'a BTreeSet<ObjectKey>,
-) -> BTreeSet<&'a ObjectKey> {
+/// adopted, terminating, or a guard or an error stopped the prune), and
+/// those whose kind is not served. Members gone from the cluster, or not
+/// this sync's any more, are forgotten.
+fn retained(planned: &plan::Plan) -> BTreeSet<&ObjectKey> {
     planned
         .objects
         .iter()
@@ -626,11 +652,15 @@ fn retained<'a>(
             o.desired.is_some()
                 || matches!(
                     o.action,
-                    Action::Prune | Action::Orphan | Action::Terminating
+                    Action::Prune
+                        | Action::Orphan
+                        | Action::Terminating
+                        | Action::KeptAdopted
+                        | Action::PruneRefused { .. }
+                        | Action::Unserved
                 )
         })
         .map(|o| &o.key)
-        .chain(unserved)
         .collect()
 }
 
@@ -710,6 +740,14 @@ struct Run<'a> {
     /// The field managers whose fields adopted and reapplied objects take
     /// over, and the other syncs whose objects this one may take.
     take_over: &'a crate::spec::TakeOver,
+    /// Whether a `recreate` may delete a Namespace or CRD with everything
+    /// in it.
+    allow_cascade: bool,
+    /// The objects this reconcile adopts: they existed, and were not this
+    /// sync's, before it applied them.
+    adopting: BTreeSet<ObjectKey>,
+    /// Namespaces a remediator's `recreate` deleted and created again.
+    recreated_namespaces: BTreeSet<String>,
     /// The `resourceVersion` of each object as its apply returned it.
     resource_versions: BTreeMap<ObjectKey, String>,
     /// The `resourceVersion` a field takeover gave an object on the way to
@@ -739,15 +777,30 @@ impl Run<'_> {
                 self.not_taken(object, owner.to_owned());
                 continue;
             }
+            let namespace = object.key.namespace.as_ref();
             match &object.action {
+                // Deleted with the namespace a remediator recreated.
+                Action::Unchanged | Action::Drifted(_)
+                    if namespace.is_some_and(|ns| self.recreated_namespaces.contains(ns)) =>
+                {
+                    to_apply.push((object, Outcome::Created));
+                }
                 Action::Create => to_apply.push((object, Outcome::Created)),
                 Action::Update { .. } if self.reclaim.contains(&object.key) => {
                     to_force.push((object, Outcome::Updated));
                 }
-                Action::Update {
-                    reason: plan::UpdateReason::Adopt,
-                } => to_apply.push((object, Outcome::Adopted)),
-                Action::Update { .. } => to_apply.push((object, Outcome::Updated)),
+                Action::Update { reason } => {
+                    let sync = &self.report.sync;
+                    if plan::ownership::adopts(object, live.get(&object.key), &self.inventory, sync)
+                    {
+                        self.adopting.insert(object.key.clone());
+                    }
+                    let outcome = match reason {
+                        plan::UpdateReason::Adopt => Outcome::Adopted,
+                        plan::UpdateReason::GitChanged => Outcome::Updated,
+                    };
+                    to_apply.push((object, outcome));
+                }
                 Action::Unchanged => {
                     let health = live.get(&object.key).map(health::assess);
                     self.push(object, Outcome::Unchanged, None, health);
@@ -758,6 +811,9 @@ impl Run<'_> {
                     };
                     match &resolution.remediation {
                         Remediation::Reapply => to_force.push((object, Outcome::Reapplied)),
+                        Remediation::Recreate if self.refuses_recreate(object) => {
+                            self.refuse_recreate(object, resolution);
+                        }
                         Remediation::Recreate => to_recreate.push(object),
                         Remediation::Ignore => self.ignore(object, drift, resolution),
                         Remediation::Report(message) => {
@@ -779,7 +835,12 @@ impl Run<'_> {
                     self.push(object, Outcome::Terminating, Some(message.into()), health);
                 }
                 Action::Immutable { changes } => immutable.push((object, changes)),
-                Action::Prune | Action::Orphan | Action::OwnershipChanged { .. } => {}
+                Action::Prune
+                | Action::Orphan
+                | Action::OwnershipChanged { .. }
+                | Action::KeptAdopted
+                | Action::PruneRefused { .. }
+                | Action::Unserved => {}
             }
         }
         if self.report.status == Status::Failed {
@@ -802,8 +863,12 @@ impl Run<'_> {
             self.record(object, Outcome::Failed, Err(refused), decisions);
         }
         for object in to_recreate {
-            let result = self.recreate(object).await;
+            let result = self.recreate(object, live).await;
+            let recreated = result.is_ok();
             self.record(object, Outcome::Recreated, result, decisions);
+            if recreated && plan::cascade::cascades(&object.key) {
+                self.note_cascade(object);
+            }
         }
         if objects.iter().any(|o| o.stage == Stage::Definitions) && !self.cluster.options().dry_run
         {
@@ -823,7 +888,7 @@ impl Run<'_> {
             self.push(object, Outcome::Lost, Some(message), None);
         } else {
             let error = Error::OwnedByAnotherSync {
-                object: object.key.clone(),
+                object: Box::new(object.key.clone()),
                 owner,
             };
             let message = error.to_string();
@@ -911,9 +976,64 @@ impl Run<'_> {
         self.cluster.refresh_discovery();
     }
 
-    async fn recreate(&self, object: &plan::PlannedObject) -> crate::apply::Result<Value> {
+    /// Whether a `recreate` of `object` is refused: deleting it would
+    /// delete other objects, and the sync does not allow that.
+    fn refuses_recreate(&self, object: &plan::PlannedObject) -> bool {
+        !self.allow_cascade && plan::cascade::cascades(&object.key)
+    }
+
+    /// Report a refused `recreate`, and fail the reconcile with it.
+    fn refuse_recreate(
+        &mut self,
+        object: &plan::PlannedObject,
+        resolution: &remediate::Resolution,
+    ) {
+        let message = format!(
+            "recreate refused: deleting it deletes everything {}; \
+             set spec.pruneGuard.allowCascade: true to allow it",
+            if object.key.kind == "Namespace" {
+                "in it"
+            } else {
+                "of the kind it defines"
+            }
+        );
+        let mut line = line(object, Outcome::Refused, Some(message.clone()), None);
+        line.drifted = drifted_paths(object);
+        line.decision.clone_from(&resolution.decision);
+        self.report.objects.push(line);
+        self.report.push_error(Error::CascadeRefused {
+            object: Box::new(object.key.clone()),
+            message,
+        });
+    }
+
+    /// Say on the report line of a recreated Namespace or CRD what its
+    /// deletion took with it; the sync's objects in a recreated Namespace
+    /// are applied again in the stage that follows.
+    fn note_cascade(&mut self, object: &plan::PlannedObject) {
+        let note = if object.key.kind == "Namespace" {
+            self.recreated_namespaces.insert(object.key.name.clone());
+            "deleted with everything in it (spec.pruneGuard.allowCascade) and created again; \
+             the sync's objects in it are created again"
+        } else {
+            "deleted with every resource of the kind it defines (spec.pruneGuard.allowCascade) \
+             and created again"
+        };
+        if let Some(line) = self.report.objects.last_mut() {
+            line.message = Some(note.to_owned());
+        }
+    }
+
+    /// Delete the object, only if it is still the one that was read (its
+    /// uid), and apply it again.
+    async fn recreate(
+        &self,
+        object: &plan::PlannedObject,
+        live: &plan::Live,
+    ) -> crate::apply::Result<Value> {
+        let uid = live.get(&object.key).and_then(crate::object::uid);
         self.cluster
-            .delete(&object.key, &object.api_version, None)
+            .delete(&object.key, &object.api_version, uid)
             .await?;
         self.cluster
             .wait_deleted(&object.key, &object.api_version)
@@ -941,7 +1061,8 @@ impl Run<'_> {
                 }
                 if let Some(desired) = &object.desired {
                     let manager = &self.cluster.options().field_manager;
-                    let entry = Entry::applied(desired.hash().to_owned(), &returned, manager);
+                    let mut entry = Entry::applied(desired.hash().to_owned(), &returned, manager);
+                    entry.adopted = self.adopting.contains(&object.key);
                     self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
                 let mut line = line(object, outcome, None, Some(health::assess(&returned)));
@@ -1011,6 +1132,10 @@ impl Run<'_> {
                     self.push(object, Outcome::Orphaned, None, None);
                     continue;
                 }
+                Action::PruneRefused { reason } => {
+                    self.refuse_prune(object, reason);
+                    continue;
+                }
                 other => {
                     self.not_pruned(object, other);
                     continue;
@@ -1048,8 +1173,19 @@ impl Run<'_> {
         }
     }
 
+    /// Report a prune refused because it would delete objects the sync
+    /// does not own, and fail the reconcile with it.
+    fn refuse_prune(&mut self, object: &plan::PlannedObject, reason: &str) {
+        self.push(object, Outcome::Refused, Some(reason.to_owned()), None);
+        self.report.push_error(Error::CascadeRefused {
+            object: Box::new(object.key.clone()),
+            message: reason.to_owned(),
+        });
+    }
+
     /// Report an object that left Git and is not deleted, whatever the
-    /// prune guard says: not this sync's any more, or being deleted.
+    /// prune guard says: not this sync's any more, being deleted, adopted,
+    /// or of a kind no longer served.
     fn not_pruned(&mut self, object: &plan::PlannedObject, action: &Action) {
         match action {
             Action::OwnershipChanged { reason } => {
@@ -1061,31 +1197,25 @@ impl Run<'_> {
                 );
             }
             Action::Terminating => self.push(object, Outcome::Terminating, None, None),
+            Action::KeptAdopted => {
+                let message = "adopted, not pruned: it existed before this sync applied it; \
+                               set spec.pruneGuard.pruneAdopted: true to prune it";
+                self.push(
+                    object,
+                    Outcome::AdoptedNotPruned,
+                    Some(message.into()),
+                    None,
+                );
+            }
+            Action::Unserved => {
+                let message = format!(
+                    "{} {} is no longer served (nor any other version of it): \
+                     it cannot be checked or pruned, and stays in the inventory",
+                    object.api_version, object.key.kind
+                );
+                self.push(object, Outcome::Unserved, Some(message), None);
+            }
             _ => {}
-        }
-    }
-
-    /// Report the inventory members whose kind is no longer served.
-    fn report_unserved(&mut self, unserved: &BTreeSet<ObjectKey>) {
-        for key in unserved {
-            let api_version = self
-                .inventory
-                .entries
-                .get(key)
-                .map_or("", |e| e.api_version.as_str());
-            let message = format!(
-                "{api_version} {} is no longer served (nor any other version of it): \
-                 it cannot be checked or pruned, and stays in the inventory",
-                key.kind
-            );
-            self.report.objects.push(ObjectReport {
-                key: key.clone(),
-                outcome: Outcome::Unserved,
-                drifted: Vec::new(),
-                decision: None,
-                message: Some(message),
-                health: None,
-            });
         }
     }
 
@@ -1094,9 +1224,13 @@ impl Run<'_> {
     fn skip(&mut self, objects: &[&plan::PlannedObject], why: &str) {
         for object in objects {
             match object.action {
-                Action::OwnershipChanged { .. } | Action::Terminating => {
+                Action::OwnershipChanged { .. }
+                | Action::Terminating
+                | Action::KeptAdopted
+                | Action::Unserved => {
                     self.not_pruned(object, &object.action);
                 }
+                Action::PruneRefused { ref reason } => self.refuse_prune(object, reason),
                 _ => self.push(object, Outcome::Skipped, Some(why.to_owned()), None),
             }
         }

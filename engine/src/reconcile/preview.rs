@@ -2,15 +2,17 @@
 //!
 //! The desired state is planned against the cluster's live objects and the
 //! sync's inventory, read exactly as a reconcile reads them
-//! ([`super::read_state`]), or against an empty cluster. On request the
+//! ([`super::read_state`]), with its prunes checked exactly as a reconcile
+//! checks them ([`super::prune_check`]), or against an empty cluster. On
+//! request the
 //! creates and updates of that one plan are also sent as server-side
 //! dry-run applies, so the API server validates them. Nothing is written.
 
 use serde_json::Value;
 
-use super::{read_state, Error, SyncUnit};
+use super::{prune_check, read_state, Error, SyncUnit};
 use crate::apply::{inventory_store, Cluster};
-use crate::plan::{self, Action, Inventory, Live, Plan};
+use crate::plan::{self, Action, Inventory, Live, Plan, PruneRefused};
 
 /// A plan and what it was made against.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub struct Preview {
     /// What the API server refused in the server-side dry run, one message
     /// per object.
     pub rejected: Vec<String>,
+    /// The mass-deletion guard's verdict: a sync would refuse the prune.
+    pub guard: Result<(), PruneRefused>,
 }
 
 /// Plan `desired` for `unit` against `cluster`, or against an empty
@@ -38,6 +42,7 @@ pub async fn preview(
     let spec = &unit.config.spec;
     let mut options = plan::Options {
         prune: spec.sync.prune,
+        prune_adopted: spec.sync.prune_guard.prune_adopted,
         sync: unit.name().to_owned(),
         take_over: spec.sync.take_over.managers.clone(),
         ..plan::Options::default()
@@ -49,6 +54,7 @@ pub async fn preview(
             planned,
             live,
             rejected: Vec::new(),
+            guard: Ok(()),
         });
     };
     debug_assert!(cluster.options().dry_run, "a preview writes nothing");
@@ -57,7 +63,17 @@ pub async fn preview(
         .clone_from(&cluster.options().field_manager);
     let stored = inventory_store::load(cluster, &spec.inventory_namespace, unit.name()).await?;
     let state = read_state(cluster, unit.name(), &desired, stored).await?;
-    let planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
+    let mut planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
+    let guard = prune_check::check(
+        cluster,
+        unit.name(),
+        &mut planned,
+        &state.inventory,
+        &state.live,
+        &state.unserved,
+        &spec.sync.prune_guard,
+    )
+    .await?;
     let mut rejected = Vec::new();
     if server_dry_run {
         let writes: Vec<Value> = planned
@@ -76,5 +92,6 @@ pub async fn preview(
         planned,
         live: state.live,
         rejected,
+        guard,
     })
 }

@@ -65,6 +65,14 @@ pub enum Outcome {
     /// Left Git, but no version of its kind is served any more: it can be
     /// neither checked nor deleted, and stays in the inventory.
     Unserved,
+    /// Left Git, but the sync adopted it (it existed before the sync first
+    /// applied it) and does not prune adopted objects: left in place, and
+    /// kept in the inventory.
+    AdoptedNotPruned,
+    /// Not deleted: its deletion would take objects the sync does not own
+    /// with it (a Namespace's contents, a CRD's custom resources), and the
+    /// sync does not allow cascading deletes. The message names them.
+    Refused,
     /// Not done: an earlier failure stopped the sync, or a guard refused.
     Skipped,
     /// The write failed.
@@ -234,6 +242,8 @@ impl fmt::Display for Report {
             Outcome::Lost,
             Outcome::Terminating,
             Outcome::Unserved,
+            Outcome::AdoptedNotPruned,
+            Outcome::Refused,
             Outcome::Skipped,
             Outcome::Failed,
         ] {
