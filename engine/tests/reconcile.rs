@@ -497,7 +497,7 @@ async fn objects_a_transformer_adds_without_a_namespace_get_the_target_one(serve
     let transformer = world.scratch.path().join("adds-a-config-map.wasm");
     std::fs::write(&transformer, fixtures::adding_transformer()).unwrap();
     let spec = format!(
-        "  policies:\n    - module: {}\n  transformerGuard: {{allowKinds: [ConfigMap], allowNamespaces: [shop]}}\n",
+        "  policies:\n    - module: {}\n      allow: {{add: [{{kind: ConfigMap}}], namespaces: [shop]}}\n",
         transformer.display()
     );
     let report = world.reconcile(&world.unit(&spec)).await;

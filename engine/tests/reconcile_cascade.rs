@@ -20,19 +20,9 @@ use plumbline::object::ObjectKey;
 use plumbline::plan::{Action, PlannedObject};
 use plumbline::reconcile::desired::Depth;
 use plumbline::reconcile::{self, Outcome, Preview, Report, Status, SyncUnit};
-use reconcile_support::{all_roles_policy, World};
+use reconcile_support::{all_roles_policy, config_map_in, line, namespace, World};
 use serde_json::json;
 use server_support::Server;
-
-fn namespace(name: &str) -> String {
-    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
-}
-
-fn config_map_in(namespace: &str, name: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  mode: fast\n"
-    )
-}
 
 /// What `plumbline plan` shows for the sync: its desired state planned
 /// against the cluster, read-only.
@@ -62,15 +52,6 @@ fn planned<'a>(preview: &'a Preview, object: &str) -> &'a PlannedObject {
         .iter()
         .find(|o| o.key.to_string() == object)
         .unwrap_or_else(|| panic!("{object} is not in the plan: {:#?}", preview.planned))
-}
-
-/// The report line of the object whose key reads `object`.
-fn line<'a>(report: &'a Report, object: &str) -> &'a reconcile::ObjectReport {
-    report
-        .objects
-        .iter()
-        .find(|o| o.key.to_string() == object)
-        .unwrap_or_else(|| panic!("no line for {object}: {report:#?}"))
 }
 
 fn errors(report: &Report) -> String {
@@ -506,21 +487,6 @@ async fn plan_shows_the_mass_deletion_guard_that_sync_trips(server: Server) {
     assert_eq!(report.status, Status::Failed, "{report:#?}");
     assert_eq!(errors(&report), refused);
     assert_eq!(report.summary, preview.planned.summary());
-}
-
-/// One `#[tokio::test]` on a real control plane with kube-controller-manager.
-macro_rules! on_real_server_with_controllers {
-    ($($name:ident),* $(,)?) => {
-        mod real_server_with_controllers {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(server) = $crate::server_support::Server::real_with_controller_manager().await else { return };
-                    super::$name(server).await
-                }
-            )*
-        }
-    };
 }
 
 on_real_server_with_controllers!(

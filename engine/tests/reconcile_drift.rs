@@ -11,8 +11,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use plumbline::plan::{Action, Plan, PlannedObject, UpdateReason};
-use plumbline::reconcile::{Outcome, Report, Status, SyncUnit};
-use reconcile_support::World;
+use plumbline::reconcile::{Outcome, Status, SyncUnit};
+use reconcile_support::{line, World};
 use serde_json::json;
 use server_support::Server;
 
@@ -32,15 +32,6 @@ async fn synced(server: Server, files: &[(&str, &str)], spec: &str) -> (World, S
     let first = world.reconcile(&unit).await;
     assert_eq!(first.status, Status::Synced, "{first:#?}");
     (world, unit)
-}
-
-/// The one report line of `object` (e.g. `Service shop/web`).
-fn line<'a>(report: &'a Report, object: &str) -> &'a plumbline::reconcile::ObjectReport {
-    report
-        .objects
-        .iter()
-        .find(|o| o.key.to_string() == object)
-        .unwrap_or_else(|| panic!("no line for {object}: {report:#?}"))
 }
 
 /// Patch options with one of kubectl's field manager names.

@@ -20,24 +20,14 @@ use plumbline::object::ObjectKey;
 use plumbline::plan::{Entry, Inventory};
 use plumbline::reconcile::{self, Outcome, Report, Status, SyncUnit};
 use plumbline::spec::SyncConfig;
-use reconcile_support::World;
+use reconcile_support::{config_map_in, line, namespace, World};
 use serde_json::{json, Value};
 use server_support::{Requests, Server};
 
 const INVENTORY_NAMESPACE: &str = "plumbline-system";
 
-fn namespace(name: &str) -> String {
-    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
-}
-
 fn config_map(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  mode: fast\n")
-}
-
-fn config_map_in(namespace: &str, name: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  mode: fast\n"
-    )
 }
 
 /// A sync named `name` of the repository's `path`.
@@ -80,15 +70,6 @@ async fn synced_shop(server: Server) -> (World, SyncUnit) {
 
 fn config_maps(world: &World, namespace: &str) -> Api<ConfigMap> {
     Api::namespaced(world.client(), namespace)
-}
-
-/// The report line of the object whose key reads `object`.
-fn line<'a>(report: &'a Report, object: &str) -> &'a reconcile::ObjectReport {
-    report
-        .objects
-        .iter()
-        .find(|o| o.key.to_string() == object)
-        .unwrap_or_else(|| panic!("no line for {object}: {report:#?}"))
 }
 
 fn has_line(report: &Report, object: &str) -> bool {
@@ -781,21 +762,6 @@ async fn the_prune_guard_counts_the_custom_resources_of_a_pruned_crd(server: Ser
     let crd = crds.get("widgets.example.com").await.unwrap();
     assert!(crd.metadata.deletion_timestamp.is_none());
     assert!(widgets(&world).get_opt("one").await.unwrap().is_some());
-}
-
-/// One `#[tokio::test]` on a real control plane with kube-controller-manager.
-macro_rules! on_real_server_with_controllers {
-    ($($name:ident),* $(,)?) => {
-        mod real_server_with_controllers {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(server) = $crate::server_support::Server::real_with_controller_manager().await else { return };
-                    super::$name(server).await
-                }
-            )*
-        }
-    };
 }
 
 on_real_server_with_controllers!(

@@ -208,3 +208,25 @@ pub fn all_roles_policy(remediation: &str) -> String {
         policy_artifacts::TEST_ALL_ROLES
     )
 }
+
+/// A Namespace manifest.
+pub fn namespace(name: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+}
+
+/// A ConfigMap manifest in `namespace`.
+pub fn config_map_in(namespace: &str, name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  mode: fast\n"
+    )
+}
+
+/// The report line of the object whose key reads `object` (e.g.
+/// `Service shop/web`).
+pub fn line<'a>(report: &'a Report, object: &str) -> &'a reconcile::ObjectReport {
+    report
+        .objects
+        .iter()
+        .find(|o| o.key.to_string() == object)
+        .unwrap_or_else(|| panic!("no line for {object}: {report:#?}"))
+}

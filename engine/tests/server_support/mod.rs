@@ -194,3 +194,21 @@ macro_rules! on_real_server {
         }
     };
 }
+
+/// One `#[tokio::test]` on a real control plane with kube-controller-manager
+/// (for what needs its controllers: namespace deletion, garbage
+/// collection), for each named `async fn NAME(Server)`.
+#[macro_export]
+macro_rules! on_real_server_with_controllers {
+    ($($name:ident),* $(,)?) => {
+        mod real_server_with_controllers {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::server_support::Server::real_with_controller_manager().await else { return };
+                    super::$name(server).await
+                }
+            )*
+        }
+    };
+}
