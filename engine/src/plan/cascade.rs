@@ -37,8 +37,7 @@ pub fn of(key: &ObjectKey, live: Option<&Value>) -> Option<Cascade> {
         ("", "Namespace") => Some(Cascade::Namespace(key.name.clone())),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let crd = live?;
-            let group = crd.pointer("/spec/group")?.as_str()?;
-            let kind = crd.pointer("/spec/names/kind")?.as_str()?;
+            let (group, kind) = defined_kind(crd)?;
             let versions = crd.pointer("/spec/versions")?.as_array()?;
             let version = versions
                 .iter()
@@ -52,6 +51,14 @@ pub fn of(key: &ObjectKey, live: Option<&Value>) -> Option<Cascade> {
         }
         _ => None,
     }
+}
+
+/// The group and kind a CustomResourceDefinition defines.
+pub(super) fn defined_kind(crd: &Value) -> Option<(&str, &str)> {
+    Some((
+        crd.pointer("/spec/group")?.as_str()?,
+        crd.pointer("/spec/names/kind")?.as_str()?,
+    ))
 }
 
 /// Whether deleting an object of this kind deletes other objects with it

@@ -69,7 +69,7 @@ pub fn cascade<'a>(
             .filter(|member| member.namespace.as_deref() == Some(key.name.as_str()))
             .collect(),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            let Some((group, kind)) = live.and_then(defined_kind) else {
+            let Some((group, kind)) = live.and_then(super::cascade::defined_kind) else {
                 return Vec::new();
             };
             members
@@ -78,14 +78,6 @@ pub fn cascade<'a>(
         }
         _ => Vec::new(),
     }
-}
-
-/// The group and kind a CustomResourceDefinition defines.
-fn defined_kind(crd: &Value) -> Option<(&str, &str)> {
-    Some((
-        crd.pointer("/spec/group")?.as_str()?,
-        crd.pointer("/spec/names/kind")?.as_str()?,
-    ))
 }
 
 /// The uids of the live copies of `keys`: two keys with one uid are one
