@@ -369,6 +369,13 @@ fn print_human(p: &Printed<'_>) {
             format!("REFUSED: a sync would fail, not pruning what would delete objects it does not own. {summary}."),
             output::RED,
         )
+    } else if summary.owned_by_another_sync > 0 {
+        (
+            format!(
+                "REFUSED: a sync would fail, not applying what another sync applied. {summary}."
+            ),
+            output::RED,
+        )
     } else if summary.in_sync() {
         (format!("In sync: {summary}."), output::GREEN)
     } else {
@@ -404,6 +411,8 @@ fn print_object(
         Action::KeptAdopted => ("?", "adopted", output::CYAN),
         Action::PruneRefused { .. } => ("!", "refused", output::RED),
         Action::Unserved => ("?", "unserved", output::CYAN),
+        Action::OwnedByAnotherSync { .. } => ("!", "refused", output::RED),
+        Action::Lost { .. } => ("?", "lost", output::CYAN),
     };
     outln!(
         "{}{}",
@@ -495,6 +504,19 @@ fn print_object(
         ),
         (Action::PruneRefused { reason }, _) => {
             outln!("{indent}{}", output::paint(output::RED, reason));
+        }
+        (Action::OwnedByAnotherSync { owner }, _) => {
+            let line = format!(
+                "applied by sync {owner:?}, not this one: a sync would not apply it and fail \
+                 (list {owner:?} in takeOver.syncs to take it over)"
+            );
+            outln!("{indent}{}", output::paint(output::RED, &line));
+        }
+        (Action::Lost { owner }, _) => {
+            outln!(
+                "{indent}taken over by sync {owner:?}: a sync would not apply it \
+                 (list {owner:?} in takeOver.syncs to take it back)"
+            );
         }
         (Action::Unserved, _) => outln!(
             "{indent}{} {} is no longer served (nor any other version of it): \

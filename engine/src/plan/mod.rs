@@ -19,6 +19,8 @@
 //! | no | yes, still ours | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off, [`Action::KeptAdopted`] when the sync adopted it and does not prune adopted objects) |
 //! | no | yes, not ours any more | yes | [`Action::OwnershipChanged`] |
 //! | any | being deleted | any | [`Action::Terminating`] |
+//! | yes | yes, another sync's | no | [`Action::OwnedByAnotherSync`] (unless the sync may take it over) |
+//! | yes | yes, another sync's | yes | [`Action::Lost`] (unless the sync may take it over) |
 //!
 //! "Still ours" ([`ownership::changed`]): the live object carries the
 //! sync's label and the uid recorded in the inventory. An inventory member
@@ -76,6 +78,11 @@ pub struct Options {
     /// (`spec.takeOver.managers`): what they wrote and Git does not set is
     /// drift, because the reapply removes it.
     pub take_over: Vec<String>,
+    /// The other syncs whose objects this sync may take over
+    /// (`spec.takeOver.syncs`): an object another sync applied is
+    /// [`Action::OwnedByAnotherSync`] or [`Action::Lost`] unless its sync
+    /// is listed here.
+    pub take_over_syncs: Vec<String>,
 }
 
 impl Default for Options {
@@ -86,6 +93,7 @@ impl Default for Options {
             prune_adopted: false,
             sync: String::new(),
             take_over: crate::spec::take_over_managers(),
+            take_over_syncs: Vec::new(),
         }
     }
 }
@@ -205,6 +213,22 @@ pub enum Action {
     /// The object left Git, but no version of its kind is served any more:
     /// it can be neither checked nor deleted, and stays in the inventory.
     Unserved,
+    /// The object is in Git, but another sync applied it (its label names
+    /// that sync), this sync never held it, and `takeOver.syncs` does not
+    /// list the other sync: it is not applied, and the sync fails with
+    /// `OwnedByAnotherSync`.
+    OwnedByAnotherSync {
+        /// The sync whose label it carries.
+        owner: String,
+    },
+    /// The object is in Git and in the inventory, but another sync took it
+    /// over, and `takeOver.syncs` does not list that sync: it is not
+    /// applied (the two syncs do not fight over it) and stays in the
+    /// inventory; the sync does not fail.
+    Lost {
+        /// The sync whose label it carries now.
+        owner: String,
+    },
 }
 
 /// Why an existing object is applied.
@@ -261,6 +285,8 @@ impl Plan {
                 Action::KeptAdopted => s.kept_adopted += 1,
                 Action::PruneRefused { .. } => s.prune_refused += 1,
                 Action::Unserved => s.unserved += 1,
+                Action::OwnedByAnotherSync { .. } => s.owned_by_another_sync += 1,
+                Action::Lost { .. } => s.lost += 1,
             }
         }
         s
@@ -388,6 +414,10 @@ pub struct Summary {
     pub prune_refused: usize,
     /// Objects that left Git whose kind is no longer served.
     pub unserved: usize,
+    /// Objects in Git that another sync applied: a sync refuses them.
+    pub owned_by_another_sync: usize,
+    /// Objects in Git that another sync took over: a sync leaves them.
+    pub lost: usize,
 }
 
 impl Summary {
@@ -400,6 +430,7 @@ impl Summary {
             + self.terminating
             + self.immutable
             + self.prune_refused
+            + self.owned_by_another_sync
             == 0
     }
 }
@@ -440,6 +471,16 @@ impl fmt::Display for Summary {
         if self.unserved > 0 {
             write!(f, ", {} no longer served", self.unserved)?;
         }
+        if self.owned_by_another_sync > 0 {
+            write!(
+                f,
+                ", {} not applied (another sync's)",
+                self.owned_by_another_sync
+            )?;
+        }
+        if self.lost > 0 {
+            write!(f, ", {} lost to another sync", self.lost)?;
+        }
         Ok(())
     }
 }
@@ -474,6 +515,7 @@ pub fn plan_owned(
                 Some(live) if crate::object::is_terminating(live) => Action::Terminating,
                 live => desired_action(&key, &manifest, live, entry, options),
             };
+            let action = unless_another_syncs(action, &key, live.get(&key), inventory, options);
             PlannedObject {
                 stage: order::stage(&key, key.namespace.is_some()),
                 api_version,
@@ -528,6 +570,33 @@ fn prune_candidates(
             })
         })
         .collect()
+}
+
+/// `action` for a desired object, unless it writes an object another sync
+/// applied ([`ownership::other_sync`]): then the object is
+/// [`Action::Lost`] when this sync held it (the other sync took it over),
+/// and [`Action::OwnedByAnotherSync`] when it never did.
+fn unless_another_syncs(
+    action: Action,
+    key: &ObjectKey,
+    live: Option<&Value>,
+    inventory: &Inventory,
+    options: &Options,
+) -> Action {
+    if matches!(action, Action::Unchanged | Action::Terminating) {
+        return action;
+    }
+    let Some(owner) =
+        live.and_then(|l| ownership::other_sync(l, &options.sync, &options.take_over_syncs))
+    else {
+        return action;
+    };
+    let owner = owner.to_owned();
+    if inventory.entries.contains_key(key) {
+        Action::Lost { owner }
+    } else {
+        Action::OwnedByAnotherSync { owner }
+    }
 }
 
 /// What happens to a live inventory member that left Git.

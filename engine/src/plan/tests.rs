@@ -493,3 +493,40 @@ fn a_new_resource_version_alone_needs_no_inventory_write() {
     git_changed.desired_hash = "other".into();
     assert!(inventory.record(key(&desired), git_changed));
 }
+
+#[test]
+fn an_object_another_sync_applied_is_refused_or_lost_unless_taken_over() {
+    let desired = config_map();
+    let mut theirs = config_map();
+    theirs["metadata"]["labels"] = json!({crate::apply::SYNC_LABEL: "other"});
+    let live = Live::from([(key(&desired), theirs.clone())]);
+
+    let never_held = plan(&[desired.clone()], &live, &Inventory::default(), &options());
+    let refused = Action::OwnedByAnotherSync {
+        owner: "other".into(),
+    };
+    assert_eq!(never_held.objects[0].action, refused);
+    assert_eq!(never_held.summary().owned_by_another_sync, 1);
+    assert!(!never_held.summary().in_sync());
+
+    let (inventory, _) = synced(&desired, &desired);
+    let mut changed = desired.clone();
+    changed["data"]["mode"] = json!("slow");
+    let held = plan(&[changed], &live, &inventory, &options());
+    let lost = Action::Lost {
+        owner: "other".into(),
+    };
+    assert_eq!(held.objects[0].action, lost);
+    assert_eq!(held.summary().lost, 1);
+    assert!(held.summary().in_sync());
+
+    let taking = Options {
+        take_over_syncs: vec!["other".into()],
+        ..options()
+    };
+    let taken = plan(&[desired], &live, &Inventory::default(), &taking);
+    let adopt = Action::Update {
+        reason: UpdateReason::Adopt,
+    };
+    assert_eq!(taken.objects[0].action, adopt);
+}

@@ -332,13 +332,7 @@ async fn reconcile_with(
         live,
         unserved,
     } = state;
-    let plan_options = plan::Options {
-        field_manager: cluster.options().field_manager.clone(),
-        prune: spec.sync.prune,
-        prune_adopted: spec.sync.prune_guard.prune_adopted,
-        sync: unit.name().to_owned(),
-        take_over: spec.sync.take_over.managers.clone(),
-    };
+    let plan_options = plan_options(unit, &cluster.options().field_manager);
     let mut planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
     // Decided before anything is applied: the inventory as it was read.
     let checked = prune_check::check(
@@ -504,6 +498,20 @@ async fn reconcile_with(
     (run.report, baseline)
 }
 
+/// The plan options of `unit`, applied with `field_manager`: what `sync`
+/// and `plan` both plan with.
+pub(crate) fn plan_options(unit: &SyncUnit, field_manager: &str) -> plan::Options {
+    let spec = &unit.config.spec.sync;
+    plan::Options {
+        field_manager: field_manager.to_owned(),
+        prune: spec.prune,
+        prune_adopted: spec.prune_guard.prune_adopted,
+        sync: unit.name().to_owned(),
+        take_over: spec.take_over.managers.clone(),
+        take_over_syncs: spec.take_over.syncs.clone(),
+    }
+}
+
 /// What a reconcile knows before it plans.
 pub struct State {
     /// Which inventory the next write replaces.
@@ -587,7 +595,10 @@ pub async fn read_state(
 fn applies_unrecorded(planned: &plan::Plan, inventory: &Inventory) -> bool {
     planned.objects.iter().any(|o| {
         o.desired.is_some()
-            && !matches!(o.action, Action::Unchanged | Action::Terminating)
+            && !matches!(
+                o.action,
+                Action::Unchanged | Action::Terminating | Action::OwnedByAnotherSync { .. }
+            )
             && !inventory.entries.contains_key(&o.key)
     })
 }
@@ -738,7 +749,8 @@ struct Run<'a> {
     /// their fields back.
     reclaim: std::collections::BTreeSet<ObjectKey>,
     /// The field managers whose fields adopted and reapplied objects take
-    /// over, and the other syncs whose objects this one may take.
+    /// over (the other syncs whose objects this one may take are the
+    /// plan's business: [`Action::OwnedByAnotherSync`], [`Action::Lost`]).
     take_over: &'a crate::spec::TakeOver,
     /// Whether a `recreate` may delete a Namespace or CRD with everything
     /// in it.
@@ -773,12 +785,16 @@ impl Run<'_> {
         // those it refuses.
         let mut immutable = Vec::new();
         for object in objects.iter().copied() {
-            if let Some(owner) = owner_elsewhere(object, live, &self.report.sync, self.take_over) {
-                self.not_taken(object, owner.to_owned());
-                continue;
-            }
             let namespace = object.key.namespace.as_ref();
             match &object.action {
+                Action::OwnedByAnotherSync { owner } => self.refuse_owned(object, owner),
+                Action::Lost { owner } => {
+                    let message = format!(
+                        "taken over by sync {owner:?}: not applied (list {owner:?} in \
+                         takeOver.syncs to take it back)"
+                    );
+                    self.push(object, Outcome::Lost, Some(message), None);
+                }
                 // Deleted with the namespace a remediator recreated.
                 Action::Unchanged | Action::Drifted(_)
                     if namespace.is_some_and(|ns| self.recreated_namespaces.contains(ns)) =>
@@ -876,26 +892,17 @@ impl Run<'_> {
         }
     }
 
-    /// Report an object another sync (`owner`) applied: lost, if it was
-    /// this sync's (the other sync took it over); refused, naming the
-    /// owner, if it never was.
-    fn not_taken(&mut self, object: &plan::PlannedObject, owner: String) {
-        if self.inventory.entries.contains_key(&object.key) {
-            let message = format!(
-                "taken over by sync {owner:?}: not applied (list {owner:?} in \
-                 takeOver.syncs to take it back)"
-            );
-            self.push(object, Outcome::Lost, Some(message), None);
-        } else {
-            let error = Error::OwnedByAnotherSync {
-                object: Box::new(object.key.clone()),
-                owner,
-            };
-            let message = error.to_string();
-            self.report.push_error(error);
-            self.report.status = Status::Failed;
-            self.push(object, Outcome::Failed, Some(message), None);
-        }
+    /// Refuse an object another sync (`owner`) applied and this one never
+    /// held, naming the owner, and fail the reconcile with it.
+    fn refuse_owned(&mut self, object: &plan::PlannedObject, owner: &str) {
+        let error = Error::OwnedByAnotherSync {
+            object: Box::new(object.key.clone()),
+            owner: owner.to_owned(),
+        };
+        let message = error.to_string();
+        self.report.push_error(error);
+        self.report.status = Status::Failed;
+        self.push(object, Outcome::Failed, Some(message), None);
     }
 
     /// Take over the fields of the sync's takeover managers on the objects
@@ -1246,21 +1253,6 @@ impl Run<'_> {
         let line = line(object, outcome, message, health);
         self.report.objects.push(line);
     }
-}
-
-/// The sync that applied the live copy of an object this sync would write,
-/// when that is another sync that `take_over` does not list.
-fn owner_elsewhere<'l>(
-    object: &plan::PlannedObject,
-    live: &'l plan::Live,
-    sync: &str,
-    take_over: &crate::spec::TakeOver,
-) -> Option<&'l str> {
-    if matches!(object.action, Action::Unchanged | Action::Terminating) {
-        return None;
-    }
-    let owner = crate::object::label(live.get(&object.key)?, apply::SYNC_LABEL)?;
-    (owner != sync && !take_over.syncs.iter().any(|s| s == owner)).then_some(owner)
 }
 
 /// The error of an object whose change in Git the API server would accept
