@@ -906,9 +906,11 @@ impl Run<'_> {
     }
 
     /// Take over the fields of the sync's takeover managers on the objects
-    /// of `batch` that are adopted or reapplied, so the apply that follows
-    /// makes them match Git. Objects whose takeover failed are recorded as
-    /// failed and left out of the returned batch.
+    /// of `batch` that are adopted or reapplied, and move what an earlier
+    /// Plumbline owned of a Secret's `stringData` to `data` on every
+    /// object of `batch` that exists ([`apply::takeover`]), so the apply
+    /// that follows makes them match Git. Objects whose takeover failed are
+    /// recorded as failed and left out of the returned batch.
     async fn take_over_fields<'p>(
         &mut self,
         batch: Vec<(&'p plan::PlannedObject, Outcome)>,
@@ -917,8 +919,18 @@ impl Run<'_> {
     ) -> Vec<(&'p plan::PlannedObject, Outcome)> {
         let mut kept = Vec::with_capacity(batch.len());
         for (object, outcome) in batch {
-            let taken = match live.get(&object.key).filter(|_| takes_over(object)) {
-                Some(live) => self.cluster.take_over(live, &self.take_over.managers).await,
+            let managers: &[String] = if takes_over(object) {
+                &self.take_over.managers
+            } else {
+                &[]
+            };
+            // A created object has no fields to take over (one in a
+            // recreated namespace was read before it was deleted).
+            let existing = live
+                .get(&object.key)
+                .filter(|_| outcome != Outcome::Created);
+            let taken = match existing {
+                Some(live) => self.cluster.take_over(live, managers).await,
                 None => Ok(None),
             };
             match taken {
