@@ -295,31 +295,40 @@ impl Plan {
     /// Refuse a prune that deletes more than `max_share` (0.0–1.0) of the
     /// inventory, or all of it, unless `allow` is set. A pruned Namespace or
     /// CustomResourceDefinition counts the inventory members it takes with
-    /// it (see [`Plan::pruned_with_cascade`]), and `foreign`, the objects
-    /// the sync does not own that the pruned ones take with them, count
-    /// both as deleted and in the whole.
+    /// it (see [`Plan::pruned_with_cascade`]); so does each Namespace or
+    /// CustomResourceDefinition of `recreated`, which a remediator's
+    /// `recreate` deletes with everything in it (and creates again). And
+    /// `foreign`, the objects the sync does not own that those deletions
+    /// take with them, count both as deleted and in the whole.
     pub fn check_prune_guard(
         &self,
         inventory: &Inventory,
         live: &Live,
-        max_share: f64,
-        allow: bool,
+        recreated: &std::collections::BTreeSet<ObjectKey>,
+        guard: &crate::spec::PruneGuard,
         foreign: usize,
     ) -> Result<(), PruneRefused> {
-        let prunes = self.pruned_with_cascade(inventory, live).len();
+        let mut deleted = self.pruned_with_cascade(inventory, live);
+        let pruned = deleted.len();
+        for key in recreated {
+            deleted.insert(key);
+            deleted.extend(ownership::cascade(key, live.get(key), inventory));
+        }
+        let prunes = deleted.len();
         let total = inventory.entries.len();
-        if allow || prunes + foreign == 0 {
+        if guard.allow_mass_prune || prunes + foreign == 0 {
             return Ok(());
         }
         // Counts are far below 2^52, so the conversion is exact.
         #[allow(clippy::cast_precision_loss)]
         let share = (prunes + foreign) as f64 / (total + foreign) as f64;
-        if prunes == total || share > max_share {
+        if prunes == total || share > guard.max_share {
             return Err(PruneRefused {
                 prunes,
                 inventory: total,
                 foreign,
-                max_share,
+                recreated: prunes - pruned,
+                max_share: guard.max_share,
             });
         }
         Ok(())
@@ -370,9 +379,14 @@ impl Plan {
 /// A prune refused by the mass-deletion guard.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "refusing to prune {prunes} of {inventory} objects this sync owns{} (more than {:.0} %, or all of them); \
+    "refusing to prune {prunes} of {inventory} objects this sync owns{}{} (more than {:.0} %, or all of them); \
      if this is intended, set spec.pruneGuard.allowMassPrune: true (or raise spec.pruneGuard.maxShare) for this sync",
     if *foreign > 0 { format!(" and {foreign} it does not own") } else { String::new() },
+    if *recreated > 0 {
+        format!(", {recreated} of them deleted by a remediator's recreate of a Namespace or CustomResourceDefinition")
+    } else {
+        String::new()
+    },
     max_share * 100.0
 )]
 pub struct PruneRefused {
@@ -382,6 +396,10 @@ pub struct PruneRefused {
     pub inventory: usize,
     /// Objects the sync does not own that would be deleted with them.
     pub foreign: usize,
+    /// How many of `prunes` a remediator's `recreate` of a Namespace or
+    /// CustomResourceDefinition deletes (and creates again), and no prune
+    /// does.
+    pub recreated: usize,
     /// The configured maximum share.
     pub max_share: f64,
 }

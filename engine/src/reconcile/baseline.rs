@@ -159,6 +159,7 @@ impl Baseline {
             inventory_changed: false,
             take_over: &self.take_over,
             allow_cascade: self.allow_cascade,
+            recreate_guard: super::RecreateGuard::Unchecked,
             adopting: BTreeSet::new(),
             recreated_namespaces: BTreeSet::new(),
             resource_versions: BTreeMap::new(),

@@ -325,31 +325,8 @@ async fn reconcile_with(
         Ok(state) => state,
         Err(error) => return (report.fail(Error::from(error)), None),
     };
-    let State {
-        version,
-        rewrite,
-        inventory,
-        live,
-        unserved,
-    } = state;
     let plan_options = plan_options(unit, &cluster.options().field_manager);
-    let mut planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
-    // Decided before anything is applied: the inventory as it was read.
-    let checked = prune_check::check(
-        cluster,
-        unit.name(),
-        &mut planned,
-        &inventory,
-        &live,
-        &unserved,
-        &spec.sync.prune_guard,
-    );
-    let guard = match checked.await {
-        Ok(guard) => guard,
-        Err(error) => return (report.fail(Error::from(error)), None),
-    };
-    report.summary = planned.summary();
-
+    let mut planned = plan::plan_owned(objects, &state.live, &state.inventory, &plan_options);
     let ctx = EvalContext {
         source: SourceInfo {
             url: spec.source.url.clone(),
@@ -358,6 +335,56 @@ async fn reconcile_with(
         },
         target: unit.name().to_owned(),
     };
+    let rules = remediate::Rules {
+        self_heal: spec.sync.self_heal,
+        max_deferral: std::time::Duration::from_secs(spec.sync.max_deferral_seconds.into()),
+    };
+    let decided = decide(
+        &planned,
+        &state.live,
+        &state.inventory,
+        policies,
+        &ctx,
+        rules,
+    )
+    .await;
+    let decisions = match decided {
+        Ok((decisions, warnings)) => {
+            report.warnings.extend(warnings);
+            let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
+            report.policy_timings.extend(timings);
+            decisions
+        }
+        Err(error) => {
+            report.summary = planned.summary();
+            return (report.fail(error), None);
+        }
+    };
+    // Decided before anything is applied, with the inventory as it was
+    // read: the prunes, and the Namespaces and CRDs a remediator recreates.
+    let allow_cascade = spec.sync.prune_guard.allow_cascade;
+    let recreated = prune_check::cascading_recreates(&decisions, allow_cascade);
+    let checked = prune_check::check(
+        cluster,
+        unit.name(),
+        &mut planned,
+        &state,
+        &recreated,
+        &spec.sync.prune_guard,
+    );
+    let guard = match checked.await {
+        Ok(guard) => guard,
+        Err(error) => return (report.fail(Error::from(error)), None),
+    };
+    report.summary = planned.summary();
+
+    let State {
+        version,
+        rewrite,
+        inventory,
+        live,
+        ..
+    } = state;
     let mut run = Run {
         cluster,
         report,
@@ -370,25 +397,15 @@ async fn reconcile_with(
         inventory,
         inventory_changed: false,
         take_over: &spec.sync.take_over,
-        allow_cascade: spec.sync.prune_guard.allow_cascade,
+        allow_cascade,
+        recreate_guard: match guard {
+            Ok(()) => RecreateGuard::Allowed,
+            Err(_) => RecreateGuard::Refused,
+        },
         adopting: BTreeSet::new(),
         recreated_namespaces: BTreeSet::new(),
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
-    };
-    let rules = remediate::Rules {
-        self_heal: spec.sync.self_heal,
-        max_deferral: std::time::Duration::from_secs(spec.sync.max_deferral_seconds.into()),
-    };
-    let decided = decide(&planned, &live, &run.inventory, policies, &ctx, rules).await;
-    let decisions = match decided {
-        Ok((decisions, warnings)) => {
-            run.report.warnings.extend(warnings);
-            let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
-            run.report.policy_timings.extend(timings);
-            decisions
-        }
-        Err(error) => return (run.report.fail(error), None),
     };
     // Before anything the inventory does not hold is applied, the head is
     // marked: if this run is killed, or another sync of it writes the
@@ -416,12 +433,14 @@ async fn reconcile_with(
         .filter(|o| o.desired.is_none())
         .collect();
     match guard {
-        _ if !run.report.errors.is_empty() => {
-            run.skip(&prunes, "not pruned: the sync had errors");
-        }
+        // Reported even after other errors: it may have refused a
+        // remediator's recreate.
         Err(refused) => {
             run.skip(&prunes, "not pruned: the mass-deletion guard refused");
             run.report.push_error(Error::PruneRefused(refused));
+        }
+        _ if !run.report.errors.is_empty() => {
+            run.skip(&prunes, "not pruned: the sync had errors");
         }
         Ok(()) => run.prune(&prunes, &live).await,
     }
@@ -755,6 +774,9 @@ struct Run<'a> {
     /// Whether a `recreate` may delete a Namespace or CRD with everything
     /// in it.
     allow_cascade: bool,
+    /// What the mass-deletion guard says of a `recreate` of a Namespace or
+    /// CRD.
+    recreate_guard: RecreateGuard,
     /// The objects this reconcile adopts: they existed, and were not this
     /// sync's, before it applied them.
     adopting: BTreeSet<ObjectKey>,
@@ -765,6 +787,21 @@ struct Run<'a> {
     /// The `resourceVersion` a field takeover gave an object on the way to
     /// its apply.
     passed_versions: BTreeMap<ObjectKey, String>,
+}
+
+/// What the mass-deletion guard says of a remediator's `recreate` of a
+/// Namespace or CRD, which deletes everything in it
+/// ([`prune_check::cascading_recreates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecreateGuard {
+    /// Counted with the prunes, and allowed.
+    Allowed,
+    /// Counted with the prunes, and refused: not recreated (the reconcile
+    /// reports the guard's refusal once, with its prunes).
+    Refused,
+    /// Not counted (a repair of one object): left to a full reconcile,
+    /// which counts it.
+    Unchecked,
 }
 
 impl Run<'_> {
@@ -829,6 +866,12 @@ impl Run<'_> {
                         Remediation::Reapply => to_force.push((object, Outcome::Reapplied)),
                         Remediation::Recreate if self.refuses_recreate(object) => {
                             self.refuse_recreate(object, resolution);
+                        }
+                        Remediation::Recreate
+                            if plan::cascade::cascades(&object.key)
+                                && self.recreate_guard != RecreateGuard::Allowed =>
+                        {
+                            self.hold_recreate(object, resolution);
                         }
                         Remediation::Recreate => to_recreate.push(object),
                         Remediation::Ignore => self.ignore(object, drift, resolution),
@@ -1024,6 +1067,34 @@ impl Run<'_> {
             object: Box::new(object.key.clone()),
             message,
         });
+    }
+
+    /// Report a `recreate` of a Namespace or CRD the mass-deletion guard
+    /// refused (the reconcile fails with the guard's refusal, reported
+    /// once with its prunes), or that a repair leaves to a full reconcile
+    /// (the repair fails, so the full reconcile follows).
+    fn hold_recreate(&mut self, object: &plan::PlannedObject, resolution: &remediate::Resolution) {
+        let message = match self.recreate_guard {
+            RecreateGuard::Unchecked => {
+                "recreate left to a full reconcile, which counts what it deletes against \
+                 the mass-deletion guard"
+            }
+            _ => {
+                "recreate refused by the mass-deletion guard: it counts everything the \
+                 deletion takes with it (see the error)"
+            }
+        };
+        let outcome = match self.recreate_guard {
+            RecreateGuard::Unchecked => {
+                self.report.status = Status::Failed;
+                Outcome::Skipped
+            }
+            _ => Outcome::Refused,
+        };
+        let mut line = line(object, outcome, Some(message.to_owned()), None);
+        line.drifted = drifted_paths(object);
+        line.decision.clone_from(&resolution.decision);
+        self.report.objects.push(line);
     }
 
     /// Say on the report line of a recreated Namespace or CRD what its

@@ -56,13 +56,15 @@ pub async fn preview(
     let stored = inventory_store::load(cluster, &spec.inventory_namespace, unit.name()).await?;
     let state = read_state(cluster, unit.name(), &desired, stored).await?;
     let mut planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
+    // Remediators decide at sync: a plan shows drift, not what a
+    // `recreate` would delete.
+    let no_recreates = std::collections::BTreeSet::new();
     let guard = prune_check::check(
         cluster,
         unit.name(),
         &mut planned,
-        &state.inventory,
-        &state.live,
-        &state.unserved,
+        &state,
+        &no_recreates,
         &spec.sync.prune_guard,
     )
     .await?;
