@@ -7,13 +7,17 @@
 //! completion before anything else, and a SyncUnit's dependents wait until
 //! it is healthy.
 
+mod binary_support;
+mod cli_support;
 mod controller_support;
 mod reconcile_support;
 mod server_support;
+mod source_support;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use cli_support::plumbline_async;
 use controller_support::{is_ready, ready, spec_for, Fixture};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -329,7 +333,90 @@ async fn depends_on_waits_until_the_dependency_is_healthy(server: Server) {
     running.stop().await;
 }
 
+async fn plan_shows_the_waves_and_sync_wait_fails_naming_what_is_not_healthy(server: Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("web.yaml"), deployment("web", "0", "shop/web:1")).unwrap();
+    std::fs::write(dir.join("after.yaml"), config_map("after", "1", "fast")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig_file(elsewhere.path());
+    let kc = kubeconfig.to_str().unwrap();
+
+    let plan = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    let out = &plan.stdout;
+    let wave_0 = out
+        .find("wave 0: must be healthy before the next wave is applied:")
+        .unwrap_or_else(|| panic!("{out}"));
+    let web = out.find("+ create    Deployment.apps default/web").unwrap();
+    let wave_1 = out.find("wave 1:").unwrap();
+    let after = out.find("+ create    ConfigMap default/after").unwrap();
+    assert!(wave_0 < web && web < wave_1 && wave_1 < after, "{out}");
+    let json = plumbline_async(dir, &["plan", ".", "--kubeconfig", kc, "-o", "json"])
+        .await
+        .expect(1);
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let waves: Vec<(&str, i64)> = document["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["object"].as_str().unwrap(), o["wave"].as_i64().unwrap()))
+        .collect();
+    assert!(waves.contains(&("Deployment.apps default/web", 0)), "{waves:?}");
+    assert!(waves.contains(&("ConfigMap default/after", 1)), "{waves:?}");
+    assert_eq!(
+        document["steps"],
+        json!([{"phase": "main", "wave": 0, "objects": 1},
+               {"phase": "main", "wave": 1, "objects": 1}])
+    );
+
+    // Wave 1 waits for wave 0, which no controller rolls out.
+    let sync = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc, "--timeout", "2s"])
+        .await
+        .expect(2);
+    assert!(
+        sync.stderr.contains(
+            "error: wave 0 is not healthy after 2s: Deployment.apps default/web is InProgress: \
+             0 of 1 replicas updated"
+        ),
+        "{}",
+        sync.stderr
+    );
+    assert!(
+        sync.stdout
+            .contains("? skipped    ConfigMap default/after  (not applied: wave 0 is not healthy)"),
+        "{}",
+        sync.stdout
+    );
+
+    // One wave: only --wait waits, and says what is not healthy.
+    std::fs::write(dir.join("after.yaml"), config_map("after", "0", "fast")).unwrap();
+    plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
+        .await
+        .expect(0);
+    let waited = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc, "--wait", "--timeout", "2s"])
+        .await
+        .expect(2);
+    assert!(
+        waited.stderr.contains("wave 0 is not healthy after 2s: Deployment.apps default/web"),
+        "{}",
+        waited.stderr
+    );
+    let deployments: Api<Deployment> = Api::namespaced(server.client(), "default");
+    roll_out(&deployments, "web").await;
+    let healthy = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc, "--wait"])
+        .await
+        .expect(0);
+    assert!(
+        healthy.stdout.contains("= unchanged  Deployment.apps default/web  [Current]"),
+        "{}",
+        healthy.stdout
+    );
+}
+
 on_real_server!(
+    plan_shows_the_waves_and_sync_wait_fails_naming_what_is_not_healthy,
     three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_sync,
     a_pre_job_completes_before_anything_else_is_applied_and_runs_once,
     a_pre_job_that_fails_stops_the_sync_naming_it,
