@@ -129,9 +129,7 @@ fn error_messages(report: &Report) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_sync(
-    server: Server,
-) {
+async fn three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_sync(server: Server) {
     let world = World::on(server);
     create_namespace(&world, "shop").await;
     world
@@ -148,19 +146,28 @@ async fn three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_syn
 
     let controllers = async {
         wait_until("wave 1 applied", || exists(&deployments, "db")).await;
-        assert!(!exists(&deployments, "app").await, "wave 2 before wave 1 is healthy");
+        assert!(
+            !exists(&deployments, "app").await,
+            "wave 2 before wave 1 is healthy"
+        );
         assert!(!exists(&config_maps, "app-config").await);
         assert!(!exists(&config_maps, "done").await);
         roll_out(&deployments, "db").await;
 
         wait_until("wave 2 applied", || exists(&deployments, "app")).await;
         assert!(exists(&config_maps, "app-config").await);
-        assert!(!exists(&config_maps, "done").await, "wave 3 before wave 2 is healthy");
+        assert!(
+            !exists(&config_maps, "done").await,
+            "wave 3 before wave 2 is healthy"
+        );
         roll_out(&deployments, "app").await;
     };
     let (report, ()) = tokio::join!(world.reconcile(&unit), controllers);
     assert_eq!(report.status, Status::Synced, "{report:#?}");
-    assert_eq!(line(&report, "ConfigMap shop/done").outcome, Outcome::Created);
+    assert_eq!(
+        line(&report, "ConfigMap shop/done").outcome,
+        Outcome::Created
+    );
     assert_eq!(
         line(&report, "Deployment.apps shop/app").health,
         Some(plumbline::health::Health::Current)
@@ -183,11 +190,15 @@ async fn three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_syn
     let (reason, message) = &errors[0];
     assert_eq!(reason, "HealthCheckFailed");
     assert!(
-        message.starts_with("wave 2 is not healthy after 2s: Deployment.apps shop/app is InProgress: ")
-            && message.contains("nothing later was applied, nothing was pruned"),
+        message.starts_with(
+            "wave 2 is not healthy after 2s: Deployment.apps shop/app is InProgress: "
+        ) && message.contains("nothing later was applied, nothing was pruned"),
         "{message}"
     );
-    assert_eq!(line(&report, "Deployment.apps shop/app").outcome, Outcome::Updated);
+    assert_eq!(
+        line(&report, "Deployment.apps shop/app").outcome,
+        Outcome::Updated
+    );
     let done = line(&report, "ConfigMap shop/done");
     assert_eq!(done.outcome, Outcome::Skipped);
     assert_eq!(
@@ -196,8 +207,14 @@ async fn three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_syn
     );
     let live_done = config_maps.get("done").await.unwrap();
     assert_eq!(live_done.data.unwrap()["mode"], "first");
-    assert!(exists(&config_maps, "old").await, "pruned after a failed wave");
-    assert_eq!(line(&report, "ConfigMap shop/old").outcome, Outcome::Skipped);
+    assert!(
+        exists(&config_maps, "old").await,
+        "pruned after a failed wave"
+    );
+    assert_eq!(
+        line(&report, "ConfigMap shop/old").outcome,
+        Outcome::Skipped
+    );
 }
 
 async fn a_pre_job_completes_before_anything_else_is_applied_and_runs_once(server: Server) {
@@ -216,7 +233,10 @@ async fn a_pre_job_completes_before_anything_else_is_applied_and_runs_once(serve
 
     let job_controller = async {
         wait_until("the pre Job applied", || exists(&jobs, "migrate")).await;
-        assert!(!exists(&deployments, "web").await, "applied before the pre Job completed");
+        assert!(
+            !exists(&deployments, "web").await,
+            "applied before the pre Job completed"
+        );
         assert!(!exists(&config_maps, "settings").await);
         complete(&jobs, "migrate").await;
     };
@@ -229,7 +249,10 @@ async fn a_pre_job_completes_before_anything_else_is_applied_and_runs_once(serve
         migrate.message.as_deref(),
         Some("deleted after its phase succeeded (delete-policy on-success)")
     );
-    assert!(!exists(&jobs, "migrate").await, "on-success did not delete it");
+    assert!(
+        !exists(&jobs, "migrate").await,
+        "on-success did not delete it"
+    );
 
     // Nothing changed: the hook does not run again, and its deletion is
     // no drift.
@@ -277,8 +300,14 @@ async fn a_pre_job_that_fails_stops_the_sync_naming_it(server: Server) {
                 .to_owned()
         )]
     );
-    assert!(!exists(&deployments, "web").await, "applied after the pre phase failed");
-    assert_eq!(line(&report, "Deployment.apps shop/web").outcome, Outcome::Skipped);
+    assert!(
+        !exists(&deployments, "web").await,
+        "applied after the pre phase failed"
+    );
+    assert_eq!(
+        line(&report, "Deployment.apps shop/web").outcome,
+        Outcome::Skipped
+    );
     // Kept (no on-failure policy), for someone to read its logs.
     assert!(exists(&jobs, "migrate").await);
 }
@@ -317,7 +346,10 @@ async fn depends_on_waits_until_the_dependency_is_healthy(server: Server) {
         "{message}"
     );
     let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
-    assert!(!exists(&config_maps, "app").await, "applied before its dependency was healthy");
+    assert!(
+        !exists(&config_maps, "app").await,
+        "applied before its dependency was healthy"
+    );
     let app = fixture
         .wait_for_unit("team", "app", "waiting for db", |u| {
             ready(u).is_some_and(|(_, reason)| reason == "DependencyNotReady")
@@ -328,7 +360,9 @@ async fn depends_on_waits_until_the_dependency_is_healthy(server: Server) {
     let deployments: Api<Deployment> = Api::namespaced(fixture.client(), "shop");
     roll_out(&deployments, "db").await;
     fixture.wait_for_unit("team", "db", "Ready", is_ready).await;
-    fixture.wait_for_unit("team", "app", "Ready", is_ready).await;
+    fixture
+        .wait_for_unit("team", "app", "Ready", is_ready)
+        .await;
     assert!(exists(&config_maps, "app").await);
     running.stop().await;
 }
@@ -363,7 +397,10 @@ async fn plan_shows_the_waves_and_sync_wait_fails_naming_what_is_not_healthy(ser
         .iter()
         .map(|o| (o["object"].as_str().unwrap(), o["wave"].as_i64().unwrap()))
         .collect();
-    assert!(waves.contains(&("Deployment.apps default/web", 0)), "{waves:?}");
+    assert!(
+        waves.contains(&("Deployment.apps default/web", 0)),
+        "{waves:?}"
+    );
     assert!(waves.contains(&("ConfigMap default/after", 1)), "{waves:?}");
     assert_eq!(
         document["steps"],
@@ -395,11 +432,16 @@ async fn plan_shows_the_waves_and_sync_wait_fails_naming_what_is_not_healthy(ser
     plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
         .await
         .expect(0);
-    let waited = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc, "--wait", "--timeout", "2s"])
-        .await
-        .expect(2);
+    let waited = plumbline_async(
+        dir,
+        &["sync", ".", "--kubeconfig", kc, "--wait", "--timeout", "2s"],
+    )
+    .await
+    .expect(2);
     assert!(
-        waited.stderr.contains("wave 0 is not healthy after 2s: Deployment.apps default/web"),
+        waited
+            .stderr
+            .contains("wave 0 is not healthy after 2s: Deployment.apps default/web"),
         "{}",
         waited.stderr
     );
@@ -409,7 +451,9 @@ async fn plan_shows_the_waves_and_sync_wait_fails_naming_what_is_not_healthy(ser
         .await
         .expect(0);
     assert!(
-        healthy.stdout.contains("= unchanged  Deployment.apps default/web  [Current]"),
+        healthy
+            .stdout
+            .contains("= unchanged  Deployment.apps default/web  [Current]"),
         "{}",
         healthy.stdout
     );

@@ -416,8 +416,7 @@ fn print_steps(p: &Printed<'_>) {
         .schedule
         .steps
         .iter()
-        .filter(|s| s.id.phase != Phase::Post)
-        .last()
+        .rfind(|s| s.id.phase != Phase::Post)
         .map(|s| s.id);
     let heading = |text: String| outln!("{}", output::paint(output::BOLD, &format!("{text}:")));
     let prunes: Vec<&plan::PlannedObject> = p
@@ -456,9 +455,9 @@ fn print_steps(p: &Printed<'_>) {
 /// What a step's heading says about when it runs.
 fn step_heading(step: StepId, last_wave: Option<StepId>) -> String {
     match step.phase {
-        Phase::Pre => format!(
-            "{step}: runs when the sync changes anything, must be healthy before the waves"
-        ),
+        Phase::Pre => {
+            format!("{step}: runs when the sync changes anything, must be healthy before the waves")
+        }
         Phase::Post => format!("{step}: runs after every wave is healthy and the prune"),
         Phase::Main if Some(step) == last_wave => format!("{step}"),
         Phase::Main => format!("{step}: must be healthy before the next wave is applied"),

@@ -442,8 +442,12 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     spec.wait |= args.wait;
     if let Some(timeout) = args.timeout {
         spec.timeout = timeout;
-        spec.health_timeout()
-            .map_err(|_| anyhow::anyhow!("--timeout {:?} is not a duration like 90s, 5m or 1h", spec.timeout))?;
+        spec.health_timeout().map_err(|_| {
+            anyhow::anyhow!(
+                "--timeout {:?} is not a duration like 90s, 5m or 1h",
+                spec.timeout
+            )
+        })?;
     }
     let options = Options {
         dry_run: args.dry_run,

@@ -145,7 +145,7 @@ pub enum Error {
     /// The annotations that order the sync (`plumbline.dev/wave`,
     /// `plumbline.dev/phase`, `plumbline.dev/delete-policy`) could not be
     /// read, one message per object; nothing was applied. Permanent.
-    #[error("objects cannot be ordered, nothing was applied: {}", .0.join("; "))]
+    #[error("cannot order the objects, so nothing is applied: {}", .0.join("; "))]
     InvalidOrder(Vec<String>),
     /// Objects of a wave or phase failed, or were not healthy in time; the
     /// sync stopped there. Transient when they were only not ready yet
@@ -889,7 +889,9 @@ impl Run<'_> {
                 .chain(immutable.iter().map(|(o, _)| *o))
                 .collect();
             let why = self.stopped.clone();
-            let why = why.as_deref().unwrap_or("not applied: an earlier stage failed");
+            let why = why
+                .as_deref()
+                .unwrap_or("not applied: an earlier stage failed");
             self.skip(&all, why);
             return;
         }
