@@ -138,6 +138,17 @@ pub struct SyncSpec {
     /// may add is its policy's `allow`.
     #[serde(default)]
     pub transformer_guard: TransformerGuard,
+    /// Wait until the applied objects are healthy before the sync counts
+    /// as done (like Flux's `wait`): a sync whose objects are not healthy
+    /// within `timeout` fails, naming them, and a SyncUnit is Ready only
+    /// once they are. Waves and phases wait for the steps before them
+    /// either way (see docs/waves.md).
+    #[serde(default)]
+    pub wait: bool,
+    /// How long one wait for health may take: for each wave and phase, and
+    /// with `wait`, for the last one, e.g. `90s`, `5m`, `1h` (default `5m`).
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
 }
 
 impl Default for SyncSpec {
@@ -153,6 +164,8 @@ impl Default for SyncSpec {
             take_over: TakeOver::default(),
             max_deferral_seconds: default_max_deferral_seconds(),
             transformer_guard: TransformerGuard::default(),
+            wait: false,
+            timeout: default_timeout(),
         }
     }
 }
@@ -167,7 +180,20 @@ impl SyncSpec {
                 "spec.pruneGuard.maxShare must be between 0 and 1, got {share}"
             ));
         }
+        self.health_timeout()?;
         Ok(())
+    }
+
+    /// How long one wait for health may take (`timeout`), or why it is
+    /// not a duration.
+    pub fn health_timeout(&self) -> Result<std::time::Duration, String> {
+        match humantime::parse_duration(self.timeout.trim()) {
+            Ok(timeout) if !timeout.is_zero() => Ok(timeout),
+            _ => Err(format!(
+                "spec.timeout must be a duration like 90s, 5m or 1h, got {:?}",
+                self.timeout
+            )),
+        }
     }
 }
 
@@ -440,6 +466,11 @@ impl std::fmt::Display for SensitiveEdit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The default of [`SyncSpec::timeout`].
+pub fn default_timeout() -> String {
+    "5m".to_owned()
 }
 
 fn hundred() -> u32 {

@@ -14,6 +14,7 @@ use super::sync::{self, ClusterArgs, SourceArgs};
 use super::{Global, OutputFormat};
 use crate::apply::Options;
 use crate::object::ObjectKey;
+use crate::plan::waves::{Phase, Schedule, StepId};
 use crate::plan::{self, Action, Live, Plan, UpdateReason};
 use crate::policy::{printable, PolicySet};
 use crate::reconcile::desired::{Depth, Desired};
@@ -71,6 +72,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         live,
         rejected,
         guard,
+        schedule,
     } = runtime.block_on(async {
         let cluster = match use_cluster {
             true => {
@@ -102,6 +104,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             rejected: &rejected,
             field_manager: &Options::default().field_manager,
             guard: guard.as_ref().err(),
+            schedule: &schedule,
         }),
         format => {
             let actions = planned
@@ -118,11 +121,21 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     planned: &planned.objects,
                     actions: &actions,
                     origins: &desired.origins,
+                    steps: &schedule.step_of(),
                 },
                 prune_refused: guard.as_ref().err().map(ToString::to_string),
                 revision: &desired.revision,
                 server_dry_run_errors: &rejected,
                 source: &spec.source,
+                steps: schedule
+                    .steps
+                    .iter()
+                    .map(|step| Steps {
+                        phase: step.id.phase,
+                        wave: step.id.wave,
+                        objects: step.objects.len(),
+                    })
+                    .collect(),
                 summary: &summary,
                 sync: unit.name(),
                 transformations: transformations
@@ -163,6 +176,7 @@ struct Document<'a> {
     revision: &'a Option<String>,
     server_dry_run_errors: &'a [String],
     source: &'a crate::spec::SourceSpec,
+    steps: Vec<Steps>,
     summary: &'a plan::Summary,
     sync: &'a str,
     transformations: Vec<Value>,
@@ -172,12 +186,23 @@ struct Document<'a> {
     warnings: &'a [String],
 }
 
-/// Each planned object with its shown action and origin; Secret values
-/// masked.
+/// One step of the sync in `-o json`: its phase (`pre`, `main`, `post`),
+/// its wave, and how many objects it applies.
+#[derive(serde::Serialize)]
+struct Steps {
+    phase: Phase,
+    wave: i64,
+    objects: usize,
+}
+
+/// Each planned object with its shown action, origin, phase and wave;
+/// Secret values masked.
 struct Objects<'a> {
     planned: &'a [plan::PlannedObject],
     actions: &'a [Value],
     origins: &'a BTreeMap<ObjectKey, crate::render::Origin>,
+    /// The step of each desired object, by index.
+    steps: &'a BTreeMap<usize, StepId>,
 }
 
 impl serde::Serialize for Objects<'_> {
@@ -191,13 +216,16 @@ impl serde::Serialize for Objects<'_> {
             key: &'a ObjectKey,
             object: String,
             origin: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            phase: Option<Phase>,
             stage: &'a plan::Stage,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            wave: Option<i64>,
         }
-        serializer.collect_seq(
-            self.planned
-                .iter()
-                .zip(self.actions)
-                .map(|(o, action)| Object {
+        serializer.collect_seq(self.planned.iter().zip(self.actions).enumerate().map(
+            |(index, (o, action))| {
+                let step = self.steps.get(&index);
+                Object {
                     action,
                     api_version: &o.api_version,
                     desired: o.desired.as_ref().map(|manifest| {
@@ -211,9 +239,12 @@ impl serde::Serialize for Objects<'_> {
                     key: &o.key,
                     object: o.key.to_string(),
                     origin: output::origin_of(self.origins, &o.key),
+                    phase: step.map(|s| s.phase).filter(|p| *p != Phase::Main),
                     stage: &o.stage,
-                }),
-        )
+                    wave: step.map(|s| s.wave),
+                }
+            },
+        ))
     }
 }
 
@@ -251,6 +282,8 @@ struct Printed<'a> {
     field_manager: &'a str,
     /// The mass-deletion guard's refusal, if a sync would refuse the prune.
     guard: Option<&'a plan::PruneRefused>,
+    /// The phases and waves of the desired objects.
+    schedule: &'a Schedule,
 }
 
 fn print_human(p: &Printed<'_>) {
@@ -341,9 +374,7 @@ fn print_human(p: &Printed<'_>) {
 
     outln!();
     outln!("{}", output::paint(output::BOLD, "Plan:"));
-    for object in &p.planned.objects {
-        print_object(object, p.live, &p.desired.origins, p.field_manager);
-    }
+    print_steps(p);
     for error in p.rejected {
         outln!(
             "{}",
@@ -382,6 +413,62 @@ fn print_human(p: &Printed<'_>) {
         (format!("Changes: {summary}."), output::YELLOW)
     };
     outln!("{}", output::paint(colour, &verdict));
+}
+
+/// The plan's objects, in the order a sync applies them: under a heading
+/// per phase and wave when the sync has more than one, prunes last.
+fn print_steps(p: &Printed<'_>) {
+    let ordered = p.schedule.is_ordered();
+    let last_wave = p
+        .schedule
+        .steps
+        .iter()
+        .rfind(|s| s.id.phase != Phase::Post)
+        .map(|s| s.id);
+    let heading = |text: String| outln!("{}", output::paint(output::BOLD, &format!("{text}:")));
+    let prunes: Vec<&plan::PlannedObject> = p
+        .planned
+        .objects
+        .iter()
+        .filter(|o| o.desired.is_none())
+        .collect();
+    let mut prunes_shown = false;
+    for step in &p.schedule.steps {
+        if step.id.phase == Phase::Post && !prunes_shown && !prunes.is_empty() {
+            heading("prune, after the last wave".to_owned());
+            for object in &prunes {
+                print_object(object, p.live, &p.desired.origins, p.field_manager);
+            }
+            prunes_shown = true;
+        }
+        if ordered {
+            heading(step_heading(step.id, last_wave));
+        }
+        for &index in &step.objects {
+            let object = &p.planned.objects[index];
+            print_object(object, p.live, &p.desired.origins, p.field_manager);
+        }
+    }
+    if !prunes_shown && !prunes.is_empty() {
+        if ordered {
+            heading("prune, after the last wave".to_owned());
+        }
+        for object in prunes {
+            print_object(object, p.live, &p.desired.origins, p.field_manager);
+        }
+    }
+}
+
+/// What a step's heading says about when it runs.
+fn step_heading(step: StepId, last_wave: Option<StepId>) -> String {
+    match step.phase {
+        Phase::Pre => {
+            format!("{step}: runs when the sync changes anything, must be healthy before the waves")
+        }
+        Phase::Post => format!("{step}: runs after every wave is healthy and the prune"),
+        Phase::Main if Some(step) == last_wave => format!("{step}"),
+        Phase::Main => format!("{step}: must be healthy before the next wave is applied"),
+    }
 }
 
 fn print_object(

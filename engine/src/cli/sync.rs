@@ -386,11 +386,14 @@ Examples:
   plumbline sync examples/quickstart --context kind-dev
   plumbline sync . --ref v1.4.0 --dry-run          # server-side dry-run, nothing stored
   plumbline sync https://git.example.com/shop.git --config shop.yaml --no-prune
+  plumbline sync . --wait --timeout 10m               # exit 2 unless healthy in time
 
 Exit codes: 0 synced (drift may have been reported or ignored by decision),
 1 blocked by error-severity violations (nothing was applied),
 2 failed (bad arguments or configuration, fetch/render/policy errors, the
-cluster unreachable, or a write refused; nothing is pruned after a failure;
+cluster unreachable, a write refused, or a wave, phase or --wait whose
+objects failed or were not healthy within the timeout, listed with their
+health; nothing is pruned after a failure;
 Ctrl+C or SIGTERM, which stop the sync before its next API request).")]
 pub struct SyncArgs {
     #[command(flatten)]
@@ -413,6 +416,15 @@ pub struct SyncArgs {
     /// Take fields other field managers own instead of failing.
     #[arg(long)]
     force_conflicts: bool,
+    /// Wait until the applied objects are healthy (sets spec.wait); exit 2
+    /// naming those that are not healthy within the timeout.
+    #[arg(long)]
+    wait: bool,
+    /// How long one wait for health may take: for each wave and phase, and
+    /// with --wait the last one, e.g. 90s, 5m (overrides spec.timeout;
+    /// default 5m).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
 }
 
 /// `plumbline sync`.
@@ -427,6 +439,16 @@ pub fn sync(args: SyncArgs, global: &Global) -> anyhow::Result<ExitCode> {
     }
     spec.self_heal |= args.self_heal;
     spec.force_conflicts |= args.force_conflicts;
+    spec.wait |= args.wait;
+    if let Some(timeout) = args.timeout {
+        spec.timeout = timeout;
+        spec.health_timeout().map_err(|_| {
+            anyhow::anyhow!(
+                "--timeout {:?} is not a duration like 90s, 5m or 1h",
+                spec.timeout
+            )
+        })?;
+    }
     let options = Options {
         dry_run: args.dry_run,
         force_conflicts: spec.force_conflicts,

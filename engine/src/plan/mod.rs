@@ -55,6 +55,7 @@ pub mod inventory;
 pub mod manifest;
 pub mod order;
 pub mod ownership;
+pub mod waves;
 
 pub use fields::FieldPath;
 pub use inventory::{Entry, Inventory};

@@ -109,6 +109,12 @@ impl Baseline {
         cluster: &Cluster,
     ) -> Option<Report> {
         let desired = &self.rendered.objects[*self.index.get(key)?];
+        // A phase object's presence is its phase's business: it is never
+        // repaired (a delete policy may have removed it on purpose).
+        let placement = plan::waves::Placement::of_manifest(&desired.manifest);
+        if placement.map_or(true, |p| p.is_phase()) {
+            return None;
+        }
         let seen = live.as_ref().and_then(object::resource_version);
         let known = [
             &self.resource_versions.get(key),
@@ -151,6 +157,7 @@ impl Baseline {
             .filter(|(_, entry)| !entry.ignored.is_empty())
             .map(|(key, _)| key.clone())
             .collect();
+        let assess = super::waves::assessor(policies);
         let mut run = Run {
             cluster,
             report,
@@ -164,6 +171,8 @@ impl Baseline {
             recreated_namespaces: BTreeSet::new(),
             resource_versions: BTreeMap::new(),
             passed_versions: BTreeMap::new(),
+            assess: &*assess,
+            stopped: None,
         };
         run.stage(&[planned_object], &decisions, &live).await;
         let Run {

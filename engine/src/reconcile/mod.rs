@@ -47,6 +47,7 @@ pub mod rendered;
 mod report;
 pub mod scope;
 pub mod transform_guard;
+pub mod waves;
 
 pub use baseline::Baseline;
 pub use desired::{Desired, SyncUnit};
@@ -141,6 +142,16 @@ pub enum Error {
         /// The sync whose label it carries.
         owner: String,
     },
+    /// The annotations that order the sync (`plumbline.dev/wave`,
+    /// `plumbline.dev/phase`, `plumbline.dev/delete-policy`) could not be
+    /// read, one message per object; nothing was applied. Permanent.
+    #[error("cannot order the objects, so nothing is applied: {}", .0.join("; "))]
+    InvalidOrder(Vec<String>),
+    /// Objects of a wave or phase failed, or were not healthy in time; the
+    /// sync stopped there. Transient when they were only not ready yet
+    /// (the next try waits again), permanent when one failed.
+    #[error("{0}")]
+    Unhealthy(Box<waves::Unhealthy>),
     /// A stage panicked (a bug). Transient: retried with backoff.
     #[error("{stage} panicked: {message}")]
     Panicked {
@@ -174,6 +185,8 @@ impl Error {
             Error::PruneRefused(_) => "PruneRefused",
             Error::CascadeRefused { .. } => "CascadeRefused",
             Error::OwnedByAnotherSync { .. } => "OwnedByAnotherSync",
+            Error::InvalidOrder(_) => "InvalidOrder",
+            Error::Unhealthy(_) => "HealthCheckFailed",
             Error::Panicked { .. } => "Panicked",
         }
     }
@@ -185,7 +198,9 @@ impl Error {
             Error::Fetch(error) => error.is_retryable(),
             Error::Apply(error) => error.is_retryable(),
             Error::Panicked { .. } => true,
+            Error::Unhealthy(unhealthy) => unhealthy.timeout.is_some(),
             Error::Spec(_)
+            | Error::InvalidOrder(_)
             | Error::Render(_)
             | Error::Policy(_)
             | Error::PolicyBuild { .. }
@@ -376,7 +391,20 @@ async fn reconcile_with(
         Ok(guard) => guard,
         Err(error) => return (report.fail(Error::from(error)), None),
     };
+    let schedule = match waves::prepare(&mut planned) {
+        Ok(schedule) => schedule,
+        Err(error) => return (report.fail(error), None),
+    };
+    let timeout = match spec.sync.health_timeout() {
+        Ok(timeout) => timeout,
+        Err(message) => {
+            let file = unit.file.clone();
+            let error = Error::Spec(crate::spec::Error::Invalid { file, message });
+            return (report.fail(error), None);
+        }
+    };
     report.summary = planned.summary();
+    let assess = waves::assessor(policies);
 
     let State {
         version,
@@ -406,6 +434,8 @@ async fn reconcile_with(
         recreated_namespaces: BTreeSet::new(),
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
+        assess: &*assess,
+        stopped: None,
     };
     // Before anything the inventory does not hold is applied, the head is
     // marked: if this run is killed, or another sync of it writes the
@@ -418,14 +448,14 @@ async fn reconcile_with(
             Err(error) => return (run.report.fail(Error::from(error)), None),
         }
     }
-    for stage in [Stage::Definitions, Stage::ClusterScoped, Stage::Namespaced] {
-        let objects: Vec<&plan::PlannedObject> = planned
-            .objects
-            .iter()
-            .filter(|o| o.stage == stage && o.desired.is_some())
-            .collect();
-        run.stage(&objects, &decisions, &live).await;
-    }
+    let waiting = waves::Waiting {
+        assess: &*assess,
+        timeout,
+        wait: spec.sync.wait,
+    };
+    let mut steps = waves::Steps::new(&planned, &schedule, &decisions);
+    run.steps_before_prune(&mut steps, &decisions, &live, &waiting)
+        .await;
 
     let prunes: Vec<&plan::PlannedObject> = planned
         .objects
@@ -444,6 +474,8 @@ async fn reconcile_with(
         }
         Ok(()) => run.prune(&prunes, &live).await,
     }
+    run.post_phase(&mut steps, &decisions, &live, &waiting)
+        .await;
     let kept = retained(&planned);
     let before = run.inventory.entries.len();
     run.inventory.entries.retain(|key, _| kept.contains(key));
@@ -787,6 +819,11 @@ struct Run<'a> {
     /// The `resourceVersion` a field takeover gave an object on the way to
     /// its apply.
     passed_versions: BTreeMap<ObjectKey, String>,
+    /// The health rules ([`waves::assessor`]).
+    assess: &'a waves::Assess,
+    /// Why the objects of later steps are not applied, once a wave or
+    /// phase stopped the sync.
+    stopped: Option<String>,
 }
 
 /// What the mass-deletion guard says of a remediator's `recreate` of a
@@ -855,7 +892,7 @@ impl Run<'_> {
                     to_apply.push((object, outcome));
                 }
                 Action::Unchanged => {
-                    let health = live.get(&object.key).map(health::assess);
+                    let health = live.get(&object.key).map(self.assess);
                     self.push(object, Outcome::Unchanged, None, health);
                 }
                 Action::Drifted(drift) => {
@@ -888,7 +925,7 @@ impl Run<'_> {
                     }
                 }
                 Action::Terminating => {
-                    let health = live.get(&object.key).map(health::assess);
+                    let health = live.get(&object.key).map(self.assess);
                     let message = "being deleted: left alone; once it is gone, the next sync \
                                    creates it again";
                     self.push(object, Outcome::Terminating, Some(message.into()), health);
@@ -910,7 +947,11 @@ impl Run<'_> {
                 .chain(to_recreate.iter().copied())
                 .chain(immutable.iter().map(|(o, _)| *o))
                 .collect();
-            self.skip(&all, "not applied: an earlier stage failed");
+            let why = self.stopped.clone();
+            let why = why
+                .as_deref()
+                .unwrap_or("not applied: an earlier stage failed");
+            self.skip(&all, why);
             return;
         }
         let to_apply = self.take_over_fields(to_apply, live, decisions).await;
@@ -1155,7 +1196,7 @@ impl Run<'_> {
                     entry.adopted = self.adopting.contains(&object.key);
                     self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
-                let mut line = line(object, outcome, None, Some(health::assess(&returned)));
+                let mut line = line(object, outcome, None, Some((self.assess)(&returned)));
                 line.decision = decision;
                 line.drifted = drifted_paths(object);
                 self.report.objects.push(line);

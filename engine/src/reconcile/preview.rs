@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{prune_check, read_state, Error, SyncUnit};
 use crate::apply::{inventory_store, Cluster};
+use crate::plan::waves::Schedule;
 use crate::plan::{self, Action, Inventory, Live, Plan, PruneRefused};
 
 /// A plan and what it was made against.
@@ -27,6 +28,8 @@ pub struct Preview {
     pub rejected: Vec<String>,
     /// The mass-deletion guard's verdict: a sync would refuse the prune.
     pub guard: Result<(), PruneRefused>,
+    /// The order of the desired objects: phases and waves.
+    pub schedule: Schedule,
 }
 
 /// Plan `desired` for `unit` against `cluster`, or against an empty
@@ -43,12 +46,14 @@ pub async fn preview(
     let Some(cluster) = cluster else {
         let options = super::plan_options(unit, &plan::Options::default().field_manager);
         let live = Live::new();
-        let planned = plan::plan_owned(desired, &live, &Inventory::default(), &options);
+        let mut planned = plan::plan_owned(desired, &live, &Inventory::default(), &options);
+        let schedule = super::waves::prepare(&mut planned)?;
         return Ok(Preview {
             planned,
             live,
             rejected: Vec::new(),
             guard: Ok(()),
+            schedule,
         });
     };
     debug_assert!(cluster.options().dry_run, "a preview writes nothing");
@@ -68,6 +73,7 @@ pub async fn preview(
         &spec.sync.prune_guard,
     )
     .await?;
+    let schedule = super::waves::prepare(&mut planned)?;
     let mut rejected = Vec::new();
     if server_dry_run {
         let writes: Vec<Value> = planned
@@ -87,5 +93,6 @@ pub async fn preview(
         live: state.live,
         rejected,
         guard,
+        schedule,
     })
 }
