@@ -153,6 +153,7 @@ impl Baseline {
             .collect();
         let mut run = Run {
             cluster,
+            assessor: crate::health::Assessor::new(policies, self.ctx.clone()),
             report,
             inventory,
             reclaim,

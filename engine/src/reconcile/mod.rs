@@ -366,6 +366,7 @@ async fn reconcile_with(
     };
     let mut run = Run {
         cluster,
+        assessor: health::Assessor::new(policies, ctx.clone()),
         report,
         reclaim: inventory
             .entries
@@ -728,6 +729,9 @@ async fn decide(
 /// The state of one reconcile while it writes.
 struct Run<'a> {
     cluster: &'a Cluster,
+    /// Judges the health of what was applied: the sync's health policies,
+    /// else the built-in rules.
+    assessor: health::Assessor,
     report: Report,
     /// The inventory as read, changed as objects are applied and pruned.
     inventory: Inventory,
@@ -756,6 +760,12 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The health of `live`, the live version of `object`.
+    fn assess(&self, object: &plan::PlannedObject, live: &Value) -> health::Health {
+        let desired = object.desired.as_ref().map(|d| d.text());
+        self.assessor.assess_json(live, desired)
+    }
+
     /// Apply one stage: creates, updates and drift decisions.
     async fn stage(
         &mut self,
@@ -802,7 +812,7 @@ impl Run<'_> {
                     to_apply.push((object, outcome));
                 }
                 Action::Unchanged => {
-                    let health = live.get(&object.key).map(health::assess);
+                    let health = live.get(&object.key).map(|l| self.assess(object, l));
                     self.push(object, Outcome::Unchanged, None, health);
                 }
                 Action::Drifted(drift) => {
@@ -829,7 +839,7 @@ impl Run<'_> {
                     }
                 }
                 Action::Terminating => {
-                    let health = live.get(&object.key).map(health::assess);
+                    let health = live.get(&object.key).map(|l| self.assess(object, l));
                     let message = "being deleted: left alone; once it is gone, the next sync \
                                    creates it again";
                     self.push(object, Outcome::Terminating, Some(message.into()), health);
@@ -1065,7 +1075,8 @@ impl Run<'_> {
                     entry.adopted = self.adopting.contains(&object.key);
                     self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
-                let mut line = line(object, outcome, None, Some(health::assess(&returned)));
+                let health = self.assess(object, &returned);
+                let mut line = line(object, outcome, None, Some(health));
                 line.decision = decision;
                 line.drifted = drifted_paths(object);
                 self.report.objects.push(line);
