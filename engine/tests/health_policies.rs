@@ -121,7 +121,10 @@ async fn a_failed_certificate_is_failed_by_the_standard_policy_and_not_by_kstatu
     // The policy judges Certificates only: the Namespace keeps kstatus.
     let unit = world.unit(&with_policy);
     let report = world.reconcile(&unit).await;
-    assert_eq!(line(&report, "Namespace shop").health, Some(Health::Current));
+    assert_eq!(
+        line(&report, "Namespace shop").health,
+        Some(Health::Current)
+    );
 }
 
 on_real_server!(a_failed_certificate_is_failed_by_the_standard_policy_and_not_by_kstatus);

@@ -19,8 +19,8 @@ use crate::policy::{EvalContext, LoadedPolicy, PolicySet};
 /// clone.
 #[derive(Debug, Clone, Default)]
 pub struct Assessor {
-    /// The sync's health policies, in configured order.
-    policies: Vec<LoadedPolicy>,
+    /// The sync's health policies, in configured order; `None` without any.
+    policies: Option<PolicySet>,
     /// What the policies are told about the sync.
     ctx: EvalContext,
 }
@@ -35,25 +35,38 @@ impl Assessor {
     /// An assessor with the health policies of `policies` (the others are
     /// ignored), each evaluated with `ctx`.
     pub fn new(policies: &PolicySet, ctx: EvalContext) -> Self {
-        let policies = policies
-            .policies()
-            .iter()
-            .filter(|p| p.roles().health)
-            .cloned()
-            .collect();
+        let health = policies.only(|p| p.roles().health);
+        let policies = (!health.policies().is_empty()).then_some(health);
         Self { policies, ctx }
     }
 
     /// Whether any health policy takes part.
     pub fn has_policies(&self) -> bool {
-        !self.policies.is_empty()
+        self.policies.is_some()
     }
 
     /// The policy that judges objects of this `apiVersion` and `kind`:
     /// the first that declares it; `None` for the built-in rules.
     pub fn policy_for(&self, api_version: &str, kind: &str) -> Option<&LoadedPolicy> {
         let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
-        self.policies.iter().find(|p| p.assesses(group, kind))
+        let policies = self.policies.as_ref().map_or(&[][..], PolicySet::policies);
+        policies.iter().find(|p| p.assesses(group, kind))
+    }
+
+    /// [`Self::assess_json`] of many objects, `(live, desired JSON)` each, in
+    /// parallel on the policy host's evaluation threads; the verdicts in the
+    /// same order. Cheaper per object than one call each: the batch is handed
+    /// to the evaluation threads once.
+    pub fn assess_all(&self, objects: &[(&Value, Option<&str>)]) -> Vec<Health> {
+        match &self.policies {
+            Some(set) => {
+                set.map_parallel(objects, |(live, desired)| self.assess_json(live, *desired))
+            }
+            None => objects
+                .iter()
+                .map(|(live, desired)| self.assess_json(live, *desired))
+                .collect(),
+        }
     }
 
     /// The health of `live` (an object as read from the cluster);

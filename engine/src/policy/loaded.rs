@@ -554,7 +554,11 @@ impl Loaded {
             indices.load(&mut *store, instance)?.call_kinds(&mut *store)
         })?;
         self.check_items(role, eval.value.len(), "kinds")?;
-        let bytes = eval.value.iter().map(|k| k.group.len() + k.kind.len()).sum::<usize>();
+        let bytes = eval
+            .value
+            .iter()
+            .map(|k| k.group.len() + k.kind.len())
+            .sum::<usize>();
         self.check_output(role, bytes as u64)?;
         Ok(eval.value.into_iter().map(GroupKind::from).collect())
     }

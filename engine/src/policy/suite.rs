@@ -1046,7 +1046,11 @@ fn undeclared_kind(
     if !policy.roles().health || policy.assesses(group, text("kind")) {
         return Ok(());
     }
-    let declared: Vec<String> = policy.health_kinds().iter().map(|k| k.to_string()).collect();
+    let declared: Vec<String> = policy
+        .health_kinds()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
     Err(Failure {
         reason: format!(
             "the policy does not assess {kind} objects (group `{group}`): the host would judge \
@@ -1260,6 +1264,39 @@ mod tests {
         let source = std::error::Error::source(&err).expect("source").to_string();
         assert!(source.contains("exactly one of"), "{source}");
         assert!(source.contains("line"), "{source}");
+    }
+
+    #[test]
+    fn assess_cases_compare_the_status_and_the_message() {
+        let text = "policy: p.wasm\ncases:\n  - name: x\n    assess:\n      live: {kind: Certificate}\n      desired: {kind: Certificate}\n    expect: {health: {status: failed, messageContains: order}}\n";
+        let suite = Suite::parse(Path::new("s.yaml"), text).expect("suite");
+        let case = &suite.cases[0];
+        assert!(matches!(
+            &case.call,
+            Call::Assess {
+                desired: Some(_),
+                ..
+            }
+        ));
+        let Expect::Health(pattern) = &case.expect else {
+            panic!("{:?}", case.expect);
+        };
+        let failed = |m: &str| Health::Failed(m.to_owned());
+        assert_eq!(compare_health(pattern, &failed("order is invalid")), Ok(()));
+        let other = compare_health(pattern, &Health::InProgress("order".into())).unwrap_err();
+        assert_eq!(
+            other.actual,
+            json!({"health": {"status": "in-progress", "message": "order"}})
+        );
+        assert!(compare_health(pattern, &failed("rate limited")).is_err());
+    }
+
+    #[test]
+    fn a_current_verdict_with_an_expected_message_is_refused() {
+        let text = "policy: p.wasm\ncases:\n  - name: x\n    assess: {live: {}}\n    expect: {health: {status: current, message: ok}}\n";
+        let err = Suite::parse(Path::new("s.yaml"), text).expect_err("message on current");
+        let source = std::error::Error::source(&err).expect("source").to_string();
+        assert!(source.contains("keeps no message"), "{source}");
     }
 
     #[test]

@@ -28,8 +28,13 @@ impl Role {
 
     /// The role with this name, if any.
     pub fn parse(name: &str) -> Option<Self> {
-        [Role::Validator, Role::Transformer, Role::Remediator, Role::Health]
-            .into_iter()
-            .find(|role| role.name() == name)
+        [
+            Role::Validator,
+            Role::Transformer,
+            Role::Remediator,
+            Role::Health,
+        ]
+        .into_iter()
+        .find(|role| role.name() == name)
     }
 }
