@@ -338,6 +338,7 @@ fn print_human(p: &Printed<'_>) {
     outln!("  policies: transformers {}", by_role(|r| r.transformer));
     outln!("            validators   {}", by_role(|r| r.validator));
     outln!("            remediators  {}", by_role(|r| r.remediator));
+    outln!("            health       {}", by_role(|r| r.health));
 
     outln!();
     let (errors, warnings, _) = output::severity_counts(&p.desired.violations);

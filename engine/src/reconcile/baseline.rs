@@ -157,9 +157,9 @@ impl Baseline {
             .filter(|(_, entry)| !entry.ignored.is_empty())
             .map(|(key, _)| key.clone())
             .collect();
-        let assess = super::waves::assessor(policies);
         let mut run = Run {
             cluster,
+            assessor: crate::health::Assessor::new(policies, self.ctx.clone()),
             report,
             inventory,
             reclaim,
@@ -171,7 +171,6 @@ impl Baseline {
             recreated_namespaces: BTreeSet::new(),
             resource_versions: BTreeMap::new(),
             passed_versions: BTreeMap::new(),
-            assess: &*assess,
             stopped: None,
         };
         run.stage(&[planned_object], &decisions, &live).await;

@@ -404,7 +404,6 @@ async fn reconcile_with(
         }
     };
     report.summary = planned.summary();
-    let assess = waves::assessor(policies);
 
     let State {
         version,
@@ -415,6 +414,7 @@ async fn reconcile_with(
     } = state;
     let mut run = Run {
         cluster,
+        assessor: health::Assessor::new(policies, ctx.clone()),
         report,
         reclaim: inventory
             .entries
@@ -434,7 +434,6 @@ async fn reconcile_with(
         recreated_namespaces: BTreeSet::new(),
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
-        assess: &*assess,
         stopped: None,
     };
     // Before anything the inventory does not hold is applied, the head is
@@ -448,6 +447,7 @@ async fn reconcile_with(
             Err(error) => return (run.report.fail(Error::from(error)), None),
         }
     }
+    let assess = waves::assessor(&run.assessor);
     let waiting = waves::Waiting {
         assess: &*assess,
         timeout,
@@ -790,6 +790,9 @@ async fn decide(
 /// The state of one reconcile while it writes.
 struct Run<'a> {
     cluster: &'a Cluster,
+    /// Judges the health of what was applied: the sync's health policies,
+    /// else the built-in rules.
+    assessor: health::Assessor,
     report: Report,
     /// The inventory as read, changed as objects are applied and pruned.
     inventory: Inventory,
@@ -819,8 +822,6 @@ struct Run<'a> {
     /// The `resourceVersion` a field takeover gave an object on the way to
     /// its apply.
     passed_versions: BTreeMap<ObjectKey, String>,
-    /// The health rules ([`waves::assessor`]).
-    assess: &'a waves::Assess,
     /// Why the objects of later steps are not applied, once a wave or
     /// phase stopped the sync.
     stopped: Option<String>,
@@ -842,6 +843,12 @@ enum RecreateGuard {
 }
 
 impl Run<'_> {
+    /// The health of `live`, the live version of `object`.
+    fn assess(&self, object: &plan::PlannedObject, live: &Value) -> health::Health {
+        let desired = object.desired.as_ref().map(|d| d.text());
+        self.assessor.assess_json(live, desired)
+    }
+
     /// Apply one stage: creates, updates and drift decisions.
     async fn stage(
         &mut self,
@@ -892,7 +899,7 @@ impl Run<'_> {
                     to_apply.push((object, outcome));
                 }
                 Action::Unchanged => {
-                    let health = live.get(&object.key).map(self.assess);
+                    let health = live.get(&object.key).map(|l| self.assess(object, l));
                     self.push(object, Outcome::Unchanged, None, health);
                 }
                 Action::Drifted(drift) => {
@@ -925,7 +932,7 @@ impl Run<'_> {
                     }
                 }
                 Action::Terminating => {
-                    let health = live.get(&object.key).map(self.assess);
+                    let health = live.get(&object.key).map(|l| self.assess(object, l));
                     let message = "being deleted: left alone; once it is gone, the next sync \
                                    creates it again";
                     self.push(object, Outcome::Terminating, Some(message.into()), health);
@@ -1196,7 +1203,8 @@ impl Run<'_> {
                     entry.adopted = self.adopting.contains(&object.key);
                     self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
-                let mut line = line(object, outcome, None, Some((self.assess)(&returned)));
+                let health = self.assess(object, &returned);
+                let mut line = line(object, outcome, None, Some(health));
                 line.decision = decision;
                 line.drifted = drifted_paths(object);
                 self.report.objects.push(line);
