@@ -444,6 +444,83 @@ async fn an_allowed_recreate_of_a_namespace_counts_against_the_mass_deletion_gua
     assert!(config_maps.get_opt("theirs").await.unwrap().is_some());
 }
 
+/// A client of `world`'s server that, on its first apply of ConfigMap
+/// `shop/keep-1` (in the apply stages: after the prunes were decided,
+/// before they run), has an administrator create ConfigMap `late` in
+/// namespace `team`.
+fn creating_late_in_team_on_apply(world: &World) -> kube::Client {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let admin = Api::<ConfigMap>::namespaced(world.client(), "team");
+    let created = std::sync::Arc::new(AtomicBool::new(false));
+    let layer =
+        tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+            let applying = request.method() == http::Method::PATCH
+                && request
+                    .uri()
+                    .path()
+                    .ends_with("/namespaces/shop/configmaps/keep-1");
+            if applying && !created.swap(true, Ordering::SeqCst) {
+                let late: ConfigMap =
+                    serde_json::from_value(json!({"metadata": {"name": "late"}})).unwrap();
+                let params = PostParams::default();
+                let create = admin.create(&params, &late);
+                tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(create))
+                    .unwrap();
+            }
+            request
+        });
+    kube::client::ClientBuilder::try_from(world.server.config())
+        .unwrap()
+        .with_layer(&layer)
+        .build()
+}
+
+/// Issue 23: an object created in a Namespace after its prune was decided
+/// (while the sync applies) is seen: the Namespace is listed again right
+/// before its DELETE, and the prune is refused.
+async fn an_object_created_in_a_namespace_while_the_sync_applies_refuses_its_prune(server: Server) {
+    let world = World::on(server);
+    world
+        .repo
+        .write("shop.yaml", &namespace("shop"))
+        .write("keep-1.yaml", &config_map_in("shop", "keep-1"))
+        .write("keep-2.yaml", &config_map_in("shop", "keep-2"))
+        .write("team.yaml", &namespace("team"))
+        .write("one.yaml", &config_map_in("team", "one"))
+        .commit("shop and team");
+    let unit = world.unit("");
+    assert_eq!(world.reconcile(&unit).await.status, Status::Synced);
+    let changed =
+        config_map_in("shop", "keep-1").replace("\ndata:\n", "\ndata:\n  changed: \"yes\"\n");
+    assert_ne!(changed, config_map_in("shop", "keep-1"));
+    world
+        .repo
+        .write("keep-1.yaml", &changed)
+        .remove("team.yaml")
+        .remove("one.yaml")
+        .commit("change keep-1, drop the team namespace");
+    assert_eq!(
+        planned(&plan(&world, &unit).await, "Namespace team").action,
+        Action::Prune
+    );
+
+    let cluster = Cluster::new(creating_late_in_team_on_apply(&world), Options::default());
+    let policies = world.policies(&unit);
+    let report =
+        reconcile::reconcile(&unit, &policies, &cluster, &world.git_cache().join("git")).await;
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    let keep = line(&report, "ConfigMap shop/keep-1");
+    assert_eq!(keep.outcome, Outcome::Updated, "{report:#?}");
+    let team = line(&report, "Namespace team");
+    assert_eq!(team.outcome, Outcome::Refused, "{report:#?}");
+    let message = team.message.as_deref().unwrap();
+    assert!(message.contains("ConfigMap team/late"), "{message}");
+    assert_eq!(report.errors[0].error().reason(), "CascadeRefused");
+    assert!(!is_terminating(&world, "team").await);
+    let late = Api::<ConfigMap>::namespaced(world.client(), "team");
+    assert!(late.get_opt("late").await.unwrap().is_some());
+}
+
 /// CRD `widgets.example.com`, applied by the test, served as `served` says.
 async fn served_widget_crd(client: &kube::Client, served: bool) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -539,6 +616,7 @@ on_real_server_with_controllers!(
 );
 
 on_real_server!(
+    an_object_created_in_a_namespace_while_the_sync_applies_refuses_its_prune,
     a_crd_whose_resources_include_others_is_not_pruned,
     an_adopted_namespace_that_leaves_git_is_left_in_place,
     plan_shows_an_unserved_kind_as_sync_reports_it,

@@ -539,7 +539,12 @@ fn an_object_another_sync_applied_is_refused_or_lost_unless_taken_over() {
     theirs["metadata"]["labels"] = json!({crate::apply::SYNC_LABEL: "other"});
     let live = Live::from([(key(&desired), theirs.clone())]);
 
-    let never_held = plan(&[desired.clone()], &live, &Inventory::default(), &options());
+    let never_held = plan(
+        std::slice::from_ref(&desired),
+        &live,
+        &Inventory::default(),
+        &options(),
+    );
     let refused = Action::OwnedByAnotherSync {
         owner: "other".into(),
     };

@@ -1263,7 +1263,15 @@ impl Run<'_> {
 
     /// Delete the objects that left Git and are provably this sync's, each
     /// only if it still has the uid it was read with; report the others.
+    /// What a Namespace or CRD holds is listed again right before its
+    /// DELETE ([`Run::holds_foreign`]).
     async fn prune(&mut self, prunes: &[&plan::PlannedObject], live: &plan::Live) {
+        // The members as they were before this prune deleted any: what a
+        // Namespace still holds of them while they go is the sync's.
+        let members = prunes
+            .iter()
+            .any(|o| o.action == Action::Prune && plan::cascade::cascades(&o.key))
+            .then(|| self.inventory.clone());
         for object in prunes {
             match &object.action {
                 Action::Prune => {}
@@ -1278,6 +1286,21 @@ impl Run<'_> {
                 other => {
                     self.not_pruned(object, other);
                     continue;
+                }
+            }
+            if let Some(members) = &members {
+                match self.holds_foreign(object, live, members).await {
+                    Ok(None) => {}
+                    Ok(Some(reason)) => {
+                        self.refuse_prune(object, &reason);
+                        continue;
+                    }
+                    Err(error) => {
+                        let message = error.to_string();
+                        self.report.push_error(Error::from(error));
+                        self.push(object, Outcome::Failed, Some(message), None);
+                        continue;
+                    }
                 }
             }
             let uid = live.get(&object.key).and_then(crate::object::uid);
@@ -1310,6 +1333,27 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// Why the prune of a Namespace or CRD is refused now: listed again
+    /// just before its DELETE, it holds objects that are not the sync's
+    /// (`members`) or kinds that cannot be listed, which were not there
+    /// when the prune was decided (the stages applied since). `None` for
+    /// any other object, and when the sync allows cascading deletes.
+    async fn holds_foreign(
+        &self,
+        object: &plan::PlannedObject,
+        live: &plan::Live,
+        members: &Inventory,
+    ) -> apply::Result<Option<String>> {
+        let cascade = plan::cascade::of(&object.key, live.get(&object.key));
+        let Some(cascade) = cascade.filter(|_| !self.allow_cascade) else {
+            return Ok(None);
+        };
+        let contents = self.cluster.contents(&cascade).await?;
+        let foreign = plan::cascade::foreign(&contents, members, &self.report.sync);
+        Ok((!foreign.is_empty() || !contents.unlisted.is_empty())
+            .then(|| plan::cascade::refusal(&object.key, &foreign, &contents.unlisted)))
     }
 
     /// Report a prune refused because it would delete objects the sync
