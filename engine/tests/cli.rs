@@ -968,7 +968,67 @@ async fn plan_and_sync_agree_on_a_removed_secret_key_and_an_immutable_service(se
     assert_eq!(data.keys().collect::<Vec<_>>(), ["password"]);
 }
 
+/// Issue 23: `plan` shows an object another sync applied as the refusal
+/// `sync` makes, in text and JSON, counted in the summary, with exit 1.
+async fn plan_shows_an_object_of_another_sync_as_refused_like_sync(server: Server) {
+    let repo = tempfile::TempDir::new().unwrap();
+    let dir = repo.path();
+    for sync in ["first", "second"] {
+        let shared = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  mode: {sync}\n"
+        );
+        std::fs::create_dir(dir.join(sync)).unwrap();
+        std::fs::write(dir.join(sync).join("shared.yaml"), shared).unwrap();
+    }
+    let kubeconfig = kubeconfig_file(&server, dir);
+    let kc = kubeconfig.as_str();
+    plumbline_async(dir, &["sync", "first", "--kubeconfig", kc])
+        .await
+        .expect(0);
+
+    let plan = plumbline_async(dir, &["plan", "second", "--kubeconfig", kc])
+        .await
+        .expect(1);
+    let out = &plan.stdout;
+    assert!(
+        out.contains("! refused   ConfigMap default/shared"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"applied by sync "first", not this one"#),
+        "{out}"
+    );
+    assert!(out.contains("takeOver.syncs"), "{out}");
+    assert!(
+        out.contains("REFUSED: a sync would fail, not applying what another sync applied"),
+        "{out}"
+    );
+    let json = plumbline_async(dir, &["plan", "second", "--kubeconfig", kc, "-o", "json"])
+        .await
+        .expect(1)
+        .stdout;
+    let document: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        document["objects"][0]["action"],
+        serde_json::json!({"action": "ownedByAnotherSync", "owner": "first"}),
+        "{document}"
+    );
+    assert_eq!(document["summary"]["ownedByAnotherSync"], 1, "{document}");
+    assert_eq!(document["inSync"], false, "{document}");
+
+    let sync = plumbline_async(dir, &["sync", "second", "--kubeconfig", kc])
+        .await
+        .expect(2);
+    assert!(
+        sync.stderr
+            .contains(r#"applied by sync "first", not this one"#),
+        "{}",
+        sync.stderr
+    );
+}
+
 on_real_server!(
+    plan_shows_an_object_of_another_sync_as_refused_like_sync,
     plan_shows_the_mass_deletion_guard_that_sync_trips_and_names_its_setting,
     plan_and_sync_agree_on_a_removed_secret_key_and_an_immutable_service,
     plan_shows_drifted_list_items_with_their_values_and_hides_secrets,

@@ -150,7 +150,7 @@ fn an_invalid_suite_is_a_usage_error_naming_its_line() {
 #[test]
 fn new_build_and_test_work_for_each_role() {
     let temp = tempfile::tempdir().expect("temp dir");
-    for role in ["validator", "transformer", "remediator"] {
+    for role in ["validator", "transformer", "remediator", "health"] {
         let name = format!("demo-{role}");
         let dir = temp.path().join(&name);
         let dir_arg = dir.to_string_lossy().into_owned();

@@ -1,5 +1,5 @@
-//! C policies end to end: `examples/policies/c/required-labels` and the
-//! sandbox probe `tests/guests-c/sandbox-probe`, built from source with
+//! C policies end to end: `examples/policies/c/required-labels`,
+//! `examples/policies/c/cert-manager-health` and the sandbox probe `tests/guests-c/sandbox-probe`, built from source with
 //! clang + wasi-libc through `plumbline-policy-build` (as `plumbline policy
 //! build` does), then run by the real `plumbline` binary against the Rust
 //! policy's own suite, and by the policy host to see what the sandbox gave
@@ -31,6 +31,11 @@ fn build(project: &str, cell: &'static OnceLock<Built>) -> &'static Built {
 fn required_labels() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     build("examples/policies/c/required-labels", &BUILT)
+}
+
+fn cert_manager_health() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    build("examples/policies/c/cert-manager-health", &BUILT)
 }
 
 fn probe() -> &'static Built {
@@ -131,6 +136,24 @@ fn the_rust_policys_suite_passes_against_the_c_build() {
     run_suite(
         "policies/required-labels/tests/suite.yaml",
         &required_labels().component_path,
+    );
+}
+
+#[test]
+fn the_rust_health_policys_suite_passes_against_the_c_build() {
+    let built = cert_manager_health();
+    assert_eq!(built.name, "cert-manager-health");
+    assert!(
+        built
+            .interfaces
+            .exports
+            .contains(&"plumbline:policy/health@0.1.0".to_owned()),
+        "{:?}",
+        built.interfaces.exports
+    );
+    run_suite(
+        "policies/cert-manager-health/tests/suite.yaml",
+        &built.component_path,
     );
 }
 

@@ -26,11 +26,12 @@ use plumbline::policy::{
 use plumbline_policy_build::{BuildOptions, Built, Language};
 use serde_json::json;
 
-/// The projects built once for every test: the three ports and the probe.
-const PROJECTS: [&str; 4] = [
+/// The projects built once for every test: the four ports and the probe.
+const PROJECTS: [&str; 5] = [
     "examples/policies/js/required-labels",
     "examples/policies/js/common-metadata",
     "examples/policies/js/hpa-replicas",
+    "examples/policies/js/cert-manager-health",
     "tests/guests-js/sandbox-probe",
 ];
 
@@ -94,6 +95,7 @@ fn the_builds_are_pure_components_of_the_listed_roles() {
         ("required-labels", "validator"),
         ("common-metadata", "transformer"),
         ("hpa-replicas", "remediator"),
+        ("cert-manager-health", "health"),
     ] {
         let built = &built()[name];
         assert_eq!(built.language, Language::JavaScript);
@@ -116,7 +118,7 @@ fn the_builds_are_pure_components_of_the_listed_roles() {
         let roles = exports
             .iter()
             .filter(|e| {
-                ["validator", "transformer", "remediator"]
+                ["validator", "transformer", "remediator", "health"]
                     .iter()
                     .any(|r| e.contains(r))
             })
@@ -127,7 +129,12 @@ fn the_builds_are_pure_components_of_the_listed_roles() {
 
 #[test]
 fn the_standard_suites_pass_against_the_javascript_ports() {
-    for name in ["required-labels", "common-metadata", "hpa-replicas"] {
+    for name in [
+        "required-labels",
+        "common-metadata",
+        "hpa-replicas",
+        "cert-manager-health",
+    ] {
         let suite = format!("policies/{name}/tests/suite.yaml");
         let cases = case_count(&suite);
         let component = component(name);
@@ -310,7 +317,7 @@ fn new_build_and_test_work_for_each_role() {
     let temp = tempfile::tempdir().expect("temp dir");
     let target = temp.path().join("target");
     let target = target.to_string_lossy();
-    for role in ["validator", "transformer", "remediator"] {
+    for role in ["validator", "transformer", "remediator", "health"] {
         let name = format!("js-{role}");
         let dir = temp.path().join(&name);
         let dir_arg = dir.to_string_lossy().into_owned();

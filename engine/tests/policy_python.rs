@@ -40,6 +40,7 @@ struct Components {
     required_labels: Built,
     common_metadata: Built,
     hpa_replicas: Built,
+    cert_manager_health: Built,
     /// The sandbox probe as committed (`wasi = true`).
     probe_wasi: Built,
     /// The same probe built with `--stub-wasi`.
@@ -73,6 +74,7 @@ fn components() -> &'static Components {
             required_labels: build(&examples.join("required-labels")),
             common_metadata: build(&examples.join("common-metadata")),
             hpa_replicas: build(&examples.join("hpa-replicas")),
+            cert_manager_health: build(&examples.join("cert-manager-health")),
             probe_wasi: build(&probe),
             probe_stub: build(&stub_dir),
         }
@@ -148,6 +150,7 @@ fn the_standard_suites_pass_against_the_python_ports() {
         ("required-labels", &c.required_labels, "validator"),
         ("common-metadata", &c.common_metadata, "transformer"),
         ("hpa-replicas", &c.hpa_replicas, "remediator"),
+        ("cert-manager-health", &c.cert_manager_health, "health"),
     ] {
         assert_eq!(built.name, name);
         assert!(
@@ -312,7 +315,7 @@ fn a_second_engine_loads_the_python_component_from_the_compile_cache() {
 fn a_scaffolded_python_policy_of_every_role_builds_and_passes_its_suite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let target = target_dir().to_string_lossy().into_owned();
-    for role in ["validator", "transformer", "remediator"] {
+    for role in ["validator", "transformer", "remediator", "health"] {
         let project = dir.path().join(role);
         let project_arg = project.to_string_lossy();
         let name = format!("py-{role}");

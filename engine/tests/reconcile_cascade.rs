@@ -378,9 +378,13 @@ async fn a_remediator_cannot_recreate_a_namespace_unless_cascades_are_allowed(se
 
 async fn an_allowed_recreate_of_a_namespace_says_what_it_deleted(server: Server) {
     let world = World::on(server);
-    let unit =
-        a_drifted_namespace_a_remediator_recreates(&world, "  pruneGuard: {allowCascade: true}\n")
-            .await;
+    // It deletes every object of the sync: only a mass deletion allowed
+    // lets it happen (see the next test).
+    let unit = a_drifted_namespace_a_remediator_recreates(
+        &world,
+        "  pruneGuard: {allowCascade: true, allowMassPrune: true}\n",
+    )
+    .await;
     let namespaces: Api<Namespace> = Api::all(world.client());
     let before = namespaces.get("shop").await.unwrap().metadata.uid;
 
@@ -401,6 +405,43 @@ async fn an_allowed_recreate_of_a_namespace_says_what_it_deleted(server: Server)
     assert_eq!(report.status, Status::Synced, "{report:#?}");
     let config_maps = Api::<ConfigMap>::namespaced(world.client(), "shop");
     assert!(config_maps.get_opt("keep-1").await.unwrap().is_some());
+}
+
+/// Issue 23: a remediator's recreate of a Namespace deletes everything in
+/// it; the mass-deletion guard counts that, with what the sync does not own
+/// in it, and refuses the recreate like a prune.
+async fn an_allowed_recreate_of_a_namespace_counts_against_the_mass_deletion_guard(server: Server) {
+    let world = World::on(server);
+    let unit =
+        a_drifted_namespace_a_remediator_recreates(&world, "  pruneGuard: {allowCascade: true}\n")
+            .await;
+    let theirs: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "theirs"}})).unwrap();
+    let config_maps = Api::<ConfigMap>::namespaced(world.client(), "shop");
+    config_maps
+        .create(&PostParams::default(), &theirs)
+        .await
+        .unwrap();
+    let namespaces: Api<Namespace> = Api::all(world.client());
+    let before = namespaces.get("shop").await.unwrap().metadata.uid;
+
+    let report = world.reconcile(&unit).await;
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    let shop = line(&report, "Namespace shop");
+    assert_eq!(shop.outcome, Outcome::Refused, "{report:#?}");
+    let refused = errors(&report);
+    assert!(
+        refused.contains("refusing to prune 3 of 3 objects this sync owns and 1 it does not own"),
+        "{refused}"
+    );
+    assert!(refused.contains("recreate of a Namespace"), "{refused}");
+    assert!(
+        refused.contains("spec.pruneGuard.allowMassPrune: true"),
+        "{refused}"
+    );
+    assert!(!is_terminating(&world, "shop").await);
+    assert_eq!(namespaces.get("shop").await.unwrap().metadata.uid, before);
+    assert!(config_maps.get_opt("theirs").await.unwrap().is_some());
 }
 
 /// CRD `widgets.example.com`, applied by the test, served as `served` says.
@@ -494,6 +535,7 @@ on_real_server_with_controllers!(
     allowing_cascades_prunes_the_namespace_and_the_guard_counts_its_contents,
     a_remediator_cannot_recreate_a_namespace_unless_cascades_are_allowed,
     an_allowed_recreate_of_a_namespace_says_what_it_deleted,
+    an_allowed_recreate_of_a_namespace_counts_against_the_mass_deletion_guard,
 );
 
 on_real_server!(

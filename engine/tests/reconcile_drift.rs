@@ -464,6 +464,60 @@ async fn a_key_removed_from_a_secrets_string_data_leaves_the_secret(server: Serv
     assert_eq!(line(&again, "Secret shop/db").outcome, Outcome::Unchanged);
 }
 
+/// The fields Plumbline's `Apply` entry owns on Secret `db`.
+async fn owned_by_plumbline(world: &World) -> serde_json::Value {
+    let secrets: Api<Secret> = Api::namespaced(world.client(), "shop");
+    let secret = secrets.get("db").await.unwrap();
+    let entries = secret.metadata.managed_fields.unwrap_or_default();
+    let ours = entries
+        .into_iter()
+        .find(|e| {
+            e.manager.as_deref() == Some("plumbline") && e.operation.as_deref() == Some("Apply")
+        })
+        .expect("no Apply entry of plumbline");
+    ours.fields_v1.unwrap().0
+}
+
+/// Issue 23: a Secret an earlier Plumbline applied with `stringData` as it
+/// is has its ownership recorded under `stringData`; the first change
+/// after the upgrade that removes a key removes it from the Secret.
+async fn a_key_removed_after_an_earlier_plumbline_applied_string_data_leaves_the_secret(
+    server: Server,
+) {
+    let two_keys = format!("{SECRET}  user: admin\n");
+    let (world, unit) = synced(server, &[("secret.yaml", &two_keys)], "").await;
+    // What the earlier Plumbline sent: the manifest as in Git, `stringData`
+    // and all, under Plumbline's field manager.
+    let earlier = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "shop",
+                     "labels": {plumbline::apply::SYNC_LABEL: "shop"}},
+        "stringData": {"password": "s3cret", "user": "admin"}});
+    let secrets: Api<Secret> = Api::namespaced(world.client(), "shop");
+    let params = PatchParams::apply("plumbline").force();
+    secrets
+        .patch("db", &params, &Patch::Apply(&earlier))
+        .await
+        .unwrap();
+    let owned = owned_by_plumbline(&world).await;
+    assert!(owned.get("f:stringData").is_some(), "{owned}");
+    assert_eq!(secret_keys(&world).await, ["password", "user"]);
+
+    world
+        .repo
+        .write("secret.yaml", SECRET)
+        .commit("db: no user");
+    let updated = world.reconcile(&unit).await;
+    assert_eq!(updated.status, Status::Synced, "{updated:#?}");
+    assert_eq!(line(&updated, "Secret shop/db").outcome, Outcome::Updated);
+    assert_eq!(secret_keys(&world).await, ["password"]);
+    assert_eq!(password(&world).await, "s3cret");
+    let owned = owned_by_plumbline(&world).await;
+    assert_eq!(owned.get("f:stringData"), None, "{owned}");
+
+    let plan = world.plan(&unit).await;
+    assert_eq!(planned(&plan, "Secret shop/db").action, Action::Unchanged);
+}
+
 /// Issue 23, finding 8: the API server accepts an apply without
 /// `clusterIP` and keeps `None`; plan and sync both say so, by name.
 async fn dropping_cluster_ip_none_from_a_headless_service_fails_by_name(server: Server) {
@@ -538,6 +592,7 @@ async fn a_terminating_namespace_is_reported_without_waiting_for_it(server: Serv
 on_real_server!(
     an_env_var_added_with_kubectl_is_planned_as_drift_and_healed_away,
     a_key_removed_from_a_secrets_string_data_leaves_the_secret,
+    a_key_removed_after_an_earlier_plumbline_applied_string_data_leaves_the_secret,
     dropping_cluster_ip_none_from_a_headless_service_fails_by_name,
     a_terminating_namespace_is_reported_without_waiting_for_it,
     a_replaced_service_port_heals_to_exactly_the_ports_in_git,

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use plumbline::apply::SYNC_LABEL;
+use plumbline::plan::{Action, Plan, UpdateReason};
 use plumbline::reconcile::{Outcome, Report, Status, SyncUnit};
 use plumbline::spec::SyncConfig;
 use reconcile_support::World;
@@ -104,4 +105,60 @@ async fn a_second_sync_declaring_an_object_is_refused_unless_it_takes_it_over(se
     assert_eq!(line(&again).outcome, Outcome::Unchanged, "{again:?}");
 }
 
-on_real_server!(a_second_sync_declaring_an_object_is_refused_unless_it_takes_it_over);
+/// The planned action of ConfigMap `shared`.
+fn planned(plan: &Plan) -> &Action {
+    let object = plan.objects.iter().find(|o| o.key.name == "shared");
+    &object
+        .unwrap_or_else(|| panic!("no shared in {plan:#?}"))
+        .action
+}
+
+/// `plan` shows what `sync` then does with an object of another sync: the
+/// refusal (not an update), the takeover once allowed, and the loss on the
+/// side of the sync it was taken from.
+async fn plan_shows_what_sync_does_with_the_objects_of_another_sync(server: Server) {
+    let world = World::on(server);
+    world
+        .repo
+        .write("first/shared.yaml", &shared("first"))
+        .write("second/shared.yaml", &shared("second"));
+    world.repo.commit("two syncs declare one ConfigMap");
+    let first = sync_of(&world, "first", "first", "");
+    assert_eq!(world.reconcile(&first).await.status, Status::Synced);
+
+    let second = sync_of(&world, "second", "second", "");
+    let plan = world.plan(&second).await;
+    let refused = Action::OwnedByAnotherSync {
+        owner: "first".into(),
+    };
+    assert_eq!(planned(&plan), &refused, "{plan:#?}");
+    assert_eq!(plan.summary().owned_by_another_sync, 1);
+    assert!(!plan.summary().in_sync());
+    let report = world.reconcile(&second).await;
+    assert_eq!(line(&report).outcome, Outcome::Failed, "{report:?}");
+    assert_eq!(report.errors[0].error().reason(), "OwnedByAnotherSync");
+
+    let taking = sync_of(&world, "second", "second", "  takeOver: {syncs: [first]}\n");
+    let adopt = Action::Update {
+        reason: UpdateReason::Adopt,
+    };
+    assert_eq!(planned(&world.plan(&taking).await), &adopt);
+    let taken = world.reconcile(&taking).await;
+    assert_eq!(line(&taken).outcome, Outcome::Adopted, "{taken:?}");
+
+    let plan = world.plan(&first).await;
+    let lost = Action::Lost {
+        owner: "second".into(),
+    };
+    assert_eq!(planned(&plan), &lost, "{plan:#?}");
+    assert_eq!(plan.summary().lost, 1);
+    let report = world.reconcile(&first).await;
+    assert_eq!(report.status, Status::Synced, "{report:?}");
+    assert_eq!(line(&report).outcome, Outcome::Lost, "{report:?}");
+    assert_eq!(live(&world).await, ("second".into(), "second".into()));
+}
+
+on_real_server!(
+    a_second_sync_declaring_an_object_is_refused_unless_it_takes_it_over,
+    plan_shows_what_sync_does_with_the_objects_of_another_sync,
+);

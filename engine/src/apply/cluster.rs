@@ -123,9 +123,10 @@ impl Cluster {
     }
 
     /// Move the fields of the field `managers` to Plumbline's field manager
-    /// in `live`'s managedFields ([`super::takeover`]), with a patch that
-    /// fails if the object changed since it was read. Nothing is sent when
-    /// no entry of those managers is there, or in dry-run (the API server
+    /// in `live`'s managedFields, and a Secret's `stringData` fields an
+    /// earlier Plumbline owned to `data` ([`super::takeover`]), with a patch
+    /// that fails if the object changed since it was read. Nothing is sent
+    /// when there is nothing to move, or in dry-run (the API server
     /// cannot dry-run a change that the next request depends on). Returns
     /// the `resourceVersion` the patch made, if one was sent.
     pub async fn take_over(&self, live: &Value, managers: &[String]) -> Result<Option<String>> {

@@ -5,7 +5,15 @@
 //! drifted one. Server-side apply then treats them as Plumbline's: fields
 //! Git does not set are removed, list items another manager put in place of
 //! Plumbline's go, and values Git writes differently (`cpu: 1000m` for `1`)
-//! no longer conflict. Pure; [`super::Cluster::take_over`] sends the result.
+//! no longer conflict.
+//!
+//! The same rewrite moves what an earlier Plumbline owned of a Secret's
+//! `stringData` to `data`: Plumbline applies a Secret's `stringData` as
+//! `data` ([`fields::stored_form`]), but an earlier one applied it as it is,
+//! and the API server recorded that ownership under `stringData`, which it
+//! never stores. Left there, a key that leaves Git after the upgrade would
+//! stay in `data`, owned by no one. Pure; [`super::Cluster::take_over`]
+//! sends the result.
 
 use serde_json::{json, Value};
 
@@ -13,17 +21,17 @@ use crate::plan::fields;
 
 /// The `metadata.managedFields` of `live` after moving every entry of the
 /// given `managers` (on the object itself, not on a subresource such as
-/// `status` or `scale`) into `field_manager`'s `Apply` entry; `None` when
-/// no entry of those managers has fields, so nothing needs to change.
+/// `status` or `scale`) into `field_manager`'s `Apply` entry, and, in a
+/// `v1` Secret, that entry's `stringData` fields to `data`; `None` when
+/// neither changes anything.
 pub fn managed_fields(live: &Value, managers: &[String], field_manager: &str) -> Option<Value> {
     let entries = live.pointer("/metadata/managedFields")?.as_array()?;
     let (taken, mut kept): (Vec<&Value>, Vec<&Value>) = entries
         .iter()
         .partition(|entry| is_taken_over(entry, managers));
-    let mut fields = taken
-        .iter()
-        .filter_map(|entry| entry.get("fieldsV1"))
-        .fold(None, |merged: Option<Value>, tree| {
+    let taken_fields = taken.iter().filter_map(|entry| entry.get("fieldsV1")).fold(
+        None,
+        |merged: Option<Value>, tree| {
             Some(merged.map_or_else(
                 || tree.clone(),
                 |mut m| {
@@ -31,14 +39,21 @@ pub fn managed_fields(live: &Value, managers: &[String], field_manager: &str) ->
                     m
                 },
             ))
-        })?;
+        },
+    );
+    let ours = kept
+        .iter()
+        .position(|entry| is_apply_entry_of(entry, field_manager));
+    let owns_string_data = is_secret(live)
+        && ours.is_some_and(|index| kept[index].pointer("/fieldsV1/f:stringData").is_some());
+    if taken_fields.is_none() && !owns_string_data {
+        return None;
+    }
+    let mut fields = taken_fields.unwrap_or_else(|| json!({}));
     let api_version = taken
         .iter()
         .find_map(|entry| entry.get("apiVersion").cloned())
         .unwrap_or_else(|| live.get("apiVersion").cloned().unwrap_or(Value::Null));
-    let ours = kept
-        .iter()
-        .position(|entry| is_apply_entry_of(entry, field_manager));
     let mut entry = match ours {
         Some(index) => {
             let ours = kept.remove(index).clone();
@@ -54,10 +69,32 @@ pub fn managed_fields(live: &Value, managers: &[String], field_manager: &str) ->
             "fieldsType": "FieldsV1",
         }),
     };
+    if is_secret(live) {
+        string_data_as_data(&mut fields);
+    }
     entry["fieldsV1"] = fields;
     let mut result: Vec<Value> = kept.into_iter().cloned().collect();
     result.push(entry);
     Some(Value::Array(result))
+}
+
+/// Whether `object` is a `v1` Secret, whose `stringData` is stored as
+/// `data`.
+fn is_secret(object: &Value) -> bool {
+    object.get("kind").and_then(Value::as_str) == Some("Secret")
+        && object.get("apiVersion").and_then(Value::as_str) == Some("v1")
+}
+
+/// Move the `stringData` keys of a Secret's fieldsV1 `tree` to `data`,
+/// where the API server stores them.
+fn string_data_as_data(tree: &mut Value) {
+    let Some(string_data) = tree.as_object_mut().and_then(|t| t.remove("f:stringData")) else {
+        return;
+    };
+    match tree.get_mut("f:data") {
+        Some(data) => fields::merge_trees(data, &string_data),
+        None => tree["f:data"] = string_data,
+    }
 }
 
 /// Whether a managedFields entry belongs to a manager taken over (and is
@@ -124,6 +161,34 @@ mod tests {
             result,
             json!([entry("plumbline", "Apply", json!({"f:data": {"f:a": {}}}))])
         );
+    }
+
+    #[test]
+    fn a_secrets_string_data_owned_by_an_earlier_apply_moves_to_data() {
+        let secret = |fields: Value| {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"managedFields": [
+                entry("plumbline", "Apply", fields),
+                entry("kubectl-edit", "Update", json!({"f:metadata": {"f:labels": {}}})),
+            ]}})
+        };
+        let earlier = secret(json!({"f:data": {"f:a": {}}, "f:stringData": {"f:b": {}}}));
+        let result = managed_fields(&earlier, &[], "plumbline").unwrap();
+        assert_eq!(result[0]["manager"], "kubectl-edit");
+        assert_eq!(
+            result[1]["fieldsV1"],
+            json!({"f:data": {"f:a": {}, "f:b": {}}})
+        );
+        let taken = managed_fields(&earlier, &managers(), "plumbline").unwrap();
+        assert_eq!(
+            taken[0]["fieldsV1"],
+            json!({"f:data": {"f:a": {}, "f:b": {}}, "f:metadata": {"f:labels": {}}})
+        );
+
+        let stored_as_data = secret(json!({"f:data": {"f:a": {}}}));
+        assert_eq!(managed_fields(&stored_as_data, &[], "plumbline"), None);
+        let mut not_a_secret = earlier.clone();
+        not_a_secret["kind"] = json!("Vault");
+        assert_eq!(managed_fields(&not_a_secret, &[], "plumbline"), None);
     }
 
     #[test]

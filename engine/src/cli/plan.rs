@@ -338,6 +338,7 @@ fn print_human(p: &Printed<'_>) {
     outln!("  policies: transformers {}", by_role(|r| r.transformer));
     outln!("            validators   {}", by_role(|r| r.validator));
     outln!("            remediators  {}", by_role(|r| r.remediator));
+    outln!("            health       {}", by_role(|r| r.health));
 
     outln!();
     let (errors, warnings, _) = output::severity_counts(&p.desired.violations);
@@ -398,6 +399,13 @@ fn print_human(p: &Printed<'_>) {
     } else if summary.prune_refused > 0 {
         (
             format!("REFUSED: a sync would fail, not pruning what would delete objects it does not own. {summary}."),
+            output::RED,
+        )
+    } else if summary.owned_by_another_sync > 0 {
+        (
+            format!(
+                "REFUSED: a sync would fail, not applying what another sync applied. {summary}."
+            ),
             output::RED,
         )
     } else if summary.in_sync() {
@@ -491,6 +499,8 @@ fn print_object(
         Action::KeptAdopted => ("?", "adopted", output::CYAN),
         Action::PruneRefused { .. } => ("!", "refused", output::RED),
         Action::Unserved => ("?", "unserved", output::CYAN),
+        Action::OwnedByAnotherSync { .. } => ("!", "refused", output::RED),
+        Action::Lost { .. } => ("?", "lost", output::CYAN),
     };
     outln!(
         "{}{}",
@@ -582,6 +592,19 @@ fn print_object(
         ),
         (Action::PruneRefused { reason }, _) => {
             outln!("{indent}{}", output::paint(output::RED, reason));
+        }
+        (Action::OwnedByAnotherSync { owner }, _) => {
+            let line = format!(
+                "applied by sync {owner:?}, not this one: a sync would not apply it and fail \
+                 (list {owner:?} in takeOver.syncs to take it over)"
+            );
+            outln!("{indent}{}", output::paint(output::RED, &line));
+        }
+        (Action::Lost { owner }, _) => {
+            outln!(
+                "{indent}taken over by sync {owner:?}: a sync would not apply it \
+                 (list {owner:?} in takeOver.syncs to take it back)"
+            );
         }
         (Action::Unserved, _) => outln!(
             "{indent}{} {} is no longer served (nor any other version of it): \

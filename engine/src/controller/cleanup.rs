@@ -77,16 +77,8 @@ pub async fn prune_all(cluster: &Cluster, inventory_namespace: &str, sync: &str)
         allow_mass_prune: true,
         ..PruneGuard::default()
     };
-    let (inventory, live) = (&state.inventory, &state.live);
-    let checked = prune_check::check(
-        cluster,
-        sync,
-        &mut planned,
-        inventory,
-        live,
-        &state.unserved,
-        &guard,
-    );
+    let no_recreates = std::collections::BTreeSet::new();
+    let checked = prune_check::check(cluster, sync, &mut planned, &state, &no_recreates, &guard);
     let _mass_prune_allowed = checked.await.map_err(|e| Error::Apply(Box::new(e)))?;
     let mut deleted = 0;
     for object in &planned.objects {

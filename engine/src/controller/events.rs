@@ -298,6 +298,7 @@ mod tests {
             prunes: 3,
             inventory: 4,
             foreign: 0,
+            recreated: 0,
             max_share: 0.5,
         };
         let report =

@@ -15,15 +15,22 @@
 //! - anything else is judged by its conditions ([`conditions`]): `Stalled` or
 //!   a false `Ready` mean what they say, no status at all means
 //!   [`Health::Current`] (a ConfigMap is ready as soon as it exists).
+//!
+//! [`Assessor`] puts health policies (the `health` role of the policy
+//! contract) in front of these rules: a policy judges the kinds it
+//! declares, the rules above every other kind (`docs/health.md`).
 
 use std::fmt;
 
 use serde::Serialize;
 use serde_json::Value;
 
+mod assessor;
 pub mod cluster;
 pub mod conditions;
 pub mod workloads;
+
+pub use assessor::Assessor;
 
 /// The readiness of one live object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,6 +44,8 @@ pub enum Health {
     Failed(String),
     /// The object is being deleted.
     Terminating,
+    /// A health policy could not tell; the message says why.
+    Unknown(String),
 }
 
 impl Health {
@@ -61,6 +70,7 @@ impl fmt::Display for Health {
             Health::InProgress(m) => write!(f, "InProgress: {m}"),
             Health::Failed(m) => write!(f, "Failed: {m}"),
             Health::Terminating => f.write_str("Terminating"),
+            Health::Unknown(m) => write!(f, "Unknown: {m}"),
         }
     }
 }

@@ -19,6 +19,8 @@
 //! | no | yes, still ours | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off, [`Action::KeptAdopted`] when the sync adopted it and does not prune adopted objects) |
 //! | no | yes, not ours any more | yes | [`Action::OwnershipChanged`] |
 //! | any | being deleted | any | [`Action::Terminating`] |
+//! | yes | yes, another sync's | no | [`Action::OwnedByAnotherSync`] (unless the sync may take it over) |
+//! | yes | yes, another sync's | yes | [`Action::Lost`] (unless the sync may take it over) |
 //!
 //! "Still ours" ([`ownership::changed`]): the live object carries the
 //! sync's label and the uid recorded in the inventory. An inventory member
@@ -77,6 +79,11 @@ pub struct Options {
     /// (`spec.takeOver.managers`): what they wrote and Git does not set is
     /// drift, because the reapply removes it.
     pub take_over: Vec<String>,
+    /// The other syncs whose objects this sync may take over
+    /// (`spec.takeOver.syncs`): an object another sync applied is
+    /// [`Action::OwnedByAnotherSync`] or [`Action::Lost`] unless its sync
+    /// is listed here.
+    pub take_over_syncs: Vec<String>,
 }
 
 impl Default for Options {
@@ -87,6 +94,7 @@ impl Default for Options {
             prune_adopted: false,
             sync: String::new(),
             take_over: crate::spec::take_over_managers(),
+            take_over_syncs: Vec::new(),
         }
     }
 }
@@ -206,6 +214,22 @@ pub enum Action {
     /// The object left Git, but no version of its kind is served any more:
     /// it can be neither checked nor deleted, and stays in the inventory.
     Unserved,
+    /// The object is in Git, but another sync applied it (its label names
+    /// that sync), this sync never held it, and `takeOver.syncs` does not
+    /// list the other sync: it is not applied, and the sync fails with
+    /// `OwnedByAnotherSync`.
+    OwnedByAnotherSync {
+        /// The sync whose label it carries.
+        owner: String,
+    },
+    /// The object is in Git and in the inventory, but another sync took it
+    /// over, and `takeOver.syncs` does not list that sync: it is not
+    /// applied (the two syncs do not fight over it) and stays in the
+    /// inventory; the sync does not fail.
+    Lost {
+        /// The sync whose label it carries now.
+        owner: String,
+    },
 }
 
 /// Why an existing object is applied.
@@ -262,6 +286,8 @@ impl Plan {
                 Action::KeptAdopted => s.kept_adopted += 1,
                 Action::PruneRefused { .. } => s.prune_refused += 1,
                 Action::Unserved => s.unserved += 1,
+                Action::OwnedByAnotherSync { .. } => s.owned_by_another_sync += 1,
+                Action::Lost { .. } => s.lost += 1,
             }
         }
         s
@@ -270,31 +296,40 @@ impl Plan {
     /// Refuse a prune that deletes more than `max_share` (0.0–1.0) of the
     /// inventory, or all of it, unless `allow` is set. A pruned Namespace or
     /// CustomResourceDefinition counts the inventory members it takes with
-    /// it (see [`Plan::pruned_with_cascade`]), and `foreign`, the objects
-    /// the sync does not own that the pruned ones take with them, count
-    /// both as deleted and in the whole.
+    /// it (see [`Plan::pruned_with_cascade`]); so does each Namespace or
+    /// CustomResourceDefinition of `recreated`, which a remediator's
+    /// `recreate` deletes with everything in it (and creates again). And
+    /// `foreign`, the objects the sync does not own that those deletions
+    /// take with them, count both as deleted and in the whole.
     pub fn check_prune_guard(
         &self,
         inventory: &Inventory,
         live: &Live,
-        max_share: f64,
-        allow: bool,
+        recreated: &std::collections::BTreeSet<ObjectKey>,
+        guard: &crate::spec::PruneGuard,
         foreign: usize,
     ) -> Result<(), PruneRefused> {
-        let prunes = self.pruned_with_cascade(inventory, live).len();
+        let mut deleted = self.pruned_with_cascade(inventory, live);
+        let pruned = deleted.len();
+        for key in recreated {
+            deleted.insert(key);
+            deleted.extend(ownership::cascade(key, live.get(key), inventory));
+        }
+        let prunes = deleted.len();
         let total = inventory.entries.len();
-        if allow || prunes + foreign == 0 {
+        if guard.allow_mass_prune || prunes + foreign == 0 {
             return Ok(());
         }
         // Counts are far below 2^52, so the conversion is exact.
         #[allow(clippy::cast_precision_loss)]
         let share = (prunes + foreign) as f64 / (total + foreign) as f64;
-        if prunes == total || share > max_share {
+        if prunes == total || share > guard.max_share {
             return Err(PruneRefused {
                 prunes,
                 inventory: total,
                 foreign,
-                max_share,
+                recreated: prunes - pruned,
+                max_share: guard.max_share,
             });
         }
         Ok(())
@@ -345,9 +380,14 @@ impl Plan {
 /// A prune refused by the mass-deletion guard.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "refusing to prune {prunes} of {inventory} objects this sync owns{} (more than {:.0} %, or all of them); \
+    "refusing to prune {prunes} of {inventory} objects this sync owns{}{} (more than {:.0} %, or all of them); \
      if this is intended, set spec.pruneGuard.allowMassPrune: true (or raise spec.pruneGuard.maxShare) for this sync",
     if *foreign > 0 { format!(" and {foreign} it does not own") } else { String::new() },
+    if *recreated > 0 {
+        format!(", {recreated} of them deleted by a remediator's recreate of a Namespace or CustomResourceDefinition")
+    } else {
+        String::new()
+    },
     max_share * 100.0
 )]
 pub struct PruneRefused {
@@ -357,6 +397,10 @@ pub struct PruneRefused {
     pub inventory: usize,
     /// Objects the sync does not own that would be deleted with them.
     pub foreign: usize,
+    /// How many of `prunes` a remediator's `recreate` of a Namespace or
+    /// CustomResourceDefinition deletes (and creates again), and no prune
+    /// does.
+    pub recreated: usize,
     /// The configured maximum share.
     pub max_share: f64,
 }
@@ -389,6 +433,10 @@ pub struct Summary {
     pub prune_refused: usize,
     /// Objects that left Git whose kind is no longer served.
     pub unserved: usize,
+    /// Objects in Git that another sync applied: a sync refuses them.
+    pub owned_by_another_sync: usize,
+    /// Objects in Git that another sync took over: a sync leaves them.
+    pub lost: usize,
 }
 
 impl Summary {
@@ -401,6 +449,7 @@ impl Summary {
             + self.terminating
             + self.immutable
             + self.prune_refused
+            + self.owned_by_another_sync
             == 0
     }
 }
@@ -441,6 +490,16 @@ impl fmt::Display for Summary {
         if self.unserved > 0 {
             write!(f, ", {} no longer served", self.unserved)?;
         }
+        if self.owned_by_another_sync > 0 {
+            write!(
+                f,
+                ", {} not applied (another sync's)",
+                self.owned_by_another_sync
+            )?;
+        }
+        if self.lost > 0 {
+            write!(f, ", {} lost to another sync", self.lost)?;
+        }
         Ok(())
     }
 }
@@ -475,6 +534,7 @@ pub fn plan_owned(
                 Some(live) if crate::object::is_terminating(live) => Action::Terminating,
                 live => desired_action(&key, &manifest, live, entry, options),
             };
+            let action = unless_another_syncs(action, &key, live.get(&key), inventory, options);
             PlannedObject {
                 stage: order::stage(&key, key.namespace.is_some()),
                 api_version,
@@ -529,6 +589,33 @@ fn prune_candidates(
             })
         })
         .collect()
+}
+
+/// `action` for a desired object, unless it writes an object another sync
+/// applied ([`ownership::other_sync`]): then the object is
+/// [`Action::Lost`] when this sync held it (the other sync took it over),
+/// and [`Action::OwnedByAnotherSync`] when it never did.
+fn unless_another_syncs(
+    action: Action,
+    key: &ObjectKey,
+    live: Option<&Value>,
+    inventory: &Inventory,
+    options: &Options,
+) -> Action {
+    if matches!(action, Action::Unchanged | Action::Terminating) {
+        return action;
+    }
+    let Some(owner) =
+        live.and_then(|l| ownership::other_sync(l, &options.sync, &options.take_over_syncs))
+    else {
+        return action;
+    };
+    let owner = owner.to_owned();
+    if inventory.entries.contains_key(key) {
+        Action::Lost { owner }
+    } else {
+        Action::OwnedByAnotherSync { owner }
+    }
 }
 
 /// What happens to a live inventory member that left Git.

@@ -38,6 +38,14 @@ pub fn changed(live: &Value, entry: &Entry, sync: &str) -> Option<String> {
     }
 }
 
+/// The sync that applied `live` (its `plumbline.dev/sync` label), when that
+/// is another sync than `sync` and not one of the syncs it may take objects
+/// from (`take_over_syncs`, the sync's `takeOver.syncs`).
+pub fn other_sync<'l>(live: &'l Value, sync: &str, take_over_syncs: &[String]) -> Option<&'l str> {
+    let owner = object::label(live, SYNC_LABEL)?;
+    (owner != sync && !take_over_syncs.iter().any(|s| s == owner)).then_some(owner)
+}
+
 /// Whether applying `object` adopts it: it exists, the sync has no record
 /// of it (not even one recovered from its label), and it does not carry
 /// the sync's label.
@@ -121,5 +129,15 @@ mod tests {
         let moved = changed(&live(Some("b"), "1"), &entry(Some("1")), "a").unwrap();
         assert!(moved.contains("\"b\""), "{moved}");
         assert!(changed(&live(None, "1"), &entry(Some("1")), "a").is_some());
+    }
+
+    #[test]
+    fn another_syncs_object_is_its_own_unless_listed_for_takeover() {
+        let of_b = live(Some("b"), "1");
+        assert_eq!(other_sync(&of_b, "a", &[]), Some("b"));
+        assert_eq!(other_sync(&of_b, "a", &["c".into()]), Some("b"));
+        assert_eq!(other_sync(&of_b, "a", &["b".into()]), None);
+        assert_eq!(other_sync(&of_b, "b", &[]), None);
+        assert_eq!(other_sync(&live(None, "1"), "a", &[]), None);
     }
 }

@@ -4,6 +4,16 @@
 use serde_json::{json, Value};
 
 use super::*;
+use std::collections::BTreeSet;
+
+/// A mass-deletion guard of `max_share`, allowing mass prunes if `allow`.
+fn guard(max_share: f64, allow: bool) -> crate::spec::PruneGuard {
+    crate::spec::PruneGuard {
+        max_share,
+        allow_mass_prune: allow,
+        ..crate::spec::PruneGuard::default()
+    }
+}
 
 fn namespace() -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"plumbline.dev/sync": "shop"}}})
@@ -310,13 +320,13 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
     }
     let half = plan(&cms[..2], &live, &inventory, &options());
     assert_eq!(
-        half.check_prune_guard(&inventory, &live, 0.5, false, 0),
+        half.check_prune_guard(&inventory, &live, &BTreeSet::new(), &guard(0.5, false), 0),
         Ok(())
     );
     // What the pruned objects take with them that the sync does not own
     // counts too.
     let taking_more = half
-        .check_prune_guard(&inventory, &live, 0.5, false, 1)
+        .check_prune_guard(&inventory, &live, &BTreeSet::new(), &guard(0.5, false), 1)
         .unwrap_err();
     assert!(
         taking_more
@@ -327,7 +337,7 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
 
     let most = plan(&cms[..1], &live, &inventory, &options());
     let refused = most
-        .check_prune_guard(&inventory, &live, 0.5, false, 0)
+        .check_prune_guard(&inventory, &live, &BTreeSet::new(), &guard(0.5, false), 0)
         .unwrap_err();
     assert_eq!((refused.prunes, refused.inventory), (3, 4));
     assert!(
@@ -343,13 +353,13 @@ fn the_prune_guard_refuses_mass_deletion_unless_allowed() {
         "{refused}"
     );
     assert_eq!(
-        most.check_prune_guard(&inventory, &live, 0.5, true, 0),
+        most.check_prune_guard(&inventory, &live, &BTreeSet::new(), &guard(0.5, true), 0),
         Ok(())
     );
 
     let all = plan(&[], &live, &inventory, &options());
     assert!(all
-        .check_prune_guard(&inventory, &live, 1.0, false, 0)
+        .check_prune_guard(&inventory, &live, &BTreeSet::new(), &guard(1.0, false), 0)
         .is_err());
 }
 
@@ -429,9 +439,37 @@ fn the_prune_guard_counts_what_a_namespace_or_crd_takes_with_it() {
         ]
     );
     let refused = planned
-        .check_prune_guard(&inventory, &live, 0.5, false, 0)
+        .check_prune_guard(&inventory, &live, &BTreeSet::new(), &guard(0.5, false), 0)
         .unwrap_err();
     assert_eq!((refused.prunes, refused.inventory), (4, 5));
+}
+
+#[test]
+fn the_prune_guard_counts_what_a_recreated_namespace_takes_with_it() {
+    let team = owned("v1", "Namespace", None, "team", "ns");
+    let one = owned("v1", "ConfigMap", Some("team"), "one", "cm-1");
+    let two = owned("v1", "ConfigMap", Some("team"), "two", "cm-2");
+    let elsewhere = owned("v1", "ConfigMap", Some("shop"), "three", "cm-3");
+    let all = [team.clone(), one, two, elsewhere];
+    let (inventory, live) = applied(&all);
+    let planned = plan(&all, &live, &inventory, &options());
+    let recreated = BTreeSet::from([key(&team)]);
+
+    let refused = planned
+        .check_prune_guard(&inventory, &live, &recreated, &guard(0.5, false), 0)
+        .unwrap_err();
+    assert_eq!((refused.prunes, refused.inventory), (3, 4));
+    assert_eq!(refused.recreated, 3);
+    assert!(
+        refused.to_string().contains("recreate of a Namespace"),
+        "{refused}"
+    );
+    let allowed = guard(0.8, false);
+    let within = planned.check_prune_guard(&inventory, &live, &recreated, &allowed, 0);
+    assert_eq!(within, Ok(()));
+    // Foreign contents it takes along count too.
+    let with_foreign = planned.check_prune_guard(&inventory, &live, &recreated, &allowed, 2);
+    assert_eq!(with_foreign.unwrap_err().foreign, 2);
 }
 
 #[test]
@@ -492,4 +530,41 @@ fn a_new_resource_version_alone_needs_no_inventory_write() {
     let mut git_changed = entry;
     git_changed.desired_hash = "other".into();
     assert!(inventory.record(key(&desired), git_changed));
+}
+
+#[test]
+fn an_object_another_sync_applied_is_refused_or_lost_unless_taken_over() {
+    let desired = config_map();
+    let mut theirs = config_map();
+    theirs["metadata"]["labels"] = json!({crate::apply::SYNC_LABEL: "other"});
+    let live = Live::from([(key(&desired), theirs.clone())]);
+
+    let never_held = plan(&[desired.clone()], &live, &Inventory::default(), &options());
+    let refused = Action::OwnedByAnotherSync {
+        owner: "other".into(),
+    };
+    assert_eq!(never_held.objects[0].action, refused);
+    assert_eq!(never_held.summary().owned_by_another_sync, 1);
+    assert!(!never_held.summary().in_sync());
+
+    let (inventory, _) = synced(&desired, &desired);
+    let mut changed = desired.clone();
+    changed["data"]["mode"] = json!("slow");
+    let held = plan(&[changed], &live, &inventory, &options());
+    let lost = Action::Lost {
+        owner: "other".into(),
+    };
+    assert_eq!(held.objects[0].action, lost);
+    assert_eq!(held.summary().lost, 1);
+    assert!(held.summary().in_sync());
+
+    let taking = Options {
+        take_over_syncs: vec!["other".into()],
+        ..options()
+    };
+    let taken = plan(&[desired], &live, &Inventory::default(), &taking);
+    let adopt = Action::Update {
+        reason: UpdateReason::Adopt,
+    };
+    assert_eq!(taken.objects[0].action, adopt);
 }

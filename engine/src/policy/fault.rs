@@ -24,6 +24,8 @@ pub enum Role {
     Transformer,
     /// `remediator.remediate`.
     Remediator,
+    /// `health.kinds` (at load time) and `health.assess`.
+    Health,
 }
 
 impl fmt::Display for Role {
@@ -33,6 +35,7 @@ impl fmt::Display for Role {
             Role::Validator => "validator",
             Role::Transformer => "transformer",
             Role::Remediator => "remediator",
+            Role::Health => "health",
         })
     }
 }

@@ -13,7 +13,9 @@ use serde_json::Value;
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::Store;
 
-use super::bindings::exports::plumbline::policy::{metadata, remediator, transformer, validator};
+use super::bindings::exports::plumbline::policy::{
+    health, metadata, remediator, transformer, validator,
+};
 use super::cache::ComponentDigest;
 use super::compiler::CompileError;
 use super::engines::{EngineKey, EngineSlot, EPOCH_TICK};
@@ -22,9 +24,10 @@ use super::lift::{self, count_items, violation_bytes};
 use super::limits::{Limit, LimitOverrides, Limits};
 use super::shape::Shape;
 use super::state::{PolicyLog, StoreState};
-use super::verdict::{Decision, Drift, EvalContext, PolicyInfo, Violation};
+use super::verdict::{Decision, Drift, EvalContext, GroupKind, PolicyInfo, Violation};
 use super::wasi::inspect_imports;
 use super::{Error, HostInner, Result};
+use crate::health::Health;
 use crate::object::ObjectRef;
 use crate::spec::TransformerAllowance;
 
@@ -117,6 +120,8 @@ pub struct Roles {
     pub transformer: bool,
     /// Exports `remediator`.
     pub remediator: bool,
+    /// Exports `health`.
+    pub health: bool,
 }
 
 /// The result of one successful evaluation and the log it wrote.
@@ -133,6 +138,7 @@ struct Indices {
     validator: Option<validator::GuestIndices>,
     transformer: Option<transformer::GuestIndices>,
     remediator: Option<remediator::GuestIndices>,
+    health: Option<health::GuestIndices>,
 }
 
 /// A policy that passed its load-time checks and can be evaluated, from any
@@ -150,6 +156,9 @@ struct Loaded {
     settings_json: String,
     fail_open: bool,
     transformer_allowance: TransformerAllowance,
+    /// The kinds a health policy assesses (`health.kinds`); empty for the
+    /// other roles.
+    health_kinds: Vec<GroupKind>,
     digest: ComponentDigest,
     uses_wasi: bool,
     slot: Arc<EngineSlot>,
@@ -269,10 +278,12 @@ impl LoadedPolicy {
             validator: validator::GuestIndices::new(&pre).ok(),
             transformer: transformer::GuestIndices::new(&pre).ok(),
             remediator: remediator::GuestIndices::new(&pre).ok(),
+            health: health::GuestIndices::new(&pre).ok(),
         };
         if indices.validator.is_none()
             && indices.transformer.is_none()
             && indices.remediator.is_none()
+            && indices.health.is_none()
         {
             return Err(Error::NoRoles { policy });
         }
@@ -286,6 +297,8 @@ impl LoadedPolicy {
             settings_json,
             fail_open: spec.fail_open,
             transformer_allowance: spec.transformer_allowance,
+            // Filled in from `health.kinds` below.
+            health_kinds: Vec::new(),
             digest,
             uses_wasi: imports.uses_wasi,
             slot,
@@ -300,6 +313,7 @@ impl LoadedPolicy {
             });
         }
         loaded.info = info;
+        loaded.health_kinds = loaded.kinds()?;
         Ok(Self {
             inner: Arc::new(loaded),
         })
@@ -322,7 +336,23 @@ impl LoadedPolicy {
             validator: i.validator.is_some(),
             transformer: i.transformer.is_some(),
             remediator: i.remediator.is_some(),
+            health: i.health.is_some(),
         }
+    }
+
+    /// The kinds a health policy assesses, as it declared them when it was
+    /// loaded; empty for a policy without the health role.
+    pub fn health_kinds(&self) -> &[GroupKind] {
+        &self.inner.health_kinds
+    }
+
+    /// Whether this is a health policy that assesses objects of `group`
+    /// and `kind`.
+    pub fn assesses(&self, group: &str, kind: &str) -> bool {
+        self.inner
+            .health_kinds
+            .iter()
+            .any(|k| k.covers(group, kind))
     }
 
     /// The limits every evaluation runs under.
@@ -382,6 +412,18 @@ impl LoadedPolicy {
         ctx: &EvalContext,
     ) -> Result<Evaluation<Option<Decision>>> {
         self.inner.remediate(drift, ctx)
+    }
+
+    /// Assess the health of `live`, an object as read from the cluster;
+    /// `desired` is the object as Plumbline applies it, when known.
+    /// `desired_json` is the desired object as JSON text.
+    pub fn assess(
+        &self,
+        live: &Value,
+        desired_json: Option<&str>,
+        ctx: &EvalContext,
+    ) -> Result<Evaluation<Health>> {
+        self.inner.assess(live, desired_json, ctx)
     }
 
     /// [`Self::validate`] on objects already serialised to JSON text.
@@ -484,6 +526,9 @@ impl Loaded {
             if let Some(r) = &indices.remediator {
                 r.load(&mut *store, instance)?;
             }
+            if let Some(h) = &indices.health {
+                h.load(&mut *store, instance)?;
+            }
             let guest = indices.metadata.load(&mut *store, instance)?;
             let info = guest.call_info(&mut *store)?;
             let verdict = guest.call_check_settings(&mut *store, settings)?;
@@ -497,6 +542,55 @@ impl Loaded {
             + verdict.as_ref().err().map_or(0, String::len);
         self.check_output(Role::Metadata, bytes as u64)?;
         Ok((info.into(), verdict))
+    }
+
+    /// `health.kinds`, at load time (none without the health role).
+    fn kinds(&self) -> Result<Vec<GroupKind>> {
+        let role = Role::Health;
+        let Some(indices) = &self.indices.health else {
+            return Ok(Vec::new());
+        };
+        let eval = self.run(role, |store, instance| {
+            indices.load(&mut *store, instance)?.call_kinds(&mut *store)
+        })?;
+        self.check_items(role, eval.value.len(), "kinds")?;
+        let bytes = eval
+            .value
+            .iter()
+            .map(|k| k.group.len() + k.kind.len())
+            .sum::<usize>();
+        self.check_output(role, bytes as u64)?;
+        Ok(eval.value.into_iter().map(GroupKind::from).collect())
+    }
+
+    fn assess(
+        &self,
+        live: &Value,
+        desired: Option<&str>,
+        ctx: &EvalContext,
+    ) -> Result<Evaluation<Health>> {
+        let role = Role::Health;
+        let indices = self
+            .indices
+            .health
+            .as_ref()
+            .ok_or_else(|| self.missing(role))?;
+        let wit_ctx = ctx.to_wit(&self.settings_json);
+        let live = live.to_string();
+        let desired = desired.map(str::to_owned);
+        let eval = self.run(role, |store, instance| {
+            indices.load(&mut *store, instance)?.call_assess(
+                &mut *store,
+                &live,
+                desired.as_ref(),
+                &wit_ctx,
+            )
+        })?;
+        self.check_output(role, eval.value.message.len() as u64)?;
+        Ok(Evaluation {
+            value: eval.value.into(),
+            log: eval.log,
+        })
     }
 
     fn validate(

@@ -47,8 +47,8 @@ pub use loaded::{name_from_path, ComponentSource, Evaluation, LoadedPolicy, Poli
 pub use set::{NamedLog, Outcome, PolicySet, Timing};
 pub use state::{LogLevel, LogLine, PolicyLog, LOG_LINE_COST};
 pub use verdict::{
-    Decision, Drift, EvalContext, FieldChange, PolicyInfo, Remediation, Severity, SourceInfo,
-    Violation,
+    Decision, Drift, EvalContext, FieldChange, GroupKind, PolicyInfo, Remediation, Severity,
+    SourceInfo, Violation,
 };
 pub use wasi::FIXED_WALL_CLOCK_SECS;
 pub use wasmtime::Trap;
@@ -151,9 +151,9 @@ pub enum Error {
         /// Configured policy name.
         policy: String,
     },
-    /// The component exports none of the three roles.
+    /// The component exports none of the roles.
     #[error(
-        "policy `{}` exports no role (validator, transformer or remediator)",
+        "policy `{}` exports no role (validator, transformer, remediator or health)",
         printable(policy)
     )]
     NoRoles {

@@ -116,6 +116,22 @@ impl PolicySet {
         &self.policies
     }
 
+    /// The set of this set's policies that `keep` selects, in order.
+    pub fn only(&self, keep: impl Fn(&LoadedPolicy) -> bool) -> Self {
+        let policies = self.policies.iter().filter(|p| keep(p)).cloned().collect();
+        Self::new(Arc::clone(&self.host), policies)
+    }
+
+    /// Map `items` in parallel on the host's evaluation threads (one
+    /// hand-over for the whole batch, instead of one per evaluation).
+    pub fn map_parallel<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        f: impl Fn(&T) -> R + Sync + Send,
+    ) -> Vec<R> {
+        self.host.pool.install(|| items.par_iter().map(f).collect())
+    }
+
     /// Run every transformer in order over `objects`.
     pub fn transform(&self, objects: Vec<Value>, ctx: &EvalContext) -> Result<Outcome<Vec<Value>>> {
         self.transform_observed(objects, ctx, |_, _, _| {})

@@ -24,6 +24,7 @@ use super::{
     ComponentSource, Drift, EvalContext, FieldChange, LoadedPolicy, PolicyHost, PolicySpec,
     Remediation, SourceInfo, Violation,
 };
+use crate::health::Health;
 use crate::object::ObjectRef;
 
 /// The `target` every suite evaluation is made for.
@@ -144,6 +145,13 @@ pub enum Call {
     Transform(Vec<Value>),
     /// `remediator.remediate` for this drift.
     Remediate(Drift),
+    /// `health.assess` of a live object (and the desired one).
+    Assess {
+        /// The object as read from the cluster.
+        live: Value,
+        /// The object as Plumbline applies it.
+        desired: Option<Value>,
+    },
     /// Only `metadata.check-settings` with the case's settings.
     CheckSettings,
 }
@@ -159,6 +167,8 @@ pub enum Expect {
     TransformError(String),
     /// This remediation.
     Remediation(RemediationPattern),
+    /// This health verdict.
+    Health(HealthPattern),
     /// `check-settings` refuses with a message containing this text.
     SettingsError(String),
     /// `check-settings` accepts.
@@ -209,6 +219,62 @@ pub struct TargetPattern {
         deserialize_with = "present"
     )]
     pub namespace: Option<Option<String>>,
+}
+
+/// An expected health verdict: the status, and the message exactly or by
+/// substring (both left out: any message). The host keeps no message for
+/// `current`, so a `current` pattern names none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthPattern {
+    /// `current`, `in-progress`, `failed` or `unknown`.
+    pub status: HealthStatus,
+    /// The exact message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A substring of the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_contains: Option<String>,
+}
+
+/// The status of a health verdict, as a suite writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthStatus {
+    /// Ready.
+    Current,
+    /// Still being reconciled.
+    InProgress,
+    /// Failed.
+    Failed,
+    /// The policy cannot tell.
+    Unknown,
+    /// Being deleted (the host's verdict, never a policy's).
+    Terminating,
+}
+
+impl HealthPattern {
+    /// Whether `health` is what the pattern expects.
+    pub fn matches(&self, health: &Health) -> bool {
+        let (status, message) = health_parts(health);
+        status == self.status
+            && self.message.as_ref().is_none_or(|m| m == message)
+            && self
+                .message_contains
+                .as_ref()
+                .is_none_or(|part| message.contains(part.as_str()))
+    }
+}
+
+/// A verdict's status and message (empty for `current` and `terminating`).
+fn health_parts(health: &Health) -> (HealthStatus, &str) {
+    match health {
+        Health::Current => (HealthStatus::Current, ""),
+        Health::InProgress(m) => (HealthStatus::InProgress, m),
+        Health::Failed(m) => (HealthStatus::Failed, m),
+        Health::Unknown(m) => (HealthStatus::Unknown, m),
+        Health::Terminating => (HealthStatus::Terminating, ""),
+    }
 }
 
 /// An expected remediation.
@@ -295,6 +361,8 @@ struct RawCaseFields {
     #[serde(default)]
     remediate: Option<RawRemediate>,
     #[serde(default)]
+    assess: Option<RawAssess>,
+    #[serde(default)]
     check_settings: Option<serde_yaml::Mapping>,
     expect: RawExpect,
 }
@@ -319,6 +387,14 @@ struct RawObjects {
 #[serde(deny_unknown_fields)]
 struct RawRemediate {
     drift: RawDrift,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssess {
+    live: Value,
+    #[serde(default)]
+    desired: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -354,6 +430,8 @@ struct RawExpect {
     #[serde(default)]
     remediation: Option<RemediationPattern>,
     #[serde(default)]
+    health: Option<HealthPattern>,
+    #[serde(default)]
     settings_error: Option<String>,
     #[serde(default)]
     settings_ok: Option<bool>,
@@ -373,11 +451,12 @@ impl TryFrom<RawCaseFields> for RawCase {
             raw.validate.is_some(),
             raw.transform.is_some(),
             raw.remediate.is_some(),
+            raw.assess.is_some(),
             raw.check_settings.is_some(),
         ];
         if calls.iter().filter(|c| **c).count() != 1 {
             return Err(fail(
-                "needs exactly one of validate, transform, remediate, checkSettings",
+                "needs exactly one of validate, transform, remediate, assess, checkSettings",
             ));
         }
         let e = raw.expect;
@@ -419,6 +498,22 @@ impl TryFrom<RawCaseFields> for RawCase {
                     .collect(),
             };
             (Call::Remediate(drift), Expect::Remediation(remediation))
+        } else if let Some(assess) = raw.assess {
+            let Some(health) = e.health else {
+                return Err(fail("an assess case expects `health`"));
+            };
+            let has_message = health.message.is_some() || health.message_contains.is_some();
+            if health.status == HealthStatus::Current && has_message {
+                return Err(fail(
+                    "a `current` verdict keeps no message: leave out `message` and \
+                     `messageContains`",
+                ));
+            }
+            let call = Call::Assess {
+                live: assess.live,
+                desired: assess.desired,
+            };
+            (call, Expect::Health(health))
         } else {
             let expect =
                 match (e.settings_error, e.settings_ok) {
@@ -474,7 +569,7 @@ impl Suite {
                 let objects = read_fixture(path, &case.name, &dir.join(file))?;
                 match &mut case.call {
                     Call::Validate(list) | Call::Transform(list) => list.extend(objects),
-                    Call::Remediate(_) | Call::CheckSettings => {}
+                    Call::Remediate(_) | Call::Assess { .. } | Call::CheckSettings => {}
                 }
             }
             cases.push(case);
@@ -690,6 +785,15 @@ fn run_case(load: &Load, case: &Case, ctx: &EvalContext) -> std::result::Result<
             let decision = policy.remediate(drift, ctx).map_err(fault)?.value;
             compare_remediation(pattern, decision.as_ref().map(|d| &d.remediation))
         }
+        (Call::Assess { live, desired }, Expect::Health(pattern)) => {
+            undeclared_kind(policy, live, pattern)?;
+            let desired = desired.as_ref().map(Value::to_string);
+            let health = policy
+                .assess(live, desired.as_deref(), ctx)
+                .map_err(fault)?
+                .value;
+            compare_health(pattern, &health)
+        }
         // `RawCase::try_from` pairs every call with its kind of expectation.
         _ => Err(Failure {
             reason: "the case's expectation does not fit its call".to_owned(),
@@ -733,6 +837,7 @@ fn expected_json(expect: &Expect) -> Value {
         Expect::Objects(o) => json!({ "objects": o }),
         Expect::TransformError(s) => json!({ "error": s }),
         Expect::Remediation(r) => json!({ "remediation": r }),
+        Expect::Health(h) => json!({ "health": h }),
         Expect::SettingsError(s) => json!({ "settingsError": s }),
         Expect::SettingsOk => json!({ "settingsOk": true }),
     }
@@ -929,6 +1034,48 @@ fn compare_objects(expected: &[Value], actual: &[Value]) -> std::result::Result<
     })
 }
 
+/// Fail an assess case whose live object is of a kind the policy does not
+/// declare: the host would never ask the policy about it.
+fn undeclared_kind(
+    policy: &LoadedPolicy,
+    live: &Value,
+    pattern: &HealthPattern,
+) -> std::result::Result<(), Failure> {
+    let text = |field| live.get(field).and_then(Value::as_str).unwrap_or("");
+    let group = text("apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
+    if !policy.roles().health || policy.assesses(group, text("kind")) {
+        return Ok(());
+    }
+    let declared: Vec<String> = policy
+        .health_kinds()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    Err(Failure {
+        reason: format!(
+            "the policy does not assess {kind} objects (group `{group}`): the host would judge \
+             them by its built-in rules; it declares [{declared}]",
+            kind = text("kind"),
+            declared = declared.join(", ")
+        ),
+        expected: json!({ "health": pattern }),
+        actual: json!({ "kinds": declared }),
+    })
+}
+
+/// Compare a health verdict with the expected one.
+fn compare_health(pattern: &HealthPattern, health: &Health) -> std::result::Result<(), Failure> {
+    if pattern.matches(health) {
+        return Ok(());
+    }
+    let (status, message) = health_parts(health);
+    Err(Failure {
+        reason: "another health verdict was returned".to_owned(),
+        expected: json!({ "health": pattern }),
+        actual: json!({ "health": {"status": status, "message": message} }),
+    })
+}
+
 /// Compare a remediation (`None`: the remediator abstained) with the expected
 /// one (a report by substring). Only `abstain` matches `None`.
 fn compare_remediation(
@@ -1117,6 +1264,39 @@ mod tests {
         let source = std::error::Error::source(&err).expect("source").to_string();
         assert!(source.contains("exactly one of"), "{source}");
         assert!(source.contains("line"), "{source}");
+    }
+
+    #[test]
+    fn assess_cases_compare_the_status_and_the_message() {
+        let text = "policy: p.wasm\ncases:\n  - name: x\n    assess:\n      live: {kind: Certificate}\n      desired: {kind: Certificate}\n    expect: {health: {status: failed, messageContains: order}}\n";
+        let suite = Suite::parse(Path::new("s.yaml"), text).expect("suite");
+        let case = &suite.cases[0];
+        assert!(matches!(
+            &case.call,
+            Call::Assess {
+                desired: Some(_),
+                ..
+            }
+        ));
+        let Expect::Health(pattern) = &case.expect else {
+            panic!("{:?}", case.expect);
+        };
+        let failed = |m: &str| Health::Failed(m.to_owned());
+        assert_eq!(compare_health(pattern, &failed("order is invalid")), Ok(()));
+        let other = compare_health(pattern, &Health::InProgress("order".into())).unwrap_err();
+        assert_eq!(
+            other.actual,
+            json!({"health": {"status": "in-progress", "message": "order"}})
+        );
+        assert!(compare_health(pattern, &failed("rate limited")).is_err());
+    }
+
+    #[test]
+    fn a_current_verdict_with_an_expected_message_is_refused() {
+        let text = "policy: p.wasm\ncases:\n  - name: x\n    assess: {live: {}}\n    expect: {health: {status: current, message: ok}}\n";
+        let err = Suite::parse(Path::new("s.yaml"), text).expect_err("message on current");
+        let source = std::error::Error::source(&err).expect("source").to_string();
+        assert!(source.contains("keeps no message"), "{source}");
     }
 
     #[test]

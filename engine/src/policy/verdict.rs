@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::bindings::exports::plumbline::policy::health as wit_health;
 use super::bindings::plumbline::policy::types as wit;
+use crate::health::Health;
 use crate::object::ObjectRef;
 
 /// How serious a violation is.
@@ -104,6 +106,52 @@ pub struct Drift {
     pub live: Value,
     /// The fields that drifted.
     pub changes: Vec<FieldChange>,
+}
+
+/// A kind a health policy assesses (`health.kinds`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupKind {
+    /// The API group; empty for the core group.
+    pub group: String,
+    /// The kind; `*` for every kind of the group.
+    pub kind: String,
+}
+
+impl GroupKind {
+    /// Whether an object of `group` and `kind` is of this kind.
+    pub fn covers(&self, group: &str, kind: &str) -> bool {
+        self.group == group && (self.kind == "*" || self.kind == kind)
+    }
+}
+
+impl std::fmt::Display for GroupKind {
+    /// `Certificate.cert-manager.io`, or `Service` for the core group.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.group.as_str() {
+            "" => f.write_str(&self.kind),
+            group => write!(f, "{}.{group}", self.kind),
+        }
+    }
+}
+
+impl From<wit_health::GroupKind> for GroupKind {
+    fn from(k: wit_health::GroupKind) -> Self {
+        Self {
+            group: k.group,
+            kind: k.kind,
+        }
+    }
+}
+
+impl From<wit_health::Assessment> for Health {
+    fn from(a: wit_health::Assessment) -> Self {
+        match a.status {
+            wit_health::Status::Current => Health::Current,
+            wit_health::Status::InProgress => Health::InProgress(a.message),
+            wit_health::Status::Failed => Health::Failed(a.message),
+            wit_health::Status::Unknown => Health::Unknown(a.message),
+        }
+    }
 }
 
 /// What a policy says about itself (`metadata.info`).

@@ -157,20 +157,20 @@ impl Baseline {
             .filter(|(_, entry)| !entry.ignored.is_empty())
             .map(|(key, _)| key.clone())
             .collect();
-        let assess = super::waves::assessor(policies);
         let mut run = Run {
             cluster,
+            assessor: crate::health::Assessor::new(policies, self.ctx.clone()),
             report,
             inventory,
             reclaim,
             inventory_changed: false,
             take_over: &self.take_over,
             allow_cascade: self.allow_cascade,
+            recreate_guard: super::RecreateGuard::Unchecked,
             adopting: BTreeSet::new(),
             recreated_namespaces: BTreeSet::new(),
             resource_versions: BTreeMap::new(),
             passed_versions: BTreeMap::new(),
-            assess: &*assess,
             stopped: None,
         };
         run.stage(&[planned_object], &decisions, &live).await;

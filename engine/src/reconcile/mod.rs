@@ -340,29 +340,51 @@ async fn reconcile_with(
         Ok(state) => state,
         Err(error) => return (report.fail(Error::from(error)), None),
     };
-    let State {
-        version,
-        rewrite,
-        inventory,
-        live,
-        unserved,
-    } = state;
-    let plan_options = plan::Options {
-        field_manager: cluster.options().field_manager.clone(),
-        prune: spec.sync.prune,
-        prune_adopted: spec.sync.prune_guard.prune_adopted,
-        sync: unit.name().to_owned(),
-        take_over: spec.sync.take_over.managers.clone(),
+    let plan_options = plan_options(unit, &cluster.options().field_manager);
+    let mut planned = plan::plan_owned(objects, &state.live, &state.inventory, &plan_options);
+    let ctx = EvalContext {
+        source: SourceInfo {
+            url: spec.source.url.clone(),
+            revision: desired.revision.clone().unwrap_or_default(),
+            path: spec.source.path.clone(),
+        },
+        target: unit.name().to_owned(),
     };
-    let mut planned = plan::plan_owned(objects, &live, &inventory, &plan_options);
-    // Decided before anything is applied: the inventory as it was read.
+    let rules = remediate::Rules {
+        self_heal: spec.sync.self_heal,
+        max_deferral: std::time::Duration::from_secs(spec.sync.max_deferral_seconds.into()),
+    };
+    let decided = decide(
+        &planned,
+        &state.live,
+        &state.inventory,
+        policies,
+        &ctx,
+        rules,
+    )
+    .await;
+    let decisions = match decided {
+        Ok((decisions, warnings)) => {
+            report.warnings.extend(warnings);
+            let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
+            report.policy_timings.extend(timings);
+            decisions
+        }
+        Err(error) => {
+            report.summary = planned.summary();
+            return (report.fail(error), None);
+        }
+    };
+    // Decided before anything is applied, with the inventory as it was
+    // read: the prunes, and the Namespaces and CRDs a remediator recreates.
+    let allow_cascade = spec.sync.prune_guard.allow_cascade;
+    let recreated = prune_check::cascading_recreates(&decisions, allow_cascade);
     let checked = prune_check::check(
         cluster,
         unit.name(),
         &mut planned,
-        &inventory,
-        &live,
-        &unserved,
+        &state,
+        &recreated,
         &spec.sync.prune_guard,
     );
     let guard = match checked.await {
@@ -382,18 +404,17 @@ async fn reconcile_with(
         }
     };
     report.summary = planned.summary();
-    let assess = waves::assessor(policies);
 
-    let ctx = EvalContext {
-        source: SourceInfo {
-            url: spec.source.url.clone(),
-            revision: desired.revision.clone().unwrap_or_default(),
-            path: spec.source.path.clone(),
-        },
-        target: unit.name().to_owned(),
-    };
+    let State {
+        version,
+        rewrite,
+        inventory,
+        live,
+        ..
+    } = state;
     let mut run = Run {
         cluster,
+        assessor: health::Assessor::new(policies, ctx.clone()),
         report,
         reclaim: inventory
             .entries
@@ -404,27 +425,16 @@ async fn reconcile_with(
         inventory,
         inventory_changed: false,
         take_over: &spec.sync.take_over,
-        allow_cascade: spec.sync.prune_guard.allow_cascade,
+        allow_cascade,
+        recreate_guard: match guard {
+            Ok(()) => RecreateGuard::Allowed,
+            Err(_) => RecreateGuard::Refused,
+        },
         adopting: BTreeSet::new(),
         recreated_namespaces: BTreeSet::new(),
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
-        assess: &*assess,
         stopped: None,
-    };
-    let rules = remediate::Rules {
-        self_heal: spec.sync.self_heal,
-        max_deferral: std::time::Duration::from_secs(spec.sync.max_deferral_seconds.into()),
-    };
-    let decided = decide(&planned, &live, &run.inventory, policies, &ctx, rules).await;
-    let decisions = match decided {
-        Ok((decisions, warnings)) => {
-            run.report.warnings.extend(warnings);
-            let timings = decisions.values().flat_map(|r| r.timings.iter().cloned());
-            run.report.policy_timings.extend(timings);
-            decisions
-        }
-        Err(error) => return (run.report.fail(error), None),
     };
     // Before anything the inventory does not hold is applied, the head is
     // marked: if this run is killed, or another sync of it writes the
@@ -437,6 +447,7 @@ async fn reconcile_with(
             Err(error) => return (run.report.fail(Error::from(error)), None),
         }
     }
+    let assess = waves::assessor(&run.assessor);
     let waiting = waves::Waiting {
         assess: &*assess,
         timeout,
@@ -452,12 +463,14 @@ async fn reconcile_with(
         .filter(|o| o.desired.is_none())
         .collect();
     match guard {
-        _ if !run.report.errors.is_empty() => {
-            run.skip(&prunes, "not pruned: the sync had errors");
-        }
+        // Reported even after other errors: it may have refused a
+        // remediator's recreate.
         Err(refused) => {
             run.skip(&prunes, "not pruned: the mass-deletion guard refused");
             run.report.push_error(Error::PruneRefused(refused));
+        }
+        _ if !run.report.errors.is_empty() => {
+            run.skip(&prunes, "not pruned: the sync had errors");
         }
         Ok(()) => run.prune(&prunes, &live).await,
     }
@@ -534,6 +547,20 @@ async fn reconcile_with(
         _ => None,
     };
     (run.report, baseline)
+}
+
+/// The plan options of `unit`, applied with `field_manager`: what `sync`
+/// and `plan` both plan with.
+pub(crate) fn plan_options(unit: &SyncUnit, field_manager: &str) -> plan::Options {
+    let spec = &unit.config.spec.sync;
+    plan::Options {
+        field_manager: field_manager.to_owned(),
+        prune: spec.prune,
+        prune_adopted: spec.prune_guard.prune_adopted,
+        sync: unit.name().to_owned(),
+        take_over: spec.take_over.managers.clone(),
+        take_over_syncs: spec.take_over.syncs.clone(),
+    }
 }
 
 /// What a reconcile knows before it plans.
@@ -619,7 +646,10 @@ pub async fn read_state(
 fn applies_unrecorded(planned: &plan::Plan, inventory: &Inventory) -> bool {
     planned.objects.iter().any(|o| {
         o.desired.is_some()
-            && !matches!(o.action, Action::Unchanged | Action::Terminating)
+            && !matches!(
+                o.action,
+                Action::Unchanged | Action::Terminating | Action::OwnedByAnotherSync { .. }
+            )
             && !inventory.entries.contains_key(&o.key)
     })
 }
@@ -760,6 +790,9 @@ async fn decide(
 /// The state of one reconcile while it writes.
 struct Run<'a> {
     cluster: &'a Cluster,
+    /// Judges the health of what was applied: the sync's health policies,
+    /// else the built-in rules.
+    assessor: health::Assessor,
     report: Report,
     /// The inventory as read, changed as objects are applied and pruned.
     inventory: Inventory,
@@ -770,11 +803,15 @@ struct Run<'a> {
     /// their fields back.
     reclaim: std::collections::BTreeSet<ObjectKey>,
     /// The field managers whose fields adopted and reapplied objects take
-    /// over, and the other syncs whose objects this one may take.
+    /// over (the other syncs whose objects this one may take are the
+    /// plan's business: [`Action::OwnedByAnotherSync`], [`Action::Lost`]).
     take_over: &'a crate::spec::TakeOver,
     /// Whether a `recreate` may delete a Namespace or CRD with everything
     /// in it.
     allow_cascade: bool,
+    /// What the mass-deletion guard says of a `recreate` of a Namespace or
+    /// CRD.
+    recreate_guard: RecreateGuard,
     /// The objects this reconcile adopts: they existed, and were not this
     /// sync's, before it applied them.
     adopting: BTreeSet<ObjectKey>,
@@ -785,14 +822,33 @@ struct Run<'a> {
     /// The `resourceVersion` a field takeover gave an object on the way to
     /// its apply.
     passed_versions: BTreeMap<ObjectKey, String>,
-    /// The health rules ([`waves::assessor`]).
-    assess: &'a waves::Assess,
     /// Why the objects of later steps are not applied, once a wave or
     /// phase stopped the sync.
     stopped: Option<String>,
 }
 
+/// What the mass-deletion guard says of a remediator's `recreate` of a
+/// Namespace or CRD, which deletes everything in it
+/// ([`prune_check::cascading_recreates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecreateGuard {
+    /// Counted with the prunes, and allowed.
+    Allowed,
+    /// Counted with the prunes, and refused: not recreated (the reconcile
+    /// reports the guard's refusal once, with its prunes).
+    Refused,
+    /// Not counted (a repair of one object): left to a full reconcile,
+    /// which counts it.
+    Unchecked,
+}
+
 impl Run<'_> {
+    /// The health of `live`, the live version of `object`.
+    fn assess(&self, object: &plan::PlannedObject, live: &Value) -> health::Health {
+        let desired = object.desired.as_ref().map(|d| d.text());
+        self.assessor.assess_json(live, desired)
+    }
+
     /// Apply one stage: creates, updates and drift decisions.
     async fn stage(
         &mut self,
@@ -810,12 +866,16 @@ impl Run<'_> {
         // those it refuses.
         let mut immutable = Vec::new();
         for object in objects.iter().copied() {
-            if let Some(owner) = owner_elsewhere(object, live, &self.report.sync, self.take_over) {
-                self.not_taken(object, owner.to_owned());
-                continue;
-            }
             let namespace = object.key.namespace.as_ref();
             match &object.action {
+                Action::OwnedByAnotherSync { owner } => self.refuse_owned(object, owner),
+                Action::Lost { owner } => {
+                    let message = format!(
+                        "taken over by sync {owner:?}: not applied (list {owner:?} in \
+                         takeOver.syncs to take it back)"
+                    );
+                    self.push(object, Outcome::Lost, Some(message), None);
+                }
                 // Deleted with the namespace a remediator recreated.
                 Action::Unchanged | Action::Drifted(_)
                     if namespace.is_some_and(|ns| self.recreated_namespaces.contains(ns)) =>
@@ -839,7 +899,7 @@ impl Run<'_> {
                     to_apply.push((object, outcome));
                 }
                 Action::Unchanged => {
-                    let health = live.get(&object.key).map(self.assess);
+                    let health = live.get(&object.key).map(|l| self.assess(object, l));
                     self.push(object, Outcome::Unchanged, None, health);
                 }
                 Action::Drifted(drift) => {
@@ -850,6 +910,12 @@ impl Run<'_> {
                         Remediation::Reapply => to_force.push((object, Outcome::Reapplied)),
                         Remediation::Recreate if self.refuses_recreate(object) => {
                             self.refuse_recreate(object, resolution);
+                        }
+                        Remediation::Recreate
+                            if plan::cascade::cascades(&object.key)
+                                && self.recreate_guard != RecreateGuard::Allowed =>
+                        {
+                            self.hold_recreate(object, resolution);
                         }
                         Remediation::Recreate => to_recreate.push(object),
                         Remediation::Ignore => self.ignore(object, drift, resolution),
@@ -866,7 +932,7 @@ impl Run<'_> {
                     }
                 }
                 Action::Terminating => {
-                    let health = live.get(&object.key).map(self.assess);
+                    let health = live.get(&object.key).map(|l| self.assess(object, l));
                     let message = "being deleted: left alone; once it is gone, the next sync \
                                    creates it again";
                     self.push(object, Outcome::Terminating, Some(message.into()), health);
@@ -917,32 +983,25 @@ impl Run<'_> {
         }
     }
 
-    /// Report an object another sync (`owner`) applied: lost, if it was
-    /// this sync's (the other sync took it over); refused, naming the
-    /// owner, if it never was.
-    fn not_taken(&mut self, object: &plan::PlannedObject, owner: String) {
-        if self.inventory.entries.contains_key(&object.key) {
-            let message = format!(
-                "taken over by sync {owner:?}: not applied (list {owner:?} in \
-                 takeOver.syncs to take it back)"
-            );
-            self.push(object, Outcome::Lost, Some(message), None);
-        } else {
-            let error = Error::OwnedByAnotherSync {
-                object: Box::new(object.key.clone()),
-                owner,
-            };
-            let message = error.to_string();
-            self.report.push_error(error);
-            self.report.status = Status::Failed;
-            self.push(object, Outcome::Failed, Some(message), None);
-        }
+    /// Refuse an object another sync (`owner`) applied and this one never
+    /// held, naming the owner, and fail the reconcile with it.
+    fn refuse_owned(&mut self, object: &plan::PlannedObject, owner: &str) {
+        let error = Error::OwnedByAnotherSync {
+            object: Box::new(object.key.clone()),
+            owner: owner.to_owned(),
+        };
+        let message = error.to_string();
+        self.report.push_error(error);
+        self.report.status = Status::Failed;
+        self.push(object, Outcome::Failed, Some(message), None);
     }
 
     /// Take over the fields of the sync's takeover managers on the objects
-    /// of `batch` that are adopted or reapplied, so the apply that follows
-    /// makes them match Git. Objects whose takeover failed are recorded as
-    /// failed and left out of the returned batch.
+    /// of `batch` that are adopted or reapplied, and move what an earlier
+    /// Plumbline owned of a Secret's `stringData` to `data` on every
+    /// object of `batch` that exists ([`apply::takeover`]), so the apply
+    /// that follows makes them match Git. Objects whose takeover failed are
+    /// recorded as failed and left out of the returned batch.
     async fn take_over_fields<'p>(
         &mut self,
         batch: Vec<(&'p plan::PlannedObject, Outcome)>,
@@ -951,8 +1010,18 @@ impl Run<'_> {
     ) -> Vec<(&'p plan::PlannedObject, Outcome)> {
         let mut kept = Vec::with_capacity(batch.len());
         for (object, outcome) in batch {
-            let taken = match live.get(&object.key).filter(|_| takes_over(object)) {
-                Some(live) => self.cluster.take_over(live, &self.take_over.managers).await,
+            let managers: &[String] = if takes_over(object) {
+                &self.take_over.managers
+            } else {
+                &[]
+            };
+            // A created object has no fields to take over (one in a
+            // recreated namespace was read before it was deleted).
+            let existing = live
+                .get(&object.key)
+                .filter(|_| outcome != Outcome::Created);
+            let taken = match existing {
+                Some(live) => self.cluster.take_over(live, managers).await,
                 None => Ok(None),
             };
             match taken {
@@ -1048,6 +1117,34 @@ impl Run<'_> {
         });
     }
 
+    /// Report a `recreate` of a Namespace or CRD the mass-deletion guard
+    /// refused (the reconcile fails with the guard's refusal, reported
+    /// once with its prunes), or that a repair leaves to a full reconcile
+    /// (the repair fails, so the full reconcile follows).
+    fn hold_recreate(&mut self, object: &plan::PlannedObject, resolution: &remediate::Resolution) {
+        let message = match self.recreate_guard {
+            RecreateGuard::Unchecked => {
+                "recreate left to a full reconcile, which counts what it deletes against \
+                 the mass-deletion guard"
+            }
+            _ => {
+                "recreate refused by the mass-deletion guard: it counts everything the \
+                 deletion takes with it (see the error)"
+            }
+        };
+        let outcome = match self.recreate_guard {
+            RecreateGuard::Unchecked => {
+                self.report.status = Status::Failed;
+                Outcome::Skipped
+            }
+            _ => Outcome::Refused,
+        };
+        let mut line = line(object, outcome, Some(message.to_owned()), None);
+        line.drifted = drifted_paths(object);
+        line.decision.clone_from(&resolution.decision);
+        self.report.objects.push(line);
+    }
+
     /// Say on the report line of a recreated Namespace or CRD what its
     /// deletion took with it; the sync's objects in a recreated Namespace
     /// are applied again in the stage that follows.
@@ -1106,7 +1203,8 @@ impl Run<'_> {
                     entry.adopted = self.adopting.contains(&object.key);
                     self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
-                let mut line = line(object, outcome, None, Some((self.assess)(&returned)));
+                let health = self.assess(object, &returned);
+                let mut line = line(object, outcome, None, Some(health));
                 line.decision = decision;
                 line.drifted = drifted_paths(object);
                 self.report.objects.push(line);
@@ -1287,21 +1385,6 @@ impl Run<'_> {
         let line = line(object, outcome, message, health);
         self.report.objects.push(line);
     }
-}
-
-/// The sync that applied the live copy of an object this sync would write,
-/// when that is another sync that `take_over` does not list.
-fn owner_elsewhere<'l>(
-    object: &plan::PlannedObject,
-    live: &'l plan::Live,
-    sync: &str,
-    take_over: &crate::spec::TakeOver,
-) -> Option<&'l str> {
-    if matches!(object.action, Action::Unchanged | Action::Terminating) {
-        return None;
-    }
-    let owner = crate::object::label(live.get(&object.key)?, apply::SYNC_LABEL)?;
-    (owner != sync && !take_over.syncs.iter().any(|s| s == owner)).then_some(owner)
 }
 
 /// The error of an object whose change in Git the API server would accept

@@ -43,14 +43,8 @@ pub async fn preview(
     server_dry_run: bool,
 ) -> Result<Preview, Error> {
     let spec = &unit.config.spec;
-    let mut options = plan::Options {
-        prune: spec.sync.prune,
-        prune_adopted: spec.sync.prune_guard.prune_adopted,
-        sync: unit.name().to_owned(),
-        take_over: spec.sync.take_over.managers.clone(),
-        ..plan::Options::default()
-    };
     let Some(cluster) = cluster else {
+        let options = super::plan_options(unit, &plan::Options::default().field_manager);
         let live = Live::new();
         let mut planned = plan::plan_owned(desired, &live, &Inventory::default(), &options);
         let schedule = super::waves::prepare(&mut planned)?;
@@ -63,19 +57,19 @@ pub async fn preview(
         });
     };
     debug_assert!(cluster.options().dry_run, "a preview writes nothing");
-    options
-        .field_manager
-        .clone_from(&cluster.options().field_manager);
+    let options = super::plan_options(unit, &cluster.options().field_manager);
     let stored = inventory_store::load(cluster, &spec.inventory_namespace, unit.name()).await?;
     let state = read_state(cluster, unit.name(), &desired, stored).await?;
     let mut planned = plan::plan_owned(desired, &state.live, &state.inventory, &options);
+    // Remediators decide at sync: a plan shows drift, not what a
+    // `recreate` would delete.
+    let no_recreates = std::collections::BTreeSet::new();
     let guard = prune_check::check(
         cluster,
         unit.name(),
         &mut planned,
-        &state.inventory,
-        &state.live,
-        &state.unserved,
+        &state,
+        &no_recreates,
         &spec.sync.prune_guard,
     )
     .await?;

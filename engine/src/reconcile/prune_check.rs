@@ -1,43 +1,53 @@
-//! What a plan's prunes may do, decided once for `plumbline plan` and
+//! What a plan's deletions may do, decided once for `plumbline plan` and
 //! `plumbline sync` alike: inventory members whose kind is no longer served
 //! are shown, a pruned Namespace or CustomResourceDefinition that would
 //! take objects the sync does not own with it is refused (unless the sync
 //! allows cascading deletes), and the mass-deletion guard counts what is
-//! left. Reads from the cluster; writes nothing.
+//! left, with what a remediator's `recreate` of a Namespace or CRD deletes.
+//! Reads from the cluster; writes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::{remediate, State};
 use crate::apply::{self, Cluster};
 use crate::object::ObjectKey;
-use crate::plan::{self, cascade, Action, Inventory, Plan, PruneRefused};
+use crate::plan::{cascade, Action, Plan, PruneRefused};
+use crate::policy::Remediation;
 use crate::spec::PruneGuard;
 
-/// Refine the prunes `planned` made for `sync` as the module says, and
-/// return the mass-deletion guard's verdict on them.
+/// Refine the prunes `planned` made for `sync` with what was read
+/// (`state`) as the module says, and return the mass-deletion guard's
+/// verdict on them and on the Namespaces and CRDs of `recreated`
+/// ([`cascading_recreates`]).
 pub async fn check(
     cluster: &Cluster,
     sync: &str,
     planned: &mut Plan,
-    inventory: &Inventory,
-    live: &plan::Live,
-    unserved: &BTreeSet<ObjectKey>,
+    state: &State,
+    recreated: &BTreeSet<ObjectKey>,
     guard: &PruneGuard,
 ) -> apply::Result<Result<(), PruneRefused>> {
-    planned.add_unserved(unserved, inventory);
+    let (inventory, live) = (&state.inventory, &state.live);
+    planned.add_unserved(&state.unserved, inventory);
     let mut refused = BTreeMap::new();
     let mut foreign_deleted = 0;
-    let cascading = planned
+    let pruned = planned
         .objects
         .iter()
         .filter(|o| o.action == Action::Prune)
-        .filter_map(|o| Some((&o.key, cascade::of(&o.key, live.get(&o.key))?)));
-    for (key, cascade) in cascading {
+        .map(|o| &o.key);
+    let cascading = pruned
+        .map(|key| (key, false))
+        .chain(recreated.iter().map(|key| (key, true)))
+        .filter_map(|(key, recreate)| Some((key, recreate, cascade::of(key, live.get(key))?)));
+    for (key, recreate, cascade) in cascading {
         let contents = cluster.contents(&cascade).await?;
         let foreign = cascade::foreign(&contents, inventory, sync);
         if foreign.is_empty() && contents.unlisted.is_empty() {
             continue;
         }
-        if guard.allow_cascade {
+        // A recreate is only decided when cascading deletes are allowed.
+        if recreate || guard.allow_cascade {
             foreign_deleted += foreign.len();
         } else {
             let reason = cascade::refusal(key, &foreign, &contents.unlisted);
@@ -45,11 +55,23 @@ pub async fn check(
         }
     }
     planned.refuse_prunes(refused);
-    Ok(planned.check_prune_guard(
-        inventory,
-        live,
-        guard.max_share,
-        guard.allow_mass_prune,
-        foreign_deleted,
-    ))
+    Ok(planned.check_prune_guard(inventory, live, recreated, guard, foreign_deleted))
+}
+
+/// The Namespaces and CRDs the remediators decided to `recreate`, when the
+/// sync allows cascading deletes (`allow_cascade`; otherwise the recreate
+/// is refused and deletes nothing): each deletes everything in it.
+pub fn cascading_recreates(
+    decisions: &BTreeMap<ObjectKey, remediate::Resolution>,
+    allow_cascade: bool,
+) -> BTreeSet<ObjectKey> {
+    decisions
+        .iter()
+        .filter(|(key, resolution)| {
+            allow_cascade
+                && matches!(resolution.remediation, Remediation::Recreate)
+                && cascade::cascades(key)
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
 }

@@ -29,16 +29,17 @@ use crate::health::{self, Health};
 use crate::object::ObjectKey;
 use crate::plan::waves::{DeletePolicy, Phase, Schedule, Step, StepId};
 use crate::plan::{self, Action, Live, Plan, PlannedObject, Stage};
-use crate::policy::{PolicySet, Remediation};
+use crate::policy::Remediation;
 
 /// Judges the health of a live object.
 pub type Assess = dyn Fn(&Value) -> Health + Send + Sync;
 
-/// The health rules of a sync with these policies: the one place a
-/// reconcile (and a repair) takes them from. Today the built-in kstatus
-/// rules ([`health::assess`]).
-pub fn assessor(_policies: &PolicySet) -> Box<Assess> {
-    Box::new(health::assess)
+/// The health rules of a sync as waiting uses them: its health policies
+/// for the kinds they declare, the built-in kstatus rules for the rest
+/// ([`health::Assessor`]).
+pub fn assessor(assessor: &health::Assessor) -> Box<Assess> {
+    let assessor = assessor.clone();
+    Box::new(move |live| assessor.assess(live, None))
 }
 
 /// Group the plan into steps and settle its phase objects; an annotation

@@ -14,7 +14,7 @@
 //!
 //! `name` is the policy's name; the entry module is `plumbline.main`, else
 //! `main`, else `index.js`; `plumbline.roles` lists one or more of
-//! `validator`, `transformer`, `remediator` and chooses the exports of the
+//! `validator`, `transformer`, `remediator`, `health` and chooses the exports of the
 //! WIT world the component is built against. The component is built with
 //! the synchronous ABI and `--stub-wasi`: it imports nothing but the host's
 //! `log`, so it runs without WASI (and has no clock). `"plumbline": {"wasi":
@@ -69,6 +69,7 @@ pub const SDK_FILES: &[(&str, &str)] = &[
     ),
     ("src/runtime.js", include_str!("../../js/src/runtime.js")),
     ("src/host.js", include_str!("../../js/src/host.js")),
+    ("src/health.js", include_str!("../../js/src/health.js")),
     ("src/object.js", include_str!("../../js/src/object.js")),
     ("src/roles.js", include_str!("../../js/src/roles.js")),
     ("src/settings.js", include_str!("../../js/src/settings.js")),
@@ -258,7 +259,7 @@ pub fn read_project(dir: &Path) -> Result<Project> {
                 let role = item.as_str().and_then(Role::parse).ok_or_else(|| {
                     invalid(format!(
                         "`plumbline.roles` lists {item}; the roles are \"validator\", \
-                         \"transformer\" and \"remediator\""
+                         \"transformer\", \"remediator\" and \"health\""
                     ))
                 })?;
                 roles.push(role);
@@ -342,7 +343,7 @@ pub fn entry_module(project: &Project) -> String {
              throw new Error(`${{{main}}} does not export \\`${{name}}\\`, but package.json lists it in plumbline.roles`);\n  \
            }}\n\
          }}\n\
-         for (const name of [\"validator\", \"transformer\", \"remediator\"]) {{\n  \
+         for (const name of [\"validator\", \"transformer\", \"remediator\", \"health\"]) {{\n  \
            if (policy[name] !== undefined && !listed.includes(name)) {{\n    \
              throw new Error(`${{{main}}} exports \\`${{name}}\\`: add it to plumbline.roles in package.json`);\n  \
            }}\n\

@@ -8,7 +8,7 @@
 //! name = "required-labels"          # the policy's name (else the directory's)
 //!
 //! [tool.plumbline]
-//! roles = ["validator"]             # validator, transformer, remediator: one or more
+//! roles = ["validator"]             # validator, transformer, remediator, health: one or more
 //! app = "app"                       # the module that calls `plumbline_policy.export`
 //! wasi = false                      # true: keep WASI imports (the host gives an empty WASI)
 //! ```
@@ -59,6 +59,10 @@ pub const SDK_FILES: &[(&str, &str)] = &[
     (
         "export.py",
         include_str!("../../python/plumbline_policy/export.py"),
+    ),
+    (
+        "health.py",
+        include_str!("../../python/plumbline_policy/health.py"),
     ),
     (
         "log.py",
@@ -248,7 +252,7 @@ pub fn read_project(dir: &Path) -> Result<Project> {
         .ok_or_else(|| {
             config(
                 "[tool.plumbline] roles must be a list of roles (validator, transformer, \
-                 remediator)"
+                 remediator, health)"
                     .into(),
             )
         })?;
@@ -257,7 +261,7 @@ pub fn read_project(dir: &Path) -> Result<Project> {
         let role = value.as_str().and_then(Role::parse).ok_or_else(|| {
             config(format!(
                 "[tool.plumbline] roles: `{value}` is not a role (validator, transformer, \
-                 remediator)",
+                 remediator, health)",
                 value = shown(value)
             ))
         })?;
@@ -321,7 +325,7 @@ pub fn read_project(dir: &Path) -> Result<Project> {
 
 /// The world(s) to pass to componentize-py for `roles`.
 pub fn worlds(roles: &[Role]) -> Vec<String> {
-    if roles.len() == 3 {
+    if roles == [Role::Validator, Role::Transformer, Role::Remediator] {
         return vec!["policy".to_owned()];
     }
     roles

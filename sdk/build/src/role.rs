@@ -11,6 +11,8 @@ pub enum Role {
     Transformer,
     /// Decides about drift (`remediator`).
     Remediator,
+    /// Judges the health of live objects (`health`).
+    Health,
 }
 
 impl Role {
@@ -20,13 +22,19 @@ impl Role {
             Role::Validator => "validator",
             Role::Transformer => "transformer",
             Role::Remediator => "remediator",
+            Role::Health => "health",
         }
     }
 
     /// The role with this name, if any.
     pub fn parse(name: &str) -> Option<Self> {
-        [Role::Validator, Role::Transformer, Role::Remediator]
-            .into_iter()
-            .find(|role| role.name() == name)
+        [
+            Role::Validator,
+            Role::Transformer,
+            Role::Remediator,
+            Role::Health,
+        ]
+        .into_iter()
+        .find(|role| role.name() == name)
     }
 }

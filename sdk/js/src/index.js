@@ -1,7 +1,7 @@
 // plumbline-policy: write Plumbline policies in JavaScript.
 //
 // A policy is an ES module that exports `metadata` and one or more roles
-// (`validator`, `transformer`, `remediator`), each made with the matching
+// (`validator`, `transformer`, `remediator`, `health`), each made with the matching
 // `define*` function. See README.md.
 
 import "./runtime.js";
@@ -16,6 +16,7 @@ export {
   drift,
   messageOf,
 } from "./roles.js";
+export { defineHealth, health, condition, describeCondition, generation } from "./health.js";
 export { violation, aboutSet, Severity } from "./violation.js";
 export {
   apiVersion,

@@ -2,7 +2,7 @@
 
 A thin layer over the componentize-py bindings of Plumbline's WIT contract
 (``wit/policy.wit``): role base classes (:class:`Validator`,
-:class:`Transformer`, :class:`Remediator`), :class:`Object` with helpers for
+:class:`Transformer`, :class:`Remediator`, :class:`Health`), :class:`Object` with helpers for
 metadata and the containers of every workload kind, violation and
 remediation builders, strict settings parsing (:class:`Settings`), logging
 through the host (:mod:`plumbline_policy.log`), and :func:`export`.
@@ -25,8 +25,12 @@ A policy module (``app.py``)::
 
 from . import log, names, paths
 from .export import export
+from .health import (
+    CURRENT, FAILED, IN_PROGRESS, UNKNOWN, Assessment, Condition, GroupKind, current, failed,
+    in_progress, unknown,
+)
 from .object import CONTAINER_LISTS, Container, Object, pod_spec_path
-from .roles import Policy, PolicyError, Remediator, Transformer, Validator
+from .roles import Health, Policy, PolicyError, Remediator, Transformer, Validator
 from .settings import Settings, SettingsError, json_type
 from .types import (
     ERROR, IGNORE, INFO, REAPPLY, RECREATE, WARNING, Context, Drift, FieldChange, ObjectRef,
@@ -36,7 +40,9 @@ from .types import (
 __all__ = [
     "log", "names", "paths", "export",
     "CONTAINER_LISTS", "Container", "Object", "pod_spec_path",
-    "Policy", "PolicyError", "Remediator", "Transformer", "Validator",
+    "Policy", "PolicyError", "Remediator", "Transformer", "Validator", "Health",
+    "CURRENT", "IN_PROGRESS", "FAILED", "UNKNOWN", "Assessment", "Condition", "GroupKind",
+    "current", "in_progress", "failed", "unknown",
     "Settings", "SettingsError", "json_type",
     "ERROR", "WARNING", "INFO", "REAPPLY", "IGNORE", "RECREATE", "defer", "report",
     "Context", "Drift", "FieldChange", "ObjectRef", "Remediation", "SourceInfo", "Violation",

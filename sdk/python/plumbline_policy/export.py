@@ -1,6 +1,7 @@
 """Exporting a policy from a component: :func:`export` defines, in the
 policy's module, the classes componentize-py calls for each exported
-interface (``Metadata``, ``Validator``, ``Transformer``, ``Remediator``),
+interface (``Metadata``, ``Validator``, ``Transformer``, ``Remediator``,
+``Health``),
 converting between the generated bindings (``wit_world``) and this SDK's
 plain types. An exception a policy does not handle is logged with its
 traceback through the host log and then traps the call (a fault, as a Rust
@@ -11,7 +12,8 @@ import sys
 
 from . import log
 from .object import Object
-from .roles import PolicyError, Remediator, Transformer, Validator
+from .health import Assessment, unknown
+from .roles import Health, PolicyError, Remediator, Transformer, Validator
 from .settings import SettingsError
 from .types import Context, Drift, FieldChange, ObjectRef, SourceInfo
 
@@ -93,6 +95,27 @@ def export(policy, namespace: dict) -> None:
                 return guarded("remediate", run)
         namespace["Remediator"] = RemediatorExport
 
+    if isinstance(instance, Health):
+        from wit_world.exports import health as wit_health
+
+        class HealthExport:
+            def kinds(self):
+                def run():
+                    return [wit_health.GroupKind(group=k.group, kind=k.kind) for k in instance.kinds()]
+                return guarded("kinds", run)
+
+            def assess(self, live, desired, ctx):
+                def run():
+                    parsed = Object.parse_or_none(live)
+                    if parsed is None:
+                        verdict = unknown("the live object cannot be read: not a JSON object")
+                    else:
+                        wanted = None if desired is None else Object.parse_or_none(desired)
+                        verdict = instance.assess(parsed, wanted, _context(ctx))
+                    return _assessment(wit_health, verdict)
+                return guarded("assess", run)
+        namespace["Health"] = HealthExport
+
 
 def _traceback() -> str:
     """The current exception's traceback, without source lines: reading
@@ -136,6 +159,18 @@ def _object_json(o) -> str:
     if isinstance(o, dict):
         return json.dumps(o, ensure_ascii=False, separators=(",", ":"))
     raise TypeError("a transformer must return Object or dict items, got %s" % type(o).__name__)
+
+
+def _assessment(wit_health, a):
+    if not isinstance(a, Assessment):
+        raise TypeError("assess must return an Assessment (current(), in_progress(), failed(), unknown()), got %s" % type(a).__name__)
+    status = {
+        "current": wit_health.Status.CURRENT,
+        "in-progress": wit_health.Status.IN_PROGRESS,
+        "failed": wit_health.Status.FAILED,
+        "unknown": wit_health.Status.UNKNOWN,
+    }[a.status]
+    return wit_health.Assessment(status=status, message=a.message)
 
 
 def _remediation(wit, r):

@@ -81,6 +81,21 @@ class Object:
             current = current[step]
         return current
 
+    def condition(self, condition_type: str):
+        """The :class:`~plumbline_policy.health.Condition` of this type in
+        ``status.conditions``, or ``None``."""
+        from .health import Condition
+        for entry in self.get("status.conditions") or []:
+            if isinstance(entry, dict) and entry.get("type") == condition_type:
+                return Condition(entry)
+        return None
+
+    @property
+    def generation(self) -> Optional[int]:
+        """``metadata.generation``, if it is a number."""
+        value = self.get("metadata.generation")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
     def _str(self, value) -> str:
         return value if isinstance(value, str) else ""
 

@@ -1,6 +1,6 @@
 """The role base classes a policy derives from: :class:`Validator`,
-:class:`Transformer` and :class:`Remediator` (a policy may derive from
-several), all on :class:`Policy`, which carries the metadata and settings
+:class:`Transformer`, :class:`Remediator` and :class:`Health` (a policy may
+derive from several), all on :class:`Policy`, which carries the metadata and settings
 check every policy has; and :class:`PolicyError`, which a transformer raises
 to fail the sync with a message. No IO."""
 
@@ -8,9 +8,10 @@ import json
 from typing import Any, List, Optional
 
 from .object import Object
+from .health import Assessment, GroupKind
 from .types import Context, Drift, Remediation, Violation
 
-__all__ = ["Policy", "Validator", "Transformer", "Remediator", "PolicyError"]
+__all__ = ["Policy", "Validator", "Transformer", "Remediator", "Health", "PolicyError"]
 
 
 class PolicyError(Exception):
@@ -71,3 +72,20 @@ class Remediator(Policy):
     def remediate(self, drift: Drift, ctx: Context) -> Optional[Remediation]:
         """Decide about one drifted object, or return ``None`` to abstain."""
         raise NotImplementedError("%s.remediate" % type(self).__name__)
+
+
+class Health(Policy):
+    """The health role: judge whether a live object of the kinds the policy
+    declares is ready. The host asks it about objects of :meth:`kinds`
+    only, and judges every other kind by its built-in (kstatus) rules."""
+
+    def kinds(self) -> List[GroupKind]:
+        """The kinds this policy assesses, asked once when it is loaded."""
+        raise NotImplementedError("%s.kinds" % type(self).__name__)
+
+    def assess(self, live: Object, desired: Optional[Object], ctx: Context) -> Assessment:
+        """Assess one live object (status included); ``desired`` is the
+        object as Plumbline applies it, or ``None``. Return
+        :func:`~plumbline_policy.current`, :func:`~plumbline_policy.in_progress`,
+        :func:`~plumbline_policy.failed` or :func:`~plumbline_policy.unknown`."""
+        raise NotImplementedError("%s.assess" % type(self).__name__)

@@ -10,8 +10,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from plumbline_policy import (  # noqa: E402
-    IGNORE, WARNING, Drift, FieldChange, Object, ObjectRef, Settings, SettingsError,
-    Violation, defer, names, paths, report,
+    FAILED, IGNORE, IN_PROGRESS, WARNING, Assessment, Drift, FieldChange, Object, ObjectRef,
+    Settings, SettingsError, Violation, current, defer, failed, in_progress, names, paths, report,
 )
 
 
@@ -86,6 +86,29 @@ class Objects(unittest.TestCase):
         self.assertIsNone(Violation.about_set("bad").target)
         with self.assertRaises(ValueError):
             Violation("m", severity="fatal")
+
+
+class HealthHelpers(unittest.TestCase):
+    def test_conditions_are_found_by_type_and_described_as_in_the_rust_sdk(self):
+        o = Object({"kind": "Certificate", "metadata": {"name": "c", "generation": 2},
+                    "status": {"conditions": [
+                        {"type": "Issuing", "status": "False"},
+                        {"type": "Ready", "status": "False", "reason": "Failed",
+                         "message": "no issuer", "observedGeneration": 2}]}})
+        ready = o.condition("Ready")
+        self.assertFalse(ready.is_true)
+        self.assertEqual(ready.describe(), "Failed: no issuer")
+        self.assertEqual(ready.observed_generation, o.generation)
+        self.assertEqual(o.condition("Issuing").describe(), "Issuing is False")
+        self.assertIsNone(o.condition("Stalled"))
+        self.assertIsNone(Object({"kind": "ConfigMap"}).condition("Ready"))
+
+    def test_verdicts_carry_one_of_the_four_statuses(self):
+        self.assertEqual(failed("x"), Assessment(FAILED, "x"))
+        self.assertEqual(in_progress("y").status, IN_PROGRESS)
+        self.assertEqual(current().message, "")
+        with self.assertRaises(ValueError):
+            Assessment("healthy")
 
 
 class Drifts(unittest.TestCase):

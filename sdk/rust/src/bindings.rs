@@ -92,3 +92,19 @@ pub mod remediator {
         pub_export_macro: true,
     });
 }
+
+/// The `health` export.
+pub mod health {
+    wit_bindgen::generate!({
+        inline: "
+            package plumbline:sdk;
+            world health-role { export plumbline:policy/health@0.1.0; }
+        ",
+        path: "../../wit",
+        world: "plumbline:sdk/health-role",
+        with: {
+            "plumbline:policy/types@0.1.0": crate::bindings::base::plumbline::policy::types,
+        },
+        pub_export_macro: true,
+    });
+}

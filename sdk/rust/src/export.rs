@@ -28,9 +28,10 @@
 /// plumbline_sdk::export_policy!(MyPolicy, validator, transformer);
 /// ```
 ///
-/// Roles are `validator`, `transformer` and `remediator`; the type must
-/// implement the matching traits ([`Validator`](crate::Validator),
-/// [`Transformer`](crate::Transformer), [`Remediator`](crate::Remediator))
+/// Roles are `validator`, `transformer`, `remediator` and `health`; the
+/// type must implement the matching traits ([`Validator`](crate::Validator),
+/// [`Transformer`](crate::Transformer), [`Remediator`](crate::Remediator),
+/// [`Health`](crate::Health))
 /// and [`Metadata`](crate::Metadata), which is always exported. The
 /// component exports exactly these interfaces and imports only the host's
 /// `log`. Use the macro once per policy crate (a `cdylib`).
@@ -94,11 +95,26 @@ macro_rules! __export_role {
         }
         $crate::bindings::remediator::export!($glue with_types_in $crate::bindings::remediator);
     };
+    (health, $policy:ty, $glue:ident) => {
+        impl $crate::bindings::health::exports::plumbline::policy::health::Guest for $glue {
+            fn kinds() -> ::std::vec::Vec<$crate::GroupKind> {
+                $crate::__private::kinds::<$policy>()
+            }
+            fn assess(
+                live: ::std::string::String,
+                desired: ::core::option::Option<::std::string::String>,
+                ctx: $crate::Context,
+            ) -> $crate::Assessment {
+                $crate::__private::assess::<$policy>(live, desired, ctx)
+            }
+        }
+        $crate::bindings::health::export!($glue with_types_in $crate::bindings::health);
+    };
     ($other:ident, $policy:ty, $glue:ident) => {
         ::std::compile_error!(::std::concat!(
             "unknown policy role `",
             ::std::stringify!($other),
-            "`: the roles are `validator`, `transformer` and `remediator` (metadata is always exported)"
+            "`: the roles are `validator`, `transformer`, `remediator` and `health` (metadata is always exported)"
         ));
     };
 }
@@ -110,7 +126,8 @@ pub mod __private {
     use crate::log::install_panic_hook;
     use crate::object::Object;
     use crate::types::{Context, Drift, PolicyInfo, Remediation, Severity, Violation};
-    use crate::{Metadata, Remediator, Transformer, Validator};
+    use crate::health::{Assessment, GroupKind};
+    use crate::{Health, Metadata, Remediator, Transformer, Validator};
 
     /// `metadata.info`.
     pub fn info<P: Metadata>() -> PolicyInfo {
@@ -170,6 +187,24 @@ pub mod __private {
     pub fn remediate<P: Remediator>(drift: Drift, ctx: Context) -> Option<Remediation> {
         install_panic_hook();
         P::remediate(&drift, &ctx)
+    }
+
+    /// `health.kinds`.
+    pub fn kinds<P: Health>() -> Vec<GroupKind> {
+        install_panic_hook();
+        P::kinds()
+    }
+
+    /// `health.assess`: a live object that does not parse is `unknown`,
+    /// saying why; a desired object that does not parse is left out.
+    pub fn assess<P: Health>(live: String, desired: Option<String>, ctx: Context) -> Assessment {
+        install_panic_hook();
+        let live = match Object::parse(&live) {
+            Ok(live) => live,
+            Err(e) => return Assessment::unknown(format!("the live object cannot be read: {e}")),
+        };
+        let desired = desired.and_then(|json| Object::parse(&json).ok());
+        P::assess(&live, desired.as_ref(), &ctx)
     }
 }
 
@@ -283,6 +318,43 @@ mod tests {
             "{decision:?}"
         );
         assert_eq!(__private::info::<Echo>().name, "echo");
+    }
+
+    impl crate::Health for Echo {
+        fn kinds() -> Vec<crate::GroupKind> {
+            vec![crate::GroupKind::new("example.com", "*")]
+        }
+        fn assess(
+            live: &Object,
+            desired: Option<&Object>,
+            _ctx: &Context,
+        ) -> crate::Assessment {
+            match desired {
+                Some(desired) => crate::Assessment::current(format!("{} as desired", desired.name())),
+                None => crate::Assessment::in_progress(live.name()),
+            }
+        }
+    }
+
+    #[test]
+    fn assess_parses_both_objects_and_an_unreadable_live_one_is_unknown() {
+        use crate::HealthStatus;
+        let widget = r#"{"kind":"Widget","metadata":{"name":"w"}}"#.to_owned();
+        let both = __private::assess::<Echo>(widget.clone(), Some(widget.clone()), context("{}"));
+        assert_eq!(
+            (both.status, both.message.as_str()),
+            (HealthStatus::Current, "w as desired")
+        );
+        let live_only = __private::assess::<Echo>(widget, None, context("{}"));
+        assert_eq!(live_only.status, HealthStatus::InProgress);
+        let unreadable = __private::assess::<Echo>("[]".into(), None, context("{}"));
+        assert_eq!(unreadable.status, HealthStatus::Unknown);
+        assert!(
+            unreadable.message.starts_with("the live object cannot be read: "),
+            "{}",
+            unreadable.message
+        );
+        assert_eq!(__private::kinds::<Echo>()[0].kind, "*");
     }
 
     #[test]

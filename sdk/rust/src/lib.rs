@@ -3,7 +3,9 @@
 //! A policy is a WebAssembly component that implements one or more *roles*
 //! of the WIT contract (`wit/policy.wit`): a [`Validator`] inspects the
 //! desired state, a [`Transformer`] rewrites it, a [`Remediator`] decides
-//! what to do about drift. Every policy also implements [`Metadata`].
+//! what to do about drift, a [`Health`] policy judges whether live objects
+//! of the kinds it declares are ready. Every policy also implements
+//! [`Metadata`].
 //! Implement the traits on a type and export it with [`export_policy!`],
 //! naming the roles; the component exports exactly those roles.
 //!
@@ -50,6 +52,7 @@
 #[doc(hidden)]
 pub mod bindings;
 mod export;
+mod health;
 pub mod log;
 mod object;
 mod types;
@@ -57,6 +60,7 @@ mod workload;
 
 #[doc(hidden)]
 pub use export::__private;
+pub use health::{Assessment, Condition, GroupKind, HealthStatus};
 pub use object::{Object, ParseError};
 pub use types::{
     Context, Drift, FieldChange, ObjectRef, PolicyInfo, Remediation, Severity, SourceInfo,
@@ -112,4 +116,21 @@ pub trait Remediator: Metadata {
     /// otherwise). [`Drift::desired_object`] and [`Drift::live_object`]
     /// parse the two versions.
     fn remediate(drift: &Drift, ctx: &Context) -> Option<Remediation>;
+}
+
+/// The health role: judge whether a live object is ready, for the kinds the
+/// policy declares. The host asks it about objects of those kinds only and
+/// judges every other kind by its built-in (kstatus) rules.
+pub trait Health: Metadata {
+    /// The kinds this policy assesses, asked once when it is loaded, e.g.
+    /// `vec![GroupKind::new("cert-manager.io", "Certificate")]`.
+    fn kinds() -> Vec<GroupKind>;
+
+    /// Assess one live object (as read from the cluster, status included).
+    /// `desired` is the object as Plumbline applies it, when it is part of
+    /// the desired state.
+    ///
+    /// A live object that is not a JSON object never reaches this
+    /// function: it is assessed [`HealthStatus::Unknown`].
+    fn assess(live: &Object, desired: Option<&Object>, ctx: &Context) -> Assessment;
 }

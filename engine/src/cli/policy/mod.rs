@@ -58,9 +58,9 @@ fn print_structured(global: &Global, value: &impl Serialize) -> anyhow::Result<b
 }
 
 /// The roles named by a component's exports (`validator`, `transformer`,
-/// `remediator`), in that order.
+/// `remediator`, `health`), in that order.
 fn roles(exports: &[String]) -> Vec<&'static str> {
-    ["validator", "transformer", "remediator"]
+    ["validator", "transformer", "remediator", "health"]
         .into_iter()
         .filter(|role| {
             let interface = format!("plumbline:policy/{role}@");

@@ -38,6 +38,8 @@ pub enum Role {
     Transformer,
     /// Decides about drift.
     Remediator,
+    /// Judges the health of live objects.
+    Health,
 }
 
 /// Arguments of `policy new`.
@@ -120,8 +122,9 @@ struct Scaffold {
     readme: &'static str,
     /// The source file's path.
     source: &'static str,
-    /// The source templates of a validator, a transformer and a remediator.
-    examples: [&'static str; 3],
+    /// The source templates of a validator, a transformer, a remediator
+    /// and a health policy.
+    examples: [&'static str; 4],
 }
 
 /// The templates of `lang`; none for C yet.
@@ -138,6 +141,7 @@ fn scaffold(lang: Lang) -> Option<Scaffold> {
                 include_str!("templates/python/validator.py.tmpl"),
                 include_str!("templates/python/transformer.py.tmpl"),
                 include_str!("templates/python/remediator.py.tmpl"),
+                include_str!("templates/python/health.py.tmpl"),
             ],
         },
         Lang::Js => Scaffold {
@@ -151,6 +155,7 @@ fn scaffold(lang: Lang) -> Option<Scaffold> {
                 include_str!("templates/js/validator.js.tmpl"),
                 include_str!("templates/js/transformer.js.tmpl"),
                 include_str!("templates/js/remediator.js.tmpl"),
+                include_str!("templates/js/health.js.tmpl"),
             ],
         },
         Lang::Rust => Scaffold {
@@ -161,6 +166,7 @@ fn scaffold(lang: Lang) -> Option<Scaffold> {
                 include_str!("templates/validator.rs.tmpl"),
                 include_str!("templates/transformer.rs.tmpl"),
                 include_str!("templates/remediator.rs.tmpl"),
+                include_str!("templates/health.rs.tmpl"),
             ],
         },
         Lang::C => return None,
@@ -185,6 +191,7 @@ impl Scaffold {
                 self.examples[2],
                 include_str!("templates/remediator.yaml.tmpl"),
             ),
+            Role::Health => (self.examples[3], include_str!("templates/health.yaml.tmpl")),
         };
         let role = format!("{role:?}").to_lowercase();
         let sdk = sdk.map(|sdk| sdk.to_string_lossy()).unwrap_or_default();
