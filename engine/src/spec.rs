@@ -27,6 +27,8 @@
 //!         namespaces: [shop]
 //!   prune: true
 //!   selfHeal: true
+//!   wait: true                     # done only once the objects are healthy
+//!   timeout: 5m                    # how long one wait for health may take
 //!   pruneGuard: {maxShare: 0.5, allowCascade: false, pruneAdopted: false}
 //!   takeOver: {managers: [kubectl-edit]}   # default: kubectl's managers
 //! ```
@@ -729,6 +731,10 @@ spec:
             (
                 FULL.replace("maxShare: 0.25", "maxShare: 2"),
                 "between 0 and 1",
+            ),
+            (
+                FULL.replace("selfHeal: true", "selfHeal: true\n  timeout: soon"),
+                "spec.timeout must be a duration like 90s, 5m or 1h, got \"soon\"",
             ),
         ];
         for (text, expected) in cases {

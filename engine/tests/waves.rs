@@ -312,6 +312,73 @@ async fn a_pre_job_that_fails_stops_the_sync_naming_it(server: Server) {
     assert!(exists(&jobs, "migrate").await);
 }
 
+async fn a_before_creation_job_runs_again_only_when_the_sync_changes_something(server: Server) {
+    let world = World::on(server);
+    create_namespace(&world, "shop").await;
+    let seed = MIGRATION.replace("name: migrate", "name: seed").replace(
+        "delete-policy: on-success",
+        "delete-policy: before-creation",
+    );
+    world
+        .repo
+        .write("seed.yaml", &seed)
+        .write("web.yaml", &deployment("web", "0", "shop/web:1"))
+        .commit("web with a seed Job");
+    let unit = world.unit("");
+    let jobs: Api<Job> = Api::namespaced(world.client(), "shop");
+    let deployments: Api<Deployment> = Api::namespaced(world.client(), "shop");
+    let uid = |job: Job| job.metadata.uid.unwrap();
+    let first_run = async {
+        wait_until("the seed Job applied", || exists(&jobs, "seed")).await;
+        complete(&jobs, "seed").await;
+    };
+    let (report, ()) = tokio::join!(world.reconcile(&unit), first_run);
+    assert_eq!(report.status, Status::Synced, "{report:#?}");
+    let first = uid(jobs.get("seed").await.unwrap());
+
+    // Nothing to do: the Job is neither deleted nor run again.
+    let idle = world.reconcile(&unit).await;
+    assert_eq!(idle.status, Status::Synced, "{idle:#?}");
+    assert_eq!(uid(jobs.get("seed").await.unwrap()), first);
+
+    // A new image: the Job runs again, to completion, before it is applied.
+    world
+        .repo
+        .write("web.yaml", &deployment("web", "0", "shop/web:2"))
+        .commit("web 2");
+    let image = |d: Deployment| {
+        let d = serde_json::to_value(d).unwrap();
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let second_run = async {
+        wait_until("the seed Job created again", || async {
+            jobs.get_opt("seed")
+                .await
+                .unwrap()
+                .is_some_and(|j| uid(j) != first)
+        })
+        .await;
+        let live = deployments.get("web").await.unwrap();
+        assert_eq!(
+            image(live).as_deref(),
+            Some("shop/web:1"),
+            "applied before the Job ran"
+        );
+        complete(&jobs, "seed").await;
+    };
+    let (report, ()) = tokio::join!(world.reconcile(&unit), second_run);
+    assert_eq!(report.status, Status::Synced, "{report:#?}");
+    let seed_line = line(&report, "Job.batch shop/seed");
+    assert_eq!(
+        seed_line.message.as_deref(),
+        Some("deleted and created again (delete-policy before-creation)")
+    );
+    let live = deployments.get("web").await.unwrap();
+    assert_eq!(image(live).as_deref(), Some("shop/web:2"));
+}
+
 async fn depends_on_waits_until_the_dependency_is_healthy(server: Server) {
     let fixture = Fixture::on(server).await;
     let repo = &fixture.world.repo;
@@ -464,5 +531,6 @@ on_real_server!(
     three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_sync,
     a_pre_job_completes_before_anything_else_is_applied_and_runs_once,
     a_pre_job_that_fails_stops_the_sync_naming_it,
+    a_before_creation_job_runs_again_only_when_the_sync_changes_something,
     depends_on_waits_until_the_dependency_is_healthy,
 );
