@@ -11,6 +11,7 @@
 //! signatures by rPGP ([`openpgp`]), signing subkeys, expiry and revocation
 //! included.
 
+pub mod cosign;
 mod openpgp;
 mod ssh;
 
