@@ -7,6 +7,7 @@
 mod binary_support;
 mod cli_support;
 mod server_support;
+mod source_support;
 mod verify_support;
 
 use std::path::Path;
@@ -156,10 +157,18 @@ async fn sync_applies_nothing_from_an_unsigned_commit_and_goes_on_once_signed(se
     assert_eq!(mode(config_maps.get_opt("settings").await.unwrap()), None);
 
     write_config_map(dir.path(), "signed");
-    commit(&keys, dir.path(), "signed", &Signing::Ssh(keys.ssh_key("alice")));
-    plumbline_async(&sync, &["sync", ".", "--kubeconfig", &kubeconfig])
+    let signed = commit(&keys, dir.path(), "signed", &Signing::Ssh(keys.ssh_key("alice")));
+    let synced = plumbline_async(&sync, &["sync", ".", "--kubeconfig", &kubeconfig])
         .await
         .expect(0);
+    let alice = keys.ssh_fingerprint("alice");
+    assert!(
+        synced.stdout.contains(&format!(
+            "verified commit {signed} signed by SSH key {alice} (keys/alice.pub)"
+        )),
+        "{}",
+        synced.stdout
+    );
     assert_eq!(
         mode(config_maps.get_opt("settings").await.unwrap()).as_deref(),
         Some("signed")

@@ -193,6 +193,13 @@ fn tag_modes_verify_the_annotated_tag_the_commit_or_both() {
     let both = check("ssh-signed", Mode::TagAndHead).unwrap();
     let kinds: Vec<ObjectKind> = both.verified.iter().map(|v| v.kind).collect();
     assert_eq!(kinds, [ObjectKind::Tag, ObjectKind::Commit]);
+    // A signed tag pinned by its object id (as the controller pins a
+    // revision) is verified as the tag.
+    let tag_id = keys.git(&work, &["rev-parse", "ssh-signed"], &Signing::None);
+    let pinned = fetch(&repo, cache.path(), GitRef::Commit(tag_id.clone()), &trusted(&keys, Mode::TagAndHead))
+        .unwrap();
+    assert_eq!(pinned.verified[0].object.to_string(), tag_id);
+    assert_eq!(pinned.commit, both.commit);
     // Tag modes need an annotated tag.
     let light = check("lightweight", Mode::Tag).unwrap_err();
     assert!(light.to_string().contains("lightweight tag"), "{light}");

@@ -20,7 +20,7 @@
 
 use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use serde::{Deserialize, Serialize};
 
@@ -210,8 +210,7 @@ impl PayloadVerifier {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|e| Error::Malformed(e.to_string()))?;
-        let signature = DerSignature::try_from(raw.as_slice())
-            .map(|der| Signature::from(&der))
+        let signature = Signature::from_der(&raw)
             .or_else(|_| Signature::from_slice(&raw))
             .map_err(|e| Error::Malformed(e.to_string()))?;
         self.0

@@ -393,8 +393,10 @@ pub(crate) fn verify_fetched(
     let keys = &verification.keys;
     let mut verified = Vec::new();
     if mode.checks_tag() {
+        // A reference to an annotated tag points to the tag object; a
+        // commit id naming one (a tag pinned by the controller) does too.
         let found = match reference {
-            crate::source::GitRef::Tag(_) if target != commit => None,
+            _ if target != commit => None,
             crate::source::GitRef::Tag(_) => Some("is a lightweight tag"),
             crate::source::GitRef::Branch(_) => Some("is a branch"),
             crate::source::GitRef::Commit(_) => Some("is a commit"),
