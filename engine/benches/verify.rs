@@ -51,7 +51,9 @@ fn main() {
     trusted
         .add(&keys.export(&keys.ed25519), "keys/ed25519.asc")
         .unwrap();
-    trusted.add(&keys.export(&keys.rsa), "keys/rsa.asc").unwrap();
+    trusted
+        .add(&keys.export(&keys.rsa), "keys/rsa.asc")
+        .unwrap();
     trusted
         .add(&keys.export(&keys.with_subkey), "keys/subkey.asc")
         .unwrap();
@@ -61,7 +63,10 @@ fn main() {
         ("SSH RSA-2048", Signing::Ssh(keys.ssh_key("robert"))),
         ("OpenPGP ed25519", Signing::Gpg(keys.ed25519.clone())),
         ("OpenPGP RSA-2048", Signing::Gpg(keys.rsa.clone())),
-        ("OpenPGP signing subkey", Signing::Gpg(keys.with_subkey.clone())),
+        (
+            "OpenPGP signing subkey",
+            Signing::Gpg(keys.with_subkey.clone()),
+        ),
     ];
     let mut last = String::new();
     println!("verify one signed commit in the object database ({RUNS} runs each):");

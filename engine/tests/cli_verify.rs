@@ -45,7 +45,9 @@ fn signed_sync(keys: &Keys, namespace: &str) -> tempfile::TempDir {
 fn write_config_map(dir: &Path, mode: &str) {
     std::fs::write(
         dir.join("repo/deploy/config.yaml"),
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: {mode}\n"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: {mode}\n"
+        ),
     )
     .unwrap();
 }
@@ -63,7 +65,12 @@ fn render_and_plan_refuse_unsigned_untrusted_and_tampered_commits_and_show_the_s
     let alice = keys.ssh_fingerprint("alice");
 
     write_config_map(dir.path(), "fast");
-    let signed = commit(&keys, dir.path(), "signed", &Signing::Ssh(keys.ssh_key("alice")));
+    let signed = commit(
+        &keys,
+        dir.path(),
+        "signed",
+        &Signing::Ssh(keys.ssh_key("alice")),
+    );
     let render = plumbline(&sync, &["render", "."]).expect(0);
     assert!(render.stdout.contains("mode: fast"), "{}", render.stdout);
     let plan = plumbline(&sync, &["plan", "."]).expect(1);
@@ -77,7 +84,10 @@ fn render_and_plan_refuse_unsigned_untrusted_and_tampered_commits_and_show_the_s
     let json = plumbline(&sync, &["plan", ".", "-o", "json"]).expect(1);
     let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(document["verified"][0]["object"], signed.as_str());
-    assert_eq!(document["verified"][0]["signer"]["fingerprint"], alice.as_str());
+    assert_eq!(
+        document["verified"][0]["signer"]["fingerprint"],
+        alice.as_str()
+    );
 
     let mallory = keys.ssh_fingerprint("mallory");
     let tampered_base = signed.clone();
@@ -94,7 +104,12 @@ fn render_and_plan_refuse_unsigned_untrusted_and_tampered_commits_and_show_the_s
             "untrusted",
             Box::new(|| {
                 write_config_map(dir.path(), "untrusted");
-                commit(&keys, dir.path(), "untrusted", &Signing::Ssh(keys.ssh_key("mallory")))
+                commit(
+                    &keys,
+                    dir.path(),
+                    "untrusted",
+                    &Signing::Ssh(keys.ssh_key("mallory")),
+                )
             }),
             format!("signed by SSH key {mallory}, which is not a trusted key"),
         ),
@@ -115,10 +130,15 @@ fn render_and_plan_refuse_unsigned_untrusted_and_tampered_commits_and_show_the_s
             let refused = plumbline(&sync, &[command, "."]).expect(2);
             assert!(refused.stdout.is_empty(), "{case}: {}", refused.stdout);
             let stderr = refused.stderr.replace('\n', " ");
-            assert!(stderr.contains(&format!("commit {commit}")), "{case}: {stderr}");
+            assert!(
+                stderr.contains(&format!("commit {commit}")),
+                "{case}: {stderr}"
+            );
             assert!(stderr.contains(&found), "{case}: {stderr}");
             assert!(
-                stderr.contains(&format!("expected a signature by SSH key {alice} (keys/alice.pub)")),
+                stderr.contains(&format!(
+                    "expected a signature by SSH key {alice} (keys/alice.pub)"
+                )),
                 "{case}: {stderr}"
             );
         }
@@ -131,13 +151,22 @@ fn a_key_file_that_holds_no_key_is_an_error_naming_it() {
     let dir = signed_sync(&keys, "verify-cli");
     let sync = dir.path().join("sync");
     write_config_map(dir.path(), "fast");
-    commit(&keys, dir.path(), "signed", &Signing::Ssh(keys.ssh_key("alice")));
+    commit(
+        &keys,
+        dir.path(),
+        "signed",
+        &Signing::Ssh(keys.ssh_key("alice")),
+    );
     std::fs::write(sync.join("keys/alice.pub"), "not a key\n").unwrap();
     let run = plumbline(&sync, &["render", "."]).expect(2);
     assert!(run.stderr.contains("keys/alice.pub"), "{}", run.stderr);
     std::fs::remove_file(sync.join("keys/alice.pub")).unwrap();
     let run = plumbline(&sync, &["render", "."]).expect(2);
-    assert!(run.stderr.contains("cannot read key file keys/alice.pub"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read key file keys/alice.pub"),
+        "{}",
+        run.stderr
+    );
 }
 
 async fn sync_applies_nothing_from_an_unsigned_commit_and_goes_on_once_signed(server: Server) {
@@ -157,7 +186,12 @@ async fn sync_applies_nothing_from_an_unsigned_commit_and_goes_on_once_signed(se
     assert_eq!(mode(config_maps.get_opt("settings").await.unwrap()), None);
 
     write_config_map(dir.path(), "signed");
-    let signed = commit(&keys, dir.path(), "signed", &Signing::Ssh(keys.ssh_key("alice")));
+    let signed = commit(
+        &keys,
+        dir.path(),
+        "signed",
+        &Signing::Ssh(keys.ssh_key("alice")),
+    );
     let synced = plumbline_async(&sync, &["sync", ".", "--kubeconfig", &kubeconfig])
         .await
         .expect(0);

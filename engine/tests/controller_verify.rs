@@ -51,7 +51,10 @@ async fn an_unsigned_commit_on_a_signed_one_is_not_applied_until_it_is_signed(se
         .into_iter()
         .collect(),
     );
-    secrets.create(&PostParams::default(), &secret).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
 
     let running = fixture.start();
     let spec = json!({
@@ -67,7 +70,10 @@ async fn an_unsigned_commit_on_a_signed_one_is_not_applied_until_it_is_signed(se
         .wait_for_unit("team-a", "shop", "Ready", is_ready)
         .await;
     let status = unit.status.unwrap();
-    assert_eq!(status.last_applied_revision.as_deref(), Some(signed.as_str()));
+    assert_eq!(
+        status.last_applied_revision.as_deref(),
+        Some(signed.as_str())
+    );
     assert_eq!(status.verified.len(), 1, "{status:?}");
     assert_eq!(status.verified[0].kind, "commit");
     assert_eq!(status.verified[0].object, signed);
@@ -91,7 +97,10 @@ async fn an_unsigned_commit_on_a_signed_one_is_not_applied_until_it_is_signed(se
     assert!(why.contains("is not signed"), "{why}");
     assert!(why.contains(&keys.ed25519), "{why}");
     let status = unit.status.clone().unwrap();
-    assert_eq!(status.last_applied_revision.as_deref(), Some(signed.as_str()));
+    assert_eq!(
+        status.last_applied_revision.as_deref(),
+        Some(signed.as_str())
+    );
     let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
     let settings = config_maps.get("settings").await.unwrap();
     assert_eq!(
@@ -112,7 +121,9 @@ async fn an_unsigned_commit_on_a_signed_one_is_not_applied_until_it_is_signed(se
     let metrics = running.metrics.encode();
     let refused = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("plumbline_unverified_revisions_total{reason=\"UnsignedRevision\"} "))
+        .find_map(|l| {
+            l.strip_prefix("plumbline_unverified_revisions_total{reason=\"UnsignedRevision\"} ")
+        })
         .and_then(|n| n.trim().parse::<u64>().ok())
         .unwrap_or(0);
     assert!(refused >= 1, "{metrics}");
@@ -122,7 +133,9 @@ async fn an_unsigned_commit_on_a_signed_one_is_not_applied_until_it_is_signed(se
     let unit = fixture
         .wait_for_unit("team-a", "shop", "Ready at the signed commit", |u| {
             is_ready(u)
-                && u.status.as_ref().and_then(|s| s.last_applied_revision.as_deref())
+                && u.status
+                    .as_ref()
+                    .and_then(|s| s.last_applied_revision.as_deref())
                     == Some(signed_again.as_str())
         })
         .await;

@@ -77,8 +77,16 @@ fn commit_verdicts_agree_with_git_log_g() {
         ("ssh-untrusted", ssh("mallory"), String::new()),
         ("gpg-ed25519", gpg(&keys.ed25519), keys.ed25519.clone()),
         ("gpg-rsa", gpg(&keys.rsa), keys.rsa.clone()),
-        ("gpg-subkey", gpg(&keys.with_subkey), keys.with_subkey.clone()),
-        ("gpg-expired", Signing::GpgIn2020(keys.expired.clone()), String::new()),
+        (
+            "gpg-subkey",
+            gpg(&keys.with_subkey),
+            keys.with_subkey.clone(),
+        ),
+        (
+            "gpg-expired",
+            Signing::GpgIn2020(keys.expired.clone()),
+            String::new(),
+        ),
         ("gpg-revoked", gpg(&keys.revoked), String::new()),
         ("gpg-untrusted", Signing::GpgStranger, String::new()),
         ("unsigned", Signing::None, String::new()),
@@ -108,7 +116,12 @@ fn commit_verdicts_agree_with_git_log_g() {
         .chain(tampered.into_iter().map(|(b, c)| (b, c, String::new())));
     for (branch, commit, fingerprint) in all {
         let oracle = keys.oracle(&work, &commit);
-        let verdict = fetch(&repo, cache.path(), GitRef::Branch(branch.into()), &verification);
+        let verdict = fetch(
+            &repo,
+            cache.path(),
+            GitRef::Branch(branch.into()),
+            &verification,
+        );
         match &verdict {
             Ok(fetched) => {
                 assert_eq!(oracle, 'G', "{branch}: accepted, but git says {oracle}");
@@ -149,7 +162,14 @@ fn commit_verdicts_agree_with_git_log_g() {
                 assert!(message.contains(&found), "{branch}: {message}");
             }
         }
-        eprintln!("{branch}: git {oracle}, plumbline {}", if verdict.is_ok() { "accepts" } else { "refuses" });
+        eprintln!(
+            "{branch}: git {oracle}, plumbline {}",
+            if verdict.is_ok() {
+                "accepts"
+            } else {
+                "refuses"
+            }
+        );
     }
 }
 
@@ -165,11 +185,20 @@ fn tag_modes_verify_the_annotated_tag_the_commit_or_both() {
     keys.git(&work, &["tag", "lightweight"], &Signing::None);
     keys.commit(&work, "signed commit", &Signing::Ssh(keys.ssh_key("alice")));
     keys.tag(&work, "ssh-signed", &Signing::Ssh(keys.ssh_key("alice")));
-    keys.tag(&work, "ssh-untrusted", &Signing::Ssh(keys.ssh_key("mallory")));
+    keys.tag(
+        &work,
+        "ssh-untrusted",
+        &Signing::Ssh(keys.ssh_key("mallory")),
+    );
     repo.push();
     let cache = tempfile::tempdir().unwrap();
     let check = |tag: &str, mode: Mode| {
-        fetch(&repo, cache.path(), GitRef::Tag(tag.into()), &trusted(&keys, mode))
+        fetch(
+            &repo,
+            cache.path(),
+            GitRef::Tag(tag.into()),
+            &trusted(&keys, mode),
+        )
     };
 
     for (tag, oracle) in [
@@ -196,15 +225,25 @@ fn tag_modes_verify_the_annotated_tag_the_commit_or_both() {
     // A signed tag pinned by its object id (as the controller pins a
     // revision) is verified as the tag.
     let tag_id = keys.git(&work, &["rev-parse", "ssh-signed"], &Signing::None);
-    let pinned = fetch(&repo, cache.path(), GitRef::Commit(tag_id.clone()), &trusted(&keys, Mode::TagAndHead))
-        .unwrap();
+    let pinned = fetch(
+        &repo,
+        cache.path(),
+        GitRef::Commit(tag_id.clone()),
+        &trusted(&keys, Mode::TagAndHead),
+    )
+    .unwrap();
     assert_eq!(pinned.verified[0].object.to_string(), tag_id);
     assert_eq!(pinned.commit, both.commit);
     // Tag modes need an annotated tag.
     let light = check("lightweight", Mode::Tag).unwrap_err();
     assert!(light.to_string().contains("lightweight tag"), "{light}");
-    let branch = fetch(&repo, cache.path(), GitRef::Branch("main".into()), &trusted(&keys, Mode::Tag))
-        .unwrap_err();
+    let branch = fetch(
+        &repo,
+        cache.path(),
+        GitRef::Branch("main".into()),
+        &trusted(&keys, Mode::Tag),
+    )
+    .unwrap_err();
     assert!(branch.to_string().contains("is a branch"), "{branch}");
 }
 
@@ -234,9 +273,14 @@ fn a_refused_revision_never_becomes_the_last_good_one() {
         path: String::new(),
         credentials: Credentials::None,
     };
-    let good = source::last_good(&source, cache.path(), &FetchOptions::default(), &AtomicBool::new(false))
-        .unwrap()
-        .unwrap();
+    let good = source::last_good(
+        &source,
+        cache.path(),
+        &FetchOptions::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(good.commit.to_string(), signed);
     assert_eq!(
         good.files.get("deploy/app.yaml"),

@@ -144,12 +144,13 @@ where
     })?;
     let verified = match &options.verify {
         Some(verification) => {
-            verify::verify_fetched(&repo, target, commit, &source.reference, verification)
-                .map_err(|source_error| Error::Unverified {
+            verify::verify_fetched(&repo, target, commit, &source.reference, verification).map_err(
+                |source_error| Error::Unverified {
                     url: shown_url.clone(),
                     reference: source.reference.clone(),
                     source: source_error,
-                })?
+                },
+            )?
         }
         None => Vec::new(),
     };

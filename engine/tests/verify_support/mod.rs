@@ -52,8 +52,22 @@ impl Keys {
             revoked: String::new(),
         };
         keys.ed25519 = keys.gen_key("gnupg", "Ed <ed@example.com>", "ed25519", "sign", "0", None);
-        keys.rsa = keys.gen_key("gnupg", "Rsa <rsa@example.com>", "rsa2048", "sign", "0", None);
-        keys.with_subkey = keys.gen_key("gnupg", "Sub <sub@example.com>", "ed25519", "cert", "0", None);
+        keys.rsa = keys.gen_key(
+            "gnupg",
+            "Rsa <rsa@example.com>",
+            "rsa2048",
+            "sign",
+            "0",
+            None,
+        );
+        keys.with_subkey = keys.gen_key(
+            "gnupg",
+            "Sub <sub@example.com>",
+            "ed25519",
+            "cert",
+            "0",
+            None,
+        );
         keys.gpg(
             "gnupg",
             None,
@@ -67,8 +81,22 @@ impl Keys {
             "1d",
             Some("20200101T000000"),
         );
-        keys.revoked = keys.gen_key("gnupg", "Gone <gone@example.com>", "ed25519", "sign", "0", None);
-        keys.gen_key("stranger-gnupg", "Eve <eve@example.com>", "ed25519", "sign", "0", None);
+        keys.revoked = keys.gen_key(
+            "gnupg",
+            "Gone <gone@example.com>",
+            "ed25519",
+            "sign",
+            "0",
+            None,
+        );
+        keys.gen_key(
+            "stranger-gnupg",
+            "Eve <eve@example.com>",
+            "ed25519",
+            "sign",
+            "0",
+            None,
+        );
         for (name, kind) in [
             ("alice", "ed25519"),
             ("carol", "ecdsa"),
@@ -77,7 +105,9 @@ impl Keys {
         ] {
             let file = keys.ssh_key(name);
             let mut command = Command::new("ssh-keygen");
-            command.args(["-q", "-N", "", "-C", name, "-t", kind, "-f"]).arg(&file);
+            command
+                .args(["-q", "-N", "", "-C", name, "-t", kind, "-f"])
+                .arg(&file);
             if kind == "rsa" {
                 command.args(["-b", "2048"]);
             }
@@ -137,9 +167,10 @@ impl Keys {
             .gnupg_home()
             .join("openpgp-revocs.d")
             .join(format!("{fingerprint}.rev"));
-        let text = std::fs::read_to_string(&certificate)
-            .unwrap()
-            .replace(":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----");
+        let text = std::fs::read_to_string(&certificate).unwrap().replace(
+            ":-----BEGIN PGP PUBLIC KEY BLOCK-----",
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        );
         let file = self.dir.path().join("revocation.asc");
         std::fs::write(&file, text).unwrap();
         self.gpg("gnupg", None, &["--import", file.to_str().unwrap()]);
@@ -158,7 +189,11 @@ impl Keys {
 
     /// Make annotated tag `name` (signed as `signing`) at HEAD of `work`.
     pub fn tag(&self, work: &Path, name: &str, signing: &Signing) {
-        let flag = if matches!(signing, Signing::None) { "-a" } else { "-s" };
+        let flag = if matches!(signing, Signing::None) {
+            "-a"
+        } else {
+            "-s"
+        };
         self.git(work, &["tag", flag, name, "-m", name], signing);
     }
 
@@ -193,7 +228,12 @@ impl Keys {
             .env("GIT_COMMITTER_NAME", "Test")
             .env("GIT_COMMITTER_EMAIL", "test@example.com")
             .env("GNUPGHOME", self.gnupg_home())
-            .args(["-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"])
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "protocol.file.allow=always",
+            ])
             .arg("-c")
             .arg(format!(
                 "gpg.ssh.allowedSignersFile={}",
@@ -257,9 +297,14 @@ impl Keys {
 
     fn gpg(&self, home: &str, at: Option<&str>, args: &[&str]) -> String {
         let mut command = Command::new("gpg");
-        command
-            .env("GNUPGHOME", self.dir.path().join(home))
-            .args(["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]);
+        command.env("GNUPGHOME", self.dir.path().join(home)).args([
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ]);
         if let Some(at) = at {
             command.args(["--faked-system-time", &format!("{at}!")]);
         }

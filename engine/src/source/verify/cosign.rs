@@ -50,7 +50,9 @@ pub enum Error {
     Malformed(String),
     /// The signature does not verify with the key: wrong key, or payload
     /// changed.
-    #[error("the signature does not match the payload with this key (wrong key or tampered payload)")]
+    #[error(
+        "the signature does not match the payload with this key (wrong key or tampered payload)"
+    )]
     BadSignature,
     /// The payload is not a cosign simple-signing payload.
     #[error("the signed payload is not a cosign simple-signing payload: {0}")]
@@ -317,12 +319,17 @@ mod tests {
     #[test]
     fn keys_that_are_not_p256_pem_are_refused() {
         assert!(matches!(
-            PayloadVerifier::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"),
+            PayloadVerifier::from_pem(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            ),
             Err(Error::Key { kind: "public", .. })
         ));
         assert!(matches!(
             PayloadSigner::from_pem("nothing"),
-            Err(Error::Key { kind: "private", .. })
+            Err(Error::Key {
+                kind: "private",
+                ..
+            })
         ));
     }
 }

@@ -322,8 +322,7 @@ pub fn verify_signature(
     keys: &TrustedKeys,
     now: SystemTime,
 ) -> Result<Signer, Failure> {
-    let text = std::str::from_utf8(signature)
-        .map_err(|_| Failure::Malformed("not text".into()))?;
+    let text = std::str::from_utf8(signature).map_err(|_| Failure::Malformed("not text".into()))?;
     if text.starts_with("-----BEGIN SSH SIGNATURE-----") {
         ssh::verify(text, payload, &keys.ssh)
     } else if text.starts_with("-----BEGIN PGP SIGNATURE-----") {
@@ -341,7 +340,10 @@ pub fn verify_object(
     id: ObjectId,
     keys: &TrustedKeys,
 ) -> Result<Verified, Error> {
-    let read = |message: String| Error::Read { object: id, message };
+    let read = |message: String| Error::Read {
+        object: id,
+        message,
+    };
     let object = repo.find_object(id).map_err(|e| read(e.to_string()))?;
     let (kind, signed) = match object.kind {
         gix::object::Kind::Commit => (
@@ -364,14 +366,15 @@ pub fn verify_object(
             expected: keys.describe(),
         });
     };
-    let signer = verify_signature(&signature, &payload, keys, SystemTime::now()).map_err(
-        |failure| Error::Refused {
-            kind,
-            object: id,
-            failure,
-            expected: keys.describe(),
-        },
-    )?;
+    let signer =
+        verify_signature(&signature, &payload, keys, SystemTime::now()).map_err(|failure| {
+            Error::Refused {
+                kind,
+                object: id,
+                failure,
+                expected: keys.describe(),
+            }
+        })?;
     Ok(Verified {
         kind,
         object: id,
@@ -459,8 +462,14 @@ mod tests {
     fn files_that_hold_no_keys_are_refused_naming_the_file() {
         let mut keys = TrustedKeys::default();
         let error = keys.add("hello\n", "keys/alice.pub").unwrap_err();
-        assert!(error.to_string().starts_with("trusted keys keys/alice.pub:"), "{error}");
-        let armored = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        assert!(
+            error
+                .to_string()
+                .starts_with("trusted keys keys/alice.pub:"),
+            "{error}"
+        );
+        let armored =
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n";
         assert!(keys.add(armored, "keys/bob.asc").is_err());
         assert!(keys.is_empty());
     }
@@ -468,7 +477,12 @@ mod tests {
     #[test]
     fn signatures_of_unknown_formats_are_not_accepted() {
         let keys = TrustedKeys::default();
-        let x509 = verify_signature(b"-----BEGIN SIGNED MESSAGE-----\n", b"", &keys, SystemTime::now());
+        let x509 = verify_signature(
+            b"-----BEGIN SIGNED MESSAGE-----\n",
+            b"",
+            &keys,
+            SystemTime::now(),
+        );
         assert_eq!(x509, Err(Failure::UnsupportedFormat("X.509")));
         let junk = verify_signature(b"junk", b"", &keys, SystemTime::now());
         assert!(matches!(junk, Err(Failure::Malformed(_))));

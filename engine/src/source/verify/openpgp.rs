@@ -168,9 +168,10 @@ fn check_primary(
     signs_itself: bool,
 ) -> Result<(), KeyProblem> {
     let primary = &key.primary_key;
-    let revoked = key.details.revocation_signatures.iter().any(|s| {
-        s.typ() == Some(SignatureType::KeyRevocation) && s.verify_key(primary).is_ok()
-    });
+    let revoked =
+        key.details.revocation_signatures.iter().any(|s| {
+            s.typ() == Some(SignatureType::KeyRevocation) && s.verify_key(primary).is_ok()
+        });
     if revoked {
         return Err(KeyProblem::Revoked);
     }
@@ -181,7 +182,9 @@ fn check_primary(
         .filter(|s| s.verify_key(primary).is_ok());
     let certifications = key.details.users.iter().flat_map(|user| {
         user.signatures.iter().filter(|s| {
-            s.is_certification() && s.verify_certification(primary, Tag::UserId, &user.id).is_ok()
+            s.is_certification()
+                && s.verify_certification(primary, Tag::UserId, &user.id)
+                    .is_ok()
         })
     });
     let newest = direct
@@ -235,9 +238,10 @@ fn check_subkey(
     if !binding.key_flags().sign() {
         return Err(KeyProblem::NotForSigning);
     }
-    let back_signed = binding
-        .embedded_signature()
-        .is_some_and(|back| back.verify_primary_key_binding(&subkey.key, primary).is_ok());
+    let back_signed = binding.embedded_signature().is_some_and(|back| {
+        back.verify_primary_key_binding(&subkey.key, primary)
+            .is_ok()
+    });
     if !back_signed {
         return Err(KeyProblem::NoSelfSignature);
     }
@@ -313,8 +317,6 @@ fn to_time(timestamp: Timestamp) -> SystemTime {
 /// A time as seconds since the epoch and UTC date, e.g.
 /// `2020-01-02T00:00:00Z`.
 fn show(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     super::utc(seconds)
 }

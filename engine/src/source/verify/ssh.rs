@@ -154,7 +154,10 @@ pub(super) fn verify(
         .public_key()
         .fingerprint(HashAlg::Sha256)
         .to_string();
-    let Some(trusted) = keys.iter().find(|k| k.key.key_data() == signature.public_key()) else {
+    let Some(trusted) = keys
+        .iter()
+        .find(|k| k.key.key_data() == signature.public_key())
+    else {
         return Err(Failure::UntrustedKey {
             found: format!("SSH key {fingerprint}"),
         });
@@ -187,7 +190,8 @@ pub(super) fn verify(
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN alice";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN alice";
 
     #[test]
     fn allowed_signers_lines_and_bare_keys_are_read() {
@@ -209,7 +213,10 @@ mod tests {
         );
         let ca = format!("*@example.com cert-authority {KEY}\n");
         let error = parse(&ca, "k").unwrap_err();
-        assert!(error.contains("line 1") && error.contains("cert-authority"), "{error}");
+        assert!(
+            error.contains("line 1") && error.contains("cert-authority"),
+            "{error}"
+        );
         let garbage = parse("alice@example.com nothing here\n", "k").unwrap_err();
         assert!(garbage.contains("no SSH public key"), "{garbage}");
     }
