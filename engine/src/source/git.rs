@@ -148,7 +148,7 @@ where
                 |source_error| Error::Unverified {
                     url: shown_url.clone(),
                     reference: source.reference.clone(),
-                    source: source_error,
+                    source: Box::new(source_error),
                 },
             )?
         }

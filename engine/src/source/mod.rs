@@ -305,7 +305,7 @@ pub enum Error {
         reference: GitRef,
         /// What is wrong.
         #[source]
-        source: verify::Error,
+        source: Box<verify::Error>,
     },
     /// The interrupt flag was raised.
     #[error("interrupted")]
