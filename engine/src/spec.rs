@@ -16,6 +16,9 @@
 //!     url: https://git.example.com/platform/shop.git
 //!     ref: {branch: main}          # or {tag: v1.2.0} or {commit: <40 hex>}
 //!     path: deploy
+//!     verify:                      # optional: refuse unsigned revisions
+//!       mode: head                 # or tag, tagAndHead
+//!       keys: [{file: keys/alice.pub}]
 //!   targetNamespace: shop          # for namespaced objects that name none
 //!   policies:
 //!     - module: policies/required-labels.wasm
@@ -217,6 +220,31 @@ pub struct SourceSpec {
     /// How to authenticate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<CredentialsSpec>,
+    /// Signatures the fetched revision must carry; without it, nothing is
+    /// verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+}
+
+/// `source.verify` of a `plumbline.yaml`: what must be signed, and the files
+/// of the keys whose signatures count (see docs/verify.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifySpec {
+    /// `head` (the default), `tag` or `tagAndHead`.
+    #[serde(default)]
+    pub mode: crate::source::verify::Mode,
+    /// Trusted keys, at least one file.
+    pub keys: Vec<KeyFile>,
+}
+
+/// One file of trusted keys: an armored OpenPGP public key block, SSH
+/// public keys, or an allowed-signers file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    /// Its path, relative to the configuration file.
+    pub file: PathBuf,
 }
 
 /// Where credentials come from. Secrets are never written in the file
@@ -526,6 +554,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A file of trusted keys (`source.verify.keys`) could not be read or
+    /// holds no usable key.
+    #[error("{file}: source.verify: {message}")]
+    Keys {
+        /// The configuration file.
+        file: String,
+        /// What is wrong, naming the key file.
+        message: String,
+    },
     /// A credential could not be read from its environment variable or file.
     #[error("{file}: credentials: {source}")]
     Credentials {
@@ -595,6 +632,39 @@ impl SyncConfig {
             path: spec.path.clone(),
             credentials,
         })
+    }
+}
+
+impl SyncConfig {
+    /// The verification `source.verify` asks for, with its key files read
+    /// through `resolve` (which makes a relative path absolute); `None`
+    /// without `source.verify`.
+    pub fn verification(
+        &self,
+        file: &str,
+        resolve: impl Fn(&std::path::Path) -> PathBuf,
+    ) -> Result<Option<crate::source::Verification>, Error> {
+        let Some(spec) = &self.spec.source.verify else {
+            return Ok(None);
+        };
+        let error = |message: String| Error::Keys {
+            file: file.to_owned(),
+            message,
+        };
+        if spec.keys.is_empty() {
+            return Err(error("keys lists no key file".into()));
+        }
+        let mut keys = crate::source::verify::TrustedKeys::default();
+        for key in &spec.keys {
+            let origin = key.file.display().to_string();
+            let text = std::fs::read_to_string(resolve(&key.file))
+                .map_err(|e| error(format!("cannot read key file {origin}: {e}")))?;
+            keys.add(&text, &origin).map_err(|e| error(e.to_string()))?;
+        }
+        Ok(Some(crate::source::Verification {
+            mode: spec.mode,
+            keys: std::sync::Arc::new(keys),
+        }))
     }
 }
 

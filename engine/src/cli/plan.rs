@@ -144,6 +144,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     .collect(),
                 transformer_changes: &desired.transformer_changes,
                 transformers: &desired.transformer_summaries,
+                verified: &desired.verified,
                 violations: &desired.violations,
                 warnings: &desired.warnings,
             };
@@ -182,6 +183,8 @@ struct Document<'a> {
     transformations: Vec<Value>,
     transformer_changes: &'a crate::reconcile::transform_guard::Changes,
     transformers: &'a [transform_guard::TransformerSummary],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    verified: &'a [crate::source::Verified],
     violations: &'a [crate::policy::Violation],
     warnings: &'a [String],
 }
@@ -311,6 +314,9 @@ fn print_human(p: &Printed<'_>) {
         "  source:   {}",
         printable(&format!("{}{path} ({revision})", source_name(p.unit)))
     );
+    for verified in &p.desired.verified {
+        outln!("  verified: {}", printable(&verified.to_string()));
+    }
     match p.cluster {
         Some(cluster) => outln!("  cluster:  {}", printable(cluster)),
         None => outln!(

@@ -501,6 +501,12 @@ fn print_report(report: &Report) {
     if let Some(revision) = &report.revision {
         outln!("revision {revision}");
     }
+    for verified in &report.verified {
+        outln!(
+            "verified {}",
+            crate::policy::printable_lines(&verified.to_string())
+        );
+    }
     output::print_violations(&report.violations, None);
     output::print_transformer_summaries(&report.transformers);
     let mut repeats = Repeats::default();

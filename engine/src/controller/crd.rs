@@ -93,6 +93,25 @@ pub struct SourceSpec {
     /// (token), or `identity` (SSH private key) with optional `known_hosts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectRef>,
+    /// Signatures the fetched revision must carry; without it, nothing is
+    /// verified (see docs/verify.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+}
+
+/// `source.verify` of a SyncUnit: what must be signed, and the Secret
+/// holding the trusted keys.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifySpec {
+    /// `head` (the default: the commit), `tag` (the annotated tag) or
+    /// `tagAndHead` (both).
+    #[serde(default)]
+    pub mode: crate::source::verify::Mode,
+    /// A Secret in the SyncUnit's namespace whose every value is a file of
+    /// trusted keys: an armored OpenPGP public key block, SSH public keys,
+    /// or an allowed-signers file.
+    pub secret_ref: LocalObjectRef,
 }
 
 /// The name of an object in the same namespace.
@@ -194,6 +213,10 @@ pub struct SyncUnitStatus {
     /// The commit of the last attempt, successful or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempted_revision: Option<String>,
+    /// The signed tag and commit of the last applied revision, with their
+    /// signers (`source.verify`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<VerifiedStatus>,
     /// Objects the sync manages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory_count: Option<u64>,
@@ -216,6 +239,21 @@ pub struct SyncUnitStatus {
 /// The most entries a list in the status holds, so the object stays small
 /// however large the sync.
 pub const MAX_STATUS_ENTRIES: usize = 20;
+
+/// A signed object of the applied revision, as the status shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedStatus {
+    /// `commit` or `tag`.
+    pub kind: String,
+    /// Its id.
+    pub object: String,
+    /// `ssh` or `openpgp`.
+    pub format: String,
+    /// The signing key's fingerprint (`SHA256:…` for SSH, the primary key's
+    /// for OpenPGP).
+    pub fingerprint: String,
+}
 
 /// One violation, as the status shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -49,6 +49,21 @@ struct DecisionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// The reasons a revision is refused by `source.verify`, as `reason`
+/// label values (see [`crate::source::verify::Error::reason`]).
+const UNVERIFIED_REASONS: [&str; 5] = [
+    "UnsignedRevision",
+    "UntrustedSigner",
+    "InvalidSignature",
+    "NotAnnotatedTag",
+    "VerificationFailed",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: &'static str,
 }
@@ -95,6 +110,7 @@ pub struct Metrics {
     git_fetch_duration: Histogram,
     leader: Gauge,
     webhook_deliveries: Family<OutcomeLabel, Counter>,
+    unverified_revisions: Family<ReasonLabel, Counter>,
 }
 
 /// Buckets for whole reconciles and Git fetches: 10 ms to 5 min.
@@ -144,6 +160,12 @@ impl Metrics {
         let git_fetch_duration = slow_buckets();
         let leader = Gauge::default();
         let webhook_deliveries = Family::<OutcomeLabel, Counter>::default();
+        let unverified_revisions = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "unverified_revisions",
+            "Reconciles that refused a Git revision failing source.verify, by reason",
+            unverified_revisions.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile of a sync unit, by result",
@@ -200,6 +222,9 @@ impl Metrics {
         for decision in DECISIONS {
             drop(drift_events.get_or_create(&DecisionLabel { decision }));
         }
+        for reason in UNVERIFIED_REASONS {
+            drop(unverified_revisions.get_or_create(&ReasonLabel { reason }));
+        }
         for delivery in [
             Delivery::Accepted,
             Delivery::Ignored,
@@ -221,6 +246,7 @@ impl Metrics {
             git_fetch_duration,
             leader,
             webhook_deliveries,
+            unverified_revisions,
         }
     }
 
@@ -237,6 +263,23 @@ impl Metrics {
             })
             .observe(elapsed.as_secs_f64());
         self.record_objects(report);
+        for failure in &report.errors {
+            if let crate::reconcile::Error::Fetch(error) = failure.error() {
+                self.record_fetch_failure(error);
+            }
+        }
+    }
+
+    /// Count a fetch that refused a revision failing `source.verify`;
+    /// other fetch failures are not counted here.
+    pub fn record_fetch_failure(&self, error: &crate::source::Error) {
+        if let crate::source::Error::Unverified { source, .. } = error {
+            self.unverified_revisions
+                .get_or_create(&ReasonLabel {
+                    reason: source.reason(),
+                })
+                .inc();
+        }
     }
 
     /// Record one drifted object repaired without a full reconcile

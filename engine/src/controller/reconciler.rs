@@ -398,6 +398,9 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
             ctx.options
                 .metrics
                 .record_reconcile_error(started.elapsed());
+            if let super::sync_unit::Error::Fetch(fetch) = &error {
+                ctx.options.metrics.record_fetch_failure(fetch);
+            }
             let message = error.to_string();
             let verdict = if error.is_retryable() {
                 Verdict::progressing(error.reason(), message.clone())

@@ -157,6 +157,7 @@ pub fn with_report(mut status: SyncUnitStatus, report: &Report) -> SyncUnitStatu
     status.last_attempted_revision.clone_from(&report.revision);
     if report.status == Status::Synced {
         status.last_applied_revision.clone_from(&report.revision);
+        status.verified = report.verified.iter().map(verified_status).collect();
     }
     status.violation_count = report.violations.len() as u64;
     status.violations = report
@@ -190,6 +191,20 @@ pub fn with_report(mut status: SyncUnitStatus, report: &Report) -> SyncUnitStatu
         status.drift = Some(drift);
     }
     status
+}
+
+/// A verified object as the status shows it.
+fn verified_status(verified: &crate::source::Verified) -> crate::controller::crd::VerifiedStatus {
+    let format = match verified.signer.format {
+        crate::source::verify::SignerFormat::Ssh => "ssh",
+        crate::source::verify::SignerFormat::OpenPgp => "openpgp",
+    };
+    crate::controller::crd::VerifiedStatus {
+        kind: verified.kind.to_string(),
+        object: verified.object.to_string(),
+        format: format.to_owned(),
+        fingerprint: verified.signer.fingerprint.clone(),
+    }
 }
 
 /// Whether the drift a report found is the drift `previous` records, left

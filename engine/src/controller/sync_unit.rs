@@ -163,6 +163,7 @@ impl Error {
             Error::Download { .. } => "ModuleDownloadFailed",
             Error::Digest { .. } => "ModuleDigestMismatch",
             Error::NotInRepository { .. } => "ModuleNotFound",
+            Error::Fetch(error @ source::Error::Unverified { .. }) => error.reason(),
             Error::Fetch(_) => "FetchFailed",
             Error::Policy(_) => "PolicyFailed",
             Error::Panicked { .. } => "Panicked",
@@ -378,12 +379,16 @@ impl Resolver<'_> {
             Some(secret) => Some(self.credentials(&namespace, &secret.name, &name).await?),
             None => None,
         };
+        let verify = match &object.spec.source.verify {
+            Some(verify) => Some(self.trusted_keys(&namespace, verify).await?),
+            None => None,
+        };
         let mut unit = reconcile::SyncUnit {
             config: config(
                 object,
                 &name,
                 &namespace,
-                credentials,
+                (credentials, verify),
                 self.inventory_namespace,
             )?,
             base_dir: self.cache_dir.to_owned(),
@@ -470,12 +475,18 @@ impl Resolver<'_> {
     async fn pin_revision(&self, unit: &mut reconcile::SyncUnit) -> Result<source::Tree> {
         let mut source = unit.config.source(&unit.file)?;
         source.path = String::new();
+        let options = FetchOptions {
+            verify: unit
+                .config
+                .verification(&unit.file, |path| unit.resolve(path))?,
+            ..FetchOptions::default()
+        };
         let cache_dir = self.cache_dir.join("git");
         let fetched = tokio::task::spawn_blocking(move || {
             source::fetch(
                 &source,
                 &cache_dir,
-                &FetchOptions::default(),
+                &options,
                 gix::progress::Discard,
                 &AtomicBool::new(false),
             )
@@ -483,8 +494,43 @@ impl Resolver<'_> {
         .await
         .map_err(|e| panicked("fetching the repository", &e))?
         .map_err(Error::Fetch)?;
-        unit.config.spec.source.reference = Some(GitRef::Commit(fetched.commit.to_string()));
+        // A verified annotated tag is pinned by its own id, so the
+        // revision fetched again is verified again in the same mode.
+        let pinned = fetched
+            .verified
+            .iter()
+            .find(|v| v.kind == source::verify::ObjectKind::Tag)
+            .map_or(fetched.commit, |tag| tag.object);
+        unit.config.spec.source.reference = Some(GitRef::Commit(pinned.to_string()));
         Ok(fetched.files)
+    }
+
+    /// Read the Secret of `source.verify` and write each of its values to
+    /// a file the sync's verification reads, named
+    /// `verify-keys/<namespace>/<secret>/<key>` in messages.
+    async fn trusted_keys(
+        &self,
+        namespace: &str,
+        verify: &crd::VerifySpec,
+    ) -> Result<spec::VerifySpec> {
+        let secret = &verify.secret_ref.name;
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let found = api.get(secret).await.map_err(|source| Error::Secret {
+            namespace: namespace.to_owned(),
+            name: secret.clone(),
+            source,
+        })?;
+        let relative = Path::new("verify-keys").join(namespace).join(secret);
+        let mut keys = Vec::new();
+        for (key, value) in found.data.unwrap_or_default() {
+            let file = relative.join(&key);
+            write_private(&self.cache_dir.join(&file), &value.0)?;
+            keys.push(spec::KeyFile { file });
+        }
+        Ok(spec::VerifySpec {
+            mode: verify.mode,
+            keys,
+        })
     }
 
     /// Read the credentials Secret and write its values to private files
@@ -611,7 +657,7 @@ fn config(
     object: &SyncUnit,
     name: &str,
     namespace: &str,
-    credentials: Option<spec::CredentialsSpec>,
+    (credentials, verify): (Option<spec::CredentialsSpec>, Option<spec::VerifySpec>),
     inventory_namespace: &str,
 ) -> Result<SyncConfig> {
     let spec = &object.spec;
@@ -637,6 +683,7 @@ fn config(
                 reference: spec.source.reference.clone(),
                 path: spec.source.path.clone(),
                 credentials,
+                verify,
             },
             policies: Vec::new(),
             inventory_namespace: inventory_namespace.to_owned(),

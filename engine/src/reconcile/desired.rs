@@ -82,6 +82,9 @@ pub struct Desired {
     pub timings: Vec<Timing>,
     /// How long the Git fetch took; `None` for a local directory.
     pub fetch_duration: Option<std::time::Duration>,
+    /// The signed tag and commit `source.verify` checked, with their
+    /// signers; empty without verification.
+    pub verified: Vec<source::Verified>,
     /// Objects the transformers added, removed or moved.
     pub transformer_changes: transform_guard::Changes,
     /// What the transformers changed in each object; recorded only at
@@ -137,6 +140,8 @@ pub struct Fetched {
     pub tree: Tree,
     /// How long the Git fetch took; `None` for a local directory.
     pub duration: Option<std::time::Duration>,
+    /// What `source.verify` checked.
+    pub verified: Vec<source::Verified>,
 }
 
 /// Render fetched files, then run the sync's policies ([`load`] after its
@@ -151,6 +156,7 @@ pub fn from_source(
         revision,
         tree,
         duration: fetch_duration,
+        verified,
     } = fetched;
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
@@ -244,6 +250,7 @@ pub fn from_source(
         logs,
         timings,
         fetch_duration,
+        verified,
         transformer_changes,
         transformer_edits,
         transformer_summaries,
@@ -254,13 +261,30 @@ pub fn from_source(
 /// local directory as it is.
 pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
-    let options = FetchOptions::default();
+    let options = FetchOptions {
+        verify: unit
+            .config
+            .verification(&unit.file, |path| unit.resolve(path))
+            .map_err(Error::Spec)?,
+        ..FetchOptions::default()
+    };
     if let Some(dir) = unit.local_dir() {
+        if options.verify.is_some() {
+            return Err(Error::Spec(crate::spec::Error::Invalid {
+                file: unit.file.clone(),
+                message: format!(
+                    "source.verify needs a Git revision, but {} is read as a directory: \
+                     give source.ref to verify its commits",
+                    dir.display()
+                ),
+            }));
+        }
         let tree = source::read_local_dir(&dir, &options.limits).map_err(Error::Fetch)?;
         return Ok(Fetched {
             revision: None,
             tree,
             duration: None,
+            verified: Vec::new(),
         });
     }
     let mut source = unit.config.source(&unit.file).map_err(Error::Spec)?;
@@ -283,6 +307,7 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
         revision: Some(fetched.commit.to_string()),
         tree: fetched.files,
         duration: Some(started.elapsed()),
+        verified: fetched.verified,
     })
 }
 

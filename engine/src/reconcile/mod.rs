@@ -174,6 +174,7 @@ impl Error {
         match self {
             Error::Spec(_) => "InvalidSpec",
             Error::Fetch(crate::source::Error::PathNotFound { .. }) => "PathNotFound",
+            Error::Fetch(error @ crate::source::Error::Unverified { .. }) => error.reason(),
             Error::Fetch(_) => "FetchFailed",
             Error::Render(errors) => render_reason(errors),
             Error::Policy(_) => "PolicyFailed",
@@ -318,6 +319,7 @@ async fn reconcile_with(
     };
     let mut report = report;
     report.revision.clone_from(&desired.revision);
+    report.verified.clone_from(&desired.verified);
     report.fetch_duration = desired.fetch_duration;
     report.policy_timings.clone_from(&desired.timings);
     report.warnings.extend(desired.warnings.iter().cloned());

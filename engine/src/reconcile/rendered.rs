@@ -90,6 +90,7 @@ impl Rendered {
     pub(super) fn into_desired(
         self,
         fetch_duration: Option<std::time::Duration>,
+        verified: Vec<crate::source::Verified>,
     ) -> (Desired, Vec<DesiredObject>) {
         let desired = Desired {
             revision: self.revision,
@@ -100,6 +101,7 @@ impl Rendered {
             logs: Vec::new(),
             timings: Vec::new(),
             fetch_duration,
+            verified,
             transformer_changes: self.changes,
             transformer_edits: self.edits.unwrap_or_default(),
             transformer_summaries: self.transformers,
@@ -156,7 +158,7 @@ pub(super) fn load_desired(
     let revision = fetched.revision.as_deref();
     if let Some(previous) = previous.filter(|p| p.is_of(revision, inputs, depth, has_transformers))
     {
-        return Ok(previous.into_desired(fetched.duration));
+        return Ok(previous.into_desired(fetched.duration, fetched.verified));
     }
     let mut desired = desired::from_source(unit, policies, fetched, depth)?;
     // From here on each manifest is held as text, not as a `Value`.

@@ -110,6 +110,10 @@ pub struct Report {
     pub sync: String,
     /// The commit reconciled, for Git sources.
     pub revision: Option<String>,
+    /// The signed tag and commit `source.verify` checked, with their
+    /// signers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<crate::source::Verified>,
     /// Whether writes were server-side dry-runs.
     pub dry_run: bool,
     /// How it ended.
@@ -141,6 +145,7 @@ impl Report {
         Report {
             sync: sync.to_owned(),
             revision: None,
+            verified: Vec::new(),
             dry_run,
             status: Status::Synced,
             summary: Summary::default(),

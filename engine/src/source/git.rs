@@ -11,6 +11,7 @@ use gix::{NestedProgress, ObjectId};
 use sha2::{Digest, Sha256};
 
 use super::tree::Builder;
+use super::verify;
 use super::{Error, FetchOptions, Fetched, GitRef, Limits, Result, Source};
 
 /// Fetch `source` into the cache under `cache_dir` and read its files.
@@ -135,12 +136,24 @@ where
             }
         })?;
 
-    let commit = peel_to_commit(&repo, &spec.fetched).map_err(|e| Error::Fetch {
+    let (target, commit) = peel_to_commit(&repo, &spec.fetched).map_err(|e| Error::Fetch {
         url: shown_url.clone(),
         reference: source.reference.clone(),
         last_good,
         source: e,
     })?;
+    let verified = match &options.verify {
+        Some(verification) => {
+            verify::verify_fetched(&repo, target, commit, &source.reference, verification).map_err(
+                |source_error| Error::Unverified {
+                    url: shown_url.clone(),
+                    reference: source.reference.clone(),
+                    source: Box::new(source_error),
+                },
+            )?
+        }
+        None => Vec::new(),
+    };
     let files = read_tree(&repo, commit, &source.path, &options.limits, interrupt)?;
     repo.reference(
         spec.good.as_str(),
@@ -152,7 +165,11 @@ where
         path: repo.path().to_owned(),
         source,
     })?;
-    Ok(Fetched { commit, files })
+    Ok(Fetched {
+        commit,
+        files,
+        verified,
+    })
 }
 
 /// The files of the last revision of `source` that [`fetch`] delivered, read
@@ -180,7 +197,11 @@ pub fn last_good(
         return Ok(None);
     };
     let files = read_tree(&repo, commit, &source.path, &options.limits, interrupt)?;
-    Ok(Some(Fetched { commit, files }))
+    Ok(Some(Fetched {
+        commit,
+        files,
+        verified: Vec::new(),
+    }))
 }
 
 /// Install rustls' `ring` provider as the process default, once; reqwest
@@ -318,11 +339,16 @@ fn configure(
     Ok(repo)
 }
 
-/// The commit a local ref points to, peeling annotated tags.
-fn peel_to_commit(repo: &gix::Repository, name: &str) -> gix::Result<ObjectId> {
-    let mut reference = repo.find_reference(name)?;
-    let id = reference.peel_to_id()?;
-    Ok(id.object()?.peel_to_commit()?.id)
+/// The object a local ref points to (an annotated tag or a commit) and the
+/// commit it peels to.
+fn peel_to_commit(repo: &gix::Repository, name: &str) -> gix::Result<(ObjectId, ObjectId)> {
+    let reference = repo.find_reference(name)?;
+    let target = reference
+        .try_id()
+        .map(|id| id.detach())
+        .ok_or_else(|| gix::Error::from_error(std::io::Error::other("symbolic reference")))?;
+    let commit = repo.find_object(target)?.peel_to_commit()?.id;
+    Ok((target, commit))
 }
 
 /// Read the files under `path` at `commit` from the object database.

@@ -20,6 +20,7 @@ mod credentials;
 mod git;
 mod local;
 mod tree;
+pub mod verify;
 
 use std::num::NonZeroU32;
 
@@ -28,6 +29,7 @@ pub use git::{fetch, last_good};
 pub use gix::ObjectId;
 pub use local::read_local_dir;
 pub use tree::Tree;
+pub use verify::{Verification, Verified};
 
 /// Where the desired state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +183,9 @@ pub struct FetchOptions {
     /// The program used for `ssh://` and `user@host:path` URLs; default
     /// `ssh` from `PATH`. It is called like OpenSSH.
     pub ssh_program: Option<String>,
+    /// Signatures the fetched revision must carry (`source.verify`); it is
+    /// refused with [`Error::Unverified`] before its files are read.
+    pub verify: Option<Verification>,
 }
 
 impl Default for FetchOptions {
@@ -189,6 +194,7 @@ impl Default for FetchOptions {
             depth: NonZeroU32::new(1),
             limits: Limits::default(),
             ssh_program: None,
+            verify: None,
         }
     }
 }
@@ -201,6 +207,9 @@ pub struct Fetched {
     pub commit: ObjectId,
     /// The files under [`Source::path`].
     pub files: Tree,
+    /// The signed objects [`FetchOptions::verify`] checked (the tag, the
+    /// commit, or both); empty without verification.
+    pub verified: Vec<Verified>,
 }
 
 /// Errors of fetching and reading a source.
@@ -284,6 +293,19 @@ pub enum Error {
         /// The underlying failure.
         #[source]
         source: gix::Error,
+    },
+    /// The fetched revision does not carry the signatures
+    /// [`FetchOptions::verify`] asks for; its files were not read and it
+    /// did not become the last good revision.
+    #[error("{reference} of {url} is not verified: {source}")]
+    Unverified {
+        /// The repository URL.
+        url: String,
+        /// The reference fetched.
+        reference: GitRef,
+        /// What is wrong.
+        #[source]
+        source: Box<verify::Error>,
     },
     /// The interrupt flag was raised.
     #[error("interrupted")]
@@ -400,6 +422,7 @@ impl Error {
             Error::Unreachable { .. } => "RemoteUnreachable",
             Error::RefNotFound { .. } => "RefNotFound",
             Error::Fetch { .. } => "FetchFailed",
+            Error::Unverified { source, .. } => source.reason(),
             Error::Interrupted => "Interrupted",
             Error::PathNotFound { .. } => "PathNotFound",
             Error::ReadObject { .. } | Error::ReadLocal { .. } => "ReadFailed",
