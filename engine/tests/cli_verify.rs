@@ -52,6 +52,9 @@ fn write_config_map(dir: &Path, mode: &str) {
     .unwrap();
 }
 
+/// Makes the commit of a case and returns its id.
+type MakeCommit<'a> = Box<dyn Fn() -> String + 'a>;
+
 /// Commit the repository's files signed as `signing`.
 fn commit(keys: &Keys, dir: &Path, message: &str, signing: &Signing) -> String {
     keys.commit(&dir.join("repo"), message, signing)
@@ -91,7 +94,7 @@ fn render_and_plan_refuse_unsigned_untrusted_and_tampered_commits_and_show_the_s
 
     let mallory = keys.ssh_fingerprint("mallory");
     let tampered_base = signed.clone();
-    let cases: [(&str, Box<dyn Fn() -> String>, String); 3] = [
+    let cases: [(&str, MakeCommit, String); 3] = [
         (
             "unsigned",
             Box::new(|| {
