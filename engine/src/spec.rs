@@ -189,6 +189,14 @@ pub struct SourceSpec {
     /// How to authenticate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<CredentialsSpec>,
+    /// For an `oci://` source: speak plain HTTP to the registry instead of
+    /// HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// For an `oci://` source without tag or digest: take the highest tag
+    /// that is a semver version in this range (`^1.4`, `>=1.2, <2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<String>,
 }
 
 /// Where credentials come from. Secrets are never written in the file
@@ -212,6 +220,11 @@ pub struct CredentialsSpec {
     /// `known_hosts` file for strict host key checking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts_file: Option<PathBuf>,
+    /// For an `oci://` source: a docker `config.json` with the registry's
+    /// credentials (default: the user's, `$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_config_file: Option<PathBuf>,
 }
 
 /// One policy of a sync.
@@ -223,8 +236,13 @@ pub struct PolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Path of the component (`.wasm`) or of a policy project directory
-    /// (built on load), relative to the configuration file.
+    /// (built on load), relative to the configuration file; or an OCI
+    /// artifact, `oci://host/repository:tag` or `@sha256:<digest>` (a tag
+    /// is resolved to a digest once per run; see docs/oci.md).
     pub module: PathBuf,
+    /// Reach the module's OCI registry over plain HTTP instead of HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// The policy's settings (default `{}`), checked by the policy at load.
     #[serde(default = "empty_object")]
     pub settings: Value,

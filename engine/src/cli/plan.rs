@@ -48,7 +48,8 @@ pub struct Args {
 
 /// `plumbline plan`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let unit = sync::load_unit(&args.source)?;
+    let mut unit = sync::load_unit(&args.source)?;
+    let modules = super::registry::pull_policy_modules(&mut unit)?;
     let use_cluster = args.cluster.kubeconfig.is_some()
         || args.cluster.context.is_some()
         || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty());
@@ -93,6 +94,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     match global.output {
         OutputFormat::Human => print_human(&Printed {
             unit: &unit,
+            modules: &modules,
             policies: &policies,
             desired: &desired,
             transformations: &transformations,
@@ -114,6 +116,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 cluster: cluster.as_deref(),
                 empty_cluster: !use_cluster,
                 in_sync: summary.in_sync(),
+                modules: &modules,
                 objects: Objects {
                     planned: &planned.objects,
                     actions: &actions,
@@ -158,6 +161,8 @@ struct Document<'a> {
     cluster: Option<&'a str>,
     empty_cluster: bool,
     in_sync: bool,
+    /// The `oci://` policy modules and the digests they resolved to.
+    modules: &'a [super::registry::ResolvedModule],
     objects: Objects<'a>,
     prune_refused: Option<String>,
     revision: &'a Option<String>,
@@ -240,6 +245,8 @@ fn source_name(unit: &SyncUnit) -> String {
 /// Everything the human output shows.
 struct Printed<'a> {
     unit: &'a SyncUnit,
+    /// The `oci://` policy modules and their digests.
+    modules: &'a [super::registry::ResolvedModule],
     policies: &'a PolicySet,
     desired: &'a Desired,
     transformations: &'a [transform_guard::Edit],
@@ -278,6 +285,15 @@ fn print_human(p: &Printed<'_>) {
         "  source:   {}",
         printable(&format!("{}{path} ({revision})", source_name(p.unit)))
     );
+    for module in p.modules {
+        outln!(
+            "  policy:   {}",
+            printable(&format!(
+                "{} from {} at {}",
+                module.policy, module.reference, module.digest
+            ))
+        );
+    }
     match p.cluster {
         Some(cluster) => outln!("  cluster:  {}", printable(cluster)),
         None => outln!(

@@ -255,6 +255,9 @@ pub fn from_source(
 pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let options = FetchOptions::default();
+    if crate::oci::is_oci(&unit.config.spec.source.url) {
+        return super::artifact::fetch(unit);
+    }
     if let Some(dir) = unit.local_dir() {
         let tree = source::read_local_dir(&dir, &options.limits).map_err(Error::Fetch)?;
         return Ok(Fetched {
