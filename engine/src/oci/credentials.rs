@@ -145,7 +145,7 @@ mod tests {
             error.contains("r.io") && error.contains("base64"),
             "{error}"
         );
-        assert!(from_docker_config(b"[]", "r.io").is_err());
+        assert!(from_docker_config(b"{\"auths\": 1}", "r.io").is_err());
     }
 
     #[test]
