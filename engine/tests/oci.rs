@@ -642,10 +642,21 @@ fn a_semver_range_picks_the_highest_matching_tag() {
     let repository = format!("oci://{}/shop/versioned", registry.host());
     let mut digests = std::collections::BTreeMap::new();
     for version in ["v1.2.0", "v1.3.1", "v2.0.0", "latest"] {
-        manifests(&work.path().join("deploy"), &[&version.replace('.', "-")], version);
+        manifests(
+            &work.path().join("deploy"),
+            &[&version.replace('.', "-")],
+            version,
+        );
         let run = plumbline(
             work.path(),
-            &["push", "deploy", &format!("{repository}:{version}"), "--insecure", "-o", "json"],
+            &[
+                "push",
+                "deploy",
+                &format!("{repository}:{version}"),
+                "--insecure",
+                "-o",
+                "json",
+            ],
         )
         .expect(0);
         let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -654,15 +665,38 @@ fn a_semver_range_picks_the_highest_matching_tag() {
     let dir = artifact_sync_dir(&repository, "");
     let config = dir.path().join("plumbline.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("    insecure: true\n", "    insecure: true\n    semver: \"^1.2\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "    insecure: true\n",
+            "    insecure: true\n    semver: \"^1.2\"\n",
+        ),
+    )
+    .unwrap();
     let plan = plumbline(dir.path(), &["plan", ".", "-o", "json"]).expect(1);
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    assert_eq!(plan["revision"], format!("v1.3.1@{}", digests["v1.3.1"]).as_str());
+    assert_eq!(
+        plan["revision"],
+        format!("v1.3.1@{}", digests["v1.3.1"]).as_str()
+    );
 
     // No tag in the range: a clear error, exit 2.
-    std::fs::write(&config, text.replace("    insecure: true\n", "    insecure: true\n    semver: \">=3\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "    insecure: true\n",
+            "    insecure: true\n    semver: \">=3\"\n",
+        ),
+    )
+    .unwrap();
     let failed = plumbline(dir.path(), &["plan", "."]).expect(2);
-    assert!(failed.stderr.contains("no tag matches the semver range >=3"), "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("no tag matches the semver range >=3"),
+        "{}",
+        failed.stderr
+    );
     assert!(failed.stderr.contains(&repository), "{}", failed.stderr);
 }
 
