@@ -59,6 +59,7 @@ fn main() {
             .unwrap();
         let host = PolicyHost::new(HostConfig {
             cache_dir: Some(compiled.to_owned()),
+            compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
             ..HostConfig::default()
         })
         .unwrap();

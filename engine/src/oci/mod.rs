@@ -90,7 +90,7 @@ impl Default for Options {
 }
 
 /// Registry credentials. `Debug` never shows a secret.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub enum Auth {
     /// No credentials (a token is still requested anonymously when the
     /// registry asks for one).

@@ -325,7 +325,36 @@ async fn within<T>(
 
 /// A client for `reference`'s registry: HTTPS (plain HTTP only when
 /// `insecure`), the engine's rustls provider, connect and read timeouts.
+///
+/// Clients are kept for the life of the process, one per registry,
+/// protocol, timeout and credentials (a client remembers the first
+/// credentials it is given for a registry, and its tokens): building one
+/// loads the TLS roots, which costs more than resolving a tag.
 fn client(options: &Options, reference: &ArtifactRef) -> Result<oci_client::Client> {
+    type Key = (String, bool, std::time::Duration, Auth);
+    static CLIENTS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<Key, oci_client::Client>>,
+    > = std::sync::OnceLock::new();
+    let key = (
+        reference.registry.clone(),
+        options.insecure,
+        options.timeout,
+        options.auth.clone(),
+    );
+    let clients = CLIENTS.get_or_init(Default::default);
+    if let Some(client) = clients.lock().expect("not poisoned").get(&key) {
+        return Ok(client.clone());
+    }
+    let built = build_client(options, reference)?;
+    clients
+        .lock()
+        .expect("not poisoned")
+        .insert(key, built.clone());
+    Ok(built)
+}
+
+/// A new client, as [`client`] describes.
+fn build_client(options: &Options, reference: &ArtifactRef) -> Result<oci_client::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = ClientConfig {
         protocol: if options.insecure {
