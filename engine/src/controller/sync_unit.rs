@@ -469,6 +469,11 @@ impl Resolver<'_> {
                         "policy {policy:?}: an oci:// module is pinned by the digest in its url (@sha256:...), not by sha256"
                     )))
                 }
+                (Some(_), None, None) if oci::is_oci(&object.spec.source.url) => {
+                    return Err(Error::InvalidSpec(format!(
+                        "policy {policy:?}: a module path is read from a Git source; with an oci:// source, give the module a url"
+                    )))
+                }
                 (Some(path), None, None) => {
                     if tree.is_none() {
                         tree = Some(self.pin_revision(&mut unit).await?);
