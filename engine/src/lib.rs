@@ -27,6 +27,7 @@ pub mod cli;
 pub mod controller;
 pub mod health;
 pub mod object;
+pub mod oci;
 pub mod parallel;
 pub mod plan;
 pub mod policy;

@@ -224,6 +224,14 @@ pub struct SourceSpec {
     /// verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifySpec>,
+    /// For an `oci://` source: speak plain HTTP to the registry instead of
+    /// HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// For an `oci://` source without tag or digest: take the highest tag
+    /// that is a semver version in this range (`^1.4`, `>=1.2, <2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<String>,
 }
 
 /// `source.verify` of a `plumbline.yaml`: what must be signed, and the files
@@ -268,6 +276,11 @@ pub struct CredentialsSpec {
     /// `known_hosts` file for strict host key checking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts_file: Option<PathBuf>,
+    /// For an `oci://` source: a docker `config.json` with the registry's
+    /// credentials (default: the user's, `$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_config_file: Option<PathBuf>,
 }
 
 /// One policy of a sync.
@@ -279,8 +292,13 @@ pub struct PolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Path of the component (`.wasm`) or of a policy project directory
-    /// (built on load), relative to the configuration file.
+    /// (built on load), relative to the configuration file; or an OCI
+    /// artifact, `oci://host/repository:tag` or `@sha256:<digest>` (a tag
+    /// is resolved to a digest once per run; see docs/oci.md).
     pub module: PathBuf,
+    /// Reach the module's OCI registry over plain HTTP instead of HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// The policy's settings (default `{}`), checked by the policy at load.
     #[serde(default = "empty_object")]
     pub settings: Value,

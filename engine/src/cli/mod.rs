@@ -20,6 +20,8 @@ pub mod output;
 pub mod plan;
 #[cfg(feature = "policy-build")]
 pub mod policy;
+pub mod push;
+pub mod registry;
 pub mod render;
 pub mod sync;
 pub mod validate;
@@ -78,6 +80,9 @@ enum Command {
     Plan(plan::Args),
     /// Reconcile once: apply, remediate drift, prune.
     Sync(sync::SyncArgs),
+    /// Publish a directory of manifests to an OCI registry (Flux's
+    /// artifact layout); print its digest.
+    Push(push::Args),
     /// Run the in-cluster controller: reconcile SyncUnit resources.
     #[cfg(feature = "controller")]
     Controller(controller::Args),
@@ -104,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args, &cli.global),
         Command::Plan(args) => plan::run(args, &cli.global),
         Command::Sync(args) => sync::sync(args, &cli.global),
+        Command::Push(args) => push::run(args, &cli.global),
         #[cfg(feature = "controller")]
         Command::Controller(args) => controller::run(args, &cli.global),
         #[cfg(feature = "controller")]

@@ -49,7 +49,8 @@ pub struct Args {
 
 /// `plumbline plan`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let unit = sync::load_unit(&args.source)?;
+    let mut unit = sync::load_unit(&args.source)?;
+    let modules = super::registry::pull_policy_modules(&mut unit)?;
     let use_cluster = args.cluster.kubeconfig.is_some()
         || args.cluster.context.is_some()
         || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty());
@@ -95,6 +96,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     match global.output {
         OutputFormat::Human => print_human(&Printed {
             unit: &unit,
+            modules: &modules,
             policies: &policies,
             desired: &desired,
             transformations: &transformations,
@@ -117,6 +119,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 cluster: cluster.as_deref(),
                 empty_cluster: !use_cluster,
                 in_sync: summary.in_sync(),
+                modules: &modules,
                 objects: Objects {
                     planned: &planned.objects,
                     actions: &actions,
@@ -172,6 +175,8 @@ struct Document<'a> {
     cluster: Option<&'a str>,
     empty_cluster: bool,
     in_sync: bool,
+    /// The `oci://` policy modules and the digests they resolved to.
+    modules: &'a [super::registry::ResolvedModule],
     objects: Objects<'a>,
     prune_refused: Option<String>,
     revision: &'a Option<String>,
@@ -274,6 +279,8 @@ fn source_name(unit: &SyncUnit) -> String {
 /// Everything the human output shows.
 struct Printed<'a> {
     unit: &'a SyncUnit,
+    /// The `oci://` policy modules and their digests.
+    modules: &'a [super::registry::ResolvedModule],
     policies: &'a PolicySet,
     desired: &'a Desired,
     transformations: &'a [transform_guard::Edit],
@@ -316,6 +323,15 @@ fn print_human(p: &Printed<'_>) {
     );
     for verified in &p.desired.verified {
         outln!("  verified: {}", printable(&verified.to_string()));
+    }
+    for module in p.modules {
+        outln!(
+            "  policy:   {}",
+            printable(&format!(
+                "{} from {} at {}",
+                module.policy, module.reference, module.digest
+            ))
+        );
     }
     match p.cluster {
         Some(cluster) => outln!("  cluster:  {}", printable(cluster)),

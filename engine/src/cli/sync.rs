@@ -296,6 +296,7 @@ pub fn load_policies(
     extra: &[PathBuf],
 ) -> anyhow::Result<PolicySet> {
     let mut unit = unit.clone();
+    super::registry::pull_policy_modules(&mut unit)?;
     for path in unit
         .config
         .spec
@@ -316,6 +317,7 @@ pub fn load_policies(
             limits: crate::policy::LimitOverrides::default(),
             fail_open: false,
             allow: crate::spec::TransformerAllowance::default(),
+            insecure: false,
         });
     }
     reconcile::policies::load(host, &unit).map_err(flat)

@@ -80,7 +80,8 @@ pub struct SyncUnitSpec {
 #[serde(rename_all = "camelCase")]
 pub struct SourceSpec {
     /// Repository URL (`https://`, `ssh://`, `git://`, `file://`, or
-    /// scp-like `git@host:path`).
+    /// scp-like `git@host:path`), or an OCI artifact of manifests
+    /// (`oci://host/repository:tag` or `@sha256:…`, see docs/oci.md).
     pub url: String,
     /// Branch, tag or commit: exactly one (default: branch `main`).
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
@@ -90,13 +91,23 @@ pub struct SourceSpec {
     pub path: String,
     /// A Secret in the SyncUnit's namespace with the credentials: keys
     /// `username` + `password` (HTTP basic), `password` or `token` alone
-    /// (token), or `identity` (SSH private key) with optional `known_hosts`.
+    /// (token), or `identity` (SSH private key) with optional `known_hosts`;
+    /// for an `oci://` source, a `kubernetes.io/dockerconfigjson` Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectRef>,
     /// Signatures the fetched revision must carry; without it, nothing is
     /// verified (see docs/verify.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifySpec>,
+    /// For an `oci://` source: speak plain HTTP to the registry instead of
+    /// HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// For an `oci://` source without tag or digest: take the highest tag
+    /// that is a semver version in this range (`^1.4`, `>=1.2, <2`),
+    /// checked at every interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<String>,
 }
 
 /// `source.verify` of a SyncUnit: what must be signed, and the Secret
@@ -158,7 +169,10 @@ pub struct PolicyRef {
 }
 
 /// Where a policy component comes from: a `.wasm` file in the sync's
-/// repository (`path`), or a URL pinned by its sha256 (`url` + `sha256`).
+/// repository (`path`), a URL pinned by its sha256 (`url` + `sha256`), or
+/// an OCI artifact (`url: oci://host/repository:tag` or `@sha256:…`; a tag
+/// is resolved at every reconcile, and the digest shown in
+/// `status.artifacts`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModuleRef {
@@ -168,9 +182,33 @@ pub struct ModuleRef {
     /// `https://` (or `http://`, `file://`) URL of a component file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Lowercase hex sha256 of the file at `url`; required with `url`.
+    /// Lowercase hex sha256 of the file at `url`; required with an
+    /// `https://`, `http://` or `file://` url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// For an `oci://` url: a `kubernetes.io/dockerconfigjson` Secret in the
+    /// SyncUnit's namespace with the registry's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret_ref: Option<LocalObjectRef>,
+    /// For an `oci://` url: speak plain HTTP to the registry instead of
+    /// HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+}
+
+/// An OCI artifact a reconcile used, as the status shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactStatus {
+    /// What it is for: `source`, or `policy <name>`.
+    pub used_for: String,
+    /// The artifact's repository, `oci://host/repository`.
+    pub url: String,
+    /// The tag it was named by, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The manifest digest it resolved to (what ran).
+    pub digest: String,
 }
 
 /// Per-policy changes to the host's default limits.
@@ -234,6 +272,10 @@ pub struct SyncUnitStatus {
     /// When the last reconcile finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile_time: Option<Time>,
+    /// The OCI artifacts the last attempt used (an `oci://` source and
+    /// policy modules), with the digest each tag resolved to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactStatus>,
 }
 
 /// The most entries a list in the status holds, so the object stays small

@@ -469,6 +469,11 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         status::with_verdict(&previous, &verdict, generation, &status::now()),
         &report,
     );
+    next.artifacts.clone_from(&resolved.artifacts);
+    next.artifacts.extend(sync_unit::source_artifact(
+        &resolved.unit,
+        report.revision.as_deref(),
+    ));
     if inventory_count.is_some() {
         next.inventory_count = inventory_count;
     }

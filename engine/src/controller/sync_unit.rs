@@ -6,8 +6,10 @@
 //! [`Resolved`]. IO: reads the credentials Secret (and writes its values to
 //! private files in the cache directory, which is how the Git source reads
 //! credentials), downloads policy modules given by URL (cached by sha256,
-//! checked against it), and fetches the sync's repository when a policy
-//! module is a path in it. The repository is then pinned to the fetched
+//! checked against it), pulls policy modules named `oci://` (a tag
+//! resolved to a digest at every reconcile, pulled only when that digest is
+//! not cached, credentials from a `kubernetes.io/dockerconfigjson` Secret),
+//! and fetches the sync's repository when a policy module is a path in it. The repository is then pinned to the fetched
 //! commit, so policies and manifests come from the same revision.
 //!
 //! [`Access`] bounds what a SyncUnit can make the controller read: no
@@ -32,7 +34,8 @@ use kube::ResourceExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::crd::{self, ClusterSyncPolicy, ModuleRef, SyncUnit};
+use super::crd::{self, ArtifactStatus, ClusterSyncPolicy, ModuleRef, SyncUnit};
+use crate::oci;
 use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, PolicySpec};
 use crate::reconcile;
 use crate::source::{self, FetchOptions, GitRef};
@@ -69,7 +72,7 @@ pub enum Error {
     },
     /// The credentials Secret has none of the keys Plumbline reads. Not
     /// retryable.
-    #[error("credentials Secret {namespace}/{name} has none of the keys username+password, password, token, identity")]
+    #[error("credentials Secret {namespace}/{name} has none of the keys username+password, password, token, identity, .dockerconfigjson")]
     SecretKeys {
         /// Its namespace.
         namespace: String,
@@ -107,6 +110,27 @@ pub enum Error {
         expected: String,
         /// The digest of what was downloaded.
         actual: String,
+    },
+    /// An `oci://` module could not be pulled; retryable as the OCI error
+    /// says (a registry that hangs or fails is, a missing tag is not).
+    #[error("policy {policy}: {source}")]
+    Oci {
+        /// The policy.
+        policy: String,
+        /// What failed, naming the reference.
+        #[source]
+        source: oci::Error,
+    },
+    /// A registry pull Secret is missing its `.dockerconfigjson` or it is
+    /// malformed. Not retryable.
+    #[error("pull Secret {namespace}/{name}: {message}")]
+    PullSecret {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What is wrong (never a secret value).
+        message: String,
     },
     /// A module path names no file in the sync's repository. Not retryable
     /// until Git changes.
@@ -149,6 +173,7 @@ impl Error {
             | Error::Cache { .. }
             | Error::Panicked { .. } => true,
             Error::Fetch(e) => e.is_retryable(),
+            Error::Oci { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -158,7 +183,10 @@ impl Error {
         match self {
             Error::InvalidSpec(_) | Error::Spec(_) => "InvalidSpec",
             Error::FileUrl { .. } => "FileUrlRefused",
-            Error::Secret { .. } | Error::SecretKeys { .. } => "CredentialsFailed",
+            Error::Secret { .. } | Error::SecretKeys { .. } | Error::PullSecret { .. } => {
+                "CredentialsFailed"
+            }
+            Error::Oci { source, .. } => source.reason(),
             Error::Cache { .. } => "CacheFailed",
             Error::Download { .. } => "ModuleDownloadFailed",
             Error::Digest { .. } => "ModuleDigestMismatch",
@@ -189,6 +217,8 @@ pub struct Resolved {
     pub unit: reconcile::SyncUnit,
     /// Its policies, cluster-wide ones first.
     pub policies: PolicySet,
+    /// The OCI artifacts it uses, with the digests they resolved to.
+    pub artifacts: Vec<ArtifactStatus>,
 }
 
 /// What resolving needs from the controller.
@@ -415,6 +445,7 @@ impl Resolver<'_> {
         for policy in &object.spec.policies {
             let name = match (&policy.name, &policy.module.path, &policy.module.url) {
                 (Some(name), _, _) => name.clone(),
+                (None, None, Some(url)) if oci::is_oci(url) => oci_module_name(url),
                 (None, Some(path), _) | (None, None, Some(path)) => module_name(path),
                 (None, None, None) => String::new(),
             };
@@ -430,8 +461,24 @@ impl Resolver<'_> {
 
         let mut tree: Option<source::Tree> = None;
         let mut specs = Vec::with_capacity(wanted.len());
+        let mut artifacts = Vec::new();
         for (policy, module, settings, limits, fail_open, allow) in wanted {
             let bytes = match (&module.path, &module.url, &module.sha256) {
+                (None, Some(url), None) if oci::is_oci(url) => {
+                    let (bytes, artifact) = self.pull_oci(&policy, url, module, &namespace).await?;
+                    artifacts.push(artifact);
+                    bytes
+                }
+                (None, Some(url), Some(_)) if oci::is_oci(url) => {
+                    return Err(Error::InvalidSpec(format!(
+                        "policy {policy:?}: an oci:// module is pinned by the digest in its url (@sha256:...), not by sha256"
+                    )))
+                }
+                (Some(_), None, None) if oci::is_oci(&object.spec.source.url) => {
+                    return Err(Error::InvalidSpec(format!(
+                        "policy {policy:?}: a module path is read from a Git source; with an oci:// source, give the module a url"
+                    )))
+                }
                 (Some(path), None, None) => {
                     if tree.is_none() {
                         tree = Some(self.pin_revision(&mut unit).await?);
@@ -451,7 +498,7 @@ impl Resolver<'_> {
                 (None, Some(url), Some(sha256)) => self.download(&policy, url, sha256).await?,
                 _ => {
                     return Err(Error::InvalidSpec(format!(
-                        "policy {policy:?}: module needs either path, or url and sha256"
+                        "policy {policy:?}: module needs either path, url and sha256, or an oci:// url"
                     )))
                 }
             };
@@ -468,7 +515,11 @@ impl Resolver<'_> {
             .await
             .map_err(|e| panicked("loading policies", &e))?
             .map_err(Error::Policy)?;
-        Ok(Resolved { unit, policies })
+        Ok(Resolved {
+            unit,
+            policies,
+            artifacts,
+        })
     }
 
     /// Fetch the sync's repository and pin the sync to the fetched commit.
@@ -570,8 +621,11 @@ impl Resolver<'_> {
             password_file: None,
             ssh_key_file: None,
             known_hosts_file: None,
+            registry_config_file: None,
         };
-        if data.contains_key("identity") {
+        if data.contains_key(".dockerconfigjson") {
+            spec.registry_config_file = write(".dockerconfigjson")?;
+        } else if data.contains_key("identity") {
             spec.ssh_key_file = write("identity")?;
             spec.known_hosts_file = write("known_hosts")?;
         } else if data.contains_key("password") {
@@ -586,6 +640,84 @@ impl Resolver<'_> {
             });
         }
         Ok(spec)
+    }
+
+    /// The component of an `oci://` module, through the cache (by digest),
+    /// and what the status records of it.
+    async fn pull_oci(
+        &self,
+        policy: &str,
+        url: &str,
+        module: &ModuleRef,
+        namespace: &str,
+    ) -> Result<(Vec<u8>, ArtifactStatus)> {
+        let reference: oci::ArtifactRef = url
+            .parse()
+            .map_err(|e: oci::ParseError| Error::InvalidSpec(format!("policy {policy:?}: {e}")))?;
+        let auth = match &module.pull_secret_ref {
+            Some(secret) => {
+                self.registry_auth(namespace, &secret.name, &reference.registry)
+                    .await?
+            }
+            None => oci::Auth::Anonymous,
+        };
+        let options = oci::Options {
+            auth,
+            insecure: module.insecure,
+            timeout: self.access.download_timeout,
+            max_blob_bytes: self.access.max_module_bytes,
+            ..oci::Options::default()
+        };
+        let dir = self.cache_dir.join("oci").join("policies");
+        let pulled = oci::policy::pull_cached(&reference, &options, &dir)
+            .await
+            .map_err(|source| Error::Oci {
+                policy: policy.to_owned(),
+                source,
+            })?;
+        let bytes = std::fs::read(&pulled.component).map_err(|source| Error::Cache {
+            path: pulled.component.clone(),
+            source,
+        })?;
+        let artifact = ArtifactStatus {
+            used_for: format!("policy {policy}"),
+            url: reference.repository_url(),
+            tag: reference.tag.clone(),
+            digest: pulled.digest,
+        };
+        Ok((bytes, artifact))
+    }
+
+    /// The credentials a `kubernetes.io/dockerconfigjson` Secret gives for
+    /// `registry`.
+    async fn registry_auth(
+        &self,
+        namespace: &str,
+        secret: &str,
+        registry: &str,
+    ) -> Result<oci::Auth> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let found = api.get(secret).await.map_err(|source| Error::Secret {
+            namespace: namespace.to_owned(),
+            name: secret.to_owned(),
+            source,
+        })?;
+        let pull_secret = |message: String| Error::PullSecret {
+            namespace: namespace.to_owned(),
+            name: secret.to_owned(),
+            message,
+        };
+        let json = found
+            .data
+            .unwrap_or_default()
+            .remove(".dockerconfigjson")
+            .ok_or_else(|| {
+                pull_secret(
+                    "no .dockerconfigjson key (make it a kubernetes.io/dockerconfigjson Secret)"
+                        .to_owned(),
+                )
+            })?;
+        oci::credentials::from_docker_config(&json.0, registry).map_err(pull_secret)
     }
 
     /// The bytes of a module given by URL, from the cache when a file with
@@ -684,6 +816,8 @@ fn config(
                 path: spec.source.path.clone(),
                 credentials,
                 verify,
+                insecure: spec.source.insecure,
+                semver: spec.source.semver.clone(),
             },
             policies: Vec::new(),
             inventory_namespace: inventory_namespace.to_owned(),
@@ -716,6 +850,37 @@ fn limit_overrides(limits: crd::LimitsSpec) -> LimitOverrides {
         stack_bytes: limits.stack_bytes.and_then(|b| usize::try_from(b).ok()),
         ..LimitOverrides::default()
     }
+}
+
+/// What the status records of an `oci://` source after a reconcile that
+/// fetched `revision` (`<tag>@sha256:…` or the digest); `None` for other
+/// sources, or when nothing was fetched.
+pub fn source_artifact(
+    unit: &reconcile::SyncUnit,
+    revision: Option<&str>,
+) -> Option<ArtifactStatus> {
+    let reference: oci::ArtifactRef = unit.config.spec.source.url.parse().ok()?;
+    let (tag, digest) = match revision?.split_once('@') {
+        Some((tag, digest)) => (Some(tag.to_owned()), digest),
+        None => (None, revision?),
+    };
+    Some(ArtifactStatus {
+        used_for: "source".to_owned(),
+        url: reference.repository_url(),
+        tag,
+        digest: digest.to_owned(),
+    })
+}
+
+/// An `oci://` module's default name: its repository's last segment.
+fn oci_module_name(url: &str) -> String {
+    url.parse::<oci::ArtifactRef>().map_or_else(
+        |_| module_name(url),
+        |reference| {
+            let last = reference.repository.rsplit('/').next().unwrap_or_default();
+            last.to_owned()
+        },
+    )
 }
 
 /// A policy's default name: the module file's name without `.wasm`.

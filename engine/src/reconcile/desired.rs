@@ -268,6 +268,17 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
             .map_err(Error::Spec)?,
         ..FetchOptions::default()
     };
+    if crate::oci::is_oci(&unit.config.spec.source.url) {
+        if options.verify.is_some() {
+            return Err(Error::Spec(crate::spec::Error::Invalid {
+                file: unit.file.clone(),
+                message: "source.verify verifies Git commits and tags; \
+                          this build does not verify OCI artifacts"
+                    .to_owned(),
+            }));
+        }
+        return super::artifact::fetch(unit);
+    }
     if let Some(dir) = unit.local_dir() {
         if options.verify.is_some() {
             return Err(Error::Spec(crate::spec::Error::Invalid {

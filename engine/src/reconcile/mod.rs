@@ -37,6 +37,7 @@ use crate::object::ObjectKey;
 use crate::plan::{self, Action, Entry, FieldPath, Inventory, Stage};
 use crate::policy::{EvalContext, PolicySet, Remediation, SourceInfo};
 
+mod artifact;
 mod baseline;
 pub mod desired;
 pub mod policies;
@@ -79,6 +80,10 @@ pub enum Error {
     /// [`crate::source::Error::is_retryable`]).
     #[error("fetch failed: {0}")]
     Fetch(#[source] crate::source::Error),
+    /// Pulling the source's OCI artifact failed (the message names the
+    /// reference); nothing is planned. Transient as the OCI error says.
+    #[error("fetch failed: {0}")]
+    Artifact(#[source] crate::oci::Error),
     /// Rendering failed; every render error is listed. Permanent for the
     /// revision.
     #[error("{0}")]
@@ -176,6 +181,7 @@ impl Error {
             Error::Fetch(crate::source::Error::PathNotFound { .. }) => "PathNotFound",
             Error::Fetch(error @ crate::source::Error::Unverified { .. }) => error.reason(),
             Error::Fetch(_) => "FetchFailed",
+            Error::Artifact(error) => error.reason(),
             Error::Render(errors) => render_reason(errors),
             Error::Policy(_) => "PolicyFailed",
             Error::PolicyBuild { .. } => "PolicyBuildFailed",
@@ -197,6 +203,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Fetch(error) => error.is_retryable(),
+            Error::Artifact(error) => error.is_retryable(),
             Error::Apply(error) => error.is_retryable(),
             Error::Panicked { .. } => true,
             Error::Unhealthy(unhealthy) => unhealthy.timeout.is_some(),

@@ -1,6 +1,7 @@
 //! `plumbline policy ...`: commands for policy authors: scaffold a project
 //! (`new`), build it into a component (`build`), run its test suites
-//! (`test`) and look inside a component (`inspect`).
+//! (`test`), look inside a component (`inspect`), and publish or fetch one
+//! as an OCI artifact (`push`, `pull`).
 //!
 //! Each subcommand lives in its own module; this one holds the argument
 //! enum and the output helpers they share.
@@ -15,6 +16,8 @@ use super::{Global, OutputFormat};
 mod build;
 mod inspect;
 mod new;
+mod pull;
+mod push;
 mod test;
 
 /// Commands for policy authors.
@@ -29,6 +32,11 @@ pub enum Command {
     Test(test::TestArgs),
     /// Show a component's roles, metadata, imports, size and digest.
     Inspect(inspect::InspectArgs),
+    /// Publish a component to an OCI registry (CNCF Wasm layout); print
+    /// its digest.
+    Push(push::PushArgs),
+    /// Fetch a policy from an OCI registry and write its component.
+    Pull(pull::PullArgs),
 }
 
 /// Run a policy command.
@@ -38,6 +46,8 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(args, global),
         Command::Test(args) => test::run(args, global),
         Command::Inspect(args) => inspect::run(args, global),
+        Command::Push(args) => push::run(args, global),
+        Command::Pull(args) => pull::run(args, global),
     }
 }
 

@@ -1,0 +1,114 @@
+//! What every command that talks to an OCI registry shares: `--insecure`,
+//! `--registry-config`, and turning them into [`oci::Options`] for one
+//! reference (credentials from the docker `config.json`).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::oci::{self, ArtifactRef};
+use crate::reconcile::SyncUnit;
+
+/// Registry access options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to the registry instead of HTTPS (a registry on
+    /// loopback or in a lab; never by default).
+    #[arg(long)]
+    pub insecure: bool,
+    /// A docker config.json to take registry credentials from (default:
+    /// $DOCKER_CONFIG/config.json, then ~/.docker/config.json; what
+    /// `docker login` and `oras login` write).
+    #[arg(long, value_name = "FILE")]
+    pub registry_config: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The options to reach `reference`'s registry with.
+    pub fn options(&self, reference: &ArtifactRef) -> anyhow::Result<oci::Options> {
+        let auth = match &self.registry_config {
+            Some(file) => {
+                let json = std::fs::read(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                oci::credentials::from_docker_config(&json, &reference.registry)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+            }
+            None => oci::credentials::from_user_config(&reference.registry)
+                .map_err(anyhow::Error::msg)?,
+        };
+        Ok(oci::Options {
+            auth,
+            insecure: self.insecure,
+            ..oci::Options::default()
+        })
+    }
+}
+
+/// Parse an `oci://` reference given on the command line.
+pub fn parse(text: &str) -> anyhow::Result<ArtifactRef> {
+    text.parse()
+        .map_err(|e: oci::ParseError| anyhow::anyhow!(e))
+}
+
+/// Run one registry operation on a fresh runtime (the commands that use
+/// it have none of their own).
+pub fn block_on<T>(
+    operation: impl std::future::Future<Output = oci::Result<T>>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(operation).map_err(super::sync::flat)
+}
+
+/// An `oci://` policy module and the digest its reference resolved to.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResolvedModule {
+    /// The policy's name.
+    pub policy: String,
+    /// The reference as configured.
+    pub reference: String,
+    /// The manifest digest it resolved to (what ran).
+    pub digest: String,
+}
+
+/// Pull the sync's `oci://` policy modules into the cache (a tag resolved
+/// to a digest once, here; a digest already pulled is not pulled again)
+/// and point each policy at its cached component, named after its
+/// repository unless it has a name. Returns what each resolved to.
+pub fn pull_policy_modules(unit: &mut SyncUnit) -> anyhow::Result<Vec<ResolvedModule>> {
+    let dir = super::sync::cache_root().join("oci").join("policies");
+    let mut resolved = Vec::new();
+    for policy in &mut unit.config.spec.policies {
+        let text = policy.module.to_string_lossy().into_owned();
+        if !oci::is_oci(&text) {
+            continue;
+        }
+        let reference = parse(&text)
+            .with_context(|| format!("policy {}", policy.name.as_deref().unwrap_or(&text)))?;
+        let access = RegistryArgs {
+            insecure: policy.insecure,
+            registry_config: None,
+        };
+        let options = access.options(&reference)?;
+        let pulled = block_on(oci::policy::pull_cached(&reference, &options, &dir))?;
+        if policy.name.is_none() {
+            let last = reference.repository.rsplit('/').next().unwrap_or("policy");
+            policy.name = Some(last.to_owned());
+        }
+        tracing::info!(
+            policy = policy.name.as_deref().unwrap_or_default(),
+            reference = %reference,
+            digest = %pulled.digest,
+            cached = pulled.cached,
+            "policy module resolved"
+        );
+        resolved.push(ResolvedModule {
+            policy: policy.name.clone().unwrap_or_default(),
+            reference: reference.to_string(),
+            digest: pulled.digest,
+        });
+        policy.module = pulled.component;
+    }
+    Ok(resolved)
+}
