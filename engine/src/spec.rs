@@ -16,6 +16,7 @@
 //!     url: https://git.example.com/platform/shop.git
 //!     ref: {branch: main}          # or {tag: v1.2.0} or {commit: <40 hex>}
 //!     path: deploy
+//!     helm: {valuesFiles: [values-prod.yaml]}   # path is a chart (docs/helm.md)
 //!   targetNamespace: shop          # for namespaced objects that name none
 //!   policies:
 //!     - module: policies/required-labels.wasm
@@ -189,6 +190,10 @@ pub struct SourceSpec {
     /// How to authenticate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<CredentialsSpec>,
+    /// Render `path` as a Helm chart with these settings (docs/helm.md). A
+    /// `path` holding a `Chart.yaml` is rendered as a chart without it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<crate::render::helm::HelmSpec>,
 }
 
 /// Where credentials come from. Secrets are never written in the file

@@ -93,6 +93,10 @@ pub struct SourceSpec {
     /// (token), or `identity` (SSH private key) with optional `known_hosts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectRef>,
+    /// Render `path` as a Helm chart with these settings (docs/helm.md). A
+    /// `path` holding a `Chart.yaml` is rendered as a chart without it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<crate::render::helm::HelmSpec>,
 }
 
 /// The name of an object in the same namespace.

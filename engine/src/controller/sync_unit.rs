@@ -637,6 +637,7 @@ fn config(
                 reference: spec.source.reference.clone(),
                 path: spec.source.path.clone(),
                 credentials,
+                helm: spec.source.helm.clone(),
             },
             policies: Vec::new(),
             inventory_namespace: inventory_namespace.to_owned(),
