@@ -39,6 +39,35 @@ fn helm() -> PathBuf {
     repo_root().join("tests/helm/helm")
 }
 
+/// The test `helm` behind a wrapper that logs each run's arguments to
+/// `runs.log` beside it, for the in-process tests (one per test binary).
+fn counting_helm() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = dir.path().join("helm");
+        let log = dir.path().join("runs.log");
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            helm().display()
+        );
+        std::fs::write(&wrapper, script).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    });
+    dir.path()
+}
+
+/// How many times the counting `helm` rendered release `release`.
+fn helm_runs(release: &str) -> usize {
+    let log = std::fs::read_to_string(counting_helm().join("runs.log")).unwrap_or_default();
+    log.lines()
+        .filter(|line| line.split(' ').nth(1) == Some(release))
+        .count()
+}
+
 /// `plumbline ARGS` in `dir` with the test `helm` and extra variables.
 fn plumbline(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let cache = tempfile::tempdir().unwrap();
@@ -190,6 +219,9 @@ fn write_small_chart(dir: &Path) {
     );
 }
 
+/// One bad input: the arguments, the environment, what the error says.
+type BadInput<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn bad_chart_input_fails_with_one_error_naming_chart_and_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +235,7 @@ fn bad_chart_input_fails_with_one_error_naming_chart_and_file() {
     std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
     let missing = dir.path().join("no-such-helm").display().to_string();
     let slow = slow.display().to_string();
-    let cases: [(&[&str], &[(&str, &str)], &[&str]); 5] = [
+    let cases: [BadInput; 5] = [
         (
             &["render", &chart_arg],
             &[],
@@ -320,6 +352,7 @@ fn a_validator_blocks_a_charts_daemonset_and_names_its_template() {
 on_real_server!(
     charts_sync_and_then_plan_no_drift,
     chart_changes_in_git_update_and_prune_and_failures_prune_nothing,
+    a_reconcile_of_an_unchanged_chart_starts_no_helm,
 );
 
 /// A sync of the chart at `path` of the world's repository, into the
@@ -334,7 +367,7 @@ fn chart_sync(world: &World, name: &str, path: &str, namespace: &str, helm: &str
 }
 
 async fn charts_sync_and_then_plan_no_drift(server: Server) {
-    std::env::set_var("PLUMBLINE_HELM", helm());
+    std::env::set_var("PLUMBLINE_HELM", counting_helm().join("helm"));
     let world = World::on(server);
     let charts = charts();
     world
@@ -356,7 +389,7 @@ async fn charts_sync_and_then_plan_no_drift(server: Server) {
 }
 
 async fn chart_changes_in_git_update_and_prune_and_failures_prune_nothing(server: Server) {
-    std::env::set_var("PLUMBLINE_HELM", helm());
+    std::env::set_var("PLUMBLINE_HELM", counting_helm().join("helm"));
     let world = World::on(server);
     let kept = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  annotations:\n    \
                 helm.sh/resource-policy: keep\ndata: {a: b}\n";
@@ -411,4 +444,35 @@ async fn chart_changes_in_git_update_and_prune_and_failures_prune_nothing(server
         "{message}"
     );
     assert!(deployments.get_opt("web-podinfo").await.unwrap().is_some());
+}
+
+async fn a_reconcile_of_an_unchanged_chart_starts_no_helm(server: Server) {
+    std::env::set_var("PLUMBLINE_HELM", counting_helm().join("helm"));
+    let world = World::on(server);
+    world
+        .repo
+        .copy_dir(&charts().join("podinfo"), "chart")
+        .commit("podinfo");
+    let mut unit = chart_sync(
+        &world,
+        "cached",
+        "chart",
+        "cached",
+        r#"{"releaseName": "cached-web"}"#,
+    );
+    for _ in 0..2 {
+        let report = world.reconcile(&unit).await;
+        assert_eq!(report.status, Status::Synced, "{report:#?}");
+    }
+    assert_eq!(
+        helm_runs("cached-web"),
+        1,
+        "the second reconcile rendered again"
+    );
+
+    // Changed values render again.
+    unit.config.spec.source.helm.as_mut().unwrap().set = vec!["replicaCount=2".into()];
+    let changed = world.reconcile(&unit).await;
+    assert_eq!(changed.status, Status::Synced, "{changed:#?}");
+    assert_eq!(helm_runs("cached-web"), 2);
 }

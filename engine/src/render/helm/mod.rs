@@ -12,8 +12,11 @@
 //! directory, and `helm template` runs as a child process with no network
 //! access needed (`--include-crds`; the chart's dependencies must be
 //! vendored under `charts/`). Test hooks are dropped; other hooks are
-//! ordinary objects (docs/helm.md).
+//! ordinary objects (docs/helm.md). Renders are cached in memory by their
+//! inputs ([`cache`]): an unchanged chart with unchanged values is not
+//! rendered again.
 
+pub mod cache;
 mod command;
 pub mod output;
 
@@ -85,6 +88,9 @@ pub struct HelmOptions {
     pub kube_version: Option<String>,
     /// `--api-versions`, when the target cluster is known.
     pub api_versions: Vec<String>,
+    /// Take an unchanged render from the in-process cache instead of
+    /// running helm again (default true).
+    pub cache: bool,
 }
 
 impl Default for HelmOptions {
@@ -100,6 +106,7 @@ impl Default for HelmOptions {
             max_output: 64 << 20,
             kube_version: None,
             api_versions: Vec::new(),
+            cache: true,
         }
     }
 }
@@ -207,7 +214,8 @@ pub fn is_chart(tree: &Tree, path: &str) -> bool {
 }
 
 /// Render the chart at `path` of `tree` as `release`; see the module
-/// documentation.
+/// documentation. A render whose inputs are all unchanged since an earlier
+/// one in this process is taken from the [`cache`] without running helm.
 pub fn render(
     tree: &Tree,
     path: &str,
@@ -218,8 +226,97 @@ pub fn render(
 ) -> super::Result<Rendered> {
     let one = |e: Error| Errors(vec![super::Error::Helm(e)]);
     let chart = chart_name(tree, path).map_err(one)?;
-    let workspace = Workspace::create(&chart).map_err(one)?;
-    let chart_dir = workspace.write_chart(tree, path).map_err(one)?;
+    let values = values_documents(tree, path, spec, &chart).map_err(one)?;
+    let kube_version = spec.kube_version.as_ref().or(helm.kube_version.as_ref());
+    let api_versions: Vec<&String> = helm.api_versions.iter().chain(&spec.api_versions).collect();
+    let key = render_key(
+        tree,
+        path,
+        spec,
+        release,
+        helm,
+        &values,
+        kube_version,
+        &api_versions,
+    );
+    let printed = match cache::get(&key).filter(|_| helm.cache) {
+        Some(printed) => printed,
+        None => {
+            let printed = run_helm(
+                tree,
+                path,
+                release,
+                helm,
+                &chart,
+                &values,
+                &spec.set,
+                kube_version,
+                &api_versions,
+            )
+            .map_err(one)?;
+            let printed = std::sync::Arc::new(printed);
+            cache::put(key, printed.clone());
+            printed
+        }
+    };
+    let mut errors = Vec::new();
+    let objects = output::objects(&chart, &printed, options, &mut errors);
+    super::finish(objects, errors, path, options)
+}
+
+/// Everything that decides what `helm template` prints.
+#[allow(clippy::too_many_arguments)]
+fn render_key(
+    tree: &Tree,
+    path: &str,
+    spec: &HelmSpec,
+    release: &Release,
+    helm: &HelmOptions,
+    values: &[Vec<u8>],
+    kube_version: Option<&String>,
+    api_versions: &[&String],
+) -> cache::Key {
+    let mut key = cache::KeyBuilder::new()
+        .part("executable", helm.executable.as_os_str().as_encoded_bytes())
+        .part("release", release.name.as_bytes())
+        .part("namespace", release.namespace.as_bytes())
+        .part(
+            "kube-version",
+            kube_version.map_or(&b""[..], |v| v.as_bytes()),
+        );
+    let prefix = join(path, "");
+    for (file, bytes) in tree.iter().filter(|(file, _)| file.starts_with(&prefix)) {
+        key = key
+            .part("chart-file", file.as_bytes())
+            .part("content", bytes);
+    }
+    for document in values {
+        key = key.part("values", document);
+    }
+    for expression in &spec.set {
+        key = key.part("set", expression.as_bytes());
+    }
+    for api in api_versions {
+        key = key.part("api-version", api.as_bytes());
+    }
+    key.finish()
+}
+
+/// Write the chart and values out and run `helm template`.
+#[allow(clippy::too_many_arguments)]
+fn run_helm(
+    tree: &Tree,
+    path: &str,
+    release: &Release,
+    helm: &HelmOptions,
+    chart: &str,
+    values: &[Vec<u8>],
+    set: &[String],
+    kube_version: Option<&String>,
+    api_versions: &[&String],
+) -> Result<Vec<u8>, Error> {
+    let workspace = Workspace::create(chart)?;
+    let chart_dir = workspace.write_chart(tree, path)?;
     let mut args = vec![
         "template".to_owned(),
         release.name.clone(),
@@ -228,30 +325,27 @@ pub fn render(
         release.namespace.clone(),
         "--include-crds".to_owned(),
     ];
-    for file in values_files(tree, path, spec, &chart, &workspace).map_err(one)? {
+    for (n, document) in values.iter().enumerate() {
+        let file = workspace.write_file(&format!("values-{n}.yaml"), document, chart)?;
         args.extend(["--values".to_owned(), file.display().to_string()]);
     }
-    for expression in &spec.set {
+    for expression in set {
         args.extend(["--set".to_owned(), expression.clone()]);
     }
-    if let Some(version) = spec.kube_version.as_ref().or(helm.kube_version.as_ref()) {
+    if let Some(version) = kube_version {
         args.extend(["--kube-version".to_owned(), version.clone()]);
     }
-    for api in helm.api_versions.iter().chain(&spec.api_versions) {
-        args.extend(["--api-versions".to_owned(), api.clone()]);
+    for api in api_versions {
+        args.extend(["--api-versions".to_owned(), (*api).clone()]);
     }
     let printed = command::run(
         &helm.executable,
         &args,
         helm.timeout,
         helm.max_output,
-        &chart,
-    )
-    .map_err(one)?;
-    drop(workspace);
-    let mut errors = Vec::new();
-    let objects = output::objects(&chart, &printed.stdout, options, &mut errors);
-    super::finish(objects, errors, path, options)
+        chart,
+    )?;
+    Ok(printed.stdout)
 }
 
 /// `name@version` from the chart's `Chart.yaml`.
@@ -277,21 +371,19 @@ fn chart_name(tree: &Tree, path: &str) -> Result<String, Error> {
     Ok(format!("{}@{}", field("name")?, field("version")?))
 }
 
-/// The values files to pass, in order: the source's (checked to be YAML),
-/// then inline values, then the CLI's local files.
-fn values_files(
+/// The values documents to pass, in order: the source's files (checked to
+/// be YAML mappings), then the inline values, then the CLI's local files.
+fn values_documents(
     tree: &Tree,
     path: &str,
     spec: &HelmSpec,
     chart: &str,
-    workspace: &Workspace,
-) -> Result<Vec<PathBuf>, Error> {
+) -> Result<Vec<Vec<u8>>, Error> {
     let bad = |file: &str, message: String| Error::BadValues {
         chart: chart.to_owned(),
         file: file.to_owned(),
         message,
     };
-    let mut files = Vec::new();
     let check = |file: &str, bytes: &[u8]| -> Result<Vec<u8>, Error> {
         let text = std::str::from_utf8(bytes).map_err(|_| bad(file, "not UTF-8 text".into()))?;
         let value: Value =
@@ -301,7 +393,7 @@ fn values_files(
         }
         Ok(bytes.to_vec())
     };
-    let mut written = Vec::new();
+    let mut documents = Vec::new();
     for file in &spec.values_files {
         let in_tree =
             normalize(&join(path, file)).ok_or_else(|| bad(file, "outside the source".into()))?;
@@ -311,20 +403,17 @@ fn values_files(
                 format!("not found in the source (looked for {in_tree})"),
             )
         })?;
-        written.push(check(file, bytes)?);
+        documents.push(check(file, bytes)?);
     }
     if let Some(values) = &spec.values {
-        written.push(serde_json::to_vec(values).unwrap_or_default());
+        documents.push(serde_json::to_vec(values).unwrap_or_default());
     }
     for local in &spec.local_values_files {
         let name = local.display().to_string();
         let bytes = std::fs::read(local).map_err(|e| bad(&name, e.to_string()))?;
-        written.push(check(&name, &bytes)?);
+        documents.push(check(&name, &bytes)?);
     }
-    for (n, bytes) in written.iter().enumerate() {
-        files.push(workspace.write_file(&format!("values-{n}.yaml"), bytes, chart)?);
-    }
-    Ok(files)
+    Ok(documents)
 }
 
 /// `a/./b/../c` → `a/c`; `None` when it leaves the root.
