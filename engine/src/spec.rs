@@ -19,6 +19,7 @@
 //!     verify:                      # optional: refuse unsigned revisions
 //!       mode: head                 # or tag, tagAndHead
 //!       keys: [{file: keys/alice.pub}]
+//!     helm: {valuesFiles: [values-prod.yaml]}   # path is a chart (docs/helm.md)
 //!   targetNamespace: shop          # for namespaced objects that name none
 //!   policies:
 //!     - module: policies/required-labels.wasm
@@ -232,6 +233,10 @@ pub struct SourceSpec {
     /// that is a semver version in this range (`^1.4`, `>=1.2, <2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semver: Option<String>,
+    /// Render `path` as a Helm chart with these settings (docs/helm.md). A
+    /// `path` holding a `Chart.yaml` is rendered as a chart without it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<crate::render::helm::HelmSpec>,
 }
 
 /// `source.verify` of a `plumbline.yaml`: what must be signed, and the files

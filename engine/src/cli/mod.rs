@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "controller")]
 pub mod controller;
+pub mod helm;
 #[cfg(feature = "controller")]
 pub mod install;
 mod interrupt;

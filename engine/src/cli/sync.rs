@@ -48,6 +48,9 @@ pub struct SourceArgs {
     /// outside any work tree.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Helm options.
+    #[command(flatten)]
+    pub helm: super::helm::HelmArgs,
 }
 
 /// Turn the source arguments into a sync unit.
@@ -112,6 +115,8 @@ pub fn load_unit(args: &SourceArgs) -> anyhow::Result<SyncUnit> {
             format!("{inside}/{path}")
         };
     }
+    let bare_directory = unit.file == BARE && args.config.is_none() && args.root.is_none();
+    args.helm.apply(&args.source, bare_directory, &mut unit)?;
     Ok(unit)
 }
 
@@ -727,6 +732,7 @@ mod tests {
             path: None,
             config: None,
             root: None,
+            helm: Default::default(),
         }
     }
 

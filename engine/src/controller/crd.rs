@@ -108,6 +108,10 @@ pub struct SourceSpec {
     /// checked at every interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semver: Option<String>,
+    /// Render `path` as a Helm chart with these settings (docs/helm.md). A
+    /// `path` holding a `Chart.yaml` is rendered as a chart without it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<crate::render::helm::HelmSpec>,
 }
 
 /// `source.verify` of a SyncUnit: what must be signed, and the Secret

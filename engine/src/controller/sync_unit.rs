@@ -818,6 +818,7 @@ fn config(
                 verify,
                 insecure: spec.source.insecure,
                 semver: spec.source.semver.clone(),
+                helm: spec.source.helm.clone(),
             },
             policies: Vec::new(),
             inventory_namespace: inventory_namespace.to_owned(),

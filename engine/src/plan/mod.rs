@@ -18,6 +18,7 @@
 //! | yes | yes | yes, same manifest | [`Action::Unchanged`] or [`Action::Drifted`] |
 //! | no | yes, still ours | yes | [`Action::Prune`] (or [`Action::Orphan`] when prune is off, [`Action::KeptAdopted`] when the sync adopted it and does not prune adopted objects) |
 //! | no | yes, not ours any more | yes | [`Action::OwnershipChanged`] |
+//! | no | yes, annotated `helm.sh/resource-policy: keep` | yes | [`Action::OwnershipChanged`] (left in place, as Helm does) |
 //! | any | being deleted | any | [`Action::Terminating`] |
 //! | yes | yes, another sync's | no | [`Action::OwnedByAnotherSync`] (unless the sync may take it over) |
 //! | yes | yes, another sync's | yes | [`Action::Lost`] (unless the sync may take it over) |
@@ -622,6 +623,13 @@ fn unless_another_syncs(
 fn prune_action(live: &Value, entry: &Entry, options: &Options) -> Action {
     if let Some(reason) = ownership::changed(live, entry, &options.sync) {
         Action::OwnershipChanged { reason }
+    } else if crate::render::helm::output::is_kept_on_prune(live) {
+        Action::OwnershipChanged {
+            reason: format!(
+                "annotated {}: keep, left in place",
+                crate::render::helm::output::RESOURCE_POLICY_ANNOTATION
+            ),
+        }
     } else if crate::object::is_terminating(live) {
         Action::Terminating
     } else if entry.adopted && options.prune && !options.prune_adopted {

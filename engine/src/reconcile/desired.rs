@@ -163,7 +163,7 @@ pub fn from_source(
         allow_empty: unit.config.spec.sync.allow_empty,
         ..RenderOptions::default()
     };
-    let rendered = render::render(&tree, &options).map_err(Error::Render)?;
+    let rendered = render_source(unit, &tree, &options).map_err(Error::Render)?;
     let mut origins = BTreeMap::new();
     let mut objects = Vec::with_capacity(rendered.objects.len());
     for manifest in rendered.objects {
@@ -255,6 +255,33 @@ pub fn from_source(
         transformer_edits,
         transformer_summaries,
     })
+}
+
+/// Render the fetched files: the source path as a Helm chart when the sync
+/// says `helm` or the path holds a `Chart.yaml`, else as manifests.
+fn render_source(
+    unit: &SyncUnit,
+    tree: &Tree,
+    options: &RenderOptions,
+) -> render::Result<render::Rendered> {
+    let source = &unit.config.spec.source;
+    if source.helm.is_none() && !render::helm::is_chart(tree, &options.path) {
+        return render::render(tree, options);
+    }
+    let spec = source.helm.clone().unwrap_or_default();
+    let target_namespace = unit.config.spec.sync.target_namespace.as_deref();
+    let release = render::helm::Release {
+        name: spec
+            .release_name
+            .clone()
+            .unwrap_or_else(|| unit.name().to_owned()),
+        namespace: spec
+            .namespace
+            .clone()
+            .unwrap_or_else(|| target_namespace.unwrap_or("default").to_owned()),
+    };
+    let helm = render::helm::HelmOptions::default();
+    render::helm::render(tree, &options.path, &spec, &release, &helm, options)
 }
 
 /// Fetch the sync's source: its Git repository into `cache_dir`, or its

@@ -25,7 +25,12 @@ pub(crate) fn from_file(
 }
 
 /// Check `value` and push it (or, for a `*List`, its items).
-fn collect(value: Value, origin: Origin, out: &mut Vec<Manifest>, errors: &mut Vec<Error>) {
+pub(crate) fn collect(
+    value: Value,
+    origin: Origin,
+    out: &mut Vec<Manifest>,
+    errors: &mut Vec<Error>,
+) {
     if !value.is_object() {
         errors.push(Error::NotAnObject {
             origin,

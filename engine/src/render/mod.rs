@@ -4,7 +4,7 @@
 //! [`RenderOptions`] (which directory of the tree to render, size limit).
 //! Out: [`Rendered`], the objects in file order, each with its [`Origin`]
 //! (file, document, line); or [`Errors`], every problem of the render at
-//! once. Pure: no IO.
+//! once. Pure (no IO), except for Helm charts ([`helm`]).
 //!
 //! - Without a kustomization in the rendered directory, every `*.yaml`,
 //!   `*.yml` and `*.json` file under it is read (recursively, in path order);
@@ -21,7 +21,10 @@
 //!   versions: the API server stores them as one object).
 //! - A path that is not in the tree is an error, and so is a render without
 //!   objects unless [`RenderOptions::allow_empty`] is set.
+//! - A Helm chart is rendered by [`helm::render`] (IO: it runs `helm
+//!   template`), whose output goes through the same checks.
 
+pub mod helm;
 mod ignore;
 pub mod kustomize;
 mod manifests;
@@ -198,6 +201,9 @@ pub enum Error {
     /// A kustomization could not be built.
     #[error(transparent)]
     Kustomize(#[from] kustomize::Error),
+    /// A Helm chart could not be rendered.
+    #[error(transparent)]
+    Helm(#[from] helm::Error),
 }
 
 impl Error {
@@ -214,6 +220,7 @@ impl Error {
             Error::PathNotFound { .. } => "PathNotFound",
             Error::Empty { .. } => "EmptyRender",
             Error::Kustomize(e) => e.reason(),
+            Error::Helm(e) => e.reason(),
         }
     }
 }
@@ -251,6 +258,17 @@ pub fn render(tree: &Tree, options: &RenderOptions) -> Result<Rendered> {
     } else {
         plain(tree, root, options, &mut errors)
     };
+    finish(objects, errors, root, options)
+}
+
+/// The checks every render ends with: no duplicate objects, and no empty
+/// render unless allowed.
+fn finish(
+    objects: Vec<Manifest>,
+    mut errors: Vec<Error>,
+    root: &str,
+    options: &RenderOptions,
+) -> Result<Rendered> {
     check_duplicates(&objects, &mut errors);
     if errors.is_empty() && objects.is_empty() && !options.allow_empty {
         errors.push(Error::Empty {
