@@ -10,6 +10,8 @@
 //! | module | job | IO |
 //! |---|---|---|
 //! | [`cleanup`] | a deleted SyncUnit's objects and inventory → deleted (the prune finalizer) | yes |
+//! | [`clusters`] | registered target clusters: registration Secrets → pooled connections, rotated when the Secret changes | yes (Secrets, probes) |
+//! | [`remote`] | a SyncUnit with `spec.cluster`: its connection and reconcile slot, or why it has none | yes (status, Events) |
 //! | [`crd`] | the custom resources as Rust types (CRDs generated from them) | no |
 //! | [`sync_unit`] | SyncUnit (+ ClusterSyncPolicies) → sync and policy set | yes (Secret, module download, Git) |
 //! | [`status`] | status conditions from a reconcile's outcome | no |
@@ -27,6 +29,7 @@
 //! | [`process`] | the controller process: client, leader election, HTTP server, runner, graceful shutdown (what `plumbline controller` runs) | yes |
 
 pub mod cleanup;
+pub mod clusters;
 pub mod crd;
 pub mod drift_watch;
 pub mod events;
@@ -36,6 +39,7 @@ pub mod leader;
 pub mod metrics;
 pub mod process;
 pub mod reconciler;
+pub mod remote;
 pub mod repair;
 pub mod runner;
 pub mod shard;

@@ -1,0 +1,375 @@
+//! One controller, several clusters: SyncUnits with `spec.cluster` sync
+//! into registered target clusters (docs/clusters.md). Every test runs real
+//! control planes side by side: a management cluster, where the controller
+//! reads SyncUnits and writes status and Events, and one or two targets.
+
+mod controller_support;
+mod reconcile_support;
+mod server_support;
+
+use control_plane::ControlPlane;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use plumbline::controller::crd::SyncUnit;
+use serde_json::{json, Value};
+
+use controller_support::{config_map, is_ready, ready, spec_for, Fixture};
+use server_support::Server;
+
+/// Where the controller lives, its registrations and its inventories.
+const CONTROLLER_NAMESPACE: &str = "plumbline-system";
+
+/// The management cluster with the CRDs, and `count` target clusters; `None`
+/// when there are no control-plane binaries (and the test is skipped).
+async fn fleet(count: usize) -> Option<(Fixture, Vec<ControlPlane>)> {
+    let management = Server::real().await?;
+    let fixture = Fixture::on(management).await;
+    fixture.ensure_namespace(CONTROLLER_NAMESPACE).await;
+    let mut targets = Vec::new();
+    for _ in 0..count {
+        targets.push(ControlPlane::start_or_skip().await?);
+    }
+    Some((fixture, targets))
+}
+
+/// The PEM CA that signs a test control plane's serving certificate.
+fn ca_of(plane: &ControlPlane) -> String {
+    let kubeconfig = plane.kubeconfig();
+    let path = kubeconfig.clusters[0]
+        .cluster
+        .as_ref()
+        .and_then(|c| c.certificate_authority.clone())
+        .expect("the test kubeconfig names its CA file");
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Register (or re-register) cluster `name` with the given Secret keys.
+async fn register(fixture: &Fixture, name: &str, labels: Value, data: Value) {
+    let secrets: Api<Secret> = Api::namespaced(fixture.client(), CONTROLLER_NAMESPACE);
+    let mut all_labels = json!({"plumbline.dev/secret-type": "cluster"});
+    if let (Some(all), Some(more)) = (all_labels.as_object_mut(), labels.as_object()) {
+        all.extend(more.clone());
+    }
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": CONTROLLER_NAMESPACE, "labels": all_labels},
+        "stringData": data,
+    });
+    secrets
+        .patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&secret))
+        .await
+        .unwrap();
+}
+
+/// The Secret keys of a working registration of `plane`: server, CA and
+/// the administrator's token.
+fn server_and_token(plane: &ControlPlane) -> Value {
+    json!({"server": plane.url(), "ca.crt": ca_of(plane), "token": "admin-token"})
+}
+
+/// A SyncUnit spec of path `path` into cluster `cluster`.
+fn remote_spec(url: &str, path: &str, cluster: &str) -> Value {
+    spec_for(
+        url,
+        path,
+        json!({"cluster": cluster, "createNamespace": true}),
+    )
+}
+
+/// Ready=False with `reason`; returns the condition's message.
+async fn wait_for_reason(fixture: &Fixture, name: &str, reason: &str) -> String {
+    let unit = fixture
+        .wait_for_unit("team", name, reason, |unit| {
+            ready(unit).is_some_and(|(status, found)| status == "False" && found == reason)
+        })
+        .await;
+    let status = unit.status.unwrap();
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message
+        .clone()
+}
+
+/// The inventory ConfigMaps of `sync` that `client`'s cluster holds.
+async fn inventory_in(client: kube::Client, sync: &str) -> usize {
+    let api: Api<ConfigMap> = Api::namespaced(client, CONTROLLER_NAMESPACE);
+    match api
+        .list(&ListParams::default().labels(&format!("plumbline.dev/inventory={sync}")))
+        .await
+    {
+        Ok(list) => list.items.len(),
+        Err(kube::Error::Api(status)) if status.code == 404 => 0,
+        Err(error) => panic!("listing inventories: {error}"),
+    }
+}
+
+fn mode(object: Option<&Value>) -> Option<&str> {
+    object.and_then(|o| o["data"]["mode"].as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
+    let Some((fixture, targets)) = fleet(1).await else {
+        return;
+    };
+    let east = &targets[0];
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("one ConfigMap");
+    let url = fixture.world.repo.url();
+    register(
+        &fixture,
+        "east",
+        json!({"region": "eu"}),
+        server_and_token(east),
+    )
+    .await;
+    // A ConfigMap of the same name and sync label in the management
+    // cluster: not the remote sync's, so never touched.
+    let local: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    let decoy = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "shop",
+                     "labels": {"plumbline.dev/sync": "team.remote"}},
+        "data": {"mode": "local"}});
+    local
+        .patch("settings", &PatchParams::apply("test"), &Patch::Apply(&decoy))
+        .await
+        .unwrap();
+
+    let running = fixture.start();
+    fixture
+        .put_sync_unit("team", "remote", remote_spec(&url, "app", "east"))
+        .await;
+    fixture
+        .wait_for_unit("team", "remote", "Ready", is_ready)
+        .await;
+
+    let remote: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
+    let applied = remote.get("settings").await.unwrap();
+    assert_eq!(
+        applied.data.unwrap_or_default().get("mode").map(String::as_str),
+        Some("fast")
+    );
+    assert_eq!(
+        applied.metadata.labels.unwrap_or_default().get("plumbline.dev/sync"),
+        Some(&"team.remote".to_owned())
+    );
+    // The inventory lives in the target, none in the management cluster.
+    assert!(inventory_in(east.client(), "team.remote").await >= 1);
+    assert_eq!(inventory_in(fixture.client(), "team.remote").await, 0);
+    let untouched = local.get("settings").await.unwrap();
+    assert_eq!(
+        untouched.data.unwrap_or_default().get("mode").map(String::as_str),
+        Some("local")
+    );
+
+    // Drift in the target is repaired by its watch, without a full reconcile.
+    let full_reconciles = running.reconciles("synced");
+    remote
+        .patch(
+            "settings",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": "shop"},
+                "data": {"mode": "edited"}})),
+        )
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&remote, "settings", "repaired", |o| {
+            mode(o) == Some("fast")
+        })
+        .await;
+    assert!(running.repairs("synced") >= 1);
+    assert_eq!(running.reconciles("synced"), full_reconciles);
+
+    // Deleting the SyncUnit prunes the target's objects and inventory.
+    let units: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
+    units
+        .delete("remote", &DeleteParams::default())
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&units, "remote", "deleted", |o| o.is_none())
+        .await;
+    assert!(remote.get_opt("settings").await.unwrap().is_none());
+    assert_eq!(inventory_in(east.client(), "team.remote").await, 0);
+    let untouched = local.get("settings").await.unwrap();
+    assert_eq!(
+        untouched.data.unwrap_or_default().get("mode").map(String::as_str),
+        Some("local")
+    );
+    fixture.wait_for_event("team", "remote", "Pruned").await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_cluster_leaves_the_others_reconciling_and_recovers_without_a_wrong_prune() {
+    let Some((fixture, mut targets)) = fleet(2).await else {
+        return;
+    };
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("one ConfigMap");
+    let url = fixture.world.repo.url();
+    for (name, plane) in ["east", "west"].iter().zip(&targets) {
+        register(&fixture, name, json!({}), server_and_token(plane)).await;
+    }
+    let running = fixture.start();
+    for name in ["east", "west"] {
+        fixture
+            .put_sync_unit("team", name, remote_spec(&url, "app", name))
+            .await;
+    }
+    for name in ["east", "west"] {
+        fixture.wait_for_unit("team", name, "Ready", is_ready).await;
+    }
+    let east_objects: Api<ConfigMap> = Api::namespaced(targets[0].client(), "shop");
+    let uid_before = east_objects.get("settings").await.unwrap().metadata.uid;
+
+    // East stops; a new commit adds `extra`, and both SyncUnits are asked
+    // to reconcile it.
+    targets[0].stop_api_server();
+    fixture
+        .world
+        .repo
+        .write("app/extra.yaml", &config_map("extra", "new"));
+    fixture.world.repo.commit("extra ConfigMap");
+    for name in ["east", "west"] {
+        fixture
+            .patch_spec("team", name, json!({"interval": "30m"}))
+            .await;
+    }
+    // West keeps reconciling.
+    fixture.wait_for_unit("team", "west", "Ready", is_ready).await;
+    let west_objects: Api<ConfigMap> = Api::namespaced(targets[1].client(), "shop");
+    assert!(west_objects.get_opt("extra").await.unwrap().is_some());
+    // East says why it cannot.
+    let message = wait_for_reason(&fixture, "east", "ClusterUnreachable").await;
+    assert!(message.contains("cluster \"east\" is unreachable"), "{message}");
+    fixture
+        .wait_for_event("team", "east", "ClusterUnreachable")
+        .await;
+
+    // East comes back: it catches up, and what it had is still there,
+    // never deleted and recreated.
+    targets[0].start_api_server().await.unwrap();
+    fixture.wait_for_unit("team", "east", "Ready", is_ready).await;
+    assert!(east_objects.get_opt("extra").await.unwrap().is_some());
+    let settings = east_objects.get("settings").await.unwrap();
+    assert_eq!(settings.metadata.uid, uid_before);
+    running.stop().await;
+}
+
+/// A self-signed CA that signed none of the test servers' certificates.
+fn unrelated_ca(dir: &std::path::Path) -> String {
+    let out = dir.join("wrong-ca.crt");
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-nodes", "-subj", "/CN=wrong-ca", "-days", "1", "-keyout"])
+        .arg(dir.join("wrong-ca.key"))
+        .arg("-out")
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_registrations_say_why_and_prune_nothing() {
+    let Some((fixture, targets)) = fleet(1).await else {
+        return;
+    };
+    let east = &targets[0];
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("one ConfigMap");
+    let url = fixture.world.repo.url();
+    let wrong_ca = unrelated_ca(fixture.world.scratch.path());
+    register(
+        &fixture,
+        "garbled",
+        json!({}),
+        json!({"kubeconfig": "clusters: [\n"}),
+    )
+    .await;
+    register(
+        &fixture,
+        "wrong-ca",
+        json!({}),
+        json!({"server": east.url(), "ca.crt": wrong_ca, "token": "admin-token"}),
+    )
+    .await;
+    register(
+        &fixture,
+        "bad-token",
+        json!({}),
+        json!({"server": east.url(), "ca.crt": ca_of(east), "token": "not-a-token"}),
+    )
+    .await;
+    register(&fixture, "east", json!({}), server_and_token(east)).await;
+    let running = fixture.start();
+    for (unit, cluster) in [
+        ("garbled", "garbled"),
+        ("wrong-ca", "wrong-ca"),
+        ("bad-token", "bad-token"),
+        ("nowhere", "nowhere"),
+        ("east", "east"),
+    ] {
+        fixture
+            .put_sync_unit("team", unit, remote_spec(&url, "app", cluster))
+            .await;
+    }
+
+    let message = wait_for_reason(&fixture, "garbled", "ClusterConfigInvalid").await;
+    assert!(message.contains("`kubeconfig` does not parse"), "{message}");
+    let message = wait_for_reason(&fixture, "wrong-ca", "ClusterUnreachable").await;
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    let message = wait_for_reason(&fixture, "bad-token", "ClusterCredentialsRejected").await;
+    assert!(message.contains("401"), "{message}");
+    let message = wait_for_reason(&fixture, "nowhere", "ClusterNotRegistered").await;
+    assert!(message.contains("cluster \"nowhere\" is not registered"), "{message}");
+    fixture.wait_for_unit("team", "east", "Ready", is_ready).await;
+    let remote: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
+    let uid = remote.get("settings").await.unwrap().metadata.uid;
+
+    // Rotated credentials are used at once, without a restart.
+    register(
+        &fixture,
+        "bad-token",
+        json!({}),
+        server_and_token(east),
+    )
+    .await;
+    fixture
+        .wait_for_unit("team", "bad-token", "Ready", is_ready)
+        .await;
+
+    // Deregistered while its SyncUnit points at it: a clear reason, and
+    // nothing pruned.
+    let secrets: Api<Secret> = Api::namespaced(fixture.client(), CONTROLLER_NAMESPACE);
+    secrets
+        .delete("east", &DeleteParams::default())
+        .await
+        .unwrap();
+    let message = wait_for_reason(&fixture, "east", "ClusterNotRegistered").await;
+    assert!(message.contains("cluster \"east\" is not registered"), "{message}");
+    assert_eq!(remote.get("settings").await.unwrap().metadata.uid, uid);
+    assert!(inventory_in(east.client(), "team.east").await >= 1);
+    // Registered again, it is Ready with the same objects.
+    register(&fixture, "east", json!({}), server_and_token(east)).await;
+    fixture.wait_for_unit("team", "east", "Ready", is_ready).await;
+    assert_eq!(remote.get("settings").await.unwrap().metadata.uid, uid);
+    running.stop().await;
+}
