@@ -56,7 +56,11 @@ async fn register(fixture: &Fixture, name: &str, labels: Value, data: Value) {
         "stringData": data,
     });
     secrets
-        .patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&secret))
+        .patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&secret),
+        )
         .await
         .unwrap();
 }
@@ -67,12 +71,19 @@ fn server_and_token(plane: &ControlPlane) -> Value {
     json!({"server": plane.url(), "ca.crt": ca_of(plane), "token": "admin-token"})
 }
 
-/// A SyncUnit spec of path `path` into cluster `cluster`.
+/// A SyncUnit spec of path `path` into namespace `shop` of cluster
+/// `cluster`.
 fn remote_spec(url: &str, path: &str, cluster: &str) -> Value {
+    remote_spec_in(url, path, cluster, "shop")
+}
+
+/// A SyncUnit spec of path `path` into `namespace` of cluster `cluster`.
+fn remote_spec_in(url: &str, path: &str, cluster: &str, namespace: &str) -> Value {
     spec_for(
         url,
         path,
-        json!({"cluster": cluster, "createNamespace": true}),
+        json!({"cluster": cluster, "createNamespace": true, "selfHeal": true,
+               "targetNamespace": namespace}),
     )
 }
 
@@ -137,7 +148,11 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
                      "labels": {"plumbline.dev/sync": "team.remote"}},
         "data": {"mode": "local"}});
     local
-        .patch("settings", &PatchParams::apply("test"), &Patch::Apply(&decoy))
+        .patch(
+            "settings",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&decoy),
+        )
         .await
         .unwrap();
 
@@ -152,11 +167,19 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
     let remote: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
     let applied = remote.get("settings").await.unwrap();
     assert_eq!(
-        applied.data.unwrap_or_default().get("mode").map(String::as_str),
+        applied
+            .data
+            .unwrap_or_default()
+            .get("mode")
+            .map(String::as_str),
         Some("fast")
     );
     assert_eq!(
-        applied.metadata.labels.unwrap_or_default().get("plumbline.dev/sync"),
+        applied
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("plumbline.dev/sync"),
         Some(&"team.remote".to_owned())
     );
     // The inventory lives in the target, none in the management cluster.
@@ -164,7 +187,11 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
     assert_eq!(inventory_in(fixture.client(), "team.remote").await, 0);
     let untouched = local.get("settings").await.unwrap();
     assert_eq!(
-        untouched.data.unwrap_or_default().get("mode").map(String::as_str),
+        untouched
+            .data
+            .unwrap_or_default()
+            .get("mode")
+            .map(String::as_str),
         Some("local")
     );
 
@@ -181,9 +208,7 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
         .await
         .unwrap();
     fixture
-        .wait_for_object(&remote, "settings", "repaired", |o| {
-            mode(o) == Some("fast")
-        })
+        .wait_for_object(&remote, "settings", "repaired", |o| mode(o) == Some("fast"))
         .await;
     assert!(running.repairs("synced") >= 1);
     assert_eq!(running.reconciles("synced"), full_reconciles);
@@ -201,7 +226,11 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
     assert_eq!(inventory_in(east.client(), "team.remote").await, 0);
     let untouched = local.get("settings").await.unwrap();
     assert_eq!(
-        untouched.data.unwrap_or_default().get("mode").map(String::as_str),
+        untouched
+            .data
+            .unwrap_or_default()
+            .get("mode")
+            .map(String::as_str),
         Some("local")
     );
     fixture.wait_for_event("team", "remote", "Pruned").await;
@@ -248,12 +277,17 @@ async fn a_stopped_cluster_leaves_the_others_reconciling_and_recovers_without_a_
             .await;
     }
     // West keeps reconciling.
-    fixture.wait_for_unit("team", "west", "Ready", is_ready).await;
+    fixture
+        .wait_for_unit("team", "west", "Ready", is_ready)
+        .await;
     let west_objects: Api<ConfigMap> = Api::namespaced(targets[1].client(), "shop");
     assert!(west_objects.get_opt("extra").await.unwrap().is_some());
     // East says why it cannot.
     let message = wait_for_reason(&fixture, "east", "ClusterUnreachable").await;
-    assert!(message.contains("cluster \"east\" is unreachable"), "{message}");
+    assert!(
+        message.contains("cluster \"east\" is unreachable"),
+        "{message}"
+    );
     fixture
         .wait_for_event("team", "east", "ClusterUnreachable")
         .await;
@@ -261,7 +295,9 @@ async fn a_stopped_cluster_leaves_the_others_reconciling_and_recovers_without_a_
     // East comes back: it catches up, and what it had is still there,
     // never deleted and recreated.
     targets[0].start_api_server().await.unwrap();
-    fixture.wait_for_unit("team", "east", "Ready", is_ready).await;
+    fixture
+        .wait_for_unit("team", "east", "Ready", is_ready)
+        .await;
     assert!(east_objects.get_opt("extra").await.unwrap().is_some());
     let settings = east_objects.get("settings").await.unwrap();
     assert_eq!(settings.metadata.uid, uid_before);
@@ -272,7 +308,14 @@ async fn a_stopped_cluster_leaves_the_others_reconciling_and_recovers_without_a_
 fn unrelated_ca(dir: &std::path::Path) -> String {
     let out = dir.join("wrong-ca.crt");
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
         .args(["-nodes", "-subj", "/CN=wrong-ca", "-days", "1", "-keyout"])
         .arg(dir.join("wrong-ca.key"))
         .arg("-out")
@@ -319,16 +362,41 @@ async fn unusable_registrations_say_why_and_prune_nothing() {
     )
     .await;
     register(&fixture, "east", json!({}), server_and_token(east)).await;
+    // Another controller (another management cluster) holds the sync name
+    // `team.claimed` in east.
+    let claims: Api<ConfigMap> = Api::namespaced(east.client(), CONTROLLER_NAMESPACE);
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(east.client());
+    namespaces
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": CONTROLLER_NAMESPACE}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    claims
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "plumbline-claim-team.claimed"},
+                "data": {"controller": "another-management-cluster/plumbline-system"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
     let running = fixture.start();
+    // Each SyncUnit into its own namespace (two syncs may not apply the
+    // same object).
     for (unit, cluster) in [
         ("garbled", "garbled"),
         ("wrong-ca", "wrong-ca"),
         ("bad-token", "bad-token"),
         ("nowhere", "nowhere"),
         ("east", "east"),
+        ("claimed", "east"),
     ] {
         fixture
-            .put_sync_unit("team", unit, remote_spec(&url, "app", cluster))
+            .put_sync_unit("team", unit, remote_spec_in(&url, "app", cluster, unit))
             .await;
     }
 
@@ -339,19 +407,31 @@ async fn unusable_registrations_say_why_and_prune_nothing() {
     let message = wait_for_reason(&fixture, "bad-token", "ClusterCredentialsRejected").await;
     assert!(message.contains("401"), "{message}");
     let message = wait_for_reason(&fixture, "nowhere", "ClusterNotRegistered").await;
-    assert!(message.contains("cluster \"nowhere\" is not registered"), "{message}");
-    fixture.wait_for_unit("team", "east", "Ready", is_ready).await;
-    let remote: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
+    assert!(
+        message.contains("cluster \"nowhere\" is not registered"),
+        "{message}"
+    );
+    let message = wait_for_reason(&fixture, "claimed", "ClaimedByAnotherController").await;
+    assert!(
+        message.contains("another-management-cluster/plumbline-system"),
+        "{message}"
+    );
+    fixture
+        .wait_for_unit("team", "east", "Ready", is_ready)
+        .await;
+    let remote: Api<ConfigMap> = Api::namespaced(east.client(), "east");
     let uid = remote.get("settings").await.unwrap().metadata.uid;
+    // Nothing of the claimed sync was applied, and the claim is intact.
+    let claimed: Api<ConfigMap> = Api::namespaced(east.client(), "claimed");
+    assert!(claimed.get_opt("settings").await.unwrap().is_none());
+    let claim = claims.get("plumbline-claim-team.claimed").await.unwrap();
+    assert_eq!(
+        claim.data.unwrap()["controller"],
+        "another-management-cluster/plumbline-system"
+    );
 
     // Rotated credentials are used at once, without a restart.
-    register(
-        &fixture,
-        "bad-token",
-        json!({}),
-        server_and_token(east),
-    )
-    .await;
+    register(&fixture, "bad-token", json!({}), server_and_token(east)).await;
     fixture
         .wait_for_unit("team", "bad-token", "Ready", is_ready)
         .await;
@@ -364,12 +444,17 @@ async fn unusable_registrations_say_why_and_prune_nothing() {
         .await
         .unwrap();
     let message = wait_for_reason(&fixture, "east", "ClusterNotRegistered").await;
-    assert!(message.contains("cluster \"east\" is not registered"), "{message}");
+    assert!(
+        message.contains("cluster \"east\" is not registered"),
+        "{message}"
+    );
     assert_eq!(remote.get("settings").await.unwrap().metadata.uid, uid);
     assert!(inventory_in(east.client(), "team.east").await >= 1);
     // Registered again, it is Ready with the same objects.
     register(&fixture, "east", json!({}), server_and_token(east)).await;
-    fixture.wait_for_unit("team", "east", "Ready", is_ready).await;
+    fixture
+        .wait_for_unit("team", "east", "Ready", is_ready)
+        .await;
     assert_eq!(remote.get("settings").await.unwrap().metadata.uid, uid);
     running.stop().await;
 }

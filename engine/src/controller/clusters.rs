@@ -22,7 +22,7 @@
 //! IO: reads the registration Secrets (management cluster); [`Target::probe`]
 //! asks the target's `/version`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -88,6 +88,17 @@ pub enum Error {
         /// The API server's answer.
         message: String,
     },
+    /// The sync name is claimed in the target by another controller
+    /// ([`super::claim`]). Not retryable: one of the SyncUnits must move.
+    #[error("cluster {name:?}: the sync {sync} there belongs to another controller ({by}); rename or move one of the two SyncUnits")]
+    Claimed {
+        /// The cluster.
+        name: String,
+        /// The sync name.
+        sync: String,
+        /// The identity of the controller holding the claim.
+        by: String,
+    },
     /// Reading the registration Secret from the management cluster
     /// failed. Retryable.
     #[error("reading the registration of cluster {name:?}: {source}")]
@@ -116,6 +127,7 @@ impl Error {
             Error::Invalid { .. } => "ClusterConfigInvalid",
             Error::Unreachable { .. } => "ClusterUnreachable",
             Error::Rejected { .. } => "ClusterCredentialsRejected",
+            Error::Claimed { .. } => "ClaimedByAnotherController",
             Error::Read { .. } => "ApiFailed",
         }
     }
@@ -150,12 +162,15 @@ impl Registration {
         let text = |key: &str| data.get(key).map(String::as_str);
         let kubeconfig = match (text("kubeconfig"), text("server")) {
             (Some(_), Some(_)) => {
-                return Err(invalid("has both `kubeconfig` and `server`: give one".into()))
+                return Err(invalid(
+                    "has both `kubeconfig` and `server`: give one".into(),
+                ))
             }
             (Some(kubeconfig), None) => Kubeconfig::from_yaml(kubeconfig)
                 .map_err(|e| invalid(format!("key `kubeconfig` does not parse: {e}")))?,
-            (None, Some(server)) => from_server(server, text("ca.crt"), text("token"))
-                .map_err(invalid)?,
+            (None, Some(server)) => {
+                from_server(server, text("ca.crt"), text("token")).map_err(invalid)?
+            }
             (None, None) => {
                 return Err(invalid(
                     "has neither `kubeconfig` nor `server` (+ `token`, `ca.crt`)".into(),
@@ -293,6 +308,8 @@ pub struct Target {
     client: kube::Client,
     permits: Arc<Semaphore>,
     drift: DriftWatch,
+    /// Sync names this connection has claimed ([`super::claim`]).
+    claimed: Mutex<HashSet<String>>,
     /// Dropped with the target: stops its drift watches.
     _retire: oneshot::Sender<()>,
 }
@@ -330,6 +347,28 @@ impl Target {
         self.permits.clone().try_acquire_owned().ok()
     }
 
+    /// Claim `sync` in this cluster's `namespace` for controller `me`,
+    /// once per connection ([`super::claim`]).
+    pub async fn claim(&self, namespace: &str, sync: &str, me: &str) -> Result<()> {
+        if self.claimed().contains(sync) {
+            return Ok(());
+        }
+        super::claim::claim(self, namespace, sync, me).await?;
+        self.claimed().insert(sync.to_owned());
+        Ok(())
+    }
+
+    /// Give up the claim of `sync` (its SyncUnit is deleted).
+    pub async fn release(&self, namespace: &str, sync: &str) -> Result<()> {
+        super::claim::release(self, namespace, sync).await?;
+        self.claimed().remove(sync);
+        Ok(())
+    }
+
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.claimed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Ask the target's `/version`: `Ok` when it answers over TLS it trusts
     /// and accepts the credentials.
     pub async fn probe(&self) -> Result<()> {
@@ -364,6 +403,7 @@ pub struct Clusters {
     noticed: mpsc::UnboundedSender<Noticed>,
     shutdown: watch::Receiver<bool>,
     pool: Mutex<HashMap<String, Arc<Target>>>,
+    identity: tokio::sync::OnceCell<String>,
 }
 
 impl Clusters {
@@ -384,7 +424,21 @@ impl Clusters {
             noticed,
             shutdown,
             pool: Mutex::new(HashMap::new()),
+            identity: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// This controller's identity in the claims it makes
+    /// ([`super::claim::identity`]), read once.
+    pub async fn identity(&self) -> Result<&str> {
+        self.identity
+            .get_or_try_init(|| super::claim::identity(&self.client, &self.namespace))
+            .await
+            .map(String::as_str)
+            .map_err(|source| Error::Read {
+                name: "(controller identity: kube-system Namespace)".into(),
+                source,
+            })
     }
 
     /// The namespace registrations live in.
@@ -423,23 +477,27 @@ impl Clusters {
     }
 
     fn connect(&self, registration: Registration, version: String) -> Result<Target> {
-        let client = kube::Client::try_from(registration.config.clone()).map_err(|e| {
-            Error::Invalid {
+        let client =
+            kube::Client::try_from(registration.config.clone()).map_err(|e| Error::Invalid {
                 name: registration.name.clone(),
                 namespace: self.namespace.clone(),
                 message: error_chain(&e),
-            }
-        })?;
+            })?;
         let (retire, retired) = oneshot::channel();
         let stop = stop_on_either(self.shutdown.clone(), retired);
-        let drift =
-            DriftWatch::of_cluster(client.clone(), self.noticed.clone(), stop, &registration.name);
+        let drift = DriftWatch::of_cluster(
+            client.clone(),
+            self.noticed.clone(),
+            stop,
+            &registration.name,
+        );
         Ok(Target {
             registration,
             version,
             client,
             permits: Arc::new(Semaphore::new(self.per_cluster)),
             drift,
+            claimed: Mutex::new(HashSet::new()),
             _retire: retire,
         })
     }
@@ -528,11 +586,17 @@ mod tests {
 
     #[tokio::test]
     async fn unusable_registrations_say_what_is_wrong() {
-        assert!(refusal(&[]).await.contains("neither `kubeconfig` nor `server`"));
-        assert!(refusal(&[("server", "https://x")]).await.contains("no `token`"));
-        assert!(refusal(&[("server", "https://x"), ("token", "t"), ("ca.crt", "junk")])
+        assert!(refusal(&[])
             .await
-            .contains("not a PEM certificate"));
+            .contains("neither `kubeconfig` nor `server`"));
+        assert!(refusal(&[("server", "https://x")])
+            .await
+            .contains("no `token`"));
+        assert!(
+            refusal(&[("server", "https://x"), ("token", "t"), ("ca.crt", "junk")])
+                .await
+                .contains("not a PEM certificate")
+        );
         assert!(refusal(&[("kubeconfig", "clusters: [")])
             .await
             .contains("`kubeconfig` does not parse"));
@@ -541,9 +605,15 @@ mod tests {
             .await
             .contains("names a file (certificate-authority)"));
         let with_exec = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://x'}\nusers:\n- name: u\n  user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sh}}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n";
-        assert!(refusal(&[("kubeconfig", with_exec)]).await.contains("uses exec"));
-        assert!(refusal(&[("server", "https://x"), ("token", "t"), ("serviceAccount", "nobody")])
+        assert!(refusal(&[("kubeconfig", with_exec)])
             .await
-            .contains("not NAMESPACE/NAME"));
+            .contains("uses exec"));
+        assert!(refusal(&[
+            ("server", "https://x"),
+            ("token", "t"),
+            ("serviceAccount", "nobody")
+        ])
+        .await
+        .contains("not NAMESPACE/NAME"));
     }
 }

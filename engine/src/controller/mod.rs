@@ -10,6 +10,7 @@
 //! | module | job | IO |
 //! |---|---|---|
 //! | [`cleanup`] | a deleted SyncUnit's objects and inventory → deleted (the prune finalizer) | yes |
+//! | [`claim`] | a sync name in a registered cluster claimed for one controller, so two never prune each other's | yes (one ConfigMap in the target) |
 //! | [`clusters`] | registered target clusters: registration Secrets → pooled connections, rotated when the Secret changes | yes (Secrets, probes) |
 //! | [`remote`] | a SyncUnit with `spec.cluster`: its connection and reconcile slot, or why it has none | yes (status, Events) |
 //! | [`crd`] | the custom resources as Rust types (CRDs generated from them) | no |
@@ -28,6 +29,7 @@
 //! | [`http`] | `/healthz`, `/readyz`, `/metrics`, `POST /hooks/git` | yes (TCP) |
 //! | [`process`] | the controller process: client, leader election, HTTP server, runner, graceful shutdown (what `plumbline controller` runs) | yes |
 
+pub mod claim;
 pub mod cleanup;
 pub mod clusters;
 pub mod crd;

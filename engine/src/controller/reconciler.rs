@@ -282,6 +282,22 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
     )
     .await
     .map_err(|e| Error::Panicked(e.to_string()))?;
+    let released = match (&pruned, &target) {
+        (Ok(_), Some(target)) => {
+            boxed(target.release(&ctx.options.inventory_namespace, &sync)).await
+        }
+        _ => Ok(()),
+    };
+    if let Err(error) = released {
+        boxed(remote::record_failure(
+            &ctx,
+            &object,
+            &object.status.clone().unwrap_or_default(),
+            &error,
+        ))
+        .await?;
+        return Err(error.into());
+    }
     match pruned {
         Ok(deleted) => {
             let message = format!("deleted: pruned its {deleted} object(s) and its inventory");

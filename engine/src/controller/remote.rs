@@ -28,6 +28,7 @@ use super::clusters::{self, Target};
 use super::crd::{SyncUnit, SyncUnitStatus};
 use super::reconciler::{write_status, Context, Result};
 use super::status::{self, Verdict};
+use super::sync_unit;
 use crate::apply::Cluster;
 
 /// How soon a SyncUnit whose cluster has no free reconcile slot comes back.
@@ -46,7 +47,8 @@ pub enum Reach {
     Failed(clusters::Error),
 }
 
-/// Find, probe and take a slot of the cluster `object` syncs into.
+/// Find, probe and take a slot of the cluster `object` syncs into, and
+/// claim its sync name there ([`super::claim`]).
 pub async fn reach(ctx: &Context, object: &SyncUnit) -> Reach {
     let Some(name) = &object.spec.cluster else {
         return Reach::Local;
@@ -58,10 +60,24 @@ pub async fn reach(ctx: &Context, object: &SyncUnit) -> Reach {
     let Some(permit) = target.try_permit() else {
         return Reach::Busy;
     };
-    match target.probe().await {
+    match claimed(ctx, object, &target).await {
         Ok(()) => Reach::Remote(target, permit),
         Err(error) => Reach::Failed(error),
     }
+}
+
+/// Probe `target`, then claim the sync name of `object` there.
+async fn claimed(ctx: &Context, object: &SyncUnit, target: &Target) -> Result<(), clusters::Error> {
+    target.probe().await?;
+    let namespace = object.namespace().unwrap_or_default();
+    // An invalid sync name is reported by the reconcile itself.
+    let Ok(sync) = sync_unit::sync_name(&namespace, &object.name_any()) else {
+        return Ok(());
+    };
+    let me = ctx.clusters.identity().await?;
+    target
+        .claim(&ctx.options.inventory_namespace, &sync, me)
+        .await
 }
 
 /// The connection a cleanup of `object` prunes through: the controller's
@@ -75,7 +91,7 @@ pub async fn client_for_cleanup(
         return Ok(None);
     };
     let target = ctx.clusters.target(name).await?;
-    target.probe().await?;
+    claimed(ctx, object, &target).await?;
     Ok(Some(target))
 }
 
