@@ -458,3 +458,83 @@ async fn unusable_registrations_say_why_and_prune_nothing() {
     assert_eq!(remote.get("settings").await.unwrap().metadata.uid, uid);
     running.stop().await;
 }
+
+/// A token of service account `namespace/name` of `plane` (TokenRequest,
+/// one hour), as a registration would hold.
+async fn service_account_token(plane: &ControlPlane, namespace: &str, name: &str) -> String {
+    let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                      "spec": {"expirationSeconds": 3600}});
+    let request = http::Request::post(format!(
+        "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+    ))
+    .header("content-type", "application/json")
+    .body(serde_json::to_vec(&body).unwrap())
+    .unwrap();
+    let answer: Value = plane.client().request(request).await.unwrap();
+    answer["status"]["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rights_install_target_grants_are_enough_to_sync_repair_and_prune() {
+    let Some((fixture, targets)) = fleet(1).await else {
+        return;
+    };
+    let east = &targets[0];
+    let objects = plumbline::controller::target_install::manifests(CONTROLLER_NAMESPACE, true);
+    let installer = plumbline::apply::Cluster::new(
+        east.client(),
+        plumbline::apply::Options {
+            field_manager: "plumbline-install".into(),
+            ..Default::default()
+        },
+    );
+    plumbline::controller::install::apply(&installer, &objects)
+        .await
+        .unwrap();
+    let token = service_account_token(east, CONTROLLER_NAMESPACE, "plumbline-remote").await;
+    register(
+        &fixture,
+        "east",
+        json!({}),
+        json!({"server": east.url(), "ca.crt": ca_of(east), "token": token}),
+    )
+    .await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("one ConfigMap");
+    let url = fixture.world.repo.url();
+    let running = fixture.start();
+    fixture
+        .put_sync_unit("team", "remote", remote_spec(&url, "app", "east"))
+        .await;
+    fixture
+        .wait_for_unit("team", "remote", "Ready", is_ready)
+        .await;
+    let remote: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
+    remote
+        .patch(
+            "settings",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": "shop"},
+                "data": {"mode": "edited"}})),
+        )
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&remote, "settings", "repaired", |o| mode(o) == Some("fast"))
+        .await;
+    let units: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
+    units
+        .delete("remote", &DeleteParams::default())
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&units, "remote", "deleted", |o| o.is_none())
+        .await;
+    assert!(remote.get_opt("settings").await.unwrap().is_none());
+    assert_eq!(inventory_in(east.client(), "team.remote").await, 0);
+    running.stop().await;
+}

@@ -110,6 +110,11 @@ pub async fn release(target: &Target, namespace: &str, sync: &str) -> Result<()>
 /// Create `namespace` in the target unless it exists.
 async fn ensure_namespace(target: &Target, namespace: &str) -> Result<()> {
     let api: Api<Namespace> = Api::all(target.client());
+    // Read first: an identity that may not create namespaces (the one
+    // `plumbline install --target` makes) finds the installed one.
+    if let Ok(Some(_)) = api.get_opt(namespace).await {
+        return Ok(());
+    }
     let object: Namespace =
         serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("a Namespace");
     match api.create(&PostParams::default(), &object).await {

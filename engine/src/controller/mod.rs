@@ -26,6 +26,7 @@
 //! | [`metrics`] | Prometheus metrics from reconcile reports | no |
 //! | [`webhook`] | Git push webhook: HMAC signature, payload, affected units | no |
 //! | [`install`] | the manifests that install the controller (CRDs, RBAC, Deployment) | no |
+//! | [`target_install`] | the manifests a target cluster needs for a controller elsewhere (identity, least-privilege roles) | no |
 //! | [`http`] | `/healthz`, `/readyz`, `/metrics`, `POST /hooks/git` | yes (TCP) |
 //! | [`process`] | the controller process: client, leader election, HTTP server, runner, graceful shutdown (what `plumbline controller` runs) | yes |
 
@@ -47,4 +48,5 @@ pub mod runner;
 pub mod shard;
 pub mod status;
 pub mod sync_unit;
+pub mod target_install;
 pub mod webhook;
