@@ -538,3 +538,143 @@ async fn the_rights_install_target_grants_are_enough_to_sync_repair_and_prune() 
     assert_eq!(inventory_in(east.client(), "team.remote").await, 0);
     running.stop().await;
 }
+
+/// Install the SyncUnitSet CRD in the management cluster and wait until it
+/// is served.
+async fn install_sync_unit_sets(fixture: &Fixture) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::CustomResourceExt;
+    use plumbline::controller::fleet::SyncUnitSet;
+    let crds: Api<CustomResourceDefinition> = Api::all(fixture.client());
+    crds.create(&Default::default(), &SyncUnitSet::crd())
+        .await
+        .unwrap();
+    let sets: Api<SyncUnitSet> = Api::all(fixture.client());
+    let started = std::time::Instant::now();
+    while sets.list(&ListParams::default()).await.is_err() {
+        assert!(started.elapsed() < controller_support::PATIENCE);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_come_and_go() {
+    let Some((fixture, targets)) = fleet(2).await else {
+        return;
+    };
+    install_sync_unit_sets(&fixture).await;
+    let wasm = std::fs::read(policy_artifacts::COMMON_METADATA).unwrap();
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    std::fs::create_dir_all(fixture.world.repo.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        fixture.world.repo.dir.path().join("policies/metadata.wasm"),
+        wasm,
+    )
+    .unwrap();
+    fixture.world.repo.commit("app with a transformer");
+    let url = fixture.world.repo.url();
+    let (east, west) = (&targets[0], &targets[1]);
+    register(
+        &fixture,
+        "east",
+        json!({"env": "prod", "region": "eu"}),
+        server_and_token(east),
+    )
+    .await;
+    register(
+        &fixture,
+        "west",
+        json!({"env": "staging", "region": "us"}),
+        server_and_token(west),
+    )
+    .await;
+    let running = fixture.start();
+    // The cluster's name and labels reach the transformer as settings.
+    let policy = json!({"module": {"path": "policies/metadata.wasm"},
+                        "settings": {"labels": {"region": "{{cluster.labels.region}}",
+                                                "cluster": "{{cluster.name}}"}}});
+    let mut template = spec_for(
+        &url,
+        "app",
+        json!({"createNamespace": true, "policies": [policy]}),
+    );
+    template["interval"] = json!("1h");
+    let sets: Api<plumbline::controller::fleet::SyncUnitSet> =
+        Api::namespaced(fixture.client(), "team");
+    let set = json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnitSet",
+                     "metadata": {"name": "shop", "namespace": "team"},
+                     "spec": {"clusterSelector": {"matchLabels": {"env": "prod"}},
+                              "template": template}});
+    fixture.ensure_namespace("team").await;
+    sets.patch("shop", &PatchParams::apply("test"), &Patch::Apply(&set))
+        .await
+        .unwrap();
+
+    // East matches: its SyncUnit syncs, with east's values.
+    fixture
+        .wait_for_unit("team", "shop-east", "Ready", is_ready)
+        .await;
+    let on_east: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
+    let labels = on_east
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
+    assert_eq!(labels["region"], "eu");
+    assert_eq!(labels["cluster"], "east");
+    let units: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
+    assert!(units.get_opt("shop-west").await.unwrap().is_none());
+
+    // West is relabelled into the set: its SyncUnit appears and syncs.
+    register(
+        &fixture,
+        "west",
+        json!({"env": "prod", "region": "us"}),
+        server_and_token(west),
+    )
+    .await;
+    fixture
+        .wait_for_unit("team", "shop-west", "Ready", is_ready)
+        .await;
+    let on_west: Api<ConfigMap> = Api::namespaced(west.client(), "shop");
+    let labels = on_west
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
+    assert_eq!(labels["region"], "us");
+
+    // West leaves the set (still registered): its SyncUnit goes and prunes
+    // west's objects.
+    register(
+        &fixture,
+        "west",
+        json!({"env": "staging", "region": "us"}),
+        server_and_token(west),
+    )
+    .await;
+    fixture
+        .wait_for_object(&units, "shop-west", "deleted", |o| o.is_none())
+        .await;
+    assert!(on_west.get_opt("settings").await.unwrap().is_none());
+
+    // East is deregistered: its SyncUnit goes, and east's objects are left
+    // (nothing is pruned because the connection is gone).
+    let secrets: Api<Secret> = Api::namespaced(fixture.client(), CONTROLLER_NAMESPACE);
+    secrets
+        .delete("east", &DeleteParams::default())
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&units, "shop-east", "deleted", |o| o.is_none())
+        .await;
+    assert!(on_east.get_opt("settings").await.unwrap().is_some());
+    running.stop().await;
+}

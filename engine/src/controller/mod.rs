@@ -27,6 +27,7 @@
 //! | [`webhook`] | Git push webhook: HMAC signature, payload, affected units | no |
 //! | [`install`] | the manifests that install the controller (CRDs, RBAC, Deployment) | no |
 //! | [`target_install`] | the manifests a target cluster needs for a controller elsewhere (identity, least-privilege roles) | no |
+//! | [`fleet`] | SyncUnitSets: one SyncUnit stamped per registered cluster a selector matches | yes (SyncUnits) |
 //! | [`http`] | `/healthz`, `/readyz`, `/metrics`, `POST /hooks/git` | yes (TCP) |
 //! | [`process`] | the controller process: client, leader election, HTTP server, runner, graceful shutdown (what `plumbline controller` runs) | yes |
 
@@ -36,6 +37,7 @@ pub mod clusters;
 pub mod crd;
 pub mod drift_watch;
 pub mod events;
+pub mod fleet;
 pub mod http;
 pub mod install;
 pub mod leader;

@@ -267,6 +267,14 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
     };
     let target = match boxed(remote::client_for_cleanup(&ctx, &object)).await {
         Ok(target) => target,
+        // A deregistered cluster is gone for this controller: its objects
+        // are left there (nothing is pruned because a connection is
+        // missing), and the SyncUnit goes.
+        Err(error @ clusters::Error::NotRegistered { .. }) => {
+            let message = format!("deleted: its objects are left in the cluster ({error})");
+            boxed(ctx.events.notice(&reference, "Orphaned", &message)).await;
+            return Ok(Action::await_change());
+        }
         Err(error) => {
             // The finalizer stays; the cleanup is retried with backoff.
             let previous = object.status.clone().unwrap_or_default();

@@ -186,6 +186,11 @@ impl Controller {
             options,
         });
         let repairs = repair::run(context.clone(), noticed_rx, stop_rx.clone());
+        let fan_out = tokio::spawn(super::fleet::run(
+            client.clone(),
+            context.options.inventory_namespace.clone(),
+            stop_rx.clone(),
+        ));
 
         let selections = Selections::new(reader.clone());
         let targeting = reader.clone();
@@ -222,6 +227,7 @@ impl Controller {
             .await;
         // The repair in flight, if any, finishes like a reconcile does.
         let _ = repairs.await;
+        let _ = fan_out.await;
     }
 }
 
