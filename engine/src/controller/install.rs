@@ -394,8 +394,9 @@ mod tests {
         let objects = manifests(&Options::default());
         let kinds = kinds(&objects);
         assert_eq!(
-            &kinds[..3],
+            &kinds[..4],
             [
+                "CustomResourceDefinition",
                 "CustomResourceDefinition",
                 "CustomResourceDefinition",
                 "Namespace"
