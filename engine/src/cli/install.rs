@@ -11,6 +11,7 @@ use super::sync::{flat, runtime, ClusterArgs};
 use super::{Global, OutputFormat};
 use crate::apply;
 use crate::controller::install::{self, Options};
+use crate::controller::target_install;
 
 /// Arguments of `plumbline install`.
 #[derive(Debug, clap::Args)]
@@ -21,6 +22,7 @@ Examples:
   plumbline install --print --shards 3 --replicas 2    # 3 hash shards, a standby for each
   plumbline install --print --webhook                  # serve POST /hooks/git (Secret plumbline-webhook)
   plumbline install --no-wildcard-apply                # no write-everything role: every SyncUnit names a serviceAccountName
+  plumbline install --target --context prod-eu         # a target cluster for a controller elsewhere (docs/clusters.md)
 
 Exit codes: 0 printed or installed, 2 error (nothing after the failing
 object is applied).")]
@@ -49,6 +51,11 @@ pub struct Args {
     /// `serviceAccountName` with the rights its objects need.
     #[arg(long)]
     no_wildcard_apply: bool,
+    /// Install what a target cluster needs for a controller in another
+    /// cluster (a service account, its token Secret and least-privilege
+    /// roles) instead of the controller.
+    #[arg(long)]
+    target: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -64,7 +71,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         webhook: args.webhook,
         wildcard_apply: !args.no_wildcard_apply,
     };
-    let objects = install::manifests(&options);
+    let objects = if args.target {
+        target_install::manifests(&options.namespace, options.wildcard_apply)
+    } else {
+        install::manifests(&options)
+    };
     if args.print {
         match global.output {
             OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&objects)?),

@@ -73,6 +73,11 @@ pub struct SyncUnitSpec {
     /// (impersonation) instead of the controller's own identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// The registered cluster to sync into: the name of a cluster
+    /// registration Secret in the controller's namespace (see
+    /// docs/clusters.md). Default: the cluster the controller runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// Where the desired state lives.

@@ -48,6 +48,8 @@ struct Inner {
     client: kube::Client,
     noticed: mpsc::UnboundedSender<Noticed>,
     shutdown: watch::Receiver<bool>,
+    /// The registered cluster watched; `None` for the controller's own.
+    cluster: Option<String>,
     /// `(apiVersion, kind)` of every kind watched.
     watched: Mutex<BTreeSet<(String, String)>>,
 }
@@ -64,6 +66,27 @@ impl DriftWatch {
                 client,
                 noticed,
                 shutdown,
+                cluster: None,
+                watched: Mutex::new(BTreeSet::new()),
+            }),
+        }
+    }
+
+    /// No watches yet, of the registered cluster `name` (see
+    /// [`super::clusters`]): notices name it, so a repair applies only
+    /// through a sync's own cluster.
+    pub fn of_cluster(
+        client: kube::Client,
+        noticed: mpsc::UnboundedSender<Noticed>,
+        shutdown: watch::Receiver<bool>,
+        name: &str,
+    ) -> Self {
+        DriftWatch {
+            inner: Arc::new(Inner {
+                client,
+                noticed,
+                shutdown,
+                cluster: Some(name.to_owned()),
                 watched: Mutex::new(BTreeSet::new()),
             }),
         }
@@ -99,6 +122,7 @@ impl DriftWatch {
                 resolved.resource,
                 self.inner.noticed.clone(),
                 self.inner.shutdown.clone(),
+                self.inner.cluster.clone(),
             ));
         }
     }
@@ -123,6 +147,7 @@ async fn watch_kind(
     resource: ApiResource,
     noticed: mpsc::UnboundedSender<Noticed>,
     mut shutdown: watch::Receiver<bool>,
+    cluster: Option<String>,
 ) {
     let config = watcher::Config::default().labels(SYNC_LABEL);
     let mut events = watcher(api, config).default_backoff().boxed();
@@ -141,7 +166,10 @@ async fn watch_kind(
             }
         };
         for change in changes {
-            if noticed.send(change.into_noticed(&resource)).is_err() {
+            if noticed
+                .send(change.into_noticed(&resource, cluster.clone()))
+                .is_err()
+            {
                 return;
             }
         }
@@ -170,10 +198,11 @@ impl Change {
 
     /// The change as the repair takes it: the object's key and its JSON,
     /// with the `apiVersion` and `kind` that list items lack.
-    fn into_noticed(self, resource: &ApiResource) -> Noticed {
+    fn into_noticed(self, resource: &ApiResource, cluster: Option<String>) -> Noticed {
         let (namespace, name) = self.identity;
         Noticed {
             owner: self.owner,
+            cluster,
             key: ObjectKey {
                 group: resource.group.clone(),
                 kind: resource.kind.clone(),

@@ -11,7 +11,7 @@
 //!
 //! | object | why |
 //! |---|---|
-//! | CRDs `syncunits.plumbline.dev`, `clustersyncpolicies.plumbline.dev` | the API |
+//! | CRDs `syncunits.plumbline.dev`, `clustersyncpolicies.plumbline.dev`, `syncunitsets.plumbline.dev` | the API |
 //! | Namespace | the controller, its Leases and the inventory ConfigMaps |
 //! | ServiceAccount `plumbline-controller` | the controller's identity |
 //! | ClusterRole + Binding `plumbline-controller` | read SyncUnits and ClusterSyncPolicies, write their status and the SyncUnits' prune finalizer, record Events, read credential Secrets, impersonate syncs' service accounts, read (list/watch) objects of every kind, Secrets included, for plan and drift |
@@ -109,6 +109,7 @@ pub fn manifests(options: &Options) -> Vec<Value> {
     let mut objects = vec![
         to_value(SyncUnit::crd()),
         to_value(ClusterSyncPolicy::crd()),
+        to_value(super::fleet::SyncUnitSet::crd()),
         json!({
             "apiVersion": "v1",
             "kind": "Namespace",
@@ -242,8 +243,18 @@ fn controller_rules() -> Vec<Value> {
             &["syncunits/status"],
             &["get", "patch", "update"],
         ),
-        // The `plumbline.dev/prune` finalizer on SyncUnits.
-        rule("plumbline.dev", &["syncunits"], &["patch"]),
+        // The `plumbline.dev/prune` finalizer on SyncUnits; SyncUnitSets
+        // stamp SyncUnits and delete them when their cluster leaves.
+        rule(
+            "plumbline.dev",
+            &["syncunits"],
+            &["patch", "create", "delete"],
+        ),
+        rule(
+            "plumbline.dev",
+            &["syncunitsets"],
+            &["get", "list", "watch"],
+        ),
         rule("", &["events"], &["create", "patch"]),
         rule("events.k8s.io", &["events"], &["create", "patch"]),
         // Credentials Secrets named by SyncUnits, read by name. The
@@ -383,8 +394,9 @@ mod tests {
         let objects = manifests(&Options::default());
         let kinds = kinds(&objects);
         assert_eq!(
-            &kinds[..3],
+            &kinds[..4],
             [
+                "CustomResourceDefinition",
                 "CustomResourceDefinition",
                 "CustomResourceDefinition",
                 "Namespace"

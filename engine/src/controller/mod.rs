@@ -10,6 +10,9 @@
 //! | module | job | IO |
 //! |---|---|---|
 //! | [`cleanup`] | a deleted SyncUnit's objects and inventory → deleted (the prune finalizer) | yes |
+//! | [`claim`] | a sync name in a registered cluster claimed for one controller, so two never prune each other's | yes (one ConfigMap in the target) |
+//! | [`clusters`] | registered target clusters: registration Secrets → pooled connections, rotated when the Secret changes | yes (Secrets, probes) |
+//! | [`remote`] | a SyncUnit with `spec.cluster`: its connection and reconcile slot, or why it has none | yes (status, Events) |
 //! | [`crd`] | the custom resources as Rust types (CRDs generated from them) | no |
 //! | [`sync_unit`] | SyncUnit (+ ClusterSyncPolicies) → sync and policy set | yes (Secret, module download, Git) |
 //! | [`status`] | status conditions from a reconcile's outcome | no |
@@ -23,22 +26,29 @@
 //! | [`metrics`] | Prometheus metrics from reconcile reports | no |
 //! | [`webhook`] | Git push webhook: HMAC signature, payload, affected units | no |
 //! | [`install`] | the manifests that install the controller (CRDs, RBAC, Deployment) | no |
+//! | [`target_install`] | the manifests a target cluster needs for a controller elsewhere (identity, least-privilege roles) | no |
+//! | [`fleet`] | SyncUnitSets: one SyncUnit stamped per registered cluster a selector matches | yes (SyncUnits) |
 //! | [`http`] | `/healthz`, `/readyz`, `/metrics`, `POST /hooks/git` | yes (TCP) |
 //! | [`process`] | the controller process: client, leader election, HTTP server, runner, graceful shutdown (what `plumbline controller` runs) | yes |
 
+pub mod claim;
 pub mod cleanup;
+pub mod clusters;
 pub mod crd;
 pub mod drift_watch;
 pub mod events;
+pub mod fleet;
 pub mod http;
 pub mod install;
 pub mod leader;
 pub mod metrics;
 pub mod process;
 pub mod reconciler;
+pub mod remote;
 pub mod repair;
 pub mod runner;
 pub mod shard;
 pub mod status;
 pub mod sync_unit;
+pub mod target_install;
 pub mod webhook;

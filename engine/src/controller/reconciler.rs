@@ -29,9 +29,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::cleanup;
+use super::clusters::{self, Clusters, Target};
 use super::crd::{ClusterSyncPolicy, SyncUnit, SyncUnitStatus};
 use super::drift_watch::DriftWatch;
 use super::events::Events;
+use super::remote::{self, Reach};
 use super::repair::{Baselines, Held};
 use super::runner::Options;
 use super::status::{self, Verdict};
@@ -82,6 +84,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The SyncUnit's registered cluster cannot be used.
+    #[error(transparent)]
+    Cluster(#[from] clusters::Error),
 }
 
 impl Error {
@@ -94,6 +99,7 @@ impl Error {
             Error::Panicked(_) => "Panicked",
             Error::Finalizer(_) => "FinalizerFailed",
             Error::Cleanup { .. } => "CleanupFailed",
+            Error::Cluster(error) => error.reason(),
         }
     }
 }
@@ -122,17 +128,19 @@ pub struct Context {
     /// What each SyncUnit's last successful reconcile left for repairs of
     /// single drifted objects ([`super::repair`]).
     pub baselines: Baselines,
+    /// The registered clusters SyncUnits sync into (`spec.cluster`).
+    pub clusters: Clusters,
 }
 
 impl Context {
     /// The delay before retrying a failing SyncUnit (counting the failure).
-    fn backoff(&self, object: &ObjectRef<SyncUnit>, interval: Duration) -> Duration {
+    pub(super) fn backoff(&self, object: &ObjectRef<SyncUnit>, interval: Duration) -> Duration {
         self.backoff
             .failed(object, interval, |unit| self.store.get(unit).is_some())
     }
 
     /// The SyncUnit's failures are over: the next one waits the least.
-    fn succeeded(&self, object: &ObjectRef<SyncUnit>) {
+    pub(super) fn succeeded(&self, object: &ObjectRef<SyncUnit>) {
         self.backoff.reset(object);
     }
 }
@@ -257,7 +265,24 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
         boxed(ctx.events.notice(&reference, "Orphaned", &message)).await;
         return Ok(Action::await_change());
     };
-    let cluster = cluster_for(&ctx, &object, &namespace)?;
+    let target = match boxed(remote::client_for_cleanup(&ctx, &object)).await {
+        Ok(target) => target,
+        // A deregistered cluster is gone for this controller: its objects
+        // are left there (nothing is pruned because a connection is
+        // missing), and the SyncUnit goes.
+        Err(error @ clusters::Error::NotRegistered { .. }) => {
+            let message = format!("deleted: its objects are left in the cluster ({error})");
+            boxed(ctx.events.notice(&reference, "Orphaned", &message)).await;
+            return Ok(Action::await_change());
+        }
+        Err(error) => {
+            // The finalizer stays; the cleanup is retried with backoff.
+            let previous = object.status.clone().unwrap_or_default();
+            boxed(remote::record_failure(&ctx, &object, &previous, &error)).await?;
+            return Err(error.into());
+        }
+    };
+    let cluster = cluster_for(&ctx, &object, &namespace, target.as_deref())?;
     let pruned = run_cleanup(
         cluster,
         ctx.options.inventory_namespace.clone(),
@@ -265,6 +290,22 @@ async fn clean_up(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> {
     )
     .await
     .map_err(|e| Error::Panicked(e.to_string()))?;
+    let released = match (&pruned, &target) {
+        (Ok(_), Some(target)) => {
+            boxed(target.release(&ctx.options.inventory_namespace, &sync)).await
+        }
+        _ => Ok(()),
+    };
+    if let Err(error) = released {
+        boxed(remote::record_failure(
+            &ctx,
+            &object,
+            &object.status.clone().unwrap_or_default(),
+            &error,
+        ))
+        .await?;
+        return Err(error.into());
+    }
     match pruned {
         Ok(deleted) => {
             let message = format!("deleted: pruned its {deleted} object(s) and its inventory");
@@ -367,6 +408,20 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         return Ok(Action::requeue(DEPENDENCY_RECHECK.min(interval)));
     }
 
+    // A registered cluster is reached before anything is fetched or
+    // applied, so a connection fault prunes nothing.
+    let (target, _slot) = match boxed(remote::reach(&ctx, &object)).await {
+        Reach::Local => (None, None),
+        Reach::Remote(target, slot) => (Some(target), Some(slot)),
+        Reach::Busy => return Ok(Action::requeue(remote::BUSY_RETRY)),
+        Reach::Failed(error) => {
+            return boxed(remote::report_failure(
+                &ctx, &object, &previous, interval, &error,
+            ))
+            .await
+        }
+    };
+
     let started = Instant::now();
     let mut previous = previous;
     if previous.observed_generation != generation {
@@ -426,7 +481,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         }
     };
 
-    let cluster = cluster_for(&ctx, &object, &namespace)?;
+    let cluster = cluster_for(&ctx, &object, &namespace, target.as_deref())?;
     let (report, baseline, cluster, resolved) = run_reconcile(
         resolved,
         cluster,
@@ -494,14 +549,19 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         baseline,
         policies: resolved.policies,
         cluster,
+        target: object.spec.cluster.clone(),
         generation,
         report: report.clone(),
     });
     drop(held);
     // Watches start once the baseline is in place: their first list is
     // checked against it.
-    let watcher = Cluster::new(ctx.client.clone(), ctx.options.apply.clone());
-    boxed(ctx.drift.ensure(&watcher, kinds.into_iter())).await;
+    let (drift, watch_client) = match &target {
+        Some(target) => (target.drift(), target.client()),
+        None => (&ctx.drift, ctx.client.clone()),
+    };
+    let watcher = Cluster::new(watch_client, ctx.options.apply.clone());
+    boxed(drift.ensure(&watcher, kinds.into_iter())).await;
 
     match report.status {
         Status::Synced => {
@@ -675,10 +735,19 @@ async fn list_cluster_policies(ctx: &Context) -> Result<Vec<ClusterSyncPolicy>> 
 }
 
 /// The cluster connection a sync applies through: the controller's own,
-/// or one impersonating the sync's service account.
-fn cluster_for(ctx: &Context, object: &SyncUnit, namespace: &str) -> Result<Cluster> {
+/// or one impersonating the sync's service account; on the registered
+/// `target` when the SyncUnit names one.
+fn cluster_for(
+    ctx: &Context,
+    object: &SyncUnit,
+    namespace: &str,
+    target: Option<&Target>,
+) -> Result<Cluster> {
     let mut options = ctx.options.apply.clone();
     options.force_conflicts = object.spec.sync.force_conflicts;
+    if let Some(target) = target {
+        return Ok(remote::cluster_on(target, object, namespace, options)?);
+    }
     let Some(account) = &object.spec.service_account_name else {
         return Ok(Cluster::new(ctx.client.clone(), options));
     };

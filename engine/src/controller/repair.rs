@@ -39,6 +39,9 @@ use crate::reconcile::{Baseline, Report, Status};
 pub struct Noticed {
     /// The SyncUnit named by the object's `plumbline.dev/sync` label.
     pub owner: ObjectRef<SyncUnit>,
+    /// The registered cluster the object is in; `None` for the
+    /// controller's own.
+    pub cluster: Option<String>,
     /// The object.
     pub key: ObjectKey,
     /// The object as the watch delivered it; `None` when it was deleted.
@@ -53,6 +56,9 @@ pub struct Held {
     pub policies: PolicySet,
     /// The connection it applied through (possibly impersonating).
     pub cluster: Cluster,
+    /// The registered cluster that connection reaches (`spec.cluster`);
+    /// `None` for the controller's own.
+    pub target: Option<String>,
     /// The SyncUnit's `metadata.generation` it reconciled.
     pub generation: Option<i64>,
     /// Its report, with the outcomes of later repairs merged in: what the
@@ -149,7 +155,9 @@ fn wait(waiting: &mut HashMap<ObjectRef<SyncUnit>, HashMap<ObjectKey, Noticed>>,
 /// Gives the notice back when the owner's reconcile is running.
 async fn repair(ctx: &Context, noticed: Noticed) -> Option<Noticed> {
     let unit = ctx.store.get(&noticed.owner)?;
-    if !ctx.options.shard.owns(&unit.metadata) {
+    if !ctx.options.shard.owns(&unit.metadata) || unit.spec.cluster != noticed.cluster {
+        // An object labelled for this SyncUnit in a cluster it does not
+        // sync into is not its object.
         return None;
     }
     let Ok(held) = ctx.baselines.slot(&noticed.owner).try_lock_owned() else {
@@ -188,6 +196,7 @@ fn usable(
 ) -> Option<OwnedMutexGuard<Option<Held>>> {
     let current = held.as_ref().is_some_and(|held| {
         held.generation == unit.metadata.generation
+            && held.target == unit.spec.cluster
             && !unit.spec.suspend
             && unit.metadata.deletion_timestamp.is_none()
     });

@@ -38,6 +38,7 @@ use kube::runtime::{watcher, PredicateConfig, WatchStreamExt};
 use kube::ResourceExt;
 use tokio::sync::{mpsc, watch};
 
+use super::clusters::{Clusters, REGISTRATION_LABEL, REGISTRATION_VALUE};
 use super::crd::{ClusterSyncPolicy, SyncUnit};
 use super::drift_watch::DriftWatch;
 use super::events::Events;
@@ -75,6 +76,9 @@ pub struct Options {
     pub instance: Option<String>,
     /// SyncUnits reconciled at once.
     pub concurrency: u16,
+    /// SyncUnits reconciled at once into one registered cluster (see
+    /// [`super::clusters`]), so one cluster cannot take every slot.
+    pub per_cluster_concurrency: u16,
     /// First retry delay after a failure; doubles up to the interval.
     pub retry_base: Duration,
 }
@@ -94,6 +98,7 @@ impl Options {
             metrics,
             instance: None,
             concurrency: 4,
+            per_cluster_concurrency: 2,
             retry_base: Duration::from_secs(5),
         }
     }
@@ -158,6 +163,17 @@ impl Controller {
             ));
         }
         let concurrency = options.concurrency;
+        let clusters = Clusters::new(
+            client.clone(),
+            &options.inventory_namespace,
+            usize::from(options.per_cluster_concurrency),
+            noticed_tx.clone(),
+            stop_rx.clone(),
+        );
+        let registrations = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+            client.clone(),
+            &options.inventory_namespace,
+        );
         let context = Arc::new(Context {
             client: client.clone(),
             events: Events::new(client.clone(), options.instance.clone()),
@@ -166,11 +182,18 @@ impl Controller {
             store: reader.clone(),
             backoff: Backoff::new(options.retry_base),
             baselines: Baselines::default(),
+            clusters,
             options,
         });
         let repairs = repair::run(context.clone(), noticed_rx, stop_rx.clone());
+        let fan_out = tokio::spawn(super::fleet::run(
+            client.clone(),
+            context.options.inventory_namespace.clone(),
+            stop_rx.clone(),
+        ));
 
         let selections = Selections::new(reader.clone());
+        let targeting = reader.clone();
         let triggers = futures_util::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
         kube::runtime::Controller::for_stream(sync_units, reader)
             .with_config(Config::default().concurrency(concurrency))
@@ -178,6 +201,16 @@ impl Controller {
                 Api::<ClusterSyncPolicy>::all(client),
                 watcher::Config::default(),
                 move |policy: ClusterSyncPolicy| selections.update(&policy),
+            )
+            // A registration registered, rotated or removed: its SyncUnits
+            // reconnect (or report why they cannot) at once.
+            .watches(
+                registrations,
+                watcher::Config::default()
+                    .labels(&format!("{REGISTRATION_LABEL}={REGISTRATION_VALUE}")),
+                move |secret: k8s_openapi::api::core::v1::Secret| {
+                    syncing_into(&targeting, &secret.name_any())
+                },
             )
             .reconcile_on(triggers)
             .graceful_shutdown_on(async move {
@@ -194,6 +227,7 @@ impl Controller {
             .await;
         // The repair in flight, if any, finishes like a reconcile does.
         let _ = repairs.await;
+        let _ = fan_out.await;
     }
 }
 
@@ -244,6 +278,16 @@ impl Selections {
             .unwrap_or_default();
         now.union(&before).cloned().collect()
     }
+}
+
+/// The SyncUnits that sync into the registered cluster `name`.
+fn syncing_into(store: &Store<SyncUnit>, name: &str) -> Vec<ObjectRef<SyncUnit>> {
+    store
+        .state()
+        .iter()
+        .filter(|unit| unit.spec.cluster.as_deref() == Some(name))
+        .map(|unit| ObjectRef::from_obj(&**unit))
+        .collect()
 }
 
 /// Turn webhook pushes into triggers of the SyncUnits following the

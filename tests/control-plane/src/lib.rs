@@ -118,6 +118,9 @@ pub struct ControlPlane {
     controller_manager: Option<Supervised>,
     apiserver: Supervised,
     etcd: Supervised,
+    /// How the API server was started, to start it again after
+    /// [`ControlPlane::stop_api_server`].
+    apiserver_command: (PathBuf, Vec<OsString>),
     url: String,
     config: kube::Config,
     kubeconfig_path: PathBuf,
@@ -252,6 +255,7 @@ impl ControlPlane {
             &apiserver_args,
             &root.join("kube-apiserver.log"),
         )?;
+        let apiserver_command = (binaries.kube_apiserver.clone(), apiserver_args);
         let url = format!("https://127.0.0.1:{api_port}");
         let kubeconfig_path = root.join("kubeconfig");
         let kubeconfig = kubeconfig_text(&url, &pki.ca_cert);
@@ -320,6 +324,7 @@ impl ControlPlane {
             controller_manager,
             apiserver,
             etcd,
+            apiserver_command,
             url,
             config,
             kubeconfig_path,
@@ -404,6 +409,36 @@ impl ControlPlane {
     /// The directory holding this instance's data and logs.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Stops the API server alone (etcd keeps the data): clients get
+    /// "connection refused" until [`ControlPlane::start_api_server`].
+    pub fn stop_api_server(&mut self) {
+        self.apiserver.stop();
+    }
+
+    /// Starts the API server again on the same port, with the same data,
+    /// and waits until it is ready.
+    pub async fn start_api_server(&mut self) -> Result<()> {
+        let (program, args) = &self.apiserver_command;
+        let log = self.dir.path().join("kube-apiserver.restarted.log");
+        self.apiserver = Supervised::spawn("kube-apiserver", program, args, &log)?;
+        let client = self.client();
+        let started = Instant::now();
+        while !ready(&client).await {
+            if let Some(why) = self.apiserver.exited() {
+                return Err(Error::NotReady(format!("{why}; log in {}", log.display())));
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(Error::NotReady(format!(
+                    "no answer from {}/readyz after {READY_TIMEOUT:?}; log in {}",
+                    self.url,
+                    log.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
     }
 
     /// Stops the controller manager, API server and etcd, in that order.
