@@ -41,10 +41,15 @@ impl Metadata for CertManagerHealth {
 
 impl Health for CertManagerHealth {
     fn kinds() -> Vec<GroupKind> {
-        ["Certificate", "CertificateRequest", "Issuer", "ClusterIssuer"]
-            .into_iter()
-            .map(|kind| GroupKind::new(GROUP, kind))
-            .collect()
+        [
+            "Certificate",
+            "CertificateRequest",
+            "Issuer",
+            "ClusterIssuer",
+        ]
+        .into_iter()
+        .map(|kind| GroupKind::new(GROUP, kind))
+        .collect()
     }
 
     fn assess(live: &Object, _desired: Option<&Object>, _ctx: &Context) -> Assessment {

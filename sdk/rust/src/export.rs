@@ -123,10 +123,10 @@ macro_rules! __export_role {
 /// of. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    use crate::health::{Assessment, GroupKind};
     use crate::log::install_panic_hook;
     use crate::object::Object;
     use crate::types::{Context, Drift, PolicyInfo, Remediation, Severity, Violation};
-    use crate::health::{Assessment, GroupKind};
     use crate::{Health, Metadata, Remediator, Transformer, Validator};
 
     /// `metadata.info`.
@@ -324,13 +324,11 @@ mod tests {
         fn kinds() -> Vec<crate::GroupKind> {
             vec![crate::GroupKind::new("example.com", "*")]
         }
-        fn assess(
-            live: &Object,
-            desired: Option<&Object>,
-            _ctx: &Context,
-        ) -> crate::Assessment {
+        fn assess(live: &Object, desired: Option<&Object>, _ctx: &Context) -> crate::Assessment {
             match desired {
-                Some(desired) => crate::Assessment::current(format!("{} as desired", desired.name())),
+                Some(desired) => {
+                    crate::Assessment::current(format!("{} as desired", desired.name()))
+                }
                 None => crate::Assessment::in_progress(live.name()),
             }
         }
@@ -350,7 +348,9 @@ mod tests {
         let unreadable = __private::assess::<Echo>("[]".into(), None, context("{}"));
         assert_eq!(unreadable.status, HealthStatus::Unknown);
         assert!(
-            unreadable.message.starts_with("the live object cannot be read: "),
+            unreadable
+                .message
+                .starts_with("the live object cannot be read: "),
             "{}",
             unreadable.message
         );

@@ -50,7 +50,9 @@ impl Health for HealthProbe {
             Some("failed") => Assessment::failed("asked for failed"),
             Some(other) => Assessment::unknown(format!("asked for {other}")),
             None => match desired {
-                Some(desired) => Assessment::in_progress(format!("desired {} seen", desired.name())),
+                Some(desired) => {
+                    Assessment::in_progress(format!("desired {} seen", desired.name()))
+                }
                 None => Assessment::unknown("no desired object"),
             },
         }
