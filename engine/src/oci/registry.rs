@@ -24,7 +24,7 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 pub struct Manifest {
     /// Always 2.
     pub schema_version: u8,
-    /// [`OCI_MANIFEST`] (or Docker's).
+    /// `application/vnd.oci.image.manifest.v1+json` (or Docker's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     /// The artifact's type, when the pusher set one.

@@ -14,7 +14,7 @@
 //! EC -pkeyopt ec_paramgen_curve:P-256`). Cosign's own encrypted private
 //! key format is not read.
 //!
-//! [`verify`] checks the signature over the payload's exact bytes, then
+//! [`PayloadVerifier::verify`] checks the signature over the payload's exact bytes, then
 //! that the payload names the digest of the artifact being verified: a
 //! signature copied from another artifact fails.
 

@@ -7,8 +7,8 @@
 //! [`TrustedKeys`]). Out: what was [`Verified`] (object, signer), or an
 //! [`Error`] naming the object, the keys expected and what was found. No IO
 //! beyond reading objects; no `gpg` or `ssh-keygen`: SSH signatures
-//! (namespace `git`) are checked by the `ssh-key` crate ([`ssh`]), OpenPGP
-//! signatures by rPGP ([`openpgp`]), signing subkeys, expiry and revocation
+//! (namespace `git`) are checked by the `ssh-key` crate (module `ssh`), OpenPGP
+//! signatures by rPGP (module `openpgp`), signing subkeys, expiry and revocation
 //! included.
 
 pub mod cosign;
