@@ -147,7 +147,12 @@ async fn another_managers_edit_is_drift_and_a_conflict_unless_forced(server: Ser
     .unwrap();
 
     let live = cluster.live(&wanted(&desired), "shop").await.unwrap();
-    let planned = plan::plan(&desired, &live, &inventory, &plan::Options::default());
+    // Planned as the sync that applied it ("shop"), so its objects are its own.
+    let options = plan::Options {
+        sync: "shop".to_owned(),
+        ..plan::Options::default()
+    };
+    let planned = plan::plan(&desired, &live, &inventory, &options);
     let web = planned
         .objects
         .iter()
@@ -201,8 +206,21 @@ async fn custom_kinds_resolve_once_their_crd_is_established(server: Server) {
         .wait_ready(&ObjectKey::of(&crd).unwrap(), "apiextensions.k8s.io/v1")
         .await
         .unwrap();
-    cluster.refresh_discovery();
-    let stored = cluster.apply_one(&widget).await.unwrap();
+    // The API server serves a new kind in discovery shortly after its CRD
+    // is Established; until then the apply fails as retryable, as a
+    // reconcile's retry would see it.
+    let mut attempts = 0;
+    let stored = loop {
+        cluster.refresh_discovery();
+        match cluster.apply_one(&widget).await {
+            Err(error @ plumbline::apply::Error::UnknownKind { .. }) if attempts < 100 => {
+                assert!(error.is_retryable());
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            result => break result.unwrap(),
+        }
+    };
     assert_eq!(stored.pointer("/spec/size"), Some(&json!(3)));
     assert!(
         cluster
