@@ -280,10 +280,14 @@ fn with_wasi_the_probe_still_gets_nothing_but_the_fixed_clock() {
     let source = repo().join("tests/guests-js/sandbox-probe");
     for file in ["policy.js", "package.json"] {
         let text = std::fs::read_to_string(source.join(file)).expect("probe source");
-        let text = text.replace(
-            "\"roles\": [\"validator\"]",
-            "\"roles\": [\"validator\"], \"wasi\": true",
-        );
+        // Its own name, so it is not built over the probe the other tests
+        // run (components are placed by policy name in the shared target).
+        let text = text
+            .replace(
+                "\"roles\": [\"validator\"]",
+                "\"roles\": [\"validator\"], \"wasi\": true",
+            )
+            .replace("\"js-sandbox-probe\"", "\"js-sandbox-probe-wasi\"");
         std::fs::write(temp.path().join(file), text).expect("copy");
     }
     let built = plumbline_policy_build::build(temp.path(), &options()).expect("builds");
