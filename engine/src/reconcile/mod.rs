@@ -456,9 +456,7 @@ async fn reconcile_with(
             Err(error) => return (run.report.fail(Error::from(error)), None),
         }
     }
-    let assess = waves::assessor(&run.assessor);
     let waiting = waves::Waiting {
-        assess: &*assess,
         timeout,
         wait: spec.sync.wait,
     };

@@ -16,8 +16,9 @@
 //! a sync with nothing to do runs no hook. Phase objects are never
 //! drift-healed ([`plan::waves::settle_phases`]).
 //!
-//! Every health judgement goes through one [`Assess`], made by
-//! [`assessor`].
+//! Every health judgement goes through the run's [`crate::health::Assessor`]:
+//! the sync's health policies for the kinds they declare, the built-in
+//! kstatus rules for the rest.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -25,22 +26,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{remediate, Error, Outcome, Run, Status};
-use crate::health::{self, Health};
+use crate::health::Health;
 use crate::object::ObjectKey;
 use crate::plan::waves::{DeletePolicy, Phase, Schedule, Step, StepId};
 use crate::plan::{self, Action, Live, Plan, PlannedObject, Stage};
 use crate::policy::Remediation;
-
-/// Judges the health of a live object.
-pub type Assess = dyn Fn(&Value) -> Health + Send + Sync;
-
-/// The health rules of a sync as waiting uses them: its health policies
-/// for the kinds they declare, the built-in kstatus rules for the rest
-/// ([`health::Assessor`]).
-pub fn assessor(assessor: &health::Assessor) -> Box<Assess> {
-    let assessor = assessor.clone();
-    Box::new(move |live| assessor.assess(live, None))
-}
 
 /// Group the plan into steps and settle its phase objects; an annotation
 /// that cannot be read fails the reconcile before anything is written.
@@ -89,9 +79,7 @@ impl std::fmt::Display for Unhealthy {
 }
 
 /// How a reconcile waits for health.
-pub(super) struct Waiting<'a> {
-    /// The health rules.
-    pub assess: &'a Assess,
+pub(super) struct Waiting {
     /// How long one wait may take.
     pub timeout: Duration,
     /// Whether the last wave is waited for too (`spec.wait`).
@@ -169,7 +157,7 @@ impl Run<'_> {
         steps: &mut Steps<'_>,
         decisions: &std::collections::BTreeMap<ObjectKey, remediate::Resolution>,
         live: &Live,
-        waiting: &Waiting<'_>,
+        waiting: &Waiting,
     ) {
         let before: Vec<&Step> = steps
             .schedule
@@ -198,7 +186,7 @@ impl Run<'_> {
         steps: &mut Steps<'_>,
         decisions: &std::collections::BTreeMap<ObjectKey, remediate::Resolution>,
         live: &Live,
-        waiting: &Waiting<'_>,
+        waiting: &Waiting,
     ) {
         if !self.report.errors.is_empty() && !self.stopped() {
             self.stopped = Some("not applied: the sync had errors".to_owned());
@@ -226,12 +214,12 @@ impl Run<'_> {
         steps: &mut Steps<'_>,
         decisions: &std::collections::BTreeMap<ObjectKey, remediate::Resolution>,
         live: &Live,
-        waiting: &Waiting<'_>,
+        waiting: &Waiting,
     ) {
         let objects = steps.objects(step);
         let is_phase = step.id.phase != Phase::Main;
         if is_phase && !steps.phases_run {
-            self.idle_phase(step.id, &objects, live, waiting.assess);
+            self.idle_phase(step.id, &objects, live);
             return;
         }
         let writes = is_phase || objects.iter().any(|o| writes(o, decisions));
@@ -274,15 +262,9 @@ impl Run<'_> {
 
     /// Report the objects of a phase that does not run: the sync writes
     /// nothing else.
-    fn idle_phase(
-        &mut self,
-        step: StepId,
-        objects: &[&PlannedObject],
-        live: &Live,
-        assess: &Assess,
-    ) {
+    fn idle_phase(&mut self, step: StepId, objects: &[&PlannedObject], live: &Live) {
         for object in objects {
-            let health = live.get(&object.key).map(assess);
+            let health = live.get(&object.key).map(|l| self.assessor.assess(l, None));
             let (outcome, message) = if object.action == Action::Terminating {
                 (Outcome::Terminating, "being deleted: left alone".to_owned())
             } else {
@@ -304,7 +286,7 @@ impl Run<'_> {
         objects: &[&PlannedObject],
         decisions: &std::collections::BTreeMap<ObjectKey, remediate::Resolution>,
         live: &Live,
-        waiting: &Waiting<'_>,
+        waiting: &Waiting,
     ) {
         let dry_run = self.cluster.options().dry_run;
         let mut to_apply: Vec<PlannedObject> = Vec::with_capacity(objects.len());
@@ -443,12 +425,7 @@ impl Run<'_> {
     /// later is applied. Members that were not applied (failed, skipped,
     /// another sync's, being deleted) are not waited for. Nothing is
     /// waited for in a dry run.
-    async fn await_healthy(
-        &mut self,
-        members: &[Member],
-        live: &Live,
-        waiting: &Waiting<'_>,
-    ) -> bool {
+    async fn await_healthy(&mut self, members: &[Member], live: &Live, waiting: &Waiting) -> bool {
         if self.cluster.options().dry_run || members.is_empty() {
             return true;
         }
@@ -478,7 +455,7 @@ impl Run<'_> {
             let health = line
                 .health
                 .clone()
-                .or_else(|| live.get(&member.key).map(waiting.assess))
+                .or_else(|| live.get(&member.key).map(|l| self.assessor.assess(l, None)))
                 .unwrap_or_else(|| Health::InProgress("not read yet".to_owned()));
             watched.push((member, at, health));
         }
@@ -501,7 +478,7 @@ impl Run<'_> {
             pause = (pause * 2).min(Duration::from_secs(2));
             for (member, _, health) in watched.iter_mut().filter(|(_, _, h)| !h.is_current()) {
                 match self.cluster.get(&member.key, &member.api_version).await {
-                    Ok(Some(object)) => *health = (waiting.assess)(&object),
+                    Ok(Some(object)) => *health = self.assessor.assess(&object, None),
                     Ok(None) => *health = Health::InProgress("not found".to_owned()),
                     Err(error) => {
                         self.report.push_error(Error::from(error));
