@@ -17,8 +17,12 @@
 //! rendered again.
 
 pub mod cache;
+pub mod chart_fetch;
 mod command;
+pub mod oci_chart;
 pub mod output;
+pub mod repository;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
