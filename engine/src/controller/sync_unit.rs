@@ -474,9 +474,11 @@ impl Resolver<'_> {
                         "policy {policy:?}: an oci:// module is pinned by the digest in its url (@sha256:...), not by sha256"
                     )))
                 }
-                (Some(_), None, None) if oci::is_oci(&object.spec.source.url) => {
+                (Some(_), None, None)
+                    if oci::is_oci(&object.spec.source.url) || object.spec.source.chart.is_some() =>
+                {
                     return Err(Error::InvalidSpec(format!(
-                        "policy {policy:?}: a module path is read from a Git source; with an oci:// source, give the module a url"
+                        "policy {policy:?}: a module path is read from a Git source; with an oci:// or chart source, give the module a url"
                     )))
                 }
                 (Some(path), None, None) => {

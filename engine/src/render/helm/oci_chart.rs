@@ -26,21 +26,24 @@ pub struct Pulled {
 /// given (`oci://host/charts` + `podinfo`, as Argo CD's `repoURL` +
 /// `chart`).
 pub fn reference(url: &str, chart: Option<&str>) -> oci::Result<ArtifactRef> {
-    let reference: ArtifactRef = url.parse()?;
     let Some(chart) = chart else {
-        return Ok(reference);
+        return Ok(url.parse()?);
     };
-    if reference.tag.is_some() || reference.digest.is_some() {
+    let base = url.trim_end_matches('/');
+    let path = base
+        .strip_prefix(oci::SCHEME)
+        .and_then(|rest| rest.split_once('/'))
+        .map_or("", |(_, path)| path);
+    if path.contains(['@', ':']) {
         return Err(oci::Error::Layout {
-            reference: reference.to_string(),
+            reference: url.to_owned(),
             message: format!(
                 "with chart {chart:?}, url names the repository of charts, without tag or digest \
                  (give the version as version)"
             ),
         });
     }
-    let joined = format!("{}/{}", reference.repository_url(), chart.trim_matches('/'));
-    Ok(joined.parse()?)
+    Ok(format!("{base}/{}", chart.trim_matches('/')).parse()?)
 }
 
 /// `reference` at the tag `version` names: the version itself when exact
@@ -148,5 +151,7 @@ mod tests {
         let tagged = reference("oci://reg.example.com/charts:v1", Some("podinfo")).unwrap_err();
         assert!(tagged.to_string().contains("without tag or digest"), "{tagged}");
         assert!(reference("oci://reg.example.com/charts/podinfo:1.0.0", None).is_ok());
+        let at_root = reference("oci://reg.example.com", Some("podinfo")).unwrap();
+        assert_eq!(at_root.repository_url(), "oci://reg.example.com/podinfo");
     }
 }
