@@ -335,8 +335,97 @@ async fn a_chart_from_an_oci_registry_by_tag_range_and_digest(server: Server) {
     assert!(config_map(&config_maps, "web-settings").await.is_some());
 }
 
+/// An umbrella chart `app` in the sync's directory, depending on `demo`
+/// (`^1`) from `repository`, with a template of its own.
+fn umbrella(dir: &Path, repository: &str) {
+    let chart = dir.join("app");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n\
+             - name: demo\n  version: \"^1\"\n  repository: {repository}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/own.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-own\n",
+    )
+    .unwrap();
+}
+
+async fn dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_runs(
+    server: Server,
+) {
+    let Some(registry) = Registry::start_or_skip(Options::default()) else {
+        return;
+    };
+    let repo = tempfile::tempdir().unwrap();
+    publish(repo.path(), "1.0.0", true);
+    let files = FileServer::start(repo.path()).unwrap();
+    let host = registry.host();
+    push(&host, "1.0.0", true);
+    for (name, repository, publish_next) in [
+        ("deps-http", files.url(), Box::new(|| publish(repo.path(), "1.1.0", false)) as Box<dyn Fn()>),
+        ("deps-oci", format!("oci://{host}/charts"), Box::new(|| push(&host, "1.1.0", false))),
+    ] {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = sync_dir(name, "    url: .\n    path: app\n    insecure: true", name);
+        umbrella(dir.path(), &repository);
+        let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), name);
+
+        // Nothing vendored under charts/: Plumbline fetches demo 1.0.0.
+        sync(&server, cache.path(), dir.path(), &[]).await.expect(0);
+        assert!(config_map(&config_maps, "web-own").await.is_some());
+        let settings = config_map(&config_maps, "web-settings").await.unwrap();
+        assert_eq!(settings["version"], "1.0.0", "{name}");
+        assert!(config_map(&config_maps, "web-extra").await.is_some());
+        let plan = plan_json(&server, cache.path(), dir.path()).await;
+        assert_eq!(plan["inSync"], true, "{name}: {plan:#}");
+        assert!(
+            plan.to_string().contains("app@0.1.0: charts/demo/templates/settings.yaml"),
+            "{name}: {plan:#}"
+        );
+
+        // A new version in the range: the next sync takes it and prunes.
+        publish_next();
+        sync(&server, cache.path(), dir.path(), &[]).await.expect(0);
+        let settings = config_map(&config_maps, "web-settings").await.unwrap();
+        assert_eq!(settings["version"], "1.1.0", "{name}");
+        assert!(config_map(&config_maps, "web-extra").await.is_none());
+
+        // Chart.lock pins the version, as `helm dependency build` reads it.
+        std::fs::write(
+            dir.path().join("app/Chart.lock"),
+            format!("dependencies:\n- name: demo\n  version: 1.0.0\n  repository: {repository}\n"),
+        )
+        .unwrap();
+        sync(&server, cache.path(), dir.path(), &[]).await.expect(0);
+        let settings = config_map(&config_maps, "web-settings").await.unwrap();
+        assert_eq!(settings["version"], "1.0.0", "{name}");
+    }
+
+    // A dependency that cannot be fetched fails the sync naming it, and
+    // prunes nothing.
+    let dir = sync_dir("deps-http", "    url: .\n    path: app", "deps-http");
+    umbrella(dir.path(), &files.url());
+    std::fs::remove_file(repo.path().join("demo-1.1.0.tgz")).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let failed = sync(&server, fresh.path(), dir.path(), &[]).await;
+    assert_ne!(failed.code, 0);
+    let text = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(
+        text.contains("chart demo 1.1.0 from") && text.contains("404"),
+        "{text}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), "deps-http");
+    assert!(config_map(&config_maps, "web-own").await.is_some());
+}
+
 on_real_server!(
     a_chart_from_an_http_repository_syncs_updates_and_prunes,
+    dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_runs,
     a_chart_repository_behind_basic_authentication_is_read_with_the_credentials,
     bad_chart_sources_fail_naming_repository_chart_and_version_and_prune_nothing,
     a_chart_from_an_oci_registry_by_tag_range_and_digest,

@@ -3,10 +3,16 @@
 //! [`repository::fetch`] into the same in-memory tree a Git source gives,
 //! with the chart at its root, so it renders through the Helm path. The
 //! revision is what the version resolved to: `<version>@sha256:<digest>`.
+//!
+//! Whatever the source, the dependencies of the chart a sync renders that
+//! are not vendored are fetched into its `charts/` the same way
+//! ([`dependencies`]).
 
 use super::desired::Fetched;
 use super::{Error, SyncUnit};
+use crate::render;
 use crate::render::helm::chart_fetch::{self, ArchiveCache};
+use crate::render::helm::dependencies;
 use crate::render::helm::repository::{self, RepositoryChart};
 
 /// Fetch the sync's chart, with the HTTP credentials of its
@@ -53,4 +59,32 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Er
         verified: Vec::new(),
         chart: Some(resolved),
     })
+}
+
+/// Fetch the dependencies of the chart `fetched` holds, when the sync
+/// renders one, that are not vendored under its `charts/`: from the HTTP
+/// repositories and OCI registries its `Chart.yaml` names (anonymously;
+/// over plain HTTP when the sync says `insecure`).
+pub fn vendor_dependencies(
+    unit: &SyncUnit,
+    fetched: &mut Fetched,
+    cache_dir: &std::path::Path,
+) -> Result<(), Error> {
+    let spec = &unit.config.spec.source;
+    let path = spec.path.trim_matches('/');
+    let chart_dir = if fetched.chart.is_some() { "" } else { path };
+    if spec.helm.is_none() && !render::helm::is_chart(&fetched.tree, chart_dir) {
+        return Ok(());
+    }
+    let fetch = dependencies::Fetch {
+        cache: ArchiveCache::new(cache_dir.join("charts")),
+        timeout: chart_fetch::timeout(),
+        oci: crate::oci::Options {
+            insecure: spec.insecure,
+            ..crate::oci::Options::default()
+        },
+    };
+    let vendoring = dependencies::vendor(&mut fetched.tree, chart_dir, &fetch);
+    super::artifact::block_on(vendoring)?.map_err(Error::Chart)?;
+    Ok(())
 }

@@ -293,8 +293,16 @@ fn render_source(
 }
 
 /// Fetch the sync's source: its Git repository into `cache_dir`, or its
-/// local directory as it is.
+/// local directory as it is, with the dependencies of the chart it renders
+/// that are not vendored (docs/helm.md).
 pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
+    let mut fetched = fetch_source(unit, cache_dir, interrupt)?;
+    super::chart_source::vendor_dependencies(unit, &mut fetched, cache_dir)?;
+    Ok(fetched)
+}
+
+/// [`fetch`] without the chart's dependencies.
+fn fetch_source(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let options = FetchOptions {
         verify: unit

@@ -19,6 +19,7 @@
 pub mod cache;
 pub mod chart_fetch;
 mod command;
+pub mod dependencies;
 pub mod oci_chart;
 pub mod output;
 pub mod repository;
