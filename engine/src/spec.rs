@@ -207,7 +207,8 @@ impl SyncSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceSpec {
-    /// Repository URL or local path.
+    /// Repository URL or local path; an `oci://` artifact; with `chart`, a
+    /// Helm chart repository.
     pub url: String,
     /// Branch, tag or commit (`{branch: main}`, `{tag: v1}` or `{commit:
     /// <40 hex>}`). Without one, a local directory is read as it is on disk

@@ -163,15 +163,23 @@ async fn a_chart_repository_behind_basic_authentication_is_read_with_the_credent
         files.url()
     );
     let dir = sync_dir("private-chart", &source, "private-chart");
-    let refused = sync(&server, cache.path(), dir.path(), &[("CHART_PASSWORD", "wrong")]).await;
+    let refused = sync(
+        &server,
+        cache.path(),
+        dir.path(),
+        &[("CHART_PASSWORD", "wrong")],
+    )
+    .await;
     assert_ne!(refused.code, 0);
-    assert!(
-        format!("{refused:?}").contains("401"),
-        "{refused:?}"
-    );
-    sync(&server, cache.path(), dir.path(), &[("CHART_PASSWORD", "s3cret")])
-        .await
-        .expect(0);
+    assert!(format!("{refused:?}").contains("401"), "{refused:?}");
+    sync(
+        &server,
+        cache.path(),
+        dir.path(),
+        &[("CHART_PASSWORD", "s3cret")],
+    )
+    .await
+    .expect(0);
     let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), "private-chart");
     assert!(config_map(&config_maps, "web-settings").await.is_some());
 }
@@ -214,12 +222,20 @@ async fn bad_chart_sources_fail_naming_repository_chart_and_version_and_prune_no
         (
             format!("    url: {url}\n    chart: nope\n    version: 1.0.0"),
             "ChartNotFound",
-            vec!["chart nope (version \"1.0.0\")", &url, "no chart \"nope\" (it has: demo)"],
+            vec![
+                "chart nope (version \"1.0.0\")",
+                &url,
+                "no chart \"nope\" (it has: demo)",
+            ],
         ),
         (
             format!("    url: {url}\n    chart: demo\n    version: 9.9.9"),
             "NoMatchingChartVersion",
-            vec!["chart demo (version \"9.9.9\")", &url, "(the index has: 1.0.0)"],
+            vec![
+                "chart demo (version \"9.9.9\")",
+                &url,
+                "(the index has: 1.0.0)",
+            ],
         ),
         (
             format!("    url: {url}\n    chart: demo\n    version: \">=3 <4\""),
@@ -229,7 +245,11 @@ async fn bad_chart_sources_fail_naming_repository_chart_and_version_and_prune_no
         (
             good.clone(),
             "ChartDigestMismatch",
-            vec!["chart demo 1.0.0", &url, "the repository's index says sha256:"],
+            vec![
+                "chart demo 1.0.0",
+                &url,
+                "the repository's index says sha256:",
+            ],
         ),
         (
             format!("    url: http://{closed}\n    chart: demo\n    version: 1.0.0"),
@@ -237,9 +257,15 @@ async fn bad_chart_sources_fail_naming_repository_chart_and_version_and_prune_no
             vec!["chart demo (version \"1.0.0\")", &closed, "index.yaml"],
         ),
         (
-            format!("    url: http://{}\n    chart: demo\n    version: 1.0.0", hanging.host()),
+            format!(
+                "    url: http://{}\n    chart: demo\n    version: 1.0.0",
+                hanging.host()
+            ),
             "ChartRepositoryTimeout",
-            vec!["chart demo (version \"1.0.0\")", "no complete answer from the repository within 1s"],
+            vec![
+                "chart demo (version \"1.0.0\")",
+                "no complete answer from the repository within 1s",
+            ],
         ),
     ];
     for (source, reason, wanted) in cases {
@@ -282,8 +308,9 @@ async fn a_chart_from_an_oci_registry_by_tag_range_and_digest(server: Server) {
     // By an exact version, as Argo CD's repoURL + chart: the chart's own
     // artifact, rendered as a chart; the revision is the tag and the
     // manifest digest.
-    let by_version =
-        format!("    url: oci://{host}/charts\n    chart: demo\n    version: 1.0.0\n    insecure: true");
+    let by_version = format!(
+        "    url: oci://{host}/charts\n    chart: demo\n    version: 1.0.0\n    insecure: true"
+    );
     let dir = sync_dir("oci-chart", &by_version, "oci-chart");
     sync(&server, cache.path(), dir.path(), &[]).await.expect(0);
     assert_eq!(
@@ -309,7 +336,8 @@ async fn a_chart_from_an_oci_registry_by_tag_range_and_digest(server: Server) {
     assert_eq!(plan["chart"]["digest"], digest.as_str());
 
     // By a range: the highest matching tag, which updates and prunes.
-    let by_range = format!("    url: oci://{host}/charts/demo\n    version: \"^1\"\n    insecure: true");
+    let by_range =
+        format!("    url: oci://{host}/charts/demo\n    version: \"^1\"\n    insecure: true");
     let dir = sync_dir("oci-chart", &by_range, "oci-chart");
     sync(&server, cache.path(), dir.path(), &[]).await.expect(0);
     assert_eq!(
@@ -323,7 +351,8 @@ async fn a_chart_from_an_oci_registry_by_tag_range_and_digest(server: Server) {
 
     // A range no tag matches fails naming the repository and the range,
     // and prunes nothing.
-    let none = format!("    url: oci://{host}/charts/demo\n    version: \">=5\"\n    insecure: true");
+    let none =
+        format!("    url: oci://{host}/charts/demo\n    version: \">=5\"\n    insecure: true");
     let dir = sync_dir("oci-chart", &none, "oci-chart");
     let failed = sync(&server, cache.path(), dir.path(), &[]).await;
     assert_ne!(failed.code, 0);
@@ -367,8 +396,16 @@ async fn dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_r
     let host = registry.host();
     push(&host, "1.0.0", true);
     for (name, repository, publish_next) in [
-        ("deps-http", files.url(), Box::new(|| publish(repo.path(), "1.1.0", false)) as Box<dyn Fn()>),
-        ("deps-oci", format!("oci://{host}/charts"), Box::new(|| push(&host, "1.1.0", false))),
+        (
+            "deps-http",
+            files.url(),
+            Box::new(|| publish(repo.path(), "1.1.0", false)) as Box<dyn Fn()>,
+        ),
+        (
+            "deps-oci",
+            format!("oci://{host}/charts"),
+            Box::new(|| push(&host, "1.1.0", false)),
+        ),
     ] {
         let cache = tempfile::tempdir().unwrap();
         let dir = sync_dir(name, "    url: .\n    path: app\n    insecure: true", name);
@@ -384,7 +421,8 @@ async fn dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_r
         let plan = plan_json(&server, cache.path(), dir.path()).await;
         assert_eq!(plan["inSync"], true, "{name}: {plan:#}");
         assert!(
-            plan.to_string().contains("app@0.1.0: charts/demo/templates/settings.yaml"),
+            plan.to_string()
+                .contains("app@0.1.0: charts/demo/templates/settings.yaml"),
             "{name}: {plan:#}"
         );
 

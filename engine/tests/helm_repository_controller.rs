@@ -22,7 +22,10 @@ use server_support::Server;
 
 /// The `data.version` of ConfigMap `object` is `version`.
 fn has_version(object: Option<&Value>, version: &str) -> bool {
-    object.and_then(|o| o.pointer("/data/version")).and_then(Value::as_str) == Some(version)
+    object
+        .and_then(|o| o.pointer("/data/version"))
+        .and_then(Value::as_str)
+        == Some(version)
 }
 
 /// The status's record of the source: (url, chart, tag, digest).
@@ -81,9 +84,7 @@ async fn sync_then_follow_a_new_version(
     (first, second)
 }
 
-async fn charts_from_an_http_repository_and_an_oci_registry_follow_new_versions(
-    server: Server,
-) {
+async fn charts_from_an_http_repository_and_an_oci_registry_follow_new_versions(server: Server) {
     std::env::set_var("PLUMBLINE_HELM", helm());
     let fixture = Fixture::on(server).await;
     fixture.ensure_namespace("team").await;
@@ -98,11 +99,10 @@ async fn charts_from_an_http_repository_and_an_oci_registry_follow_new_versions(
         "url": files.url(), "chart": "demo", "version": ">=1 <2",
         "helm": {"releaseName": "web"},
     });
-    let (first, second) =
-        sync_then_follow_a_new_version(&fixture, "http-chart", source, || {
-            publish(repo.path(), "1.1.0", false)
-        })
-        .await;
+    let (first, second) = sync_then_follow_a_new_version(&fixture, "http-chart", source, || {
+        publish(repo.path(), "1.1.0", false)
+    })
+    .await;
     let first_digest = index_digest(repo.path(), "1.0.0");
     assert_eq!(
         source_artifact(&first),
@@ -132,11 +132,10 @@ async fn charts_from_an_http_repository_and_an_oci_registry_follow_new_versions(
             "url": format!("oci://{host}/charts"), "chart": "demo", "version": "~1",
             "insecure": true, "helm": {"releaseName": "web"},
         });
-        let (first, second) =
-            sync_then_follow_a_new_version(&fixture, "oci-chart", source, || {
-                push(&host, "1.1.0", false)
-            })
-            .await;
+        let (first, second) = sync_then_follow_a_new_version(&fixture, "oci-chart", source, || {
+            push(&host, "1.1.0", false)
+        })
+        .await;
         let (url, chart, tag, digest) = source_artifact(&first).unwrap();
         assert_eq!(url, format!("oci://{host}/charts/demo"));
         assert_eq!((chart, tag), (None, Some("1.0.0".to_owned())));

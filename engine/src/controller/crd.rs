@@ -85,8 +85,9 @@ pub struct SyncUnitSpec {
 #[serde(rename_all = "camelCase")]
 pub struct SourceSpec {
     /// Repository URL (`https://`, `ssh://`, `git://`, `file://`, or
-    /// scp-like `git@host:path`), or an OCI artifact of manifests
-    /// (`oci://host/repository:tag` or `@sha256:…`, see docs/oci.md).
+    /// scp-like `git@host:path`), an OCI artifact of manifests or a Helm
+    /// chart (`oci://host/repository:tag` or `@sha256:…`, see docs/oci.md),
+    /// or, with `chart`, a Helm chart repository (docs/helm.md).
     pub url: String,
     /// Branch, tag or commit: exactly one (default: branch `main`).
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use super::{fetch, push, Artifact, ArtifactRef, Blob, Descriptor, Error, Manifest, Options, Result};
+use super::{
+    fetch, push, Artifact, ArtifactRef, Blob, Descriptor, Error, Manifest, Options, Result,
+};
 use crate::source::Tree;
 
 /// Flux's artifact config media type.

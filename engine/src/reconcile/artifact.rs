@@ -20,7 +20,8 @@ use crate::render::helm::oci_chart as chart_oci;
 pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let spec = &unit.config.spec.source;
-    let reference = chart_oci::reference(&spec.url, spec.chart.as_deref()).map_err(Error::Artifact)?;
+    let reference =
+        chart_oci::reference(&spec.url, spec.chart.as_deref()).map_err(Error::Artifact)?;
     let auth = registry_auth(unit, &reference)?;
     let options = oci::Options {
         auth,
@@ -30,24 +31,26 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Er
     let cache = ArchiveCache::new(cache_dir.join("charts"));
     let pull = async {
         let pinned = !(reference.tag.is_none() && reference.digest.is_none());
-        let reference = match (&spec.semver, &spec.version) {
-            (Some(_), _) | (_, Some(_)) if pinned => {
-                return Err(oci::Error::Layout {
+        let reference =
+            match (&spec.semver, &spec.version) {
+                (Some(_), _) | (_, Some(_)) if pinned => return Err(oci::Error::Layout {
                     reference: reference.to_string(),
-                    message: "semver and version pick the tag: give the repository without tag or digest"
-                        .to_owned(),
-                })
-            }
-            (Some(_), Some(_)) => {
-                return Err(oci::Error::Layout {
-                    reference: reference.to_string(),
-                    message: "give either semver or version, not both".to_owned(),
-                })
-            }
-            (Some(range), None) => oci::resolve_range(&reference, range, &options).await?,
-            (None, Some(version)) => chart_oci::resolve_version(&reference, version, &options).await?,
-            (None, None) => reference,
-        };
+                    message:
+                        "semver and version pick the tag: give the repository without tag or digest"
+                            .to_owned(),
+                }),
+                (Some(_), Some(_)) => {
+                    return Err(oci::Error::Layout {
+                        reference: reference.to_string(),
+                        message: "give either semver or version, not both".to_owned(),
+                    })
+                }
+                (Some(range), None) => oci::resolve_range(&reference, range, &options).await?,
+                (None, Some(version)) => {
+                    chart_oci::resolve_version(&reference, version, &options).await?
+                }
+                (None, None) => reference,
+            };
         let pulled = chart_oci::pull(&reference, &options, &cache).await?;
         Ok((reference, pulled))
     };

@@ -302,7 +302,11 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
 }
 
 /// [`fetch`] without the chart's dependencies.
-fn fetch_source(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
+fn fetch_source(
+    unit: &SyncUnit,
+    cache_dir: &Path,
+    interrupt: &AtomicBool,
+) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let options = FetchOptions {
         verify: unit

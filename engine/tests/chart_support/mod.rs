@@ -61,7 +61,12 @@ pub fn write_chart(dir: &Path, version: &str, extra: bool) -> PathBuf {
 pub fn publish(repo: &Path, version: &str, extra: bool) {
     let work = tempfile::tempdir().unwrap();
     let chart = write_chart(work.path(), version, extra);
-    helm_run(&["package", chart.to_str().unwrap(), "-d", repo.to_str().unwrap()]);
+    helm_run(&[
+        "package",
+        chart.to_str().unwrap(),
+        "-d",
+        repo.to_str().unwrap(),
+    ]);
     helm_run(&["repo", "index", repo.to_str().unwrap()]);
 }
 
@@ -71,7 +76,12 @@ pub fn push(host: &str, version: &str, extra: bool) {
     let work = tempfile::tempdir().unwrap();
     let chart = write_chart(work.path(), version, extra);
     let out = work.path().join("out");
-    helm_run(&["package", chart.to_str().unwrap(), "-d", out.to_str().unwrap()]);
+    helm_run(&[
+        "package",
+        chart.to_str().unwrap(),
+        "-d",
+        out.to_str().unwrap(),
+    ]);
     let archive = out.join(format!("demo-{version}.tgz"));
     helm_run(&[
         "push",
@@ -93,4 +103,3 @@ pub fn index_digest(repo: &Path, version: &str) -> String {
         .unwrap();
     format!("sha256:{}", entry["digest"].as_str().unwrap())
 }
-

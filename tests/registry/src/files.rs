@@ -148,7 +148,10 @@ fn answer(
 /// The file under `root` that `path` names, if it stays inside it.
 fn file_of(root: &Path, path: &str) -> Option<PathBuf> {
     let relative = path.trim_start_matches('/');
-    if relative.split('/').any(|part| part == ".." || part.is_empty()) {
+    if relative
+        .split('/')
+        .any(|part| part == ".." || part.is_empty())
+    {
         return None;
     }
     Some(root.join(relative))
@@ -156,8 +159,7 @@ fn file_of(root: &Path, path: &str) -> Option<PathBuf> {
 
 /// Standard base64 with padding.
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let n = chunk

@@ -165,7 +165,9 @@ pub fn chart_tree(archive: &[u8]) -> Result<Tree, String> {
         let (dir, rest) = path
             .split_once('/')
             .filter(|(_, rest)| !rest.is_empty())
-            .ok_or_else(|| format!("not a chart archive: {path} is not in the chart's directory"))?;
+            .ok_or_else(|| {
+                format!("not a chart archive: {path} is not in the chart's directory")
+            })?;
         if *top.get_or_insert(dir) != dir {
             return Err(format!(
                 "not a chart archive: it holds two directories, {} and {dir}",
@@ -237,7 +239,10 @@ impl ArchiveCache {
             .and_then(|()| std::fs::rename(&partial, &file));
         if let Err(error) = written {
             let _ = std::fs::remove_file(&partial);
-            tracing::warn!("chart archive {digest} not cached in {}: {error}", self.dir.display());
+            tracing::warn!(
+                "chart archive {digest} not cached in {}: {error}",
+                self.dir.display()
+            );
         }
     }
 
@@ -276,7 +281,9 @@ mod tests {
         let two = archive(&[("a/Chart.yaml", "x"), ("b/Chart.yaml", "y")]);
         assert!(chart_tree(&two).unwrap_err().contains("two directories"));
         let flat = archive(&[("Chart.yaml", "x")]);
-        assert!(chart_tree(&flat).unwrap_err().contains("not in the chart's directory"));
+        assert!(chart_tree(&flat)
+            .unwrap_err()
+            .contains("not in the chart's directory"));
         let no_chart = archive(&[("demo/values.yaml", "x")]);
         assert!(chart_tree(&no_chart).unwrap_err().contains("no Chart.yaml"));
         assert!(chart_tree(b"not gzip").is_err());
@@ -290,7 +297,10 @@ mod tests {
         assert_eq!(cache.get(&digest), None);
         cache.put(&digest, b"chart");
         assert_eq!(cache.get(&digest).as_deref(), Some(&b"chart"[..]));
-        let file = dir.path().join("charts").join(format!("{}.tgz", &digest[7..]));
+        let file = dir
+            .path()
+            .join("charts")
+            .join(format!("{}.tgz", &digest[7..]));
         std::fs::write(file, b"tampered").unwrap();
         assert_eq!(cache.get(&digest), None);
         assert_eq!(cache.get("sha256:../../etc/passwd"), None);

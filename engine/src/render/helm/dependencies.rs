@@ -77,7 +77,10 @@ fn missing(tree: &Tree, chart_dir: &str) -> Result<Vec<(Dependency, String)>, Er
             return Ok(Listed::default());
         };
         serde_yaml::from_slice(bytes).map_err(|e| Error::Invalid {
-            subject: format!("chart {:?}", if chart_dir.is_empty() { "." } else { chart_dir }),
+            subject: format!(
+                "chart {:?}",
+                if chart_dir.is_empty() { "." } else { chart_dir }
+            ),
             message: format!("{file}: not a list of dependencies: {e}"),
         })
     };

@@ -87,7 +87,11 @@ pub async fn pull(
         }
         let layer = chart_layer(manifest)?;
         cached = cache.get(&layer.digest);
-        Ok(if cached.is_some() { Vec::new() } else { vec![layer] })
+        Ok(if cached.is_some() {
+            Vec::new()
+        } else {
+            vec![layer]
+        })
     })
     .await?;
     let layout = |message: String| oci::Error::Layout {
@@ -128,8 +132,8 @@ pub async fn pull(
 /// The `name` and `version` of the chart's `Chart.yaml`.
 fn name_and_version(tree: &Tree) -> Result<(String, String), String> {
     let text = tree.get(super::CHART_FILE).unwrap_or_default();
-    let metadata: serde_json::Value = serde_yaml::from_slice(text)
-        .map_err(|e| format!("{}: {e}", super::CHART_FILE))?;
+    let metadata: serde_json::Value =
+        serde_yaml::from_slice(text).map_err(|e| format!("{}: {e}", super::CHART_FILE))?;
     let field = |name: &str| {
         metadata
             .get(name)
@@ -147,9 +151,15 @@ mod tests {
     #[test]
     fn a_chart_name_joins_the_repository_of_charts() {
         let joined = reference("oci://reg.example.com/charts/", Some("podinfo")).unwrap();
-        assert_eq!(joined.repository_url(), "oci://reg.example.com/charts/podinfo");
+        assert_eq!(
+            joined.repository_url(),
+            "oci://reg.example.com/charts/podinfo"
+        );
         let tagged = reference("oci://reg.example.com/charts:v1", Some("podinfo")).unwrap_err();
-        assert!(tagged.to_string().contains("without tag or digest"), "{tagged}");
+        assert!(
+            tagged.to_string().contains("without tag or digest"),
+            "{tagged}"
+        );
         assert!(reference("oci://reg.example.com/charts/podinfo:1.0.0", None).is_ok());
         let at_root = reference("oci://reg.example.com", Some("podinfo")).unwrap();
         assert_eq!(at_root.repository_url(), "oci://reg.example.com/podinfo");

@@ -107,12 +107,13 @@ pub async fn fetch(
         let archive = match cache.get(&digest) {
             Some(archive) => archive,
             None => {
-                let archive = download(&client, &base, &entry, wanted)
-                    .await
-                    .map_err(|message| Error::Unreachable {
-                        subject: resolved_subject.clone(),
-                        message,
-                    })?;
+                let archive =
+                    download(&client, &base, &entry, wanted)
+                        .await
+                        .map_err(|message| Error::Unreachable {
+                            subject: resolved_subject.clone(),
+                            message,
+                        })?;
                 let actual = crate::oci::digest_of(&archive);
                 if actual != digest {
                     return Err(Error::DigestMismatch {
@@ -167,7 +168,11 @@ fn pick(index: &[u8], wanted: &RepositoryChart, subject: &str) -> Result<Entry, 
     let picked = version::highest_matching(wanted.version.as_deref(), versions)
         .map_err(no_match)?
         .ok_or_else(|| {
-            let listed: Vec<&str> = entries.iter().take(20).map(|e| e.version.as_str()).collect();
+            let listed: Vec<&str> = entries
+                .iter()
+                .take(20)
+                .map(|e| e.version.as_str())
+                .collect();
             no_match(format!(
                 "no version matches {} (the index has: {})",
                 wanted
@@ -262,7 +267,9 @@ fn base_url(url: &str) -> Result<reqwest::Url, String> {
         return Err("a chart repository URL is https:// or http://".to_owned());
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("the repository URL contains credentials: give them as credentials instead".to_owned());
+        return Err(
+            "the repository URL contains credentials: give them as credentials instead".to_owned(),
+        );
     }
     Ok(parsed)
 }
@@ -339,10 +346,16 @@ mod tests {
     #[test]
     fn a_missing_chart_or_version_names_what_there_is() {
         let missing = pick(INDEX.as_bytes(), &wanted("nginx", None), "s").unwrap_err();
-        assert!(missing.to_string().contains("no chart \"nginx\" (it has: demo, other)"), "{missing}");
+        assert!(
+            missing
+                .to_string()
+                .contains("no chart \"nginx\" (it has: demo, other)"),
+            "{missing}"
+        );
         let none = pick(INDEX.as_bytes(), &wanted("demo", Some(">=2")), "s").unwrap_err();
         assert!(
-            none.to_string().contains("no version matches \">=2\" (the index has: 1.1.0, 1.0.0)"),
+            none.to_string()
+                .contains("no version matches \">=2\" (the index has: 1.1.0, 1.0.0)"),
             "{none}"
         );
         let garbage = pick(b"[", &wanted("demo", None), "s").unwrap_err();
@@ -352,10 +365,14 @@ mod tests {
     #[test]
     fn repository_urls_are_http_without_credentials() {
         assert_eq!(
-            base_url("https://charts.example.com/stable").unwrap().as_str(),
+            base_url("https://charts.example.com/stable")
+                .unwrap()
+                .as_str(),
             "https://charts.example.com/stable/"
         );
         assert!(base_url("ftp://x").is_err());
-        assert!(base_url("https://u:p@x").unwrap_err().contains("credentials"));
+        assert!(base_url("https://u:p@x")
+            .unwrap_err()
+            .contains("credentials"));
     }
 }

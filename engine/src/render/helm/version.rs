@@ -110,7 +110,9 @@ fn comparator(token: &str) -> Result<String, String> {
     if version.chars().all(|c| c == '*' || c == 'x' || c == 'X') {
         return Ok("*".to_owned());
     }
-    let wildcard = version.split('.').any(|part| matches!(part, "x" | "X" | "*"));
+    let wildcard = version
+        .split('.')
+        .any(|part| matches!(part, "x" | "X" | "*"));
     Ok(match operator {
         "" if wildcard => version.to_owned(),
         "" => format!("={version}"),
@@ -167,7 +169,10 @@ mod tests {
     #[test]
     fn a_constraint_that_does_not_parse_is_an_error_naming_it() {
         let error = highest_matching(Some(">=six"), VERSIONS).unwrap_err();
-        assert!(error.contains("\">=six\" is not a version constraint"), "{error}");
+        assert!(
+            error.contains("\">=six\" is not a version constraint"),
+            "{error}"
+        );
         assert!(highest_matching(Some("!=6.0.0"), VERSIONS).is_err());
     }
 
