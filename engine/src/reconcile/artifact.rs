@@ -30,27 +30,8 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Er
     };
     let cache = ArchiveCache::new(cache_dir.join("charts"));
     let pull = async {
-        let pinned = !(reference.tag.is_none() && reference.digest.is_none());
-        let reference =
-            match (&spec.semver, &spec.version) {
-                (Some(_), _) | (_, Some(_)) if pinned => return Err(oci::Error::Layout {
-                    reference: reference.to_string(),
-                    message:
-                        "semver and version pick the tag: give the repository without tag or digest"
-                            .to_owned(),
-                }),
-                (Some(_), Some(_)) => {
-                    return Err(oci::Error::Layout {
-                        reference: reference.to_string(),
-                        message: "give either semver or version, not both".to_owned(),
-                    })
-                }
-                (Some(range), None) => oci::resolve_range(&reference, range, &options).await?,
-                (None, Some(version)) => {
-                    chart_oci::resolve_version(&reference, version, &options).await?
-                }
-                (None, None) => reference,
-            };
+        let (semver, version) = (spec.semver.as_deref(), spec.version.as_deref());
+        let reference = pick_tag(reference, semver, version, &options).await?;
         let pulled = chart_oci::pull(&reference, &options, &cache).await?;
         Ok((reference, pulled))
     };
@@ -74,6 +55,30 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Er
         verified: Vec::new(),
         chart: pulled.chart,
     })
+}
+
+/// The reference to pull: as given, or at the tag that `semver` (Cargo's
+/// ranges) or `version` (Helm's constraints, docs/helm.md) picks.
+async fn pick_tag(
+    reference: ArtifactRef,
+    semver: Option<&str>,
+    version: Option<&str>,
+    options: &oci::Options,
+) -> oci::Result<ArtifactRef> {
+    let refuse = |message: &str| oci::Error::Layout {
+        reference: reference.to_string(),
+        message: message.to_owned(),
+    };
+    let pinned = reference.tag.is_some() || reference.digest.is_some();
+    match (semver, version) {
+        (None, None) => Ok(reference),
+        _ if pinned => Err(refuse(
+            "semver and version pick the tag: give the repository without tag or digest",
+        )),
+        (Some(_), Some(_)) => Err(refuse("give either semver or version, not both")),
+        (Some(range), None) => oci::resolve_range(&reference, range, options).await,
+        (None, Some(version)) => chart_oci::resolve_version(&reference, version, options).await,
+    }
 }
 
 /// The credentials for `reference`: from the configured docker config
