@@ -17,6 +17,12 @@
 //!
 //! [`Hanging`] is the other end of the spectrum: a loopback port that
 //! accepts connections and never answers, for timeout tests.
+//! [`FileServer`] serves a directory over HTTP: a Helm chart repository
+//! (`index.yaml` and archives).
+
+mod files;
+
+pub use files::FileServer;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
