@@ -632,6 +632,15 @@ impl SyncConfig {
             )));
         }
         config.spec.sync.validate().map_err(invalid)?;
+        if let Some(helm) = &config.spec.source.helm {
+            if !helm.values_from.is_empty() {
+                return Err(invalid(
+                    "spec.source.helm.valuesFrom reads ConfigMaps and Secrets, which only a SyncUnit \
+                     in the controller can: in a plumbline.yaml give valuesFiles, or --values"
+                        .into(),
+                ));
+            }
+        }
         Ok(config)
     }
 

@@ -419,6 +419,7 @@ on_real_server!(
     charts_sync_and_then_plan_no_drift,
     chart_changes_in_git_update_and_prune_and_failures_prune_nothing,
     a_reconcile_of_an_unchanged_chart_starts_no_helm,
+    charts_see_the_target_clusters_version_and_api_versions,
 );
 
 /// A sync of the chart at `path` of the world's repository, into the
@@ -541,4 +542,108 @@ async fn a_reconcile_of_an_unchanged_chart_starts_no_helm(server: Server) {
     let changed = world.reconcile(&unit).await;
     assert_eq!(changed.status, Status::Synced, "{changed:#?}");
     assert_eq!(helm_runs("cached-web"), 2);
+}
+
+/// A chart that shows what it sees of the cluster in a ConfigMap, and
+/// renders a Widget only where the API server serves `example.dev/v1`.
+const CAPABILITIES_TEMPLATE: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: capabilities
+data:
+  kubeVersion: {{ .Capabilities.KubeVersion.Version | quote }}
+  servesWidgets: {{ .Capabilities.APIVersions.Has "example.dev/v1" | quote }}
+  servesWidgetKind: {{ .Capabilities.APIVersions.Has "example.dev/v1/Widget" | quote }}
+{{- if .Capabilities.APIVersions.Has "example.dev/v1" }}
+---
+apiVersion: example.dev/v1
+kind: Widget
+metadata:
+  name: blue
+spec:
+  size: 3
+{{- end }}
+"#;
+
+/// The CRD that makes the API server serve `example.dev/v1`.
+fn widget_crd() -> Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.dev"},
+        "spec": {
+            "group": "example.dev",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}},
+            }],
+        },
+    })
+}
+
+async fn charts_see_the_target_clusters_version_and_api_versions(server: Server) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{DynamicObject, GroupVersionKind, PostParams};
+    std::env::set_var("PLUMBLINE_HELM", counting_helm().join("helm"));
+    let world = World::on(server);
+    world
+        .repo
+        .write(
+            "caps/Chart.yaml",
+            "apiVersion: v2\nname: caps\nversion: 0.1.0\n",
+        )
+        .write("caps/templates/capabilities.yaml", CAPABILITIES_TEMPLATE)
+        .commit("a chart that looks at the cluster");
+    let unit = chart_sync(&world, "caps", "caps", "caps", "{}");
+    let server_version = world
+        .client()
+        .apiserver_version()
+        .await
+        .unwrap()
+        .git_version;
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.client(), "caps");
+    let seen = |key: &'static str| {
+        let config_maps = config_maps.clone();
+        async move {
+            let map = config_maps.get("capabilities").await.unwrap();
+            map.data.unwrap()[key].clone()
+        }
+    };
+
+    let before = world.reconcile(&unit).await;
+    assert_eq!(before.status, Status::Synced, "{before:#?}");
+    assert_eq!(seen("kubeVersion").await, server_version);
+    assert_eq!(seen("servesWidgets").await, "false");
+    assert!(!format!("{before:?}").contains("Widget"), "{before:#?}");
+
+    // Once a CRD serves the version, the next reconcile renders again
+    // (the capabilities are part of the render's inputs) and applies the
+    // Widget the chart now renders.
+    let crds: Api<CustomResourceDefinition> = Api::all(world.client());
+    let crd = serde_json::from_value(widget_crd()).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let gvk = GroupVersionKind::gvk("example.dev", "v1", "Widget");
+    let mut attempts = 0;
+    let (resource, _) = loop {
+        match kube::discovery::pinned_kind(&world.client(), &gvk).await {
+            Ok(found) => break found,
+            Err(error) => {
+                attempts += 1;
+                assert!(attempts < 900, "the Widget CRD is never served: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let after = world.reconcile(&unit).await;
+    assert_eq!(after.status, Status::Synced, "{after:#?}");
+    assert_eq!(seen("servesWidgets").await, "true");
+    assert_eq!(seen("servesWidgetKind").await, "true");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(world.client(), "caps", &resource);
+    let widget = widgets.get("blue").await.unwrap();
+    assert_eq!(widget.data["spec"]["size"], 3);
+    let plan = world.plan(&unit).await;
+    assert!(plan.summary().in_sync(), "{}", plan.summary());
 }
