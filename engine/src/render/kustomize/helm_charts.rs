@@ -291,8 +291,8 @@ fn values(chart: &Chart, dir: &str, cx: &Context<'_>) -> Result<Vec<Vec<u8>>, St
             let merge = chart.values_merge.as_deref().unwrap_or("override");
             let combined = match merge {
                 "replace" => inline.clone(),
-                "override" => merged(read(cx, &values_file)?.1, inline.clone()),
-                "merge" => merged(inline.clone(), read(cx, &values_file)?.1),
+                "override" => without_nulls(merged(read(cx, &values_file)?.1, inline.clone())),
+                "merge" => without_nulls(merged(inline.clone(), read(cx, &values_file)?.1)),
                 other => {
                     return Err(format!(
                         "valuesMerge {other:?} must be one of merge, override, replace"
@@ -344,6 +344,21 @@ fn merged(base: Value, over: Value) -> Value {
     }
 }
 
+/// `value` without the keys whose value is null, at any depth: what
+/// kustomize's merge of `valuesInline` leaves (so a chart default of
+/// `limits: null` is not passed on).
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn invalid(cx: &Context<'_>, message: String) -> Error {
     Error::Invalid {
         file: cx.file.to_owned(),
@@ -363,6 +378,15 @@ mod tests {
         assert_eq!(
             merged(base, over),
             json!({"image": {"repository": "nginx", "tag": "2"}, "ports": [443], "x": null})
+        );
+    }
+
+    #[test]
+    fn merged_values_lose_their_nulls_as_in_kustomize() {
+        let values = json!({"resources": {"limits": null, "requests": {"cpu": "1m"}}, "x": [null]});
+        assert_eq!(
+            without_nulls(values),
+            json!({"resources": {"requests": {"cpu": "1m"}}, "x": [null]})
         );
     }
 
