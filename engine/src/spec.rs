@@ -747,6 +747,29 @@ spec:
 "#;
 
     #[test]
+    fn values_from_is_refused_in_a_file_naming_the_field() {
+        let with = |helm: &str| {
+            FULL.replace(
+                "    path: deploy\n",
+                &format!("    path: deploy\n    helm: {helm}\n"),
+            )
+        };
+        let refused = SyncConfig::from_yaml(
+            &with("{valuesFrom: [{kind: Secret, name: creds}]}"),
+            "plumbline.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            refused.to_string().starts_with(
+                "plumbline.yaml: spec.source.helm.valuesFrom reads ConfigMaps and Secrets"
+            ),
+            "{refused}"
+        );
+        let files = SyncConfig::from_yaml(&with("{valuesFiles: [prod.yaml]}"), "plumbline.yaml");
+        assert!(files.is_ok(), "{files:?}");
+    }
+
+    #[test]
     fn a_full_configuration_parses_with_defaults_filled_in() {
         let config = SyncConfig::from_yaml(FULL, "plumbline.yaml").unwrap();
         let spec = &config.spec;

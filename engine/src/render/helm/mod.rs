@@ -15,6 +15,12 @@
 //! ordinary objects (docs/helm.md). Renders are cached in memory by their
 //! inputs ([`cache`]): an unchanged chart with unchanged values is not
 //! rendered again.
+//!
+//! What comes from a cluster is read by the caller and handed in: the
+//! target cluster's version and API versions ([`capabilities`], through
+//! [`HelmOptions::for_cluster`]) and, in the controller, the values of
+//! `valuesFrom` ([`values_from`]). kustomize's `helmCharts` render through
+//! `template` too.
 
 pub mod cache;
 pub mod capabilities;
