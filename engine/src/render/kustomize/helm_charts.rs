@@ -124,10 +124,12 @@ pub(crate) fn declared_in(tree: &Tree) -> bool {
         })
         .any(|(_, bytes)| {
             let text = String::from_utf8_lossy(bytes);
-            crate::yaml::from_str::<Value>(&text)
-                .ok()
-                .and_then(|k| k.get("helmCharts").cloned())
-                .is_some_and(|charts| !charts.is_null())
+            // Most kustomizations do not mention it: no need to parse them.
+            text.contains("helmCharts")
+                && crate::yaml::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|k| k.get("helmCharts").cloned())
+                    .is_some_and(|charts| !charts.is_null())
         })
 }
 
@@ -379,6 +381,21 @@ mod tests {
             merged(base, over),
             json!({"image": {"repository": "nginx", "tag": "2"}, "ports": [443], "x": null})
         );
+    }
+
+    #[test]
+    fn a_tree_declares_helm_charts_in_any_of_its_kustomizations() {
+        let mut tree = Tree::new();
+        tree.insert("base/kustomization.yaml", "resources: [a.yaml]\n");
+        tree.insert("notes/helmCharts.yaml", "helmCharts: [{name: x}]\n");
+        assert!(!declared_in(&tree));
+        tree.insert(
+            "overlay/kustomization.yml",
+            "resources: [../base]\nhelmCharts:\n",
+        );
+        assert!(!declared_in(&tree));
+        tree.insert("app/Kustomization", "helmCharts:\n- name: web\n");
+        assert!(declared_in(&tree));
     }
 
     #[test]
