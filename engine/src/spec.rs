@@ -645,6 +645,15 @@ impl SyncConfig {
             )));
         }
         config.spec.sync.validate().map_err(invalid)?;
+        if let Some(helm) = &config.spec.source.helm {
+            if !helm.values_from.is_empty() {
+                return Err(invalid(
+                    "spec.source.helm.valuesFrom reads ConfigMaps and Secrets, which only a SyncUnit \
+                     in the controller can: in a plumbline.yaml give valuesFiles, or --values"
+                        .into(),
+                ));
+            }
+        }
         Ok(config)
     }
 
@@ -749,6 +758,29 @@ spec:
   selfHeal: true
   pruneGuard: {maxShare: 0.25}
 "#;
+
+    #[test]
+    fn values_from_is_refused_in_a_file_naming_the_field() {
+        let with = |helm: &str| {
+            FULL.replace(
+                "    path: deploy\n",
+                &format!("    path: deploy\n    helm: {helm}\n"),
+            )
+        };
+        let refused = SyncConfig::from_yaml(
+            &with("{valuesFrom: [{kind: Secret, name: creds}]}"),
+            "plumbline.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            refused.to_string().starts_with(
+                "plumbline.yaml: spec.source.helm.valuesFrom reads ConfigMaps and Secrets"
+            ),
+            "{refused}"
+        );
+        let files = SyncConfig::from_yaml(&with("{valuesFiles: [prod.yaml]}"), "plumbline.yaml");
+        assert!(files.is_ok(), "{files:?}");
+    }
 
     #[test]
     fn a_full_configuration_parses_with_defaults_filled_in() {

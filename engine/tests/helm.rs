@@ -419,6 +419,7 @@ on_real_server!(
     charts_sync_and_then_plan_no_drift,
     chart_changes_in_git_update_and_prune_and_failures_prune_nothing,
     a_reconcile_of_an_unchanged_chart_starts_no_helm,
+    charts_see_the_target_clusters_version_and_api_versions,
 );
 
 /// A sync of the chart at `path` of the world's repository, into the
@@ -541,4 +542,297 @@ async fn a_reconcile_of_an_unchanged_chart_starts_no_helm(server: Server) {
     let changed = world.reconcile(&unit).await;
     assert_eq!(changed.status, Status::Synced, "{changed:#?}");
     assert_eq!(helm_runs("cached-web"), 2);
+}
+
+/// A chart that shows what it sees of the cluster in a ConfigMap, and
+/// renders a Widget only where the API server serves `example.dev/v1`.
+const CAPABILITIES_TEMPLATE: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: capabilities
+data:
+  kubeVersion: {{ .Capabilities.KubeVersion.Version | quote }}
+  servesWidgets: {{ .Capabilities.APIVersions.Has "example.dev/v1" | quote }}
+  servesWidgetKind: {{ .Capabilities.APIVersions.Has "example.dev/v1/Widget" | quote }}
+{{- if .Capabilities.APIVersions.Has "example.dev/v1" }}
+---
+apiVersion: example.dev/v1
+kind: Widget
+metadata:
+  name: blue
+spec:
+  size: 3
+{{- end }}
+"#;
+
+/// The CRD that makes the API server serve `example.dev/v1`.
+fn widget_crd() -> Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.dev"},
+        "spec": {
+            "group": "example.dev",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}},
+            }],
+        },
+    })
+}
+
+async fn charts_see_the_target_clusters_version_and_api_versions(server: Server) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{DynamicObject, GroupVersionKind, PostParams};
+    std::env::set_var("PLUMBLINE_HELM", counting_helm().join("helm"));
+    let world = World::on(server);
+    world
+        .repo
+        .write(
+            "caps/Chart.yaml",
+            "apiVersion: v2\nname: caps\nversion: 0.1.0\n",
+        )
+        .write("caps/templates/capabilities.yaml", CAPABILITIES_TEMPLATE)
+        .commit("a chart that looks at the cluster");
+    let unit = chart_sync(&world, "caps", "caps", "caps", "{}");
+    let server_version = world
+        .client()
+        .apiserver_version()
+        .await
+        .unwrap()
+        .git_version;
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.client(), "caps");
+    let seen = |key: &'static str| {
+        let config_maps = config_maps.clone();
+        async move {
+            let map = config_maps.get("capabilities").await.unwrap();
+            map.data.unwrap()[key].clone()
+        }
+    };
+
+    let before = world.reconcile(&unit).await;
+    assert_eq!(before.status, Status::Synced, "{before:#?}");
+    assert_eq!(seen("kubeVersion").await, server_version);
+    assert_eq!(seen("servesWidgets").await, "false");
+    assert!(!format!("{before:?}").contains("Widget"), "{before:#?}");
+
+    // Once a CRD serves the version, the next reconcile renders again
+    // (the capabilities are part of the render's inputs) and applies the
+    // Widget the chart now renders.
+    let crds: Api<CustomResourceDefinition> = Api::all(world.client());
+    let crd = serde_json::from_value(widget_crd()).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let gvk = GroupVersionKind::gvk("example.dev", "v1", "Widget");
+    let mut attempts = 0;
+    let (resource, _) = loop {
+        match kube::discovery::pinned_kind(&world.client(), &gvk).await {
+            Ok(found) => break found,
+            Err(error) => {
+                attempts += 1;
+                assert!(attempts < 900, "the Widget CRD is never served: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let after = world.reconcile(&unit).await;
+    assert_eq!(after.status, Status::Synced, "{after:#?}");
+    assert_eq!(seen("servesWidgets").await, "true");
+    assert_eq!(seen("servesWidgetKind").await, "true");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(world.client(), "caps", &resource);
+    let widget = widgets.get("blue").await.unwrap();
+    assert_eq!(widget.data["spec"]["size"], 3);
+    let plan = world.plan(&unit).await;
+    assert!(plan.summary().in_sync(), "{}", plan.summary());
+}
+
+/// A small chart with a CRD under `crds/`, a custom resource and a test
+/// hook, for kustomize's `helmCharts`.
+fn write_widget_chart(dir: &Path) {
+    let write = |path: &str, text: &str| {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    write(
+        "Chart.yaml",
+        "apiVersion: v2\nname: widgets\nversion: 0.2.0\n",
+    );
+    write("values.yaml", "size: 1\ncolor: grey\nshape: square\n");
+    let crd = serde_yaml::to_string(&widget_crd()).unwrap();
+    write("crds/widgets.yaml", &crd);
+    write(
+        "templates/widget.yaml",
+        "apiVersion: example.dev/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}\n  \
+         namespace: {{ .Release.Namespace }}\nspec:\n  size: {{ .Values.size }}\n  \
+         color: {{ .Values.color }}\n  shape: {{ .Values.shape }}\n",
+    );
+    write(
+        "templates/test.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    \
+         helm.sh/hook: test\nspec:\n  containers:\n  - {name: t, image: busybox}\n",
+    );
+}
+
+/// A `helm` for `kubectl kustomize --enable-helm`: the kustomize in kubectl
+/// (v5.5) refuses a Helm whose `helm version` is not 3.x, and the test helm
+/// is v4.2.3, so this one answers `version` with a 3.x; every `helm
+/// template` is the test helm's own.
+fn helm_as_v3(dir: &Path) -> PathBuf {
+    let shim = dir.join("helm-as-v3");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = version ]; then echo v3.17.0; exit 0; fi\nexec '{}' \"$@\"\n",
+        helm().display()
+    );
+    std::fs::write(&shim, script).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim
+}
+
+/// `dir/<entry>` rendered by Plumbline with the test helm.
+fn render_kustomization(
+    dir: &Path,
+    entry: &str,
+) -> plumbline::render::Result<Vec<plumbline::render::Manifest>> {
+    use plumbline::render::{self, helm::HelmOptions, RenderOptions};
+    let limits = plumbline::source::Limits::default();
+    let tree = plumbline::source::read_local_dir(dir, &limits).unwrap();
+    let options = RenderOptions {
+        path: entry.to_owned(),
+        helm: HelmOptions {
+            executable: helm(),
+            ..HelmOptions::default()
+        },
+        ..RenderOptions::default()
+    };
+    Ok(render::render(&tree, &options)?.objects)
+}
+
+/// Objects as sorted JSON texts, to compare as sets.
+fn canonical(objects: Vec<Value>) -> Vec<String> {
+    let mut texts: Vec<String> = objects.iter().map(Value::to_string).collect();
+    texts.sort();
+    texts
+}
+
+#[test]
+fn kustomize_helm_charts_render_like_live_kubectl_kustomize_enable_helm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |path: &str, text: &str| {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    std::fs::create_dir_all(root.join("base/vendored")).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(charts().join("podinfo"))
+        .arg(root.join("base/vendored/podinfo"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    write_widget_chart(&root.join("base/vendored/widgets"));
+    write(
+        "base/kustomization.yaml",
+        "resources: [settings.yaml]\nhelmGlobals:\n  chartHome: vendored\nhelmCharts:\n\
+         - name: podinfo\n  releaseName: web\n  namespace: shop\n  skipTests: true\n  \
+         valuesInline:\n    replicaCount: 3\n    ui: {message: hello}\n  \
+         additionalValuesFiles: [extra.yaml]\n\
+         - name: widgets\n  releaseName: blue\n  includeCRDs: true\n  \
+         valuesFile: widget-values.yaml\n  valuesMerge: merge\n  valuesInline: {size: 5, shape: round}\n",
+    );
+    write(
+        "base/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n",
+    );
+    write(
+        "base/extra.yaml",
+        "ui:\n  color: '#123456'\nreplicaCount: 4\n",
+    );
+    write("base/widget-values.yaml", "size: 2\ncolor: red\n");
+    write(
+        "overlay/kustomization.yaml",
+        "resources: [../base]\nnamePrefix: prod-\nnamespace: prod\ncommonLabels: {team: shop}\n",
+    );
+
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", "--enable-helm", "--helm-command"])
+        .arg(helm_as_v3(root))
+        .arg(root.join("overlay"))
+        .output()
+        .expect("kubectl must be installed (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // kubectl applies test hooks; Plumbline never does (docs/helm.md).
+    let expected: Vec<Value> = plumbline::yaml::documents(&String::from_utf8_lossy(&out.stdout))
+        .unwrap()
+        .into_iter()
+        .filter(|o| !is_test_hook(o))
+        .collect();
+    let rendered = render_kustomization(root, "overlay").unwrap_or_else(|e| panic!("{e}"));
+    let find = |kind: &str, name: &str| {
+        rendered
+            .iter()
+            .find(|m| m.object["kind"] == kind && m.object["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in {rendered:#?}"))
+            .clone()
+    };
+    // Each object names its chart and template, as from a chart source.
+    let widget = find("Widget", "prod-blue");
+    assert_eq!(
+        widget.origin.to_string(),
+        "widgets@0.2.0: templates/widget.yaml: document 1 (line 1)"
+    );
+    let ours: Vec<Value> = rendered.into_iter().map(|m| m.object).collect();
+    let find = |kind: &str, name: &str| {
+        ours.iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in {ours:#?}"))
+            .clone()
+    };
+    // The values as kustomize combines them: inline over the chart's
+    // values, then the additional file; with `merge`, the file wins.
+    let deployment = find("Deployment", "prod-web-podinfo");
+    assert_eq!(deployment["spec"]["replicas"], 4);
+    assert_eq!(deployment["metadata"]["namespace"], "prod");
+    assert_eq!(deployment["metadata"]["labels"]["team"], "shop");
+    let widget = find("Widget", "prod-blue");
+    assert_eq!(
+        widget["spec"],
+        serde_json::json!({"size": 2, "color": "red", "shape": "round"})
+    );
+    find("CustomResourceDefinition", "widgets.example.dev");
+    assert_eq!(canonical(ours), canonical(expected));
+}
+
+#[test]
+fn kustomize_helm_charts_that_are_not_vendored_or_unnamed_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_widget_chart(&root.join("charts/widgets"));
+    std::fs::write(
+        root.join("kustomization.yaml"),
+        "helmCharts:\n- name: cache\n  version: 3.1.0\n  repo: https://charts.example.dev\n  \
+         releaseName: cache\n- name: widgets\n- name: widgets\n  releaseName: w\n  nameTemplate: x\n",
+    )
+    .unwrap();
+    let errors = render_kustomization(root, "").unwrap_err().to_string();
+    for needle in [
+        "kustomization.yaml: helmCharts[1] (cache): no chart at charts/cache-3.1.0/cache: \
+         Plumbline does not pull charts from https://charts.example.dev; vendor the chart there \
+         (helm pull cache --repo https://charts.example.dev --version 3.1.0 --untar --untardir \
+         charts/cache-3.1.0)",
+        "kustomization.yaml: helmCharts[2] (widgets): releaseName is required",
+        "kustomization.yaml: helmCharts[3] (widgets): field `nameTemplate` is not supported \
+         (give releaseName)",
+    ] {
+        assert!(errors.contains(needle), "{needle}\nnot in:\n{errors}");
+    }
 }

@@ -31,7 +31,7 @@ async fn plan(world: &World, unit: &SyncUnit) -> Preview {
     let git = world.git_cache().join("git");
     let rendered = world.git_cache().join("rendered");
     let (_, objects) =
-        reconcile::load_kept(unit, &policies, &git, &rendered, Depth::Previewed).unwrap();
+        reconcile::load_kept(unit, &policies, &git, &rendered, Depth::Previewed, None).unwrap();
     let read_only = Cluster::new(
         world.client(),
         Options {

@@ -672,12 +672,12 @@ fn unsupported_kustomize_fields_are_errors_with_their_line() {
         &[
             (
                 "kustomization.yaml",
-                "resources: [cm.yaml]\ncomponents:\nhelmCharts:\n- name: x\ngenerators:\n- g.yaml\n",
+                "resources: [cm.yaml]\ncomponents:\nhelmChartInflationGenerator:\n- chartName: x\ngenerators:\n- g.yaml\n",
             ),
             CONFIG_MAP_C,
         ],
         &[
-            "kustomization.yaml: line 3: field `helmCharts` is not supported (Helm is not supported yet)",
+            "kustomization.yaml: line 3: field `helmChartInflationGenerator` is not supported (deprecated by kustomize; use helmCharts)",
             "kustomization.yaml: line 5: field `generators` is not supported (not supported yet)",
         ],
     );
@@ -1843,7 +1843,7 @@ fn one_render_names_every_refused_feature_of_the_build() {
             ),
             (
                 "base/kustomization.yaml",
-                "resources: [cm.yaml]\nhelmCharts:\n- name: x\nconfigurations: [conf.yaml]\n",
+                "resources: [cm.yaml]\nhelmChartInflationGenerator:\n- chartName: x\nconfigurations: [conf.yaml]\n",
             ),
             ("base/conf.yaml", "templateLabels:\n- path: spec/t\n"),
             (
@@ -1853,7 +1853,7 @@ fn one_render_names_every_refused_feature_of_the_build() {
         ],
         &[
             "kustomization.yaml: line 2: field `openapi` is not supported (not supported yet)",
-            "base/kustomization.yaml: line 2: field `helmCharts` is not supported (Helm is not supported yet)",
+            "base/kustomization.yaml: line 2: field `helmChartInflationGenerator` is not supported (deprecated by kustomize; use helmCharts)",
             "base/conf.yaml: line 1: field `templateLabels` is not supported (not supported yet)",
         ],
     );

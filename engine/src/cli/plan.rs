@@ -17,7 +17,7 @@ use crate::object::ObjectKey;
 use crate::plan::waves::{Phase, Schedule, StepId};
 use crate::plan::{self, Action, Live, Plan, UpdateReason};
 use crate::policy::{printable, PolicySet};
-use crate::reconcile::desired::{Depth, Desired};
+use crate::reconcile::desired::{Depth, Desired, Target};
 use crate::reconcile::{self, transform_guard, SyncUnit};
 
 /// Arguments of `plumbline plan`.
@@ -61,13 +61,33 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let host = sync::policy_host()?;
     let policies = sync::load_policies(&host, &unit, &[])?;
     let (git_cache, rendered) = (sync::git_cache(), sync::rendered_cache());
-    let (mut desired, objects) =
-        reconcile::load_kept(&unit, &policies, &git_cache, &rendered, Depth::Previewed)
-            .map_err(|e| sync::desired_error(&args.source, e))?;
+    let runtime = sync::runtime()?;
+    let cluster = match use_cluster {
+        true => {
+            let write_options = Options {
+                dry_run: true,
+                ..Options::default()
+            };
+            Some(runtime.block_on(args.cluster.connect(write_options))?)
+        }
+        false => None,
+    };
+    // Charts see the cluster's version and API versions.
+    let target = cluster
+        .as_ref()
+        .map(|cluster| Target::new(cluster.client().clone(), runtime.handle().clone()));
+    let (mut desired, objects) = reconcile::load_kept(
+        &unit,
+        &policies,
+        &git_cache,
+        &rendered,
+        Depth::Previewed,
+        target.as_ref(),
+    )
+    .map_err(|e| sync::desired_error(&args.source, e))?;
     let transformations = std::mem::take(&mut desired.transformer_edits);
 
     let spec = &unit.config.spec;
-    let runtime = sync::runtime()?;
     let reconcile::Preview {
         planned,
         live,
@@ -75,16 +95,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         guard,
         schedule,
     } = runtime.block_on(async {
-        let cluster = match use_cluster {
-            true => {
-                let write_options = Options {
-                    dry_run: true,
-                    ..Options::default()
-                };
-                Some(args.cluster.connect(write_options).await?)
-            }
-            false => None,
-        };
         let preview = reconcile::preview(&unit, objects, cluster.as_ref(), args.server_dry_run);
         preview.await.map_err(sync::flat)
     })?;

@@ -257,10 +257,11 @@ fn controller_rules() -> Vec<Value> {
         ),
         rule("", &["events"], &["create", "patch"]),
         rule("events.k8s.io", &["events"], &["create", "patch"]),
-        // Credentials Secrets named by SyncUnits, read by name. The
+        // Credentials Secrets, and the ConfigMaps and Secrets of a chart's
+        // valuesFrom, named by SyncUnits and read by name. The
         // read-everything rule below covers them too; this one keeps them
         // readable when an operator narrows that rule to the synced kinds.
-        rule("", &["secrets"], &["get"]),
+        rule("", &["secrets", "configmaps"], &["get"]),
         // serviceAccountName of a SyncUnit.
         rule("", &["serviceaccounts"], &["impersonate"]),
         // Plan and drift detection read the live state of managed objects

@@ -9,7 +9,8 @@
 //! checked against it), pulls policy modules named `oci://` (a tag
 //! resolved to a digest at every reconcile, pulled only when that digest is
 //! not cached, credentials from a `kubernetes.io/dockerconfigjson` Secret),
-//! and fetches the sync's repository when a policy module is a path in it. The repository is then pinned to the fetched
+//! fetches the sync's repository when a policy module is a path in it, and
+//! reads the ConfigMaps and Secrets of a chart's `valuesFrom`. The repository is then pinned to the fetched
 //! commit, so policies and manifests come from the same revision.
 //!
 //! [`Access`] bounds what a SyncUnit can make the controller read: no
@@ -38,6 +39,7 @@ use super::crd::{self, ArtifactStatus, ClusterSyncPolicy, ModuleRef, SyncUnit};
 use crate::oci;
 use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, PolicySpec};
 use crate::reconcile;
+use crate::render::helm::values_from;
 use crate::source::{self, FetchOptions, GitRef};
 use crate::spec::{self, SyncConfig};
 
@@ -145,6 +147,12 @@ pub enum Error {
         /// The commit read.
         revision: String,
     },
+    /// `source.helm.valuesFrom` could not be read: a ConfigMap or Secret
+    /// (or its key) is missing, holds no YAML mapping, or the read failed.
+    /// Retryable: the object may be created or fixed at any time. Never
+    /// carries a value.
+    #[error(transparent)]
+    ValuesFrom(values_from::Error),
     /// Fetching the repository (for module paths) failed.
     #[error("fetch failed: {0}")]
     Fetch(#[source] source::Error),
@@ -171,7 +179,8 @@ impl Error {
             Error::Secret { .. }
             | Error::Download { .. }
             | Error::Cache { .. }
-            | Error::Panicked { .. } => true,
+            | Error::Panicked { .. }
+            | Error::ValuesFrom(_) => true,
             Error::Fetch(e) => e.is_retryable(),
             Error::Oci { source, .. } => source.is_retryable(),
             _ => false,
@@ -195,6 +204,7 @@ impl Error {
             Error::Fetch(_) => "FetchFailed",
             Error::Policy(_) => "PolicyFailed",
             Error::Panicked { .. } => "Panicked",
+            Error::ValuesFrom(error) => error.reason(),
         }
     }
 }
@@ -424,6 +434,12 @@ impl Resolver<'_> {
             base_dir: self.cache_dir.to_owned(),
             file: format!("SyncUnit {namespace}/{}", object.name_any()),
         };
+        if let Some(helm) = unit.config.spec.source.helm.as_mut() {
+            if !helm.values_from.is_empty() {
+                let read = values_from::read(self.client, &namespace, &helm.values_from).await;
+                helm.resolved_values_from = Some(read.map_err(Error::ValuesFrom)?);
+            }
+        }
 
         let mut wanted: Vec<Wanted> = Vec::new();
         let mut selected: Vec<&ClusterSyncPolicy> = cluster_policies

@@ -57,12 +57,22 @@ pub(super) fn index(rendered: &Rendered) -> HashMap<ObjectKey, usize> {
 }
 
 /// A digest of everything besides the commit that shapes a sync's desired
-/// state: its configuration, and each policy's component, settings,
-/// failure mode and transformer allowance, in order.
+/// state: its configuration, the values its chart's `valuesFrom` read, and
+/// each policy's component, settings, failure mode and transformer
+/// allowance, in order.
 pub(super) fn inputs(unit: &SyncUnit, policies: &PolicySet) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_string(&unit.config).unwrap_or_default());
+    let helm = unit.config.spec.source.helm.as_ref();
+    for document in helm
+        .and_then(|helm| helm.resolved_values_from.as_ref())
+        .into_iter()
+        .flat_map(|resolved| resolved.documents())
+    {
+        hasher.update(document.len().to_le_bytes());
+        hasher.update(document);
+    }
     for policy in policies.policies() {
         for part in [policy.name(), &policy.digest(), policy.settings_json()] {
             hasher.update(part.len().to_le_bytes());

@@ -19,6 +19,7 @@ use crate::apply::SYNC_LABEL;
 use crate::object::ObjectKey;
 use crate::policy::{EvalContext, NamedLog, PolicySet, SourceInfo, Timing, Violation};
 use crate::render::helm::chart_fetch::ResolvedChart;
+use crate::render::helm::{Capabilities, HelmOptions};
 use crate::render::{self, Origin, RenderOptions};
 use crate::source::{self, FetchOptions, Tree};
 use crate::spec::SyncConfig;
@@ -109,6 +110,34 @@ impl Desired {
     }
 }
 
+/// The cluster a sync is rendered for, whose version and API versions its
+/// Helm charts see (docs/helm.md). Asked from a blocking thread, through
+/// the runtime of its client.
+#[derive(Clone)]
+pub struct Target {
+    client: kube::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Target {
+    /// The cluster of `client`, asked through `runtime`.
+    pub fn new(client: kube::Client, runtime: tokio::runtime::Handle) -> Self {
+        Target { client, runtime }
+    }
+
+    /// Ask the cluster for its capabilities (blocks; not from inside the
+    /// runtime's own tasks).
+    pub fn capabilities(&self) -> Result<Capabilities, Error> {
+        let discovered = self.runtime.block_on(Capabilities::discover(&self.client));
+        discovered.map_err(|source| {
+            Error::Apply(Box::new(crate::apply::Error::Discovery {
+                what: "the cluster's version and API versions, for Helm charts".into(),
+                source,
+            }))
+        })
+    }
+}
+
 /// How far [`load`] goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
@@ -132,7 +161,7 @@ pub fn load(
     interrupt: &AtomicBool,
 ) -> Result<Desired, Error> {
     let fetched = fetch(unit, cache_dir, interrupt)?;
-    from_source(unit, policies, fetched, depth)
+    from_source(unit, policies, fetched, depth, None)
 }
 
 /// What [`fetch`] read: the commit (`None` for a local directory), the
@@ -151,12 +180,14 @@ pub struct Fetched {
 }
 
 /// Render fetched files, then run the sync's policies ([`load`] after its
-/// fetch).
+/// fetch). Helm charts see the target cluster's `capabilities` when it is
+/// known.
 pub fn from_source(
     unit: &SyncUnit,
     policies: &PolicySet,
     fetched: Fetched,
     depth: Depth,
+    capabilities: Option<&Capabilities>,
 ) -> Result<Desired, Error> {
     let Fetched {
         revision,
@@ -168,6 +199,7 @@ pub fn from_source(
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
         allow_empty: unit.config.spec.sync.allow_empty,
+        helm: HelmOptions::default().for_cluster(capabilities),
         ..RenderOptions::default()
     };
     let rendered = render_source(unit, &tree, &options).map_err(Error::Render)?;
@@ -288,8 +320,18 @@ fn render_source(
             .clone()
             .unwrap_or_else(|| target_namespace.unwrap_or("default").to_owned()),
     };
-    let helm = render::helm::HelmOptions::default();
-    render::helm::render(tree, &options.path, &spec, &release, &helm, options)
+    render::helm::render(tree, &options.path, &spec, &release, &options.helm, options)
+}
+
+/// Whether rendering `tree` for `unit` may run helm: the sync says `helm`,
+/// its path holds a `Chart.yaml`, or a kustomization of the tree has
+/// `helmCharts`. Only such a render needs the target cluster's
+/// capabilities.
+pub fn renders_charts(unit: &SyncUnit, tree: &Tree) -> bool {
+    let source = &unit.config.spec.source;
+    source.helm.is_some()
+        || render::helm::is_chart(tree, source.path.trim_matches('/'))
+        || render::kustomize::declares_helm_charts(tree)
 }
 
 /// Fetch the sync's source: its Git repository into `cache_dir`, or its

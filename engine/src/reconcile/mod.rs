@@ -312,19 +312,24 @@ async fn reconcile_with(
     let inputs = baseline::inputs(unit, policies);
     let keep_baseline = matches!(reuse, Reuse::Baseline(_));
     let spec = &unit.config.spec;
+    let target = desired::Target::new(cluster.client().clone(), tokio::runtime::Handle::current());
     let loading = {
         let (unit, policies, cache_dir) = (unit.clone(), policies.clone(), cache_dir.to_owned());
-        let inputs = inputs.clone();
         tokio::task::spawn_blocking(move || {
             let depth = desired::Depth::Validated;
-            rendered::load_desired(&unit, &policies, &cache_dir, &inputs, reuse, depth)
+            let target = Some(&target);
+            rendered::load_desired(&unit, &policies, &cache_dir, &inputs, reuse, depth, target)
         })
     };
     // The inventory is read while the desired state loads.
     let reading =
         inventory_store::load_since(cluster, &spec.inventory_namespace, unit.name(), known);
     let (loaded, stored) = tokio::join!(loading, reading);
-    let (mut desired, objects) = match loaded {
+    let rendered::Loaded {
+        mut desired,
+        objects,
+        inputs,
+    } = match loaded {
         Ok(Ok(loaded)) => loaded,
         Ok(Err(error)) => return (report.fail(error), None),
         Err(panicked) => {

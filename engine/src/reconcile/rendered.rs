@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::desired::{self, Depth, Desired, SyncUnit};
+use super::desired::{self, Depth, Desired, SyncUnit, Target};
 use super::transform_guard::{Changes, Edit, TransformerSummary};
 use super::Error;
 use crate::object::ObjectKey;
@@ -125,22 +125,35 @@ pub(super) enum Reuse {
 
 /// The desired state of `unit` at `depth`, reusing the render kept in
 /// `rendered_dir` if it is of the fetched commit with the same inputs, and
-/// keeping a new one there: what `plumbline plan` reads.
+/// keeping a new one there: what `plumbline plan` reads. Its Helm charts
+/// see the capabilities of `target`, when given.
 pub fn load_kept(
     unit: &SyncUnit,
     policies: &PolicySet,
     cache_dir: &Path,
     rendered_dir: &Path,
     depth: Depth,
+    target: Option<&Target>,
 ) -> Result<(Desired, Vec<DesiredObject>), Error> {
     let inputs = super::baseline::inputs(unit, policies);
     let reuse = Reuse::Kept(rendered_dir.to_owned());
-    load_desired(unit, policies, cache_dir, &inputs, reuse, depth)
+    let loaded = load_desired(unit, policies, cache_dir, &inputs, reuse, depth, target)?;
+    Ok((loaded.desired, loaded.objects))
+}
+
+/// What [`load_desired`] gives: the desired state, its objects, and the
+/// inputs it was rendered with (the sync's, and the capabilities of the
+/// target cluster its charts saw).
+pub(super) struct Loaded {
+    pub(super) desired: Desired,
+    pub(super) objects: Vec<DesiredObject>,
+    pub(super) inputs: String,
 }
 
 /// The desired state of `unit` at `depth`: the render `reuse` holds if it
-/// is of the fetched commit with the same `inputs`, else a new render,
-/// kept if `reuse` says so.
+/// is of the fetched commit with the same `inputs` (and, for a render that
+/// runs helm, the same capabilities of `target`), else a new render, kept
+/// if `reuse` says so.
 pub(super) fn load_desired(
     unit: &SyncUnit,
     policies: &PolicySet,
@@ -148,9 +161,21 @@ pub(super) fn load_desired(
     inputs: &str,
     reuse: Reuse,
     depth: Depth,
-) -> Result<(Desired, Vec<DesiredObject>), Error> {
+    target: Option<&Target>,
+) -> Result<Loaded, Error> {
     let interrupt = AtomicBool::new(false);
     let fetched = desired::fetch(unit, cache_dir, &interrupt)?;
+    let capabilities = match target {
+        Some(target) if desired::renders_charts(unit, &fetched.tree) => {
+            Some(target.capabilities()?)
+        }
+        _ => None,
+    };
+    let inputs = match &capabilities {
+        Some(capabilities) => format!("{inputs} {}", capabilities.digest()),
+        None => inputs.to_owned(),
+    };
+    let inputs = inputs.as_str();
     let config = unit.base_dir.join(&unit.file).display().to_string();
     let (previous, keep_in) = match reuse {
         Reuse::Nothing => (None, None),
@@ -161,9 +186,14 @@ pub(super) fn load_desired(
     let revision = fetched.revision.as_deref();
     if let Some(previous) = previous.filter(|p| p.is_of(revision, inputs, depth, has_transformers))
     {
-        return Ok(previous.into_desired(fetched.duration, fetched.verified, fetched.chart));
+        let (desired, objects) = previous.into_desired(fetched.duration, fetched.verified, fetched.chart);
+        return Ok(Loaded {
+            desired,
+            objects,
+            inputs: inputs.to_owned(),
+        });
     }
-    let mut desired = desired::from_source(unit, policies, fetched, depth)?;
+    let mut desired = desired::from_source(unit, policies, fetched, depth, capabilities.as_ref())?;
     // From here on each manifest is held as text, not as a `Value`.
     let objects: Vec<DesiredObject> = std::mem::take(&mut desired.objects)
         .into_iter()
@@ -173,7 +203,11 @@ pub(super) fn load_desired(
         let kept = Rendered::of(&desired, inputs, objects.clone(), depth);
         save(&dir, &config, &kept);
     }
-    Ok((desired, objects))
+    Ok(Loaded {
+        desired,
+        objects,
+        inputs: inputs.to_owned(),
+    })
 }
 
 /// A [`Rendered`] as a file holds it.

@@ -52,6 +52,10 @@ pub struct RenderOptions {
     /// kustomization that builds nothing) can never look like "delete
     /// everything".
     pub allow_empty: bool,
+    /// How Helm charts are rendered (the chart of a sync, and kustomize's
+    /// `helmCharts`): which `helm`, its bounds, the target cluster's
+    /// capabilities.
+    pub helm: helm::HelmOptions,
 }
 
 impl Default for RenderOptions {
@@ -60,6 +64,7 @@ impl Default for RenderOptions {
             path: String::new(),
             max_file_size: 8 << 20,
             allow_empty: false,
+            helm: helm::HelmOptions::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use plumbline::apply::{Cluster, Options};
 use plumbline::policy::{HostConfig, PolicyHost, PolicySet};
-use plumbline::reconcile::desired::Depth;
+use plumbline::reconcile::desired::{Depth, Target};
 use plumbline::reconcile::{self, Report, SyncUnit};
 use plumbline::spec::SyncConfig;
 use tempfile::TempDir;
@@ -170,8 +170,11 @@ impl World {
             self.git_cache().join("git"),
             self.scratch.path().join("plans"),
         );
+        // Charts see the cluster, as `plumbline plan --context` shows them.
+        let target = Target::new(self.server.client(), tokio::runtime::Handle::current());
         let (_, objects) = tokio::task::block_in_place(|| {
-            reconcile::load_kept(unit, &policies, &git, &rendered, Depth::Previewed)
+            let depth = Depth::Previewed;
+            reconcile::load_kept(unit, &policies, &git, &rendered, depth, Some(&target))
         })
         .unwrap();
         let options = Options {

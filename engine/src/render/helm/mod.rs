@@ -17,14 +17,22 @@
 //! with unchanged values is not rendered again. Charts of HTTP(S) chart
 //! repositories ([`repository`]) and OCI registries ([`oci_chart`]) are
 //! fetched by the source stage into a [`Tree`] with the chart at its root.
+//!
+//! What comes from a cluster is read by the caller and handed in: the
+//! target cluster's version and API versions ([`capabilities`], through
+//! [`HelmOptions::for_cluster`]) and, in the controller, the values of
+//! `valuesFrom` ([`values_from`]). kustomize's `helmCharts` render through
+//! `template` too.
 
 pub mod cache;
+pub mod capabilities;
 pub mod chart_fetch;
 mod command;
 pub mod dependencies;
 pub mod oci_chart;
 pub mod output;
 pub mod repository;
+pub mod values_from;
 pub mod version;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +41,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Errors, RenderOptions, Rendered, Tree};
+use super::{Errors, Manifest, RenderOptions, Rendered, Tree};
+pub use capabilities::Capabilities;
+use values_from::{ResolvedValues, ValuesReference};
 
 /// The file that makes a directory a chart.
 pub const CHART_FILE: &str = "Chart.yaml";
@@ -55,6 +65,11 @@ pub struct HelmSpec {
     /// order (later wins); `helm template -f`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values_files: Vec<String>,
+    /// Keys of ConfigMaps and Secrets in the SyncUnit's namespace holding
+    /// values, in order, after `valuesFiles` and before `values`. Read by
+    /// the controller only; a `plumbline.yaml` refuses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_from: Vec<ValuesReference>,
     /// Inline values, applied after the values files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object")]
@@ -75,6 +90,11 @@ pub struct HelmSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub local_values_files: Vec<PathBuf>,
+    /// What the controller read for `valuesFrom` ([`values_from::read`]);
+    /// `None` until it is read. Never serialized or shown.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub resolved_values_from: Option<ResolvedValues>,
 }
 
 fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -82,7 +102,7 @@ fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 /// Which `helm` runs and within which bounds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelmOptions {
     /// The executable: `$PLUMBLINE_HELM`, else `helm` on `$PATH`.
     pub executable: PathBuf,
@@ -98,6 +118,25 @@ pub struct HelmOptions {
     /// Take an unchanged render from the in-process cache instead of
     /// running helm again (default true).
     pub cache: bool,
+    /// `--include-crds` (default true; a kustomize `helmCharts` entry
+    /// says `includeCRDs`).
+    pub include_crds: bool,
+    /// `--no-hooks` (default false; a kustomize `helmCharts` entry says
+    /// `skipHooks`).
+    pub no_hooks: bool,
+}
+
+impl HelmOptions {
+    /// These options for a render whose target cluster is known to have
+    /// `capabilities` (its version and API versions, passed to helm unless
+    /// the chart's spec sets a version).
+    pub fn for_cluster(mut self, capabilities: Option<&Capabilities>) -> Self {
+        if let Some(capabilities) = capabilities {
+            self.kube_version = Some(capabilities.kube_version.clone());
+            self.api_versions = capabilities.api_versions.clone();
+        }
+        self
+    }
 }
 
 impl Default for HelmOptions {
@@ -114,6 +153,8 @@ impl Default for HelmOptions {
             kube_version: None,
             api_versions: Vec::new(),
             cache: true,
+            include_crds: true,
+            no_hooks: false,
         }
     }
 }
@@ -234,6 +275,38 @@ pub fn render(
     let one = |e: Error| Errors(vec![super::Error::Helm(e)]);
     let chart = chart_name(tree, path).map_err(one)?;
     let values = values_documents(tree, path, spec, &chart).map_err(one)?;
+    let mut errors = Vec::new();
+    let objects = template(
+        tree,
+        path,
+        &chart,
+        &values,
+        spec,
+        release,
+        helm,
+        options,
+        &mut errors,
+    )
+    .map_err(one)?;
+    super::finish(objects, errors, path, options)
+}
+
+/// `helm template` of the chart `chart` (`name@version`) at `path` of
+/// `tree`, with the values documents `values` in order and the rest of
+/// `spec` (`set`, capabilities), or its output from the [`cache`]: its
+/// objects; problems of the output go to `errors`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn template(
+    tree: &Tree,
+    path: &str,
+    chart: &str,
+    values: &[Vec<u8>],
+    spec: &HelmSpec,
+    release: &Release,
+    helm: &HelmOptions,
+    options: &RenderOptions,
+    errors: &mut Vec<super::Error>,
+) -> Result<Vec<Manifest>, Error> {
     let kube_version = spec.kube_version.as_ref().or(helm.kube_version.as_ref());
     let api_versions: Vec<&String> = helm.api_versions.iter().chain(&spec.api_versions).collect();
     let key = render_key(
@@ -242,7 +315,7 @@ pub fn render(
         spec,
         release,
         helm,
-        &values,
+        values,
         kube_version,
         &api_versions,
     );
@@ -254,21 +327,18 @@ pub fn render(
                 path,
                 release,
                 helm,
-                &chart,
-                &values,
+                chart,
+                values,
                 &spec.set,
                 kube_version,
                 &api_versions,
-            )
-            .map_err(one)?;
+            )?;
             let printed = std::sync::Arc::new(printed);
             cache::put(key, printed.clone());
             printed
         }
     };
-    let mut errors = Vec::new();
-    let objects = output::objects(&chart, &printed, options, &mut errors);
-    super::finish(objects, errors, path, options)
+    Ok(output::objects(chart, &printed, options, errors))
 }
 
 /// Everything that decides what `helm template` prints.
@@ -287,6 +357,8 @@ fn render_key(
         .part("executable", helm.executable.as_os_str().as_encoded_bytes())
         .part("release", release.name.as_bytes())
         .part("namespace", release.namespace.as_bytes())
+        .part("include-crds", &[u8::from(helm.include_crds)])
+        .part("no-hooks", &[u8::from(helm.no_hooks)])
         .part(
             "kube-version",
             kube_version.map_or(&b""[..], |v| v.as_bytes()),
@@ -330,8 +402,13 @@ fn run_helm(
         chart_dir.display().to_string(),
         "--namespace".to_owned(),
         release.namespace.clone(),
-        "--include-crds".to_owned(),
     ];
+    if helm.include_crds {
+        args.push("--include-crds".to_owned());
+    }
+    if helm.no_hooks {
+        args.push("--no-hooks".to_owned());
+    }
     for (n, document) in values.iter().enumerate() {
         let file = workspace.write_file(&format!("values-{n}.yaml"), document, chart)?;
         args.extend(["--values".to_owned(), file.display().to_string()]);
@@ -356,7 +433,7 @@ fn run_helm(
 }
 
 /// `name@version` from the chart's `Chart.yaml`.
-fn chart_name(tree: &Tree, path: &str) -> Result<String, Error> {
+pub(crate) fn chart_name(tree: &Tree, path: &str) -> Result<String, Error> {
     let bad = |message: String| Error::BadChart {
         path: path.to_owned(),
         message,
@@ -379,7 +456,8 @@ fn chart_name(tree: &Tree, path: &str) -> Result<String, Error> {
 }
 
 /// The values documents to pass, in order: the source's files (checked to
-/// be YAML mappings), then the inline values, then the CLI's local files.
+/// be YAML mappings), then what `valuesFrom` read, then the inline values,
+/// then the CLI's local files.
 fn values_documents(
     tree: &Tree,
     path: &str,
@@ -411,6 +489,17 @@ fn values_documents(
             )
         })?;
         documents.push(check(file, bytes)?);
+    }
+    if !spec.values_from.is_empty() {
+        let resolved = spec.resolved_values_from.as_ref().ok_or_else(|| {
+            bad(
+                "valuesFrom",
+                "ConfigMaps and Secrets are read by the controller only; \
+                 elsewhere give valuesFiles or --values"
+                    .into(),
+            )
+        })?;
+        documents.extend(resolved.documents.iter().cloned());
     }
     if let Some(values) = &spec.values {
         documents.push(serde_json::to_vec(values).unwrap_or_default());

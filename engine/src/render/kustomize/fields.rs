@@ -17,7 +17,7 @@ enum Support {
 }
 
 const NOT_YET: Support = Support::Refused("not supported yet");
-const HELM: Support = Support::Refused("Helm is not supported yet");
+const HELM_GENERATOR: Support = Support::Refused("deprecated by kustomize; use helmCharts");
 
 /// Every field of kustomize's `Kustomization` (v5.5), in its order.
 const FIELDS: [(&str, Support); 34] = [
@@ -46,9 +46,9 @@ const FIELDS: [(&str, Support); 34] = [
     ("bases", NOT_YET),
     ("configMapGenerator", Support::Built),
     ("secretGenerator", Support::Built),
-    ("helmGlobals", HELM),
-    ("helmCharts", HELM),
-    ("helmChartInflationGenerator", HELM),
+    ("helmGlobals", Support::Built),
+    ("helmCharts", Support::Built),
+    ("helmChartInflationGenerator", HELM_GENERATOR),
     ("generatorOptions", Support::Built),
     ("configurations", Support::Built),
     ("generators", NOT_YET),
@@ -99,7 +99,7 @@ mod tests {
     #[test]
     fn every_refused_field_is_reported_with_its_line_and_empty_keys_are_accepted() {
         let text =
-            "resources: [a.yaml]\ncomponents:\ncrds:\n- x.yaml\nhelmCharts:\n- name: y\nfoo: 1\n";
+            "resources: [a.yaml]\ncomponents:\ncrds:\n- x.yaml\nhelmChartInflationGenerator:\n- chartName: y\nfoo: 1\n";
         let k: Value = serde_yaml::from_str(text).unwrap();
         let errors = check(k.as_object().unwrap(), "k.yaml", text);
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -107,7 +107,7 @@ mod tests {
             shown,
             [
                 "k.yaml: line 3: field `crds` is not supported (not supported yet)",
-                "k.yaml: line 5: field `helmCharts` is not supported (Helm is not supported yet)",
+                "k.yaml: line 5: field `helmChartInflationGenerator` is not supported (deprecated by kustomize; use helmCharts)",
                 "k.yaml: line 7: field `foo` is not supported (not a kustomize field)",
             ]
         );

@@ -1,11 +1,12 @@
 //! kustomization-lite: build a directory with a `kustomization.yaml` the way
-//! `kubectl kustomize` does, for a subset of its fields. No IO.
+//! `kubectl kustomize` does, for a subset of its fields. No IO, except
+//! `helm template` for `helmCharts`.
 //!
 //! `fields` lists every kustomize field and whether it is built; a field
 //! that is not is an [`Error::Unsupported`], never silently ignored (all of
 //! a build's at once). Built: `resources`, `components`, generators
-//! (`generator`), patches (`patch`: strategic merge with the
-//! [`schema`] of built-in kinds or the CRD of a custom resource (`crd`),
+//! (`generator`), `helmCharts` (`helm_charts`), patches (`patch`:
+//! strategic merge with the [`schema`] of built-in kinds or the CRD of a custom resource (`crd`),
 //! JSON 6902), `namespace`, `namePrefix`, `nameSuffix`, `labels`,
 //! `commonLabels`, `commonAnnotations`, `replicas`, `images`,
 //! `replacements` (`replacement`), `vars` (`vars`), `configurations`
@@ -14,7 +15,8 @@
 //!
 //! Per kustomization, resources are accumulated in `resources` order, its
 //! `configurations` read, then `components`, then, in kustomize's order:
-//! generators, `patchesStrategicMerge`, `patches`, namespace, name
+//! generators (then `helmCharts`, rendered by helm: `helm_charts`),
+//! `patchesStrategicMerge`, `patches`, namespace, name
 //! prefix/suffix (with references to renamed objects updated), labels,
 //! annotations, `patchesJson6902`, `replicas`, images, `replacements`, and
 //! its `vars` find their objects. At the end of the top-level build:
@@ -26,6 +28,7 @@ mod config;
 mod crd;
 mod fields;
 mod generator;
+mod helm_charts;
 mod json6902;
 mod namespace;
 mod patch;
@@ -42,6 +45,8 @@ use serde_json::Value;
 use config::Config;
 
 use super::{manifests, yaml, Manifest, RenderOptions, Tree};
+
+pub(crate) use helm_charts::declared_in as declares_helm_charts;
 
 /// File names of a kustomization, in the order kustomize looks for them.
 const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -295,6 +300,7 @@ impl Builder<'_> {
         let objects = &mut acc.objects;
         let line = |field: &str| line_of_key(&text, field);
         generator::generate(&k, &context, line, objects, &mut errors);
+        helm_charts::generate(&k, &context, objects, &mut errors, self.errors);
         patch::strategic_merge(&k, &context, objects, &mut errors);
         patch::patches(&k, &context, objects, &mut errors);
         let names_before: Vec<String> = objects
