@@ -304,6 +304,11 @@ pub struct PolicySpec {
     /// Reach the module's OCI registry over plain HTTP instead of HTTPS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    /// For an `oci://` module: the cosign keys one of which must have
+    /// signed the digest it resolves to; verified before the module is
+    /// pulled or compiled (see docs/verify.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
     /// The policy's settings (default `{}`), checked by the policy at load.
     #[serde(default = "empty_object")]
     pub settings: Value,
@@ -670,25 +675,60 @@ impl SyncConfig {
         let Some(spec) = &self.spec.source.verify else {
             return Ok(None);
         };
-        let error = |message: String| Error::Keys {
+        spec.read(resolve).map(Some).map_err(|message| Error::Keys {
             file: file.to_owned(),
             message,
-        };
-        if spec.keys.is_empty() {
-            return Err(error("keys lists no key file".into()));
+        })
+    }
+}
+
+impl VerifySpec {
+    /// The verification it asks for, with its key files read through
+    /// `resolve`; the message names the key file that cannot be used.
+    pub fn read(
+        &self,
+        resolve: impl Fn(&std::path::Path) -> PathBuf,
+    ) -> Result<crate::source::Verification, String> {
+        if self.keys.is_empty() {
+            return Err("keys lists no key file".into());
         }
         let mut keys = crate::source::verify::TrustedKeys::default();
-        for key in &spec.keys {
+        for key in &self.keys {
             let origin = key.file.display().to_string();
             let text = std::fs::read_to_string(resolve(&key.file))
-                .map_err(|e| error(format!("cannot read key file {origin}: {e}")))?;
-            keys.add(&text, &origin).map_err(|e| error(e.to_string()))?;
+                .map_err(|e| format!("cannot read key file {origin}: {e}"))?;
+            keys.add(&text, &origin).map_err(|e| e.to_string())?;
         }
-        Ok(Some(crate::source::Verification {
-            mode: spec.mode,
+        Ok(crate::source::Verification {
+            mode: self.mode,
             keys: std::sync::Arc::new(keys),
-        }))
+        })
     }
+}
+
+/// The trusted keys of a verification of an OCI artifact, which is
+/// verified by its cosign signature: the mode must be the default (`tag`
+/// and `tagAndHead` name Git objects), and a cosign public key must be
+/// among the keys.
+pub fn artifact_keys(
+    verification: &crate::source::Verification,
+) -> Result<&crate::source::verify::TrustedKeys, String> {
+    use crate::source::verify::Mode;
+    if verification.mode != Mode::Head {
+        return Err(format!(
+            "mode {} names Git objects; an oci:// artifact is verified by its cosign \
+             signature (leave mode out)",
+            verification.mode.name()
+        ));
+    }
+    if verification.keys.cosign().is_empty() {
+        return Err(format!(
+            "an oci:// artifact is verified by cosign signatures, but the keys hold no \
+             PEM P-256 public key (cosign.pub); found {}",
+            verification.keys.describe()
+        ));
+    }
+    Ok(&verification.keys)
 }
 
 fn resolve_credentials(spec: &CredentialsSpec) -> crate::source::Result<Credentials> {

@@ -203,6 +203,13 @@ pub struct ModuleRef {
     /// HTTPS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    /// For an `oci://` url: a Secret whose values are cosign public keys
+    /// (PEM); the digest the url resolves to must be signed by one of them,
+    /// checked before the module is pulled or compiled. A SyncUnit's policy
+    /// reads it in the SyncUnit's namespace, a ClusterSyncPolicy in the
+    /// controller's (see docs/verify.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
 }
 
 /// An OCI artifact a reconcile used, as the status shows it.
@@ -218,6 +225,10 @@ pub struct ArtifactStatus {
     pub tag: Option<String>,
     /// The manifest digest it resolved to (what ran).
     pub digest: String,
+    /// The fingerprint of the cosign key whose signature of the digest was
+    /// verified (`verify`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 /// Per-policy changes to the host's default limits.
@@ -295,14 +306,15 @@ pub const MAX_STATUS_ENTRIES: usize = 20;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifiedStatus {
-    /// `commit` or `tag`.
+    /// `commit`, `tag` or `artifact`.
     pub kind: String,
-    /// Its id.
+    /// Its id: the commit or tag id, or the artifact's reference pinned to
+    /// its digest (`oci://host/repository:tag@sha256:…`).
     pub object: String,
-    /// `ssh` or `openpgp`.
+    /// `ssh`, `openpgp` or `cosign`.
     pub format: String,
-    /// The signing key's fingerprint (`SHA256:…` for SSH, the primary key's
-    /// for OpenPGP).
+    /// The signing key's fingerprint (`SHA256:…` for SSH and cosign keys,
+    /// the primary key's for OpenPGP).
     pub fingerprint: String,
 }
 

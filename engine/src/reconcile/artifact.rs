@@ -3,15 +3,19 @@
 //! same in-memory tree a Git source gives, so it renders like a directory
 //! (kustomizations included). A `semver` range picks the tag first. The
 //! revision is what the reference resolved to: `<tag>@sha256:…`, or the
-//! digest alone.
+//! digest alone. With `source.verify`, the digest's cosign signature is
+//! verified before any layer is pulled.
 
 use super::desired::Fetched;
 use super::{Error, SyncUnit};
 use crate::oci::{self, bundle, ArtifactRef};
+use crate::source::verify::TrustedKeys;
 
 /// Pull the sync's artifact with the credentials of its configuration
-/// (a docker config file, else the user's) and read it like a directory.
-pub fn fetch(unit: &SyncUnit) -> Result<Fetched, Error> {
+/// (a docker config file, else the user's) and read it like a directory;
+/// with `keys`, only once a trusted key's signature of its digest is
+/// verified.
+pub fn fetch(unit: &SyncUnit, keys: Option<&TrustedKeys>) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let spec = &unit.config.spec.source;
     let reference: ArtifactRef = spec
@@ -36,11 +40,17 @@ pub fn fetch(unit: &SyncUnit) -> Result<Fetched, Error> {
             }
             (None, _, _) => reference,
         };
+        let digest = oci::resolve(&reference, &options).await?;
+        let pinned = reference.pinned(&digest);
+        let verified = match keys {
+            Some(keys) => vec![oci::signature::verify(&pinned, &digest, keys, &options).await?],
+            None => Vec::new(),
+        };
         let (artifact, tree) =
-            bundle::pull_manifests(&reference, &options, bundle::UnpackLimits::default()).await?;
-        Ok((reference, artifact, tree))
+            bundle::pull_manifests(&pinned, &options, bundle::UnpackLimits::default()).await?;
+        Ok((reference, artifact, tree, verified))
     };
-    let (reference, artifact, tree) = block_on(pull)?.map_err(Error::Artifact)?;
+    let (reference, artifact, tree, verified) = block_on(pull)?.map_err(Error::Artifact)?;
     let revision = match &reference.tag {
         Some(tag) => format!("{tag}@{}", artifact.digest),
         None => artifact.digest.clone(),
@@ -49,7 +59,7 @@ pub fn fetch(unit: &SyncUnit) -> Result<Fetched, Error> {
         revision: Some(revision),
         tree,
         duration: Some(started.elapsed()),
-        verified: Vec::new(),
+        verified,
     })
 }
 

@@ -296,15 +296,18 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
         ..FetchOptions::default()
     };
     if crate::oci::is_oci(&unit.config.spec.source.url) {
-        if options.verify.is_some() {
-            return Err(Error::Spec(crate::spec::Error::Invalid {
-                file: unit.file.clone(),
-                message: "source.verify verifies Git commits and tags; \
-                          this build does not verify OCI artifacts"
-                    .to_owned(),
-            }));
-        }
-        return super::artifact::fetch(unit);
+        let keys = match &options.verify {
+            Some(verification) => Some(
+                crate::spec::artifact_keys(verification).map_err(|message| {
+                    Error::Spec(crate::spec::Error::Keys {
+                        file: unit.file.clone(),
+                        message,
+                    })
+                })?,
+            ),
+            None => None,
+        };
+        return super::artifact::fetch(unit, keys);
     }
     if let Some(dir) = unit.local_dir() {
         if options.verify.is_some() {
