@@ -637,6 +637,15 @@ impl SyncConfig {
             )));
         }
         config.spec.sync.validate().map_err(invalid)?;
+        for policy in &config.spec.policies {
+            let module = policy.module.to_string_lossy();
+            if policy.verify.is_some() && !crate::oci::is_oci(&module) {
+                return Err(invalid(format!(
+                    "policy {module}: verify checks the cosign signature of an oci:// module; \
+                     a local module has none"
+                )));
+            }
+        }
         Ok(config)
     }
 
@@ -807,6 +816,25 @@ spec:
         let source = config.source("x.yaml").unwrap();
         assert_eq!(source.reference, GitRef::Branch("main".into()));
         assert_eq!(config.spec.policies[0].settings, serde_json::json!({}));
+    }
+
+    #[test]
+    fn only_oci_policy_modules_take_verify() {
+        let text = |module: &str| {
+            format!(
+                "apiVersion: plumbline.dev/v1alpha1\nkind: Sync\nmetadata: {{name: a}}\n\
+                 spec:\n  source: {{url: ./repo}}\n  policies:\n\
+                 \x20   - {{module: {module}, verify: {{keys: [{{file: cosign.pub}}]}}}}\n"
+            )
+        };
+        let oci = SyncConfig::from_yaml(&text("oci://r.example/p:v1"), "x.yaml").unwrap();
+        assert!(oci.spec.policies[0].verify.is_some());
+        let local = SyncConfig::from_yaml(&text("p.wasm"), "x.yaml").unwrap_err();
+        assert!(
+            local.to_string().contains("policy p.wasm: verify checks")
+                && local.to_string().starts_with("x.yaml"),
+            "{local}"
+        );
     }
 
     #[test]
