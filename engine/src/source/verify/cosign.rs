@@ -509,6 +509,51 @@ mod tests {
     }
 
     #[test]
+    fn verdicts_say_what_was_found_and_one_good_signature_is_enough() {
+        let secret = SigningKey::from_slice(&[7; 32]).unwrap();
+        let public = secret
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let keys = parse_keys(&format!("{public}{public}"), "cosign.pub").unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(keys[0].fingerprint().starts_with("SHA256:"));
+        let (signer, _) = pair(7);
+        assert_eq!(signer.fingerprint(), keys[0].fingerprint());
+        let (stranger, _) = pair(9);
+        let layer = |signer: &PayloadSigner, payload: Vec<u8>| SignatureLayer {
+            signature: signer.sign(&payload),
+            payload,
+        };
+        let good = layer(&signer, Payload::new("r/p", DIGEST).unwrap().to_bytes());
+        let replayed = layer(&signer, Payload::new("r/p", OTHER).unwrap().to_bytes());
+        let foreign = layer(&stranger, Payload::new("r/p", DIGEST).unwrap().to_bytes());
+        let not_cosign = layer(&signer, b"{}".to_vec());
+        let tag = "sha256-x.sig";
+        let verdict = |layers: &[SignatureLayer]| {
+            verify_signatures(layers, &keys, DIGEST, tag).map(TrustedKey::origin)
+        };
+
+        let unsigned = verdict(&[]).unwrap_err();
+        assert_eq!(unsigned, Refusal::Unsigned { tag: tag.into() });
+        assert_eq!(unsigned.reason(), "UnsignedRevision");
+        let untrusted = verdict(&[foreign.clone()]).unwrap_err();
+        assert_eq!(untrusted, Refusal::NoTrustedSignature { count: 1 });
+        assert_eq!(untrusted.reason(), "UntrustedSigner");
+        let copied = verdict(&[foreign.clone(), replayed.clone()]).unwrap_err();
+        assert!(
+            matches!(&copied, Refusal::Replayed { signed, signer }
+                if signed == OTHER && signer.contains(keys[0].fingerprint())),
+            "{copied:?}"
+        );
+        assert_eq!(copied.reason(), "InvalidSignature");
+        let payload = verdict(&[not_cosign]).unwrap_err();
+        assert!(matches!(payload, Refusal::NotAPayload { .. }), "{payload:?}");
+        assert_eq!(verdict(&[foreign, replayed, good]), Ok("cosign.pub"));
+        assert!(parse_keys("no key", "k").is_err());
+    }
+
+    #[test]
     fn keys_that_are_not_p256_pem_are_refused() {
         assert!(matches!(
             PayloadVerifier::from_pem(
