@@ -39,7 +39,11 @@ async fn push_manifests(reference: &ArtifactRef, mode: &str) -> String {
 }
 
 /// [`push_manifests`] with `options`.
-async fn push_manifests_with(reference: &ArtifactRef, mode: &str, options: &oci::Options) -> String {
+async fn push_manifests_with(
+    reference: &ArtifactRef,
+    mode: &str,
+    options: &oci::Options,
+) -> String {
     let mut tree = Tree::new();
     tree.insert(
         "settings.yaml",
@@ -205,7 +209,11 @@ async fn an_unsigned_artifact_behind_a_signed_tag_is_not_applied_until_it_is_sig
         "stringData": {"cosign.pub": std::fs::read_to_string(&alice.public).unwrap()},
     });
     secrets
-        .patch("cosign", &PatchParams::apply("test"), &Patch::Apply(&secret))
+        .patch(
+            "cosign",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&secret),
+        )
         .await
         .unwrap();
     let running = fixture.start();
@@ -226,7 +234,10 @@ async fn an_unsigned_artifact_behind_a_signed_tag_is_not_applied_until_it_is_sig
         .wait_for_unit("team", "shop", "Ready", is_ready)
         .await;
     let status = unit.status.unwrap();
-    assert_eq!(status.last_applied_revision, Some(format!("stable@{first}")));
+    assert_eq!(
+        status.last_applied_revision,
+        Some(format!("stable@{first}"))
+    );
     assert_eq!(status.verified.len(), 1, "{status:?}");
     let verified = &status.verified[0];
     assert_eq!(
@@ -238,7 +249,13 @@ async fn an_unsigned_artifact_behind_a_signed_tag_is_not_applied_until_it_is_sig
     let signed_by: Vec<(&str, &str, Option<&str>)> = status
         .artifacts
         .iter()
-        .map(|a| (a.used_for.as_str(), a.digest.as_str(), a.signed_by.as_deref()))
+        .map(|a| {
+            (
+                a.used_for.as_str(),
+                a.digest.as_str(),
+                a.signed_by.as_deref(),
+            )
+        })
         .collect();
     let fingerprint = alice.fingerprint();
     assert!(
@@ -277,7 +294,10 @@ async fn an_unsigned_artifact_behind_a_signed_tag_is_not_applied_until_it_is_sig
     assert!(why.contains(&format!("{manifests}@{second}")), "{why}");
     assert!(why.contains("it is not signed"), "{why}");
     assert!(why.contains(&fingerprint), "{why}");
-    assert_eq!(status.last_applied_revision, Some(format!("stable@{first}")));
+    assert_eq!(
+        status.last_applied_revision,
+        Some(format!("stable@{first}"))
+    );
     assert_eq!(status.verified[0].object, format!("{manifests}@{first}"));
     let settings = config_maps.get("settings").await.unwrap();
     assert_eq!(settings.data.unwrap()["mode"], "blue", "unsigned applied");

@@ -311,7 +311,10 @@ async fn a_signed_artifact_syncs_and_unsigned_foreign_tampered_or_replayed_signa
             .await;
         }
     };
-    refused(format!("it is not signed (no cosign signature under the tag {signature_tag})")).await;
+    refused(format!(
+        "it is not signed (no cosign signature under the tag {signature_tag})"
+    ))
+    .await;
 
     // Signed by a key that is not trusted.
     sign(work.path(), &["sign"], &mallory, &tag);
@@ -386,14 +389,24 @@ fn a_policy_module_is_verified_before_it_is_pulled_or_compiled() {
     let junk = work.path().join("junk.wasm");
     std::fs::write(
         &junk,
-        [&[0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00][..], b"junk"].concat(),
+        [
+            &[0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00][..],
+            b"junk",
+        ]
+        .concat(),
     )
     .unwrap();
     let broken = format!("oci://{}/policies/broken:v1", registry.host());
     let broken_digest = json(
         work.path(),
         work.path(),
-        &["policy", "push", junk.to_str().unwrap(), &broken, "--insecure"],
+        &[
+            "policy",
+            "push",
+            junk.to_str().unwrap(),
+            &broken,
+            "--insecure",
+        ],
     )["digest"]
         .as_str()
         .unwrap()
@@ -409,9 +422,9 @@ fn a_policy_module_is_verified_before_it_is_pulled_or_compiled() {
     // so the junk is neither in the cache nor compiled.
     let unsigned = plumbline_cached_in(cache.path(), dir.path(), &["plan", "."]).expect(2);
     assert!(
-        unsigned
-            .stderr
-            .contains(&format!("{broken}@{broken_digest} is not verified: it is not signed")),
+        unsigned.stderr.contains(&format!(
+            "{broken}@{broken_digest} is not verified: it is not signed"
+        )),
         "{}",
         unsigned.stderr
     );
@@ -457,7 +470,11 @@ fn a_policy_module_is_verified_before_it_is_pulled_or_compiled() {
         ],
     )
     .expect(2);
-    assert!(refused.stderr.contains("no Wasm layer"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("no Wasm layer"),
+        "{}",
+        refused.stderr
+    );
 
     // A real validator signed by the trusted key runs; plan says by whom.
     let labels = format!("oci://{}/policies/required-labels:v1", registry.host());
@@ -474,7 +491,8 @@ fn a_policy_module_is_verified_before_it_is_pulled_or_compiled() {
     );
     let digest = sign(work.path(), &["policy", "sign"], &alice, &labels);
     let dir = policy_sync_dir(&labels, &alice);
-    let plan = plumbline_cached_in(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).expect(1);
+    let plan =
+        plumbline_cached_in(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).expect(1);
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     let module = &plan["modules"][0];
     assert_eq!(module["digest"], digest.as_str(), "{plan}");
@@ -508,7 +526,8 @@ fn keys_that_cannot_verify_an_artifact_are_refused_naming_the_file() {
     .unwrap();
     let ssh = plumbline_cached_in(work.path(), dir.path(), &["plan", "."]).expect(2);
     assert!(
-        ssh.stderr.contains("hold no PEM P-256 public key") && ssh.stderr.contains("keys/trusted.pub"),
+        ssh.stderr.contains("hold no PEM P-256 public key")
+            && ssh.stderr.contains("keys/trusted.pub"),
         "{}",
         ssh.stderr
     );

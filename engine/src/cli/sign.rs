@@ -78,10 +78,12 @@ pub fn run(args: Args, subject: Subject, global: &Global) -> anyhow::Result<Exit
     let signed = registry::block_on(async {
         let target = match subject {
             Subject::Artifact => reference,
-            Subject::Policy => oci::policy::pull_policy(&reference, &options)
-                .await?
-                .artifact
-                .reference,
+            Subject::Policy => {
+                oci::policy::pull_policy(&reference, &options)
+                    .await?
+                    .artifact
+                    .reference
+            }
         };
         oci::signature::sign(&target, &signer, &options).await
     })?;

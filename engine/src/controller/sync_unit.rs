@@ -730,13 +730,14 @@ impl Resolver<'_> {
             name: secret.clone(),
             source,
         })?;
-        let invalid =
-            |message: String| Error::InvalidSpec(format!("policy {policy:?}: module.verify: {message}"));
+        let invalid = |message: String| {
+            Error::InvalidSpec(format!("policy {policy:?}: module.verify: {message}"))
+        };
         let mut keys = source::verify::TrustedKeys::default();
         for (key, value) in found.data.unwrap_or_default() {
             let origin = format!("Secret {namespace}/{secret} {key}");
-            let text = String::from_utf8(value.0)
-                .map_err(|_| invalid(format!("{origin} is not text")))?;
+            let text =
+                String::from_utf8(value.0).map_err(|_| invalid(format!("{origin} is not text")))?;
             keys.add(&text, &origin)
                 .map_err(|e| invalid(e.to_string()))?;
         }

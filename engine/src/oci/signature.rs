@@ -9,8 +9,16 @@
 //! simple-signing payload ([`cosign::PAYLOAD_MEDIA_TYPE`]) with its base64
 //! ECDSA signature in the [`cosign::SIGNATURE_ANNOTATION`] annotation.
 //! Signing again with another key adds a layer, as `cosign sign` does.
+//!
+//! A digest verified once with a set of keys is not verified again by the
+//! same process (as Flux does not verify an unchanged revision again): a
+//! keyed signature cannot expire, so the verdict holds; a reconcile of an
+//! unchanged artifact costs a lookup. Only good verdicts are remembered:
+//! a refused digest is verified again at every reconcile, so signing it
+//! later lets the sync proceed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
 
 use super::{fetch, push, ArtifactRef, Blob, Error, Options, Result};
 use crate::source::verify::{cosign, ObjectKind, Signer, SignerFormat, TrustedKeys, Verified};
@@ -20,6 +28,19 @@ const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// The largest signature payload read (a simple-signing payload is a few
 /// hundred bytes; cosign's own limit is 128 MiB for whole manifests).
 const MAX_PAYLOAD_BYTES: u64 = 64 << 10;
+/// The most verdicts remembered; past it, they are forgotten all at once
+/// (and verified again when next asked).
+const MAX_REMEMBERED: usize = 4096;
+
+/// A good verdict: the pinned reference and the trusted keys
+/// ([`TrustedKeys::describe`]) it was reached with.
+type VerdictKey = (String, String);
+
+/// The good verdicts of this process.
+fn verdicts() -> &'static Mutex<HashMap<VerdictKey, Verified>> {
+    static VERDICTS: OnceLock<Mutex<HashMap<VerdictKey, Verified>>> = OnceLock::new();
+    VERDICTS.get_or_init(Default::default)
+}
 
 /// Verify that a trusted cosign key signed the artifact with manifest
 /// `digest` in `reference`'s repository; any artifact, whatever it holds
@@ -36,7 +57,27 @@ pub async fn verify(
     options: &Options,
 ) -> Result<Verified> {
     let pinned = reference.pinned(digest);
-    let tag = signature_tag(&pinned)?;
+    let key = (pinned.to_string(), keys.describe());
+    if let Some(verified) = verdicts().lock().expect("not poisoned").get(&key) {
+        return Ok(verified.clone());
+    }
+    let verified = verify_in_registry(&pinned, digest, keys, options).await?;
+    let mut remembered = verdicts().lock().expect("not poisoned");
+    if remembered.len() >= MAX_REMEMBERED {
+        remembered.clear();
+    }
+    remembered.insert(key, verified.clone());
+    Ok(verified)
+}
+
+/// [`verify`] against what the registry holds now.
+async fn verify_in_registry(
+    pinned: &ArtifactRef,
+    digest: &str,
+    keys: &TrustedKeys,
+    options: &Options,
+) -> Result<Verified> {
+    let tag = signature_tag(pinned)?;
     let layers = signature_layers(&pinned.at_tag(&tag), options).await?;
     let unverified = |refusal| Error::Unverified {
         reference: pinned.to_string(),
@@ -154,9 +195,7 @@ async fn signature_layers(
             .iter()
             .filter(|layer| {
                 layer.media_type == cosign::PAYLOAD_MEDIA_TYPE
-                    && layer
-                        .annotations
-                        .contains_key(cosign::SIGNATURE_ANNOTATION)
+                    && layer.annotations.contains_key(cosign::SIGNATURE_ANNOTATION)
             })
             .cloned()
             .collect())

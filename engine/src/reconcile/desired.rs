@@ -297,14 +297,14 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
     };
     if crate::oci::is_oci(&unit.config.spec.source.url) {
         let keys = match &options.verify {
-            Some(verification) => Some(
-                crate::spec::artifact_keys(verification).map_err(|message| {
+            Some(verification) => {
+                Some(crate::spec::artifact_keys(verification).map_err(|message| {
                     Error::Spec(crate::spec::Error::Keys {
                         file: unit.file.clone(),
                         message,
                     })
-                })?,
-            ),
+                })?)
+            }
             None => None,
         };
         return super::artifact::fetch(unit, keys);

@@ -51,7 +51,9 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, global),
         Command::Push(args) => push::run(args, global),
         Command::Pull(args) => pull::run(args, global),
-        Command::Sign(args) => crate::cli::sign::run(args, crate::cli::sign::Subject::Policy, global),
+        Command::Sign(args) => {
+            crate::cli::sign::run(args, crate::cli::sign::Subject::Policy, global)
+        }
     }
 }
 

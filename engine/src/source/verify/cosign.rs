@@ -296,8 +296,8 @@ pub fn parse_keys(text: &str, origin: &str) -> Result<Vec<TrustedKey>, String> {
             .find(END)
             .ok_or_else(|| format!("key {} has no {END} line", keys.len() + 1))?
             + END.len();
-        let verifier =
-            PayloadVerifier::from_pem(&block[..end]).map_err(|e| format!("key {}: {e}", keys.len() + 1))?;
+        let verifier = PayloadVerifier::from_pem(&block[..end])
+            .map_err(|e| format!("key {}: {e}", keys.len() + 1))?;
         keys.push(TrustedKey {
             fingerprint: fingerprint(&verifier.0),
             verifier,
@@ -399,7 +399,10 @@ pub fn verify_signatures<'k>(
     for layer in layers {
         for key in keys {
             let signer = || format!("cosign key {} ({})", key.fingerprint, key.origin);
-            match key.verifier.verify(&layer.payload, &layer.signature, digest) {
+            match key
+                .verifier
+                .verify(&layer.payload, &layer.signature, digest)
+            {
                 Ok(_) => return Ok(key),
                 Err(Error::DigestMismatch { signed, .. }) => {
                     refusal = Refusal::Replayed {
@@ -548,7 +551,10 @@ mod tests {
         );
         assert_eq!(copied.reason(), "InvalidSignature");
         let payload = verdict(&[not_cosign]).unwrap_err();
-        assert!(matches!(payload, Refusal::NotAPayload { .. }), "{payload:?}");
+        assert!(
+            matches!(payload, Refusal::NotAPayload { .. }),
+            "{payload:?}"
+        );
         assert_eq!(verdict(&[foreign, replayed, good]), Ok("cosign.pub"));
         assert!(parse_keys("no key", "k").is_err());
     }
