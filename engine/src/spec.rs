@@ -25,6 +25,8 @@
 //!     - module: policies/required-labels.wasm
 //!       settings: {labels: [team]}
 //!       limits: {timeoutMs: 500}
+//!     - module: oci://ghcr.io/acme/policies/labels:v1
+//!       verify: {keys: [{file: keys/cosign.pub}]}   # cosign-signed (docs/verify.md)
 //!     - module: policies/network-defaults.wasm
 //!       allow:                     # what a transformer may add (default: nothing)
 //!         add: [{kind: NetworkPolicy, group: networking.k8s.io}]
@@ -252,7 +254,8 @@ pub struct VerifySpec {
 }
 
 /// One file of trusted keys: an armored OpenPGP public key block, SSH
-/// public keys, or an allowed-signers file.
+/// public keys, or an allowed-signers file (Git); PEM P-256 public keys
+/// (cosign, for `oci://` artifacts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {

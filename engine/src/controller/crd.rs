@@ -125,12 +125,13 @@ pub struct SourceSpec {
 #[serde(rename_all = "camelCase")]
 pub struct VerifySpec {
     /// `head` (the default: the commit), `tag` (the annotated tag) or
-    /// `tagAndHead` (both).
+    /// `tagAndHead` (both); Git only (an `oci://` artifact is verified by
+    /// its cosign signature).
     #[serde(default)]
     pub mode: crate::source::verify::Mode,
-    /// A Secret in the SyncUnit's namespace whose every value is a file of
-    /// trusted keys: an armored OpenPGP public key block, SSH public keys,
-    /// or an allowed-signers file.
+    /// A Secret whose every value is a file of trusted keys: an armored
+    /// OpenPGP public key block, SSH public keys, or an allowed-signers file
+    /// (Git); PEM P-256 public keys (cosign, for `oci://` artifacts).
     pub secret_ref: LocalObjectRef,
 }
 

@@ -540,7 +540,7 @@ mod tests {
         let unsigned = verdict(&[]).unwrap_err();
         assert_eq!(unsigned, Refusal::Unsigned { tag: tag.into() });
         assert_eq!(unsigned.reason(), "UnsignedRevision");
-        let untrusted = verdict(&[foreign.clone()]).unwrap_err();
+        let untrusted = verdict(std::slice::from_ref(&foreign)).unwrap_err();
         assert_eq!(untrusted, Refusal::NoTrustedSignature { count: 1 });
         assert_eq!(untrusted.reason(), "UntrustedSigner");
         let copied = verdict(&[foreign.clone(), replayed.clone()]).unwrap_err();
