@@ -209,7 +209,8 @@ impl SyncSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceSpec {
-    /// Repository URL or local path.
+    /// Repository URL or local path; an `oci://` artifact; with `chart`, a
+    /// Helm chart repository.
     pub url: String,
     /// Branch, tag or commit (`{branch: main}`, `{tag: v1}` or `{commit:
     /// <40 hex>}`). Without one, a local directory is read as it is on disk
@@ -235,6 +236,18 @@ pub struct SourceSpec {
     /// that is a semver version in this range (`^1.4`, `>=1.2, <2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semver: Option<String>,
+    /// A chart of the Helm chart repository at `url` (an HTTP(S) URL with
+    /// an `index.yaml`), or of the OCI registry repository at `url`
+    /// (`oci://host/charts` + `podinfo` is `oci://host/charts/podinfo`):
+    /// Plumbline fetches it and renders it (docs/helm.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// With `chart` (or an `oci://` chart): the chart version, exact
+    /// (`6.14.1`) or a Helm constraint (`>=6 <7`, `^6.1`, `6.x`), resolved
+    /// to the highest matching version at every fetch; default the highest
+    /// stable version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Render `path` as a Helm chart with these settings (docs/helm.md). A
     /// `path` holding a `Chart.yaml` is rendered as a chart without it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]

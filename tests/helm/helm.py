@@ -393,11 +393,89 @@ def version(args: list[str]) -> str:
     return f"version.BuildInfo{{{fields}}}\n"
 
 
+# --- package, repo index, push ----------------------------------------------
+# What tests need to publish charts the way Helm does: archives packaged by
+# Helm's own `helm package` code, indexes written by its `helm repo index`,
+# OCI artifacts pushed by its registry client (Helm's media types).
+
+
+def option(args: list[str], name: str) -> str | None:
+    """The value of `--name VALUE` or `--name=VALUE` in `args`."""
+    for position, arg in enumerate(args):
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+        if arg == name and position + 1 < len(args):
+            return args[position + 1]
+    return None
+
+
+def positional(args: list[str], with_values: set[str]) -> list[str]:
+    """`args` without flags (and the values of the flags in `with_values`)."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in with_values:
+            skip = True
+        elif not arg.startswith("-"):
+            out.append(arg)
+    return out
+
+
+def package(args: list[str]) -> str:
+    """`helm package CHART [-d DIR] [--version V] [--app-version V]`."""
+    charts = positional(args, {"-d", "--destination", "--version", "--app-version"})
+    if len(charts) != 1:
+        raise HelmCommandError("helm package takes one chart directory")
+    destination = option(args, "--destination") or option(args, "-d") or "."
+    try:
+        archive = helm_python.package(
+            charts[0],
+            destination=destination,
+            version=option(args, "--version"),
+            app_version=option(args, "--app-version"),
+        )
+    except helm_python.HelmError as error:
+        raise HelmCommandError(str(error)) from error
+    return f"Successfully packaged chart and saved it to: {archive}\n"
+
+
+def repo(args: list[str]) -> str:
+    """`helm repo index DIR [--url URL] [--merge FILE]`."""
+    if not args or args[0] != "index":
+        raise HelmCommandError("this test helm has only `helm repo index`")
+    directories = positional(args[1:], {"--url", "--merge"})
+    if len(directories) != 1:
+        raise HelmCommandError("helm repo index takes one directory")
+    try:
+        helm_python.repo_index_generate(
+            directories[0], base_url=option(args, "--url"), merge=option(args, "--merge")
+        )
+    except helm_python.HelmError as error:
+        raise HelmCommandError(str(error)) from error
+    return ""
+
+
+def push(args: list[str]) -> str:
+    """`helm push CHART.tgz oci://host/path [--plain-http]`."""
+    operands = positional(args, set())
+    if len(operands) != 2:
+        raise HelmCommandError("helm push takes a chart archive and an oci:// remote")
+    try:
+        pushed = helm_python.push(
+            operands[0], operands[1], plain_http="--plain-http" in args
+        )
+    except helm_python.HelmError as error:
+        raise HelmCommandError(str(error)) from error
+    return str(pushed.get("output", ""))
+
+
 def main(argv: list[str]) -> int:
-    commands = {"template": template, "version": version}
+    commands = {"template": template, "version": version, "package": package, "repo": repo, "push": push}
     if not argv or argv[0] not in commands:
         given = argv[0] if argv else ""
-        print(f'Error: unknown command "{given}" for "helm" (this test helm has: template, version)', file=sys.stderr)
+        names = ", ".join(commands)
+        print(f'Error: unknown command "{given}" for "helm" (this test helm has: {names})', file=sys.stderr)
         return 1
     try:
         sys.stdout.write(commands[argv[0]](argv[1:]))

@@ -61,7 +61,8 @@ impl HelmArgs {
             spec.source.url = std::path::absolute(source)?.display().to_string();
             spec.source.path = String::new();
         }
-        if !is_chart && spec.source.helm.is_none() {
+        let names_a_chart = spec.source.helm.is_some() || spec.source.chart.is_some();
+        if !is_chart && !names_a_chart {
             if self.given() {
                 anyhow::bail!(
                     "--values, --set, --release-name, --namespace, --kube-version and --api-versions are for Helm charts; \

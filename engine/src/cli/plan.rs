@@ -116,6 +116,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 .collect::<Result<Vec<_>, _>>()?;
             let document = Document {
                 blocking,
+                chart: desired.chart.as_ref(),
                 cluster: cluster.as_deref(),
                 empty_cluster: !use_cluster,
                 in_sync: summary.in_sync(),
@@ -172,6 +173,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
 #[serde(rename_all = "camelCase")]
 struct Document<'a> {
     blocking: usize,
+    /// The chart and version a chart source resolved to, with its digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chart: Option<&'a crate::render::helm::chart_fetch::ResolvedChart>,
     cluster: Option<&'a str>,
     empty_cluster: bool,
     in_sync: bool,
@@ -311,6 +315,8 @@ fn print_human(p: &Printed<'_>) {
         format!(", path {}", spec.source.path)
     };
     let revision = match (&p.desired.revision, &spec.source.reference) {
+        // An OCI artifact or a chart: `<tag or version>@sha256:…`.
+        (Some(resolved), _) if resolved.contains('@') => resolved.clone(),
         (Some(commit), Some(reference)) => {
             format!("{reference} at commit {}", &commit[..commit.len().min(12)])
         }
@@ -321,6 +327,9 @@ fn print_human(p: &Printed<'_>) {
         "  source:   {}",
         printable(&format!("{}{path} ({revision})", source_name(p.unit)))
     );
+    if let Some(chart) = &p.desired.chart {
+        outln!("  chart:    {}", printable(&chart.to_string()));
+    }
     for verified in &p.desired.verified {
         outln!("  verified: {}", printable(&verified.to_string()));
     }

@@ -85,8 +85,9 @@ pub struct SyncUnitSpec {
 #[serde(rename_all = "camelCase")]
 pub struct SourceSpec {
     /// Repository URL (`https://`, `ssh://`, `git://`, `file://`, or
-    /// scp-like `git@host:path`), or an OCI artifact of manifests
-    /// (`oci://host/repository:tag` or `@sha256:…`, see docs/oci.md).
+    /// scp-like `git@host:path`), an OCI artifact of manifests or a Helm
+    /// chart (`oci://host/repository:tag` or `@sha256:…`, see docs/oci.md),
+    /// or, with `chart`, a Helm chart repository (docs/helm.md).
     pub url: String,
     /// Branch, tag or commit: exactly one (default: branch `main`).
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +114,18 @@ pub struct SourceSpec {
     /// checked at every interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semver: Option<String>,
+    /// A chart of the Helm chart repository at `url` (an HTTP(S) URL with
+    /// an `index.yaml`), or of the OCI registry repository at `url`
+    /// (`oci://host/charts` + `podinfo` is `oci://host/charts/podinfo`):
+    /// Plumbline fetches it and renders it (docs/helm.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// With `chart` (or an `oci://` chart): the chart version, exact
+    /// (`6.14.1`) or a Helm constraint (`>=6 <7`, `^6.1`, `6.x`), resolved
+    /// to the highest matching version at every fetch; default the highest
+    /// stable version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Render `path` as a Helm chart with these settings (docs/helm.md). A
     /// `path` holding a `Chart.yaml` is rendered as a chart without it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,12 +232,18 @@ pub struct ModuleRef {
 pub struct ArtifactStatus {
     /// What it is for: `source`, or `policy <name>`.
     pub used_for: String,
-    /// The artifact's repository, `oci://host/repository`.
+    /// The artifact's repository, `oci://host/repository`, or the Helm
+    /// chart repository's URL.
     pub url: String,
-    /// The tag it was named by, if any.
+    /// For a chart of a Helm chart repository: the chart's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// The tag it was named by, if any; for a chart of a Helm chart
+    /// repository, the version its constraint resolved to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
-    /// The manifest digest it resolved to (what ran).
+    /// The manifest digest it resolved to (what ran); for a chart of a
+    /// Helm chart repository, the archive's digest.
     pub digest: String,
     /// The fingerprint of the cosign key whose signature of the digest was
     /// verified (`verify`), if any.

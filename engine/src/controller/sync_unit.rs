@@ -494,9 +494,11 @@ impl Resolver<'_> {
                         "policy {policy:?}: an oci:// module is pinned by the digest in its url (@sha256:...), not by sha256"
                     )))
                 }
-                (Some(_), None, None) if oci::is_oci(&object.spec.source.url) => {
+                (Some(_), None, None)
+                    if oci::is_oci(&object.spec.source.url) || object.spec.source.chart.is_some() =>
+                {
                     return Err(Error::InvalidSpec(format!(
-                        "policy {policy:?}: a module path is read from a Git source; with an oci:// source, give the module a url"
+                        "policy {policy:?}: a module path is read from a Git source; with an oci:// or chart source, give the module a url"
                     )))
                 }
                 (Some(path), None, None) => {
@@ -708,6 +710,7 @@ impl Resolver<'_> {
         let artifact = ArtifactStatus {
             used_for: format!("policy {policy}"),
             url: reference.repository_url(),
+            chart: None,
             tag: reference.tag.clone(),
             digest: pulled.digest,
             signed_by: pulled.verified.map(|v| v.signer.fingerprint),
@@ -881,6 +884,8 @@ fn config(
                 verify,
                 insecure: spec.source.insecure,
                 semver: spec.source.semver.clone(),
+                chart: spec.source.chart.clone(),
+                version: spec.source.version.clone(),
                 helm: spec.source.helm.clone(),
             },
             policies: Vec::new(),
@@ -916,22 +921,33 @@ fn limit_overrides(limits: crd::LimitsSpec) -> LimitOverrides {
     }
 }
 
-/// What the status records of an `oci://` source after a reconcile that
-/// fetched `revision` (`<tag>@sha256:…` or the digest) and `verified` its
+/// What the status records of an `oci://` source, or of a chart of a Helm
+/// chart repository, after a reconcile that fetched `revision`
+/// (`<tag or version>@sha256:…`, or the digest) and `verified` its
 /// signature; `None` for other sources, or when nothing was fetched.
 pub fn source_artifact(
     unit: &reconcile::SyncUnit,
     revision: Option<&str>,
     verified: &[source::Verified],
 ) -> Option<ArtifactStatus> {
-    let reference: oci::ArtifactRef = unit.config.spec.source.url.parse().ok()?;
+    let spec = &unit.config.spec.source;
+    let url = if oci::is_oci(&spec.url) {
+        crate::render::helm::oci_chart::reference(&spec.url, spec.chart.as_deref())
+            .ok()?
+            .repository_url()
+    } else if spec.chart.is_some() {
+        spec.url.clone()
+    } else {
+        return None;
+    };
     let (tag, digest) = match revision?.split_once('@') {
         Some((tag, digest)) => (Some(tag.to_owned()), digest),
         None => (None, revision?),
     };
     Some(ArtifactStatus {
         used_for: "source".to_owned(),
-        url: reference.repository_url(),
+        url,
+        chart: spec.chart.clone().filter(|_| !oci::is_oci(&spec.url)),
         tag,
         digest: digest.to_owned(),
         signed_by: verified

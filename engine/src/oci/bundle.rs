@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use super::{fetch, push, Artifact, ArtifactRef, Blob, Error, Options, Result};
+use super::{
+    fetch, push, Artifact, ArtifactRef, Blob, Descriptor, Error, Manifest, Options, Result,
+};
 use crate::source::Tree;
 
 /// Flux's artifact config media type.
@@ -132,28 +134,30 @@ pub async fn pull_manifests(
     options: &Options,
     limits: UnpackLimits,
 ) -> Result<(Artifact, Tree)> {
-    let artifact = fetch(reference, options, |manifest| {
-        let layers: Vec<_> = manifest
-            .layers
-            .iter()
-            .filter(|l| TAR_GZIP_LAYERS.contains(&l.media_type.as_str()))
-            .cloned()
-            .collect();
-        match layers.len() {
-            1 => Ok(layers),
-            0 => Err(format!(
-                "no tar+gzip layer of manifests (media type {})",
-                TAR_GZIP_LAYERS.join(", ")
-            )),
-            n => Err(format!("{n} tar+gzip layers; a manifests artifact has one")),
-        }
-    })
-    .await?;
+    let artifact = fetch(reference, options, manifests_layer).await?;
     let tree = unpack(&artifact.blobs[0].1, limits).map_err(|message| Error::Layout {
         reference: artifact.reference.to_string(),
         message,
     })?;
     Ok((artifact, tree))
+}
+
+/// The one tar+gzip layer of a manifests artifact, or why there is none.
+pub fn manifests_layer(manifest: &Manifest) -> Result<Vec<Descriptor>, String> {
+    let layers: Vec<_> = manifest
+        .layers
+        .iter()
+        .filter(|l| TAR_GZIP_LAYERS.contains(&l.media_type.as_str()))
+        .cloned()
+        .collect();
+    match layers.len() {
+        1 => Ok(layers),
+        0 => Err(format!(
+            "no tar+gzip layer of manifests (media type {})",
+            TAR_GZIP_LAYERS.join(", ")
+        )),
+        n => Err(format!("{n} tar+gzip layers; a manifests artifact has one")),
+    }
 }
 
 #[cfg(test)]

@@ -1,66 +1,97 @@
 //! A sync whose source is an OCI artifact (`oci://host/repository:tag` or
 //! `@sha256:…`): its tar+gzip of manifests, pulled and unpacked into the
 //! same in-memory tree a Git source gives, so it renders like a directory
-//! (kustomizations included). A `semver` range picks the tag first. The
-//! revision is what the reference resolved to: `<tag>@sha256:…`, or the
-//! digest alone. With `source.verify`, the digest's cosign signature is
-//! verified before any layer is pulled.
+//! (kustomizations included); or a Helm chart (pushed by `helm push`), its
+//! chart at the root of the tree, which renders as a chart. A `semver`
+//! range, or a chart's `version` (Helm's constraints), picks the tag
+//! first. The revision is what the reference resolved to:
+//! `<tag>@sha256:…`, or the digest alone. With `source.verify`, the
+//! digest's cosign signature is verified before any layer is pulled.
 
 use super::desired::Fetched;
 use super::{Error, SyncUnit};
-use crate::oci::{self, bundle, ArtifactRef};
+use crate::oci::{self, ArtifactRef};
+use crate::render::helm::chart_fetch::ArchiveCache;
+use crate::render::helm::oci_chart as chart_oci;
 use crate::source::verify::TrustedKeys;
 
 /// Pull the sync's artifact with the credentials of its configuration
 /// (a docker config file, else the user's) and read it like a directory;
-/// with `keys`, only once a trusted key's signature of its digest is
-/// verified.
-pub fn fetch(unit: &SyncUnit, keys: Option<&TrustedKeys>) -> Result<Fetched, Error> {
+/// a Helm chart's artifact becomes a tree with the chart at its root, its
+/// archive kept under `cache_dir/charts`. With `keys`, nothing of it is
+/// pulled until a trusted key's signature of its digest is verified.
+pub fn fetch(
+    unit: &SyncUnit,
+    cache_dir: &std::path::Path,
+    keys: Option<&TrustedKeys>,
+) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let spec = &unit.config.spec.source;
-    let reference: ArtifactRef = spec
-        .url
-        .parse()
-        .map_err(|e: oci::ParseError| Error::Artifact(e.into()))?;
+    let reference =
+        chart_oci::reference(&spec.url, spec.chart.as_deref()).map_err(Error::Artifact)?;
     let auth = registry_auth(unit, &reference)?;
     let options = oci::Options {
         auth,
         insecure: spec.insecure,
         ..oci::Options::default()
     };
+    let cache = ArchiveCache::new(cache_dir.join("charts"));
     let pull = async {
-        let reference = match (&spec.semver, &reference.tag, &reference.digest) {
-            (Some(range), None, None) => oci::resolve_range(&reference, range, &options).await?,
-            (Some(_), _, _) => {
-                return Err(oci::Error::Layout {
-                    reference: reference.to_string(),
-                    message: "semver picks the tag: give the repository without tag or digest"
-                        .to_owned(),
-                })
-            }
-            (None, _, _) => reference,
-        };
+        let (semver, version) = (spec.semver.as_deref(), spec.version.as_deref());
+        let reference = pick_tag(reference, semver, version, &options).await?;
         let digest = oci::resolve(&reference, &options).await?;
         let pinned = reference.pinned(&digest);
         let verified = match keys {
             Some(keys) => vec![oci::signature::verify(&pinned, &digest, keys, &options).await?],
             None => Vec::new(),
         };
-        let (artifact, tree) =
-            bundle::pull_manifests(&pinned, &options, bundle::UnpackLimits::default()).await?;
-        Ok((reference, artifact, tree, verified))
+        let pulled = chart_oci::pull(&pinned, &options, &cache).await?;
+        Ok((reference, pulled, verified))
     };
-    let (reference, artifact, tree, verified) = block_on(pull)?.map_err(Error::Artifact)?;
+    let (reference, pulled, verified) = block_on(pull)?.map_err(Error::Artifact)?;
     let revision = match &reference.tag {
-        Some(tag) => format!("{tag}@{}", artifact.digest),
-        None => artifact.digest.clone(),
+        Some(tag) => format!("{tag}@{}", pulled.digest),
+        None => pulled.digest.clone(),
     };
+    if pulled.chart.is_some() && !spec.path.trim_matches('/').is_empty() {
+        return Err(Error::Spec(crate::spec::Error::Invalid {
+            file: unit.file.clone(),
+            message: format!(
+                "{reference} is a Helm chart, rendered whole: source.path names a directory of manifests"
+            ),
+        }));
+    }
     Ok(Fetched {
         revision: Some(revision),
-        tree,
+        tree: pulled.tree,
         duration: Some(started.elapsed()),
         verified,
+        chart: pulled.chart,
     })
+}
+
+/// The reference to pull: as given, or at the tag that `semver` (Cargo's
+/// ranges) or `version` (Helm's constraints, docs/helm.md) picks.
+async fn pick_tag(
+    reference: ArtifactRef,
+    semver: Option<&str>,
+    version: Option<&str>,
+    options: &oci::Options,
+) -> oci::Result<ArtifactRef> {
+    let refuse = |message: &str| oci::Error::Layout {
+        reference: reference.to_string(),
+        message: message.to_owned(),
+    };
+    let pinned = reference.tag.is_some() || reference.digest.is_some();
+    match (semver, version) {
+        (None, None) => Ok(reference),
+        _ if pinned => Err(refuse(
+            "semver and version pick the tag: give the repository without tag or digest",
+        )),
+        (Some(_), Some(_)) => Err(refuse("give either semver or version, not both")),
+        (Some(range), None) => oci::resolve_range(&reference, range, options).await,
+        (None, Some(version)) => chart_oci::resolve_version(&reference, version, options).await,
+    }
 }
 
 /// The credentials for `reference`: from the configured docker config
@@ -94,7 +125,7 @@ fn registry_auth(unit: &SyncUnit, reference: &ArtifactRef) -> Result<oci::Auth, 
 /// Run `future` to its end from this (blocking) thread: on the runtime
 /// the thread belongs to (a reconcile's blocking task), or on a runtime of
 /// its own (the CLI's `plan` and `render`).
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, Error> {
+pub(super) fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, Error> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => Ok(handle.block_on(future)),
         Err(_) => {

@@ -18,6 +18,7 @@ use super::Error;
 use crate::apply::SYNC_LABEL;
 use crate::object::ObjectKey;
 use crate::policy::{EvalContext, NamedLog, PolicySet, SourceInfo, Timing, Violation};
+use crate::render::helm::chart_fetch::ResolvedChart;
 use crate::render::{self, Origin, RenderOptions};
 use crate::source::{self, FetchOptions, Tree};
 use crate::spec::SyncConfig;
@@ -85,6 +86,9 @@ pub struct Desired {
     /// The signed tag and commit `source.verify` checked, with their
     /// signers; empty without verification.
     pub verified: Vec<source::Verified>,
+    /// The chart and version a chart repository's source resolved to
+    /// (docs/helm.md); `None` for other sources.
+    pub chart: Option<ResolvedChart>,
     /// Objects the transformers added, removed or moved.
     pub transformer_changes: transform_guard::Changes,
     /// What the transformers changed in each object; recorded only at
@@ -142,6 +146,8 @@ pub struct Fetched {
     pub duration: Option<std::time::Duration>,
     /// What `source.verify` checked.
     pub verified: Vec<source::Verified>,
+    /// The chart a chart repository's source resolved to.
+    pub chart: Option<ResolvedChart>,
 }
 
 /// Render fetched files, then run the sync's policies ([`load`] after its
@@ -157,6 +163,7 @@ pub fn from_source(
         tree,
         duration: fetch_duration,
         verified,
+        chart,
     } = fetched;
     let options = RenderOptions {
         path: unit.config.spec.source.path.trim_matches('/').to_owned(),
@@ -251,6 +258,7 @@ pub fn from_source(
         timings,
         fetch_duration,
         verified,
+        chart,
         transformer_changes,
         transformer_edits,
         transformer_summaries,
@@ -285,8 +293,20 @@ fn render_source(
 }
 
 /// Fetch the sync's source: its Git repository into `cache_dir`, or its
-/// local directory as it is.
+/// local directory as it is, with the dependencies of the chart it renders
+/// that are not vendored (docs/helm.md).
 pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
+    let mut fetched = fetch_source(unit, cache_dir, interrupt)?;
+    super::chart_source::vendor_dependencies(unit, &mut fetched, cache_dir)?;
+    Ok(fetched)
+}
+
+/// [`fetch`] without the chart's dependencies.
+fn fetch_source(
+    unit: &SyncUnit,
+    cache_dir: &Path,
+    interrupt: &AtomicBool,
+) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let options = FetchOptions {
         verify: unit
@@ -307,7 +327,19 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
             }
             None => None,
         };
-        return super::artifact::fetch(unit, keys);
+        return super::artifact::fetch(unit, cache_dir, keys);
+    }
+    if unit.config.spec.source.chart.is_some() {
+        if options.verify.is_some() {
+            return Err(Error::Spec(crate::spec::Error::Invalid {
+                file: unit.file.clone(),
+                message: "source.verify checks Git signatures, and cosign signatures of \
+                          oci:// artifacts; a chart of an HTTP chart repository cannot be \
+                          verified (Helm provenance files are not read)"
+                    .to_owned(),
+            }));
+        }
+        return super::chart_source::fetch(unit, cache_dir);
     }
     if let Some(dir) = unit.local_dir() {
         if options.verify.is_some() {
@@ -326,6 +358,7 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
             tree,
             duration: None,
             verified: Vec::new(),
+            chart: None,
         });
     }
     let mut source = unit.config.source(&unit.file).map_err(Error::Spec)?;
@@ -349,6 +382,7 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Resul
         tree: fetched.files,
         duration: Some(started.elapsed()),
         verified: fetched.verified,
+        chart: None,
     })
 }
 

@@ -39,6 +39,7 @@ use crate::policy::{EvalContext, PolicySet, Remediation, SourceInfo};
 
 mod artifact;
 mod baseline;
+mod chart_source;
 pub mod desired;
 pub mod policies;
 pub mod preview;
@@ -84,6 +85,11 @@ pub enum Error {
     /// reference); nothing is planned. Transient as the OCI error says.
     #[error("fetch failed: {0}")]
     Artifact(#[source] crate::oci::Error),
+    /// Fetching the source's chart from its Helm chart repository failed
+    /// (the message names the repository, chart and version); nothing is
+    /// planned. Transient as the chart error says.
+    #[error("fetch failed: {0}")]
+    Chart(#[source] crate::render::helm::chart_fetch::Error),
     /// Rendering failed; every render error is listed. Permanent for the
     /// revision.
     #[error("{0}")]
@@ -182,6 +188,7 @@ impl Error {
             Error::Fetch(error @ crate::source::Error::Unverified { .. }) => error.reason(),
             Error::Fetch(_) => "FetchFailed",
             Error::Artifact(error) => error.reason(),
+            Error::Chart(error) => error.reason(),
             Error::Render(errors) => render_reason(errors),
             Error::Policy(_) => "PolicyFailed",
             Error::PolicyBuild { .. } => "PolicyBuildFailed",
@@ -216,6 +223,7 @@ impl Error {
         match self {
             Error::Fetch(error) => error.is_retryable(),
             Error::Artifact(error) => error.is_retryable(),
+            Error::Chart(error) => error.is_retryable(),
             Error::Apply(error) => error.is_retryable(),
             Error::Panicked { .. } => true,
             Error::Unhealthy(unhealthy) => unhealthy.timeout.is_some(),

@@ -23,6 +23,7 @@ use super::Error;
 use crate::object::ObjectKey;
 use crate::plan::{DesiredObject, Manifest};
 use crate::policy::{PolicySet, Violation};
+use crate::render::helm::chart_fetch::ResolvedChart;
 use crate::render::Origin;
 
 /// The desired state of one commit, as a reconcile rendered it.
@@ -91,6 +92,7 @@ impl Rendered {
         self,
         fetch_duration: Option<std::time::Duration>,
         verified: Vec<crate::source::Verified>,
+        chart: Option<ResolvedChart>,
     ) -> (Desired, Vec<DesiredObject>) {
         let desired = Desired {
             revision: self.revision,
@@ -102,6 +104,7 @@ impl Rendered {
             timings: Vec::new(),
             fetch_duration,
             verified,
+            chart,
             transformer_changes: self.changes,
             transformer_edits: self.edits.unwrap_or_default(),
             transformer_summaries: self.transformers,
@@ -158,7 +161,7 @@ pub(super) fn load_desired(
     let revision = fetched.revision.as_deref();
     if let Some(previous) = previous.filter(|p| p.is_of(revision, inputs, depth, has_transformers))
     {
-        return Ok(previous.into_desired(fetched.duration, fetched.verified));
+        return Ok(previous.into_desired(fetched.duration, fetched.verified, fetched.chart));
     }
     let mut desired = desired::from_source(unit, policies, fetched, depth)?;
     // From here on each manifest is held as text, not as a `Value`.

@@ -171,19 +171,6 @@ plumbline_sdk::export_policy!(CommonMetadata, transformer);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plumbline_sdk::SourceInfo;
-
-    fn context(settings: Value) -> Context {
-        Context {
-            source: SourceInfo {
-                url: "test://".into(),
-                revision: "0".repeat(40),
-                path: String::new(),
-            },
-            target: "unit".into(),
-            settings_json: settings.to_string(),
-        }
-    }
 
     #[test]
     fn objects_without_metadata_get_it_without_trapping() {
@@ -192,7 +179,8 @@ mod tests {
             Object::parse(r#"{"metadata":5}"#).expect("object"),
         ];
         let settings = json!({"labels": {"team": "a"}, "includeTemplates": true});
-        let out = CommonMetadata::transform(objects, &context(settings)).expect("transformed");
+        let out = CommonMetadata::transform(objects, &Context::with_settings(&settings))
+            .expect("transformed");
         assert_eq!(
             out[0].clone().into_value(),
             json!({"kind": "Deployment", "metadata": {"labels": {"team": "a"}},

@@ -100,19 +100,6 @@ plumbline_sdk::export_policy!(DefaultNamespace, transformer);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plumbline_sdk::SourceInfo;
-
-    fn context(settings: Value) -> Context {
-        Context {
-            source: SourceInfo {
-                url: "test://".into(),
-                revision: "0".repeat(40),
-                path: String::new(),
-            },
-            target: "unit".into(),
-            settings_json: settings.to_string(),
-        }
-    }
 
     #[test]
     fn objects_without_metadata_get_it_without_trapping() {
@@ -122,8 +109,11 @@ mod tests {
             Object::parse(r#"{"kind":"Namespace"}"#).expect("object"),
             Object::parse(r#"{}"#).expect("object"),
         ];
-        let out = DefaultNamespace::transform(objects, &context(json!({"namespace": "shop"})))
-            .expect("transformed");
+        let out = DefaultNamespace::transform(
+            objects,
+            &Context::with_settings(&json!({"namespace": "shop"})),
+        )
+        .expect("transformed");
         let values: Vec<Value> = out.into_iter().map(Object::into_value).collect();
         assert_eq!(
             values,

@@ -131,19 +131,6 @@ plumbline_sdk::export_policy!(ImageMirror, transformer);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plumbline_sdk::SourceInfo;
-
-    fn context(settings: Value) -> Context {
-        Context {
-            source: SourceInfo {
-                url: "test://".into(),
-                revision: "0".repeat(40),
-                path: String::new(),
-            },
-            target: "unit".into(),
-            settings_json: settings.to_string(),
-        }
-    }
 
     #[test]
     fn objects_without_metadata_are_rewritten_without_trapping() {
@@ -153,7 +140,8 @@ mod tests {
             Object::parse(r#"{}"#).expect("object"),
         ];
         let settings = json!({"mirrors": {"docker.io": "m.example.com/hub"}});
-        let out = ImageMirror::transform(objects, &context(settings)).expect("transformed");
+        let out = ImageMirror::transform(objects, &Context::with_settings(&settings))
+            .expect("transformed");
         let values: Vec<Value> = out.into_iter().map(Object::into_value).collect();
         assert_eq!(
             values,

@@ -28,6 +28,20 @@ impl PolicyInfo {
 }
 
 impl Context {
+    /// A context with these settings and nothing else (no source, no
+    /// target): what a policy's unit tests need to call it directly.
+    pub fn with_settings(settings: &serde_json::Value) -> Self {
+        Self {
+            source: SourceInfo {
+                url: String::new(),
+                revision: String::new(),
+                path: String::new(),
+            },
+            target: String::new(),
+            settings_json: settings.to_string(),
+        }
+    }
+
     /// The operator's settings, parsed. They were accepted by
     /// [`Metadata::check_settings`](crate::Metadata::check_settings) when the
     /// policy was loaded; text that is not JSON (which the host never sends)
@@ -118,15 +132,7 @@ mod tests {
 
     #[test]
     fn settings_read_as_json_and_schemas_are_serialised() {
-        let ctx = Context {
-            source: SourceInfo {
-                url: String::new(),
-                revision: String::new(),
-                path: String::new(),
-            },
-            target: String::new(),
-            settings_json: r#"{"labels":["team"]}"#.into(),
-        };
+        let ctx = Context::with_settings(&serde_json::json!({"labels": ["team"]}));
         assert_eq!(ctx.settings()["labels"][0], "team");
         let info = PolicyInfo::new("p", "1.0.0", "d")
             .with_settings_schema(serde_json::json!({"type": "object"}));

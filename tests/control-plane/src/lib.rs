@@ -24,7 +24,6 @@
 
 pub mod assets;
 mod pki;
-mod process;
 
 use std::ffi::OsString;
 use std::net::TcpListener;
@@ -36,7 +35,7 @@ use tempfile::TempDir;
 
 use assets::Binaries;
 use pki::Pki;
-use process::Supervised;
+use supervised::Supervised;
 
 /// Errors starting a control plane.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +69,15 @@ pub enum Error {
 impl Error {
     fn io(path: &Path, error: std::io::Error) -> Self {
         Self::Io(path.to_path_buf(), error)
+    }
+}
+
+impl From<supervised::SpawnError> for Error {
+    fn from(error: supervised::SpawnError) -> Self {
+        match error {
+            supervised::SpawnError::Log(path, error) => Error::io(&path, error),
+            supervised::SpawnError::Spawn(name, error) => Error::Spawn(name, error),
+        }
     }
 }
 

@@ -17,8 +17,12 @@
 //!
 //! [`Hanging`] is the other end of the spectrum: a loopback port that
 //! accepts connections and never answers, for timeout tests.
+//! [`FileServer`] serves a directory over HTTP: a Helm chart repository
+//! (`index.yaml` and archives).
 
-mod process;
+mod files;
+
+pub use files::FileServer;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use process::Supervised;
+use supervised::Supervised;
 
 /// Where the registry program is looked for when `PLUMBLINE_REGISTRY_BIN`
 /// is not set (Debian's `docker-registry` package).
@@ -70,6 +74,15 @@ impl Error {
         Error::Io {
             path: path.to_owned(),
             source,
+        }
+    }
+}
+
+impl From<supervised::SpawnError> for Error {
+    fn from(error: supervised::SpawnError) -> Self {
+        match error {
+            supervised::SpawnError::Log(path, error) => Error::io(&path, error),
+            supervised::SpawnError::Spawn(name, error) => Error::Spawn(name, error),
         }
     }
 }

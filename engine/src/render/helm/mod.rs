@@ -10,15 +10,22 @@
 //!
 //! IO: the chart and values files are written to a private temporary
 //! directory, and `helm template` runs as a child process with no network
-//! access needed (`--include-crds`; the chart's dependencies must be
-//! vendored under `charts/`). Test hooks are dropped; other hooks are
-//! ordinary objects (docs/helm.md). Renders are cached in memory by their
-//! inputs ([`cache`]): an unchanged chart with unchanged values is not
-//! rendered again.
+//! access needed (`--include-crds`; the chart's dependencies are vendored
+//! under `charts/`, or fetched beforehand by [`dependencies`]). Test hooks
+//! are dropped; other hooks are ordinary objects (docs/helm.md). Renders
+//! are cached in memory by their inputs ([`cache`]): an unchanged chart
+//! with unchanged values is not rendered again. Charts of HTTP(S) chart
+//! repositories ([`repository`]) and OCI registries ([`oci_chart`]) are
+//! fetched by the source stage into a [`Tree`] with the chart at its root.
 
 pub mod cache;
+pub mod chart_fetch;
 mod command;
+pub mod dependencies;
+pub mod oci_chart;
 pub mod output;
+pub mod repository;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
