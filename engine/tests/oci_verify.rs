@@ -5,6 +5,7 @@
 //! oracles of cosign's format, and the real API server. Issue #27.
 
 mod binary_support;
+mod chart_support;
 mod cli_support;
 mod cosign_support;
 mod server_support;
@@ -538,6 +539,70 @@ fn keys_that_cannot_verify_an_artifact_are_refused_naming_the_file() {
         private.stderr.contains("keys/trusted.pub"),
         "{}",
         private.stderr
+    );
+}
+
+/// `plumbline plan .` in `dir` with the test `helm`.
+fn plan_with_helm(cache: &Path, dir: &Path, json: bool) -> Run {
+    let mut args = vec!["plan", "."];
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    let mut command = cli_support::command(cache, dir, &args);
+    command.env("PLUMBLINE_HELM", chart_support::helm());
+    cli_support::run(&mut command)
+}
+
+#[test]
+fn a_helm_chart_in_a_registry_is_verified_like_any_artifact() {
+    let Some(registry) = registry() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let alice = KeyPair::generate(work.path(), "alice");
+    // Pushed by Helm's own registry client, in Helm's media types.
+    chart_support::push(&registry.host(), "1.0.0", false);
+    let chart = format!("oci://{}/charts/demo:1.0.0", registry.host());
+    let dir = verified_sync_dir(&chart, &alice);
+    let config = dir.path().join("plumbline.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let unsigned = plan_with_helm(cache.path(), dir.path(), false).expect(2);
+    assert!(
+        unsigned.stderr.contains(&format!("{chart}@sha256:"))
+            && unsigned
+                .stderr
+                .contains("is not verified: it is not signed"),
+        "{}",
+        unsigned.stderr
+    );
+    let digest = sign(work.path(), &["sign"], &alice, &chart);
+    let plan = plan_with_helm(cache.path(), dir.path(), true).expect(1);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(
+        plan["verified"][0]["object"],
+        format!("{chart}@{digest}").as_str(),
+        "{plan}"
+    );
+    assert_eq!(
+        plan["verified"][0]["signer"]["fingerprint"],
+        alice.fingerprint().as_str()
+    );
+
+    // A chart of an HTTP chart repository has no cosign signature:
+    // verify is refused rather than ignored.
+    std::fs::write(
+        &config,
+        text.replace(
+            &format!("    url: {chart}\n"),
+            "    url: https://charts.example.com\n    chart: demo\n    version: 1.0.0\n",
+        ),
+    )
+    .unwrap();
+    let http = plan_with_helm(cache.path(), dir.path(), false).expect(2);
+    assert!(
+        http.stderr
+            .contains("a chart of an HTTP chart repository cannot be verified"),
+        "{}",
+        http.stderr
     );
 }
 
