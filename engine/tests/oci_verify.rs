@@ -600,7 +600,7 @@ fn a_helm_chart_in_a_registry_is_verified_like_any_artifact() {
     let http = plan_with_helm(cache.path(), dir.path(), false).expect(2);
     assert!(
         http.stderr
-            .contains("a chart of an HTTP chart repository cannot be verified"),
+            .contains("source.verify and source.semver are not read for a chart repository"),
         "{}",
         http.stderr
     );

@@ -330,15 +330,6 @@ fn fetch_source(
         return super::artifact::fetch(unit, cache_dir, keys);
     }
     if unit.config.spec.source.chart.is_some() {
-        if options.verify.is_some() {
-            return Err(Error::Spec(crate::spec::Error::Invalid {
-                file: unit.file.clone(),
-                message: "source.verify checks Git signatures, and cosign signatures of \
-                          oci:// artifacts; a chart of an HTTP chart repository cannot be \
-                          verified (Helm provenance files are not read)"
-                    .to_owned(),
-            }));
-        }
         return super::chart_source::fetch(unit, cache_dir);
     }
     if let Some(dir) = unit.local_dir() {
