@@ -24,7 +24,7 @@ pub mod policy;
 pub mod push;
 pub mod registry;
 pub mod render;
-pub mod sign;
+mod sign;
 pub mod sync;
 pub mod validate;
 

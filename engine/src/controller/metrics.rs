@@ -271,8 +271,8 @@ impl Metrics {
     }
 
     /// Count a revision or artifact refused by verification (a Git
-    /// `source.verify`, a cosign `verify`), by its reason (one of
-    /// [`UNVERIFIED_REASONS`]).
+    /// `source.verify`, a cosign `verify`), by its reason
+    /// ([`crate::reconcile::Error::unverified_reason`]).
     pub fn record_unverified(&self, reason: &'static str) {
         self.unverified_revisions
             .get_or_create(&ReasonLabel { reason })
