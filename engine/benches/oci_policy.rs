@@ -55,7 +55,7 @@ fn main() {
     let pull_and_load = |reference: &ArtifactRef, artifacts: &Path, compiled: &Path| {
         let started = Instant::now();
         let pulled = runtime
-            .block_on(policy::pull_cached(reference, &options, artifacts))
+            .block_on(policy::pull_cached(reference, &options, artifacts, None))
             .unwrap();
         let host = PolicyHost::new(HostConfig {
             cache_dir: Some(compiled.to_owned()),

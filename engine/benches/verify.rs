@@ -9,7 +9,18 @@
 //! the key), with the trusted keys parsed once as the sync holds them; and
 //! the median of a whole no-change fetch of a 200-file repository with and
 //! without verification, each fetch reading the files as a reconcile does.
+//!
+//! For cosign signatures of OCI artifacts (keys made by `openssl`, a real
+//! registry on loopback from `tests/registry`): judging one signature layer
+//! in memory, and what verifying adds to a reconcile's cached pull of a
+//! policy by tag (resolve the tag, then the component from the cache): for
+//! a digest this process verified before (every reconcile of an unchanged
+//! artifact), and for a digest verified for the first time (the
+//! `sha256-<hex>.sig` manifest and payload pulled and checked; each run
+//! trusts the key under another file name, so nothing is remembered).
 
+#[path = "../tests/cosign_support/mod.rs"]
+mod cosign_support;
 #[path = "../tests/verify_support/mod.rs"]
 mod verify_support;
 
@@ -138,4 +149,97 @@ fn main() {
         "  difference               {:>+9.3} ms",
         with.as_secs_f64() * 1e3 - without.as_secs_f64() * 1e3
     );
+    cosign();
+}
+
+/// The cosign rows: one signature judged in memory, and a cached policy
+/// pull by tag with and without `verify`.
+fn cosign() {
+    use plumbline::oci::{policy, signature, ArtifactRef};
+    use plumbline::source::verify::cosign::{verify_signatures, Payload, SignatureLayer};
+
+    let Some(registry) = registry::Registry::start_or_skip(registry::Options::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = cosign_support::KeyPair::generate(dir.path(), "cosign");
+    let mut trusted = TrustedKeys::default();
+    trusted
+        .add(&std::fs::read_to_string(&key.public).unwrap(), "cosign.pub")
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = cosign_support::insecure();
+    let reference: ArtifactRef = format!("oci://{}/bench/required-labels:v1", registry.host())
+        .parse()
+        .unwrap();
+    let component = std::fs::read(policy_artifacts::REQUIRED_LABELS).unwrap();
+    let digest = runtime
+        .block_on(policy::push_policy(&reference, component, &options))
+        .unwrap();
+    runtime
+        .block_on(signature::sign(&reference, &key.signer(), &options))
+        .unwrap();
+
+    let payload = Payload::new("bench/required-labels", &digest)
+        .unwrap()
+        .to_bytes();
+    let layers = [SignatureLayer {
+        signature: key.signer().sign(&payload),
+        payload,
+    }];
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let signer = verify_signatures(&layers, trusted.cosign(), &digest, "t").unwrap();
+        samples.push(started.elapsed());
+        std::hint::black_box(signer);
+    }
+    println!("cosign signature of an OCI artifact ({RUNS} runs each):");
+    println!(
+        "  one signature in memory  median {:>9.3?}",
+        median(samples)
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let trusted_as = |origin: &str| {
+        let mut keys = TrustedKeys::default();
+        keys.add(&std::fs::read_to_string(&key.public).unwrap(), origin)
+            .unwrap();
+        keys
+    };
+    let pull = |keys: Option<&TrustedKeys>| {
+        let started = Instant::now();
+        let pulled = runtime
+            .block_on(policy::pull_cached(
+                &reference,
+                &options,
+                cache.path(),
+                keys,
+            ))
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(pulled.verified.is_some(), keys.is_some());
+        std::hint::black_box(pulled);
+        took
+    };
+    pull(None);
+    let (mut without, mut again, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        without.push(pull(None));
+        again.push(pull(Some(&trusted)));
+        first.push(pull(Some(&trusted_as(&format!("cosign-{run}.pub")))));
+    }
+    let without = median(without);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3 - without.as_secs_f64() * 1e3;
+    println!("  cached pull by tag, without verify          median {without:>9.3?}");
+    for (name, samples) in [
+        ("with verify, digest verified before", again),
+        ("with verify, first time for the digest", first),
+    ] {
+        let with = median(samples);
+        println!("  {name:<43} median {with:>9.3?} ({:+.3} ms)", ms(with));
+    }
 }

@@ -25,6 +25,8 @@
 //!     - module: policies/required-labels.wasm
 //!       settings: {labels: [team]}
 //!       limits: {timeoutMs: 500}
+//!     - module: oci://ghcr.io/acme/policies/labels:v1
+//!       verify: {keys: [{file: keys/cosign.pub}]}   # cosign-signed (docs/verify.md)
 //!     - module: policies/network-defaults.wasm
 //!       allow:                     # what a transformer may add (default: nothing)
 //!         add: [{kind: NetworkPolicy, group: networking.k8s.io}]
@@ -265,7 +267,8 @@ pub struct VerifySpec {
 }
 
 /// One file of trusted keys: an armored OpenPGP public key block, SSH
-/// public keys, or an allowed-signers file.
+/// public keys, or an allowed-signers file (Git); PEM P-256 public keys
+/// (cosign, for `oci://` artifacts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {
@@ -317,6 +320,11 @@ pub struct PolicySpec {
     /// Reach the module's OCI registry over plain HTTP instead of HTTPS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    /// For an `oci://` module: the cosign keys one of which must have
+    /// signed the digest it resolves to; verified before the module is
+    /// pulled or compiled (see docs/verify.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
     /// The policy's settings (default `{}`), checked by the policy at load.
     #[serde(default = "empty_object")]
     pub settings: Value,
@@ -654,6 +662,15 @@ impl SyncConfig {
                 ));
             }
         }
+        for policy in &config.spec.policies {
+            let module = policy.module.to_string_lossy();
+            if policy.verify.is_some() && !crate::oci::is_oci(&module) {
+                return Err(invalid(format!(
+                    "policy {module}: verify checks the cosign signature of an oci:// module; \
+                     a local module has none"
+                )));
+            }
+        }
         Ok(config)
     }
 
@@ -692,25 +709,60 @@ impl SyncConfig {
         let Some(spec) = &self.spec.source.verify else {
             return Ok(None);
         };
-        let error = |message: String| Error::Keys {
+        spec.read(resolve).map(Some).map_err(|message| Error::Keys {
             file: file.to_owned(),
             message,
-        };
-        if spec.keys.is_empty() {
-            return Err(error("keys lists no key file".into()));
+        })
+    }
+}
+
+impl VerifySpec {
+    /// The verification it asks for, with its key files read through
+    /// `resolve`; the message names the key file that cannot be used.
+    pub fn read(
+        &self,
+        resolve: impl Fn(&std::path::Path) -> PathBuf,
+    ) -> Result<crate::source::Verification, String> {
+        if self.keys.is_empty() {
+            return Err("keys lists no key file".into());
         }
         let mut keys = crate::source::verify::TrustedKeys::default();
-        for key in &spec.keys {
+        for key in &self.keys {
             let origin = key.file.display().to_string();
             let text = std::fs::read_to_string(resolve(&key.file))
-                .map_err(|e| error(format!("cannot read key file {origin}: {e}")))?;
-            keys.add(&text, &origin).map_err(|e| error(e.to_string()))?;
+                .map_err(|e| format!("cannot read key file {origin}: {e}"))?;
+            keys.add(&text, &origin).map_err(|e| e.to_string())?;
         }
-        Ok(Some(crate::source::Verification {
-            mode: spec.mode,
+        Ok(crate::source::Verification {
+            mode: self.mode,
             keys: std::sync::Arc::new(keys),
-        }))
+        })
     }
+}
+
+/// The trusted keys of a verification of an OCI artifact, which is
+/// verified by its cosign signature: the mode must be the default (`tag`
+/// and `tagAndHead` name Git objects), and a cosign public key must be
+/// among the keys.
+pub fn artifact_keys(
+    verification: &crate::source::Verification,
+) -> Result<&crate::source::verify::TrustedKeys, String> {
+    use crate::source::verify::Mode;
+    if verification.mode != Mode::Head {
+        return Err(format!(
+            "mode {} names Git objects; an oci:// artifact is verified by its cosign \
+             signature (leave mode out)",
+            verification.mode.name()
+        ));
+    }
+    if verification.keys.cosign().is_empty() {
+        return Err(format!(
+            "an oci:// artifact is verified by cosign signatures, but the keys hold no \
+             PEM P-256 public key (cosign.pub); found {}",
+            verification.keys.describe()
+        ));
+    }
+    Ok(&verification.keys)
 }
 
 fn resolve_credentials(spec: &CredentialsSpec) -> crate::source::Result<Credentials> {
@@ -812,6 +864,25 @@ spec:
         let source = config.source("x.yaml").unwrap();
         assert_eq!(source.reference, GitRef::Branch("main".into()));
         assert_eq!(config.spec.policies[0].settings, serde_json::json!({}));
+    }
+
+    #[test]
+    fn only_oci_policy_modules_take_verify() {
+        let text = |module: &str| {
+            format!(
+                "apiVersion: plumbline.dev/v1alpha1\nkind: Sync\nmetadata: {{name: a}}\n\
+                 spec:\n  source: {{url: ./repo}}\n  policies:\n\
+                 \x20   - {{module: {module}, verify: {{keys: [{{file: cosign.pub}}]}}}}\n"
+            )
+        };
+        let oci = SyncConfig::from_yaml(&text("oci://r.example/p:v1"), "x.yaml").unwrap();
+        assert!(oci.spec.policies[0].verify.is_some());
+        let local = SyncConfig::from_yaml(&text("p.wasm"), "x.yaml").unwrap_err();
+        assert!(
+            local.to_string().contains("policy p.wasm: verify checks")
+                && local.to_string().starts_with("x.yaml"),
+            "{local}"
+        );
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! come from an htpasswd-protected registry (credentials from a
 //! `kubernetes.io/dockerconfigjson` Secret), on the real API server. A new
 //! artifact behind the tag reaches the cluster at the next interval, and
-//! the status says which tag and digest ran. Issue #26.
+//! the status says which tag and digest ran. Issue #26. With `verify`,
+//! only artifacts a trusted cosign key signed are applied. Issue #27.
 
 mod controller_support;
+mod cosign_support;
 mod reconcile_support;
 mod server_support;
 
 use std::collections::BTreeMap;
 
-use controller_support::{is_ready, ready, Fixture};
+use controller_support::{condition, is_ready, ready, Fixture};
+use cosign_support::KeyPair;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use plumbline::oci::{self, bundle, policy, ArtifactRef, Auth};
@@ -32,13 +35,22 @@ fn access() -> oci::Options {
 
 /// Push one labelled ConfigMap `settings` with `mode` to `reference`.
 async fn push_manifests(reference: &ArtifactRef, mode: &str) -> String {
+    push_manifests_with(reference, mode, &access()).await
+}
+
+/// [`push_manifests`] with `options`.
+async fn push_manifests_with(
+    reference: &ArtifactRef,
+    mode: &str,
+    options: &oci::Options,
+) -> String {
     let mut tree = Tree::new();
     tree.insert(
         "settings.yaml",
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels: {{team: shop}}\ndata:\n  mode: {mode}\n")
             .into_bytes(),
     );
-    bundle::push_manifests(reference, &tree, BTreeMap::new(), &access())
+    bundle::push_manifests(reference, &tree, BTreeMap::new(), options)
         .await
         .unwrap()
 }
@@ -160,4 +172,175 @@ async fn a_new_artifact_behind_a_tag_reaches_the_cluster_at_the_next_interval(se
     running.stop().await;
 }
 
-on_real_server!(a_new_artifact_behind_a_tag_reaches_the_cluster_at_the_next_interval);
+async fn an_unsigned_artifact_behind_a_signed_tag_is_not_applied_until_it_is_signed(
+    server: Server,
+) {
+    let Some(registry) = Registry::start_or_skip(Options::default()) else {
+        return;
+    };
+    let host = registry.host();
+    let options = cosign_support::insecure();
+    let keys_dir = tempfile::tempdir().unwrap();
+    let alice = KeyPair::generate(keys_dir.path(), "alice");
+    let manifests: ArtifactRef = format!("oci://{host}/shop/signed:stable").parse().unwrap();
+    let labels: ArtifactRef = format!("oci://{host}/policies/required-labels:v1")
+        .parse()
+        .unwrap();
+    let first = push_manifests_with(&manifests, "blue", &options).await;
+    oci::signature::sign(&manifests, &alice.signer(), &options)
+        .await
+        .unwrap();
+    let component = std::fs::read(policy_artifacts::REQUIRED_LABELS).unwrap();
+    policy::push_policy(&labels, component, &options)
+        .await
+        .unwrap();
+    let policy_digest = oci::signature::sign(&labels, &alice.signer(), &options)
+        .await
+        .unwrap()
+        .reference
+        .digest
+        .unwrap();
+
+    let fixture = Fixture::on(server).await;
+    fixture.ensure_namespace("team").await;
+    let secrets: Api<Secret> = Api::namespaced(fixture.client(), "team");
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cosign"},
+        "stringData": {"cosign.pub": std::fs::read_to_string(&alice.public).unwrap()},
+    });
+    secrets
+        .patch(
+            "cosign",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .unwrap();
+    let running = fixture.start();
+    let spec = json!({
+        "source": {
+            "url": manifests.to_string(), "insecure": true,
+            "verify": {"secretRef": {"name": "cosign"}},
+        },
+        "interval": "1s",
+        "targetNamespace": "shop",
+        "policies": [{
+            "module": {"url": labels.to_string(), "insecure": true, "verify": {"secretRef": {"name": "cosign"}}},
+            "settings": {"labels": ["team"]},
+        }],
+    });
+    fixture.put_sync_unit("team", "shop", spec).await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "Ready", is_ready)
+        .await;
+    let status = unit.status.unwrap();
+    assert_eq!(
+        status.last_applied_revision,
+        Some(format!("stable@{first}"))
+    );
+    assert_eq!(status.verified.len(), 1, "{status:?}");
+    let verified = &status.verified[0];
+    assert_eq!(
+        (verified.kind.as_str(), verified.format.as_str()),
+        ("artifact", "cosign")
+    );
+    assert_eq!(verified.object, format!("{manifests}@{first}"));
+    assert_eq!(verified.fingerprint, alice.fingerprint());
+    let signed_by: Vec<(&str, &str, Option<&str>)> = status
+        .artifacts
+        .iter()
+        .map(|a| {
+            (
+                a.used_for.as_str(),
+                a.digest.as_str(),
+                a.signed_by.as_deref(),
+            )
+        })
+        .collect();
+    let fingerprint = alice.fingerprint();
+    assert!(
+        signed_by.contains(&("source", first.as_str(), Some(fingerprint.as_str())))
+            && signed_by.contains(&(
+                "policy required-labels",
+                policy_digest.as_str(),
+                Some(fingerprint.as_str())
+            )),
+        "{signed_by:?}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
+    let mode = |o: Option<&serde_json::Value>, m: &str| {
+        o.and_then(|o| o.pointer("/data/mode"))
+            .and_then(|v| v.as_str())
+            == Some(m)
+    };
+    fixture
+        .wait_for_object(&config_maps, "settings", "blue", |o| mode(o, "blue"))
+        .await;
+
+    // An unsigned artifact behind the tag: Stalled, the old one stays.
+    let second = push_manifests_with(&manifests, "green", &options).await;
+    let unit = fixture
+        .wait_for_unit("team", "shop", "Stalled on the unsigned artifact", |u| {
+            condition(u, "Stalled") == Some(("True".into(), "UnsignedRevision".into()))
+        })
+        .await;
+    let status = unit.status.unwrap();
+    let why = &status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(why.contains(&format!("{manifests}@{second}")), "{why}");
+    assert!(why.contains("it is not signed"), "{why}");
+    assert!(why.contains(&fingerprint), "{why}");
+    assert_eq!(
+        status.last_applied_revision,
+        Some(format!("stable@{first}"))
+    );
+    assert_eq!(status.verified[0].object, format!("{manifests}@{first}"));
+    let settings = config_maps.get("settings").await.unwrap();
+    assert_eq!(settings.data.unwrap()["mode"], "blue", "unsigned applied");
+    let events = fixture
+        .wait_for_event("team", "shop", "UnsignedRevision")
+        .await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "UnsignedRevision" && note.contains(&second)),
+        "{events:?}"
+    );
+    let refused = running
+        .metrics
+        .encode()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("plumbline_unverified_revisions_total{reason=\"UnsignedRevision\"} ")
+        })
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1);
+
+    // Signing it: the sync proceeds.
+    oci::signature::sign(&manifests, &alice.signer(), &options)
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&config_maps, "settings", "green", |o| mode(o, "green"))
+        .await;
+    let expected = format!("stable@{second}");
+    fixture
+        .wait_for_unit("team", "shop", "Ready at the signed digest", |u| {
+            is_ready(u)
+                && u.status
+                    .as_ref()
+                    .is_some_and(|s| s.last_applied_revision.as_deref() == Some(expected.as_str()))
+        })
+        .await;
+    running.stop().await;
+}
+
+on_real_server!(
+    a_new_artifact_behind_a_tag_reaches_the_cluster_at_the_next_interval,
+    an_unsigned_artifact_behind_a_signed_tag_is_not_applied_until_it_is_signed,
+);

@@ -24,6 +24,7 @@ pub mod policy;
 pub mod push;
 pub mod registry;
 pub mod render;
+mod sign;
 pub mod sync;
 pub mod validate;
 
@@ -84,6 +85,9 @@ enum Command {
     /// Publish a directory of manifests to an OCI registry (Flux's
     /// artifact layout); print its digest.
     Push(push::Args),
+    /// Sign an OCI artifact with a cosign-compatible signature (ECDSA
+    /// P-256 key in PEM), pushed next to it in the registry.
+    Sign(sign::Args),
     /// Run the in-cluster controller: reconcile SyncUnit resources.
     #[cfg(feature = "controller")]
     Controller(controller::Args),
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args, &cli.global),
         Command::Sync(args) => sync::sync(args, &cli.global),
         Command::Push(args) => push::run(args, &cli.global),
+        Command::Sign(args) => sign::run(args, sign::Subject::Artifact, &cli.global),
         #[cfg(feature = "controller")]
         Command::Controller(args) => controller::run(args, &cli.global),
         #[cfg(feature = "controller")]

@@ -351,6 +351,9 @@ fn print_human(p: &Printed<'_>) {
                 module.policy, module.reference, module.digest
             ))
         );
+        if let Some(verified) = &module.verified {
+            outln!("  verified: {}", printable(&verified.to_string()));
+        }
     }
     match p.cluster {
         Some(cluster) => outln!("  cluster:  {}", printable(cluster)),

@@ -70,28 +70,49 @@ pub struct ResolvedModule {
     pub reference: String,
     /// The manifest digest it resolved to (what ran).
     pub digest: String,
+    /// The signature verified (the policy's `verify`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<crate::source::Verified>,
 }
 
 /// Pull the sync's `oci://` policy modules into the cache (a tag resolved
 /// to a digest once, here; a digest already pulled is not pulled again)
 /// and point each policy at its cached component, named after its
-/// repository unless it has a name. Returns what each resolved to.
+/// repository unless it has a name. A policy with `verify` is pulled only
+/// once a trusted key's cosign signature of its digest is verified.
+/// Returns what each resolved to.
 pub fn pull_policy_modules(unit: &mut SyncUnit) -> anyhow::Result<Vec<ResolvedModule>> {
     let dir = super::sync::cache_root().join("oci").join("policies");
     let mut resolved = Vec::new();
+    let base_dir = unit.base_dir.clone();
     for policy in &mut unit.config.spec.policies {
         let text = policy.module.to_string_lossy().into_owned();
+        let named = || format!("policy {}", policy.name.as_deref().unwrap_or(&text));
         if !oci::is_oci(&text) {
             continue;
         }
-        let reference = parse(&text)
-            .with_context(|| format!("policy {}", policy.name.as_deref().unwrap_or(&text)))?;
+        let reference = parse(&text).with_context(named)?;
+        let verification = match &policy.verify {
+            Some(verify) => Some(
+                verify
+                    .read(|path| base_dir.join(path))
+                    .map_err(|message| anyhow::anyhow!("{}: verify: {message}", named()))?,
+            ),
+            None => None,
+        };
+        let keys = match &verification {
+            Some(verification) => Some(
+                crate::spec::artifact_keys(verification)
+                    .map_err(|message| anyhow::anyhow!("{}: verify: {message}", named()))?,
+            ),
+            None => None,
+        };
         let access = RegistryArgs {
             insecure: policy.insecure,
             registry_config: None,
         };
         let options = access.options(&reference)?;
-        let pulled = block_on(oci::policy::pull_cached(&reference, &options, &dir))?;
+        let pulled = block_on(oci::policy::pull_cached(&reference, &options, &dir, keys))?;
         if policy.name.is_none() {
             let last = reference.repository.rsplit('/').next().unwrap_or("policy");
             policy.name = Some(last.to_owned());
@@ -107,6 +128,7 @@ pub fn pull_policy_modules(unit: &mut SyncUnit) -> anyhow::Result<Vec<ResolvedMo
             policy: policy.name.clone().unwrap_or_default(),
             reference: reference.to_string(),
             digest: pulled.digest,
+            verified: pulled.verified,
         });
         policy.module = pulled.component;
     }

@@ -323,6 +323,7 @@ pub fn load_policies(
             fail_open: false,
             allow: crate::spec::TransformerAllowance::default(),
             insecure: false,
+            verify: None,
         });
     }
     reconcile::policies::load(host, &unit).map_err(flat)

@@ -138,12 +138,13 @@ pub struct SourceSpec {
 #[serde(rename_all = "camelCase")]
 pub struct VerifySpec {
     /// `head` (the default: the commit), `tag` (the annotated tag) or
-    /// `tagAndHead` (both).
+    /// `tagAndHead` (both); Git only (an `oci://` artifact is verified by
+    /// its cosign signature).
     #[serde(default)]
     pub mode: crate::source::verify::Mode,
-    /// A Secret in the SyncUnit's namespace whose every value is a file of
-    /// trusted keys: an armored OpenPGP public key block, SSH public keys,
-    /// or an allowed-signers file.
+    /// A Secret whose every value is a file of trusted keys: an armored
+    /// OpenPGP public key block, SSH public keys, or an allowed-signers file
+    /// (Git); PEM P-256 public keys (cosign, for `oci://` artifacts).
     pub secret_ref: LocalObjectRef,
 }
 
@@ -216,6 +217,13 @@ pub struct ModuleRef {
     /// HTTPS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    /// For an `oci://` url: a Secret whose values are cosign public keys
+    /// (PEM); the digest the url resolves to must be signed by one of them,
+    /// checked before the module is pulled or compiled. A SyncUnit's policy
+    /// reads it in the SyncUnit's namespace, a ClusterSyncPolicy in the
+    /// controller's (see docs/verify.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
 }
 
 /// An OCI artifact a reconcile used, as the status shows it.
@@ -237,6 +245,10 @@ pub struct ArtifactStatus {
     /// The manifest digest it resolved to (what ran); for a chart of a
     /// Helm chart repository, the archive's digest.
     pub digest: String,
+    /// The fingerprint of the cosign key whose signature of the digest was
+    /// verified (`verify`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 /// Per-policy changes to the host's default limits.
@@ -314,14 +326,15 @@ pub const MAX_STATUS_ENTRIES: usize = 20;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifiedStatus {
-    /// `commit` or `tag`.
+    /// `commit`, `tag` or `artifact`.
     pub kind: String,
-    /// Its id.
+    /// Its id: the commit or tag id, or the artifact's reference pinned to
+    /// its digest (`oci://host/repository:tag@sha256:…`).
     pub object: String,
-    /// `ssh` or `openpgp`.
+    /// `ssh`, `openpgp` or `cosign`.
     pub format: String,
-    /// The signing key's fingerprint (`SHA256:…` for SSH, the primary key's
-    /// for OpenPGP).
+    /// The signing key's fingerprint (`SHA256:…` for SSH and cosign keys,
+    /// the primary key's for OpenPGP).
     pub fingerprint: String,
 }
 

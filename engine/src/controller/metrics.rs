@@ -264,22 +264,19 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
         self.record_objects(report);
         for failure in &report.errors {
-            if let crate::reconcile::Error::Fetch(error) = failure.error() {
-                self.record_fetch_failure(error);
+            if let Some(reason) = failure.error().unverified_reason() {
+                self.record_unverified(reason);
             }
         }
     }
 
-    /// Count a fetch that refused a revision failing `source.verify`;
-    /// other fetch failures are not counted here.
-    pub fn record_fetch_failure(&self, error: &crate::source::Error) {
-        if let crate::source::Error::Unverified { source, .. } = error {
-            self.unverified_revisions
-                .get_or_create(&ReasonLabel {
-                    reason: source.reason(),
-                })
-                .inc();
-        }
+    /// Count a revision or artifact refused by verification (a Git
+    /// `source.verify`, a cosign `verify`), by its reason
+    /// ([`crate::reconcile::Error::unverified_reason`]).
+    pub fn record_unverified(&self, reason: &'static str) {
+        self.unverified_revisions
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// Record one drifted object repaired without a full reconcile

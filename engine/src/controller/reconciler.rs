@@ -453,8 +453,8 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
             ctx.options
                 .metrics
                 .record_reconcile_error(started.elapsed());
-            if let super::sync_unit::Error::Fetch(fetch) = &error {
-                ctx.options.metrics.record_fetch_failure(fetch);
+            if let Some(reason) = error.unverified_reason() {
+                ctx.options.metrics.record_unverified(reason);
             }
             let message = error.to_string();
             let verdict = if error.is_retryable() {
@@ -528,6 +528,7 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
     next.artifacts.extend(sync_unit::source_artifact(
         &resolved.unit,
         report.revision.as_deref(),
+        &report.verified,
     ));
     if inventory_count.is_some() {
         next.inventory_count = inventory_count;

@@ -198,10 +198,11 @@ fn verified_status(verified: &crate::source::Verified) -> crate::controller::crd
     let format = match verified.signer.format {
         crate::source::verify::SignerFormat::Ssh => "ssh",
         crate::source::verify::SignerFormat::OpenPgp => "openpgp",
+        crate::source::verify::SignerFormat::Cosign => "cosign",
     };
     crate::controller::crd::VerifiedStatus {
         kind: verified.kind.to_string(),
-        object: verified.object.to_string(),
+        object: verified.object.clone(),
         format: format.to_owned(),
         fingerprint: verified.signer.fingerprint.clone(),
     }

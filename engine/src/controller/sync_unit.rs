@@ -187,6 +187,17 @@ impl Error {
         }
     }
 
+    /// The reason of a revision or module refused by verification, for
+    /// the `plumbline_unverified_revisions_total` metric; `None` for other
+    /// failures.
+    pub fn unverified_reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Fetch(error @ source::Error::Unverified { .. }) => Some(error.reason()),
+            Error::Oci { source, .. } => source.unverified_reason(),
+            _ => None,
+        }
+    }
+
     /// A short machine-readable reason, for conditions and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -456,6 +467,7 @@ impl Resolver<'_> {
                 spec.limits,
                 spec.fail_open,
                 &spec.allow,
+                self.inventory_namespace,
             ));
         }
         for policy in &object.spec.policies {
@@ -472,18 +484,26 @@ impl Resolver<'_> {
                 policy.limits,
                 policy.fail_open,
                 &policy.allow,
+                &namespace,
             ));
         }
 
         let mut tree: Option<source::Tree> = None;
         let mut specs = Vec::with_capacity(wanted.len());
         let mut artifacts = Vec::new();
-        for (policy, module, settings, limits, fail_open, allow) in wanted {
+        for (policy, module, settings, limits, fail_open, allow, keys_namespace) in wanted {
             let bytes = match (&module.path, &module.url, &module.sha256) {
                 (None, Some(url), None) if oci::is_oci(url) => {
-                    let (bytes, artifact) = self.pull_oci(&policy, url, module, &namespace).await?;
+                    let (bytes, artifact) = self
+                        .pull_oci(&policy, url, module, (&namespace, keys_namespace))
+                        .await?;
                     artifacts.push(artifact);
                     bytes
+                }
+                (_, _, _) if module.verify.is_some() => {
+                    return Err(Error::InvalidSpec(format!(
+                        "policy {policy:?}: module.verify checks the cosign signature of an oci:// module; this module has none"
+                    )))
                 }
                 (None, Some(url), Some(_)) if oci::is_oci(url) => {
                     return Err(Error::InvalidSpec(format!(
@@ -569,8 +589,8 @@ impl Resolver<'_> {
             .verified
             .iter()
             .find(|v| v.kind == source::verify::ObjectKind::Tag)
-            .map_or(fetched.commit, |tag| tag.object);
-        unit.config.spec.source.reference = Some(GitRef::Commit(pinned.to_string()));
+            .map_or_else(|| fetched.commit.to_string(), |tag| tag.object.clone());
+        unit.config.spec.source.reference = Some(GitRef::Commit(pinned));
         Ok(fetched.files)
     }
 
@@ -661,13 +681,14 @@ impl Resolver<'_> {
     }
 
     /// The component of an `oci://` module, through the cache (by digest),
-    /// and what the status records of it.
+    /// and what the status records of it. The pull Secret is read in
+    /// `namespace`, the `verify` Secret in `keys_namespace`.
     async fn pull_oci(
         &self,
         policy: &str,
         url: &str,
         module: &ModuleRef,
-        namespace: &str,
+        (namespace, keys_namespace): (&str, &str),
     ) -> Result<(Vec<u8>, ArtifactStatus)> {
         let reference: oci::ArtifactRef = url
             .parse()
@@ -686,8 +707,13 @@ impl Resolver<'_> {
             max_blob_bytes: self.access.max_module_bytes,
             ..oci::Options::default()
         };
+        let verification = match &module.verify {
+            Some(verify) => Some(self.cosign_keys(policy, keys_namespace, verify).await?),
+            None => None,
+        };
         let dir = self.cache_dir.join("oci").join("policies");
-        let pulled = oci::policy::pull_cached(&reference, &options, &dir)
+        let keys = verification.as_ref().map(|v| v.keys.as_ref());
+        let pulled = oci::policy::pull_cached(&reference, &options, &dir, keys)
             .await
             .map_err(|source| Error::Oci {
                 policy: policy.to_owned(),
@@ -703,8 +729,43 @@ impl Resolver<'_> {
             chart: None,
             tag: reference.tag.clone(),
             digest: pulled.digest,
+            signed_by: pulled.verified.map(|v| v.signer.fingerprint),
         };
         Ok((bytes, artifact))
+    }
+
+    /// The cosign keys of a module's `verify`: every value of its Secret
+    /// in `namespace`, named `Secret <namespace>/<name> <key>` in messages.
+    async fn cosign_keys(
+        &self,
+        policy: &str,
+        namespace: &str,
+        verify: &crd::VerifySpec,
+    ) -> Result<source::Verification> {
+        let secret = &verify.secret_ref.name;
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let found = api.get(secret).await.map_err(|source| Error::Secret {
+            namespace: namespace.to_owned(),
+            name: secret.clone(),
+            source,
+        })?;
+        let invalid = |message: String| {
+            Error::InvalidSpec(format!("policy {policy:?}: module.verify: {message}"))
+        };
+        let mut keys = source::verify::TrustedKeys::default();
+        for (key, value) in found.data.unwrap_or_default() {
+            let origin = format!("Secret {namespace}/{secret} {key}");
+            let text =
+                String::from_utf8(value.0).map_err(|_| invalid(format!("{origin} is not text")))?;
+            keys.add(&text, &origin)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        let verification = source::Verification {
+            mode: verify.mode,
+            keys: Arc::new(keys),
+        };
+        spec::artifact_keys(&verification).map_err(invalid)?;
+        Ok(verification)
     }
 
     /// The credentials a `kubernetes.io/dockerconfigjson` Secret gives for
@@ -794,7 +855,8 @@ impl Resolver<'_> {
 /// The `plumbline.yaml` shape of a SyncUnit (policies are loaded
 /// separately).
 /// One policy a SyncUnit runs: its name, module, settings, limits,
-/// failure mode and transformer allowance.
+/// failure mode, transformer allowance, and the namespace of its module's
+/// `verify` Secret.
 type Wanted<'a> = (
     String,
     &'a ModuleRef,
@@ -802,6 +864,7 @@ type Wanted<'a> = (
     crd::LimitsSpec,
     bool,
     &'a spec::TransformerAllowance,
+    &'a str,
 );
 
 fn config(
@@ -876,11 +939,12 @@ fn limit_overrides(limits: crd::LimitsSpec) -> LimitOverrides {
 
 /// What the status records of an `oci://` source, or of a chart of a Helm
 /// chart repository, after a reconcile that fetched `revision`
-/// (`<tag or version>@sha256:…`, or the digest); `None` for other sources,
-/// or when nothing was fetched.
+/// (`<tag or version>@sha256:…`, or the digest) and `verified` its
+/// signature; `None` for other sources, or when nothing was fetched.
 pub fn source_artifact(
     unit: &reconcile::SyncUnit,
     revision: Option<&str>,
+    verified: &[source::Verified],
 ) -> Option<ArtifactStatus> {
     let spec = &unit.config.spec.source;
     let url = if oci::is_oci(&spec.url) {
@@ -902,6 +966,10 @@ pub fn source_artifact(
         chart: spec.chart.clone().filter(|_| !oci::is_oci(&spec.url)),
         tag,
         digest: digest.to_owned(),
+        signed_by: verified
+            .iter()
+            .find(|v| v.kind == source::verify::ObjectKind::Artifact)
+            .map(|v| v.signer.fingerprint.clone()),
     })
 }
 

@@ -15,7 +15,8 @@
 //! [`Artifact`] and nothing unverified.
 //!
 //! [`policy`] holds the Wasm layouts (push, pull), [`bundle`] the tar+gzip
-//! manifest layouts, [`credentials`] the docker `config.json` reader.
+//! manifest layouts, [`signature`] cosign signatures (verify, sign),
+//! [`credentials`] the docker `config.json` reader.
 
 pub mod bundle;
 pub mod credentials;
@@ -23,6 +24,7 @@ pub mod policy;
 mod reference;
 mod registry;
 pub mod select;
+pub mod signature;
 
 use std::time::Duration;
 
@@ -213,6 +215,17 @@ pub enum Error {
         /// What is wrong (never a secret).
         message: String,
     },
+    /// The artifact is not signed by a trusted key (`verify`): nothing of it
+    /// is used. Not retryable until someone signs it or the keys change.
+    #[error("{reference} is not verified: {refusal}; expected a signature by {expected}")]
+    Unverified {
+        /// The reference, pinned to the digest verified.
+        reference: String,
+        /// What was found instead of a good signature.
+        refusal: Box<crate::source::verify::cosign::Refusal>,
+        /// The trusted keys.
+        expected: String,
+    },
     /// Any other failure talking to the registry (connection refused, 5xx,
     /// malformed answers). Retryable.
     #[error("{reference}: {message}")]
@@ -247,6 +260,17 @@ impl Error {
             Error::Cache { .. } => "CacheFailed",
             Error::Credentials { .. } => "CredentialsFailed",
             Error::Registry { .. } => "RegistryFailed",
+            Error::Unverified { refusal, .. } => refusal.reason(),
+        }
+    }
+
+    /// The reason of a refused signature ([`Error::Unverified`]), for the
+    /// `plumbline_unverified_revisions_total` metric; `None` for other
+    /// failures.
+    pub fn unverified_reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Unverified { refusal, .. } => Some(refusal.reason()),
+            _ => None,
         }
     }
 }

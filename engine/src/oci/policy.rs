@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{digest_of, fetch, push, resolve, Artifact, ArtifactRef, Blob, Error, Options, Result};
+use crate::source::verify::{TrustedKeys, Verified};
 
 /// The config media type of the CNCF Wasm OCI artifact layout.
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
@@ -97,19 +98,30 @@ pub struct CachedPolicy {
     pub component: PathBuf,
     /// Whether it was already in the cache (no pull).
     pub cached: bool,
+    /// The signature verified, when keys were given.
+    pub verified: Option<Verified>,
 }
 
 /// The policy at `reference`, through the cache in `dir`: a tag is
 /// resolved to a digest (one request), and a digest already pulled is not
 /// pulled again. The cache maps manifest digests to component files, both
 /// checked against their digests when read.
+///
+/// With `keys`, the digest's cosign signature is verified first, every
+/// time (a cached digest too): an artifact no trusted key signed is
+/// neither pulled nor read from the cache, so it is never compiled.
 pub async fn pull_cached(
     reference: &ArtifactRef,
     options: &Options,
     dir: &Path,
+    keys: Option<&TrustedKeys>,
 ) -> Result<CachedPolicy> {
     let digest = resolve(reference, options).await?;
     let pinned = reference.pinned(&digest);
+    let verified = match keys {
+        Some(keys) => Some(super::signature::verify(&pinned, &digest, keys, options).await?),
+        None => None,
+    };
     let index = dir.join(file_name(&digest, ""));
     if let Some(component) = cached_component(dir, &index) {
         return Ok(CachedPolicy {
@@ -117,6 +129,7 @@ pub async fn pull_cached(
             digest,
             component,
             cached: true,
+            verified,
         });
     }
     let pulled = pull_policy(&pinned, options).await?;
@@ -135,6 +148,7 @@ pub async fn pull_cached(
         digest,
         component,
         cached: false,
+        verified,
     })
 }
 

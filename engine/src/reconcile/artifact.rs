@@ -5,19 +5,26 @@
 //! chart at the root of the tree, which renders as a chart. A `semver`
 //! range, or a chart's `version` (Helm's constraints), picks the tag
 //! first. The revision is what the reference resolved to:
-//! `<tag>@sha256:…`, or the digest alone.
+//! `<tag>@sha256:…`, or the digest alone. With `source.verify`, the
+//! digest's cosign signature is verified before any layer is pulled.
 
 use super::desired::Fetched;
 use super::{Error, SyncUnit};
 use crate::oci::{self, ArtifactRef};
 use crate::render::helm::chart_fetch::ArchiveCache;
 use crate::render::helm::oci_chart as chart_oci;
+use crate::source::verify::TrustedKeys;
 
 /// Pull the sync's artifact with the credentials of its configuration
 /// (a docker config file, else the user's) and read it like a directory;
 /// a Helm chart's artifact becomes a tree with the chart at its root, its
-/// archive kept under `cache_dir/charts`.
-pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Error> {
+/// archive kept under `cache_dir/charts`. With `keys`, nothing of it is
+/// pulled until a trusted key's signature of its digest is verified.
+pub fn fetch(
+    unit: &SyncUnit,
+    cache_dir: &std::path::Path,
+    keys: Option<&TrustedKeys>,
+) -> Result<Fetched, Error> {
     let started = std::time::Instant::now();
     let spec = &unit.config.spec.source;
     let reference =
@@ -32,10 +39,16 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Er
     let pull = async {
         let (semver, version) = (spec.semver.as_deref(), spec.version.as_deref());
         let reference = pick_tag(reference, semver, version, &options).await?;
-        let pulled = chart_oci::pull(&reference, &options, &cache).await?;
-        Ok((reference, pulled))
+        let digest = oci::resolve(&reference, &options).await?;
+        let pinned = reference.pinned(&digest);
+        let verified = match keys {
+            Some(keys) => vec![oci::signature::verify(&pinned, &digest, keys, &options).await?],
+            None => Vec::new(),
+        };
+        let pulled = chart_oci::pull(&pinned, &options, &cache).await?;
+        Ok((reference, pulled, verified))
     };
-    let (reference, pulled) = block_on(pull)?.map_err(Error::Artifact)?;
+    let (reference, pulled, verified) = block_on(pull)?.map_err(Error::Artifact)?;
     let revision = match &reference.tag {
         Some(tag) => format!("{tag}@{}", pulled.digest),
         None => pulled.digest.clone(),
@@ -52,7 +65,7 @@ pub fn fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> Result<Fetched, Er
         revision: Some(revision),
         tree: pulled.tree,
         duration: Some(started.elapsed()),
-        verified: Vec::new(),
+        verified,
         chart: pulled.chart,
     })
 }

@@ -358,15 +358,18 @@ fn fetch_source(
         ..FetchOptions::default()
     };
     if crate::oci::is_oci(&unit.config.spec.source.url) {
-        if options.verify.is_some() {
-            return Err(Error::Spec(crate::spec::Error::Invalid {
-                file: unit.file.clone(),
-                message: "source.verify verifies Git commits and tags; \
-                          this build does not verify OCI artifacts"
-                    .to_owned(),
-            }));
-        }
-        return super::artifact::fetch(unit, cache_dir);
+        let keys = match &options.verify {
+            Some(verification) => {
+                Some(crate::spec::artifact_keys(verification).map_err(|message| {
+                    Error::Spec(crate::spec::Error::Keys {
+                        file: unit.file.clone(),
+                        message,
+                    })
+                })?)
+            }
+            None => None,
+        };
+        return super::artifact::fetch(unit, cache_dir, keys);
     }
     if unit.config.spec.source.chart.is_some() {
         return super::chart_source::fetch(unit, cache_dir);

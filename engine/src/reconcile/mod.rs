@@ -205,6 +205,18 @@ impl Error {
         }
     }
 
+    /// The reason of a revision refused by verification (Git
+    /// `source.verify`, or an artifact's cosign signature), for the
+    /// `plumbline_unverified_revisions_total` metric; `None` for other
+    /// failures.
+    pub fn unverified_reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Fetch(error @ crate::source::Error::Unverified { .. }) => Some(error.reason()),
+            Error::Artifact(error) => error.unverified_reason(),
+            _ => None,
+        }
+    }
+
     /// Whether trying again later, with the same spec and revision, may
     /// succeed.
     pub fn is_retryable(&self) -> bool {

@@ -1,7 +1,7 @@
 //! `plumbline policy ...`: commands for policy authors: scaffold a project
 //! (`new`), build it into a component (`build`), run its test suites
-//! (`test`), look inside a component (`inspect`), and publish or fetch one
-//! as an OCI artifact (`push`, `pull`).
+//! (`test`), look inside a component (`inspect`), publish, sign or fetch
+//! one as an OCI artifact (`push`, `sign`, `pull`).
 //!
 //! Each subcommand lives in its own module; this one holds the argument
 //! enum and the output helpers they share.
@@ -37,6 +37,9 @@ pub enum Command {
     Push(push::PushArgs),
     /// Fetch a policy from an OCI registry and write its component.
     Pull(pull::PullArgs),
+    /// Sign a policy in an OCI registry with a cosign-compatible signature
+    /// (checked to be a policy component first).
+    Sign(crate::cli::sign::Args),
 }
 
 /// Run a policy command.
@@ -48,6 +51,9 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, global),
         Command::Push(args) => push::run(args, global),
         Command::Pull(args) => pull::run(args, global),
+        Command::Sign(args) => {
+            crate::cli::sign::run(args, crate::cli::sign::Subject::Policy, global)
+        }
     }
 }
 

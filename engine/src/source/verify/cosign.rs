@@ -16,12 +16,13 @@
 //!
 //! [`PayloadVerifier::verify`] checks the signature over the payload's exact bytes, then
 //! that the payload names the digest of the artifact being verified: a
-//! signature copied from another artifact fails.
+//! signature copied from another artifact fails. [`verify_signatures`]
+//! judges every signature layer of an artifact against the trusted keys.
 
 use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 use serde::{Deserialize, Serialize};
 
 /// The layer annotation holding the base64 signature of the payload.
@@ -160,6 +161,22 @@ fn check_digest(digest: &str) -> Result<(), Error> {
     }
 }
 
+/// The fingerprint Plumbline shows for a P-256 key: `SHA256:` and the
+/// unpadded base64 SHA-256 of its DER SubjectPublicKeyInfo (`openssl pkey
+/// -pubin -outform DER | openssl dgst -sha256 -binary | base64`, without
+/// the `=`).
+fn fingerprint(key: &VerifyingKey) -> String {
+    use sha2::Digest as _;
+    let der = key
+        .to_public_key_der()
+        .expect("a P-256 public key encodes as DER");
+    let digest = sha2::Sha256::digest(der.as_bytes());
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+    )
+}
+
 /// A key to sign payloads with, from an unencrypted PKCS#8 PEM.
 pub struct PayloadSigner(SigningKey);
 
@@ -179,6 +196,16 @@ impl PayloadSigner {
     pub fn sign(&self, payload: &[u8]) -> String {
         let signature: Signature = self.0.sign(payload);
         base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
+    }
+
+    /// The fingerprint of its public key (see [`TrustedKey::fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.0.verifying_key())
+    }
+
+    /// Its public key.
+    pub fn verifier(&self) -> PayloadVerifier {
+        PayloadVerifier(*self.0.verifying_key())
     }
 }
 
@@ -228,6 +255,174 @@ impl PayloadVerifier {
         }
         Ok(parsed)
     }
+}
+
+/// Whether `text` holds a PEM public key (`-----BEGIN PUBLIC KEY-----`), as
+/// `cosign public-key` and `openssl pkey -pubout` write it.
+pub fn is_public_key_pem(text: &str) -> bool {
+    text.contains("-----BEGIN PUBLIC KEY-----")
+}
+
+/// A trusted cosign public key, with its fingerprint and the file (or
+/// Secret key) it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    verifier: PayloadVerifier,
+    fingerprint: String,
+    origin: String,
+}
+
+impl TrustedKey {
+    /// `SHA256:` and the unpadded base64 SHA-256 of the DER public key.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The file or Secret key it came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+/// The keys of a file of PEM public keys (one or more `PUBLIC KEY`
+/// blocks); every block must be a P-256 key.
+pub fn parse_keys(text: &str, origin: &str) -> Result<Vec<TrustedKey>, String> {
+    const END: &str = "-----END PUBLIC KEY-----";
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN PUBLIC KEY-----") {
+        let block = &rest[start..];
+        let end = block
+            .find(END)
+            .ok_or_else(|| format!("key {} has no {END} line", keys.len() + 1))?
+            + END.len();
+        let verifier = PayloadVerifier::from_pem(&block[..end])
+            .map_err(|e| format!("key {}: {e}", keys.len() + 1))?;
+        keys.push(TrustedKey {
+            fingerprint: fingerprint(&verifier.0),
+            verifier,
+            origin: origin.to_owned(),
+        });
+        rest = &block[end..];
+    }
+    if keys.is_empty() {
+        return Err("no PEM public key".to_owned());
+    }
+    Ok(keys)
+}
+
+/// One signature of an artifact: a payload layer's bytes and its
+/// [`SIGNATURE_ANNOTATION`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// The simple-signing payload, as stored.
+    pub payload: Vec<u8>,
+    /// The base64 signature of the payload.
+    pub signature: String,
+}
+
+/// Why none of an artifact's signatures is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No signature tag, or no signature layer under it.
+    #[error("it is not signed (no cosign signature under the tag {tag})")]
+    Unsigned {
+        /// The signature tag looked up, `sha256-<hex>.sig`.
+        tag: String,
+    },
+    /// No signature verifies with a trusted key over its payload. In
+    /// cosign's keyed format a signature by another key and a payload
+    /// changed after signing look the same: neither verifies, and nothing
+    /// says which key was meant.
+    #[error(
+        "none of its {count} signature(s) verifies with a trusted key: made by another key, \
+         or the payload was changed after it was signed"
+    )]
+    NoTrustedSignature {
+        /// How many signature layers were found.
+        count: usize,
+    },
+    /// A trusted key signed a payload naming another artifact: a signature
+    /// copied (replayed) from there.
+    #[error(
+        "its signature by {signer} signs another artifact, {signed} (a signature copied from it)"
+    )]
+    Replayed {
+        /// The key that signed.
+        signer: String,
+        /// The digest the payload names.
+        signed: String,
+    },
+    /// A trusted key signed something that is not a cosign simple-signing
+    /// payload.
+    #[error("its signature by {signer} is over a payload that is not cosign's: {message}")]
+    NotAPayload {
+        /// The key that signed.
+        signer: String,
+        /// What is wrong with the payload.
+        message: String,
+    },
+}
+
+impl Refusal {
+    /// The reason, shared with Git verification: `UnsignedRevision`,
+    /// `UntrustedSigner` or `InvalidSignature`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Unsigned { .. } => "UnsignedRevision",
+            Refusal::NoTrustedSignature { .. } => "UntrustedSigner",
+            Refusal::Replayed { .. } | Refusal::NotAPayload { .. } => "InvalidSignature",
+        }
+    }
+}
+
+/// The trusted key that signed the artifact with manifest digest `digest`,
+/// judging each of its signature layers with each key: the first signature
+/// that verifies and names `digest` wins. Otherwise the most telling
+/// refusal: a replayed signature or a foreign payload by a trusted key, else
+/// [`Refusal::NoTrustedSignature`]. `tag` names the signature tag in
+/// [`Refusal::Unsigned`] when there are no layers.
+pub fn verify_signatures<'k>(
+    layers: &[SignatureLayer],
+    keys: &'k [TrustedKey],
+    digest: &str,
+    tag: &str,
+) -> Result<&'k TrustedKey, Refusal> {
+    if layers.is_empty() {
+        return Err(Refusal::Unsigned {
+            tag: tag.to_owned(),
+        });
+    }
+    let mut refusal = Refusal::NoTrustedSignature {
+        count: layers.len(),
+    };
+    for layer in layers {
+        for key in keys {
+            let signer = || format!("cosign key {} ({})", key.fingerprint, key.origin);
+            match key
+                .verifier
+                .verify(&layer.payload, &layer.signature, digest)
+            {
+                Ok(_) => return Ok(key),
+                Err(Error::DigestMismatch { signed, .. }) => {
+                    refusal = Refusal::Replayed {
+                        signer: signer(),
+                        signed,
+                    };
+                }
+                Err(Error::Payload(message)) => {
+                    if matches!(refusal, Refusal::NoTrustedSignature { .. }) {
+                        refusal = Refusal::NotAPayload {
+                            signer: signer(),
+                            message,
+                        };
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    Err(refusal)
 }
 
 #[cfg(test)]
@@ -314,6 +509,54 @@ mod tests {
             verifier.verify(&payload, "not base64!", DIGEST),
             Err(Error::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn verdicts_say_what_was_found_and_one_good_signature_is_enough() {
+        let secret = SigningKey::from_slice(&[7; 32]).unwrap();
+        let public = secret
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let keys = parse_keys(&format!("{public}{public}"), "cosign.pub").unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(keys[0].fingerprint().starts_with("SHA256:"));
+        let (signer, _) = pair(7);
+        assert_eq!(signer.fingerprint(), keys[0].fingerprint());
+        let (stranger, _) = pair(9);
+        let layer = |signer: &PayloadSigner, payload: Vec<u8>| SignatureLayer {
+            signature: signer.sign(&payload),
+            payload,
+        };
+        let good = layer(&signer, Payload::new("r/p", DIGEST).unwrap().to_bytes());
+        let replayed = layer(&signer, Payload::new("r/p", OTHER).unwrap().to_bytes());
+        let foreign = layer(&stranger, Payload::new("r/p", DIGEST).unwrap().to_bytes());
+        let not_cosign = layer(&signer, b"{}".to_vec());
+        let tag = "sha256-x.sig";
+        let verdict = |layers: &[SignatureLayer]| {
+            verify_signatures(layers, &keys, DIGEST, tag).map(TrustedKey::origin)
+        };
+
+        let unsigned = verdict(&[]).unwrap_err();
+        assert_eq!(unsigned, Refusal::Unsigned { tag: tag.into() });
+        assert_eq!(unsigned.reason(), "UnsignedRevision");
+        let untrusted = verdict(std::slice::from_ref(&foreign)).unwrap_err();
+        assert_eq!(untrusted, Refusal::NoTrustedSignature { count: 1 });
+        assert_eq!(untrusted.reason(), "UntrustedSigner");
+        let copied = verdict(&[foreign.clone(), replayed.clone()]).unwrap_err();
+        assert!(
+            matches!(&copied, Refusal::Replayed { signed, signer }
+                if signed == OTHER && signer.contains(keys[0].fingerprint())),
+            "{copied:?}"
+        );
+        assert_eq!(copied.reason(), "InvalidSignature");
+        let payload = verdict(&[not_cosign]).unwrap_err();
+        assert!(
+            matches!(payload, Refusal::NotAPayload { .. }),
+            "{payload:?}"
+        );
+        assert_eq!(verdict(&[foreign, replayed, good]), Ok("cosign.pub"));
+        assert!(parse_keys("no key", "k").is_err());
     }
 
     #[test]

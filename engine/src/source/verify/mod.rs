@@ -1,6 +1,8 @@
-//! Verify what a Git source delivers: the signatures of commits and
+//! Verify what a source delivers: the signatures of Git commits and
 //! annotated tags, checked in-process against trusted keys, before any of
-//! the revision's files are read.
+//! the revision's files are read; and the trusted keys and verdicts of
+//! cosign signatures of OCI artifacts (module [`cosign`], whose signatures
+//! [`crate::oci::signature`] pulls).
 //!
 //! In: the object database of the cache repository, the object a fetched
 //! reference points to, and a [`Verification`] (a [`Mode`] and
@@ -56,11 +58,13 @@ impl Mode {
 }
 
 /// Keys whose signatures are trusted: SSH public keys and OpenPGP
-/// certificates, each with the file (or Secret key) it came from.
+/// certificates (for Git), cosign P-256 public keys (for OCI artifacts),
+/// each with the file (or Secret key) it came from.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedKeys {
     ssh: Vec<ssh::TrustedKey>,
     openpgp: Vec<openpgp::Certificate>,
+    cosign: Vec<cosign::TrustedKey>,
 }
 
 impl PartialEq for TrustedKeys {
@@ -82,9 +86,9 @@ pub struct KeyError {
 }
 
 impl TrustedKeys {
-    /// Add the keys of one file: an armored OpenPGP public key block, or
-    /// SSH public keys or an allowed-signers file. `origin` names it in
-    /// messages.
+    /// Add the keys of one file: an armored OpenPGP public key block, SSH
+    /// public keys or an allowed-signers file, or PEM P-256 public keys
+    /// (cosign's). `origin` names it in messages.
     pub fn add(&mut self, text: &str, origin: &str) -> Result<(), KeyError> {
         let error = |message| KeyError {
             origin: origin.to_owned(),
@@ -93,11 +97,15 @@ impl TrustedKeys {
         if openpgp::is_armored_key(text) {
             self.openpgp
                 .extend(openpgp::parse(text, origin).map_err(error)?);
+        } else if cosign::is_public_key_pem(text) {
+            self.cosign
+                .extend(cosign::parse_keys(text, origin).map_err(error)?);
         } else if ssh::looks_like_ssh(text) {
             self.ssh.extend(ssh::parse(text, origin).map_err(error)?);
         } else {
             return Err(error(
-                "neither an armored OpenPGP public key nor SSH public keys or allowed signers"
+                "neither an armored OpenPGP public key, SSH public keys or allowed signers, \
+                 nor a PEM public key (cosign)"
                     .into(),
             ));
         }
@@ -106,11 +114,16 @@ impl TrustedKeys {
 
     /// Whether no key was added.
     pub fn is_empty(&self) -> bool {
-        self.ssh.is_empty() && self.openpgp.is_empty()
+        self.ssh.is_empty() && self.openpgp.is_empty() && self.cosign.is_empty()
+    }
+
+    /// The cosign keys, which verify OCI artifacts.
+    pub fn cosign(&self) -> &[cosign::TrustedKey] {
+        &self.cosign
     }
 
     /// The keys, for messages: `SSH key SHA256:… (keys/alice.pub), OpenPGP
-    /// key 0123… (keys/bob.asc)`.
+    /// key 0123… (keys/bob.asc), cosign key SHA256:… (cosign.pub)`.
     pub fn describe(&self) -> String {
         let ssh = self
             .ssh
@@ -120,7 +133,14 @@ impl TrustedKeys {
             .openpgp
             .iter()
             .map(|c| format!("OpenPGP key {} ({})", c.fingerprint(), c.origin()));
-        ssh.chain(openpgp).collect::<Vec<_>>().join(", ")
+        let cosign = self
+            .cosign
+            .iter()
+            .map(|k| format!("cosign key {} ({})", k.fingerprint(), k.origin()));
+        ssh.chain(openpgp)
+            .chain(cosign)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -141,6 +161,8 @@ pub enum SignerFormat {
     Ssh,
     /// An OpenPGP signature (`gpg`).
     OpenPgp,
+    /// A cosign signature of an OCI artifact (ECDSA P-256).
+    Cosign,
 }
 
 /// The trusted key that made a good signature.
@@ -160,19 +182,22 @@ impl std::fmt::Display for Signer {
         let format = match self.format {
             SignerFormat::Ssh => "SSH",
             SignerFormat::OpenPgp => "OpenPGP",
+            SignerFormat::Cosign => "cosign",
         };
         write!(f, "{format} key {} ({})", self.fingerprint, self.origin)
     }
 }
 
-/// The kind of a signed Git object.
+/// The kind of a signed object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
-    /// A commit.
+    /// A Git commit.
     Commit,
-    /// An annotated tag.
+    /// A Git annotated tag.
     Tag,
+    /// An OCI artifact (its manifest), signed with cosign.
+    Artifact,
 }
 
 impl std::fmt::Display for ObjectKind {
@@ -180,30 +205,21 @@ impl std::fmt::Display for ObjectKind {
         f.write_str(match self {
             ObjectKind::Commit => "commit",
             ObjectKind::Tag => "tag",
+            ObjectKind::Artifact => "artifact",
         })
     }
 }
 
 /// One object whose signature was verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verified {
-    /// Commit or tag.
+    /// Commit, tag or artifact.
     pub kind: ObjectKind,
-    /// Its id.
-    pub object: ObjectId,
+    /// Its id: the Git object id, or the artifact's `oci://…@sha256:…`
+    /// reference pinned to its manifest digest.
+    pub object: String,
     /// Who signed it.
     pub signer: Signer,
-}
-
-impl Serialize for Verified {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut fields = serializer.serialize_struct("Verified", 3)?;
-        fields.serialize_field("kind", &self.kind)?;
-        fields.serialize_field("object", &self.object.to_string())?;
-        fields.serialize_field("signer", &self.signer)?;
-        fields.end()
-    }
 }
 
 impl std::fmt::Display for Verified {
@@ -377,7 +393,7 @@ pub fn verify_object(
         })?;
     Ok(Verified {
         kind,
-        object: id,
+        object: id.to_string(),
         signer,
     })
 }
