@@ -100,7 +100,9 @@ impl Fleet {
                 units,
                 objects: objects - objects % PER_FILE,
             },
-            _ => panic!("PLUMBLINE_BENCH_FLEET={text:?} is not TARGETSxUNITSxOBJECTS, e.g. 5x20x100"),
+            _ => {
+                panic!("PLUMBLINE_BENCH_FLEET={text:?} is not TARGETSxUNITSxOBJECTS, e.g. 5x20x100")
+            }
         }
     }
 
@@ -118,7 +120,11 @@ fn namespace_of(unit: usize, file: usize) -> String {
 fn drifted(fleet: Fleet, sample: usize) -> (usize, String, String) {
     let unit = (sample * 7) % fleet.units;
     let file = sample % (fleet.objects / PER_FILE);
-    (unit, namespace_of(unit, file), format!("u{unit:02}-{file}-2"))
+    (
+        unit,
+        namespace_of(unit, file),
+        format!("u{unit:02}-{file}-2"),
+    )
 }
 
 /// Ten objects of unit `unit`, file `file`: in turn a Deployment (with

@@ -678,3 +678,135 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
     assert!(on_east.get_opt("settings").await.unwrap().is_some());
     running.stop().await;
 }
+
+/// The labels of `settings` in `config_maps`, or none when it is missing.
+async fn labels_of(config_maps: &Api<ConfigMap>) -> std::collections::BTreeMap<String, String> {
+    config_maps
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
+    let Some((fixture, targets)) = fleet(2).await else {
+        return;
+    };
+    let wasm = std::fs::read(policy_artifacts::COMMON_METADATA).unwrap();
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    std::fs::create_dir_all(fixture.world.repo.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        fixture.world.repo.dir.path().join("policies/metadata.wasm"),
+        wasm,
+    )
+    .unwrap();
+    fixture.world.repo.commit("app with a transformer");
+    let url = fixture.world.repo.url();
+    let (east, west) = (&targets[0], &targets[1]);
+    register(
+        &fixture,
+        "east",
+        json!({"env": "prod"}),
+        server_and_token(east),
+    )
+    .await;
+    register(
+        &fixture,
+        "west",
+        json!({"env": "staging"}),
+        server_and_token(west),
+    )
+    .await;
+    // Labels the objects of every SyncUnit into a cluster labelled
+    // env=prod.
+    let policies: Api<plumbline::controller::crd::ClusterSyncPolicy> = Api::all(fixture.client());
+    let policy = json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "ClusterSyncPolicy",
+        "metadata": {"name": "prod-marker"},
+        "spec": {"module": {"path": "policies/metadata.wasm"},
+                 "settings": {"labels": {"tier": "prod"}},
+                 "clusterSelector": {"matchLabels": {"env": "prod"}}}});
+    policies
+        .patch(
+            "prod-marker",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&policy),
+        )
+        .await
+        .unwrap();
+    let running = fixture.start();
+    for name in ["east", "west"] {
+        fixture
+            .put_sync_unit("team", name, remote_spec(&url, "app", name))
+            .await;
+    }
+    // One into the controller's own cluster: no registration, so no
+    // clusterSelector selects it.
+    fixture
+        .put_sync_unit(
+            "team",
+            "local",
+            spec_for(
+                &url,
+                "app",
+                json!({"targetNamespace": "local", "createNamespace": true}),
+            ),
+        )
+        .await;
+    for name in ["east", "west", "local"] {
+        fixture.wait_for_unit("team", name, "Ready", is_ready).await;
+    }
+    let on_east: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
+    let on_west: Api<ConfigMap> = Api::namespaced(west.client(), "shop");
+    let on_management: Api<ConfigMap> = Api::namespaced(fixture.client(), "local");
+    assert_eq!(
+        labels_of(&on_east).await.get("tier").map(String::as_str),
+        Some("prod")
+    );
+    assert!(!labels_of(&on_west).await.contains_key("tier"));
+    assert!(!labels_of(&on_management).await.contains_key("tier"));
+
+    // West is relabelled prod: its SyncUnit reconciles with the policy.
+    register(
+        &fixture,
+        "west",
+        json!({"env": "prod"}),
+        server_and_token(west),
+    )
+    .await;
+    fixture
+        .wait_for_object(&on_west, "settings", "labelled by the policy", |o| {
+            o.is_some_and(|o| o["metadata"]["labels"]["tier"] == "prod")
+        })
+        .await;
+
+    // The policy narrowed to another environment: east and west are
+    // released from it at once, and the label it added is gone.
+    let narrowed = json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "ClusterSyncPolicy",
+        "metadata": {"name": "prod-marker"},
+        "spec": {"module": {"path": "policies/metadata.wasm"},
+                 "settings": {"labels": {"tier": "prod"}},
+                 "clusterSelector": {"matchLabels": {"env": "edge"}}}});
+    policies
+        .patch(
+            "prod-marker",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&narrowed),
+        )
+        .await
+        .unwrap();
+    for config_maps in [&on_east, &on_west] {
+        fixture
+            .wait_for_object(config_maps, "settings", "released from the policy", |o| {
+                o.is_some_and(|o| o["metadata"]["labels"].get("tier").is_none())
+            })
+            .await;
+    }
+    assert!(!labels_of(&on_management).await.contains_key("tier"));
+    running.stop().await;
+}

@@ -502,6 +502,14 @@ impl Clusters {
         })
     }
 
+    /// The labels of cluster `name` as its pooled connection was made
+    /// with; `None` when it is not connected (yet, or any more).
+    pub fn labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.pool()
+            .get(name)
+            .map(|target| target.registration.labels.clone())
+    }
+
     fn pool(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Target>>> {
         self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
