@@ -810,3 +810,141 @@ async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
     assert!(!labels_of(&on_management).await.contains_key("tier"));
     running.stop().await;
 }
+
+/// Apply `objects` to `plane` as its administrator.
+async fn apply_to(plane: &ControlPlane, objects: &[Value]) {
+    let installer = plumbline::apply::Cluster::new(
+        plane.client(),
+        plumbline::apply::Options {
+            field_manager: "test-admin".into(),
+            ..Default::default()
+        },
+    );
+    plumbline::controller::install::apply(&installer, objects)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_that_impersonates_applies_with_that_accounts_rights_only() {
+    let Some((fixture, targets)) = fleet(1).await else {
+        return;
+    };
+    let east = &targets[0];
+    // In east, service account plumbline/deployer may read everything,
+    // write the inventories and claims, and write anything in team-a only.
+    let binding = |kind: &str, name: &str, namespace: Option<&str>| {
+        let mut metadata = json!({"name": format!("deployer-{name}")});
+        if let Some(namespace) = namespace {
+            metadata["namespace"] = json!(namespace);
+        }
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+               "kind": if kind == "ClusterRole" { "ClusterRoleBinding" } else { "RoleBinding" },
+               "metadata": metadata,
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+               "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "plumbline"}]})
+    };
+    let namespace =
+        |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    apply_to(
+        east,
+        &[
+            namespace("plumbline"),
+            namespace("team-a"),
+            namespace("team-b"),
+            namespace(CONTROLLER_NAMESPACE),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "deployer", "namespace": "plumbline"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "read-everything"},
+                   "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]}),
+            binding("ClusterRole", "read-everything", None),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "everything", "namespace": "team-a"},
+                   "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+            binding("Role", "everything", Some("team-a")),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "inventories", "namespace": CONTROLLER_NAMESPACE},
+                   "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]}),
+            binding("Role", "inventories", Some(CONTROLLER_NAMESPACE)),
+        ],
+    )
+    .await;
+    // The registration holds the administrator's token, and names the
+    // account every request impersonates.
+    let mut data = server_and_token(east);
+    data["serviceAccount"] = json!("plumbline/deployer");
+    register(&fixture, "east", json!({}), data).await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("one ConfigMap");
+    let url = fixture.world.repo.url();
+    let running = fixture.start();
+    let into = |namespace: &str| {
+        spec_for(
+            &url,
+            "app",
+            json!({"cluster": "east", "targetNamespace": namespace, "selfHeal": true}),
+        )
+    };
+
+    // Inside its rights: synced, and its drift repaired.
+    fixture
+        .put_sync_unit("team", "inside", into("team-a"))
+        .await;
+    fixture
+        .wait_for_unit("team", "inside", "Ready", is_ready)
+        .await;
+    let inside: Api<ConfigMap> = Api::namespaced(east.client(), "team-a");
+    assert_eq!(
+        mode(Some(
+            &serde_json::to_value(inside.get("settings").await.unwrap()).unwrap()
+        )),
+        Some("fast")
+    );
+    inside
+        .patch(
+            "settings",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": "team-a"},
+                "data": {"mode": "edited"}})),
+        )
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&inside, "settings", "repaired", |o| mode(o) == Some("fast"))
+        .await;
+
+    // Outside them: refused by the target, naming the account, the kind
+    // and the namespace; nothing applied there.
+    fixture
+        .put_sync_unit("team", "outside", into("team-b"))
+        .await;
+    let refused = fixture
+        .wait_for_unit("team", "outside", "refused", |unit| {
+            ready(unit).is_some_and(|(status, reason)| status == "False" && reason != "Progressing")
+        })
+        .await;
+    let message = &refused
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("403 Forbidden")
+            && message.contains("system:serviceaccount:plumbline:deployer")
+            && message.contains("\"configmaps\"")
+            && message.contains("in the namespace \"team-b\""),
+        "{message}"
+    );
+    let outside: Api<ConfigMap> = Api::namespaced(east.client(), "team-b");
+    assert!(outside.get_opt("settings").await.unwrap().is_none());
+    running.stop().await;
+}
