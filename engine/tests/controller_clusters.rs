@@ -946,5 +946,32 @@ async fn a_registration_that_impersonates_applies_with_that_accounts_rights_only
     );
     let outside: Api<ConfigMap> = Api::namespaced(east.client(), "team-b");
     assert!(outside.get_opt("settings").await.unwrap().is_none());
+
+    // A SyncUnit cannot swap the registration's identity for another
+    // account of the target, even one that may write team-b.
+    apply_to(
+        east,
+        &[
+            namespace("team"),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "builder", "namespace": "team"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "builder-everything", "namespace": "team-b"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": "cluster-admin"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "builder", "namespace": "team"}]}),
+        ],
+    )
+    .await;
+    let mut as_builder = into("team-b");
+    as_builder["serviceAccountName"] = json!("builder");
+    fixture.put_sync_unit("team", "escape", as_builder).await;
+    let message = wait_for_reason(&fixture, "escape", "ImpersonationConflict").await;
+    assert!(
+        message.contains("system:serviceaccount:plumbline:deployer")
+            && message.contains("system:serviceaccount:team:builder"),
+        "{message}"
+    );
+    assert!(outside.get_opt("settings").await.unwrap().is_none());
     running.stop().await;
 }
