@@ -938,7 +938,7 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
         inventory_namespace: "plumbline-system",
         access: &Access::default(),
     };
-    let resolved = resolver.resolve(&unit, &[]).await.unwrap();
+    let resolved = resolver.resolve(&unit, &[], None).await.unwrap();
     let config = &resolved.unit.config;
     assert_eq!(config.metadata.name, "team.shop");
     assert_eq!(config.spec.sync.target_namespace.as_deref(), Some("team"));
@@ -960,7 +960,11 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
         .patch("git", &PatchParams::apply("test"), &Patch::Apply(&empty))
         .await
         .unwrap();
-    let error = resolver.resolve(&unit, &[]).await.unwrap_err().to_string();
+    let error = resolver
+        .resolve(&unit, &[], None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("Secret team/git has none of the keys"),
         "{error}"

@@ -678,3 +678,300 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
     assert!(on_east.get_opt("settings").await.unwrap().is_some());
     running.stop().await;
 }
+
+/// The labels of `settings` in `config_maps`, or none when it is missing.
+async fn labels_of(config_maps: &Api<ConfigMap>) -> std::collections::BTreeMap<String, String> {
+    config_maps
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
+    let Some((fixture, targets)) = fleet(2).await else {
+        return;
+    };
+    let wasm = std::fs::read(policy_artifacts::COMMON_METADATA).unwrap();
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    std::fs::create_dir_all(fixture.world.repo.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        fixture.world.repo.dir.path().join("policies/metadata.wasm"),
+        wasm,
+    )
+    .unwrap();
+    fixture.world.repo.commit("app with a transformer");
+    let url = fixture.world.repo.url();
+    let (east, west) = (&targets[0], &targets[1]);
+    register(
+        &fixture,
+        "east",
+        json!({"env": "prod"}),
+        server_and_token(east),
+    )
+    .await;
+    register(
+        &fixture,
+        "west",
+        json!({"env": "staging"}),
+        server_and_token(west),
+    )
+    .await;
+    // Labels the objects of every SyncUnit into a cluster labelled
+    // env=prod.
+    let policies: Api<plumbline::controller::crd::ClusterSyncPolicy> = Api::all(fixture.client());
+    let policy = json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "ClusterSyncPolicy",
+        "metadata": {"name": "prod-marker"},
+        "spec": {"module": {"path": "policies/metadata.wasm"},
+                 "settings": {"labels": {"tier": "prod"}},
+                 "clusterSelector": {"matchLabels": {"env": "prod"}}}});
+    policies
+        .patch(
+            "prod-marker",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&policy),
+        )
+        .await
+        .unwrap();
+    let running = fixture.start();
+    for name in ["east", "west"] {
+        fixture
+            .put_sync_unit("team", name, remote_spec(&url, "app", name))
+            .await;
+    }
+    // One into the controller's own cluster: no registration, so no
+    // clusterSelector selects it.
+    fixture
+        .put_sync_unit(
+            "team",
+            "local",
+            spec_for(
+                &url,
+                "app",
+                json!({"targetNamespace": "local", "createNamespace": true}),
+            ),
+        )
+        .await;
+    for name in ["east", "west", "local"] {
+        fixture.wait_for_unit("team", name, "Ready", is_ready).await;
+    }
+    let on_east: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
+    let on_west: Api<ConfigMap> = Api::namespaced(west.client(), "shop");
+    let on_management: Api<ConfigMap> = Api::namespaced(fixture.client(), "local");
+    assert_eq!(
+        labels_of(&on_east).await.get("tier").map(String::as_str),
+        Some("prod")
+    );
+    assert!(!labels_of(&on_west).await.contains_key("tier"));
+    assert!(!labels_of(&on_management).await.contains_key("tier"));
+
+    // West is relabelled prod: its SyncUnit reconciles with the policy.
+    register(
+        &fixture,
+        "west",
+        json!({"env": "prod"}),
+        server_and_token(west),
+    )
+    .await;
+    fixture
+        .wait_for_object(&on_west, "settings", "labelled by the policy", |o| {
+            o.is_some_and(|o| o["metadata"]["labels"]["tier"] == "prod")
+        })
+        .await;
+
+    // The policy narrowed to another environment: east and west are
+    // released from it at once, and the label it added is gone.
+    let narrowed = json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "ClusterSyncPolicy",
+        "metadata": {"name": "prod-marker"},
+        "spec": {"module": {"path": "policies/metadata.wasm"},
+                 "settings": {"labels": {"tier": "prod"}},
+                 "clusterSelector": {"matchLabels": {"env": "edge"}}}});
+    policies
+        .patch(
+            "prod-marker",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&narrowed),
+        )
+        .await
+        .unwrap();
+    for config_maps in [&on_east, &on_west] {
+        fixture
+            .wait_for_object(config_maps, "settings", "released from the policy", |o| {
+                o.is_some_and(|o| o["metadata"]["labels"].get("tier").is_none())
+            })
+            .await;
+    }
+    assert!(!labels_of(&on_management).await.contains_key("tier"));
+    running.stop().await;
+}
+
+/// Apply `objects` to `plane` as its administrator.
+async fn apply_to(plane: &ControlPlane, objects: &[Value]) {
+    let installer = plumbline::apply::Cluster::new(
+        plane.client(),
+        plumbline::apply::Options {
+            field_manager: "test-admin".into(),
+            ..Default::default()
+        },
+    );
+    plumbline::controller::install::apply(&installer, objects)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_that_impersonates_applies_with_that_accounts_rights_only() {
+    let Some((fixture, targets)) = fleet(1).await else {
+        return;
+    };
+    let east = &targets[0];
+    // In east, service account plumbline/deployer may read everything,
+    // write the inventories and claims, and write anything in team-a only.
+    let binding = |kind: &str, name: &str, namespace: Option<&str>| {
+        let mut metadata = json!({"name": format!("deployer-{name}")});
+        if let Some(namespace) = namespace {
+            metadata["namespace"] = json!(namespace);
+        }
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+               "kind": if kind == "ClusterRole" { "ClusterRoleBinding" } else { "RoleBinding" },
+               "metadata": metadata,
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+               "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "plumbline"}]})
+    };
+    let namespace =
+        |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    apply_to(
+        east,
+        &[
+            namespace("plumbline"),
+            namespace("team-a"),
+            namespace("team-b"),
+            namespace(CONTROLLER_NAMESPACE),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "deployer", "namespace": "plumbline"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "read-everything"},
+                   "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]}),
+            binding("ClusterRole", "read-everything", None),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "everything", "namespace": "team-a"},
+                   "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+            binding("Role", "everything", Some("team-a")),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": "inventories", "namespace": CONTROLLER_NAMESPACE},
+                   "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]}),
+            binding("Role", "inventories", Some(CONTROLLER_NAMESPACE)),
+        ],
+    )
+    .await;
+    // The registration holds the administrator's token, and names the
+    // account every request impersonates.
+    let mut data = server_and_token(east);
+    data["serviceAccount"] = json!("plumbline/deployer");
+    register(&fixture, "east", json!({}), data).await;
+    fixture
+        .world
+        .repo
+        .write("app/config.yaml", &config_map("settings", "fast"));
+    fixture.world.repo.commit("one ConfigMap");
+    let url = fixture.world.repo.url();
+    let running = fixture.start();
+    let into = |namespace: &str| {
+        spec_for(
+            &url,
+            "app",
+            json!({"cluster": "east", "targetNamespace": namespace, "selfHeal": true}),
+        )
+    };
+
+    // Inside its rights: synced, and its drift repaired.
+    fixture
+        .put_sync_unit("team", "inside", into("team-a"))
+        .await;
+    fixture
+        .wait_for_unit("team", "inside", "Ready", is_ready)
+        .await;
+    let inside: Api<ConfigMap> = Api::namespaced(east.client(), "team-a");
+    assert_eq!(
+        mode(Some(
+            &serde_json::to_value(inside.get("settings").await.unwrap()).unwrap()
+        )),
+        Some("fast")
+    );
+    inside
+        .patch(
+            "settings",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": "team-a"},
+                "data": {"mode": "edited"}})),
+        )
+        .await
+        .unwrap();
+    fixture
+        .wait_for_object(&inside, "settings", "repaired", |o| mode(o) == Some("fast"))
+        .await;
+
+    // Outside them: refused by the target, naming the account, the kind
+    // and the namespace; nothing applied there.
+    fixture
+        .put_sync_unit("team", "outside", into("team-b"))
+        .await;
+    let refused = fixture
+        .wait_for_unit("team", "outside", "refused", |unit| {
+            ready(unit).is_some_and(|(status, reason)| status == "False" && reason != "Progressing")
+        })
+        .await;
+    let message = &refused
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("403 Forbidden")
+            && message.contains("system:serviceaccount:plumbline:deployer")
+            && message.contains("\"configmaps\"")
+            && message.contains("in the namespace \"team-b\""),
+        "{message}"
+    );
+    let outside: Api<ConfigMap> = Api::namespaced(east.client(), "team-b");
+    assert!(outside.get_opt("settings").await.unwrap().is_none());
+
+    // A SyncUnit cannot swap the registration's identity for another
+    // account of the target, even one that may write team-b.
+    apply_to(
+        east,
+        &[
+            namespace("team"),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "builder", "namespace": "team"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "builder-everything", "namespace": "team-b"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": "cluster-admin"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "builder", "namespace": "team"}]}),
+        ],
+    )
+    .await;
+    let mut as_builder = into("team-b");
+    as_builder["serviceAccountName"] = json!("builder");
+    fixture.put_sync_unit("team", "escape", as_builder).await;
+    let message = wait_for_reason(&fixture, "escape", "ImpersonationConflict").await;
+    assert!(
+        message.contains("system:serviceaccount:plumbline:deployer")
+            && message.contains("system:serviceaccount:team:builder"),
+        "{message}"
+    );
+    assert!(outside.get_opt("settings").await.unwrap().is_none());
+    running.stop().await;
+}

@@ -90,10 +90,13 @@ async fn resolve(fixture: &Fixture, access: &Access, url: &str) -> sync_unit::Er
         inventory_namespace: "plumbline-system",
         access,
     };
-    tokio::time::timeout(PATIENCE, resolver.resolve(&unit_with_module(url), &[]))
-        .await
-        .expect("the download never gave up")
-        .expect_err("nothing valid was served")
+    tokio::time::timeout(
+        PATIENCE,
+        resolver.resolve(&unit_with_module(url), &[], None),
+    )
+    .await
+    .expect("the download never gave up")
+    .expect_err("nothing valid was served")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

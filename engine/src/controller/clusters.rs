@@ -99,6 +99,19 @@ pub enum Error {
         /// The identity of the controller holding the claim.
         by: String,
     },
+    /// The registration impersonates a service account of the target and
+    /// the SyncUnit names another (`serviceAccountName`). Kubernetes takes
+    /// one identity per request, and the registration's (the platform's
+    /// choice) is not the SyncUnit's to replace. Not retryable.
+    #[error("cluster {name:?}: its registration impersonates {registered}, so the SyncUnit cannot impersonate {wanted} there: remove its serviceAccountName, or register the cluster without serviceAccount")]
+    ImpersonationConflict {
+        /// The cluster.
+        name: String,
+        /// The user the registration impersonates.
+        registered: String,
+        /// The user the SyncUnit's `serviceAccountName` names.
+        wanted: String,
+    },
     /// Reading the registration Secret from the management cluster
     /// failed. Retryable.
     #[error("reading the registration of cluster {name:?}: {source}")]
@@ -128,6 +141,7 @@ impl Error {
             Error::Unreachable { .. } => "ClusterUnreachable",
             Error::Rejected { .. } => "ClusterCredentialsRejected",
             Error::Claimed { .. } => "ClaimedByAnotherController",
+            Error::ImpersonationConflict { .. } => "ImpersonationConflict",
             Error::Read { .. } => "ApiFailed",
         }
     }
@@ -326,8 +340,10 @@ impl Target {
     }
 
     /// A client impersonating `user` on this cluster (a SyncUnit's
-    /// `serviceAccountName`).
+    /// `serviceAccountName`); refused when the registration impersonates
+    /// an account itself ([`Target::may_impersonate`]).
     pub fn client_as(&self, user: &str) -> Result<kube::Client> {
+        self.may_impersonate(user)?;
         let mut config = self.registration.config.clone();
         config.auth_info.impersonate = Some(user.to_owned());
         kube::Client::try_from(config).map_err(|e| Error::Invalid {
@@ -335,6 +351,19 @@ impl Target {
             namespace: self.registration.namespace.clone(),
             message: format!("impersonating {user}: {}", error_chain(&e)),
         })
+    }
+
+    /// `Ok` when a SyncUnit may impersonate `user` on this cluster: when
+    /// the registration does not impersonate an account of its own.
+    pub fn may_impersonate(&self, user: &str) -> Result<()> {
+        match &self.registration.config.auth_info.impersonate {
+            Some(registered) => Err(Error::ImpersonationConflict {
+                name: self.name().to_owned(),
+                registered: registered.clone(),
+                wanted: user.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The watches of this cluster's managed objects.
@@ -500,6 +529,14 @@ impl Clusters {
             claimed: Mutex::new(HashSet::new()),
             _retire: retire,
         })
+    }
+
+    /// The labels of cluster `name` as its pooled connection was made
+    /// with; `None` when it is not connected (yet, or any more).
+    pub fn labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.pool()
+            .get(name)
+            .map(|target| target.registration.labels.clone())
     }
 
     fn pool(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Target>>> {

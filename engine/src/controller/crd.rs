@@ -425,6 +425,13 @@ pub struct ClusterSyncPolicySpec {
     /// The SyncUnits it applies to, by label; empty or absent selects all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_selector: Option<LabelSelector>,
+    /// The registered clusters whose SyncUnits it applies to, by the labels
+    /// of their registration Secrets (`matchLabels`, `matchExpressions`).
+    /// When set, SyncUnits into the controller's own cluster are not
+    /// selected; absent, the cluster does not matter. A SyncUnit is selected
+    /// when both selectors match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_selector: Option<LabelSelector>,
 }
 
 /// An object with any fields, kept as given (policy settings).

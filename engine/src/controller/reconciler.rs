@@ -446,7 +446,8 @@ async fn apply_unit(object: Arc<SyncUnit>, ctx: Arc<Context>) -> Result<Action> 
         inventory_namespace: &ctx.options.inventory_namespace,
         access: &ctx.options.access,
     };
-    let resolved = match boxed(resolver.resolve(&object, &cluster_policies)).await {
+    let cluster_labels = target.as_ref().map(|target| &target.registration.labels);
+    let resolved = match boxed(resolver.resolve(&object, &cluster_policies, cluster_labels)).await {
         Ok(resolved) => resolved,
         Err(error) => {
             tracing::warn!(syncunit = %me, %error, "cannot resolve the SyncUnit");

@@ -66,10 +66,14 @@ pub async fn reach(ctx: &Context, object: &SyncUnit) -> Reach {
     }
 }
 
-/// Probe `target`, then claim the sync name of `object` there.
+/// Check that `object` may use `target` with the identity it asks for,
+/// probe `target`, then claim the sync name of `object` there.
 async fn claimed(ctx: &Context, object: &SyncUnit, target: &Target) -> Result<(), clusters::Error> {
-    target.probe().await?;
     let namespace = object.namespace().unwrap_or_default();
+    if let Some(account) = &object.spec.service_account_name {
+        target.may_impersonate(&impersonated(&namespace, account))?;
+    }
+    target.probe().await?;
     // An invalid sync name is reported by the reconcile itself.
     let Ok(sync) = sync_unit::sync_name(&namespace, &object.name_any()) else {
         return Ok(());
@@ -104,12 +108,16 @@ pub fn cluster_on(
     options: crate::apply::Options,
 ) -> Result<Cluster, clusters::Error> {
     let client = match &object.spec.service_account_name {
-        Some(account) => {
-            target.client_as(&format!("system:serviceaccount:{namespace}:{account}"))?
-        }
+        Some(account) => target.client_as(&impersonated(namespace, account))?,
         None => target.client(),
     };
     Ok(Cluster::new(client, options))
+}
+
+/// The user a SyncUnit of `namespace` with `serviceAccountName: account`
+/// impersonates.
+fn impersonated(namespace: &str, account: &str) -> String {
+    format!("system:serviceaccount:{namespace}:{account}")
 }
 
 /// Record that the cluster of `object` cannot be used (status, when it

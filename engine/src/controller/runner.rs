@@ -11,7 +11,8 @@
 //!   it against the last reconcile's baseline when it can);
 //! - a Git push webhook names its repository and ref;
 //! - a ClusterSyncPolicy selecting it changes, or one that selected it
-//!   changes so that it does not any more;
+//!   changes so that it does not any more (by its labels or, with a
+//!   `clusterSelector`, by its registered cluster's labels);
 //! - a SyncUnit it depends on becomes Ready.
 //!
 //! Status writes do not trigger reconciles (the SyncUnit watch is filtered
@@ -46,7 +47,7 @@ use super::metrics::Metrics;
 use super::reconciler::{self, Backoff, Context};
 use super::repair::{self, Baselines, Noticed};
 use super::shard::Shard;
-use super::sync_unit::{selects, Access};
+use super::sync_unit::{policy_selects, selects, Access};
 use super::webhook::GitPush;
 use crate::apply;
 use crate::policy::PolicyHost;
@@ -192,7 +193,7 @@ impl Controller {
             stop_rx.clone(),
         ));
 
-        let selections = Selections::new(reader.clone());
+        let selections = Selections::new(reader.clone(), context.clone());
         let targeting = reader.clone();
         let triggers = futures_util::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
         kube::runtime::Controller::for_stream(sync_units, reader)
@@ -246,37 +247,56 @@ fn spec_or_labels(object: &SyncUnit) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// The SyncUnits each ClusterSyncPolicy selected when last seen, so a
-/// change also reconciles the SyncUnits it no longer selects (a narrowed
-/// selector releases them from the policy at once).
+/// Each ClusterSyncPolicy as last seen, so a change also reconciles the
+/// SyncUnits it no longer selects (a narrowed selector releases them from
+/// the policy at once), SyncUnits created since it was last seen included.
 struct Selections {
     store: Store<SyncUnit>,
-    last: Mutex<HashMap<String, HashSet<ObjectRef<SyncUnit>>>>,
+    context: Arc<Context>,
+    last: Mutex<HashMap<String, ClusterSyncPolicy>>,
 }
 
 impl Selections {
-    fn new(store: Store<SyncUnit>) -> Self {
+    fn new(store: Store<SyncUnit>, context: Arc<Context>) -> Self {
         Selections {
             store,
+            context,
             last: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Whether `policy` selects `unit`. A SyncUnit into a registered
+    /// cluster that is not connected has no known cluster labels: it counts
+    /// as selected when its own labels match, and its reconcile decides.
+    fn selects(&self, policy: &ClusterSyncPolicy, unit: &SyncUnit) -> bool {
+        match &unit.spec.cluster {
+            None => policy_selects(policy, unit.labels(), None),
+            Some(name) => match self.context.clusters.labels(name) {
+                Some(labels) => policy_selects(policy, unit.labels(), Some(&labels)),
+                None => selects(policy.spec.sync_selector.as_ref(), unit.labels()),
+            },
+        }
+    }
+
     /// The SyncUnits to reconcile after `policy` changed (or was deleted):
-    /// those it selects now and those it selected before.
+    /// those it selects now and those it selected as it was before.
     fn update(&self, policy: &ClusterSyncPolicy) -> HashSet<ObjectRef<SyncUnit>> {
-        let now: HashSet<ObjectRef<SyncUnit>> = self
-            .store
+        let before = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(policy.name_any(), policy.clone());
+        self.store
             .state()
             .iter()
-            .filter(|unit| selects(policy.spec.sync_selector.as_ref(), unit.labels()))
+            .filter(|unit| {
+                self.selects(policy, unit)
+                    || before
+                        .as_ref()
+                        .is_some_and(|before| self.selects(before, unit))
+            })
             .map(|unit| ObjectRef::from_obj(&**unit))
-            .collect();
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = last
-            .insert(policy.name_any(), now.clone())
-            .unwrap_or_default();
-        now.union(&before).cloned().collect()
+            .collect()
     }
 }
 

@@ -19,8 +19,9 @@
 //! controller runs with `--allow-file-urls`, and module downloads with a
 //! timeout and a size limit.
 //!
-//! ClusterSyncPolicies whose `syncSelector` matches the SyncUnit's labels
-//! come first (sorted by name), then the SyncUnit's own policies.
+//! ClusterSyncPolicies that select the SyncUnit ([`policy_selects`]: its
+//! labels, and the labels of its registered cluster) come first (sorted by
+//! name), then the SyncUnit's own policies.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -415,11 +416,15 @@ pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
 }
 
 impl Resolver<'_> {
-    /// Turn a SyncUnit into a sync and its policies.
+    /// Turn a SyncUnit into a sync and its policies;
+    /// `cluster` is the labels of the registered cluster it syncs into
+    /// (`None` for the controller's own cluster), for the policies'
+    /// `clusterSelector`.
     pub async fn resolve(
         &self,
         object: &SyncUnit,
         cluster_policies: &[ClusterSyncPolicy],
+        cluster: Option<&BTreeMap<String, String>>,
     ) -> Result<Resolved> {
         let namespace = object.namespace().unwrap_or_default();
         let name = sync_name(&namespace, &object.name_any())?;
@@ -455,7 +460,7 @@ impl Resolver<'_> {
         let mut wanted: Vec<Wanted> = Vec::new();
         let mut selected: Vec<&ClusterSyncPolicy> = cluster_policies
             .iter()
-            .filter(|p| selects(p.spec.sync_selector.as_ref(), object.labels()))
+            .filter(|p| policy_selects(p, object.labels(), cluster))
             .collect();
         selected.sort_by_key(|p| p.name_any());
         for policy in selected {
@@ -989,6 +994,22 @@ fn module_name(path: &str) -> String {
     crate::policy::name_from_path(Path::new(path.rsplit('/').next().unwrap_or(path)))
 }
 
+/// Whether `policy` applies to a SyncUnit labelled `unit` that syncs into
+/// the registered cluster labelled `cluster` (`None`: the controller's own
+/// cluster, which no `clusterSelector` selects).
+pub fn policy_selects(
+    policy: &ClusterSyncPolicy,
+    unit: &BTreeMap<String, String>,
+    cluster: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let cluster_matches = match (&policy.spec.cluster_selector, cluster) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(selector), Some(labels)) => selects(Some(selector), labels),
+    };
+    cluster_matches && selects(policy.spec.sync_selector.as_ref(), unit)
+}
+
 /// Whether a label selector matches; no selector (or an empty one) matches
 /// everything.
 pub fn selects(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
@@ -1087,6 +1108,41 @@ mod tests {
         assert!(!selects(Some(&expression("NotIn", &["a"])), &labels));
         assert!(selects(Some(&expression("Exists", &[])), &labels));
         assert!(!selects(Some(&expression("DoesNotExist", &[])), &labels));
+    }
+
+    #[test]
+    fn a_cluster_selector_selects_sync_units_by_their_registered_cluster() {
+        let policy = |spec: Value| -> ClusterSyncPolicy {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "plumbline.dev/v1alpha1", "kind": "ClusterSyncPolicy",
+                "metadata": {"name": "p"},
+                "spec": spec,
+            }))
+            .unwrap()
+        };
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let unit = labels(&[("team", "a")]);
+        let (prod, staging) = (labels(&[("env", "prod")]), labels(&[("env", "staging")]));
+        let module = serde_json::json!({"path": "p.wasm"});
+        let by_cluster = policy(serde_json::json!({"module": module,
+            "clusterSelector": {"matchLabels": {"env": "prod"}}}));
+        assert!(policy_selects(&by_cluster, &unit, Some(&prod)));
+        assert!(!policy_selects(&by_cluster, &unit, Some(&staging)));
+        // The controller's own cluster has no registration to match.
+        assert!(!policy_selects(&by_cluster, &unit, None));
+        // Both selectors must match.
+        let both = policy(serde_json::json!({"module": module,
+            "syncSelector": {"matchLabels": {"team": "b"}},
+            "clusterSelector": {"matchLabels": {"env": "prod"}}}));
+        assert!(!policy_selects(&both, &unit, Some(&prod)));
+        // Without a clusterSelector, the cluster does not matter.
+        let any = policy(serde_json::json!({"module": module}));
+        assert!(policy_selects(&any, &unit, None) && policy_selects(&any, &unit, Some(&staging)));
     }
 
     #[test]
