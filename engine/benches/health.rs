@@ -167,10 +167,22 @@ fn main() {
     let rows = [
         ("built-in kstatus rules", kstatus),
         ("cert-manager-health, fresh instance per call", fresh_one),
-        ("cert-manager-health, fresh instance per call, one batch", fresh_batch),
-        ("cert-manager-health, Assessor (reused), one call each", policy_live),
-        ("cert-manager-health, Assessor (reused), live + desired", policy_both),
-        ("cert-manager-health, Assessor (reused), assess_all", policy_batch),
+        (
+            "cert-manager-health, fresh instance per call, one batch",
+            fresh_batch,
+        ),
+        (
+            "cert-manager-health, Assessor (reused), one call each",
+            policy_live,
+        ),
+        (
+            "cert-manager-health, Assessor (reused), live + desired",
+            policy_both,
+        ),
+        (
+            "cert-manager-health, Assessor (reused), assess_all",
+            policy_batch,
+        ),
         (
             "ConfigMap through the assessor (no policy declares it)",
             fallback,

@@ -207,7 +207,10 @@ fn a_run_reuses_its_instances_a_fault_discards_one_and_a_new_run_starts_fresh() 
     // A trap discards the instance it happened in: the next call gets a
     // fresh one.
     let panicking = triggering(json!({"test/panic": "yes"}));
-    assert!(matches!(assessor.assess(&panicking, None), Health::Failed(_)));
+    assert!(matches!(
+        assessor.assess(&panicking, None),
+        Health::Failed(_)
+    ));
     assert_eq!(
         unknown_message(assessor.assess(&counting, None)),
         "call 1 of this instance"

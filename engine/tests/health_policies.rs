@@ -81,7 +81,11 @@ fn using(module: &str) -> String {
 /// object's controller would; the object as the API server returned it.
 async fn write_status(api: &Api<DynamicObject>, name: &str, status: Value) -> Value {
     let written = api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&json!({"status": status})))
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": status})),
+        )
         .await
         .expect("status subresource");
     serde_json::to_value(&written).expect("JSON")
@@ -89,7 +93,11 @@ async fn write_status(api: &Api<DynamicObject>, name: &str, status: Value) -> Va
 
 /// An `Api` of the custom resource `group/version kind`, in `namespace`
 /// or cluster-scoped.
-fn custom(world: &World, (group, version, kind): (&str, &str, &str), namespace: Option<&str>) -> Api<DynamicObject> {
+fn custom(
+    world: &World,
+    (group, version, kind): (&str, &str, &str),
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
     let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
     let resource = kube::api::ApiResource::from_gvk(&gvk);
     match namespace {
@@ -213,8 +221,16 @@ async fn a_crossplane_resource_whose_updates_fail_is_failed_by_the_standard_poli
                        "lastTransitionTime": "2026-12-07T10:02:11Z", "observedGeneration": 1});
     let synced = json!({"type": "Synced", "status": "True", "reason": "ReconcileSuccess",
                         "lastTransitionTime": "2026-12-07T10:01:40Z", "observedGeneration": 1});
-    write_status(&buckets, "platform-artifacts", json!({"conditions": [ready, synced]})).await;
-    assert_eq!(health_of(&world, &with_policy, bucket_line).await, Health::Current);
+    write_status(
+        &buckets,
+        "platform-artifacts",
+        json!({"conditions": [ready, synced]}),
+    )
+    .await;
+    assert_eq!(
+        health_of(&world, &with_policy, bucket_line).await,
+        Health::Current
+    );
 
     // Then every update of it fails: Ready stays True, Synced turns False.
     let message = "update failed: async update failed: failed to update the resource: [{0 \
@@ -223,7 +239,12 @@ async fn a_crossplane_resource_whose_updates_fail_is_failed_by_the_standard_poli
     let failing = json!({"type": "Synced", "status": "False", "reason": "ReconcileError",
                          "message": message, "lastTransitionTime": "2026-12-07T11:00:00Z",
                          "observedGeneration": 1});
-    let live = write_status(&buckets, "platform-artifacts", json!({"conditions": [ready, failing]})).await;
+    let live = write_status(
+        &buckets,
+        "platform-artifacts",
+        json!({"conditions": [ready, failing]}),
+    )
+    .await;
     assert_eq!(live["status"]["conditions"][1]["reason"], "ReconcileError");
     assert_eq!(
         health_of(&world, &with_policy, bucket_line).await,
@@ -278,7 +299,11 @@ async fn a_kafka_cluster_strimzi_could_not_reconcile_is_failed_by_the_standard_p
         .commit("a kafka cluster");
     let with_policy = using(policy_artifacts::STRIMZI_HEALTH);
     let kafka_line = "Kafka.kafka.strimzi.io kafka/events";
-    let kafkas = custom(&world, ("kafka.strimzi.io", "v1beta2", "Kafka"), Some("kafka"));
+    let kafkas = custom(
+        &world,
+        ("kafka.strimzi.io", "v1beta2", "Kafka"),
+        Some("kafka"),
+    );
 
     // Strimzi's first status: the cluster is being deployed. kstatus knows
     // no NotReady, and calls it current.
@@ -317,7 +342,10 @@ async fn a_kafka_cluster_strimzi_could_not_reconcile_is_failed_by_the_standard_p
     let ready = json!({"observedGeneration": 1, "conditions": [{
         "type": "Ready", "status": "True", "lastTransitionTime": "2026-12-07T10:09:00.000Z"}]});
     write_status(&kafkas, "events", ready).await;
-    assert_eq!(health_of(&world, &with_policy, kafka_line).await, Health::Current);
+    assert_eq!(
+        health_of(&world, &with_policy, kafka_line).await,
+        Health::Current
+    );
 }
 
 on_real_server!(

@@ -54,7 +54,9 @@ impl Health for StrimziHealth {
     }
 
     fn assess(live: &Object, _desired: Option<&Object>, _ctx: &Context) -> Assessment {
-        let paused = live.condition("ReconciliationPaused").filter(|c| c.is_true());
+        let paused = live
+            .condition("ReconciliationPaused")
+            .filter(|c| c.is_true());
         if live.annotation(PAUSED) == Some("true") || paused.is_some() {
             return Assessment::unknown(format!(
                 "reconciliation is paused ({PAUSED}): its status says nothing about the \
@@ -112,13 +114,7 @@ fn ignored_spec(live: &Object) -> Option<Assessment> {
                 && text(c, "reason") == "KafkaStorage"
                 && text(c, "message").contains("not allowed")
         })
-        .map(|c| {
-            Assessment::failed(format!(
-                "{}: {}",
-                text(c, "reason"),
-                text(c, "message")
-            ))
-        })
+        .map(|c| Assessment::failed(format!("{}: {}", text(c, "reason"), text(c, "message"))))
 }
 
 /// A `KafkaRebalance` by the state its conditions name.
@@ -135,8 +131,14 @@ fn rebalance(live: &Object) -> Assessment {
     }
     for (state, message) in [
         ("Rebalancing", "Cruise Control is rebalancing the cluster"),
-        ("PendingProposal", "waiting for Cruise Control's optimization proposal"),
-        ("New", "waiting for Cruise Control to be asked for a proposal"),
+        (
+            "PendingProposal",
+            "waiting for Cruise Control's optimization proposal",
+        ),
+        (
+            "New",
+            "waiting for Cruise Control to be asked for a proposal",
+        ),
     ] {
         if is(state) {
             return Assessment::in_progress(message);
