@@ -9,18 +9,25 @@
 //! deterministic, so waiting would not change the answer. A fault of a
 //! fail-open one is logged and the built-in rules judge the object.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::Health;
-use crate::policy::{EvalContext, LoadedPolicy, PolicySet};
+use crate::policy::{EvalContext, LoadedPolicy, PolicySet, WarmPolicy};
 
 /// Judges the health of live objects for one sync: its health policies for
 /// the kinds they declare, the built-in rules for every other kind. Cheap to
-/// clone.
+/// clone; clones share the policies' instances.
+///
+/// Create one per run: each policy's instances are kept from one object to
+/// the next ([`WarmPolicy`]) until the last clone is dropped.
 #[derive(Debug, Clone, Default)]
 pub struct Assessor {
     /// The sync's health policies, in configured order; `None` without any.
     policies: Option<PolicySet>,
+    /// The same policies, each with the instances it keeps for this run.
+    warm: Arc<[WarmPolicy]>,
     /// What the policies are told about the sync.
     ctx: EvalContext,
 }
@@ -36,8 +43,18 @@ impl Assessor {
     /// ignored), each evaluated with `ctx`.
     pub fn new(policies: &PolicySet, ctx: EvalContext) -> Self {
         let health = policies.only(|p| p.roles().health);
+        let warm = health
+            .policies()
+            .iter()
+            .cloned()
+            .map(WarmPolicy::new)
+            .collect();
         let policies = (!health.policies().is_empty()).then_some(health);
-        Self { policies, ctx }
+        Self {
+            policies,
+            warm,
+            ctx,
+        }
     }
 
     /// Whether any health policy takes part.
@@ -48,15 +65,20 @@ impl Assessor {
     /// The policy that judges objects of this `apiVersion` and `kind`:
     /// the first that declares it; `None` for the built-in rules.
     pub fn policy_for(&self, api_version: &str, kind: &str) -> Option<&LoadedPolicy> {
+        self.warm_for(api_version, kind).map(WarmPolicy::policy)
+    }
+
+    /// [`Self::policy_for`], with the instances it keeps for this run.
+    fn warm_for(&self, api_version: &str, kind: &str) -> Option<&WarmPolicy> {
         let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
-        let policies = self.policies.as_ref().map_or(&[][..], PolicySet::policies);
-        policies.iter().find(|p| p.assesses(group, kind))
+        self.warm.iter().find(|p| p.policy().assesses(group, kind))
     }
 
     /// [`Self::assess_json`] of many objects, `(live, desired JSON)` each, in
     /// parallel on the policy host's evaluation threads; the verdicts in the
     /// same order. Cheaper per object than one call each: the batch is handed
-    /// to the evaluation threads once.
+    /// to the evaluation threads once, and runs on as many instances of each
+    /// policy as there are threads.
     pub fn assess_all(&self, objects: &[(&Value, Option<&str>)]) -> Vec<Health> {
         match &self.policies {
             Some(set) => {
@@ -82,10 +104,11 @@ impl Assessor {
             return Health::Terminating;
         }
         let text = |field| live.get(field).and_then(Value::as_str).unwrap_or("");
-        let Some(policy) = self.policy_for(text("apiVersion"), text("kind")) else {
+        let Some(warm) = self.warm_for(text("apiVersion"), text("kind")) else {
             return super::assess(live);
         };
-        match policy.assess(live, desired_json, &self.ctx) {
+        let policy = warm.policy();
+        match warm.assess(live, desired_json, &self.ctx) {
             Ok(evaluation) => evaluation.value,
             Err(error) if policy.fail_open() => {
                 tracing::warn!(policy = policy.name(), %error,

@@ -4,7 +4,10 @@
 //!
 //! Every evaluation gets a fresh `Store` (and so a fresh instance from the
 //! policy's `InstancePre`): no state leaks from one evaluation to the next,
-//! a fault cannot poison later calls, and every limit starts from zero.
+//! a fault cannot poison later calls, and every limit starts from zero —
+//! except health evaluations through a [`super::WarmPolicy`], which reuse
+//! the instance of an earlier successful call of the same run (the `warm`
+//! module says what still holds per call).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use super::limits::{Limit, LimitOverrides, Limits};
 use super::shape::Shape;
 use super::state::{PolicyLog, StoreState};
 use super::verdict::{Decision, Drift, EvalContext, GroupKind, PolicyInfo, Violation};
+use super::warm::{Idle, Warm};
 use super::wasi::inspect_imports;
 use super::{Error, HostInner, Result};
 use crate::health::Health;
@@ -131,6 +135,14 @@ pub struct Evaluation<T> {
     pub value: T,
     /// What it logged (bounded).
     pub log: PolicyLog,
+}
+
+/// An evaluation that failed: the error, and whether the store's limiter
+/// refused memory or a table (which an instance's earlier calls may have
+/// used up).
+struct Failed {
+    error: Error,
+    refused: bool,
 }
 
 struct Indices {
@@ -423,7 +435,19 @@ impl LoadedPolicy {
         desired_json: Option<&str>,
         ctx: &EvalContext,
     ) -> Result<Evaluation<Health>> {
-        self.inner.assess(live, desired_json, ctx)
+        self.inner.assess(live, desired_json, ctx, None)
+    }
+
+    /// [`Self::assess`] on an instance from `idle` when there is one, giving
+    /// the instance back to `idle` if the call succeeds ([`super::WarmPolicy`]).
+    pub(crate) fn assess_reusing(
+        &self,
+        idle: &Idle,
+        live: &Value,
+        desired_json: Option<&str>,
+        ctx: &EvalContext,
+    ) -> Result<Evaluation<Health>> {
+        self.inner.assess(live, desired_json, ctx, Some(idle))
     }
 
     /// [`Self::validate`] on objects already serialised to JSON text.
@@ -473,48 +497,101 @@ impl Loaded {
         Ok(())
     }
 
-    /// Run `call` in a fresh instance under the policy's limits, on one of
-    /// the host's evaluation threads.
+    /// Run `call` under the policy's limits, on one of the host's
+    /// evaluation threads: in a fresh instance, dropped afterwards; or,
+    /// given `idle`, in an idle instance of an earlier call when there is
+    /// one, and the instance is kept in `idle` for the next call if this one
+    /// succeeds (see the `warm` module for why that is safe).
     fn run<R: Send>(
         &self,
         role: Role,
-        call: impl FnOnce(&mut Store<StoreState>, &Instance) -> wasmtime::Result<R> + Send,
+        idle: Option<&Idle>,
+        call: impl Fn(&mut Store<StoreState>, &Instance) -> wasmtime::Result<R> + Sync,
     ) -> Result<Evaluation<R>> {
         self.host.pool.install(|| {
-            let limits = &self.limits;
-            let mut store = Store::new(&self.slot.engine, StoreState::new(limits));
-            store.limiter(|s| &mut s.limiter);
-            store.set_hostcall_fuel(lift::hostcall_fuel(limits));
-            store.epoch_deadline_trap();
-            let tick = EPOCH_TICK.as_nanos().max(1);
-            let ticks = limits.timeout.as_nanos().div_ceil(tick) + 1;
-            store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-            if let Some(fuel) = limits.fuel {
-                store
-                    .set_fuel(fuel)
-                    .map_err(|e| self.fault(role, FaultKind::Other(format!("{e:?}"))))?;
-            }
-            let result = self
-                .pre
-                .instantiate(&mut store)
-                .and_then(|instance| call(&mut store, &instance));
-            let log = store.data().take_log();
-            forward_log(&self.name, role, &log);
-            match result {
-                Ok(value) => Ok(Evaluation { value, log }),
-                Err(e) => {
-                    let refused = store.data().limiter.refused;
-                    Err(self.fault(role, classify(e, refused, limits)))
+            if let Some((idle, warm)) = idle.and_then(|idle| Some((idle, idle.take()?))) {
+                match self.evaluate(role, warm.store, Some(warm.instance), &call) {
+                    Ok((evaluation, warm)) => {
+                        idle.give_back(warm);
+                        return Ok(evaluation);
+                    }
+                    // Refused memory or a table that earlier calls may have
+                    // grown: a fresh instance decides.
+                    Err(failed) if failed.refused => {}
+                    Err(failed) => return Err(failed.error),
                 }
             }
+            let store = self.store();
+            match self.evaluate(role, store, None, &call) {
+                Ok((evaluation, warm)) => {
+                    if let Some(idle) = idle {
+                        idle.give_back(warm);
+                    }
+                    Ok(evaluation)
+                }
+                Err(failed) => Err(failed.error),
+            }
         })
+    }
+
+    /// A new store under the policy's limits, with no instance yet.
+    fn store(&self) -> Store<StoreState> {
+        let limits = &self.limits;
+        let mut store = Store::new(&self.slot.engine, StoreState::new(limits));
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(lift::hostcall_fuel(limits));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Give `store` the whole of the per-call budgets: a deadline
+    /// `timeoutMs` from now and a full tank of fuel.
+    fn arm(&self, store: &mut Store<StoreState>) -> wasmtime::Result<()> {
+        let limits = &self.limits;
+        let tick = EPOCH_TICK.as_nanos().max(1);
+        let ticks = limits.timeout.as_nanos().div_ceil(tick) + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        if let Some(fuel) = limits.fuel {
+            store.set_fuel(fuel)?;
+        }
+        Ok(())
+    }
+
+    /// One call in `store`: on `instance`, or on a new instance of the
+    /// component (its instantiation within the call's deadline).
+    fn evaluate<R>(
+        &self,
+        role: Role,
+        mut store: Store<StoreState>,
+        instance: Option<Instance>,
+        call: &impl Fn(&mut Store<StoreState>, &Instance) -> wasmtime::Result<R>,
+    ) -> std::result::Result<(Evaluation<R>, Warm), Failed> {
+        let result = self
+            .arm(&mut store)
+            .and_then(|()| match instance {
+                Some(instance) => Ok(instance),
+                None => self.pre.instantiate(&mut store),
+            })
+            .and_then(|instance| Ok((call(&mut store, &instance)?, instance)));
+        let log = store.data().take_log(&self.limits);
+        forward_log(&self.name, role, &log);
+        match result {
+            Ok((value, instance)) => Ok((Evaluation { value, log }, Warm { store, instance })),
+            Err(e) => {
+                let refused = store.data().limiter.refused;
+                Err(Failed {
+                    error: self.fault(role, classify(e, refused, &self.limits)),
+                    refused: refused.is_some(),
+                })
+            }
+        }
     }
 
     /// `info` and `check-settings`, at load time.
     fn check(&self) -> Result<(PolicyInfo, Result<(), String>)> {
         let indices = &self.indices;
         let settings = self.settings_json.as_str();
-        let eval = self.run(Role::Metadata, |store, instance| {
+        let eval = self.run(Role::Metadata, None, |store, instance| {
             // Type-check every exported role now, so a mismatch is a load
             // error rather than a fault at the first call.
             if let Some(v) = &indices.validator {
@@ -550,7 +627,7 @@ impl Loaded {
         let Some(indices) = &self.indices.health else {
             return Ok(Vec::new());
         };
-        let eval = self.run(role, |store, instance| {
+        let eval = self.run(role, None, |store, instance| {
             indices.load(&mut *store, instance)?.call_kinds(&mut *store)
         })?;
         self.check_items(role, eval.value.len(), "kinds")?;
@@ -568,6 +645,7 @@ impl Loaded {
         live: &Value,
         desired: Option<&str>,
         ctx: &EvalContext,
+        idle: Option<&Idle>,
     ) -> Result<Evaluation<Health>> {
         let role = Role::Health;
         let indices = self
@@ -578,7 +656,7 @@ impl Loaded {
         let wit_ctx = ctx.to_wit(&self.settings_json);
         let live = live.to_string();
         let desired = desired.map(str::to_owned);
-        let eval = self.run(role, |store, instance| {
+        let eval = self.run(role, idle, |store, instance| {
             indices.load(&mut *store, instance)?.call_assess(
                 &mut *store,
                 &live,
@@ -605,7 +683,7 @@ impl Loaded {
             .as_ref()
             .ok_or_else(|| self.missing(role))?;
         let wit_ctx = ctx.to_wit(&self.settings_json);
-        let eval = self.run(role, |store, instance| {
+        let eval = self.run(role, None, |store, instance| {
             indices
                 .load(&mut *store, instance)?
                 .call_validate(&mut *store, objects, &wit_ctx)
@@ -643,7 +721,7 @@ impl Loaded {
             .as_ref()
             .ok_or_else(|| self.missing(role))?;
         let wit_ctx = ctx.to_wit(&self.settings_json);
-        let eval = self.run(role, |store, instance| {
+        let eval = self.run(role, None, |store, instance| {
             indices
                 .load(&mut *store, instance)?
                 .call_transform(&mut *store, objects, &wit_ctx)
@@ -684,7 +762,7 @@ impl Loaded {
             .ok_or_else(|| self.missing(role))?;
         let wit_ctx = ctx.to_wit(&self.settings_json);
         let wit_drift = drift.to_wit();
-        let eval = self.run(role, |store, instance| {
+        let eval = self.run(role, None, |store, instance| {
             indices
                 .load(&mut *store, instance)?
                 .call_remediate(&mut *store, &wit_drift, &wit_ctx)

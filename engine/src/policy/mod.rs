@@ -12,7 +12,8 @@
 //! `wit/policy.wit`. A pure component gets only `plumbline:policy/host`; one
 //! that imports WASI 0.2 gets an empty WASI (the `wasi` module docs); anything
 //! else is refused at load. Every evaluation gets a fresh `Store` with its
-//! own limits ([`Limits`]), on a worker pool that uses every core. The user
+//! own limits ([`Limits`]), on a worker pool that uses every core; a health
+//! policy's evaluations within one run reuse instances ([`WarmPolicy`]). The user
 //! documentation is `docs/sandbox.md`.
 
 pub mod bindings;
@@ -30,6 +31,7 @@ mod state;
 #[cfg(feature = "policy-build")]
 pub mod suite;
 mod verdict;
+mod warm;
 mod wasi;
 
 use std::path::PathBuf;
@@ -50,6 +52,7 @@ pub use verdict::{
     Decision, Drift, EvalContext, FieldChange, GroupKind, PolicyInfo, Remediation, Severity,
     SourceInfo, Violation,
 };
+pub use warm::WarmPolicy;
 pub use wasi::FIXED_WALL_CLOCK_SECS;
 pub use wasmtime::Trap;
 

@@ -248,9 +248,11 @@ impl StoreState {
         self.wasi.get_or_insert_with(|| SandboxWasi::new(log))
     }
 
-    /// The log written so far.
-    pub(crate) fn take_log(&self) -> PolicyLog {
-        std::mem::take(&mut *self.log.lock().unwrap_or_else(PoisonError::into_inner))
+    /// The log written so far, leaving an empty log with the whole budget
+    /// of `limits` for the store's next call.
+    pub(crate) fn take_log(&self, limits: &Limits) -> PolicyLog {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *log, PolicyLog::new(limits))
     }
 }
 

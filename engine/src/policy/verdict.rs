@@ -111,7 +111,8 @@ pub struct Drift {
 /// A kind a health policy assesses (`health.kinds`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupKind {
-    /// The API group; empty for the core group.
+    /// The API group; empty for the core group; `*.` and a domain
+    /// (`*.upbound.io`) for every group under that domain.
     pub group: String,
     /// The kind; `*` for every kind of the group.
     pub kind: String,
@@ -120,7 +121,15 @@ pub struct GroupKind {
 impl GroupKind {
     /// Whether an object of `group` and `kind` is of this kind.
     pub fn covers(&self, group: &str, kind: &str) -> bool {
-        self.group == group && (self.kind == "*" || self.kind == kind)
+        let group_matches = match self.group.strip_prefix("*.") {
+            // `*.upbound.io` covers `s3.aws.upbound.io`, not `upbound.io`
+            // nor `notupbound.io`.
+            Some(domain) => group
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => self.group == group,
+        };
+        group_matches && (self.kind == "*" || self.kind == kind)
     }
 }
 
@@ -265,5 +274,34 @@ impl Drift {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GroupKind;
+
+    fn kind(group: &str, kind: &str) -> GroupKind {
+        GroupKind {
+            group: group.into(),
+            kind: kind.into(),
+        }
+    }
+
+    #[test]
+    fn a_group_kind_covers_its_group_and_kind_or_every_kind_and_subdomain_it_names() {
+        assert!(kind("cert-manager.io", "Certificate").covers("cert-manager.io", "Certificate"));
+        assert!(!kind("cert-manager.io", "Certificate").covers("cert-manager.io", "Issuer"));
+        assert!(kind("cert-manager.io", "*").covers("cert-manager.io", "Issuer"));
+        assert!(!kind("cert-manager.io", "*").covers("acme.cert-manager.io", "Order"));
+        assert!(kind("", "Service").covers("", "Service"));
+
+        let upbound = kind("*.upbound.io", "*");
+        assert!(upbound.covers("s3.aws.upbound.io", "Bucket"));
+        assert!(upbound.covers("ec2.aws.m.upbound.io", "VPC"));
+        assert!(!upbound.covers("upbound.io", "Bucket"));
+        assert!(!upbound.covers("notupbound.io", "Bucket"));
+        assert!(!upbound.covers("", "Bucket"));
+        assert!(!kind("*.upbound.io", "Bucket").covers("s3.aws.upbound.io", "Object"));
     }
 }

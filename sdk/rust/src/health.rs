@@ -9,6 +9,7 @@ pub use health::{Assessment, GroupKind, Status as HealthStatus};
 
 impl GroupKind {
     /// The kind `kind` of API group `group` (empty for the core group;
+    /// `*.` and a domain, e.g. `*.upbound.io`, for every group under it;
     /// `kind` `*` for every kind of the group).
     pub fn new(group: &str, kind: &str) -> Self {
         Self {
