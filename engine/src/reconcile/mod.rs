@@ -881,6 +881,27 @@ impl Run<'_> {
         self.assessor.assess_json(live, desired)
     }
 
+    /// Fills in the health of unchanged objects, reported at `index` of the
+    /// report's lines: one batch for all (a health policy is called once per
+    /// object either way, but a batch reaches the evaluation threads once).
+    fn assess_unchanged(&mut self, unchanged: &[(usize, &plan::PlannedObject)], live: &plan::Live) {
+        let judged: Vec<(usize, &Value, Option<&str>)> = unchanged
+            .iter()
+            .filter_map(|(index, object)| {
+                let desired = object.desired.as_ref().map(|d| d.text());
+                live.get(&object.key).map(|l| (*index, l, desired))
+            })
+            .collect();
+        let inputs: Vec<(&Value, Option<&str>)> = judged
+            .iter()
+            .map(|(_, live, desired)| (*live, *desired))
+            .collect();
+        let verdicts = self.assessor.assess_all(&inputs);
+        for ((index, ..), health) in judged.iter().zip(verdicts) {
+            self.report.objects[*index].health = Some(health);
+        }
+    }
+
     /// Apply one stage: creates, updates and drift decisions.
     async fn stage(
         &mut self,
@@ -897,6 +918,8 @@ impl Run<'_> {
         // ... and changes the API server would not make fail by name, like
         // those it refuses.
         let mut immutable = Vec::new();
+        // ... and unchanged objects, reported at once and judged in one batch.
+        let mut unchanged = Vec::new();
         for object in objects.iter().copied() {
             let namespace = object.key.namespace.as_ref();
             match &object.action {
@@ -931,8 +954,8 @@ impl Run<'_> {
                     to_apply.push((object, outcome));
                 }
                 Action::Unchanged => {
-                    let health = live.get(&object.key).map(|l| self.assess(object, l));
-                    self.push(object, Outcome::Unchanged, None, health);
+                    unchanged.push((self.report.objects.len(), object));
+                    self.push(object, Outcome::Unchanged, None, None);
                 }
                 Action::Drifted(drift) => {
                     let Some(resolution) = decisions.get(&object.key) else {
@@ -978,6 +1001,7 @@ impl Run<'_> {
                 | Action::Unserved => {}
             }
         }
+        self.assess_unchanged(&unchanged, live);
         if self.report.status == Status::Failed {
             let all: Vec<&plan::PlannedObject> = to_apply
                 .iter()
