@@ -137,6 +137,14 @@ async fn a_chart_from_an_http_repository_syncs_updates_and_prunes(server: Server
         plan["chart"]["digest"],
         index_digest(repo.path(), "1.1.0").as_str()
     );
+    // The inventory records the version and digest it was applied from.
+    let inventories: Api<ConfigMap> = Api::namespaced(server.client(), "plumbline-system");
+    let head = config_map(&inventories, "plumbline-inventory-http-chart")
+        .await
+        .expect("the inventory's head");
+    let head: Value = serde_json::from_str(head["head.json"].as_str().unwrap()).unwrap();
+    let applied = format!("1.1.0@{}", index_digest(repo.path(), "1.1.0"));
+    assert_eq!(head["revision"], applied.as_str(), "{head:#}");
     let origins: Vec<&str> = plan["objects"]
         .as_array()
         .unwrap()

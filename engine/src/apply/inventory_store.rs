@@ -7,7 +7,8 @@
 //!   that text. A ConfigMap holds at most 1 MiB, so large syncs have several
 //!   buckets.
 //! - **Head** `plumbline-inventory-<sync>`: names the parts that make up the
-//!   inventory (`head.json`).
+//!   inventory, and the source revision they were applied from
+//!   (`head.json`).
 //!
 //! A write creates the parts that do not exist yet (a part whose entries
 //! did not change keeps its name, so one changed object writes one part),
@@ -117,6 +118,9 @@ struct Head {
     /// have not written the inventory since.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     applying: Vec<Marker>,
+    /// The source revision of the inventory ([`Inventory::revision`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revision: Option<String>,
 }
 
 /// A run that is applying, or was stopped while applying, objects the
@@ -256,7 +260,10 @@ fn read_parts(
         tracing::warn!(%sync, runs = ?content.applying, "a sync was stopped or overtaken while applying; its objects are found by their label");
     }
     let mut stored = Stored {
-        inventory: Inventory::default(),
+        inventory: Inventory {
+            revision: content.revision.clone(),
+            ..Inventory::default()
+        },
         complete: content.applying.is_empty(),
         version: Version {
             head: Some(StoredHead {
@@ -385,6 +392,7 @@ pub async fn save(
         buckets,
         parts: parts.iter().map(|p| p.name.clone()).collect(),
         applying: still_applying(old.map(|h| &h.applying[..]).unwrap_or_default(), mine),
+        revision: inventory.revision.clone(),
     };
     let conflict = match mine {
         Some(_) => {

@@ -24,6 +24,11 @@ pub struct Inventory {
     /// One entry per object the sync applied and has not pruned.
     #[serde(with = "entries_as_list")]
     pub entries: BTreeMap<ObjectKey, Entry>,
+    /// The source revision these entries were applied from: a commit, an
+    /// OCI artifact's `<tag>@sha256:…`, or a chart's `<version>@sha256:…`.
+    /// `None` for inventories written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 impl Inventory {

@@ -511,11 +511,19 @@ async fn reconcile_with(
     let kept = retained(&planned);
     let before = run.inventory.entries.len();
     run.inventory.entries.retain(|key, _| kept.contains(key));
+    // The revision is recorded once the sync applied it without errors.
+    let new_revision = run.report.errors.is_empty()
+        && desired.revision.is_some()
+        && run.inventory.revision != desired.revision;
+    if new_revision {
+        run.inventory.revision.clone_from(&desired.revision);
+    }
     // A marked head is written even if nothing else changed, to remove the
     // mark.
     let changed = rewrite
         || version.is_marked()
         || run.inventory_changed
+        || new_revision
         || run.inventory.entries.len() != before;
     // The version the next write goes over; `None` when this write failed.
     let version = if changed && !cluster.options().dry_run {
