@@ -273,7 +273,10 @@ impl Cluster {
 
     /// Read the live objects for `wanted` (identity and `apiVersion`): one
     /// labelled list per kind, then a GET for each object the lists did not
-    /// return (objects not labelled yet, e.g. before adoption). A kind whose
+    /// return (objects not labelled yet, e.g. before adoption), except that
+    /// where 16 or more of one kind are missing in one namespace (a first
+    /// sync) a metadata-only list of the kind there says which exist, and
+    /// only those are read. A kind whose
     /// `apiVersion` is no longer served is read through another served
     /// version of its group; kinds the server does not serve at all (a CRD
     /// not yet applied) have no live objects. Where listing a namespaced
