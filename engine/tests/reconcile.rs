@@ -1,6 +1,7 @@
 //! End to end: a real Git repository, real policies built from source, and
 //! an API server — each story runs on the real control plane (etcd +
-//! kube-apiserver v1.36) and on the emulator. Each test is one story a
+//! kube-apiserver v1.36) and on the emulator (the reads of a first sync, a
+//! metadata-only LIST, on the real one only). Each test is one story a
 //! platform team lives through.
 
 #[path = "policy_host/fixtures.rs"]
@@ -8,8 +9,8 @@ mod fixtures;
 mod reconcile_support;
 mod server_support;
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use plumbline::reconcile::{self, Outcome, Report, Status, SyncUnit};
 use reconcile_support::{all_roles_policy, World};
 use serde_json::json;
@@ -616,6 +617,67 @@ async fn a_baseline_inventory_is_used_only_while_it_is_the_stored_one(server: Se
     assert!(config_maps.get_opt("extra").await.unwrap().is_none());
 }
 
+/// A first sync of many objects into a namespace reads what is already
+/// there with one LIST per kind, not a GET per object (a cold sync of
+/// 10,000 objects sent 10,000 GETs before its first apply), and still adopts
+/// an object someone else created there.
+async fn a_first_sync_lists_a_namespace_instead_of_reading_each_object(server: Server) {
+    const CONFIG_MAPS: usize = 40;
+    let world = World::on(server);
+    let text: String = (0..CONFIG_MAPS)
+        .map(|i| {
+            format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-{i}\n\
+                 data:\n  index: \"{i}\"\n"
+            )
+        })
+        .collect();
+    world
+        .repo
+        .write("namespace.yaml", NAMESPACE)
+        .write("configs.yaml", &text)
+        .commit("shop: many ConfigMaps");
+    // `kubectl create namespace shop` and `kubectl create configmap config-7`.
+    let created = PostParams {
+        field_manager: Some("kubectl-create".into()),
+        ..PostParams::default()
+    };
+    let namespaces: Api<Namespace> = Api::all(world.client());
+    let namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap();
+    namespaces.create(&created, &namespace).await.unwrap();
+    let theirs = serde_json::from_value(json!({
+        "metadata": {"name": "config-7"}, "data": {"index": "seven"}
+    }))
+    .unwrap();
+    config_maps(&world).create(&created, &theirs).await.unwrap();
+
+    let unit = world.unit("");
+    let report = world.reconcile(&unit).await;
+    assert_eq!(report.status, Status::Synced, "{:?}", report.errors);
+    let outcomes = outcomes(&report);
+    let adopted = ("ConfigMap shop/config-7".to_owned(), Outcome::Adopted);
+    assert!(outcomes.contains(&adopted), "{outcomes:?}");
+    assert_eq!(
+        report.count(&Outcome::Created),
+        CONFIG_MAPS - 1,
+        "{outcomes:?}"
+    );
+    assert_eq!(config_index(&world, "config-7").await, "7");
+    assert_eq!(
+        world
+            .requests
+            .object_reads_in("/api/v1/namespaces/shop/configmaps"),
+        1,
+        "only the ConfigMap that existed is read on its own"
+    );
+}
+
+/// The `index` of a ConfigMap in `shop`.
+async fn config_index(world: &World, name: &str) -> String {
+    let config_map = config_maps(world).get(name).await.unwrap();
+    config_map.data.unwrap()["index"].clone()
+}
+
 on_both_servers!(
     first_sync_creates_everything_in_order_and_a_second_writes_nothing,
     a_git_change_updates_exactly_the_changed_object_and_a_removed_file_is_pruned,
@@ -640,3 +702,5 @@ on_both_servers!(
     a_kept_render_is_reused_for_the_same_commit_and_inputs,
     a_baseline_inventory_is_used_only_while_it_is_the_stored_one,
 );
+
+on_real_server!(a_first_sync_lists_a_namespace_instead_of_reading_each_object);

@@ -158,33 +158,38 @@ impl Cluster {
     /// Server-side apply many objects, at most `concurrency` at a time.
     /// Results come back in input order.
     pub async fn apply(&self, objects: &[Value]) -> Vec<Applied> {
-        let results: Vec<Result<Value>> = self
+        let mut results: Vec<(usize, Result<Value>)> = self
             .apply_each(objects, self.options.force_conflicts)
             .collect()
             .await;
+        results.sort_by_key(|(index, _)| *index);
         objects
             .iter()
             .zip(results)
-            .map(|(object, result)| Applied {
+            .map(|(object, (_, result))| Applied {
                 key: ObjectKey::of(object).unwrap_or_else(unnamed),
                 result,
             })
             .collect()
     }
 
-    /// Server-side apply `objects`, at most `concurrency` at a time,
-    /// forcing conflicts if `force`. The results come in input order as
-    /// each is ready, so a caller that records them as they come holds only
-    /// those in flight (objects are taken from `objects` only as requests
-    /// go out).
+    /// Server-side apply `objects`, `concurrency` at a time, forcing
+    /// conflicts if `force`. Each result comes as soon as it is ready, with
+    /// the index of its object in `objects`, and the next request goes out
+    /// at once: a slow answer holds up no other request (as results in
+    /// input order would). A caller that records them as they come holds
+    /// only those in flight (objects are taken from `objects` only as
+    /// requests go out).
     pub fn apply_each<'a, O: std::borrow::Borrow<Value> + 'a>(
         &'a self,
         objects: impl IntoIterator<Item = O> + 'a,
         force: bool,
-    ) -> impl futures_util::Stream<Item = Result<Value>> + 'a {
-        stream::iter(objects)
-            .map(move |object| async move { self.apply_one_with(object.borrow(), force).await })
-            .buffered(self.options.concurrency.max(1))
+    ) -> impl futures_util::Stream<Item = (usize, Result<Value>)> + 'a {
+        stream::iter(objects.into_iter().enumerate())
+            .map(move |(index, object)| async move {
+                (index, self.apply_one_with(object.borrow(), force).await)
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
     }
 
     /// Delete an object with background propagation. With a `uid`, the
@@ -268,7 +273,10 @@ impl Cluster {
 
     /// Read the live objects for `wanted` (identity and `apiVersion`): one
     /// labelled list per kind, then a GET for each object the lists did not
-    /// return (objects not labelled yet, e.g. before adoption). A kind whose
+    /// return (objects not labelled yet, e.g. before adoption), except that
+    /// where 16 or more of one kind are missing in one namespace (a first
+    /// sync) a metadata-only list of the kind there says which exist, and
+    /// only those are read. A kind whose
     /// `apiVersion` is no longer served is read through another served
     /// version of its group; kinds the server does not serve at all (a CRD
     /// not yet applied) have no live objects. Where listing a namespaced
@@ -323,7 +331,7 @@ impl Cluster {
             .iter()
             .filter(|(key, _)| !live.contains_key(key))
             .collect();
-        let fetched: Vec<(ObjectKey, Value)> = stream::iter(missing)
+        let fetched: Vec<(ObjectKey, Value)> = stream::iter(self.existing(missing).await)
             .map(|(key, api_version)| async move {
                 let served = match self.resolve_served(api_version, &key.kind).await {
                     Ok(resolved) => resolved.resource.api_version,
@@ -344,6 +352,61 @@ impl Cluster {
         Ok(live)
     }
 
+    /// The objects of `missing` (not returned by the labelled lists) that
+    /// may exist, to be read one GET each. Where [`LIST_INSTEAD_OF_GETS`]
+    /// or more of one kind are missing in one namespace (a first sync, a
+    /// new namespace), the kind is listed there first, metadata only, and
+    /// only the objects that list finds are kept: one LIST instead of a
+    /// GET per object. When that list fails (forbidden, say), every object
+    /// is kept: the GETs read them, or fail, as without the list.
+    async fn existing<'w>(
+        &self,
+        missing: Vec<&'w (ObjectKey, String)>,
+    ) -> Vec<&'w (ObjectKey, String)> {
+        let mut groups: ByKindAndNamespace<'w> = BTreeMap::new();
+        for wanted in missing {
+            let (key, api_version) = wanted;
+            groups
+                .entry((api_version, &key.kind, key.namespace.as_deref()))
+                .or_default()
+                .push(wanted);
+        }
+        let (few, many): (Vec<_>, Vec<_>) = groups
+            .into_iter()
+            .partition(|(_, members)| members.len() < LIST_INSTEAD_OF_GETS);
+        let listed: Vec<Vec<&(ObjectKey, String)>> = stream::iter(many)
+            .map(|((api_version, kind, namespace), members)| async move {
+                let resolved = match self.resolve_served(api_version, kind).await {
+                    Ok(resolved) => resolved,
+                    Err(Error::UnknownKind { .. }) => return Vec::new(),
+                    Err(_) => return members,
+                };
+                let namespace = namespace.filter(|_| resolved.namespaced);
+                match self.list_metadata(&resolved.resource, namespace).await {
+                    Ok(found) => {
+                        let names: BTreeSet<String> =
+                            found.into_iter().map(|content| content.key.name).collect();
+                        members
+                            .into_iter()
+                            .filter(|(key, _)| names.contains(&key.name))
+                            .collect()
+                    }
+                    Err(error) => {
+                        let why = "listing instead of reading each object";
+                        tracing::debug!(%kind, ?namespace, %error, "{why}");
+                        members
+                    }
+                }
+            })
+            .buffer_unordered(LISTS_AT_ONCE)
+            .collect()
+            .await;
+        few.into_iter()
+            .flat_map(|(_, members)| members)
+            .chain(listed.into_iter().flatten())
+            .collect()
+    }
+
     /// Resolve a kind for reading: in `api_version`, or in another served
     /// version of its group (see [`Resolver::resolve_served`]).
     pub async fn resolve_served(&self, api_version: &str, kind: &str) -> Result<Resolved> {
@@ -358,18 +421,30 @@ impl Cluster {
     /// two groups appears under both keys.
     pub async fn labelled(&self, sync: &str) -> Result<Live> {
         let selector = format!("{}={sync}", super::SYNC_LABEL);
+        let kinds = super::discovery::listable(&self.client).await?;
+        let listed: Vec<Live> = stream::iter(&kinds)
+            .map(|resolved| {
+                let selector = &selector;
+                async move {
+                    let none = BTreeSet::new();
+                    match self
+                        .list_labelled(resolved, selector, &none, &|_, object| object)
+                        .await
+                    {
+                        Ok(listed) => Ok(listed),
+                        // The sync's identity may not list this kind: it
+                        // cannot have applied anything it cannot see either.
+                        Err(Error::Rejected { code: 403, .. }) => Ok(Live::new()),
+                        Err(error) => Err(error),
+                    }
+                }
+            })
+            .buffer_unordered(LISTS_AT_ONCE)
+            .try_collect()
+            .await?;
         let mut live = Live::new();
-        for resolved in super::discovery::listable(&self.client).await? {
-            match self
-                .list_labelled(&resolved, &selector, &BTreeSet::new(), &|_, object| object)
-                .await
-            {
-                Ok(listed) => live.extend(listed),
-                // The sync's identity may not list this kind: it cannot have
-                // applied anything it cannot see either.
-                Err(Error::Rejected { code: 403, .. }) => {}
-                Err(error) => return Err(error),
-            }
+        for kind in listed {
+            live.extend(kind);
         }
         Ok(live)
     }
@@ -544,9 +619,20 @@ impl Cluster {
 /// What [`Cluster::live_compacting`] does to each listed object.
 pub type Compact<'a> = dyn Fn(&ObjectKey, Value) -> Value + Sync + 'a;
 
+/// Objects to read (identity and `apiVersion`) by `apiVersion`, kind and
+/// namespace.
+type ByKindAndNamespace<'w> =
+    BTreeMap<(&'w str, &'w str, Option<&'w str>), Vec<&'w (ObjectKey, String)>>;
+
 /// Objects per page of a list: the API server answers each page from one
 /// consistent snapshot, and no response body holds the whole kind.
 const LIST_PAGE: u32 = 500;
+
+/// How many objects of one kind must be missing from the labelled lists in
+/// one namespace for [`Cluster::live_compacting`] to list the kind there
+/// (metadata only) instead of sending a GET for each: as many GETs as are
+/// in flight at once by default, one round trip.
+const LIST_INSTEAD_OF_GETS: usize = 16;
 
 /// How many kinds [`Cluster::live_compacting`] lists at once.
 const LISTS_AT_ONCE: usize = 4;

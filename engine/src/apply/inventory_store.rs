@@ -39,6 +39,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::{Deserialize, Serialize};
@@ -381,12 +382,16 @@ pub async fn save(
     let old = previous.head.as_ref().map(|h| &h.head);
     let buckets = buckets_for(inventory, old.map_or(1, |h| h.buckets));
     let parts = split(sync, inventory, buckets);
-    for part in parts
+    // The new parts are created side by side: nothing names them until the
+    // head is replaced, after all of them exist.
+    let new_parts = parts
         .iter()
-        .filter(|p| old.is_none_or(|h| !h.parts.contains(&p.name)))
-    {
-        create_part(&api, namespace, sync, part).await?;
-    }
+        .filter(|p| old.is_none_or(|h| !h.parts.contains(&p.name)));
+    futures_util::stream::iter(new_parts)
+        .map(|part| create_part(&api, namespace, sync, part))
+        .buffer_unordered(cluster.options().concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
     let mine = previous.mine.as_ref();
     let head = Head {
         buckets,
@@ -543,7 +548,7 @@ async fn write_head(
 /// A failure only leaves garbage for the next write, so it is logged.
 async fn delete_unnamed(api: &Api<ConfigMap>, sync: &str, head: &Head) {
     let listed = match api
-        .list(&ListParams::default().labels(&format!("{INVENTORY_LABEL}={sync}")))
+        .list_metadata(&ListParams::default().labels(&format!("{INVENTORY_LABEL}={sync}")))
         .await
     {
         Ok(listed) => listed.items,

@@ -1103,6 +1103,7 @@ impl Run<'_> {
 
     /// Apply objects in parallel and record each result as it arrives, so
     /// only the objects in flight are held as the API server returned them.
+    /// The report lists them in the batch's order all the same.
     async fn apply_batch(
         &mut self,
         batch: &[(&plan::PlannedObject, Outcome)],
@@ -1122,12 +1123,22 @@ impl Run<'_> {
             .iter()
             .filter_map(|(object, _)| Some(object.desired.as_ref()?.value()));
         let mut results = cluster.apply_each(manifests, force).boxed_local();
-        for (object, outcome) in &with_manifest {
-            let Some(result) = results.next().await else {
-                break;
-            };
-            self.record(object, (*outcome).clone(), result, decisions);
+        let first_line = self.report.objects.len();
+        let mut arrived = Vec::with_capacity(with_manifest.len());
+        while let Some((index, result)) = results.next().await {
+            let (object, outcome) = with_manifest[index];
+            self.record(object, outcome.clone(), result, decisions);
+            arrived.push(index);
         }
+        // `record` adds one line per object, in the order they arrived.
+        let mut lines: Vec<(usize, ObjectReport)> = arrived
+            .into_iter()
+            .zip(self.report.objects.drain(first_line..))
+            .collect();
+        lines.sort_by_key(|(index, _)| *index);
+        self.report
+            .objects
+            .extend(lines.into_iter().map(|(_, line)| line));
     }
 
     /// Wait for the CRDs and namespaces of a stage, all at once, then

@@ -66,6 +66,10 @@ impl Server {
         let counts = requests.clone();
         let count =
             tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+                if request.method() == http::Method::GET {
+                    let path = request.uri().path().to_owned();
+                    counts.read_paths.lock().unwrap().push(path);
+                }
                 let counter = match *request.method() {
                     http::Method::GET => &counts.reads,
                     http::Method::DELETE => &counts.deletes,
@@ -129,6 +133,8 @@ pub struct Requests {
     reads: Arc<AtomicU64>,
     deletes: Arc<AtomicU64>,
     other_writes: Arc<AtomicU64>,
+    /// The path of every GET request.
+    read_paths: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Requests {
@@ -147,11 +153,21 @@ impl Requests {
         self.reads.load(Ordering::Relaxed)
     }
 
+    /// GET requests so far of single objects in `collection` (a path such
+    /// as `/api/v1/namespaces/shop/configmaps`): reads of one object each,
+    /// not lists.
+    pub fn object_reads_in(&self, collection: &str) -> usize {
+        let prefix = format!("{}/", collection.trim_end_matches('/'));
+        let paths = self.read_paths.lock().unwrap();
+        paths.iter().filter(|p| p.starts_with(&prefix)).count()
+    }
+
     /// Start counting from zero.
     pub fn reset(&self) {
         for counter in [&self.reads, &self.deletes, &self.other_writes] {
             counter.store(0, Ordering::Relaxed);
         }
+        self.read_paths.lock().unwrap().clear();
     }
 }
 
