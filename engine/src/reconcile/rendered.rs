@@ -186,7 +186,8 @@ pub(super) fn load_desired(
     let revision = fetched.revision.as_deref();
     if let Some(previous) = previous.filter(|p| p.is_of(revision, inputs, depth, has_transformers))
     {
-        let (desired, objects) = previous.into_desired(fetched.duration, fetched.verified, fetched.chart);
+        let (desired, objects) =
+            previous.into_desired(fetched.duration, fetched.verified, fetched.chart);
         return Ok(Loaded {
             desired,
             objects,
