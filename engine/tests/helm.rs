@@ -6,6 +6,7 @@
 //! keep` survives prune.
 
 mod binary_support;
+mod chart_support;
 mod cli_support;
 mod reconcile_support;
 mod server_support;
@@ -14,6 +15,7 @@ mod source_support;
 use std::path::{Path, PathBuf};
 
 use binary_support::repo_root;
+use chart_support::helm_as_v3;
 use cli_support::{command, run, Run};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -676,22 +678,6 @@ fn write_widget_chart(dir: &Path) {
     );
 }
 
-/// A `helm` for `kubectl kustomize --enable-helm`: the kustomize in kubectl
-/// (v5.5) refuses a Helm whose `helm version` is not 3.x, and the test helm
-/// is v4.2.3, so this one answers `version` with a 3.x; every `helm
-/// template` is the test helm's own.
-fn helm_as_v3(dir: &Path) -> PathBuf {
-    let shim = dir.join("helm-as-v3");
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = version ]; then echo v3.17.0; exit 0; fi\nexec '{}' \"$@\"\n",
-        helm().display()
-    );
-    std::fs::write(&shim, script).unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    shim
-}
-
 /// `dir/<entry>` rendered by Plumbline with the test helm.
 fn render_kustomization(
     dir: &Path,
@@ -820,18 +806,19 @@ fn kustomize_helm_charts_that_are_not_vendored_or_unnamed_are_refused_clearly() 
     std::fs::write(
         root.join("kustomization.yaml"),
         "helmCharts:\n- name: cache\n  version: 3.1.0\n  repo: https://charts.example.dev\n  \
-         releaseName: cache\n- name: widgets\n- name: widgets\n  releaseName: w\n  nameTemplate: x\n",
+         releaseName: cache\n- name: widgets\n- name: widgets\n  releaseName: w\n  nameTemplate: x\n\
+         - name: cache\n  version: ^3\n  repo: https://charts.example.dev\n  releaseName: c\n",
     )
     .unwrap();
     let errors = render_kustomization(root, "").unwrap_err().to_string();
     for needle in [
         "kustomization.yaml: helmCharts[1] (cache): no chart at charts/cache-3.1.0/cache: \
-         Plumbline does not pull charts from https://charts.example.dev; vendor the chart there \
-         (helm pull cache --repo https://charts.example.dev --version 3.1.0 --untar --untardir \
-         charts/cache-3.1.0)",
+         it was not pulled from https://charts.example.dev before render",
         "kustomization.yaml: helmCharts[2] (widgets): releaseName is required",
         "kustomization.yaml: helmCharts[3] (widgets): field `nameTemplate` is not supported \
          (give releaseName)",
+        "kustomization.yaml: helmCharts[4] (cache): version \"^3\" is not an exact version: \
+         kustomize pulls charts at an exact version",
     ] {
         assert!(errors.contains(needle), "{needle}\nnot in:\n{errors}");
     }

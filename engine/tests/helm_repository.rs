@@ -15,7 +15,7 @@ mod source_support;
 
 use std::path::Path;
 
-use chart_support::{helm, helm_run, index_digest, publish, push, write_chart};
+use chart_support::{helm, helm_as_v3, helm_run, index_digest, publish, push, write_chart};
 use cli_support::{command, run, Run};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -469,7 +469,177 @@ async fn dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_r
     assert!(config_map(&config_maps, "web-own").await.is_some());
 }
 
+/// A sync of kustomization `app` (namespace `name`), built on `base`
+/// whose `helmCharts` entry is chart `demo` at `version` from `repo`,
+/// with values inline.
+fn kustomize_dir(name: &str, repo: &str, version: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    write(
+        "plumbline.yaml",
+        &format!(
+            "apiVersion: plumbline.dev/v1alpha1\nkind: Sync\nmetadata:\n  name: {name}\n\
+             spec:\n  source:\n    url: .\n    path: app\n    insecure: true\n  \
+             targetNamespace: {name}\n  createNamespace: true\n"
+        ),
+    );
+    write(
+        "base/kustomization.yaml",
+        &format!(
+            "helmCharts:\n- name: demo\n  repo: {repo}\n  version: {version}\n  \
+             releaseName: web\n  valuesInline: {{mode: green}}\n"
+        ),
+    );
+    write(
+        "app/kustomization.yaml",
+        "resources: [../base]\ncommonLabels: {team: shop}\n",
+    );
+    dir
+}
+
+/// The ConfigMaps of a render (kind, name, labels, data), sorted.
+fn config_maps_of(objects: &[Value]) -> Vec<String> {
+    let mut found: Vec<String> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .map(|o| {
+            let m = &o["metadata"];
+            format!("{} {} {}", m["name"], m["labels"], o["data"])
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+async fn kustomize_helm_charts_from_a_repository_and_a_registry_are_pulled_before_render(
+    server: Server,
+) {
+    let Some(registry) = Registry::start_or_skip(Options::default()) else {
+        return;
+    };
+    let repo = tempfile::tempdir().unwrap();
+    publish(repo.path(), "1.0.0", true);
+    publish(repo.path(), "1.1.0", false);
+    let files = FileServer::start(repo.path()).unwrap();
+    let host = registry.host();
+    push(&host, "1.0.0", true);
+    let oci = format!("oci://{host}/charts");
+
+    // What `kubectl kustomize --enable-helm` renders when it pulls the
+    // chart from the HTTP repository itself (`helm pull`, test helm).
+    let pulled_by_kustomize = kustomize_dir("kchart-http", &files.url(), "1.0.0");
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", "--enable-helm", "--helm-command"])
+        .arg(helm_as_v3(pulled_by_kustomize.path()))
+        .arg(pulled_by_kustomize.path().join("app"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = plumbline::yaml::documents(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let expected = config_maps_of(&expected);
+    assert_eq!(expected.len(), 2, "{expected:?}");
+
+    for (name, repository) in [("kchart-http", files.url()), ("kchart-oci", oci.clone())] {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = kustomize_dir(name, &repository, "1.0.0");
+        sync(&server, cache.path(), dir.path(), &[]).await.expect(0);
+        let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), name);
+        let settings = config_map(&config_maps, "web-settings").await.unwrap();
+        assert_eq!(settings["version"], "1.0.0", "{name}");
+        assert_eq!(settings["mode"], "green", "{name}");
+        assert!(config_map(&config_maps, "web-extra").await.is_some());
+        // The render is kustomize's: the same objects as it pulls.
+        let plan = plan_json(&server, cache.path(), dir.path()).await;
+        assert_eq!(plan["inSync"], true, "{name}: {plan:#}");
+        let rendered = plumbline(cache.path(), dir.path(), &["render", "."], &[])
+            .await
+            .expect(0);
+        let ours = plumbline::yaml::documents(&rendered.stdout).unwrap();
+        let ours: Vec<Value> = ours
+            .into_iter()
+            .map(|mut o| {
+                // Plumbline's own labels aside.
+                if let Some(labels) = o["metadata"]["labels"].as_object_mut() {
+                    labels.retain(|key, _| key == "team");
+                }
+                o
+            })
+            .collect();
+        assert_eq!(config_maps_of(&ours), expected, "{name}");
+        // Nothing was written into the source: the chart is in the render's
+        // tree only.
+        assert!(!dir.path().join("base/charts").exists());
+
+        // A version the repository does not have fails naming the
+        // kustomization, the chart, the version and the repository, and
+        // prunes nothing.
+        let wrong = kustomize_dir(name, &repository, "9.9.9");
+        let failed = sync(&server, cache.path(), wrong.path(), &[]).await;
+        assert_ne!(failed.code, 0, "{failed:?}");
+        let text = format!("{}{}", failed.stdout, failed.stderr);
+        for part in [
+            "kustomization base/kustomization.yaml helmCharts",
+            "chart demo (version \"9.9.9\")",
+            repository.as_str(),
+        ] {
+            assert!(text.contains(part), "{name}: {part:?} not in {text}");
+        }
+        assert!(config_map(&config_maps, "web-extra").await.is_some());
+
+        // A newer exact version: the next sync takes it and prunes.
+        if name == "kchart-http" {
+            let next = kustomize_dir(name, &repository, "1.1.0");
+            sync(&server, cache.path(), next.path(), &[])
+                .await
+                .expect(0);
+            let settings = config_map(&config_maps, "web-settings").await.unwrap();
+            assert_eq!(settings["version"], "1.1.0");
+            assert!(config_map(&config_maps, "web-extra").await.is_none());
+            sync(&server, cache.path(), dir.path(), &[]).await.expect(0);
+        }
+    }
+
+    // An archive replaced behind the index's back fails the digest check
+    // (a fresh cache, so it is downloaded), naming the kustomization,
+    // chart and version, and prunes nothing.
+    let tampered = tempfile::tempdir().unwrap();
+    let other = write_chart(tampered.path(), "1.0.0", false);
+    helm_run(&[
+        "package",
+        other.to_str().unwrap(),
+        "-d",
+        tampered.path().to_str().unwrap(),
+    ]);
+    std::fs::copy(
+        tampered.path().join("demo-1.0.0.tgz"),
+        repo.path().join("demo-1.0.0.tgz"),
+    )
+    .unwrap();
+    let dir = kustomize_dir("kchart-http", &files.url(), "1.0.0");
+    let fresh = tempfile::tempdir().unwrap();
+    let failed = sync(&server, fresh.path(), dir.path(), &[]).await;
+    assert_ne!(failed.code, 0, "{failed:?}");
+    let text = format!("{}{}", failed.stdout, failed.stderr);
+    for part in [
+        "kustomization base/kustomization.yaml helmCharts: chart demo 1.0.0 from",
+        "the repository's index says sha256:",
+    ] {
+        assert!(text.contains(part), "{part:?} not in {text}");
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), "kchart-http");
+    assert!(config_map(&config_maps, "web-extra").await.is_some());
+}
+
 on_real_server!(
+    kustomize_helm_charts_from_a_repository_and_a_registry_are_pulled_before_render,
     a_chart_from_an_http_repository_syncs_updates_and_prunes,
     dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_runs,
     a_chart_repository_behind_basic_authentication_is_read_with_the_credentials,

@@ -470,8 +470,37 @@ def push(args: list[str]) -> str:
     return str(pushed.get("output", ""))
 
 
+def pull(args: list[str]) -> str:
+    """`helm pull CHART [--repo URL] [--version V] [-d DIR] [--untar] [--untardir DIR]
+    [--plain-http]` (what `kustomize --enable-helm` runs for a `helmCharts` entry with `repo`)."""
+    with_values = {"--repo", "--version", "-d", "--destination", "--untardir"}
+    charts = positional(args, with_values)
+    if len(charts) != 1:
+        raise HelmCommandError("helm pull takes one chart")
+    try:
+        pulled = helm_python.pull(
+            charts[0],
+            destination=option(args, "--destination") or option(args, "-d"),
+            version=option(args, "--version"),
+            repo_url=option(args, "--repo"),
+            untar="--untar" in args,
+            untar_dir=option(args, "--untardir"),
+            plain_http="--plain-http" in args,
+        )
+    except helm_python.HelmError as error:
+        raise HelmCommandError(str(error)) from error
+    return str(pulled.get("output", ""))
+
+
 def main(argv: list[str]) -> int:
-    commands = {"template": template, "version": version, "package": package, "repo": repo, "push": push}
+    commands = {
+        "template": template,
+        "version": version,
+        "package": package,
+        "repo": repo,
+        "push": push,
+        "pull": pull,
+    }
     if not argv or argv[0] not in commands:
         given = argv[0] if argv else ""
         names = ", ".join(commands)

@@ -6,14 +6,15 @@
 //!
 //! Whatever the source, the dependencies of the chart a sync renders that
 //! are not vendored are fetched into its `charts/` the same way
-//! ([`dependencies`]).
+//! ([`dependencies`]), and so are the charts of the kustomize `helmCharts`
+//! it renders that name a repository ([`kustomize_charts`]).
 
 use super::desired::Fetched;
 use super::{Error, SyncUnit};
 use crate::render;
 use crate::render::helm::chart_fetch::{self, ArchiveCache};
-use crate::render::helm::dependencies;
 use crate::render::helm::repository::{self, RepositoryChart};
+use crate::render::helm::{dependencies, kustomize_charts};
 
 /// Fetch the sync's chart, with the HTTP credentials of its
 /// configuration, keeping archives under `cache_dir/charts`.
@@ -76,15 +77,41 @@ pub fn vendor_dependencies(
     if spec.helm.is_none() && !render::helm::is_chart(&fetched.tree, chart_dir) {
         return Ok(());
     }
-    let fetch = dependencies::Fetch {
-        cache: ArchiveCache::new(cache_dir.join("charts")),
-        timeout: chart_fetch::timeout(),
-        oci: crate::oci::Options {
-            insecure: spec.insecure,
-            ..crate::oci::Options::default()
-        },
-    };
+    let fetch = chart_fetch(unit, cache_dir);
     let vendoring = dependencies::vendor(&mut fetched.tree, chart_dir, &fetch);
     super::artifact::block_on(vendoring)?.map_err(Error::Chart)?;
     Ok(())
+}
+
+/// Fetch the charts of the kustomize `helmCharts` the sync renders that
+/// name a `repo` and an exact `version` and are not vendored, to where
+/// kustomize pulls them (docs/helm.md), the same way as a chart's
+/// dependencies.
+pub fn vendor_kustomize_charts(
+    unit: &SyncUnit,
+    fetched: &mut Fetched,
+    cache_dir: &std::path::Path,
+) -> Result<(), Error> {
+    if fetched.chart.is_some() || !render::kustomize::declares_helm_charts(&fetched.tree) {
+        return Ok(());
+    }
+    let root = unit.config.spec.source.path.trim_matches('/');
+    let fetch = chart_fetch(unit, cache_dir);
+    let vendoring = kustomize_charts::vendor(&mut fetched.tree, root, &fetch);
+    super::artifact::block_on(vendoring)?.map_err(Error::Chart)?;
+    Ok(())
+}
+
+/// How the charts a sync's render needs are fetched: archives kept under
+/// `cache_dir/charts`, anonymously, over plain HTTP from registries when
+/// the sync says `insecure`.
+fn chart_fetch(unit: &SyncUnit, cache_dir: &std::path::Path) -> dependencies::Fetch {
+    dependencies::Fetch {
+        cache: ArchiveCache::new(cache_dir.join("charts")),
+        timeout: chart_fetch::timeout(),
+        oci: crate::oci::Options {
+            insecure: unit.config.spec.source.insecure,
+            ..crate::oci::Options::default()
+        },
+    }
 }

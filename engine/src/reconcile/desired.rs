@@ -336,14 +336,16 @@ pub fn renders_charts(unit: &SyncUnit, tree: &Tree) -> bool {
 
 /// Fetch the sync's source: its Git repository into `cache_dir`, or its
 /// local directory as it is, with the dependencies of the chart it renders
-/// that are not vendored (docs/helm.md).
+/// and the charts of the kustomize `helmCharts` it renders that are not
+/// vendored (docs/helm.md).
 pub fn fetch(unit: &SyncUnit, cache_dir: &Path, interrupt: &AtomicBool) -> Result<Fetched, Error> {
     let mut fetched = fetch_source(unit, cache_dir, interrupt)?;
     super::chart_source::vendor_dependencies(unit, &mut fetched, cache_dir)?;
+    super::chart_source::vendor_kustomize_charts(unit, &mut fetched, cache_dir)?;
     Ok(fetched)
 }
 
-/// [`fetch`] without the chart's dependencies.
+/// [`fetch`] without the charts it fetches for the render.
 fn fetch_source(
     unit: &SyncUnit,
     cache_dir: &Path,

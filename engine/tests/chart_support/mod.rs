@@ -103,3 +103,19 @@ pub fn index_digest(repo: &Path, version: &str) -> String {
         .unwrap();
     format!("sha256:{}", entry["digest"].as_str().unwrap())
 }
+
+/// A `helm` for `kubectl kustomize --enable-helm`: the kustomize in kubectl
+/// (v5.5) refuses a Helm whose `helm version` is not 3.x, and the test helm
+/// is v4.2.3, so this one answers `version` with a 3.x; every other
+/// command (`helm template`, `helm pull`) is the test helm's own.
+pub fn helm_as_v3(dir: &Path) -> PathBuf {
+    let shim = dir.join("helm-as-v3");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = version ]; then echo v3.17.0; exit 0; fi\nexec '{}' \"$@\"\n",
+        helm().display()
+    );
+    std::fs::write(&shim, script).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim
+}

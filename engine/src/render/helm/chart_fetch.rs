@@ -151,6 +151,21 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Unreachable { .. } | Error::Timeout { .. })
     }
+
+    /// The same error, its subject prefixed by where the chart was asked
+    /// for (`kustomization app/kustomization.yaml helmCharts`).
+    pub fn within(mut self, context: &str) -> Self {
+        let subject = match &mut self {
+            Error::Unreachable { subject, .. }
+            | Error::Timeout { subject, .. }
+            | Error::ChartNotFound { subject, .. }
+            | Error::NoMatchingVersion { subject, .. }
+            | Error::DigestMismatch { subject, .. }
+            | Error::Invalid { subject, .. } => subject,
+        };
+        *subject = format!("{context}: {subject}");
+        self
+    }
 }
 
 /// The files of a chart archive with the chart at the root: Helm's

@@ -58,9 +58,18 @@ pub async fn vendor(tree: &mut Tree, chart_dir: &str, fetch: &Fetch) -> Result<(
     let wanted = missing(tree, chart_dir)?;
     let mut fetched = Vec::with_capacity(wanted.len());
     for (dependency, repository) in wanted {
-        fetched.push(fetch_one(&dependency, &repository, fetch).await?);
+        let version = dependency.version.as_deref();
+        let chart = fetch_chart(
+            "chart dependency",
+            &dependency.name,
+            version,
+            &repository,
+            fetch,
+        )
+        .await?;
+        fetched.push((dependency, chart));
     }
-    for (dependency, files) in fetched {
+    for (dependency, (_, files)) in fetched {
         let prefix = join(chart_dir, &format!("charts/{}/", dependency.name));
         for (path, bytes) in files.iter() {
             tree.insert(format!("{prefix}{path}"), bytes.to_vec());
@@ -127,35 +136,35 @@ fn vendored(tree: &Tree, chart_dir: &str, name: &str) -> bool {
     })
 }
 
-/// One dependency, from its HTTP repository or OCI registry.
-async fn fetch_one(
-    dependency: &Dependency,
+/// Chart `name` at `version` (a constraint; `None`: the highest stable
+/// version) from its HTTP repository or OCI registry `repository`: its
+/// files with the chart at the root. `what` begins a registry's errors
+/// (`chart dependency`).
+pub async fn fetch_chart(
+    what: &str,
+    name: &str,
+    version: Option<&str>,
     repository: &str,
     fetch: &Fetch,
 ) -> Result<(ResolvedChart, Tree), Error> {
     if !oci::is_oci(repository) {
         let wanted = repository::RepositoryChart {
             url: repository.to_owned(),
-            chart: dependency.name.clone(),
-            version: dependency.version.clone(),
+            chart: name.to_owned(),
+            version: version.map(str::to_owned),
             account: None,
             timeout: fetch.timeout,
         };
         return repository::fetch(&wanted, &fetch.cache).await;
     }
-    let subject = match &dependency.version {
-        Some(version) => format!(
-            "chart dependency {} (version {version:?}) from {repository}",
-            dependency.name
-        ),
-        None => format!("chart dependency {} from {repository}", dependency.name),
+    let subject = match version {
+        Some(version) => format!("{what} {name} (version {version:?}) from {repository}"),
+        None => format!("{what} {name} from {repository}"),
     };
     let pulling = async {
-        let reference = oci_chart::reference(repository, Some(&dependency.name))?;
-        let reference = match &dependency.version {
-            Some(version) => oci_chart::resolve_version(&reference, version, &fetch.oci).await?,
-            None => oci_chart::resolve_version(&reference, "*", &fetch.oci).await?,
-        };
+        let reference = oci_chart::reference(repository, Some(name))?;
+        let reference =
+            oci_chart::resolve_version(&reference, version.unwrap_or("*"), &fetch.oci).await?;
         oci_chart::pull(&reference, &fetch.oci, &fetch.cache).await
     };
     let pulled = pulling.await.map_err(|error| from_oci(&subject, &error))?;

@@ -29,6 +29,7 @@ pub mod capabilities;
 pub mod chart_fetch;
 mod command;
 pub mod dependencies;
+pub mod kustomize_charts;
 pub mod oci_chart;
 pub mod output;
 pub mod repository;

@@ -6,8 +6,13 @@
 //! combines them (`valuesFile`, `valuesInline` by `valuesMerge`,
 //! `additionalValuesFiles`).
 //!
-//! Charts are never pulled: a chart that is not under the chart home is an
-//! error that says where to vendor it. IO: runs `helm template`.
+//! An entry with `repo` (an `https://` chart repository or an `oci://`
+//! registry) and an exact `version` whose chart is not vendored is pulled
+//! by Plumbline before render, where kustomize pulls it to
+//! (`<chartHome>/<name>-<version>/<name>`, [`to_pull`] lists them; the
+//! fetch is [`crate::render::helm::kustomize_charts`]), so render itself
+//! reads only the tree. Any other chart that is not under the chart home
+//! is an error. IO: runs `helm template`.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -92,8 +97,14 @@ const CHART_IGNORED: [&str; 1] = ["skipTests"];
 
 /// Fields of an entry that are refused, with why.
 const CHART_REFUSED: [(&str, &str); 4] = [
-    ("digest", "charts are not pulled; vendor the chart"),
-    ("devel", "charts are not pulled; vendor the chart"),
+    (
+        "digest",
+        "the repository's index or the registry verifies the chart's digest",
+    ),
+    (
+        "devel",
+        "charts are pulled at an exact version; give it as version",
+    ),
     ("nameTemplate", "give releaseName"),
     ("debug", "helm's debug output is not read"),
 ];
@@ -131,6 +142,128 @@ pub(crate) fn declared_in(tree: &Tree) -> bool {
                     .and_then(|k| k.get("helmCharts").cloned())
                     .is_some_and(|charts| !charts.is_null())
         })
+}
+
+/// A `helmCharts` entry whose chart is to be pulled before render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pull {
+    /// The kustomization file that asks for it.
+    pub kustomization: String,
+    /// The chart's name.
+    pub name: String,
+    /// Its exact version.
+    pub version: String,
+    /// The chart repository's URL or `oci://` registry repository.
+    pub repo: String,
+    /// Where its files go: `<chartHome>/<name>-<version>/<name>`.
+    pub dir: String,
+}
+
+/// The charts of the `helmCharts` the render of `root` reaches (the
+/// kustomizations at or under it and what their `resources` and
+/// `components` include) that have `repo` and an exact `version` and are
+/// not under their chart home. Entries that are wrong in any way are
+/// left to render, which reports them.
+pub(crate) fn to_pull(tree: &Tree, root: &str) -> Vec<Pull> {
+    let mut pulls: Vec<Pull> = Vec::new();
+    for dir in reached(tree, root) {
+        let Some(file) = super::kustomization_file(tree, &dir) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(tree.get(&file).unwrap_or_default());
+        if !text.contains("helmCharts") {
+            continue;
+        }
+        let Ok(k) = crate::yaml::from_str::<Value>(&text) else {
+            continue;
+        };
+        let home = k
+            .get("helmGlobals")
+            .and_then(|g| g.get("chartHome"))
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_CHART_HOME);
+        let Some(home) = resolve(&dir, home) else {
+            continue;
+        };
+        let entries = k.get("helmCharts").and_then(Value::as_array);
+        for entry in entries.into_iter().flatten() {
+            let Ok(chart) = serde_json::from_value::<Chart>(entry.clone()) else {
+                continue;
+            };
+            let (Some(version), Some(repo)) = (chart.version, chart.repo) else {
+                continue;
+            };
+            let dir = pulled_dir(&home, &chart.name, &version);
+            let pull = Pull {
+                kustomization: file.clone(),
+                name: chart.name,
+                version,
+                repo,
+                dir,
+            };
+            if exact_version(&pull.version)
+                && !tree.is_dir(&pull.dir)
+                && !pulls.iter().any(|p| p.dir == pull.dir)
+            {
+                pulls.push(pull);
+            }
+        }
+    }
+    pulls
+}
+
+/// The directories of the kustomizations a render of `root` builds: those
+/// at or under it, and the directories their `resources` and
+/// `components` name, transitively.
+fn reached(tree: &Tree, root: &str) -> Vec<String> {
+    let prefix = if root.is_empty() {
+        String::new()
+    } else {
+        format!("{root}/")
+    };
+    let mut pending: Vec<String> = tree
+        .iter()
+        .filter_map(|(path, _)| {
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+            let inside = dir == root || path.starts_with(&prefix);
+            (inside && FILE_NAMES.contains(&name)).then(|| dir.to_owned())
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(dir) = pending.pop() {
+        if seen.contains(&dir) {
+            continue;
+        }
+        if let Some(k) = super::kustomization_file(tree, &dir).and_then(|file| {
+            crate::yaml::from_str::<Value>(&String::from_utf8_lossy(tree.get(&file)?)).ok()
+        }) {
+            for key in ["resources", "components"] {
+                let named = k.get(key).and_then(Value::as_array);
+                let included = named.into_iter().flatten().filter_map(Value::as_str);
+                pending.extend(
+                    included
+                        .filter_map(|path| resolve(&dir, path))
+                        .filter(|path| super::kustomization_file(tree, path).is_some()),
+                );
+            }
+        }
+        seen.push(dir);
+    }
+    seen
+}
+
+/// Where kustomize pulls chart `name` at `version` to.
+fn pulled_dir(home: &str, name: &str, version: &str) -> String {
+    format!("{home}/{name}-{version}/{name}")
+        .trim_start_matches('/')
+        .to_owned()
+}
+
+/// Whether `version` is one plain version (`1.4.2`, not `=1.4.2` or a
+/// range), as kustomize requires: it names the directory the chart is
+/// pulled to.
+fn exact_version(version: &str) -> bool {
+    crate::render::helm::version::exact(version).is_some() && !version.trim_start().starts_with('=')
 }
 
 /// Render every `helmCharts` entry of kustomization `k` and add its objects
@@ -248,29 +381,32 @@ fn render(
 
 /// The chart's directory in the tree, as kustomize looks for it:
 /// `<chartHome>/<name>`, or `<chartHome>/<name>-<version>/<name>` for an
-/// entry with `version` and `repo` (where `kustomize` pulls it to).
+/// entry with `version` and `repo` (where it is pulled to before render).
 fn chart_dir(chart: &Chart, home: &str, tree: &Tree) -> Result<String, String> {
     let dir = match (&chart.version, &chart.repo) {
-        (Some(version), Some(_)) => format!("{home}/{}-{version}/{}", chart.name, chart.name),
-        _ => format!("{home}/{}", chart.name),
+        (Some(version), Some(_)) => pulled_dir(home, &chart.name, version),
+        _ => format!("{home}/{}", chart.name)
+            .trim_start_matches('/')
+            .to_owned(),
     };
-    let dir = dir.trim_start_matches('/').to_owned();
     if tree.is_dir(&dir) {
         return Ok(dir);
     }
-    Err(match &chart.repo {
-        Some(repo) => format!(
-            "no chart at {dir}: Plumbline does not pull charts from {repo}; vendor the chart \
-             there (helm pull {} --repo {repo}{} --untar --untardir {})",
-            chart.name,
-            chart
-                .version
-                .as_ref()
-                .map(|v| format!(" --version {v}"))
-                .unwrap_or_default(),
-            dir.rsplit_once('/').map_or("", |(parent, _)| parent),
+    Err(match (&chart.repo, &chart.version) {
+        (None, _) => format!("no chart at {dir}, and no repo to pull it from"),
+        (Some(repo), None) => format!(
+            "no chart at {dir}: give the version to pull from {repo} (an exact version, \
+             as kustomize requires)"
         ),
-        None => format!("no chart at {dir}, and no repo to pull it from"),
+        (Some(repo), Some(version)) if !exact_version(version) => format!(
+            "version {version:?} is not an exact version: kustomize pulls charts at an exact \
+             version (it names the directory {dir}); pin the version of {} in {repo}",
+            chart.name
+        ),
+        (Some(repo), Some(_)) => format!(
+            "no chart at {dir}: it was not pulled from {repo} before render (Plumbline pulls it \
+             when it fetches the source)"
+        ),
     })
 }
 
@@ -399,6 +535,38 @@ mod tests {
     }
 
     #[test]
+    fn charts_with_a_repo_and_an_exact_version_that_are_not_vendored_are_pulled() {
+        let mut tree = Tree::new();
+        tree.insert(
+            "base/kustomization.yaml",
+            "helmGlobals: {chartHome: vendored}\nhelmCharts:\n\
+             - {name: web, repo: https://charts.example, version: 1.0.0}\n\
+             - {name: db, repo: oci://reg.example/charts, version: 2.0.0}\n\
+             - {name: ranged, repo: https://charts.example, version: ^1}\n\
+             - {name: local}\n",
+        );
+        tree.insert(
+            "base/vendored/db-2.0.0/db/Chart.yaml",
+            "name: db\nversion: 2.0.0\n",
+        );
+        tree.insert("app/kustomization.yaml", "resources: [../base]\n");
+        tree.insert(
+            "other/kustomization.yaml",
+            "helmCharts: [{name: x, repo: https://x, version: 1.0.0}]\n",
+        );
+        let expected = Pull {
+            kustomization: "base/kustomization.yaml".into(),
+            name: "web".into(),
+            version: "1.0.0".into(),
+            repo: "https://charts.example".into(),
+            dir: "base/vendored/web-1.0.0/web".into(),
+        };
+        assert_eq!(to_pull(&tree, "app"), [expected]);
+        assert_eq!(to_pull(&tree, "other").len(), 1);
+        assert_eq!(to_pull(&tree, "").len(), 2);
+    }
+
+    #[test]
     fn merged_values_lose_their_nulls_as_in_kustomize() {
         let values = json!({"resources": {"limits": null, "requests": {"cpu": "1m"}}, "x": [null]});
         assert_eq!(
@@ -431,17 +599,14 @@ mod tests {
             found(&chart("db", Some("2.0.0"), Some("https://charts.example"))).unwrap(),
             "app/charts/db-2.0.0/db"
         );
-        let pulled = found(&chart(
-            "cache",
-            Some("3.1.0"),
-            Some("https://charts.example"),
+        let ranged = found(&chart("cache", Some("^3"), Some("https://charts.example")));
+        assert!(ranged.unwrap_err().starts_with(
+            "version \"^3\" is not an exact version: kustomize pulls charts at an exact version"
         ));
-        assert_eq!(
-            pulled.unwrap_err(),
-            "no chart at app/charts/cache-3.1.0/cache: Plumbline does not pull charts from \
-             https://charts.example; vendor the chart there (helm pull cache --repo \
-             https://charts.example --version 3.1.0 --untar --untardir app/charts/cache-3.1.0)"
-        );
+        let unversioned = found(&chart("cache", None, Some("https://charts.example")));
+        assert!(unversioned
+            .unwrap_err()
+            .starts_with("no chart at app/charts/cache: give the version"));
         let missing = found(&chart("cache", None, None)).unwrap_err();
         assert_eq!(
             missing,

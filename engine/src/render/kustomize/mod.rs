@@ -47,6 +47,7 @@ use config::Config;
 use super::{manifests, yaml, Manifest, RenderOptions, Tree};
 
 pub(crate) use helm_charts::declared_in as declares_helm_charts;
+pub(crate) use helm_charts::to_pull as helm_charts_to_pull;
 
 /// File names of a kustomization, in the order kustomize looks for them.
 const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
