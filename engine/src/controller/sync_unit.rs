@@ -599,6 +599,16 @@ impl Resolver<'_> {
         Ok(fetched.files)
     }
 
+    /// The Secret `name` of `namespace`.
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Secret> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        api.get(name).await.map_err(|source| Error::Secret {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        })
+    }
+
     /// Read the Secret of `source.verify` and write each of its values to
     /// a file the sync's verification reads, named
     /// `verify-keys/<namespace>/<secret>/<key>` in messages.
@@ -608,12 +618,7 @@ impl Resolver<'_> {
         verify: &crd::VerifySpec,
     ) -> Result<spec::VerifySpec> {
         let secret = &verify.secret_ref.name;
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let found = api.get(secret).await.map_err(|source| Error::Secret {
-            namespace: namespace.to_owned(),
-            name: secret.clone(),
-            source,
-        })?;
+        let found = self.secret(namespace, secret).await?;
         let relative = Path::new("verify-keys").join(namespace).join(secret);
         let mut keys = Vec::new();
         for (key, value) in found.data.unwrap_or_default() {
@@ -635,12 +640,7 @@ impl Resolver<'_> {
         secret: &str,
         sync: &str,
     ) -> Result<spec::CredentialsSpec> {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let found = api.get(secret).await.map_err(|source| Error::Secret {
-            namespace: namespace.to_owned(),
-            name: secret.to_owned(),
-            source,
-        })?;
+        let found = self.secret(namespace, secret).await?;
         let data: BTreeMap<String, Vec<u8>> = found
             .data
             .unwrap_or_default()
@@ -748,12 +748,7 @@ impl Resolver<'_> {
         verify: &crd::VerifySpec,
     ) -> Result<source::Verification> {
         let secret = &verify.secret_ref.name;
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let found = api.get(secret).await.map_err(|source| Error::Secret {
-            namespace: namespace.to_owned(),
-            name: secret.clone(),
-            source,
-        })?;
+        let found = self.secret(namespace, secret).await?;
         let invalid = |message: String| {
             Error::InvalidSpec(format!("policy {policy:?}: module.verify: {message}"))
         };
@@ -781,12 +776,7 @@ impl Resolver<'_> {
         secret: &str,
         registry: &str,
     ) -> Result<oci::Auth> {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let found = api.get(secret).await.map_err(|source| Error::Secret {
-            namespace: namespace.to_owned(),
-            name: secret.to_owned(),
-            source,
-        })?;
+        let found = self.secret(namespace, secret).await?;
         let pull_secret = |message: String| Error::PullSecret {
             namespace: namespace.to_owned(),
             name: secret.to_owned(),
