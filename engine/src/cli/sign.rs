@@ -48,7 +48,9 @@ pub struct Args {
 pub enum Subject {
     /// Any artifact.
     Artifact,
-    /// A policy: the artifact must be a Wasm component in a policy layout.
+    /// A policy: the artifact must be a Wasm component in a policy layout
+    /// (`plumbline policy sign`, built with the `policy` commands).
+    #[cfg(feature = "policy-build")]
     Policy,
 }
 
@@ -78,6 +80,7 @@ pub fn run(args: Args, subject: Subject, global: &Global) -> anyhow::Result<Exit
     let signed = registry::block_on(async {
         let target = match subject {
             Subject::Artifact => reference,
+            #[cfg(feature = "policy-build")]
             Subject::Policy => {
                 oci::policy::pull_policy(&reference, &options)
                     .await?
