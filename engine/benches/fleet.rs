@@ -32,6 +32,8 @@
 //!    are not counted: the peak is reset before the controller starts).
 
 mod support;
+#[path = "support/workload.rs"]
+mod workload;
 
 /// The allocator of the `plumbline` binary, so the controller measured here
 /// runs as it ships.
@@ -132,28 +134,7 @@ fn drifted(fleet: Fleet, sample: usize) -> (usize, String, String) {
 /// ConfigMap. Returns the YAML and the objects as JSON (for the floor).
 fn manifest_file(unit: usize, file: usize) -> (String, Vec<Value>) {
     let namespace = namespace_of(unit, file);
-    let mut text = String::new();
-    for i in 0..PER_FILE {
-        let name = format!("u{unit:02}-{file}-{i}");
-        let app = format!("u{unit:02}-{file}-{}", i - i % 3);
-        match i % 3 {
-            0 => text.push_str(&format!(
-                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
-                 spec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    \
-                 metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: main\n        \
-                 image: registry.example/app:1.{i}\n        ports:\n        - containerPort: 8080\n        \
-                 resources:\n          requests: {{cpu: 1000m, memory: 1024Mi}}\n"
-            )),
-            1 => text.push_str(&format!(
-                "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
-                 spec:\n  selector: {{app: {app}}}\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
-            )),
-            _ => text.push_str(&format!(
-                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
-                 data:\n  mode: fast\n  replicas: \"{i}\"\n"
-            )),
-        }
-    }
+    let text = workload::mixed_objects(&format!("u{unit:02}-{file}"), &namespace, PER_FILE);
     let objects = serde_yaml::Deserializer::from_str(&text)
         .map(|document| Value::deserialize(document).unwrap())
         .collect();

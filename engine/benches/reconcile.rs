@@ -21,6 +21,8 @@
 //! so and measures nothing.
 
 mod support;
+#[path = "support/workload.rs"]
+mod workload;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,29 +44,7 @@ const CONCURRENCY: usize = 16;
 /// normalises), the Service in front of it, and a ConfigMap.
 fn manifest_file(file: usize) -> String {
     let namespace = format!("team-{}", file % NAMESPACES);
-    let mut text = String::new();
-    for i in 0..PER_FILE {
-        let name = format!("app-{file}-{i}");
-        let app = format!("app-{file}-{}", i - i % 3);
-        match i % 3 {
-            0 => text.push_str(&format!(
-                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
-                 spec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    \
-                 metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: main\n        \
-                 image: registry.example/app:1.{i}\n        ports:\n        - containerPort: 8080\n        \
-                 resources:\n          requests: {{cpu: 1000m, memory: 1024Mi}}\n"
-            )),
-            1 => text.push_str(&format!(
-                "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
-                 spec:\n  selector: {{app: {app}}}\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
-            )),
-            _ => text.push_str(&format!(
-                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
-                 data:\n  mode: fast\n  replicas: \"{i}\"\n"
-            )),
-        }
-    }
-    text
+    workload::mixed_objects(&format!("app-{file}"), &namespace, PER_FILE)
 }
 
 /// A Git repository with the namespaces (first, by file name) and
