@@ -32,6 +32,17 @@ async fn fleet(count: usize) -> Option<(Fixture, Vec<ControlPlane>)> {
     Some((fixture, targets))
 }
 
+/// Commit `app/config.yaml` (one ConfigMap) and the common-metadata
+/// transformer as `policies/metadata.wasm` to the fixture's repository.
+fn commit_app_with_a_transformer(fixture: &Fixture) {
+    let wasm = std::fs::read(policy_artifacts::COMMON_METADATA).unwrap();
+    let repo = &fixture.world.repo;
+    repo.write("app/config.yaml", &config_map("settings", "fast"));
+    std::fs::create_dir_all(repo.dir.path().join("policies")).unwrap();
+    std::fs::write(repo.dir.path().join("policies/metadata.wasm"), wasm).unwrap();
+    repo.commit("app with a transformer");
+}
+
 /// The PEM CA that signs a test control plane's serving certificate.
 fn ca_of(plane: &ControlPlane) -> String {
     let kubeconfig = plane.kubeconfig();
@@ -563,18 +574,7 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
         return;
     };
     install_sync_unit_sets(&fixture).await;
-    let wasm = std::fs::read(policy_artifacts::COMMON_METADATA).unwrap();
-    fixture
-        .world
-        .repo
-        .write("app/config.yaml", &config_map("settings", "fast"));
-    std::fs::create_dir_all(fixture.world.repo.dir.path().join("policies")).unwrap();
-    std::fs::write(
-        fixture.world.repo.dir.path().join("policies/metadata.wasm"),
-        wasm,
-    )
-    .unwrap();
-    fixture.world.repo.commit("app with a transformer");
+    commit_app_with_a_transformer(&fixture);
     let url = fixture.world.repo.url();
     let (east, west) = (&targets[0], &targets[1]);
     register(
@@ -695,18 +695,7 @@ async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
     let Some((fixture, targets)) = fleet(2).await else {
         return;
     };
-    let wasm = std::fs::read(policy_artifacts::COMMON_METADATA).unwrap();
-    fixture
-        .world
-        .repo
-        .write("app/config.yaml", &config_map("settings", "fast"));
-    std::fs::create_dir_all(fixture.world.repo.dir.path().join("policies")).unwrap();
-    std::fs::write(
-        fixture.world.repo.dir.path().join("policies/metadata.wasm"),
-        wasm,
-    )
-    .unwrap();
-    fixture.world.repo.commit("app with a transformer");
+    commit_app_with_a_transformer(&fixture);
     let url = fixture.world.repo.url();
     let (east, west) = (&targets[0], &targets[1]);
     register(

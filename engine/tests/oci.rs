@@ -8,8 +8,8 @@ mod server_support;
 mod source_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use binary_support::oras;
 use cli_support::{plumbline, plumbline_cached_in, Run};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -48,25 +48,6 @@ fn push(dir: &Path, component: &str, reference: &str) -> String {
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
-/// Run a Python snippet with oras-py (`ORAS_*` values in the environment).
-fn oras(dir: &Path, script: &str, env: &[(&str, &str)]) -> std::process::Output {
-    let python = binary_support::repo_root().join(".tools/python/bin/python");
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .output()
-        .expect("the project venv's python runs (scripts/setup installs oras)");
-    assert!(
-        output.status.success(),
-        "oras failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod source_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use binary_support::oras;
 use cli_support::{plumbline_cached_in, Run};
 use cosign_support::{put_signature, signature_layers, tampered, KeyPair};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -92,24 +93,6 @@ fn verified_sync_dir(url: &str, trusted: &KeyPair) -> tempfile::TempDir {
     dir
 }
 
-/// Run a Python snippet with oras-py (`ORAS_*` values in the environment).
-fn oras(dir: &Path, script: &str, env: &[(&str, &str)]) -> Vec<u8> {
-    let python = binary_support::repo_root().join(".tools/python/bin/python");
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .output()
-        .expect("the project venv's python runs (scripts/setup installs oras)");
-    assert!(
-        output.status.success(),
-        "oras failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
 #[test]
 fn signatures_have_cosigns_shape_and_verify_with_openssl() {
     let Some(registry) = registry() else { return };
@@ -157,7 +140,7 @@ fn signatures_have_cosigns_shape_and_verify_with_openssl() {
          print(json.dumps(m))\n",
         &[("TARGET", &target)],
     );
-    let manifest: serde_json::Value = serde_json::from_slice(&read).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
     assert_eq!(
         manifest["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"

@@ -1,5 +1,5 @@
-//! The repository root and the `plumbline` binary, for the tests that run
-//! it as a subprocess.
+//! The repository root, the `plumbline` binary and the project's oras-py,
+//! for the tests that run them as subprocesses.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -24,4 +24,24 @@ pub fn plumbline_command(args: &[&str]) -> Command {
 /// Run `plumbline ARGS` in the repository root and wait for it.
 pub fn run_in_repo(args: &[&str]) -> Output {
     plumbline_command(args).output().expect("run plumbline")
+}
+
+/// Run a Python snippet with the project's oras-py (`ORAS_*` values in the
+/// environment) in `dir`; panics, with its output, if it fails.
+pub fn oras(dir: &Path, script: &str, env: &[(&str, &str)]) -> Output {
+    let python = repo_root().join(".tools/python/bin/python");
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the project venv's python runs (scripts/setup installs oras)");
+    assert!(
+        output.status.success(),
+        "oras failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
