@@ -1,5 +1,6 @@
-//! Cutting long text for places with a size limit (Event notes, condition
-//! and violation messages in a status, objects quoted in errors). No IO.
+//! Text for messages: long text cut for places with a size limit (Event
+//! notes, condition and violation messages in a status, objects quoted in
+//! errors), and an error told with its causes. No IO.
 
 use std::borrow::Cow;
 
@@ -14,6 +15,22 @@ pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
         end -= 1;
     }
     Cow::Owned(format!("{}…", &text[..end]))
+}
+
+/// `error` and each of its sources, `: `-separated, leaving out a source
+/// whose text the message already holds (HTTP clients repeat their causes).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use oci_client::secrets::RegistryAuth;
 use serde::{Deserialize, Serialize};
 
 use super::{digest_of, ArtifactRef, Auth, Error, Options, Result};
+use crate::text::error_chain;
 
 /// The media type of an OCI image manifest (what Plumbline pushes and
 /// reads).
@@ -441,19 +442,4 @@ fn classify(reference: &ArtifactRef, error: &OciDistributionError) -> Error {
             message,
         },
     }
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }

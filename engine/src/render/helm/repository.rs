@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::chart_fetch::{chart_tree, ArchiveCache, Error, ResolvedChart};
 use super::version;
 use crate::source::Tree;
+use crate::text::error_chain;
 
 /// The largest `index.yaml` read (large public repositories have indexes
 /// of tens of MiB).
@@ -296,21 +297,6 @@ fn client(timeout: Duration) -> Result<reqwest::Client, String> {
         .expect("not poisoned")
         .insert(timeout, built.clone());
     Ok(built)
-}
-
-/// An error with its causes, `a: b: c`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
