@@ -21,7 +21,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::Api;
 use plumbline::reconcile::{Outcome, Status, SyncUnit};
-use plumbline::render::helm::output::is_test_hook;
+use plumbline::render::helm::output::HookEvents;
 use reconcile_support::World;
 use serde_json::Value;
 use server_support::Server;
@@ -90,15 +90,15 @@ const CHARTS: [&str; 6] = [
     "cert-manager",
 ];
 
-/// The objects of an expected output of real Helm, test hooks left out
-/// (Plumbline never applies them).
+/// The objects of an expected output of real Helm, hooks no sync runs
+/// (tests) left out: Plumbline never applies them.
 fn expected_objects(file: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(file).unwrap();
     plumbline::yaml::documents(&text)
         .unwrap()
         .into_iter()
         .filter(|doc| doc.get("apiVersion").is_some() && doc.get("kind").is_some())
-        .filter(|doc| !is_test_hook(doc))
+        .filter(|doc| !HookEvents::of(doc).never_run())
         .collect()
 }
 
@@ -851,7 +851,7 @@ fn kustomize_helm_charts_render_like_live_kubectl_kustomize_enable_helm() {
     let expected: Vec<Value> = plumbline::yaml::documents(&String::from_utf8_lossy(&out.stdout))
         .unwrap()
         .into_iter()
-        .filter(|o| !is_test_hook(o))
+        .filter(|o| !HookEvents::of(o).never_run())
         .collect();
     let rendered = render_kustomization(root, "overlay").unwrap_or_else(|e| panic!("{e}"));
     let find = |kind: &str, name: &str| {

@@ -51,6 +51,7 @@ use crate::object::ObjectKey;
 
 pub mod cascade;
 pub mod fields;
+pub mod hooks;
 pub mod immutable;
 pub mod inventory;
 pub mod manifest;

@@ -16,6 +16,11 @@
 //!   `HookSucceeded`, `HookFailed`; Helm's `before-hook-creation`,
 //!   `hook-succeeded`, `hook-failed`).
 //!
+//! - Helm hooks (`helm.sh/hook`, `helm.sh/hook-weight`,
+//!   `helm.sh/hook-delete-policy`) are read as phases, waves and delete
+//!   policies ([`super::hooks`]); each `plumbline.dev/` annotation wins
+//!   over the Helm one it corresponds to.
+//!
 //! [`schedule`] groups a [`Plan`]'s desired objects into [`Step`]s in the
 //! order they are applied, and refuses annotations it cannot read, naming
 //! the object. Prunes belong to no step: they run after the last wave and
@@ -27,6 +32,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::hooks::HelmHook;
 use super::{Action, Manifest, Plan, PlannedObject};
 
 /// The annotation naming an object's wave.
@@ -59,6 +65,10 @@ pub struct DeletePolicy {
     pub on_success: bool,
     /// Delete it once its phase failed.
     pub on_failure: bool,
+    /// `on-success` and `on-failure` wait until the sync ends: a Helm hook
+    /// of both the `pre` and the `post` phase, applied in `pre` and needed
+    /// in `post` too.
+    pub after_post: bool,
 }
 
 /// Where an object goes in the order of a sync.
@@ -105,8 +115,9 @@ impl Placement {
                 )),
             }
         };
+        let hook = HelmHook::of(object);
         let wave = match text(WAVE_ANNOTATION)? {
-            None => 0,
+            None => hook.map_or(0, |h| h.weight),
             Some(value) => value.parse::<i64>().map_err(|_| {
                 format!(
                     "annotation {WAVE_ANNOTATION} must be an integer like \"-1\" or \"2\", \
@@ -115,7 +126,7 @@ impl Placement {
             })?,
         };
         let phase = match text(PHASE_ANNOTATION)? {
-            None => Phase::Main,
+            None => hook.map_or(Phase::Main, |h| h.phase),
             Some("pre") => Phase::Pre,
             Some("post") => Phase::Post,
             Some(value) => {
@@ -124,8 +135,12 @@ impl Placement {
                 ))
             }
         };
-        let mut delete_policy = DeletePolicy::default();
+        let mut delete_policy = match hook {
+            Some(hook) if phase != Phase::Main => hook.delete_policy,
+            _ => DeletePolicy::default(),
+        };
         if let Some(list) = text(DELETE_POLICY_ANNOTATION)? {
+            delete_policy = DeletePolicy::default();
             if phase == Phase::Main {
                 return Err(format!(
                     "annotation {DELETE_POLICY_ANNOTATION} is for phase objects: \
@@ -146,6 +161,7 @@ impl Placement {
                 }
             }
         }
+        delete_policy.after_post = phase == Phase::Pre && hook.is_some_and(|h| h.also_post);
         Ok(Placement {
             phase,
             wave,
@@ -154,18 +170,16 @@ impl Placement {
     }
 
     /// [`Placement::of`] a manifest, parsing it only when its text
-    /// mentions one of the annotations (a sync without waves parses
-    /// nothing).
+    /// mentions one of the annotations (a sync without waves or hooks
+    /// parses nothing).
     pub fn of_manifest(manifest: &Manifest) -> Result<Self, String> {
-        let mentions = manifest
-            .text()
-            .match_indices("\"plumbline.dev/")
-            .any(|(at, prefix)| {
-                let rest = &manifest.text()[at + prefix.len()..];
-                ["wave\"", "phase\"", "delete-policy\""]
-                    .iter()
-                    .any(|name| rest.starts_with(name))
-            });
+        let text = manifest.text();
+        let mentions = text.match_indices("\"plumbline.dev/").any(|(at, prefix)| {
+            let rest = &text[at + prefix.len()..];
+            ["wave\"", "phase\"", "delete-policy\""]
+                .iter()
+                .any(|name| rest.starts_with(name))
+        }) || text.contains("\"helm.sh/hook\"");
         if mentions {
             Self::of(&manifest.value())
         } else {
@@ -323,6 +337,46 @@ mod tests {
         assert_eq!(hook.phase, Phase::Pre);
         assert!(hook.delete_policy.before_creation && hook.delete_policy.on_success);
         assert!(!hook.delete_policy.on_failure);
+    }
+
+    #[test]
+    fn helm_hooks_are_placed_in_phases_and_plumbline_annotations_win() {
+        let rbac = Placement::of(&object(
+            "sa",
+            json!({"helm.sh/hook": "pre-install,pre-upgrade,post-install,post-upgrade",
+                   "helm.sh/hook-weight": "-5",
+                   "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}),
+        ))
+        .unwrap();
+        assert_eq!((rbac.phase, rbac.wave), (Phase::Pre, -5));
+        let policy = rbac.delete_policy;
+        assert!(policy.before_creation && policy.on_success && policy.after_post);
+        assert!(!policy.on_failure);
+
+        let moved = Placement::of(&object(
+            "check",
+            json!({"helm.sh/hook": "pre-install,post-install", "helm.sh/hook-weight": "3",
+                   "plumbline.dev/phase": "post", "plumbline.dev/wave": "1",
+                   "plumbline.dev/delete-policy": "on-failure"}),
+        ))
+        .unwrap();
+        assert_eq!((moved.phase, moved.wave), (Phase::Post, 1));
+        assert_eq!(
+            moved.delete_policy,
+            DeletePolicy {
+                on_failure: true,
+                ..DeletePolicy::default()
+            }
+        );
+
+        // A delete hook in plain manifests is an ordinary object.
+        let cleanup = object("cleanup", json!({"helm.sh/hook": "pre-delete"}));
+        assert_eq!(Placement::of(&cleanup).unwrap(), Placement::default());
+        let manifest = Manifest::new(&object("job", json!({"helm.sh/hook": "post-install"})));
+        assert_eq!(
+            Placement::of_manifest(&manifest).unwrap().phase,
+            Phase::Post
+        );
     }
 
     #[test]

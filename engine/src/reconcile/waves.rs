@@ -102,6 +102,9 @@ pub(super) struct Steps<'p> {
     /// Objects applied (or found) by earlier steps and not yet seen
     /// healthy.
     pending: Vec<Member>,
+    /// `pre` objects the `post` phase needs too: their delete policy is
+    /// carried out when the sync ends.
+    held: Vec<(Member, DeletePolicy)>,
 }
 
 impl<'p> Steps<'p> {
@@ -121,6 +124,7 @@ impl<'p> Steps<'p> {
             schedule,
             phases_run,
             pending: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -129,6 +133,21 @@ impl<'p> Steps<'p> {
             .iter()
             .map(|&i| &self.planned.objects[i])
             .collect()
+    }
+}
+
+/// The note for deleting a phase object by its delete `policy` once `what`
+/// (its phase, or the sync) succeeded or failed; `None` when the policy
+/// keeps it.
+fn deletion(policy: &DeletePolicy, succeeded: bool, what: &str) -> Option<String> {
+    match succeeded {
+        true if policy.on_success => Some(format!(
+            "deleted after {what} succeeded (delete-policy on-success)"
+        )),
+        false if policy.on_failure => Some(format!(
+            "deleted after {what} failed (delete-policy on-failure)"
+        )),
+        _ => None,
     }
 }
 
@@ -201,6 +220,12 @@ impl Run<'_> {
         for step in post {
             self.step(step, steps, decisions, live, waiting).await;
         }
+        let succeeded = !self.stopped();
+        for (member, policy) in std::mem::take(&mut steps.held) {
+            if let Some(note) = deletion(&policy, succeeded, "the sync") {
+                self.delete_phase_object(&member, &note).await;
+            }
+        }
     }
 
     /// Whether a failure stopped the sync.
@@ -228,8 +253,10 @@ impl Run<'_> {
             self.await_healthy(&pending, live, waiting).await;
         }
         if is_phase && !self.stopped() {
-            self.run_phase(step, &objects, decisions, live, waiting)
+            let held = self
+                .run_phase(step, &objects, decisions, live, waiting)
                 .await;
+            steps.held.extend(held);
             return;
         }
         self.apply_stages(&objects, decisions, live).await;
@@ -279,7 +306,9 @@ impl Run<'_> {
 
     /// Run a phase: delete what `before-creation` says (and wait for what
     /// is being deleted), apply every object, wait until all are healthy,
-    /// then delete what `on-success` or `on-failure` says.
+    /// then delete what `on-success` or `on-failure` says. Returns the
+    /// objects whose deletion waits for the end of the sync
+    /// ([`DeletePolicy::after_post`]), once their phase succeeded.
     async fn run_phase(
         &mut self,
         step: &Step,
@@ -287,7 +316,7 @@ impl Run<'_> {
         decisions: &std::collections::BTreeMap<ObjectKey, remediate::Resolution>,
         live: &Live,
         waiting: &Waiting,
-    ) {
+    ) -> Vec<(Member, DeletePolicy)> {
         let dry_run = self.cluster.options().dry_run;
         let mut to_apply: Vec<PlannedObject> = Vec::with_capacity(objects.len());
         let mut recreated = Vec::new();
@@ -329,7 +358,7 @@ impl Run<'_> {
             );
         }
         if dry_run || self.stopped() {
-            return;
+            return Vec::new();
         }
         let members: Vec<Member> = to_apply
             .iter()
@@ -345,25 +374,18 @@ impl Run<'_> {
             .map(|o| &o.key)
             .zip(&step.delete_policies)
             .collect();
-        for member in &members {
-            let Some(policy) = policies.get(&member.key) else {
+        let mut held = Vec::new();
+        for member in members {
+            let Some(&&policy) = policies.get(&member.key) else {
                 continue;
             };
-            let (delete, note) = if healthy {
-                (
-                    policy.on_success,
-                    "deleted after its phase succeeded (delete-policy on-success)",
-                )
-            } else {
-                (
-                    policy.on_failure,
-                    "deleted after its phase failed (delete-policy on-failure)",
-                )
-            };
-            if delete {
-                self.delete_phase_object(member, note).await;
+            if healthy && policy.after_post {
+                held.push((member, policy));
+            } else if let Some(note) = deletion(&policy, healthy, "its phase") {
+                self.delete_phase_object(&member, &note).await;
             }
         }
+        held
     }
 
     /// Delete a phase object before its phase applies it again (unless it

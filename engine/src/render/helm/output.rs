@@ -1,6 +1,7 @@
 //! From the text `helm template` printed to objects, each with its
 //! provenance (`chart@version: templates/x.yaml`, from Helm's `# Source:`
-//! headers). Test hooks are dropped here. No IO.
+//! headers). Hooks no sync runs (tests, delete and rollback hooks) are
+//! dropped here. No IO.
 
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ pub(super) fn objects(
     let mut out = Vec::new();
     let mut per_source: std::collections::HashMap<&str, usize> = Default::default();
     for doc in yaml::parse(chart, text, &limits, errors) {
-        if is_test_hook(&doc.value) {
+        if HookEvents::of(&doc.value).never_run() {
             continue;
         }
         let (source, header_line) = headers
@@ -68,10 +69,38 @@ fn within_chart(source: &str) -> &str {
     source.split_once('/').map_or(source, |(_, rest)| rest)
 }
 
-/// Whether an object is a Helm test hook (`test`, or Helm 2's
-/// `test-success`/`test-failure`): never applied.
-pub fn is_test_hook(object: &Value) -> bool {
-    hook_events(object).any(|event| event.starts_with("test"))
+/// When a Helm hook runs, by the events its `helm.sh/hook` lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookEvents {
+    /// It lists any event at all: it is a hook.
+    pub any: bool,
+    /// It lists `pre-install` or `pre-upgrade`.
+    pub pre: bool,
+    /// It lists `post-install` or `post-upgrade`.
+    pub post: bool,
+}
+
+impl HookEvents {
+    /// The events of `object`'s `helm.sh/hook` annotation.
+    pub fn of(object: &Value) -> Self {
+        let mut events = HookEvents::default();
+        for event in hook_events(object) {
+            events.any = true;
+            match event.as_str() {
+                "pre-install" | "pre-upgrade" => events.pre = true,
+                "post-install" | "post-upgrade" => events.post = true,
+                _ => {}
+            }
+        }
+        events
+    }
+
+    /// Whether it is a hook a sync never runs: a test hook (`test`, Helm
+    /// 2's `test-success`/`test-failure`) or one that runs only on delete
+    /// or rollback. Never applied.
+    pub fn never_run(&self) -> bool {
+        self.any && !(self.pre || self.post)
+    }
 }
 
 /// Whether a live object says `helm.sh/resource-policy: keep`: prune
@@ -103,10 +132,14 @@ mod tests {
         metadata:\n  name: a\n---\n# Source: shop/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\n\
         metadata:\n  name: b\n---\n# Source: shop/charts/db/templates/s.yaml\napiVersion: v1\n\
         kind: Service\nmetadata:\n  name: db\n---\n# Source: shop/templates/tests/t.yaml\n\
-        apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n    helm.sh/hook: test\n";
+        apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n    helm.sh/hook: test\n\
+        ---\n# Source: shop/templates/cleanup.yaml\napiVersion: batch/v1\nkind: Job\nmetadata:\n  \
+        name: cleanup\n  annotations:\n    helm.sh/hook: pre-delete,post-rollback\n\
+        ---\n# Source: shop/templates/migrate.yaml\napiVersion: batch/v1\nkind: Job\nmetadata:\n  \
+        name: migrate\n  annotations:\n    helm.sh/hook: pre-delete,pre-upgrade\n";
 
     #[test]
-    fn objects_name_their_chart_template_and_document_and_test_hooks_are_dropped() {
+    fn objects_name_their_chart_template_and_document_and_hooks_no_sync_runs_are_dropped() {
         let mut errors = Vec::new();
         let found = objects(
             "shop@1.0.0",
@@ -122,6 +155,7 @@ mod tests {
                 "shop@1.0.0: templates/a.yaml: document 1 (line 1)",
                 "shop@1.0.0: templates/a.yaml: document 2 (line 1)",
                 "shop@1.0.0: charts/db/templates/s.yaml: document 1 (line 1)",
+                "shop@1.0.0: templates/migrate.yaml: document 1 (line 1)",
             ]
         );
     }
@@ -133,9 +167,23 @@ mod tests {
             hook_events(&hook).collect::<Vec<_>>(),
             ["pre-install", "test-success"]
         );
-        assert!(is_test_hook(&hook));
+        // Also a pre-install hook: a sync runs it.
+        assert!(HookEvents::of(&hook).pre && !HookEvents::of(&hook).never_run());
+        let test =
+            serde_json::json!({"metadata": {"annotations": {HOOK_ANNOTATION: "test-success"}}});
+        assert!(HookEvents::of(&test).never_run());
         let plain = serde_json::json!({"metadata": {"name": "x"}});
-        assert!(!is_test_hook(&plain));
+        assert!(!HookEvents::of(&plain).never_run());
+        let upgrade =
+            serde_json::json!({"metadata": {"annotations": {HOOK_ANNOTATION: "post-upgrade"}}});
+        assert_eq!(
+            HookEvents::of(&upgrade),
+            HookEvents {
+                any: true,
+                pre: false,
+                post: true
+            }
+        );
         let kept =
             serde_json::json!({"metadata": {"annotations": {RESOURCE_POLICY_ANNOTATION: "keep"}}});
         assert!(is_kept_on_prune(&kept) && !is_kept_on_prune(&plain));
