@@ -11,6 +11,7 @@ mod cli_support;
 mod reconcile_support;
 mod server_support;
 mod source_support;
+mod status_support;
 
 use std::path::{Path, PathBuf};
 
@@ -469,6 +470,9 @@ async fn shared_chart_syncs_with_default_and_custom_values(server: Server, chart
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+    // The hooks of ingress-nginx and cert-manager run as phases: their Jobs
+    // complete, and the release is healthy before the post phase.
+    let _controllers = status_support::Controllers::play(world.client(), chart);
     let charts = charts();
     world
         .repo

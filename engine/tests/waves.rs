@@ -13,9 +13,7 @@ mod controller_support;
 mod reconcile_support;
 mod server_support;
 mod source_support;
-
-use std::future::Future;
-use std::time::{Duration, Instant};
+mod status_support;
 
 use cli_support::plumbline_async;
 use controller_support::{is_ready, ready, spec_for, Fixture};
@@ -27,10 +25,7 @@ use plumbline::reconcile::{Outcome, Report, Status};
 use reconcile_support::{line, World};
 use serde_json::json;
 use server_support::Server;
-
-/// How long a test waits for something before it fails (a guard against
-/// hanging, not a performance assertion).
-const PATIENCE: Duration = Duration::from_secs(90);
+use status_support::{complete, exists, roll_out, wait_until};
 
 fn deployment(name: &str, wave: &str, image: &str) -> String {
     format!(
@@ -70,46 +65,6 @@ async fn create_namespace(world: &World, name: &str) {
     let api: Api<Namespace> = Api::all(world.client());
     let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     api.patch(name, &PatchParams::apply("test"), &Patch::Apply(&namespace))
-        .await
-        .unwrap();
-}
-
-/// Poll until `exists` says the object is there.
-async fn wait_until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < PATIENCE, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn exists<K>(api: &Api<K>, name: &str) -> bool
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    api.get_opt(name).await.unwrap().is_some()
-}
-
-/// Play the Deployment controller: every replica of the current generation
-/// is up and available.
-async fn roll_out(deployments: &Api<Deployment>, name: &str) {
-    let generation = deployments.get(name).await.unwrap().metadata.generation;
-    let status = json!({"status": {"observedGeneration": generation, "replicas": 1,
-        "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}});
-    deployments
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .unwrap();
-}
-
-/// Play the Job controller: the Job ran to completion.
-async fn complete(jobs: &Api<Job>, name: &str) {
-    let now = "2026-01-01T00:00:00Z";
-    let status = json!({"status": {"startTime": now, "completionTime": now, "succeeded": 1,
-        "conditions": [
-            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
-            {"type": "Complete", "status": "True", "lastTransitionTime": now}]}});
-    jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .unwrap();
 }

@@ -507,6 +507,7 @@ fn print_steps(p: &Printed<'_>) {
 /// What a step's heading says about when it runs.
 fn step_heading(step: StepId, last_wave: Option<StepId>) -> String {
     match step.phase {
+        Phase::Setup => format!("{step}: first, for every step to use"),
         Phase::Pre => {
             format!("{step}: runs when the sync changes anything, must be healthy before the waves")
         }

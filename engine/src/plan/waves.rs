@@ -22,7 +22,8 @@
 //!   over the Helm one it corresponds to.
 //!
 //! [`schedule`] groups a [`Plan`]'s desired objects into [`Step`]s in the
-//! order they are applied, and refuses annotations it cannot read, naming
+//! order they are applied (Namespaces and CustomResourceDefinitions with no
+//! placement of their own first, when anything has one), and refuses annotations it cannot read, naming
 //! the object. Prunes belong to no step: they run after the last wave and
 //! before the post phase.
 
@@ -46,12 +47,27 @@ pub const DELETE_POLICY_ANNOTATION: &str = "plumbline.dev/delete-policy";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
+    /// First of all, when the sync has waves or phases: the Namespaces and
+    /// CustomResourceDefinitions that carry no placement of their own,
+    /// which the objects of every later step may need (as Helm installs a
+    /// chart's CRDs before its `pre-install` hooks). Assigned by
+    /// [`schedule`], never by an annotation.
+    Setup,
     /// Before every wave (a database migration Job).
     Pre,
     /// The sync's regular objects, in waves.
     Main,
     /// After every wave is healthy and the prune is done (a smoke test).
     Post,
+}
+
+impl Phase {
+    /// Whether it is the `pre` or the `post` phase, whose objects run as
+    /// hooks: only when the sync writes something, with delete policies,
+    /// never drift-healed.
+    pub fn is_hook(self) -> bool {
+        matches!(self, Phase::Pre | Phase::Post)
+    }
 }
 
 /// When a phase object is deleted (any combination).
@@ -96,7 +112,7 @@ impl Default for Placement {
 impl Placement {
     /// Whether the object belongs to the `pre` or `post` phase.
     pub fn is_phase(&self) -> bool {
-        self.phase != Phase::Main
+        self.phase.is_hook()
     }
 
     /// Read an object's placement from its annotations.
@@ -201,6 +217,7 @@ pub struct StepId {
 impl fmt::Display for StepId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.phase {
+            Phase::Setup => f.write_str("namespaces and definitions"),
             Phase::Main => write!(f, "wave {}", self.wave),
             Phase::Pre | Phase::Post => {
                 let name = if self.phase == Phase::Pre {
@@ -241,12 +258,12 @@ impl Schedule {
     /// Whether the sync has more than one step, or any phase: what `plan`
     /// shows waves for.
     pub fn is_ordered(&self) -> bool {
-        self.steps.len() > 1 || self.steps.iter().any(|s| s.id.phase != Phase::Main)
+        self.steps.len() > 1 || self.has_phases()
     }
 
     /// Whether any object belongs to a phase.
     pub fn has_phases(&self) -> bool {
-        self.steps.iter().any(|s| s.id.phase != Phase::Main)
+        self.steps.iter().any(|s| s.id.phase.is_hook())
     }
 
     /// The step each object is in, by index into [`Plan::objects`].
@@ -260,38 +277,45 @@ impl Schedule {
 
 /// Group the desired objects of `plan` into steps, in the order a sync
 /// applies them; every annotation that cannot be read is an error naming
-/// its object.
+/// its object. When any object has a wave or phase, the Namespaces and
+/// CustomResourceDefinitions without one come first ([`Phase::Setup`]).
 pub fn schedule(plan: &Plan) -> Result<Schedule, Vec<String>> {
-    let mut steps: BTreeMap<StepId, Step> = BTreeMap::new();
+    let mut placed = Vec::new();
     let mut errors = Vec::new();
     for (index, object) in plan.objects.iter().enumerate() {
         let Some(manifest) = &object.desired else {
             continue;
         };
         match Placement::of_manifest(manifest) {
-            Ok(placement) => {
-                let id = StepId {
-                    phase: placement.phase,
-                    wave: placement.wave,
-                };
-                let step = steps.entry(id).or_insert_with(|| Step {
-                    id,
-                    objects: Vec::new(),
-                    delete_policies: Vec::new(),
-                });
-                step.objects.push(index);
-                step.delete_policies.push(placement.delete_policy);
-            }
+            Ok(placement) => placed.push((index, placement)),
             Err(message) => errors.push(format!("{}: {message}", object.key)),
         }
     }
-    if errors.is_empty() {
-        Ok(Schedule {
-            steps: steps.into_values().collect(),
-        })
-    } else {
-        Err(errors)
+    if !errors.is_empty() {
+        return Err(errors);
     }
+    let ordered = placed.iter().any(|(_, p)| *p != Placement::default());
+    let mut steps: BTreeMap<StepId, Step> = BTreeMap::new();
+    for (index, placement) in placed {
+        let kind = plan.objects[index].key.kind.as_str();
+        let setup = ordered
+            && placement == Placement::default()
+            && matches!(kind, "Namespace" | "CustomResourceDefinition");
+        let id = StepId {
+            phase: if setup { Phase::Setup } else { placement.phase },
+            wave: placement.wave,
+        };
+        let step = steps.entry(id).or_insert_with(|| Step {
+            id,
+            objects: Vec::new(),
+            delete_policies: Vec::new(),
+        });
+        step.objects.push(index);
+        step.delete_policies.push(placement.delete_policy);
+    }
+    Ok(Schedule {
+        steps: steps.into_values().collect(),
+    })
 }
 
 /// Phase objects are never drift-healed: whether one is there is its
@@ -299,7 +323,7 @@ pub fn schedule(plan: &Plan) -> Result<Schedule, Vec<String>> {
 /// drifted phase object is planned as unchanged, so no remediator sees
 /// it; the phase applies it again when it runs.
 pub fn settle_phases(plan: &mut Plan, schedule: &Schedule) {
-    for step in schedule.steps.iter().filter(|s| s.id.phase != Phase::Main) {
+    for step in schedule.steps.iter().filter(|s| s.id.phase.is_hook()) {
         for &index in &step.objects {
             let object: &mut PlannedObject = &mut plan.objects[index];
             if matches!(object.action, Action::Drifted(_)) {
@@ -430,6 +454,64 @@ mod tests {
             ]
         );
         assert!(schedule.is_ordered() && schedule.has_phases());
+    }
+
+    #[test]
+    fn namespaces_and_definitions_come_first_when_anything_is_ordered() {
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "shop"}});
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1",
+                         "kind": "CustomResourceDefinition",
+                         "metadata": {"name": "widgets.shop.dev"}});
+        let late = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "late", "annotations": {"plumbline.dev/wave": "1"}}});
+        let desired = [
+            object("pre", json!({"helm.sh/hook": "pre-install"})),
+            object("zero", json!({})),
+            namespace.clone(),
+            crd,
+            late,
+        ];
+        let plan = crate::plan::plan(
+            &desired,
+            &Live::new(),
+            &Inventory::default(),
+            &Options::default(),
+        );
+        let schedule = schedule(&plan).unwrap();
+        let order: Vec<(String, Vec<&str>)> = schedule
+            .steps
+            .iter()
+            .map(|step| {
+                let names = step
+                    .objects
+                    .iter()
+                    .map(|&i| plan.objects[i].key.name.as_str());
+                (step.id.to_string(), names.collect())
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (
+                    "namespaces and definitions".to_owned(),
+                    vec!["shop", "widgets.shop.dev"]
+                ),
+                ("pre phase".to_owned(), vec!["pre"]),
+                ("wave 0".to_owned(), vec!["zero"]),
+                ("wave 1".to_owned(), vec!["late"]),
+            ]
+        );
+
+        // Without waves or phases, there is one step.
+        let plain = [namespace, object("zero", json!({}))];
+        let plan = crate::plan::plan(
+            &plain,
+            &Live::new(),
+            &Inventory::default(),
+            &Options::default(),
+        );
+        assert_eq!(super::schedule(&plan).unwrap().steps.len(), 1);
     }
 
     #[test]

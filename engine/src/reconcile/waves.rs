@@ -242,7 +242,7 @@ impl Run<'_> {
         waiting: &Waiting,
     ) {
         let objects = steps.objects(step);
-        let is_phase = step.id.phase != Phase::Main;
+        let is_phase = step.id.phase.is_hook();
         if is_phase && !steps.phases_run {
             self.idle_phase(step.id, &objects, live);
             return;
