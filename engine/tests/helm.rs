@@ -484,11 +484,11 @@ async fn shared_chart_syncs_with_default_and_custom_values(server: Server, chart
     let default = r#"{"releaseName": "demo"}"#.to_owned();
     // external-dns's default values fail Helm's own schema (MANIFEST.md).
     let variants = if chart == "external-dns" {
-        vec![custom]
+        vec![("custom", custom)]
     } else {
-        vec![default, custom]
+        vec![("default", default), ("custom", custom)]
     };
-    for helm in variants {
+    for (variant, helm) in variants {
         let mut unit = chart_sync(&world, chart, chart, chart, &helm);
         // Custom values replace much of what the defaults rendered (10 of
         // ingress-nginx's 19 objects): past the mass-deletion guard, which
@@ -496,6 +496,31 @@ async fn shared_chart_syncs_with_default_and_custom_values(server: Server, chart
         unit.config.spec.sync.prune_guard.allow_mass_prune = true;
         let report = world.reconcile(&unit).await;
         assert_eq!(report.status, Status::Synced, "{chart} {helm}: {report:#?}");
+        // Every hook Helm renders ran in its phase, and was deleted after
+        // it if its delete policy says hook-succeeded (ingress-nginx's and
+        // cert-manager's hooks; podinfo's custom post-install Job is kept).
+        let expected = charts.join(format!("expected/{chart}.{variant}.yaml"));
+        for hook in expected_objects(&expected) {
+            if !HookEvents::of(&hook).any {
+                continue;
+            }
+            let (kind, name) = (&hook["kind"], &hook["metadata"]["name"]);
+            let line = report
+                .objects
+                .iter()
+                .find(|l| l.key.kind == *kind && l.key.name == *name)
+                .unwrap_or_else(|| panic!("{chart}: hook {kind} {name} not synced"));
+            let message = line.message.as_deref().unwrap_or_default();
+            let policy = &hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"];
+            assert_eq!(
+                message.contains("(delete-policy on-success)"),
+                policy
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("hook-succeeded"),
+                "{chart}: hook {kind} {name}: {message}"
+            );
+        }
         let plan = world.plan(&unit).await;
         assert!(
             plan.summary().in_sync(),
