@@ -68,6 +68,13 @@ impl Assessor {
         self.warm_for(api_version, kind).map(WarmPolicy::policy)
     }
 
+    /// Whether a health policy judges `live` (by its `apiVersion` and
+    /// `kind`), rather than the built-in rules.
+    pub fn judges(&self, live: &Value) -> bool {
+        let text = |field| live.get(field).and_then(Value::as_str).unwrap_or("");
+        self.warm_for(text("apiVersion"), text("kind")).is_some()
+    }
+
     /// [`Self::policy_for`], with the instances it keeps for this run.
     fn warm_for(&self, api_version: &str, kind: &str) -> Option<&WarmPolicy> {
         let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);

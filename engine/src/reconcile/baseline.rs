@@ -182,6 +182,7 @@ impl Baseline {
             resource_versions: BTreeMap::new(),
             passed_versions: BTreeMap::new(),
             stopped: None,
+            judged_later: Vec::new(),
         };
         run.stage(&[planned_object], &decisions, &live).await;
         let Run {

@@ -24,7 +24,7 @@
 //! 6. Record the inventory (only if it changed, or to remove the mark)
 //!    and assess health.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -469,6 +469,7 @@ async fn reconcile_with(
         resource_versions: BTreeMap::new(),
         passed_versions: BTreeMap::new(),
         stopped: None,
+        judged_later: Vec::new(),
     };
     // Before anything the inventory does not hold is applied, the head is
     // marked: if this run is killed, or another sync of it writes the
@@ -865,6 +866,10 @@ struct Run<'a> {
     /// Why the objects of later steps are not applied, once a wave or
     /// phase stopped the sync.
     stopped: Option<String>,
+    /// Objects applied in the current stage that a health policy judges,
+    /// as the API server returned them with their desired JSON: judged in
+    /// one batch when the stage's applies are done.
+    judged_later: Vec<(ObjectKey, Value, Option<String>)>,
 }
 
 /// What the mass-deletion guard says of a remediator's `recreate` of a
@@ -907,6 +912,30 @@ impl Run<'_> {
         let verdicts = self.assessor.assess_all(&inputs);
         for ((index, ..), health) in judged.iter().zip(verdicts) {
             self.report.objects[*index].health = Some(health);
+        }
+    }
+
+    /// Fills in the health of the objects applied since the last call that
+    /// a health policy judges ([`Run::judged_later`]), in one batch.
+    fn assess_applied(&mut self) {
+        let judged = std::mem::take(&mut self.judged_later);
+        if judged.is_empty() {
+            return;
+        }
+        let inputs: Vec<(&Value, Option<&str>)> = judged
+            .iter()
+            .map(|(_, returned, desired)| (returned, desired.as_deref()))
+            .collect();
+        let verdicts = self.assessor.assess_all(&inputs);
+        let mut verdicts: HashMap<&ObjectKey, health::Health> =
+            judged.iter().map(|(key, ..)| key).zip(verdicts).collect();
+        for line in self.report.objects.iter_mut().rev() {
+            if verdicts.is_empty() {
+                break;
+            }
+            if let Some(health) = verdicts.remove(&line.key) {
+                line.health = Some(health);
+            }
         }
     }
 
@@ -1041,6 +1070,7 @@ impl Run<'_> {
                 self.note_cascade(object);
             }
         }
+        self.assess_applied();
         if objects.iter().any(|o| o.stage == Stage::Definitions) && !self.cluster.options().dry_run
         {
             self.await_definitions(objects).await;
@@ -1278,8 +1308,17 @@ impl Run<'_> {
                     entry.adopted = self.adopting.contains(&object.key);
                     self.inventory_changed |= self.inventory.record(object.key.clone(), entry);
                 }
-                let health = self.assess(object, &returned);
-                let mut line = line(object, outcome, None, Some(health));
+                // A health policy's verdict waits for the stage's batch;
+                // the built-in rules judge at once.
+                let health = if self.assessor.judges(&returned) {
+                    let desired = object.desired.as_ref().map(|d| d.text().to_owned());
+                    self.judged_later
+                        .push((object.key.clone(), returned, desired));
+                    None
+                } else {
+                    Some(self.assess(object, &returned))
+                };
+                let mut line = line(object, outcome, None, health);
                 line.decision = decision;
                 line.drifted = drifted_paths(object);
                 self.report.objects.push(line);
