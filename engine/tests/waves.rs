@@ -481,7 +481,66 @@ async fn plan_shows_the_waves_and_sync_wait_fails_naming_what_is_not_healthy(ser
     );
 }
 
+/// A repository written for Argo CD: its sync waves and PreSync/PostSync
+/// hooks order a Plumbline sync as they ordered Argo CD's.
+async fn argo_cd_sync_waves_and_hooks_order_the_sync_as_in_argo_cd(server: Server) {
+    let world = World::on(server);
+    create_namespace(&world, "shop").await;
+    let migrate = MIGRATION.replace(
+        "    plumbline.dev/phase: pre\n    plumbline.dev/delete-policy: on-success\n",
+        "    argocd.argoproj.io/hook: PreSync\n    \
+         argocd.argoproj.io/hook-delete-policy: HookSucceeded\n",
+    );
+    let smoke = MIGRATION.replace("name: migrate", "name: smoke").replace(
+        "    plumbline.dev/phase: pre\n    plumbline.dev/delete-policy: on-success\n",
+        "    argocd.argoproj.io/hook: PostSync\n",
+    );
+    let db = deployment("db", "0", "postgres:16").replace(
+        "plumbline.dev/wave: \"0\"",
+        "argocd.argoproj.io/sync-wave: \"-1\"",
+    );
+    for manifest in [&migrate, &smoke, &db] {
+        assert!(!manifest.contains("plumbline.dev/"), "{manifest}");
+    }
+    world
+        .repo
+        .write("migrate.yaml", &migrate)
+        .write("smoke.yaml", &smoke)
+        .write("db.yaml", &db)
+        .write("app.yaml", &config_map("app", "0", "fast"))
+        .commit("an application written for Argo CD");
+    let unit = world.unit("  timeout: 60s\n");
+    let jobs: Api<Job> = Api::namespaced(world.client(), "shop");
+    let deployments: Api<Deployment> = Api::namespaced(world.client(), "shop");
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.client(), "shop");
+    let controllers = async {
+        wait_until("the PreSync Job applied", || exists(&jobs, "migrate")).await;
+        assert!(!exists(&deployments, "db").await, "a wave before PreSync");
+        complete(&jobs, "migrate").await;
+        wait_until("wave -1 applied", || exists(&deployments, "db")).await;
+        assert!(
+            !exists(&config_maps, "app").await,
+            "wave 0 before wave -1 is healthy"
+        );
+        roll_out(&deployments, "db").await;
+        wait_until("the PostSync Job applied", || exists(&jobs, "smoke")).await;
+        assert!(exists(&config_maps, "app").await);
+        complete(&jobs, "smoke").await;
+    };
+    let (report, ()) = tokio::join!(world.reconcile(&unit), controllers);
+    assert_eq!(report.status, Status::Synced, "{report:#?}");
+    assert!(
+        !exists(&jobs, "migrate").await,
+        "HookSucceeded kept the Job"
+    );
+    assert!(
+        exists(&jobs, "smoke").await,
+        "BeforeHookCreation deleted it"
+    );
+}
+
 on_real_server!(
+    argo_cd_sync_waves_and_hooks_order_the_sync_as_in_argo_cd,
     plan_shows_the_waves_and_sync_wait_fails_naming_what_is_not_healthy,
     three_waves_apply_in_order_and_a_wave_not_healthy_in_time_stops_the_sync,
     a_pre_job_completes_before_anything_else_is_applied_and_runs_once,

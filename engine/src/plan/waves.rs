@@ -17,9 +17,10 @@
 //!   `hook-succeeded`, `hook-failed`).
 //!
 //! - Helm hooks (`helm.sh/hook`, `helm.sh/hook-weight`,
-//!   `helm.sh/hook-delete-policy`) are read as phases, waves and delete
-//!   policies ([`super::hooks`]); each `plumbline.dev/` annotation wins
-//!   over the Helm one it corresponds to.
+//!   `helm.sh/hook-delete-policy`) and Argo CD's annotations
+//!   (`argocd.argoproj.io/sync-wave`, `hook`, `hook-delete-policy`) are
+//!   read as phases, waves and delete policies ([`super::hooks`]); each
+//!   `plumbline.dev/` annotation wins over the one it corresponds to.
 //!
 //! [`schedule`] groups a [`Plan`]'s desired objects into [`Step`]s in the
 //! order they are applied (Namespaces and CustomResourceDefinitions with no
@@ -33,7 +34,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::hooks::HelmHook;
+use super::hooks::{argo_wave, Hook};
 use super::{Action, Manifest, Plan, PlannedObject};
 
 /// The annotation naming an object's wave.
@@ -131,9 +132,16 @@ impl Placement {
                 )),
             }
         };
-        let hook = HelmHook::of(object);
+        let hook = match Hook::of(object) {
+            // A phase of Plumbline's own replaces the hook's.
+            Err(_) if annotation(PHASE_ANNOTATION).is_some() => None,
+            hook => hook?,
+        };
         let wave = match text(WAVE_ANNOTATION)? {
-            None => hook.map_or(0, |h| h.weight),
+            None => match argo_wave(object)? {
+                Some(wave) => wave,
+                None => hook.map_or(0, |h| h.weight),
+            },
             Some(value) => value.parse::<i64>().map_err(|_| {
                 format!(
                     "annotation {WAVE_ANNOTATION} must be an integer like \"-1\" or \"2\", \
@@ -195,7 +203,8 @@ impl Placement {
             ["wave\"", "phase\"", "delete-policy\""]
                 .iter()
                 .any(|name| rest.starts_with(name))
-        }) || text.contains("\"helm.sh/hook\"");
+        }) || text.contains("\"helm.sh/hook\"")
+            || text.contains("\"argocd.argoproj.io/");
         if mentions {
             Self::of(&manifest.value())
         } else {
@@ -392,6 +401,25 @@ mod tests {
                 ..DeletePolicy::default()
             }
         );
+
+        // Argo CD's wave; Plumbline's wins over it, and a phase of
+        // Plumbline's over a hook type it has no phase for.
+        let argo = Placement::of(&object("a", json!({"argocd.argoproj.io/sync-wave": "2"})));
+        assert_eq!(argo.unwrap().wave, 2);
+        let ours = Placement::of(&object(
+            "a",
+            json!({"argocd.argoproj.io/sync-wave": "2", "plumbline.dev/wave": "-1"}),
+        ));
+        assert_eq!(ours.unwrap().wave, -1);
+        let sync_hook = object(
+            "a",
+            json!({"argocd.argoproj.io/hook": "Sync", "plumbline.dev/phase": "post"}),
+        );
+        assert_eq!(Placement::of(&sync_hook).unwrap().phase, Phase::Post);
+        let refused = object("a", json!({"argocd.argoproj.io/hook": "Sync"}));
+        assert!(Placement::of(&refused)
+            .unwrap_err()
+            .contains("not \"Sync\""));
 
         // A delete hook in plain manifests is an ordinary object.
         let cleanup = object("cleanup", json!({"helm.sh/hook": "pre-delete"}));
