@@ -508,6 +508,10 @@ async fn argo_cd_sync_waves_and_hooks_order_the_sync_as_in_argo_cd(server: Serve
         .write("smoke.yaml", &smoke)
         .write("db.yaml", &db)
         .write("app.yaml", &config_map("app", "0", "fast"))
+        .copy_dir(
+            &reconcile_support::corpus().join("argo-cd__sync-waves"),
+            "upstream",
+        )
         .commit("an application written for Argo CD");
     let unit = world.unit("  timeout: 60s\n");
     let jobs: Api<Job> = Api::namespaced(world.client(), "shop");
@@ -537,6 +541,22 @@ async fn argo_cd_sync_waves_and_hooks_order_the_sync_as_in_argo_cd(server: Serve
         exists(&jobs, "smoke").await,
         "BeforeHookCreation deleted it"
     );
+
+    // Argo CD's own sync-waves example (its documentation's two
+    // ConfigMaps) lands in waves 1 and 2.
+    let plan = world.plan(&unit).await;
+    let steps = plumbline::plan::waves::schedule(&plan).unwrap();
+    let wave_of = |name: &str| {
+        let step = steps.steps.iter().find(|step| {
+            step.objects
+                .iter()
+                .any(|&i| plan.objects[i].key.name == name)
+        });
+        step.map(|step| step.id.to_string())
+    };
+    assert_eq!(wave_of("cm-1").as_deref(), Some("wave 1"));
+    assert_eq!(wave_of("cm-2").as_deref(), Some("wave 2"));
+    assert_eq!(wave_of("db").as_deref(), Some("wave -1"));
 }
 
 on_real_server!(
