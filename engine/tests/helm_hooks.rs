@@ -18,7 +18,7 @@ use plumbline::plan::waves::{schedule, Phase, StepId};
 use plumbline::reconcile::{Outcome, Status, SyncUnit};
 use reconcile_support::{line, World};
 use server_support::Server;
-use status_support::{complete, exists, wait_until, Controllers};
+use status_support::{complete, exists, fail, wait_until, Controllers};
 
 /// A Job of the chart, annotated with `annotations` (YAML lines).
 fn job(name: &str, annotations: &str) -> String {
@@ -72,6 +72,23 @@ fn write_chart(world: &World) {
         )
         .write("shop/templates/test.yaml", test)
         .commit("the shop chart");
+}
+
+/// The kinds of the chart, in the namespace `shop`.
+struct Shop {
+    jobs: Api<Job>,
+    accounts: Api<ServiceAccount>,
+    config_maps: Api<ConfigMap>,
+}
+
+impl Shop {
+    fn in_cluster(client: &kube::Client) -> Self {
+        Shop {
+            jobs: Api::namespaced(client.clone(), "shop"),
+            accounts: Api::namespaced(client.clone(), "shop"),
+            config_maps: Api::namespaced(client.clone(), "shop"),
+        }
+    }
 }
 
 /// A sync of the chart into the namespace `shop`.
@@ -134,9 +151,11 @@ async fn helm_hooks_run_as_phases_in_weight_order_with_their_delete_policies(ser
     );
 
     let client = world.client();
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "shop");
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "shop");
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
+    let Shop {
+        jobs,
+        accounts,
+        config_maps,
+    } = Shop::in_cluster(&client);
     let job_controller = async {
         wait_until("the migration applied", || exists(&jobs, "migrate")).await;
         assert!(exists(&accounts, "shop-hooks").await, "weight -5 not first");
@@ -209,25 +228,18 @@ async fn helm_hooks_run_as_phases_in_weight_order_with_their_delete_policies(ser
 }
 
 async fn a_failed_pre_install_hook_stops_the_release_and_keeps_its_hooks(server: Server) {
-    use kube::api::{Patch, PatchParams};
     let world = World::on(server);
     write_chart(&world);
     let unit = chart_sync(&world);
     let client = world.client();
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "shop");
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "shop");
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
+    let Shop {
+        jobs,
+        accounts,
+        config_maps,
+    } = Shop::in_cluster(&client);
     let job_controller = async {
         wait_until("the migration applied", || exists(&jobs, "migrate")).await;
-        let now = "2026-01-01T00:00:00Z";
-        let failed = serde_json::json!({"status": {"startTime": now, "failed": 1, "conditions": [
-            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now},
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now}]}});
-        jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&failed))
-            .await
-            .unwrap();
+        fail(&jobs, "migrate").await;
     };
     let (report, ()) = tokio::join!(world.reconcile(&unit), job_controller);
     assert_eq!(report.status, Status::Failed, "{report:#?}");

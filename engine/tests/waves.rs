@@ -25,7 +25,7 @@ use plumbline::reconcile::{Outcome, Report, Status};
 use reconcile_support::{line, World};
 use serde_json::json;
 use server_support::Server;
-use status_support::{complete, exists, roll_out, wait_until};
+use status_support::{complete, exists, fail, roll_out, wait_until};
 
 fn deployment(name: &str, wave: &str, image: &str) -> String {
     format!(
@@ -232,15 +232,7 @@ async fn a_pre_job_that_fails_stops_the_sync_naming_it(server: Server) {
     let deployments: Api<Deployment> = Api::namespaced(world.client(), "shop");
     let job_controller = async {
         wait_until("the pre Job applied", || exists(&jobs, "migrate")).await;
-        let now = "2026-01-01T00:00:00Z";
-        let status = json!({"status": {"startTime": now, "failed": 1, "conditions": [
-            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now},
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now}]}});
-        jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status))
-            .await
-            .unwrap();
+        fail(&jobs, "migrate").await;
     };
     let (report, ()) = tokio::join!(world.reconcile(&unit), job_controller);
     assert_eq!(report.status, Status::Failed, "{report:#?}");

@@ -353,6 +353,19 @@ mod tests {
                "metadata": {"name": name, "namespace": "shop", "annotations": annotations}})
     }
 
+    /// Each step's name and the names of its objects.
+    fn order<'p>(plan: &'p Plan, schedule: &Schedule) -> Vec<(String, Vec<&'p str>)> {
+        let names = |step: &Step| {
+            let names = step.objects.iter();
+            names.map(|&i| plan.objects[i].key.name.as_str()).collect()
+        };
+        schedule
+            .steps
+            .iter()
+            .map(|step| (step.id.to_string(), names(step)))
+            .collect()
+    }
+
     #[test]
     fn placements_read_waves_phases_and_delete_policies() {
         assert_eq!(
@@ -459,18 +472,7 @@ mod tests {
             &Options::default(),
         );
         let schedule = schedule(&plan).unwrap();
-        let order: Vec<(String, Vec<&str>)> = schedule
-            .steps
-            .iter()
-            .map(|step| {
-                let names = step
-                    .objects
-                    .iter()
-                    .map(|&i| plan.objects[i].key.name.as_str())
-                    .collect();
-                (step.id.to_string(), names)
-            })
-            .collect();
+        let order = order(&plan, &schedule);
         assert_eq!(
             order,
             [
@@ -507,17 +509,7 @@ mod tests {
             &Options::default(),
         );
         let schedule = schedule(&plan).unwrap();
-        let order: Vec<(String, Vec<&str>)> = schedule
-            .steps
-            .iter()
-            .map(|step| {
-                let names = step
-                    .objects
-                    .iter()
-                    .map(|&i| plan.objects[i].key.name.as_str());
-                (step.id.to_string(), names.collect())
-            })
-            .collect();
+        let order = order(&plan, &schedule);
         assert_eq!(
             order,
             [

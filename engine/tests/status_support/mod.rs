@@ -54,6 +54,19 @@ pub async fn complete(jobs: &Api<Job>, name: &str) {
         .unwrap();
 }
 
+/// Play the Job controller: the Job failed, past its backoff limit.
+pub async fn fail(jobs: &Api<Job>, name: &str) {
+    let now = "2026-01-01T00:00:00Z";
+    let status = json!({"status": {"startTime": now, "failed": 1, "conditions": [
+        {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+         "message": "Job has reached the specified backoff limit", "lastTransitionTime": now},
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+         "message": "Job has reached the specified backoff limit", "lastTransitionTime": now}]}});
+    jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
 /// The status of `deployment` once all its replicas are up.
 fn rolled_out(deployment: &Deployment) -> Patch<serde_json::Value> {
     let replicas = deployment.spec.replicas.unwrap_or(1);
