@@ -37,10 +37,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::crd::{self, ArtifactStatus, ClusterSyncPolicy, ModuleRef, SyncUnit};
+use super::values_from;
 use crate::oci;
 use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, PolicySpec};
 use crate::reconcile;
-use crate::render::helm::values_from;
 use crate::source::{self, FetchOptions, GitRef};
 use crate::spec::{self, SyncConfig};
 
