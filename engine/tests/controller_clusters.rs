@@ -299,6 +299,14 @@ async fn a_stopped_cluster_leaves_the_others_reconciling_and_recovers_without_a_
         message.contains("cluster \"east\" is unreachable"),
         "{message}"
     );
+    // Each cause of the connection's failure is told once.
+    let causes: Vec<&str> = message.split(": ").collect();
+    for (i, cause) in causes.iter().enumerate() {
+        assert!(
+            !causes[i + 1..].contains(cause),
+            "{cause:?} twice: {message}"
+        );
+    }
     fixture
         .wait_for_event("team", "east", "ClusterUnreachable")
         .await;

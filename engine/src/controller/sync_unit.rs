@@ -43,6 +43,7 @@ use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, Poli
 use crate::reconcile;
 use crate::source::{self, FetchOptions, GitRef};
 use crate::spec::{self, SyncConfig};
+use crate::text::error_chain;
 
 /// Why a SyncUnit cannot be turned into a reconcilable sync.
 #[derive(Debug, thiserror::Error)]
@@ -370,18 +371,6 @@ impl Access {
         }
         Ok(bytes)
     }
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The name a SyncUnit's objects are labelled with (`plumbline.dev/sync`)
