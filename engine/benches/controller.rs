@@ -26,6 +26,8 @@
 //! `plumbline_reconcile_duration_seconds` histogram (sum / count).
 //! Run with `cargo bench -p plumbline --bench controller`.
 
+#[path = "support/controller_run.rs"]
+mod controller_run;
 mod support;
 
 /// The allocator of the `plumbline` binary, so the controller measured here
@@ -41,12 +43,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+use controller_run::{
+    failures, memory, percentile, reconciles, settle, wait_all_ready, wait_reconciles,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::CustomResourceExt;
 use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
 use plumbline::controller::metrics::Metrics;
-use plumbline::controller::reconciler::is_ready;
 use plumbline::controller::runner::{Controller, Options};
 use plumbline::controller::sync_unit::Access;
 use plumbline::controller::webhook::GitPush;
@@ -108,46 +112,6 @@ fn repository(dir: &Path, shape: Shape) -> Vec<serde_json::Value> {
 
 fn namespace_of(unit: usize) -> String {
     format!("bench-{}", unit % NAMESPACES)
-}
-
-/// Resident and peak resident memory of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Failed reconciles so far, from the controller's histogram.
-fn failures(metrics: &Metrics) -> u64 {
-    let wanted = "plumbline_reconcile_duration_seconds_count{result=\"failed\"}";
-    metrics
-        .encode()
-        .lines()
-        .find_map(|l| l.strip_prefix(wanted))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// `(count, sum)` of synced reconciles from the controller's histogram.
-fn reconciles(metrics: &Metrics) -> (u64, f64) {
-    let text = metrics.encode();
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (
-        value("plumbline_reconcile_duration_seconds_count{result=\"synced\"}") as u64,
-        value("plumbline_reconcile_duration_seconds_sum{result=\"synced\"}"),
-    )
 }
 
 /// The API server the controller talks to, in other processes.
@@ -247,46 +211,6 @@ fn serve_emulator() {
         .await
         .unwrap();
     });
-}
-
-async fn wait_all_ready(units: &Api<SyncUnit>, count: usize) {
-    let started = Instant::now();
-    loop {
-        let list = units.list(&ListParams::default()).await.unwrap();
-        if list.items.len() == count && list.items.iter().all(is_ready) {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "SyncUnits never all Ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Wait until `count` synced reconciles have happened since `from`, and no
-/// more arrive for a moment.
-async fn wait_reconciles(metrics: &Metrics, from: u64, count: u64) {
-    let started = Instant::now();
-    while reconciles(metrics).0 < from + count {
-        assert!(started.elapsed() < PATIENCE, "reconciles never happened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Let triggers from the previous phase run out: no new reconcile for 2 s.
-async fn settle(metrics: &Metrics) {
-    let mut last = reconciles(metrics).0;
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = reconciles(metrics).0;
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 /// The namespaces the objects go in, and the controller's.
@@ -415,7 +339,7 @@ async fn run(shape: Shape) {
             .unwrap();
     }
     let units: Api<SyncUnit> = Api::all(client.clone());
-    wait_all_ready(&units, unit_count).await;
+    wait_all_ready(&units, unit_count, PATIENCE).await;
     let cold = started.elapsed();
     let (count, sum) = reconciles(&metrics);
     let (rss, _) = memory();
@@ -442,7 +366,7 @@ async fn run(shape: Shape) {
             })
             .await
             .unwrap();
-        wait_reconciles(&metrics, count0, unit_count as u64).await;
+        wait_reconciles(&metrics, count0, unit_count as u64, PATIENCE).await;
         let wall = started.elapsed();
         walls.push(wall);
         let (count1, sum1) = reconciles(&metrics);

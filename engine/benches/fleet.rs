@@ -31,6 +31,8 @@
 //! 4. the controller's **peak RSS** since it started (the floor's clients
 //!    are not counted: the peak is reset before the controller starts).
 
+#[path = "support/controller_run.rs"]
+mod controller_run;
 mod support;
 #[path = "support/workload.rs"]
 mod workload;
@@ -45,6 +47,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control_plane::ControlPlane;
+use controller_run::{
+    failures, memory, metric, percentile, reconciles, settle, wait_all_ready, wait_reconciles,
+};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -53,7 +58,6 @@ use kube::discovery::ApiResource;
 use kube::CustomResourceExt;
 use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
 use plumbline::controller::metrics::Metrics;
-use plumbline::controller::reconciler::is_ready;
 use plumbline::controller::runner::{Controller, Options};
 use plumbline::controller::sync_unit::Access;
 use plumbline::controller::webhook::GitPush;
@@ -160,84 +164,12 @@ fn repository(dir: &Path, fleet: Fleet) -> Vec<Value> {
     objects
 }
 
-/// Resident and peak resident memory of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// Start counting the peak RSS (VmHWM) afresh from now.
 fn reset_peak_memory() {
     // Linux: writing 5 to clear_refs resets the peak resident set size.
     if let Err(error) = std::fs::write("/proc/self/clear_refs", "5") {
         println!("(cannot reset the peak RSS: {error}; the peak includes the floor's clients)");
     }
-}
-
-/// The value of a metric line `name` (exact, labels included).
-fn metric(metrics: &Metrics, name: &str) -> f64 {
-    metrics
-        .encode()
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// `(count, sum)` of synced reconciles.
-fn reconciles(metrics: &Metrics) -> (u64, f64) {
-    (
-        metric(
-            metrics,
-            "plumbline_reconcile_duration_seconds_count{result=\"synced\"}",
-        ) as u64,
-        metric(
-            metrics,
-            "plumbline_reconcile_duration_seconds_sum{result=\"synced\"}",
-        ),
-    )
-}
-
-fn failures(metrics: &Metrics) -> u64 {
-    metric(
-        metrics,
-        "plumbline_reconcile_duration_seconds_count{result=\"failed\"}",
-    ) as u64
-}
-
-/// Wait until `count` synced reconciles have happened since `from`.
-async fn wait_reconciles(metrics: &Metrics, from: u64, count: u64) {
-    let started = Instant::now();
-    while reconciles(metrics).0 < from + count {
-        assert!(started.elapsed() < PATIENCE, "reconciles never happened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Let triggers from the previous phase run out: no new reconcile for 2 s.
-async fn settle(metrics: &Metrics) {
-    let mut last = reconciles(metrics).0;
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = reconciles(metrics).0;
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 async fn apply_namespaces(client: &kube::Client, names: impl IntoIterator<Item = String>) {
@@ -374,18 +306,6 @@ async fn register(management: &kube::Client, index: usize, plane: &ControlPlane)
         .unwrap();
 }
 
-async fn wait_all_ready(units: &Api<SyncUnit>, count: usize) {
-    let started = Instant::now();
-    loop {
-        let list = units.list(&ListParams::default()).await.unwrap();
-        if list.items.len() == count && list.items.iter().all(is_ready) {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "SyncUnits never all Ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn run(fleet: Fleet) {
     let Fleet {
         targets: target_count,
@@ -510,7 +430,7 @@ async fn run(fleet: Fleet) {
     }
     let units: Api<SyncUnit> = Api::all(management.clone());
     let unit_total = target_count * unit_count;
-    wait_all_ready(&units, unit_total).await;
+    wait_all_ready(&units, unit_total, PATIENCE).await;
     let cold = started.elapsed();
     let (count, sum) = reconciles(&metrics);
     let (rss, peak) = memory();
@@ -537,7 +457,7 @@ async fn run(fleet: Fleet) {
             })
             .await
             .unwrap();
-        wait_reconciles(&metrics, count0, unit_total as u64).await;
+        wait_reconciles(&metrics, count0, unit_total as u64, PATIENCE).await;
         let wall = started.elapsed();
         walls.push(wall);
         let (count1, sum1) = reconciles(&metrics);
