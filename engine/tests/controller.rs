@@ -10,7 +10,9 @@ mod server_support;
 
 use std::time::Duration;
 
-use controller_support::{condition, config_map, is_ready, ready, spec_for, Fixture, KillOnDrop};
+use controller_support::{
+    condition, config_map, is_ready, mode, mode_of, ready, spec_for, Fixture, KillOnDrop,
+};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube_emulator::{Fault, Verb};
@@ -52,10 +54,6 @@ async fn edit(api: &Api<ConfigMap>, name: &str, mode: &str) {
     )
     .await
     .unwrap();
-}
-
-fn mode(object: Option<&Value>) -> Option<&str> {
-    object?["data"]["mode"].as_str()
 }
 
 fn head(fixture: &Fixture) -> String {
@@ -425,10 +423,7 @@ async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_on
     assert_eq!(after.as_ref(), Some(&drift));
     assert_eq!(drift_events().await, announced);
     let live = config_maps.get("settings").await.unwrap();
-    assert_eq!(
-        live.data.unwrap().get("mode").map(String::as_str),
-        Some("slow")
-    );
+    assert_eq!(mode_of(&live), Some("slow"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::CustomResourceExt;
@@ -195,6 +196,17 @@ impl Fixture {
         }
     }
 
+    /// Poll until the SyncUnit is `Ready=False` with `reason`; returns the
+    /// condition's message.
+    pub async fn wait_for_reason(&self, namespace: &str, name: &str, reason: &str) -> String {
+        let unit = self
+            .wait_for_unit(namespace, name, reason, |unit| {
+                ready(unit).is_some_and(|(status, found)| status == "False" && found == reason)
+            })
+            .await;
+        ready_message(&unit)
+    }
+
     /// Poll until `check` holds for an object read as JSON (`None` when
     /// it does not exist); returns how long it took.
     pub async fn wait_for_object<K>(
@@ -358,6 +370,13 @@ pub fn condition(unit: &SyncUnit, type_: &str) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// The `Ready` condition's message; empty when there is no such condition.
+pub fn ready_message(unit: &SyncUnit) -> String {
+    let status = unit.status.as_ref();
+    let ready = status.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+    ready.map(|c| c.message.clone()).unwrap_or_default()
+}
+
 /// Ready for the generation it has now.
 pub fn is_ready(unit: &SyncUnit) -> bool {
     plumbline::controller::reconciler::is_ready(unit)
@@ -375,4 +394,14 @@ pub fn spec_for(url: &str, path: &str, extra: Value) -> Value {
         spec.extend(extra.clone());
     }
     spec
+}
+
+/// `data.mode` of a ConfigMap read as JSON (see [`config_map`]).
+pub fn mode(object: Option<&Value>) -> Option<&str> {
+    object?["data"]["mode"].as_str()
+}
+
+/// `data.mode` of a ConfigMap (see [`config_map`]).
+pub fn mode_of(config_map: &ConfigMap) -> Option<&str> {
+    config_map.data.as_ref()?.get("mode").map(String::as_str)
 }
