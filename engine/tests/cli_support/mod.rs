@@ -17,6 +17,12 @@ pub struct Run {
 }
 
 impl Run {
+    /// What it printed, standard output then standard error, for a message
+    /// that may be on either.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
     /// Panic with both streams unless the exit code is `code`.
     pub fn expect(self, code: i32) -> Self {
         assert_eq!(
