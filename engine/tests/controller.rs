@@ -11,7 +11,7 @@ mod server_support;
 use std::time::Duration;
 
 use controller_support::{
-    condition, config_map, is_ready, mode, mode_of, ready, spec_for, Fixture, KillOnDrop,
+    apply, condition, config_map, is_ready, mode, mode_of, ready, spec_for, Fixture, KillOnDrop,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -640,14 +640,7 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
         },
     });
     let policies: Api<plumbline::controller::crd::ClusterSyncPolicy> = Api::all(fixture.client());
-    policies
-        .patch(
-            "owners",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&policy),
-        )
-        .await
-        .unwrap();
+    apply(&policies, "owners", &policy).await;
 
     let running = fixture.start();
     let url = fixture.world.repo.url();
@@ -666,14 +659,7 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
         "metadata": {"name": "strict", "namespace": "team", "labels": {"policy": "strict"}},
         "spec": spec_for(&url, "app", json!({})),
     });
-    units
-        .patch(
-            "strict",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&strict),
-        )
-        .await
-        .unwrap();
+    apply(&units, "strict", &strict).await;
 
     let unit = fixture
         .wait_for_unit("team", "strict", "Stalled", |u| {
@@ -914,10 +900,7 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
         "stringData": {"username": "bot", "password": "s3cr3t-token"},
     });
-    secrets
-        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&secret))
-        .await
-        .unwrap();
+    apply(&secrets, "git", &secret).await;
     let unit: SyncUnit = serde_json::from_value(json!({
         "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
         "metadata": {"name": "shop", "namespace": "team"},
@@ -951,10 +934,7 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
     let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
                        "stringData": {"other": "x"}});
     secrets.delete("git", &Default::default()).await.unwrap();
-    secrets
-        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&empty))
-        .await
-        .unwrap();
+    apply(&secrets, "git", &empty).await;
     let error = resolver
         .resolve(&unit, &[], None)
         .await

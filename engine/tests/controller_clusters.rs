@@ -14,7 +14,7 @@ use plumbline::controller::crd::SyncUnit;
 use serde_json::{json, Value};
 
 use controller_support::{
-    config_map, is_ready, mode, mode_of, ready, ready_message, spec_for, Fixture,
+    apply, config_map, is_ready, mode, mode_of, ready, ready_message, spec_for, Fixture,
 };
 use server_support::Server;
 
@@ -159,14 +159,7 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
         "metadata": {"name": "settings", "namespace": "shop",
                      "labels": {"plumbline.dev/sync": "team.remote"}},
         "data": {"mode": "local"}});
-    local
-        .patch(
-            "settings",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&decoy),
-        )
-        .await
-        .unwrap();
+    apply(&local, "settings", &decoy).await;
 
     let running = fixture.start();
     fixture
@@ -581,9 +574,7 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
                      "spec": {"clusterSelector": {"matchLabels": {"env": "prod"}},
                               "template": template}});
     fixture.ensure_namespace("team").await;
-    sets.patch("shop", &PatchParams::apply("test"), &Patch::Apply(&set))
-        .await
-        .unwrap();
+    apply(&sets, "shop", &set).await;
 
     // East matches: its SyncUnit syncs, with east's values.
     fixture
@@ -692,14 +683,7 @@ async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
         "spec": {"module": {"path": "policies/metadata.wasm"},
                  "settings": {"labels": {"tier": "prod"}},
                  "clusterSelector": {"matchLabels": {"env": "prod"}}}});
-    policies
-        .patch(
-            "prod-marker",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&policy),
-        )
-        .await
-        .unwrap();
+    apply(&policies, "prod-marker", &policy).await;
     let running = fixture.start();
     for name in ["east", "west"] {
         fixture
@@ -753,14 +737,7 @@ async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
         "spec": {"module": {"path": "policies/metadata.wasm"},
                  "settings": {"labels": {"tier": "prod"}},
                  "clusterSelector": {"matchLabels": {"env": "edge"}}}});
-    policies
-        .patch(
-            "prod-marker",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&narrowed),
-        )
-        .await
-        .unwrap();
+    apply(&policies, "prod-marker", &narrowed).await;
     for config_maps in [&on_east, &on_west] {
         fixture
             .wait_for_object(config_maps, "settings", "released from the policy", |o| {

@@ -134,9 +134,7 @@ impl Fixture {
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client());
         let namespace =
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        api.patch(name, &PatchParams::apply("test"), &Patch::Apply(&namespace))
-            .await
-            .unwrap();
+        apply(&api, name, &namespace).await;
     }
 
     /// Create or replace a SyncUnit in `namespace` from its spec.
@@ -404,4 +402,15 @@ pub fn mode(object: Option<&Value>) -> Option<&str> {
 /// `data.mode` of a ConfigMap (see [`config_map`]).
 pub fn mode_of(config_map: &ConfigMap) -> Option<&str> {
     config_map.data.as_ref()?.get("mode").map(String::as_str)
+}
+
+/// Server-side apply `object` as `name` through `api`, as field manager
+/// `test`; panics if the server refuses it.
+pub async fn apply<K>(api: &Api<K>, name: &str, object: &Value)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::apply("test"), &Patch::Apply(object))
+        .await
+        .unwrap();
 }
