@@ -497,15 +497,22 @@ async fn drift_while_the_drift_watch_is_down_is_found_when_it_lists_again() {
     running.stop().await;
 }
 
-async fn a_depends_on_chain_applies_in_order(server: Server) {
-    let fixture = Fixture::on(server).await;
-    for step in ["a", "b", "c"] {
-        fixture.world.repo.write(
+/// Commit directory `<step>/` with ConfigMap `cm-<step>` (mode `<step>`)
+/// for each of `steps`.
+fn commit_steps(fixture: &Fixture, steps: &[&str], message: &str) {
+    let repo = &fixture.world.repo;
+    for step in steps {
+        repo.write(
             &format!("{step}/config.yaml"),
             &config_map(&format!("cm-{step}"), step),
         );
     }
-    fixture.world.repo.commit("three steps");
+    repo.commit(message);
+}
+
+async fn a_depends_on_chain_applies_in_order(server: Server) {
+    let fixture = Fixture::on(server).await;
+    commit_steps(&fixture, &["a", "b", "c"], "three steps");
     let url = fixture.world.repo.url();
     let running = fixture.start();
     // Created last-first, so only dependsOn can order them.
@@ -1263,13 +1270,7 @@ async fn deleting_a_pruning_sync_unit_prunes_its_objects_and_inventory_first(ser
 
 async fn a_depends_on_cycle_stalls_its_members_naming_the_cycle(server: Server) {
     let fixture = Fixture::on(server).await;
-    for step in ["a", "b", "c", "d"] {
-        fixture.world.repo.write(
-            &format!("{step}/config.yaml"),
-            &config_map(&format!("cm-{step}"), step),
-        );
-    }
-    fixture.world.repo.commit("four steps");
+    commit_steps(&fixture, &["a", "b", "c", "d"], "four steps");
     let url = fixture.world.repo.url();
     let running = fixture.start();
     let depends = |on: &str| json!({"dependsOn": [{"name": on}]});

@@ -69,6 +69,17 @@ async fn edit_settings(config_maps: &Api<ConfigMap>) {
         .unwrap();
 }
 
+/// The labels of ConfigMap `settings` of `config_maps`.
+async fn labels_of(config_maps: &Api<ConfigMap>) -> std::collections::BTreeMap<String, String> {
+    config_maps
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default()
+}
+
 /// The PEM CA that signs a test control plane's serving certificate.
 fn ca_of(plane: &ControlPlane) -> String {
     let kubeconfig = plane.kubeconfig();
@@ -581,13 +592,7 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
         .wait_for_unit("team", "shop-east", "Ready", is_ready)
         .await;
     let on_east: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
-    let labels = on_east
-        .get("settings")
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap();
+    let labels = labels_of(&on_east).await;
     assert_eq!(labels["region"], "eu");
     assert_eq!(labels["cluster"], "east");
     let units: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
@@ -605,13 +610,7 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
         .wait_for_unit("team", "shop-west", "Ready", is_ready)
         .await;
     let on_west: Api<ConfigMap> = Api::namespaced(west.client(), "shop");
-    let labels = on_west
-        .get("settings")
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap();
+    let labels = labels_of(&on_west).await;
     assert_eq!(labels["region"], "us");
 
     // West leaves the set (still registered): its SyncUnit goes and prunes
@@ -643,16 +642,6 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
 }
 
 /// The labels of `settings` in `config_maps`, or none when it is missing.
-async fn labels_of(config_maps: &Api<ConfigMap>) -> std::collections::BTreeMap<String, String> {
-    config_maps
-        .get("settings")
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
     let Some((fixture, targets)) = fleet(2).await else {
