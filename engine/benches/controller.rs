@@ -26,6 +26,8 @@
 //! `plumbline_reconcile_duration_seconds` histogram (sum / count).
 //! Run with `cargo bench -p plumbline --bench controller`.
 
+#[path = "support/controller_run.rs"]
+mod controller_run;
 mod support;
 
 /// The allocator of the `plumbline` binary, so the controller measured here
@@ -41,19 +43,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+use controller_run::{
+    drift_until_repaired, failures, install_crds, memory, percentile, reconciles, settle,
+    wait_all_ready, Running,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::CustomResourceExt;
-use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
+use kube::api::{Api, Patch, PatchParams};
+use plumbline::controller::crd::SyncUnit;
 use plumbline::controller::metrics::Metrics;
-use plumbline::controller::reconciler::is_ready;
-use plumbline::controller::runner::{Controller, Options};
-use plumbline::controller::sync_unit::Access;
-use plumbline::controller::webhook::GitPush;
-use plumbline::policy::{HostConfig, PolicyHost};
 use serde_json::json;
 use support::git;
-use tokio::sync::{mpsc, oneshot};
 
 const PER_FILE: usize = 10;
 /// The floor's parallel connections: Plumbline's default apply concurrency.
@@ -110,46 +109,6 @@ fn namespace_of(unit: usize) -> String {
     format!("bench-{}", unit % NAMESPACES)
 }
 
-/// Resident and peak resident memory of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Failed reconciles so far, from the controller's histogram.
-fn failures(metrics: &Metrics) -> u64 {
-    let wanted = "plumbline_reconcile_duration_seconds_count{result=\"failed\"}";
-    metrics
-        .encode()
-        .lines()
-        .find_map(|l| l.strip_prefix(wanted))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// `(count, sum)` of synced reconciles from the controller's histogram.
-fn reconciles(metrics: &Metrics) -> (u64, f64) {
-    let text = metrics.encode();
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (
-        value("plumbline_reconcile_duration_seconds_count{result=\"synced\"}") as u64,
-        value("plumbline_reconcile_duration_seconds_sum{result=\"synced\"}"),
-    )
-}
-
 /// The API server the controller talks to, in other processes.
 enum ApiServer {
     Real(Box<control_plane::ControlPlane>),
@@ -190,26 +149,6 @@ impl ApiServer {
     }
 }
 
-/// Waits until a CRD is Established (a real server serves it only then).
-async fn wait_established(
-    crds: &Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
-    name: &str,
-) {
-    let started = Instant::now();
-    loop {
-        let crd = crds.get(name).await.unwrap();
-        let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-        if conditions
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-        {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "CRD {name} never Established");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The emulation in a child process; its URL is its first line of output.
 fn start_emulator() -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -247,46 +186,6 @@ fn serve_emulator() {
         .await
         .unwrap();
     });
-}
-
-async fn wait_all_ready(units: &Api<SyncUnit>, count: usize) {
-    let started = Instant::now();
-    loop {
-        let list = units.list(&ListParams::default()).await.unwrap();
-        if list.items.len() == count && list.items.iter().all(is_ready) {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "SyncUnits never all Ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Wait until `count` synced reconciles have happened since `from`, and no
-/// more arrive for a moment.
-async fn wait_reconciles(metrics: &Metrics, from: u64, count: u64) {
-    let started = Instant::now();
-    while reconciles(metrics).0 < from + count {
-        assert!(started.elapsed() < PATIENCE, "reconciles never happened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Let triggers from the previous phase run out: no new reconcile for 2 s.
-async fn settle(metrics: &Metrics) {
-    let mut last = reconciles(metrics).0;
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = reconciles(metrics).0;
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 /// The namespaces the objects go in, and the controller's.
@@ -354,18 +253,7 @@ async fn run(shape: Shape) {
 
     let (server, config, server_name) = ApiServer::start().await;
     let client = kube::Client::try_from(config.clone()).unwrap();
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
-    for crd in [
-        serde_json::to_value(SyncUnit::crd()).unwrap(),
-        serde_json::to_value(ClusterSyncPolicy::crd()).unwrap(),
-    ] {
-        let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
-        crds.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-        wait_established(&crds, &name).await;
-    }
+    install_crds(&client, PATIENCE).await;
     create_namespaces(&client).await;
 
     let (rss, _) = memory();
@@ -375,24 +263,9 @@ async fn run(shape: Shape) {
     );
 
     let metrics = Arc::new(Metrics::new());
-    let host = PolicyHost::new(HostConfig {
-        cache_dir: Some(scratch.path().join("policies")),
-        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
-        ..HostConfig::default()
-    })
-    .unwrap();
-    let (pushes, pushes_rx) = mpsc::channel(16);
-    let mut options = Options::new(host, scratch.path().join("cache"), Arc::clone(&metrics));
-    options.config = Some(config);
-    // The benchmark's repository is a local directory.
-    options.access = Access::new(true);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let controller = tokio::spawn(
-        Controller::new(client.clone(), options)
-            .with_webhook(pushes_rx)
-            .run(async move {
-                let _ = stopped.await;
-            }),
+    let controller = Running::start(
+        client.clone(),
+        controller_run::options(scratch.path(), config, &metrics),
     );
 
     // 1. cold
@@ -415,7 +288,7 @@ async fn run(shape: Shape) {
             .unwrap();
     }
     let units: Api<SyncUnit> = Api::all(client.clone());
-    wait_all_ready(&units, unit_count).await;
+    wait_all_ready(&units, unit_count, PATIENCE).await;
     let cold = started.elapsed();
     let (count, sum) = reconciles(&metrics);
     let (rss, _) = memory();
@@ -432,27 +305,15 @@ async fn run(shape: Shape) {
     let mut samples = Vec::new();
     let mut walls = Vec::new();
     for round in 1..=ROUNDS {
-        let (count0, sum0) = reconciles(&metrics);
-        let started = Instant::now();
-        pushes
-            .send(GitPush {
-                urls: vec![url.clone()],
-                reference: "refs/heads/main".into(),
-                after: None,
-            })
-            .await
-            .unwrap();
-        wait_reconciles(&metrics, count0, unit_count as u64).await;
-        let wall = started.elapsed();
+        let (wall, done, mean_ms) = controller
+            .push_round(&url, &metrics, unit_count as u64, PATIENCE)
+            .await;
         walls.push(wall);
-        let (count1, sum1) = reconciles(&metrics);
         let (rss, _) = memory();
         samples.push(rss);
         println!(
-            "no-change round {round:>2}: {unit_count} SyncUnit(s) in {:.2} s; mean {:.0} ms per reconcile ({} reconciles); RSS {rss:.1} MiB",
+            "no-change round {round:>2}: {unit_count} SyncUnit(s) in {:.2} s; mean {mean_ms:.0} ms per reconcile ({done} reconciles); RSS {rss:.1} MiB",
             wall.as_secs_f64(),
-            (sum1 - sum0) / (count1 - count0).max(1) as f64 * 1000.0,
-            count1 - count0,
         );
     }
     settle(&metrics).await;
@@ -467,32 +328,7 @@ async fn run(shape: Shape) {
         };
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace_of(unit));
         let name = config_map_name(unit, index);
-        let started = Instant::now();
-        api.patch(
-            &name,
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(json!({"data": {"mode": "drifted"}})),
-        )
-        .await
-        .unwrap();
-        loop {
-            let live = api.get(&name).await.unwrap();
-            if live
-                .data
-                .as_ref()
-                .and_then(|d| d.get("mode"))
-                .map(String::as_str)
-                == Some("fast")
-            {
-                break;
-            }
-            assert!(started.elapsed() < PATIENCE, "{name} was never remediated");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        latencies.push(started.elapsed());
+        latencies.push(drift_until_repaired(&api, &name, &name, PATIENCE).await);
     }
     latencies.sort();
     let (rss, _) = memory();
@@ -532,8 +368,7 @@ async fn run(shape: Shape) {
         );
     }
 
-    let _ = stop.send(());
-    controller.await.unwrap();
+    controller.stop().await;
     server.stop();
 }
 

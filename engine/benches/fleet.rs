@@ -31,6 +31,8 @@
 //! 4. the controller's **peak RSS** since it started (the floor's clients
 //!    are not counted: the peak is reset before the controller starts).
 
+#[path = "support/controller_run.rs"]
+mod controller_run;
 mod support;
 #[path = "support/workload.rs"]
 mod workload;
@@ -45,23 +47,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control_plane::ControlPlane;
+use controller_run::{
+    drift_until_repaired, failures, install_crds, memory, metric, percentile, reconciles, settle,
+    wait_all_ready, Running,
+};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
-use kube::CustomResourceExt;
-use plumbline::controller::crd::{ClusterSyncPolicy, SyncUnit};
+use plumbline::controller::crd::SyncUnit;
 use plumbline::controller::metrics::Metrics;
-use plumbline::controller::reconciler::is_ready;
-use plumbline::controller::runner::{Controller, Options};
-use plumbline::controller::sync_unit::Access;
-use plumbline::controller::webhook::GitPush;
-use plumbline::policy::{HostConfig, PolicyHost};
 use serde::Deserialize as _;
 use serde_json::{json, Value};
 use support::git;
-use tokio::sync::{mpsc, oneshot};
 
 /// Parallel connections per target for the floor: Plumbline's default
 /// apply concurrency.
@@ -160,84 +158,12 @@ fn repository(dir: &Path, fleet: Fleet) -> Vec<Value> {
     objects
 }
 
-/// Resident and peak resident memory of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// Start counting the peak RSS (VmHWM) afresh from now.
 fn reset_peak_memory() {
     // Linux: writing 5 to clear_refs resets the peak resident set size.
     if let Err(error) = std::fs::write("/proc/self/clear_refs", "5") {
         println!("(cannot reset the peak RSS: {error}; the peak includes the floor's clients)");
     }
-}
-
-/// The value of a metric line `name` (exact, labels included).
-fn metric(metrics: &Metrics, name: &str) -> f64 {
-    metrics
-        .encode()
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// `(count, sum)` of synced reconciles.
-fn reconciles(metrics: &Metrics) -> (u64, f64) {
-    (
-        metric(
-            metrics,
-            "plumbline_reconcile_duration_seconds_count{result=\"synced\"}",
-        ) as u64,
-        metric(
-            metrics,
-            "plumbline_reconcile_duration_seconds_sum{result=\"synced\"}",
-        ),
-    )
-}
-
-fn failures(metrics: &Metrics) -> u64 {
-    metric(
-        metrics,
-        "plumbline_reconcile_duration_seconds_count{result=\"failed\"}",
-    ) as u64
-}
-
-/// Wait until `count` synced reconciles have happened since `from`.
-async fn wait_reconciles(metrics: &Metrics, from: u64, count: u64) {
-    let started = Instant::now();
-    while reconciles(metrics).0 < from + count {
-        assert!(started.elapsed() < PATIENCE, "reconciles never happened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Let triggers from the previous phase run out: no new reconcile for 2 s.
-async fn settle(metrics: &Metrics) {
-    let mut last = reconciles(metrics).0;
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = reconciles(metrics).0;
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 async fn apply_namespaces(client: &kube::Client, names: impl IntoIterator<Item = String>) {
@@ -325,38 +251,6 @@ fn ca_of(plane: &ControlPlane) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-/// Install the CRDs the controller serves and wait until they are.
-async fn install_crds(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [
-        serde_json::to_value(SyncUnit::crd()).unwrap(),
-        serde_json::to_value(ClusterSyncPolicy::crd()).unwrap(),
-    ] {
-        let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
-        crds.patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-        let started = Instant::now();
-        loop {
-            let conditions = crds
-                .get(&name)
-                .await
-                .unwrap()
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default();
-            if conditions
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-            {
-                break;
-            }
-            assert!(started.elapsed() < PATIENCE, "CRD {name} never Established");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
 /// Register target `index` in the management cluster: server, CA and the
 /// administrator's token.
 async fn register(management: &kube::Client, index: usize, plane: &ControlPlane) {
@@ -372,18 +266,6 @@ async fn register(management: &kube::Client, index: usize, plane: &ControlPlane)
         .patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&secret))
         .await
         .unwrap();
-}
-
-async fn wait_all_ready(units: &Api<SyncUnit>, count: usize) {
-    let started = Instant::now();
-    loop {
-        let list = units.list(&ListParams::default()).await.unwrap();
-        if list.items.len() == count && list.items.iter().all(is_ready) {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "SyncUnits never all Ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn run(fleet: Fleet) {
@@ -446,7 +328,7 @@ async fn run(fleet: Fleet) {
     drop(objects);
 
     let management = management_plane.client();
-    install_crds(&management).await;
+    install_crds(&management, PATIENCE).await;
     apply_namespaces(
         &management,
         (0..target_count)
@@ -461,30 +343,13 @@ async fn run(fleet: Fleet) {
     reset_peak_memory();
     let (rss, _) = memory();
     let metrics = Arc::new(Metrics::new());
-    let host = PolicyHost::new(HostConfig {
-        cache_dir: Some(scratch.path().join("policies")),
-        compiler: Some(env!("CARGO_BIN_EXE_plumbline").into()),
-        ..HostConfig::default()
-    })
-    .unwrap();
-    let (pushes, pushes_rx) = mpsc::channel(16);
-    let mut options = Options::new(host, scratch.path().join("cache"), Arc::clone(&metrics));
-    options.config = Some(management_plane.config());
-    // The benchmark's repository is a local directory.
-    options.access = Access::new(true);
+    let options = controller_run::options(scratch.path(), management_plane.config(), &metrics);
     println!(
         "controller in this process against the management cluster; concurrency {}, {} per cluster; \
          RSS before it starts: {rss:.1} MiB",
         options.concurrency, options.per_cluster_concurrency,
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let controller = tokio::spawn(
-        Controller::new(management.clone(), options)
-            .with_webhook(pushes_rx)
-            .run(async move {
-                let _ = stopped.await;
-            }),
-    );
+    let controller = Running::start(management.clone(), options);
 
     // 1. cold
     let started = Instant::now();
@@ -510,7 +375,7 @@ async fn run(fleet: Fleet) {
     }
     let units: Api<SyncUnit> = Api::all(management.clone());
     let unit_total = target_count * unit_count;
-    wait_all_ready(&units, unit_total).await;
+    wait_all_ready(&units, unit_total, PATIENCE).await;
     let cold = started.elapsed();
     let (count, sum) = reconciles(&metrics);
     let (rss, peak) = memory();
@@ -527,27 +392,15 @@ async fn run(fleet: Fleet) {
     // 2. no-change rounds, triggered by a push webhook
     let mut walls = Vec::new();
     for round in 1..=ROUNDS {
-        let (count0, sum0) = reconciles(&metrics);
-        let started = Instant::now();
-        pushes
-            .send(GitPush {
-                urls: vec![url.clone()],
-                reference: "refs/heads/main".into(),
-                after: None,
-            })
-            .await
-            .unwrap();
-        wait_reconciles(&metrics, count0, unit_total as u64).await;
-        let wall = started.elapsed();
+        let (wall, done, mean_ms) = controller
+            .push_round(&url, &metrics, unit_total as u64, PATIENCE)
+            .await;
         walls.push(wall);
-        let (count1, sum1) = reconciles(&metrics);
         let (rss, _) = memory();
         println!(
-            "no-change round {round}: {unit_total} SyncUnits in {:.2} s; mean {:.0} ms per reconcile \
-             ({} reconciles); RSS {rss:.1} MiB",
+            "no-change round {round}: {unit_total} SyncUnits in {:.2} s; mean {mean_ms:.0} ms per reconcile \
+             ({done} reconciles); RSS {rss:.1} MiB",
             wall.as_secs_f64(),
-            (sum1 - sum0) / (count1 - count0).max(1) as f64 * 1000.0,
-            count1 - count0,
         );
     }
     settle(&metrics).await;
@@ -558,30 +411,8 @@ async fn run(fleet: Fleet) {
         let target = sample % target_count;
         let (_, namespace, name) = drifted(fleet, sample);
         let api: Api<ConfigMap> = Api::namespaced(target_clients[target].clone(), &namespace);
-        let started = Instant::now();
-        api.patch(
-            &name,
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(json!({"data": {"mode": "drifted"}})),
-        )
-        .await
-        .unwrap();
-        loop {
-            let live = api.get(&name).await.unwrap();
-            let mode = live.data.as_ref().and_then(|d| d.get("mode"));
-            if mode.map(String::as_str) == Some("fast") {
-                break;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "{namespace}/{name} in t{target} was never repaired"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        latencies.push(started.elapsed());
+        let what = format!("{namespace}/{name} in t{target}");
+        latencies.push(drift_until_repaired(&api, &name, &what, PATIENCE).await);
     }
     latencies.sort();
     let repairs = metric(
@@ -615,8 +446,7 @@ async fn run(fleet: Fleet) {
         if peak < 150.0 { "met" } else { "NOT met" },
     );
 
-    let _ = stop.send(());
-    controller.await.unwrap();
+    controller.stop().await;
 }
 
 fn main() {

@@ -46,4 +46,36 @@ mod tests {
         assert!(cut.len() <= 1003 && cut.ends_with('…'), "{cut}");
         assert_eq!(cut.chars().filter(|c| *c == 'é').count(), 500);
     }
+
+    /// An error with its text and its source.
+    #[derive(Debug)]
+    struct Caused(&'static str, Option<Box<Caused>>);
+
+    impl std::fmt::Display for Caused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Caused {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_tells_each_cause_once() {
+        let refused = Caused("Connection refused", None);
+        let connect = Caused("client error (Connect)", Some(Box::new(refused)));
+        let service = Caused(
+            "ServiceError: client error (Connect)",
+            Some(Box::new(connect)),
+        );
+        assert_eq!(
+            error_chain(&service),
+            "ServiceError: client error (Connect): Connection refused"
+        );
+        let alone = Caused("no such file", None);
+        assert_eq!(error_chain(&alone), "no such file");
+    }
 }

@@ -895,7 +895,7 @@ async fn plan_shows_the_mass_deletion_guard_that_sync_trips_and_names_its_settin
     let sync = plumbline_async(dir, &["sync", ".", "--kubeconfig", kc])
         .await
         .expect(2);
-    let said = format!("{}{}", sync.stdout, sync.stderr);
+    let said = sync.output();
     assert!(said.contains(refused), "{said}");
     assert!(
         said.contains("spec.pruneGuard.allowMassPrune: true"),

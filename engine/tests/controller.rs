@@ -10,7 +10,9 @@ mod server_support;
 
 use std::time::Duration;
 
-use controller_support::{condition, config_map, is_ready, ready, spec_for, Fixture, KillOnDrop};
+use controller_support::{
+    apply, condition, config_map, is_ready, mode, mode_of, ready, spec_for, Fixture, KillOnDrop,
+};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube_emulator::{Fault, Verb};
@@ -52,10 +54,6 @@ async fn edit(api: &Api<ConfigMap>, name: &str, mode: &str) {
     )
     .await
     .unwrap();
-}
-
-fn mode(object: Option<&Value>) -> Option<&str> {
-    object?["data"]["mode"].as_str()
 }
 
 fn head(fixture: &Fixture) -> String {
@@ -425,10 +423,7 @@ async fn drift_a_remediator_keeps_reporting_is_recorded_once_then_costs_reads_on
     assert_eq!(after.as_ref(), Some(&drift));
     assert_eq!(drift_events().await, announced);
     let live = config_maps.get("settings").await.unwrap();
-    assert_eq!(
-        live.data.unwrap().get("mode").map(String::as_str),
-        Some("slow")
-    );
+    assert_eq!(mode_of(&live), Some("slow"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,15 +497,22 @@ async fn drift_while_the_drift_watch_is_down_is_found_when_it_lists_again() {
     running.stop().await;
 }
 
-async fn a_depends_on_chain_applies_in_order(server: Server) {
-    let fixture = Fixture::on(server).await;
-    for step in ["a", "b", "c"] {
-        fixture.world.repo.write(
+/// Commit directory `<step>/` with ConfigMap `cm-<step>` (mode `<step>`)
+/// for each of `steps`.
+fn commit_steps(fixture: &Fixture, steps: &[&str], message: &str) {
+    let repo = &fixture.world.repo;
+    for step in steps {
+        repo.write(
             &format!("{step}/config.yaml"),
             &config_map(&format!("cm-{step}"), step),
         );
     }
-    fixture.world.repo.commit("three steps");
+    repo.commit(message);
+}
+
+async fn a_depends_on_chain_applies_in_order(server: Server) {
+    let fixture = Fixture::on(server).await;
+    commit_steps(&fixture, &["a", "b", "c"], "three steps");
     let url = fixture.world.repo.url();
     let running = fixture.start();
     // Created last-first, so only dependsOn can order them.
@@ -645,14 +647,7 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
         },
     });
     let policies: Api<plumbline::controller::crd::ClusterSyncPolicy> = Api::all(fixture.client());
-    policies
-        .patch(
-            "owners",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&policy),
-        )
-        .await
-        .unwrap();
+    apply(&policies, "owners", &policy).await;
 
     let running = fixture.start();
     let url = fixture.world.repo.url();
@@ -671,14 +666,7 @@ async fn a_cluster_policy_violation_stalls_the_sync_with_the_violation_and_an_ev
         "metadata": {"name": "strict", "namespace": "team", "labels": {"policy": "strict"}},
         "spec": spec_for(&url, "app", json!({})),
     });
-    units
-        .patch(
-            "strict",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&strict),
-        )
-        .await
-        .unwrap();
+    apply(&units, "strict", &strict).await;
 
     let unit = fixture
         .wait_for_unit("team", "strict", "Stalled", |u| {
@@ -919,10 +907,7 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
         "stringData": {"username": "bot", "password": "s3cr3t-token"},
     });
-    secrets
-        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&secret))
-        .await
-        .unwrap();
+    apply(&secrets, "git", &secret).await;
     let unit: SyncUnit = serde_json::from_value(json!({
         "apiVersion": "plumbline.dev/v1alpha1", "kind": "SyncUnit",
         "metadata": {"name": "shop", "namespace": "team"},
@@ -956,10 +941,7 @@ async fn credentials_come_from_the_secret_into_private_files(server: Server) {
     let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
                        "stringData": {"other": "x"}});
     secrets.delete("git", &Default::default()).await.unwrap();
-    secrets
-        .patch("git", &PatchParams::apply("test"), &Patch::Apply(&empty))
-        .await
-        .unwrap();
+    apply(&secrets, "git", &empty).await;
     let error = resolver
         .resolve(&unit, &[], None)
         .await
@@ -1288,13 +1270,7 @@ async fn deleting_a_pruning_sync_unit_prunes_its_objects_and_inventory_first(ser
 
 async fn a_depends_on_cycle_stalls_its_members_naming_the_cycle(server: Server) {
     let fixture = Fixture::on(server).await;
-    for step in ["a", "b", "c", "d"] {
-        fixture.world.repo.write(
-            &format!("{step}/config.yaml"),
-            &config_map(&format!("cm-{step}"), step),
-        );
-    }
-    fixture.world.repo.commit("four steps");
+    commit_steps(&fixture, &["a", "b", "c", "d"], "four steps");
     let url = fixture.world.repo.url();
     let running = fixture.start();
     let depends = |on: &str| json!({"dependsOn": [{"name": on}]});

@@ -13,7 +13,9 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use plumbline::controller::crd::SyncUnit;
 use serde_json::{json, Value};
 
-use controller_support::{config_map, is_ready, ready, spec_for, Fixture};
+use controller_support::{
+    apply, config_map, is_ready, mode, mode_of, ready, ready_message, spec_for, Fixture,
+};
 use server_support::Server;
 
 /// Where the controller lives, its registrations and its inventories.
@@ -41,6 +43,41 @@ fn commit_app_with_a_transformer(fixture: &Fixture) {
     std::fs::create_dir_all(repo.dir.path().join("policies")).unwrap();
     std::fs::write(repo.dir.path().join("policies/metadata.wasm"), wasm).unwrap();
     repo.commit("app with a transformer");
+}
+
+/// Commit `app/config.yaml`: ConfigMap `settings` with mode `fast`.
+fn commit_one_config_map(fixture: &Fixture) {
+    let repo = &fixture.world.repo;
+    repo.write("app/config.yaml", &config_map("settings", "fast"));
+    repo.commit("one ConfigMap");
+}
+
+/// Drift: another field manager sets ConfigMap `settings` of `config_maps`
+/// to mode `edited`.
+async fn edit_settings(config_maps: &Api<ConfigMap>) {
+    let namespace = config_maps.namespace().expect("a namespaced Api");
+    let edited = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": namespace},
+        "data": {"mode": "edited"}});
+    config_maps
+        .patch(
+            "settings",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(&edited),
+        )
+        .await
+        .unwrap();
+}
+
+/// The labels of ConfigMap `settings` of `config_maps`.
+async fn labels_of(config_maps: &Api<ConfigMap>) -> std::collections::BTreeMap<String, String> {
+    config_maps
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default()
 }
 
 /// The PEM CA that signs a test control plane's serving certificate.
@@ -98,23 +135,6 @@ fn remote_spec_in(url: &str, path: &str, cluster: &str, namespace: &str) -> Valu
     )
 }
 
-/// Ready=False with `reason`; returns the condition's message.
-async fn wait_for_reason(fixture: &Fixture, name: &str, reason: &str) -> String {
-    let unit = fixture
-        .wait_for_unit("team", name, reason, |unit| {
-            ready(unit).is_some_and(|(status, found)| status == "False" && found == reason)
-        })
-        .await;
-    let status = unit.status.unwrap();
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .message
-        .clone()
-}
-
 /// The inventory ConfigMaps of `sync` that `client`'s cluster holds.
 async fn inventory_in(client: kube::Client, sync: &str) -> usize {
     let api: Api<ConfigMap> = Api::namespaced(client, CONTROLLER_NAMESPACE);
@@ -128,21 +148,13 @@ async fn inventory_in(client: kube::Client, sync: &str) -> usize {
     }
 }
 
-fn mode(object: Option<&Value>) -> Option<&str> {
-    object.and_then(|o| o["data"]["mode"].as_str())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
     let Some((fixture, targets)) = fleet(1).await else {
         return;
     };
     let east = &targets[0];
-    fixture
-        .world
-        .repo
-        .write("app/config.yaml", &config_map("settings", "fast"));
-    fixture.world.repo.commit("one ConfigMap");
+    commit_one_config_map(&fixture);
     let url = fixture.world.repo.url();
     register(
         &fixture,
@@ -158,14 +170,7 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
         "metadata": {"name": "settings", "namespace": "shop",
                      "labels": {"plumbline.dev/sync": "team.remote"}},
         "data": {"mode": "local"}});
-    local
-        .patch(
-            "settings",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&decoy),
-        )
-        .await
-        .unwrap();
+    apply(&local, "settings", &decoy).await;
 
     let running = fixture.start();
     fixture
@@ -177,14 +182,7 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
 
     let remote: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
     let applied = remote.get("settings").await.unwrap();
-    assert_eq!(
-        applied
-            .data
-            .unwrap_or_default()
-            .get("mode")
-            .map(String::as_str),
-        Some("fast")
-    );
+    assert_eq!(mode_of(&applied), Some("fast"));
     assert_eq!(
         applied
             .metadata
@@ -197,27 +195,11 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
     assert!(inventory_in(east.client(), "team.remote").await >= 1);
     assert_eq!(inventory_in(fixture.client(), "team.remote").await, 0);
     let untouched = local.get("settings").await.unwrap();
-    assert_eq!(
-        untouched
-            .data
-            .unwrap_or_default()
-            .get("mode")
-            .map(String::as_str),
-        Some("local")
-    );
+    assert_eq!(mode_of(&untouched), Some("local"));
 
     // Drift in the target is repaired by its watch, without a full reconcile.
     let full_reconciles = running.reconciles("synced");
-    remote
-        .patch(
-            "settings",
-            &PatchParams::apply("someone-else").force(),
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "settings", "namespace": "shop"},
-                "data": {"mode": "edited"}})),
-        )
-        .await
-        .unwrap();
+    edit_settings(&remote).await;
     fixture
         .wait_for_object(&remote, "settings", "repaired", |o| mode(o) == Some("fast"))
         .await;
@@ -236,14 +218,7 @@ async fn a_sync_unit_syncs_into_its_registered_cluster_and_prunes_only_there() {
     assert!(remote.get_opt("settings").await.unwrap().is_none());
     assert_eq!(inventory_in(east.client(), "team.remote").await, 0);
     let untouched = local.get("settings").await.unwrap();
-    assert_eq!(
-        untouched
-            .data
-            .unwrap_or_default()
-            .get("mode")
-            .map(String::as_str),
-        Some("local")
-    );
+    assert_eq!(mode_of(&untouched), Some("local"));
     fixture.wait_for_event("team", "remote", "Pruned").await;
     running.stop().await;
 }
@@ -253,11 +228,7 @@ async fn a_stopped_cluster_leaves_the_others_reconciling_and_recovers_without_a_
     let Some((fixture, mut targets)) = fleet(2).await else {
         return;
     };
-    fixture
-        .world
-        .repo
-        .write("app/config.yaml", &config_map("settings", "fast"));
-    fixture.world.repo.commit("one ConfigMap");
+    commit_one_config_map(&fixture);
     let url = fixture.world.repo.url();
     for (name, plane) in ["east", "west"].iter().zip(&targets) {
         register(&fixture, name, json!({}), server_and_token(plane)).await;
@@ -294,11 +265,21 @@ async fn a_stopped_cluster_leaves_the_others_reconciling_and_recovers_without_a_
     let west_objects: Api<ConfigMap> = Api::namespaced(targets[1].client(), "shop");
     assert!(west_objects.get_opt("extra").await.unwrap().is_some());
     // East says why it cannot.
-    let message = wait_for_reason(&fixture, "east", "ClusterUnreachable").await;
+    let message = fixture
+        .wait_for_reason("team", "east", "ClusterUnreachable")
+        .await;
     assert!(
         message.contains("cluster \"east\" is unreachable"),
         "{message}"
     );
+    // Each cause of the connection's failure is told once.
+    let causes: Vec<&str> = message.split(": ").collect();
+    for (i, cause) in causes.iter().enumerate() {
+        assert!(
+            !causes[i + 1..].contains(cause),
+            "{cause:?} twice: {message}"
+        );
+    }
     fixture
         .wait_for_event("team", "east", "ClusterUnreachable")
         .await;
@@ -344,11 +325,7 @@ async fn unusable_registrations_say_why_and_prune_nothing() {
         return;
     };
     let east = &targets[0];
-    fixture
-        .world
-        .repo
-        .write("app/config.yaml", &config_map("settings", "fast"));
-    fixture.world.repo.commit("one ConfigMap");
+    commit_one_config_map(&fixture);
     let url = fixture.world.repo.url();
     let wrong_ca = unrelated_ca(fixture.world.scratch.path());
     register(
@@ -411,18 +388,28 @@ async fn unusable_registrations_say_why_and_prune_nothing() {
             .await;
     }
 
-    let message = wait_for_reason(&fixture, "garbled", "ClusterConfigInvalid").await;
+    let message = fixture
+        .wait_for_reason("team", "garbled", "ClusterConfigInvalid")
+        .await;
     assert!(message.contains("`kubeconfig` does not parse"), "{message}");
-    let message = wait_for_reason(&fixture, "wrong-ca", "ClusterUnreachable").await;
+    let message = fixture
+        .wait_for_reason("team", "wrong-ca", "ClusterUnreachable")
+        .await;
     assert!(message.to_lowercase().contains("certificate"), "{message}");
-    let message = wait_for_reason(&fixture, "bad-token", "ClusterCredentialsRejected").await;
+    let message = fixture
+        .wait_for_reason("team", "bad-token", "ClusterCredentialsRejected")
+        .await;
     assert!(message.contains("401"), "{message}");
-    let message = wait_for_reason(&fixture, "nowhere", "ClusterNotRegistered").await;
+    let message = fixture
+        .wait_for_reason("team", "nowhere", "ClusterNotRegistered")
+        .await;
     assert!(
         message.contains("cluster \"nowhere\" is not registered"),
         "{message}"
     );
-    let message = wait_for_reason(&fixture, "claimed", "ClaimedByAnotherController").await;
+    let message = fixture
+        .wait_for_reason("team", "claimed", "ClaimedByAnotherController")
+        .await;
     assert!(
         message.contains("another-management-cluster/plumbline-system"),
         "{message}"
@@ -454,7 +441,9 @@ async fn unusable_registrations_say_why_and_prune_nothing() {
         .delete("east", &DeleteParams::default())
         .await
         .unwrap();
-    let message = wait_for_reason(&fixture, "east", "ClusterNotRegistered").await;
+    let message = fixture
+        .wait_for_reason("team", "east", "ClusterNotRegistered")
+        .await;
     assert!(
         message.contains("cluster \"east\" is not registered"),
         "{message}"
@@ -510,11 +499,7 @@ async fn the_rights_install_target_grants_are_enough_to_sync_repair_and_prune() 
         json!({"server": east.url(), "ca.crt": ca_of(east), "token": token}),
     )
     .await;
-    fixture
-        .world
-        .repo
-        .write("app/config.yaml", &config_map("settings", "fast"));
-    fixture.world.repo.commit("one ConfigMap");
+    commit_one_config_map(&fixture);
     let url = fixture.world.repo.url();
     let running = fixture.start();
     fixture
@@ -524,16 +509,7 @@ async fn the_rights_install_target_grants_are_enough_to_sync_repair_and_prune() 
         .wait_for_unit("team", "remote", "Ready", is_ready)
         .await;
     let remote: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
-    remote
-        .patch(
-            "settings",
-            &PatchParams::apply("someone-else").force(),
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "settings", "namespace": "shop"},
-                "data": {"mode": "edited"}})),
-        )
-        .await
-        .unwrap();
+    edit_settings(&remote).await;
     fixture
         .wait_for_object(&remote, "settings", "repaired", |o| mode(o) == Some("fast"))
         .await;
@@ -609,22 +585,14 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
                      "spec": {"clusterSelector": {"matchLabels": {"env": "prod"}},
                               "template": template}});
     fixture.ensure_namespace("team").await;
-    sets.patch("shop", &PatchParams::apply("test"), &Patch::Apply(&set))
-        .await
-        .unwrap();
+    apply(&sets, "shop", &set).await;
 
     // East matches: its SyncUnit syncs, with east's values.
     fixture
         .wait_for_unit("team", "shop-east", "Ready", is_ready)
         .await;
     let on_east: Api<ConfigMap> = Api::namespaced(east.client(), "shop");
-    let labels = on_east
-        .get("settings")
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap();
+    let labels = labels_of(&on_east).await;
     assert_eq!(labels["region"], "eu");
     assert_eq!(labels["cluster"], "east");
     let units: Api<SyncUnit> = Api::namespaced(fixture.client(), "team");
@@ -642,13 +610,7 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
         .wait_for_unit("team", "shop-west", "Ready", is_ready)
         .await;
     let on_west: Api<ConfigMap> = Api::namespaced(west.client(), "shop");
-    let labels = on_west
-        .get("settings")
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap();
+    let labels = labels_of(&on_west).await;
     assert_eq!(labels["region"], "us");
 
     // West leaves the set (still registered): its SyncUnit goes and prunes
@@ -680,16 +642,6 @@ async fn a_sync_unit_set_stamps_a_sync_unit_per_matching_cluster_as_clusters_com
 }
 
 /// The labels of `settings` in `config_maps`, or none when it is missing.
-async fn labels_of(config_maps: &Api<ConfigMap>) -> std::collections::BTreeMap<String, String> {
-    config_maps
-        .get("settings")
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
     let Some((fixture, targets)) = fleet(2).await else {
@@ -720,14 +672,7 @@ async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
         "spec": {"module": {"path": "policies/metadata.wasm"},
                  "settings": {"labels": {"tier": "prod"}},
                  "clusterSelector": {"matchLabels": {"env": "prod"}}}});
-    policies
-        .patch(
-            "prod-marker",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&policy),
-        )
-        .await
-        .unwrap();
+    apply(&policies, "prod-marker", &policy).await;
     let running = fixture.start();
     for name in ["east", "west"] {
         fixture
@@ -781,14 +726,7 @@ async fn a_cluster_sync_policy_selects_sync_units_by_their_clusters_labels() {
         "spec": {"module": {"path": "policies/metadata.wasm"},
                  "settings": {"labels": {"tier": "prod"}},
                  "clusterSelector": {"matchLabels": {"env": "edge"}}}});
-    policies
-        .patch(
-            "prod-marker",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&narrowed),
-        )
-        .await
-        .unwrap();
+    apply(&policies, "prod-marker", &narrowed).await;
     for config_maps in [&on_east, &on_west] {
         fixture
             .wait_for_object(config_maps, "settings", "released from the policy", |o| {
@@ -864,11 +802,7 @@ async fn a_registration_that_impersonates_applies_with_that_accounts_rights_only
     let mut data = server_and_token(east);
     data["serviceAccount"] = json!("plumbline/deployer");
     register(&fixture, "east", json!({}), data).await;
-    fixture
-        .world
-        .repo
-        .write("app/config.yaml", &config_map("settings", "fast"));
-    fixture.world.repo.commit("one ConfigMap");
+    commit_one_config_map(&fixture);
     let url = fixture.world.repo.url();
     let running = fixture.start();
     let into = |namespace: &str| {
@@ -887,22 +821,9 @@ async fn a_registration_that_impersonates_applies_with_that_accounts_rights_only
         .wait_for_unit("team", "inside", "Ready", is_ready)
         .await;
     let inside: Api<ConfigMap> = Api::namespaced(east.client(), "team-a");
-    assert_eq!(
-        mode(Some(
-            &serde_json::to_value(inside.get("settings").await.unwrap()).unwrap()
-        )),
-        Some("fast")
-    );
-    inside
-        .patch(
-            "settings",
-            &PatchParams::apply("someone-else").force(),
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "settings", "namespace": "team-a"},
-                "data": {"mode": "edited"}})),
-        )
-        .await
-        .unwrap();
+    let settings = inside.get("settings").await.unwrap();
+    assert_eq!(mode_of(&settings), Some("fast"));
+    edit_settings(&inside).await;
     fixture
         .wait_for_object(&inside, "settings", "repaired", |o| mode(o) == Some("fast"))
         .await;
@@ -917,15 +838,7 @@ async fn a_registration_that_impersonates_applies_with_that_accounts_rights_only
             ready(unit).is_some_and(|(status, reason)| status == "False" && reason != "Progressing")
         })
         .await;
-    let message = &refused
-        .status
-        .as_ref()
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .message;
+    let message = ready_message(&refused);
     assert!(
         message.contains("403 Forbidden")
             && message.contains("system:serviceaccount:plumbline:deployer")
@@ -955,7 +868,9 @@ async fn a_registration_that_impersonates_applies_with_that_accounts_rights_only
     let mut as_builder = into("team-b");
     as_builder["serviceAccountName"] = json!("builder");
     fixture.put_sync_unit("team", "escape", as_builder).await;
-    let message = wait_for_reason(&fixture, "escape", "ImpersonationConflict").await;
+    let message = fixture
+        .wait_for_reason("team", "escape", "ImpersonationConflict")
+        .await;
     assert!(
         message.contains("system:serviceaccount:plumbline:deployer")
             && message.contains("system:serviceaccount:team:builder"),

@@ -7,7 +7,7 @@ mod controller_support;
 mod reconcile_support;
 mod server_support;
 
-use controller_support::{condition, config_map, is_ready, spec_for, Fixture};
+use controller_support::{condition, config_map, is_ready, mode, ready_message, spec_for, Fixture};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use plumbline::apply::{Cluster, Options as ApplyOptions};
@@ -45,10 +45,6 @@ async fn apply_as_admin(fixture: &Fixture, objects: &[Value]) {
     for object in objects {
         cluster.apply_one(object).await.unwrap();
     }
-}
-
-fn mode(object: Option<&Value>) -> Option<&str> {
-    object?.pointer("/data/mode")?.as_str()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,25 +167,15 @@ async fn an_impersonated_service_account_applies_in_its_namespace_only() {
                 .is_some_and(|(status, reason)| status == "False" && reason != "Progressing")
         })
         .await;
-    let ready = refused
-        .status
-        .as_ref()
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .clone();
+    let message = ready_message(&refused);
     // Refused at the first request outside its rights, naming the account,
     // the kind and the namespace.
     assert!(
-        ready.message.contains("403 Forbidden")
-            && ready
-                .message
-                .contains("system:serviceaccount:team-a:deployer")
-            && ready.message.contains("\"configmaps\"")
-            && ready.message.contains("in the namespace \"shop\""),
-        "{ready:?}"
+        message.contains("403 Forbidden")
+            && message.contains("system:serviceaccount:team-a:deployer")
+            && message.contains("\"configmaps\"")
+            && message.contains("in the namespace \"shop\""),
+        "{message}"
     );
     let outside: Api<ConfigMap> = Api::namespaced(fixture.client(), "shop");
     assert!(outside.get_opt("settings").await.unwrap().is_none());

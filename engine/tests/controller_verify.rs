@@ -8,12 +8,12 @@ mod reconcile_support;
 mod server_support;
 mod verify_support;
 
-use controller_support::{condition, config_map, is_ready, Fixture};
+use controller_support::{condition, config_map, is_ready, mode, Fixture};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::ByteString;
 use kube::api::{Api, PostParams};
 use plumbline::controller::crd::SyncUnit;
-use serde_json::{json, Value};
+use serde_json::json;
 use server_support::Server;
 use verify_support::{Keys, Signing};
 
@@ -22,10 +22,6 @@ fn message(unit: &SyncUnit, type_: &str) -> String {
     let status = unit.status.as_ref().unwrap();
     let found = status.conditions.iter().find(|c| c.type_ == type_);
     found.map(|c| c.message.clone()).unwrap_or_default()
-}
-
-fn mode(object: Option<&Value>) -> Option<&str> {
-    object?["data"]["mode"].as_str()
 }
 
 async fn an_unsigned_commit_on_a_signed_one_is_not_applied_until_it_is_signed(server: Server) {

@@ -71,6 +71,19 @@ async fn sync(server: &Server, cache: &Path, dir: &Path, env: &[(&str, &str)]) -
     plumbline(cache, dir, &["sync", ".", "--kubeconfig", &kubeconfig], env).await
 }
 
+/// Chart `demo` 1.0.0 (with its `extra` ConfigMap) published to an HTTP
+/// chart repository (the directory, served by the file server) and pushed
+/// to a registry (`oci://HOST/charts`); `None` when there is no registry
+/// (the test is skipped).
+fn repository_and_registry() -> Option<(Registry, tempfile::TempDir, FileServer)> {
+    let registry = Registry::start_or_skip(Options::default())?;
+    let repo = tempfile::tempdir().unwrap();
+    publish(repo.path(), "1.0.0", true);
+    let files = FileServer::start(repo.path()).unwrap();
+    push(&registry.host(), "1.0.0", true);
+    Some((registry, repo, files))
+}
+
 /// The data of ConfigMap `name`, if it exists.
 async fn config_map(config_maps: &Api<ConfigMap>, name: &str) -> Option<Value> {
     let found = config_maps.get_opt(name).await.unwrap()?;
@@ -289,7 +302,7 @@ async fn bad_chart_sources_fail_naming_repository_chart_and_version_and_prune_no
         )
         .await;
         assert_ne!(failed.code, 0, "{reason}: {failed:?}");
-        let text = format!("{}{}", failed.stdout, failed.stderr);
+        let text = failed.output();
         for part in wanted {
             assert!(text.contains(part), "{reason}: {part:?} not in {text}");
         }
@@ -364,7 +377,7 @@ async fn a_chart_from_an_oci_registry_by_tag_range_and_digest(server: Server) {
     let dir = sync_dir("oci-chart", &none, "oci-chart");
     let failed = sync(&server, cache.path(), dir.path(), &[]).await;
     assert_ne!(failed.code, 0);
-    let text = format!("{}{}", failed.stdout, failed.stderr);
+    let text = failed.output();
     assert!(
         text.contains(&format!("oci://{host}/charts/demo")) && text.contains(">=5"),
         "{text}"
@@ -395,14 +408,10 @@ fn umbrella(dir: &Path, repository: &str) {
 async fn dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_runs(
     server: Server,
 ) {
-    let Some(registry) = Registry::start_or_skip(Options::default()) else {
+    let Some((registry, repo, files)) = repository_and_registry() else {
         return;
     };
-    let repo = tempfile::tempdir().unwrap();
-    publish(repo.path(), "1.0.0", true);
-    let files = FileServer::start(repo.path()).unwrap();
     let host = registry.host();
-    push(&host, "1.0.0", true);
     for (name, repository, publish_next) in [
         (
             "deps-http",
@@ -460,7 +469,7 @@ async fn dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_r
     let fresh = tempfile::tempdir().unwrap();
     let failed = sync(&server, fresh.path(), dir.path(), &[]).await;
     assert_ne!(failed.code, 0);
-    let text = format!("{}{}", failed.stdout, failed.stderr);
+    let text = failed.output();
     assert!(
         text.contains("chart demo 1.1.0 from") && text.contains("404"),
         "{text}"
@@ -518,15 +527,11 @@ fn config_maps_of(objects: &[Value]) -> Vec<String> {
 async fn kustomize_helm_charts_from_a_repository_and_a_registry_are_pulled_before_render(
     server: Server,
 ) {
-    let Some(registry) = Registry::start_or_skip(Options::default()) else {
+    let Some((registry, repo, files)) = repository_and_registry() else {
         return;
     };
-    let repo = tempfile::tempdir().unwrap();
-    publish(repo.path(), "1.0.0", true);
     publish(repo.path(), "1.1.0", false);
-    let files = FileServer::start(repo.path()).unwrap();
     let host = registry.host();
-    push(&host, "1.0.0", true);
     let oci = format!("oci://{host}/charts");
 
     // What `kubectl kustomize --enable-helm` renders when it pulls the
@@ -584,7 +589,7 @@ async fn kustomize_helm_charts_from_a_repository_and_a_registry_are_pulled_befor
         let wrong = kustomize_dir(name, &repository, "9.9.9");
         let failed = sync(&server, cache.path(), wrong.path(), &[]).await;
         assert_ne!(failed.code, 0, "{failed:?}");
-        let text = format!("{}{}", failed.stdout, failed.stderr);
+        let text = failed.output();
         for part in [
             "kustomization base/kustomization.yaml helmCharts",
             "chart demo (version \"9.9.9\")",
@@ -627,7 +632,7 @@ async fn kustomize_helm_charts_from_a_repository_and_a_registry_are_pulled_befor
     let fresh = tempfile::tempdir().unwrap();
     let failed = sync(&server, fresh.path(), dir.path(), &[]).await;
     assert_ne!(failed.code, 0, "{failed:?}");
-    let text = format!("{}{}", failed.stdout, failed.stderr);
+    let text = failed.output();
     for part in [
         "kustomization base/kustomization.yaml helmCharts: chart demo 1.0.0 from",
         "the repository's index says sha256:",

@@ -7,10 +7,10 @@ mod cli_support;
 mod server_support;
 mod source_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use binary_support::oras;
-use cli_support::{plumbline, plumbline_cached_in, Run};
+use cli_support::{plumbline, plumbline_cached_async, Run};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use registry::{Options, Registry};
@@ -48,6 +48,24 @@ fn push(dir: &Path, component: &str, reference: &str) -> String {
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// `plumbline push deploy REFERENCE --insecure` in `work`, and the digest
+/// it printed.
+fn push_deploy(work: &Path, reference: &str) -> String {
+    let run = plumbline(
+        work,
+        &["push", "deploy", reference, "--insecure", "-o", "json"],
+    )
+    .expect(0);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    report["digest"].as_str().unwrap().to_owned()
+}
+
+/// `plumbline sync .` of `dir` into `server`, with its caches in `cache`.
+async fn sync(server: &Server, cache: &Path, dir: &Path) -> Run {
+    let kubeconfig = server.kubeconfig_file(dir).display().to_string();
+    plumbline_cached_async(cache, dir, &["sync", ".", "--kubeconfig", &kubeconfig]).await
 }
 
 #[test]
@@ -276,17 +294,12 @@ async fn a_sync_runs_a_policy_pulled_by_tag_and_by_digest(server: Server) {
     for (module, name) in [(&by_tag, "by-tag"), (&by_digest, "by-digest")] {
         // Unlabelled: the pulled validator blocks the sync, nothing applied.
         let dir = sync_dir_named(module, "{}", name);
-        let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-        let plan = plumbline_in(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).await;
+        let plan =
+            plumbline_cached_async(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).await;
         let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
         assert_eq!(plan["modules"][0]["digest"], digest.as_str(), "{plan}");
         assert_eq!(plan["modules"][0]["policy"], "required-labels");
-        let blocked = plumbline_in(
-            cache.path(),
-            dir.path(),
-            &["sync", ".", "--kubeconfig", &kubeconfig],
-        )
-        .await;
+        let blocked = sync(&server, cache.path(), dir.path()).await;
         assert_eq!(blocked.code, 1, "{blocked:?}");
         assert!(
             blocked.stdout.contains("metadata.labels.team"),
@@ -297,28 +310,9 @@ async fn a_sync_runs_a_policy_pulled_by_tag_and_by_digest(server: Server) {
 
         // Labelled: it passes and the sync applies.
         let dir = sync_dir_named(module, "{team: shop}", name);
-        let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-        plumbline_in(
-            cache.path(),
-            dir.path(),
-            &["sync", ".", "--kubeconfig", &kubeconfig],
-        )
-        .await
-        .expect(0);
+        sync(&server, cache.path(), dir.path()).await.expect(0);
         assert!(configs.get_opt(name).await.unwrap().is_some());
     }
-}
-
-/// `plumbline ARGS` in `dir` with its caches in `cache`, off the runtime.
-async fn plumbline_in(cache: &Path, dir: &Path, args: &[&str]) -> Run {
-    let (cache, dir): (PathBuf, PathBuf) = (cache.to_owned(), dir.to_owned());
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        plumbline_cached_in(&cache, &dir, &args)
-    })
-    .await
-    .unwrap()
 }
 
 async fn a_sync_whose_policy_cannot_be_pulled_fails_and_prunes_nothing(server: Server) {
@@ -328,14 +322,7 @@ async fn a_sync_whose_policy_cannot_be_pulled_fails_and_prunes_nothing(server: S
     push(work.path(), component(), &good);
     let cache = tempfile::tempdir().unwrap();
     let dir = sync_dir(&good, "{team: shop}");
-    let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-    plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await
-    .expect(0);
+    sync(&server, cache.path(), dir.path()).await.expect(0);
 
     // The manifests are gone from Git, and the policy names a tag that does
     // not exist: the sync fails before planning, naming the reference, and
@@ -344,13 +331,7 @@ async fn a_sync_whose_policy_cannot_be_pulled_fails_and_prunes_nothing(server: S
     let dir = sync_dir(&missing, "{team: shop}");
     std::fs::remove_file(dir.path().join("deploy/settings.yaml")).unwrap();
     std::fs::write(dir.path().join("deploy/other.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: default, labels: {team: shop}}\n").unwrap();
-    let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-    let failed = plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await;
+    let failed = sync(&server, cache.path(), dir.path()).await;
     assert_eq!(failed.code, 2, "{failed:?}");
     assert!(failed.stderr.contains(&missing), "{}", failed.stderr);
     assert!(failed.stderr.contains("not found"), "{}", failed.stderr);
@@ -628,20 +609,8 @@ fn a_semver_range_picks_the_highest_matching_tag() {
             &[&version.replace('.', "-")],
             version,
         );
-        let run = plumbline(
-            work.path(),
-            &[
-                "push",
-                "deploy",
-                &format!("{repository}:{version}"),
-                "--insecure",
-                "-o",
-                "json",
-            ],
-        )
-        .expect(0);
-        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-        digests.insert(version, report["digest"].as_str().unwrap().to_owned());
+        let digest = push_deploy(work.path(), &format!("{repository}:{version}"));
+        digests.insert(version, digest);
     }
     let dir = artifact_sync_dir(&repository, "");
     let config = dir.path().join("plumbline.yaml");
@@ -690,34 +659,21 @@ async fn a_sync_applies_manifests_pushed_as_an_oci_artifact_and_follows_its_tag(
     let configs: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     let push_manifests = |names: &[&str], mode: &str| {
         manifests(&deploy, names, mode);
-        let run = plumbline(
-            work.path(),
-            &["push", "deploy", &tag, "--insecure", "-o", "json"],
-        )
-        .expect(0);
-        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-        report["digest"].as_str().unwrap().to_owned()
+        push_deploy(work.path(), &tag)
     };
 
     let first = push_manifests(&["web", "worker"], "blue");
     // The same files give the same digest.
     assert_eq!(push_manifests(&["web", "worker"], "blue"), first);
     let dir = artifact_sync_dir(&tag, "");
-    let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-    let plan = plumbline_in(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).await;
+    let plan = plumbline_cached_async(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).await;
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(
         plan["revision"],
         format!("stable@{first}").as_str(),
         "{plan}"
     );
-    plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await
-    .expect(0);
+    sync(&server, cache.path(), dir.path()).await.expect(0);
     let web = configs.get("web").await.unwrap();
     assert_eq!(web.data.unwrap()["mode"], "blue");
     assert_eq!(web.metadata.labels.unwrap()["shipped-by"], "oci");
@@ -726,13 +682,8 @@ async fn a_sync_applies_manifests_pushed_as_an_oci_artifact_and_follows_its_tag(
     // A new artifact behind the same tag: the next sync updates and prunes.
     let second = push_manifests(&["web"], "green");
     assert_ne!(second, first);
-    let sync = plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await;
-    assert_eq!(sync.code, 0, "{sync:?}");
+    let synced = sync(&server, cache.path(), dir.path()).await;
+    assert_eq!(synced.code, 0, "{synced:?}");
     assert_eq!(
         configs.get("web").await.unwrap().data.unwrap()["mode"],
         "green"
@@ -745,14 +696,7 @@ async fn a_sync_applies_manifests_pushed_as_an_oci_artifact_and_follows_its_tag(
     // Pinned by digest, the first artifact comes back.
     let pinned = format!("oci://{}/shop/manifests@{first}", registry.host());
     let dir = artifact_sync_dir(&pinned, "");
-    let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-    plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await
-    .expect(0);
+    sync(&server, cache.path(), dir.path()).await.expect(0);
     assert_eq!(
         configs.get("web").await.unwrap().data.unwrap()["mode"],
         "blue"
@@ -773,15 +717,8 @@ async fn a_directory_oras_pushes_as_a_tar_gzip_layer_syncs(server: Server) {
     );
     // oras packs the directory under its own name.
     let dir = artifact_sync_dir(&format!("oci://{target}"), "deploy");
-    let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
     let cache = tempfile::tempdir().unwrap();
-    plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await
-    .expect(0);
+    sync(&server, cache.path(), dir.path()).await.expect(0);
     let configs: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     assert_eq!(
         configs.get("from-oras").await.unwrap().data.unwrap()["mode"],
@@ -794,27 +731,14 @@ async fn a_sync_whose_artifact_is_missing_fails_and_prunes_nothing(server: Serve
     let work = tempfile::tempdir().unwrap();
     manifests(&work.path().join("deploy"), &["kept"], "blue");
     let tag = format!("oci://{}/shop/manifests:v1", registry.host());
-    plumbline(work.path(), &["push", "deploy", &tag, "--insecure"]).expect(0);
+    push_deploy(work.path(), &tag);
     let cache = tempfile::tempdir().unwrap();
     let dir = artifact_sync_dir(&tag, "");
-    let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-    plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await
-    .expect(0);
+    sync(&server, cache.path(), dir.path()).await.expect(0);
 
     let missing = format!("oci://{}/shop/manifests:v2", registry.host());
     let dir = artifact_sync_dir(&missing, "");
-    let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-    let failed = plumbline_in(
-        cache.path(),
-        dir.path(),
-        &["sync", ".", "--kubeconfig", &kubeconfig],
-    )
-    .await;
+    let failed = sync(&server, cache.path(), dir.path()).await;
     assert_eq!(failed.code, 2, "{failed:?}");
     assert!(
         failed.stderr.contains(&missing) && failed.stderr.contains("not found"),

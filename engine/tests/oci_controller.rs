@@ -12,10 +12,10 @@ mod server_support;
 
 use std::collections::BTreeMap;
 
-use controller_support::{condition, is_ready, ready, Fixture};
+use controller_support::{apply, condition, is_ready, ready, Fixture};
 use cosign_support::KeyPair;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use plumbline::oci::{self, bundle, policy, ArtifactRef, Auth};
 use plumbline::source::Tree;
 use registry::{Options, Registry};
@@ -82,14 +82,7 @@ async fn a_new_artifact_behind_a_tag_reaches_the_cluster_at_the_next_interval(se
         "type": "kubernetes.io/dockerconfigjson",
         "stringData": {".dockerconfigjson": config},
     });
-    secrets
-        .patch(
-            "registry",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .unwrap();
+    apply(&secrets, "registry", &secret).await;
     let running = fixture.start();
     let spec = json!({
         "source": {"url": manifests.to_string(), "secretRef": {"name": "registry"}, "insecure": true},
@@ -208,14 +201,7 @@ async fn an_unsigned_artifact_behind_a_signed_tag_is_not_applied_until_it_is_sig
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cosign"},
         "stringData": {"cosign.pub": std::fs::read_to_string(&alice.public).unwrap()},
     });
-    secrets
-        .patch(
-            "cosign",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .unwrap();
+    apply(&secrets, "cosign", &secret).await;
     let running = fixture.start();
     let spec = json!({
         "source": {

@@ -11,11 +11,11 @@ mod cosign_support;
 mod server_support;
 mod source_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use binary_support::oras;
-use cli_support::{plumbline_cached_in, Run};
+use cli_support::{plumbline_cached_async, plumbline_cached_in, Run};
 use cosign_support::{put_signature, signature_layers, tampered, KeyPair};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -25,18 +25,6 @@ use server_support::Server;
 
 fn registry() -> Option<Registry> {
     Registry::start_or_skip(Options::default())
-}
-
-/// `plumbline ARGS` in `dir` with its caches in `cache`, off the runtime.
-async fn plumbline_in(cache: &Path, dir: &Path, args: &[&str]) -> Run {
-    let (cache, dir): (PathBuf, PathBuf) = (cache.to_owned(), dir.to_owned());
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        plumbline_cached_in(&cache, &dir, &args)
-    })
-    .await
-    .unwrap()
 }
 
 /// `plumbline ARGS -o json` that must exit 0, parsed.
@@ -200,7 +188,8 @@ async fn assert_refused(
     configs: &Api<ConfigMap>,
     trusted: &KeyPair,
 ) {
-    let refused = plumbline_in(cache, dir, &["sync", ".", "--kubeconfig", kubeconfig]).await;
+    let refused =
+        plumbline_cached_async(cache, dir, &["sync", ".", "--kubeconfig", kubeconfig]).await;
     assert_eq!(refused.code, 2, "{refused:?}");
     for expected in [pinned, found, "is not verified", &trusted.fingerprint()] {
         assert!(
@@ -236,7 +225,7 @@ async fn a_signed_artifact_syncs_and_unsigned_foreign_tampered_or_replayed_signa
     let cache = tempfile::tempdir().unwrap();
     let dir = verified_sync_dir(&tag, &alice);
     let kubeconfig = server.kubeconfig_file(dir.path()).display().to_string();
-    let plan = plumbline_in(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).await;
+    let plan = plumbline_cached_async(cache.path(), dir.path(), &["plan", ".", "-o", "json"]).await;
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     let verified = &plan["verified"][0];
     assert_eq!(verified["kind"], "artifact", "{plan}");
@@ -247,7 +236,7 @@ async fn a_signed_artifact_syncs_and_unsigned_foreign_tampered_or_replayed_signa
         alice.fingerprint().as_str()
     );
     assert_eq!(verified["signer"]["origin"], "keys/trusted.pub");
-    let text = plumbline_in(cache.path(), dir.path(), &["plan", "."]).await;
+    let text = plumbline_cached_async(cache.path(), dir.path(), &["plan", "."]).await;
     assert!(
         text.stdout.contains(&format!(
             "verified: artifact {tag}@{first} signed by cosign key {}",
@@ -256,7 +245,7 @@ async fn a_signed_artifact_syncs_and_unsigned_foreign_tampered_or_replayed_signa
         "{}",
         text.stdout
     );
-    plumbline_in(
+    plumbline_cached_async(
         cache.path(),
         dir.path(),
         &["sync", ".", "--kubeconfig", &kubeconfig],
@@ -321,7 +310,7 @@ async fn a_signed_artifact_syncs_and_unsigned_foreign_tampered_or_replayed_signa
 
     // Alice signs it: the sync proceeds, updates and prunes.
     sign(work.path(), &["sign"], &alice, &tag);
-    plumbline_in(
+    plumbline_cached_async(
         cache.path(),
         dir.path(),
         &["sync", ".", "--kubeconfig", &kubeconfig],

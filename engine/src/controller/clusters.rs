@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::drift_watch::DriftWatch;
 use super::repair::Noticed;
+use crate::text::error_chain;
 
 /// The label that marks a Secret as a cluster registration.
 pub const REGISTRATION_LABEL: &str = "plumbline.dev/secret-type";
@@ -299,18 +300,6 @@ fn check_self_contained(kubeconfig: &Kubeconfig) -> std::result::Result<(), Stri
         }
     }
     Ok(())
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// One registered cluster's pooled connection.
@@ -652,5 +641,31 @@ mod tests {
         ])
         .await
         .contains("not NAMESPACE/NAME"));
+    }
+
+    #[tokio::test]
+    async fn a_cluster_refusing_connections_is_unreachable_with_each_cause_once() {
+        let registration = Registration::parse(&secret(&[
+            ("server", "https://127.0.0.1:1"),
+            ("token", "abc\n"),
+        ]))
+        .await
+        .unwrap();
+        let (noticed, _) = mpsc::unbounded_channel();
+        let (_shutdown, shutdown) = watch::channel(false);
+        let management = kube::Client::try_from(registration.config.clone()).unwrap();
+        let clusters = Clusters::new(management, "plumbline-system", 1, noticed, shutdown);
+        let target = clusters.connect(registration, "1".into()).unwrap();
+        let error = target.probe().await.unwrap_err();
+        assert_eq!(error.reason(), "ClusterUnreachable");
+        let message = error.to_string();
+        assert!(message.contains("Connection refused"), "{message}");
+        let causes: Vec<&str> = message.split(": ").collect();
+        for (i, cause) in causes.iter().enumerate() {
+            assert!(
+                !causes[i + 1..].contains(cause),
+                "{cause:?} twice: {message}"
+            );
+        }
     }
 }

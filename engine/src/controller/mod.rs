@@ -15,6 +15,7 @@
 //! | [`remote`] | a SyncUnit with `spec.cluster`: its connection and reconcile slot, or why it has none | yes (status, Events) |
 //! | [`crd`] | the custom resources as Rust types (CRDs generated from them) | no |
 //! | [`sync_unit`] | SyncUnit (+ ClusterSyncPolicies) → sync and policy set | yes (Secret, module download, Git) |
+//! | [`values_from`] | a chart's `valuesFrom` → the ConfigMaps' and Secrets' values, handed to render | yes (ConfigMaps, Secrets) |
 //! | [`status`] | status conditions from a reconcile's outcome | no |
 //! | [`events`] | Kubernetes Events from a reconcile's outcome | yes (Events) |
 //! | [`reconciler`] | one reconcile of one SyncUnit: suspend, dependsOn, status, backoff | yes |
@@ -51,4 +52,5 @@ pub mod shard;
 pub mod status;
 pub mod sync_unit;
 pub mod target_install;
+pub mod values_from;
 pub mod webhook;

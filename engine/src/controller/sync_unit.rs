@@ -37,12 +37,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::crd::{self, ArtifactStatus, ClusterSyncPolicy, ModuleRef, SyncUnit};
+use super::values_from;
 use crate::oci;
 use crate::policy::{ComponentSource, LimitOverrides, PolicyHost, PolicySet, PolicySpec};
 use crate::reconcile;
-use crate::render::helm::values_from;
 use crate::source::{self, FetchOptions, GitRef};
 use crate::spec::{self, SyncConfig};
+use crate::text::error_chain;
 
 /// Why a SyncUnit cannot be turned into a reconcilable sync.
 #[derive(Debug, thiserror::Error)]
@@ -370,18 +371,6 @@ impl Access {
         }
         Ok(bytes)
     }
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The name a SyncUnit's objects are labelled with (`plumbline.dev/sync`)

@@ -39,6 +39,8 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::text::error_chain;
+
 pub use cache::CacheStats;
 pub use compiler::{compiler_main, COMPILE_SUBCOMMAND};
 pub use engines::EPOCH_TICK;
@@ -89,7 +91,7 @@ pub enum Error {
     #[error(
         "policy `{}`: not a valid WebAssembly component: {}",
         printable(policy),
-        printable(&causes(source.as_ref()))
+        printable(&error_chain(source.as_ref()))
     )]
     Compile {
         /// Configured policy name.
@@ -136,7 +138,7 @@ pub enum Error {
     #[error(
         "policy `{}`: its imports do not match what the host provides: {}",
         printable(policy),
-        printable(&causes(source.as_ref()))
+        printable(&error_chain(source.as_ref()))
     )]
     Link {
         /// Configured policy name.
@@ -203,19 +205,6 @@ pub enum Error {
 
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// `error` and every cause under it, joined by `: ` (wasmtime's errors say
-/// what failed at the top and why in their causes).
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
-}
 
 /// How to build a [`PolicyHost`].
 #[derive(Debug, Clone, Default)]

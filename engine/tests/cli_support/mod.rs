@@ -17,6 +17,12 @@ pub struct Run {
 }
 
 impl Run {
+    /// What it printed, standard output then standard error, for a message
+    /// that may be on either.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
     /// Panic with both streams unless the exit code is `code`.
     pub fn expect(self, code: i32) -> Self {
         assert_eq!(
@@ -82,11 +88,16 @@ pub fn run(command: &mut Command) -> Run {
 /// The same, from a blocking task, for tests whose runtime serves the API
 /// emulator the subprocess talks to.
 pub async fn plumbline_async(dir: &Path, args: &[&str]) -> Run {
-    let dir = dir.to_owned();
+    plumbline_cached_async(&cache_dir(), dir, args).await
+}
+
+/// [`plumbline_cached_in`] from a blocking task, off the test's runtime.
+pub async fn plumbline_cached_async(cache: &Path, dir: &Path, args: &[&str]) -> Run {
+    let (cache, dir): (PathBuf, PathBuf) = (cache.to_owned(), dir.to_owned());
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        plumbline(&dir, &args)
+        plumbline_cached_in(&cache, &dir, &args)
     })
     .await
     .unwrap()

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::CustomResourceExt;
@@ -133,9 +134,7 @@ impl Fixture {
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client());
         let namespace =
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        api.patch(name, &PatchParams::apply("test"), &Patch::Apply(&namespace))
-            .await
-            .unwrap();
+        apply(&api, name, &namespace).await;
     }
 
     /// Create or replace a SyncUnit in `namespace` from its spec.
@@ -193,6 +192,17 @@ impl Fixture {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Poll until the SyncUnit is `Ready=False` with `reason`; returns the
+    /// condition's message.
+    pub async fn wait_for_reason(&self, namespace: &str, name: &str, reason: &str) -> String {
+        let unit = self
+            .wait_for_unit(namespace, name, reason, |unit| {
+                ready(unit).is_some_and(|(status, found)| status == "False" && found == reason)
+            })
+            .await;
+        ready_message(&unit)
     }
 
     /// Poll until `check` holds for an object read as JSON (`None` when
@@ -358,6 +368,13 @@ pub fn condition(unit: &SyncUnit, type_: &str) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// The `Ready` condition's message; empty when there is no such condition.
+pub fn ready_message(unit: &SyncUnit) -> String {
+    let status = unit.status.as_ref();
+    let ready = status.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+    ready.map(|c| c.message.clone()).unwrap_or_default()
+}
+
 /// Ready for the generation it has now.
 pub fn is_ready(unit: &SyncUnit) -> bool {
     plumbline::controller::reconciler::is_ready(unit)
@@ -375,4 +392,25 @@ pub fn spec_for(url: &str, path: &str, extra: Value) -> Value {
         spec.extend(extra.clone());
     }
     spec
+}
+
+/// `data.mode` of a ConfigMap read as JSON (see [`config_map`]).
+pub fn mode(object: Option<&Value>) -> Option<&str> {
+    object?["data"]["mode"].as_str()
+}
+
+/// `data.mode` of a ConfigMap (see [`config_map`]).
+pub fn mode_of(config_map: &ConfigMap) -> Option<&str> {
+    config_map.data.as_ref()?.get("mode").map(String::as_str)
+}
+
+/// Server-side apply `object` as `name` through `api`, as field manager
+/// `test`; panics if the server refuses it.
+pub async fn apply<K>(api: &Api<K>, name: &str, object: &Value)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::apply("test"), &Patch::Apply(object))
+        .await
+        .unwrap();
 }

@@ -91,7 +91,7 @@ pub struct HelmSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub local_values_files: Vec<PathBuf>,
-    /// What the controller read for `valuesFrom` ([`values_from::read`]);
+    /// What the controller read for `valuesFrom` ([`ResolvedValues::add`]);
     /// `None` until it is read. Never serialized or shown.
     #[serde(skip)]
     #[schemars(skip)]

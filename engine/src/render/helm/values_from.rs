@@ -1,15 +1,15 @@
 //! `valuesFrom`: values a chart takes from keys of ConfigMaps and Secrets in
 //! the SyncUnit's namespace, like Flux's HelmRelease. The controller reads
-//! them before each reconcile ([`read`]); a `plumbline.yaml` has no cluster
-//! to read them from and refuses the field.
+//! the objects before each reconcile (`controller::values_from`) and hands
+//! what it found for each entry to [`ResolvedValues::add`], which checks it
+//! and keeps the entry's values; a `plumbline.yaml` has no cluster to read
+//! them from and refuses the field.
 //!
 //! A Secret's values are never printed: not by `Debug`, not in errors (a
 //! Secret's key that is not YAML is reported by line and column only).
 //!
-//! IO: [`read`] gets the objects from the API server.
+//! IO: none.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::Api;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -84,7 +84,7 @@ impl ResolvedValues {
     }
 }
 
-/// Why `valuesFrom` could not be read. Never carries a value.
+/// Why an entry of `valuesFrom` was refused. Never carries a value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The object does not exist (and the entry is not optional).
@@ -123,19 +123,6 @@ pub enum Error {
         /// What is wrong (for a Secret, where only).
         message: String,
     },
-    /// The API server did not answer the read.
-    #[error("valuesFrom: reading {kind} {namespace}/{name}: {source}")]
-    Read {
-        /// ConfigMap or Secret.
-        kind: ValuesKind,
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-        /// The request's error.
-        #[source]
-        source: kube::Error,
-    },
 }
 
 impl Error {
@@ -144,21 +131,42 @@ impl Error {
         match self {
             Error::NotFound { .. } | Error::NoKey { .. } => "ValuesNotFound",
             Error::Invalid { .. } => "InvalidValues",
-            Error::Read { .. } => "ValuesFromFailed",
         }
     }
 }
 
-/// Read every entry of `references` from `namespace`, in order; entries
-/// marked optional whose object or key is missing are skipped.
-pub async fn read(
-    client: &kube::Client,
-    namespace: &str,
-    references: &[ValuesReference],
-) -> Result<ResolvedValues, Error> {
-    let mut documents = Vec::new();
-    for reference in references {
-        let found = read_key(client, namespace, reference).await?;
+/// What the cluster held for one entry of `valuesFrom`. `Debug` never
+/// shows the value.
+pub enum Lookup {
+    /// The key's value.
+    Found(Vec<u8>),
+    /// The object does not exist.
+    NoObject,
+    /// The object exists without the key.
+    NoKey,
+}
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lookup::Found(_) => "Found(not shown)",
+            Lookup::NoObject => "NoObject",
+            Lookup::NoKey => "NoKey",
+        })
+    }
+}
+
+impl ResolvedValues {
+    /// Take what `namespace` held for `reference`, the next entry of
+    /// `valuesFrom`: its values when they are a YAML mapping; nothing when
+    /// the object or key is missing and the entry is optional; else why
+    /// not.
+    pub fn add(
+        &mut self,
+        namespace: &str,
+        reference: &ValuesReference,
+        found: Lookup,
+    ) -> Result<(), Error> {
         let not_found = |error: Error| {
             if reference.optional {
                 Ok(())
@@ -167,7 +175,7 @@ pub async fn read(
             }
         };
         match found {
-            Lookup::Found(bytes) => documents.push(check(namespace, reference, bytes)?),
+            Lookup::Found(bytes) => self.documents.push(check(namespace, reference, bytes)?),
             Lookup::NoObject => not_found(Error::NotFound {
                 kind: reference.kind,
                 namespace: namespace.to_owned(),
@@ -180,52 +188,8 @@ pub async fn read(
                 key: reference.key().to_owned(),
             })?,
         }
+        Ok(())
     }
-    Ok(ResolvedValues { documents })
-}
-
-/// What reading one key found.
-enum Lookup {
-    Found(Vec<u8>),
-    NoObject,
-    NoKey,
-}
-
-async fn read_key(
-    client: &kube::Client,
-    namespace: &str,
-    reference: &ValuesReference,
-) -> Result<Lookup, Error> {
-    let failed = |source| Error::Read {
-        kind: reference.kind,
-        namespace: namespace.to_owned(),
-        name: reference.name.clone(),
-        source,
-    };
-    let key = reference.key();
-    let value = match reference.kind {
-        ValuesKind::ConfigMap => {
-            let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-            let Some(object) = api.get_opt(&reference.name).await.map_err(failed)? else {
-                return Ok(Lookup::NoObject);
-            };
-            let text = object.data.and_then(|mut data| data.remove(key));
-            let binary = || object.binary_data.and_then(|mut data| data.remove(key));
-            text.map(String::into_bytes)
-                .or_else(|| binary().map(|b| b.0))
-        }
-        ValuesKind::Secret => {
-            let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-            let Some(object) = api.get_opt(&reference.name).await.map_err(failed)? else {
-                return Ok(Lookup::NoObject);
-            };
-            object
-                .data
-                .and_then(|mut data| data.remove(key))
-                .map(|b| b.0)
-        }
-    };
-    Ok(value.map_or(Lookup::NoKey, Lookup::Found))
 }
 
 /// `bytes` if they are a YAML mapping (or empty); else why not, without
@@ -291,11 +255,57 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_optional_entry_is_skipped_and_a_missing_required_one_refused() {
+        let optional = ValuesReference {
+            optional: true,
+            ..reference(ValuesKind::ConfigMap)
+        };
+        let mut resolved = ResolvedValues::default();
+        resolved
+            .add("shop", &optional, Lookup::Found(b"a: 1\n".to_vec()))
+            .unwrap();
+        resolved.add("shop", &optional, Lookup::NoObject).unwrap();
+        resolved.add("shop", &optional, Lookup::NoKey).unwrap();
+        let required = reference(ValuesKind::Secret);
+        resolved
+            .add("shop", &required, Lookup::Found(b"b: 2\n".to_vec()))
+            .unwrap();
+        let kept: Vec<&[u8]> = resolved.documents().collect();
+        assert_eq!(kept, [b"a: 1\n".as_slice(), b"b: 2\n".as_slice()]);
+
+        let missing = resolved
+            .add("shop", &required, Lookup::NoObject)
+            .unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "valuesFrom: Secret shop/creds not found"
+        );
+        assert_eq!(missing.reason(), "ValuesNotFound");
+        let no_key = resolved.add("shop", &required, Lookup::NoKey).unwrap_err();
+        assert_eq!(
+            no_key.to_string(),
+            "valuesFrom: Secret shop/creds has no key \"values.yaml\""
+        );
+        assert_eq!(no_key.reason(), "ValuesNotFound");
+        let invalid = resolved
+            .add("shop", &optional, Lookup::Found(b"- a\n".to_vec()))
+            .unwrap_err();
+        assert_eq!(invalid.reason(), "InvalidValues");
+        assert_eq!(
+            resolved.documents().count(),
+            2,
+            "a refused entry adds nothing"
+        );
+    }
+
+    #[test]
     fn resolved_values_are_not_shown() {
         let resolved = ResolvedValues {
             documents: vec![b"password: hunter2\n".to_vec()],
         };
         let shown = format!("{resolved:?}");
         assert_eq!(shown, "ResolvedValues(1 document(s), not shown)");
+        let found = Lookup::Found(b"password: hunter2\n".to_vec());
+        assert_eq!(format!("{found:?}"), "Found(not shown)");
     }
 }
