@@ -10,9 +10,11 @@
 //! and CPU time (`RLIMIT_CPU`, [`Limits::compile_timeout`] rounded up to
 //! whole seconds). The component goes in on standard input; the child
 //! answers with [`MAGIC`] and the serialized code on standard output, or
-//! with why it failed on standard error. Past the wall-clock deadline the
-//! host kills the child. What the child returns is loaded with
-//! `Component::deserialize` in the host, exactly as the compile cache does.
+//! with why it failed on standard error. The limits are set in the child
+//! between fork and exec, so nothing it runs is outside them. Past the
+//! wall-clock deadline the host kills the child. What the child returns
+//! is loaded with `Component::deserialize` in the host, exactly as the
+//! compile cache does.
 //!
 //! Protocol of the child: `__compile STACK_BYTES FUEL` (`FUEL` is `0` or
 //! `1`: the [`EngineKey`]); exit 0 with the code, [`EXIT_INVALID`] when
@@ -21,12 +23,12 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Resource, Rlimit, Signal};
+use rustix::process::{Resource, Rlimit, Signal};
 
 use super::engines::{config, EngineKey};
 use super::limits::Limits;
@@ -73,7 +75,8 @@ pub(crate) fn compile_in_child(
     let failed = |what: &str, e: std::io::Error| {
         CompileError::Compiler(format!("{what} {}: {e}", executable.display()))
     };
-    let mut child = Command::new(executable)
+    let mut command = Command::new(executable);
+    command
         .arg(COMPILE_SUBCOMMAND)
         .arg(key.stack_bytes.to_string())
         .arg(if key.fuel { "1" } else { "0" })
@@ -81,37 +84,11 @@ pub(crate) fn compile_in_child(
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    limit_before_exec(&mut command, limits);
+    let mut child = command
         .spawn()
         .map_err(|e| failed("cannot run the compiler", e))?;
-    // The limits are set before the child reads the component, so it
-    // compiles nothing without them.
-    let pid = Pid::from_child(&child);
-    let cpu_seconds =
-        limits.compile_timeout.as_secs() + u64::from(limits.compile_timeout.subsec_nanos() > 0);
-    let limited = rustix::process::prlimit(
-        Some(pid),
-        Resource::As,
-        Rlimit {
-            current: Some(limits.compile_memory_bytes),
-            maximum: Some(limits.compile_memory_bytes),
-        },
-    )
-    .and_then(|_| {
-        rustix::process::prlimit(
-            Some(pid),
-            Resource::Cpu,
-            Rlimit {
-                current: Some(cpu_seconds),
-                maximum: Some(cpu_seconds + 1),
-            },
-        )
-    });
-    if let Err(e) = limited {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(failed("cannot limit the compiler", e.into()));
-    }
     let mut stdin = child.stdin.take().expect("piped");
     let input = bytes.to_vec();
     let writer = std::thread::spawn(move || {
@@ -169,6 +146,37 @@ pub(crate) fn compile_in_child(
             "{} failed ({status}): {stderr}",
             executable.display()
         ))),
+    }
+}
+
+/// Have the child limit its own address space and CPU time between fork
+/// and exec, so its first instruction already runs within them. (Limits
+/// set from outside once it started would race its allocator, which may
+/// reserve a large arena first and then fault when it cannot grow.)
+fn limit_before_exec(command: &mut Command, limits: &Limits) {
+    let memory = limits.compile_memory_bytes;
+    let cpu_seconds =
+        limits.compile_timeout.as_secs() + u64::from(limits.compile_timeout.subsec_nanos() > 0);
+    let limit = move || -> std::io::Result<()> {
+        let address_space = Rlimit {
+            current: Some(memory),
+            maximum: Some(memory),
+        };
+        rustix::process::setrlimit(Resource::As, address_space)?;
+        let cpu = Rlimit {
+            current: Some(cpu_seconds),
+            maximum: Some(cpu_seconds + 1),
+        };
+        rustix::process::setrlimit(Resource::Cpu, cpu)?;
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe work is allowed: it makes two `setrlimit` system
+    // calls on values computed before the fork, and neither allocates nor
+    // takes a lock.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(limit);
     }
 }
 
