@@ -353,6 +353,16 @@ mod tests {
                "metadata": {"name": name, "namespace": "shop", "annotations": annotations}})
     }
 
+    /// The plan of `desired` against an empty cluster.
+    fn plan_of(desired: &[Value]) -> Plan {
+        crate::plan::plan(
+            desired,
+            &Live::new(),
+            &Inventory::default(),
+            &Options::default(),
+        )
+    }
+
     /// Each step's name and the names of its objects.
     fn order<'p>(plan: &'p Plan, schedule: &Schedule) -> Vec<(String, Vec<&'p str>)> {
         let names = |step: &Step| {
@@ -465,12 +475,7 @@ mod tests {
             object("minus", json!({"plumbline.dev/wave": "-1"})),
             object("pre", json!({"plumbline.dev/phase": "pre"})),
         ];
-        let plan = crate::plan::plan(
-            &desired,
-            &Live::new(),
-            &Inventory::default(),
-            &Options::default(),
-        );
+        let plan = plan_of(&desired);
         let schedule = schedule(&plan).unwrap();
         let order = order(&plan, &schedule);
         assert_eq!(
@@ -502,12 +507,7 @@ mod tests {
             crd,
             late,
         ];
-        let plan = crate::plan::plan(
-            &desired,
-            &Live::new(),
-            &Inventory::default(),
-            &Options::default(),
-        );
+        let plan = plan_of(&desired);
         let schedule = schedule(&plan).unwrap();
         let order = order(&plan, &schedule);
         assert_eq!(
@@ -525,24 +525,14 @@ mod tests {
 
         // Without waves or phases, there is one step.
         let plain = [namespace, object("zero", json!({}))];
-        let plan = crate::plan::plan(
-            &plain,
-            &Live::new(),
-            &Inventory::default(),
-            &Options::default(),
-        );
+        let plan = plan_of(&plain);
         assert_eq!(super::schedule(&plan).unwrap().steps.len(), 1);
     }
 
     #[test]
     fn a_plan_without_annotations_is_one_wave_and_parses_no_manifest() {
         let desired = [object("a", json!({})), object("b", json!({}))];
-        let plan = crate::plan::plan(
-            &desired,
-            &Live::new(),
-            &Inventory::default(),
-            &Options::default(),
-        );
+        let plan = plan_of(&desired);
         let schedule = schedule(&plan).unwrap();
         assert_eq!(schedule.steps.len(), 1);
         assert!(!schedule.is_ordered());
