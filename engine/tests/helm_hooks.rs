@@ -6,6 +6,7 @@
 //! The tests play the Job controller (there is no kubelet).
 
 mod binary_support;
+mod cli_support;
 mod reconcile_support;
 mod server_support;
 mod source_support;
@@ -16,7 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use kube::Api;
 use plumbline::plan::waves::{schedule, Phase, StepId};
 use plumbline::reconcile::{Outcome, Status, SyncUnit};
-use reconcile_support::{line, World};
+use reconcile_support::{line, Repo, World};
 use server_support::Server;
 use status_support::{complete, exists, fail, wait_until, Controllers};
 
@@ -33,7 +34,7 @@ fn job(name: &str, annotations: &str) -> String {
 /// A chart like those in the wild: a migration Job before the release, a
 /// smoke test after it, both running as a hook ServiceAccount that each
 /// phase needs, plus a delete hook and a test hook that no sync runs.
-fn write_chart(world: &World) {
+fn write_chart(repo: &Repo) {
     let account = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: shop-hooks\n  \
         annotations:\n    helm.sh/hook: pre-install,pre-upgrade,post-install,post-upgrade\n    \
         helm.sh/hook-weight: \"-5\"\n    \
@@ -42,36 +43,34 @@ fn write_chart(world: &World) {
         data:\n  version: \"{{ .Values.version }}\"\n";
     let test = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: shop-test\n  annotations:\n    \
         helm.sh/hook: test\nspec:\n  containers:\n  - name: t\n    image: busybox\n";
-    world
-        .repo
-        .write(
-            "shop/Chart.yaml",
-            "apiVersion: v2\nname: shop\nversion: 1.0.0\n",
-        )
-        .write("shop/values.yaml", "version: \"1\"\n")
-        .write("shop/templates/account.yaml", account)
-        .write("shop/templates/settings.yaml", settings)
-        .write(
-            "shop/templates/migrate.yaml",
-            &job(
-                "migrate",
-                "    helm.sh/hook: pre-install,pre-upgrade\n    \
+    repo.write(
+        "shop/Chart.yaml",
+        "apiVersion: v2\nname: shop\nversion: 1.0.0\n",
+    )
+    .write("shop/values.yaml", "version: \"1\"\n")
+    .write("shop/templates/account.yaml", account)
+    .write("shop/templates/settings.yaml", settings)
+    .write(
+        "shop/templates/migrate.yaml",
+        &job(
+            "migrate",
+            "    helm.sh/hook: pre-install,pre-upgrade\n    \
                  helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded\n",
-            ),
-        )
-        .write(
-            "shop/templates/smoke.yaml",
-            &job(
-                "smoke",
-                "    helm.sh/hook: post-install,post-upgrade\n    helm.sh/hook-weight: \"1\"\n",
-            ),
-        )
-        .write(
-            "shop/templates/cleanup.yaml",
-            &job("cleanup", "    helm.sh/hook: pre-delete\n"),
-        )
-        .write("shop/templates/test.yaml", test)
-        .commit("the shop chart");
+        ),
+    )
+    .write(
+        "shop/templates/smoke.yaml",
+        &job(
+            "smoke",
+            "    helm.sh/hook: post-install,post-upgrade\n    helm.sh/hook-weight: \"1\"\n",
+        ),
+    )
+    .write(
+        "shop/templates/cleanup.yaml",
+        &job("cleanup", "    helm.sh/hook: pre-delete\n"),
+    )
+    .write("shop/templates/test.yaml", test)
+    .commit("the shop chart");
 }
 
 /// The kinds of the chart, in the namespace `shop`.
@@ -91,12 +90,14 @@ impl Shop {
     }
 }
 
+/// The `helm` the tests run: Helm v4.2.3's code.
+fn helm() -> std::path::PathBuf {
+    binary_support::repo_root().join("tests/helm/helm")
+}
+
 /// A sync of the chart into the namespace `shop`.
 fn chart_sync(world: &World) -> SyncUnit {
-    std::env::set_var(
-        "PLUMBLINE_HELM",
-        binary_support::repo_root().join("tests/helm/helm"),
-    );
+    std::env::set_var("PLUMBLINE_HELM", helm());
     let mut unit = world.unit("  createNamespace: true\n  timeout: 60s\n");
     unit.config.spec.source.path = "shop".to_owned();
     unit.config.spec.sync.target_namespace = Some("shop".to_owned());
@@ -107,7 +108,7 @@ fn chart_sync(world: &World) -> SyncUnit {
 
 async fn helm_hooks_run_as_phases_in_weight_order_with_their_delete_policies(server: Server) {
     let world = World::on(server);
-    write_chart(&world);
+    write_chart(&world.repo);
     let unit = chart_sync(&world);
 
     // The plan places each hook: the ServiceAccount (weight -5) before the
@@ -229,7 +230,7 @@ async fn helm_hooks_run_as_phases_in_weight_order_with_their_delete_policies(ser
 
 async fn a_failed_pre_install_hook_stops_the_release_and_keeps_its_hooks(server: Server) {
     let world = World::on(server);
-    write_chart(&world);
+    write_chart(&world.repo);
     let unit = chart_sync(&world);
     let client = world.client();
     let Shop {
@@ -254,6 +255,50 @@ async fn a_failed_pre_install_hook_stops_the_release_and_keeps_its_hooks(server:
     // Neither has hook-failed: both stay, for someone to read the logs.
     assert!(exists(&jobs, "migrate").await);
     assert!(exists(&accounts, "shop-hooks").await);
+}
+
+#[test]
+fn plan_shows_each_hook_in_its_phase_with_its_delete_policy() {
+    let repo = Repo::new();
+    write_chart(&repo);
+    let args = [
+        "plan",
+        "shop",
+        "--release-name",
+        "shop",
+        "--namespace",
+        "shop",
+    ];
+    let mut plan = cli_support::command(&cli_support::cache_dir(), repo.dir.path(), &args);
+    let out = cli_support::run(plan.env("PLUMBLINE_HELM", helm()))
+        .expect(1)
+        .stdout;
+    // Each heading, then its object, then the object's delete policy.
+    let expected = [
+        "pre phase, wave -5: runs when the sync changes anything",
+        "+ create    ServiceAccount shop/shop-hooks",
+        "delete-policy: before-creation, on-success (once the sync ends: the post phase \
+         needs it too)",
+        "pre phase: runs when the sync changes anything",
+        "+ create    Job.batch shop/migrate",
+        "delete-policy: before-creation, on-success\n",
+        "wave 0",
+        "+ create    ConfigMap shop/settings",
+        "post phase, wave 1: runs after every wave is healthy and the prune",
+        "+ create    Job.batch shop/smoke",
+        "delete-policy: before-creation\n",
+    ];
+    let mut from = 0;
+    for text in expected {
+        let at = out[from..]
+            .find(text)
+            .unwrap_or_else(|| panic!("{text:?} not after byte {from} of:\n{out}"));
+        from += at + text.len();
+    }
+    assert!(
+        !out.contains("cleanup") && !out.contains("shop-test"),
+        "{out}"
+    );
 }
 
 on_real_server!(

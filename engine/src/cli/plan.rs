@@ -482,16 +482,18 @@ fn print_steps(p: &Printed<'_>) {
         if step.id.phase == Phase::Post && !prunes_shown && !prunes.is_empty() {
             heading("prune, after the last wave".to_owned());
             for object in &prunes {
-                print_object(object, p.live, &p.desired.origins, p.field_manager);
+                print_object(object, p.live, &p.desired.origins, p.field_manager, None);
             }
             prunes_shown = true;
         }
         if ordered {
             heading(step_heading(step.id, last_wave));
         }
-        for &index in &step.objects {
+        for (&index, policy) in step.objects.iter().zip(&step.delete_policies) {
             let object = &p.planned.objects[index];
-            print_object(object, p.live, &p.desired.origins, p.field_manager);
+            let note = (step.id.phase.is_hook() && !policy.is_empty())
+                .then(|| format!("delete-policy: {policy}"));
+            print_object(object, p.live, &p.desired.origins, p.field_manager, note);
         }
     }
     if !prunes_shown && !prunes.is_empty() {
@@ -499,7 +501,7 @@ fn print_steps(p: &Printed<'_>) {
             heading("prune, after the last wave".to_owned());
         }
         for object in prunes {
-            print_object(object, p.live, &p.desired.origins, p.field_manager);
+            print_object(object, p.live, &p.desired.origins, p.field_manager, None);
         }
     }
 }
@@ -517,11 +519,14 @@ fn step_heading(step: StepId, last_wave: Option<StepId>) -> String {
     }
 }
 
+/// Print one object's line, then `note` (a phase object's delete policy),
+/// then what changes.
 fn print_object(
     object: &plan::PlannedObject,
     live: &Live,
     origins: &BTreeMap<ObjectKey, crate::render::Origin>,
     field_manager: &str,
+    note: Option<String>,
 ) {
     let origin = output::origin_of(origins, &object.key)
         .map(|o| format!("  ({o})"))
@@ -553,6 +558,9 @@ fn print_object(
         output::paint(output::DIM, &origin)
     );
     let indent = "      ";
+    if let Some(note) = note {
+        outln!("{indent}{}", output::paint(output::DIM, &note));
+    }
     let live_object = live.get(&object.key);
     let desired = object.desired.as_ref().map(plan::Manifest::value);
     match (&object.action, &desired) {

@@ -88,6 +88,35 @@ pub struct DeletePolicy {
     pub after_post: bool,
 }
 
+impl DeletePolicy {
+    /// Whether no policy is set: the object stays.
+    pub fn is_empty(&self) -> bool {
+        !(self.before_creation || self.on_success || self.on_failure)
+    }
+}
+
+impl fmt::Display for DeletePolicy {
+    /// `before-creation, on-success`, and when the deletion waits for the
+    /// end of the sync, `(on-success once the sync ends)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let named = [
+            (self.before_creation, "before-creation"),
+            (self.on_success, "on-success"),
+            (self.on_failure, "on-failure"),
+        ];
+        let names: Vec<&str> = named
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        f.write_str(&names.join(", "))?;
+        if self.after_post && (self.on_success || self.on_failure) {
+            f.write_str(" (once the sync ends: the post phase needs it too)")?;
+        }
+        Ok(())
+    }
+}
+
 /// Where an object goes in the order of a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -452,6 +481,26 @@ mod tests {
             Placement::of_manifest(&manifest).unwrap().phase,
             Phase::Post
         );
+    }
+
+    #[test]
+    fn delete_policies_print_as_they_are_written() {
+        let policy = |annotations| {
+            Placement::of(&object("a", annotations))
+                .unwrap()
+                .delete_policy
+        };
+        let kept = policy(json!({"plumbline.dev/phase": "pre"}));
+        assert!(kept.is_empty());
+        let both = policy(json!({"helm.sh/hook": "pre-install,post-install",
+                                 "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}));
+        assert_eq!(
+            both.to_string(),
+            "before-creation, on-success (once the sync ends: the post phase needs it too)"
+        );
+        let failed = policy(json!({"plumbline.dev/phase": "post",
+                                   "plumbline.dev/delete-policy": "on-failure"}));
+        assert_eq!(failed.to_string(), "on-failure");
     }
 
     #[test]
