@@ -373,9 +373,7 @@ fn an_overlay_renders_its_base_from_elsewhere_in_the_repository_but_not_outside_
         ),
     ];
     for (path, text) in files {
-        let path = repo.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        binary_support::write_file(&repo.join(path), text);
     }
     std::fs::create_dir_all(dir.path().join("outside")).unwrap();
     git(&repo, &["init", "-q"]);
@@ -415,9 +413,7 @@ fn outside_git_an_overlay_reaches_its_base_only_with_root() {
         ),
     ];
     for (path, text) in files {
-        let path = dir.path().join("plain").join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        binary_support::write_file(&dir.path().join("plain").join(path), text);
     }
     std::fs::create_dir_all(dir.path().join("outside")).unwrap();
     let plain = dir.path().join("plain");

@@ -15,7 +15,7 @@ mod status_support;
 
 use std::path::{Path, PathBuf};
 
-use binary_support::repo_root;
+use binary_support::{repo_root, write_file};
 use chart_support::helm_as_v3;
 use cli_support::{command, run, Run};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -269,11 +269,7 @@ fn external_dns_without_its_required_value_fails_with_helms_schema_message() {
 
 /// A chart whose Deployment needs `image.tag`.
 fn write_small_chart(dir: &Path) {
-    let write = |path: &str, text: &str| {
-        let file = dir.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    };
+    let write = |path: &str, text: &str| write_file(&dir.join(path), text);
     write(
         "Chart.yaml",
         "apiVersion: v2\nname: small\nversion: 0.3.0\n",
@@ -773,11 +769,7 @@ async fn charts_see_the_target_clusters_version_and_api_versions(server: Server)
 /// A small chart with a CRD under `crds/`, a custom resource and a test
 /// hook, for kustomize's `helmCharts`.
 fn write_widget_chart(dir: &Path) {
-    let write = |path: &str, text: &str| {
-        let file = dir.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    };
+    let write = |path: &str, text: &str| write_file(&dir.join(path), text);
     write(
         "Chart.yaml",
         "apiVersion: v2\nname: widgets\nversion: 0.2.0\n",
@@ -828,11 +820,7 @@ fn canonical(objects: Vec<Value>) -> Vec<String> {
 fn kustomize_helm_charts_render_like_live_kubectl_kustomize_enable_helm() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let write = |path: &str, text: &str| {
-        let file = root.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    };
+    let write = |path: &str, text: &str| write_file(&root.join(path), text);
     std::fs::create_dir_all(root.join("base/vendored")).unwrap();
     let copied = std::process::Command::new("cp")
         .arg("-r")

@@ -483,11 +483,7 @@ async fn dependencies_from_a_repository_and_a_registry_are_fetched_before_helm_r
 /// with values inline.
 fn kustomize_dir(name: &str, repo: &str, version: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let write = |path: &str, text: &str| {
-        let file = dir.path().join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    };
+    let write = |path: &str, text: &str| binary_support::write_file(&dir.path().join(path), text);
     write(
         "plumbline.yaml",
         &format!(

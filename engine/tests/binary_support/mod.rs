@@ -1,5 +1,5 @@
 //! The repository root, the `plumbline` binary and the project's oras-py,
-//! for the tests that run them as subprocesses.
+//! for the tests that run them as subprocesses, and the files they read.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -11,6 +11,12 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_owned()
+}
+
+/// Write `text` to `path`, creating the directories it is in.
+pub fn write_file(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
 }
 
 /// `plumbline ARGS` as a command in the repository root, with this
