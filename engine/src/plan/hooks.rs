@@ -87,8 +87,17 @@ impl Hook {
             return Ok(None);
         }
         let delete_policy = match annotation(object, ARGO_DELETE_POLICY_ANNOTATION) {
-            Some(list) => argo_delete_policy(list)?,
-            None => helm_delete_policy(annotation(object, HOOK_DELETE_POLICY_ANNOTATION)),
+            Some(list) => delete_policy(list, ARGO_POLICIES, |other| {
+                Err(format!(
+                    "annotation {ARGO_DELETE_POLICY_ANNOTATION}: unknown policy {other:?} \
+                     (known: BeforeHookCreation, HookSucceeded, HookFailed)"
+                ))
+            })?,
+            // As Helm does, an unknown policy is ignored.
+            None => {
+                let list = annotation(object, HOOK_DELETE_POLICY_ANNOTATION).unwrap_or_default();
+                delete_policy(list, HELM_POLICIES, |_| Ok(()))?
+            }
         };
         let weight = annotation(object, HOOK_WEIGHT_ANNOTATION)
             .and_then(|w| w.trim().parse().ok())
@@ -140,51 +149,33 @@ fn argo_phases(types: &str) -> Result<(bool, bool), String> {
     Ok((pre, post))
 }
 
-/// Argo CD's delete policies as Plumbline's; none listed means Argo CD's
-/// default, `BeforeHookCreation`.
-fn argo_delete_policy(list: &str) -> Result<DeletePolicy, String> {
+/// The names of `before-creation`, `on-success` and `on-failure` in Argo CD.
+const ARGO_POLICIES: [&str; 3] = ["BeforeHookCreation", "HookSucceeded", "HookFailed"];
+/// The names of `before-creation`, `on-success` and `on-failure` in Helm.
+const HELM_POLICIES: [&str; 3] = ["before-hook-creation", "hook-succeeded", "hook-failed"];
+
+/// The delete policies of a comma-separated `list`, by their `names` (see
+/// [`ARGO_POLICIES`]); `unknown` says what a name not among them does.
+/// None listed means the default of both Helm and Argo CD:
+/// `before-creation`.
+fn delete_policy(
+    list: &str,
+    names: [&str; 3],
+    unknown: impl Fn(&str) -> Result<(), String>,
+) -> Result<DeletePolicy, String> {
     let mut policy = DeletePolicy::default();
     let mut listed = false;
     for name in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         listed = true;
-        match name {
-            "BeforeHookCreation" => policy.before_creation = true,
-            "HookSucceeded" => policy.on_success = true,
-            "HookFailed" => policy.on_failure = true,
-            other => {
-                return Err(format!(
-                    "annotation {ARGO_DELETE_POLICY_ANNOTATION}: unknown policy {other:?} \
-                     (known: BeforeHookCreation, HookSucceeded, HookFailed)"
-                ))
-            }
+        match names.iter().position(|known| *known == name) {
+            Some(0) => policy.before_creation = true,
+            Some(1) => policy.on_success = true,
+            Some(2) => policy.on_failure = true,
+            _ => unknown(name)?,
         }
     }
     policy.before_creation |= !listed;
     Ok(policy)
-}
-
-/// Helm's delete policies as Plumbline's; none listed means Helm's default,
-/// `before-hook-creation`.
-fn helm_delete_policy(list: Option<&str>) -> DeletePolicy {
-    let mut policy = DeletePolicy::default();
-    let listed: Vec<&str> = list
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    if listed.is_empty() {
-        policy.before_creation = true;
-    }
-    for name in listed {
-        match name {
-            "before-hook-creation" => policy.before_creation = true,
-            "hook-succeeded" => policy.on_success = true,
-            "hook-failed" => policy.on_failure = true,
-            _ => {}
-        }
-    }
-    policy
 }
 
 #[cfg(test)]
