@@ -71,8 +71,13 @@ impl Assessor {
     /// Whether a health policy judges `live` (by its `apiVersion` and
     /// `kind`), rather than the built-in rules.
     pub fn judges(&self, live: &Value) -> bool {
-        let text = |field| live.get(field).and_then(Value::as_str).unwrap_or("");
-        self.warm_for(text("apiVersion"), text("kind")).is_some()
+        self.warm_for_object(live).is_some()
+    }
+
+    /// [`Self::warm_for`] the `apiVersion` and `kind` of `object`.
+    fn warm_for_object(&self, object: &Value) -> Option<&WarmPolicy> {
+        let text = |field| object.get(field).and_then(Value::as_str).unwrap_or("");
+        self.warm_for(text("apiVersion"), text("kind"))
     }
 
     /// [`Self::policy_for`], with the instances it keeps for this run.
@@ -110,8 +115,7 @@ impl Assessor {
         if crate::object::is_terminating(live) {
             return Health::Terminating;
         }
-        let text = |field| live.get(field).and_then(Value::as_str).unwrap_or("");
-        let Some(warm) = self.warm_for(text("apiVersion"), text("kind")) else {
+        let Some(warm) = self.warm_for_object(live) else {
             return super::assess(live);
         };
         let policy = warm.policy();
